@@ -1,0 +1,60 @@
+# Soloist developer entry points. Everything runs from the virtualenv in $(VENV).
+#
+#   make dev      editable install with the dev and postgres extras
+#   make test     lint (ruff, mypy) then the whole test suite, PostgreSQL required
+#   make demo     run the demo
+#   make bench    run the benchmark against DBOS
+#
+# Installs are recorded by stamp files in $(VENV) that depend on pyproject.toml, so a
+# repeated `make test` does not reinstall anything.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip
+PIP_FLAGS ?= --quiet --disable-pip-version-check
+
+export PIP_NO_INPUT := 1
+
+.DEFAULT_GOAL := test
+.PHONY: venv install dev demo lint test bench clean
+
+# -- environment -------------------------------------------------------------------------
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install $(PIP_FLAGS) --upgrade pip
+
+venv: $(BIN)/python
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(PIP) install $(PIP_FLAGS) -e '.[postgres]'
+	@touch $@
+
+$(VENV)/.installed-dev: $(BIN)/python pyproject.toml
+	$(PIP) install $(PIP_FLAGS) -e '.[dev,postgres]'
+	@touch $@
+
+install: $(VENV)/.installed
+
+dev: $(VENV)/.installed-dev
+
+# -- targets ---------------------------------------------------------------------------
+
+demo: install
+	$(BIN)/soloist demo
+
+lint: dev
+	$(BIN)/ruff check src tests
+	$(BIN)/mypy
+
+test: lint
+	SOLOIST_REQUIRE_POSTGRES=1 $(BIN)/pytest -q
+
+bench: dev
+	$(PIP) install $(PIP_FLAGS) dbos
+	$(BIN)/python bench/orchestrator.py
+
+clean:
+	rm -f $(VENV)/.installed $(VENV)/.installed-dev
+	rm -rf .pytest_cache .mypy_cache .ruff_cache

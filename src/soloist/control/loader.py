@@ -1,0 +1,396 @@
+"""Read a workspace folder into validated definitions, or report every problem in it.
+
+Each problem reads ``relative/path.yaml:LINE:COLUMN: where: what is wrong`` and points at
+the offending key or value. All files are read and checked before anything is returned,
+so a deploy sees either the whole workspace or a list of everything to fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+import graphlib
+import re
+import types
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar, Union, get_args, get_origin
+
+import yaml
+from jsonschema import Draft202012Validator, SchemaError
+from pydantic import BaseModel, ValidationError
+from yaml.error import Mark
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from soloist.control import templating
+from soloist.control.agents import Agent
+from soloist.control.playbooks import Playbook
+from soloist.control.policies import Policies
+from soloist.errors import DefinitionError
+from soloist.orchestration import cron
+
+Loc = tuple[str | int, ...]
+M = TypeVar("M", bound=BaseModel)
+N = TypeVar("N", Playbook, Agent)
+
+_MAX_DEPTH = 64  # deeper YAML is surely a recursive alias; pydantic refuses it anyway
+
+
+@dataclass(frozen=True)
+class Definitions:
+    playbooks: dict[str, Playbook]
+    agents: dict[str, Agent]
+    policies: Policies
+    sources: dict[tuple[str, str], str]  # (kind, name) -> file path relative to the root
+
+
+@dataclass
+class _Doc:
+    """One parsed file: its data and where each value and key starts."""
+
+    path: str
+    data: Any
+    values: dict[Loc, Mark]
+    keys: dict[Loc, Mark]
+    problems: list[tuple[int, int, str]]
+    parsed: bool = False
+
+    def report(self, loc: Loc, message: str, *, at_key: bool = False, where: Loc = ()) -> None:
+        mark = self.keys.get(loc) if at_key else None
+        probe = loc
+        while mark is None:
+            mark = self.values.get(probe)
+            if mark is None and not probe:
+                break
+            probe = probe[:-1]
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        shown = ".".join(str(part) for part in (where or loc))
+        text = f"{self.path}:{line}:{column}: " + (f"{shown}: " if shown else "") + message
+        self.problems.append((line, column, text))
+
+    def messages(self) -> list[str]:
+        return [text for _, _, text in sorted(self.problems)]
+
+
+def load_definitions(root: Path) -> Definitions:
+    """Every playbook, agent and the policies under ``root``; DefinitionError lists all problems."""
+    if not root.is_dir():
+        raise DefinitionError([f"{root}: not a workspace folder"])
+    problems: list[str] = []
+    sources: dict[tuple[str, str], str] = {}
+    playbooks = _load_named(root, "playbook", Playbook, problems, sources)
+    agents = _load_named(root, "agent", Agent, problems, sources)
+    policies = Policies()
+    policy_file = root / "policies.yaml"
+    if policy_file.is_file():
+        _, loaded_policies = _load_file(policy_file, "policies.yaml", Policies, problems)
+        if loaded_policies is not None:
+            policies = loaded_policies
+            sources["policies", "policies"] = "policies.yaml"
+    if problems:
+        raise DefinitionError(problems)
+    return Definitions(playbooks=playbooks, agents=agents, policies=policies, sources=sources)
+
+
+def load_playbook_text(text: str, path: str) -> Playbook:
+    """One playbook from YAML text; ``path`` names the file in problems."""
+    return load_text(text, path, Playbook)
+
+
+def load_text(text: str, path: str, model: type[M]) -> M:
+    """One definition of ``model`` (Playbook, Agent, Policies) from YAML text."""
+    doc, loaded = _load_text(text, path, model)
+    if loaded is None:
+        raise DefinitionError(doc.messages())
+    return loaded
+
+
+def _load_named(
+    root: Path, kind: str, model: type[N], problems: list[str], sources: dict[tuple[str, str], str]
+) -> dict[str, N]:
+    found: dict[str, N] = {}
+    for file in _yaml_files(root / f"{kind}s"):
+        relative = file.relative_to(root).as_posix()
+        doc, loaded = _load_file(file, relative, model, problems)
+        if doc is None or loaded is None:
+            continue
+        if (kind, loaded.name) in sources:
+            other = sources[kind, loaded.name]
+            doc.report(("name",), f"{kind} {loaded.name!r} is also defined in {other}")
+            problems.extend(doc.messages())
+            continue
+        sources[kind, loaded.name] = relative
+        found[loaded.name] = loaded
+    return found
+
+
+def _yaml_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    files = [*folder.glob("*.yaml"), *folder.glob("*.yml")]
+    # Editors and sync tools leave hidden copies next to real files; they are not definitions.
+    return sorted(f for f in files if f.is_file() and not f.name.startswith("."))
+
+
+def _load_file(
+    file: Path, relative: str, model: type[M], problems: list[str]
+) -> tuple[_Doc | None, M | None]:
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        problems.append(f"{relative}:1:1: the file is not UTF-8 text")
+        return None, None
+    doc, loaded = _load_text(text, relative, model)
+    problems.extend(doc.messages())
+    return doc, loaded
+
+
+def _load_text(text: str, path: str, model: type[M]) -> tuple[_Doc, M | None]:
+    doc = _parse(text, path)
+    if not doc.parsed:
+        return doc, None
+    if not isinstance(doc.data, dict):
+        doc.report((), "the file must hold a mapping of keys such as name: and steps:")
+        return doc, None
+    loaded: M | None = None
+    try:
+        loaded = model.model_validate(doc.data)
+    except ValidationError as exc:
+        _report_validation(doc, model, exc)
+    for loc, message in _extra_checks(model, doc.data):
+        doc.report(loc, message)
+    return doc, (loaded if not doc.problems else None)
+
+
+def _parse(text: str, path: str) -> _Doc:
+    doc = _Doc(path, None, {}, {}, [])
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            doc.report((), "the file is empty")
+            return doc
+        _walk(doc, node, ())
+        doc.data = loader.construct_document(node)
+        doc.parsed = True
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = exc.problem or exc.context or "it is not valid YAML"
+        doc.problems.append((line, column, f"{path}:{line}:{column}: YAML syntax: {problem}"))
+    except yaml.YAMLError as exc:
+        doc.problems.append((1, 1, f"{path}:1:1: YAML syntax: {exc}"))
+    finally:
+        loader.dispose()
+    return doc
+
+
+def _walk(doc: _Doc, node: Node, loc: Loc) -> None:
+    doc.values[loc] = node.start_mark
+    if len(loc) > _MAX_DEPTH:
+        return
+    if isinstance(node, MappingNode):
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, ScalarNode) or key_node.value == "<<":
+                continue  # complex and merge keys: problems fall back to the mapping
+            child = (*loc, key_node.value)
+            repeated = child in doc.keys
+            doc.keys[child] = key_node.start_mark
+            if repeated:
+                doc.report(child, f"key {key_node.value!r} appears twice", at_key=True)
+            _walk(doc, value_node, child)
+    elif isinstance(node, SequenceNode):
+        for index, item in enumerate(node.value):
+            _walk(doc, item, (*loc, index))
+
+
+def _report_validation(doc: _Doc, model: type[BaseModel], exc: ValidationError) -> None:
+    # A union (a trigger) fails once per member; keep only the member the data means.
+    chosen: dict[Loc, str | None] = {}
+    for error in exc.errors():
+        loc: Loc = tuple(error["loc"])
+        tag_at = next((i for i, p in enumerate(loc) if isinstance(p, str) and _is_tag(p)), None)
+        if tag_at is None:
+            _report_error(doc, model, loc, error, None)
+            continue
+        prefix, tag = loc[:tag_at], str(loc[tag_at])
+        if prefix not in chosen:
+            chosen[prefix] = _pick_member(model, prefix, _data_at(doc.data, prefix))
+            if chosen[prefix] is None:
+                members = _annotation_at(model, prefix, None)
+                keys = ", ".join(next(iter(m.model_fields)) for m in members)
+                doc.report(prefix, f"expected a mapping with one of the keys {keys}")
+        if chosen[prefix] == tag:
+            _report_error(doc, model, prefix + loc[tag_at + 1 :], error, tag)
+
+
+def _report_error(doc: _Doc, model: type[BaseModel], loc: Loc, error: Any, tag: str | None) -> None:
+    kind, message = error["type"], str(error["msg"])
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        fields = list(_model_at(model, loc[:-1], tag).model_fields)
+        close = difflib.get_close_matches(key, fields, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else f"; known keys: {', '.join(fields)}"
+        doc.report(loc, f"unknown key {key!r}{hint}", at_key=True, where=loc[:-1])
+        return
+    if kind == "missing":
+        doc.report(loc[:-1], f"missing required key {str(loc[-1])!r}")
+        return
+    for prefix in ("Value error, ", "Assertion failed, "):
+        message = message.removeprefix(prefix)
+    if not loc and model is Playbook:
+        loc, where, message = _locate_graph_error(doc.data, message)
+        doc.report(loc, message, where=where)
+        return
+    value = error.get("input")
+    if (
+        kind != "value_error"
+        and isinstance(value, str | int | float | bool)
+        and len(repr(value)) < 60
+    ):
+        message += f" (got {value!r})"
+    doc.report(loc, message[:1].lower() + message[1:])
+
+
+def _locate_graph_error(data: Any, message: str) -> tuple[Loc, Loc, str]:
+    """Where a playbook-wide check (step ids, needs) failed: value, field and message."""
+    steps = data.get("steps") if isinstance(data, dict) else None
+    if not isinstance(steps, list):
+        return (), (), message
+    ids = [step.get("id") if isinstance(step, dict) else None for step in steps]
+    listed = [step.get("needs") if isinstance(step, dict) else None for step in steps]
+    needs = [n if isinstance(n, list) else ids[i - 1 : i] for i, n in enumerate(listed)]
+    unknown = re.match(r"step '(.+)' needs (?:'(.+)', which is not a step|itself)", message)
+    if unknown and unknown.group(1) in ids:
+        index = ids.index(unknown.group(1))
+        wanted = unknown.group(2) or unknown.group(1)
+        field: Loc = ("steps", index, "needs")
+        at = needs[index].index(wanted) if wanted in needs[index] else None
+        return ((*field, at) if at is not None else field), field, message
+    twice = re.match(r"step id '(.+)' is used twice", message)
+    if twice and twice.group(1) in ids:
+        index = len(ids) - 1 - ids[::-1].index(twice.group(1))
+        return ("steps", index, "id"), ("steps", index, "id"), message
+    try:
+        graphlib.TopologicalSorter(dict(zip(ids, needs, strict=True))).prepare()
+    except graphlib.CycleError as exc:
+        cycle = list(reversed(exc.args[1]))  # reversed, so that each step needs the next
+        where: Loc = ("steps", ids.index(cycle[0]), "needs")
+        return where, where, f"{message}: {' needs '.join(map(str, cycle))}"
+    return ("steps",), ("steps",), message
+
+
+def _is_tag(part: str) -> bool:
+    # pydantic names union members in ``loc`` by class; field names here are snake_case.
+    return part[:1].isupper() or "[" in part
+
+
+def _data_at(data: Any, loc: Loc) -> Any:
+    for part in loc:
+        if isinstance(data, dict) and part in data:
+            data = data[part]
+        elif isinstance(data, list) and isinstance(part, int) and part < len(data):
+            data = data[part]
+        else:
+            return None
+    return data
+
+
+def _pick_member(model: type[BaseModel], loc: Loc, data: Any) -> str | None:
+    """The union member the data means: the one whose first field is a key of it."""
+    for member in _annotation_at(model, loc, None):
+        if isinstance(data, dict) and next(iter(member.model_fields)) in data:
+            return str(member.__name__)
+    return None
+
+
+def _model_at(model: type[BaseModel], loc: Loc, tag: str | None) -> type[BaseModel]:
+    for member in _annotation_at(model, loc, tag):
+        if isinstance(member, type) and issubclass(member, BaseModel):
+            return member
+    return model
+
+
+def _annotation_at(model: type[BaseModel], loc: Loc, tag: str | None) -> list[Any]:
+    """The candidate types at ``loc``: several for a union of models, chosen by ``tag``."""
+    current: list[Any] = [model]
+    for part in loc:
+        nxt: list[Any] = []
+        for candidate in current:
+            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                field = candidate.model_fields.get(str(part))
+                nxt.extend(_flatten(field.annotation) if field else [])
+            elif get_origin(candidate) is list and isinstance(part, int):
+                nxt.extend(_flatten(get_args(candidate)[0]))
+        current = nxt
+    if tag is not None:
+        current = [c for c in current if getattr(c, "__name__", None) == tag] or current
+    return current
+
+
+def _flatten(annotation: Any) -> list[Any]:
+    if get_origin(annotation) in (Union, types.UnionType):
+        return [leaf for arg in get_args(annotation) for leaf in _flatten(arg)]
+    return [annotation]
+
+
+def _extra_checks(model: type[BaseModel], data: dict[str, Any]) -> Iterator[tuple[Loc, str]]:
+    """What pydantic cannot see: cron schedules, zones, templates and JSON Schemas."""
+
+    def expression(value: Any, loc: Loc) -> Iterator[tuple[Loc, str]]:
+        return _problem(templating.check_expression, value, loc, "expression")
+
+    def template(value: Any, loc: Loc) -> Iterator[tuple[Loc, str]]:
+        return _problem(templating.check_template, value, loc, "template")
+
+    if model is Playbook:
+        yield from _schema_problems(data.get("inputs"), ("inputs",))
+        for i, trigger in _items(data.get("triggers")):
+            loc: Loc = ("triggers", i)
+            yield from _problem(cron.check_expression, trigger.get("cron"), (*loc, "cron"))
+            yield from _problem(cron.check_timezone, trigger.get("timezone"), (*loc, "timezone"))
+            yield from expression(trigger.get("when"), (*loc, "when"))
+            yield from template(trigger.get("inputs"), (*loc, "inputs"))
+        for i, step in _items(data.get("steps")):
+            loc = ("steps", i)
+            yield from template(step.get("args"), (*loc, "args"))
+            yield from expression(step.get("when"), (*loc, "when"))
+            yield from expression(step.get("check"), (*loc, "check"))
+            compensate = step.get("compensate")
+            if isinstance(compensate, dict):
+                yield from template(compensate.get("args"), (*loc, "compensate", "args"))
+            yield from _schema_problems(step.get("output"), (*loc, "output"))
+    elif model is Policies:
+        for i, rule in _items(data.get("rules")):
+            match = rule.get("match")
+            if isinstance(match, dict):
+                yield from expression(match.get("when"), ("rules", i, "match", "when"))
+
+
+def _items(value: Any) -> Iterator[tuple[int, dict[str, Any]]]:
+    if isinstance(value, list):
+        yield from ((i, item) for i, item in enumerate(value) if isinstance(item, dict))
+
+
+def _problem(
+    check: Callable[[str], object], value: Any, loc: Loc, what: str = ""
+) -> Iterator[tuple[Loc, str]]:
+    """``check`` every string in ``value``, however deeply nested."""
+    if isinstance(value, str):
+        try:
+            check(value)
+        except ValueError as exc:
+            yield loc, f"invalid {what} {value!r}: {exc}" if what else str(exc)
+    elif isinstance(value, dict | list):
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            yield from _problem(check, item, (*loc, key), what)
+
+
+def _schema_problems(schema: Any, loc: Loc) -> Iterator[tuple[Loc, str]]:
+    if not isinstance(schema, dict):
+        return  # pydantic reports a schema that is not a mapping
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        yield (*loc, *exc.absolute_path), f"not a valid JSON Schema: {exc.message}"

@@ -1,0 +1,213 @@
+"""The playbook model: YAML files and the Python API compile to these classes.
+
+A playbook is a graph of steps. Each step has one kind, given by the key that names what
+it does: ``python: module:function``, ``tool: name``, ``emit: topic``, or only ``gate:``
+for a step that waits for a person. ``needs`` orders steps; when it is left out a step
+needs the step before it, so a plain list runs in order.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from soloist.control.durations import Duration
+
+StepKind = Literal["python", "tool", "gate", "emit"]
+NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]*$"
+
+
+class Model(BaseModel):
+    """Strict base: unknown keys are errors, so a typo never passes silently."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RetryPolicy(Model):
+    """How a step that fails transiently is retried: exponential backoff with jitter."""
+
+    max_attempts: int = Field(default=3, ge=1, le=100)
+    backoff: Duration = 1.0
+    multiplier: float = Field(default=2.0, ge=1.0)
+    max_backoff: Duration = 300.0
+    jitter: float = Field(default=0.2, ge=0.0, le=1.0)
+
+
+class GateSpec(Model):
+    """A person approves, rejects or retries the step before its effects are dispatched."""
+
+    message: str = "Approve this step?"
+    timeout: Duration | None = None
+    default: Literal["approve", "reject"] | None = None
+
+    @model_validator(mode="after")
+    def _default_needs_timeout(self) -> GateSpec:
+        if self.default is not None and self.timeout is None:
+            raise ValueError("a gate's default decision needs a timeout")
+        return self
+
+
+class CompensateSpec(Model):
+    """The action that undoes a dispatched step: a tool or a Python function."""
+
+    tool: str | None = None
+    python: str | None = None
+    args: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> CompensateSpec:
+        if (self.tool is None) == (self.python is None):
+            raise ValueError("compensate needs exactly one of tool or python")
+        return self
+
+
+class Step(Model):
+    id: str = Field(pattern=NAME_PATTERN)
+    python: str | None = Field(default=None, pattern=r"^[\w.]+:[\w.]+$")
+    tool: str | None = None
+    emit: str | None = None
+    args: dict[str, Any] = Field(default_factory=dict)
+    needs: list[str] | None = None
+    when: str | None = None
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    timeout: Duration | None = None
+    gate: GateSpec | None = None
+    compensate: CompensateSpec | None = None
+    output: dict[str, Any] | None = None  # JSON schema the output must match
+    check: list[str] = Field(default_factory=list)  # expressions over ``output``
+    description: str = ""
+
+    @field_validator("gate", mode="before")
+    @classmethod
+    def _gate_true(cls, value: Any) -> Any:
+        if value is True:
+            return {}
+        if value is False:
+            return None
+        return value
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Step:
+        named = [k for k in ("python", "tool", "emit") if getattr(self, k) is not None]
+        if len(named) > 1:
+            raise ValueError(f"a step has one kind, but this one names {' and '.join(named)}")
+        if not named and self.gate is None:
+            raise ValueError("a step needs one of python, tool, emit or gate")
+        return self
+
+    @property
+    def kind(self) -> StepKind:
+        if self.python is not None:
+            return "python"
+        if self.tool is not None:
+            return "tool"
+        if self.emit is not None:
+            return "emit"
+        return "gate"
+
+
+class ManualTrigger(Model):
+    manual: Literal[True] = True
+
+
+class CronTrigger(Model):
+    cron: str
+    timezone: str = "UTC"
+    inputs: dict[str, Any] = Field(default_factory=dict)
+
+
+class EventTrigger(Model):
+    event: str  # a topic; ``*`` matches one dotted segment or more at the end
+    when: str | None = None  # an expression over ``event``
+    inputs: dict[str, Any] = Field(default_factory=dict)  # templated over ``event``
+
+
+Trigger = ManualTrigger | CronTrigger | EventTrigger
+
+
+class Budget(Model):
+    cost_usd: float | None = Field(default=None, ge=0)
+    deadline: Duration | None = None  # a run not finished by then fails
+
+
+class Playbook(Model):
+    name: str = Field(pattern=NAME_PATTERN)
+    description: str = ""
+    version: int | None = None  # assigned by deploy
+    inputs: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
+    triggers: list[Trigger] = Field(default_factory=lambda: [ManualTrigger()])
+    budget: Budget = Field(default_factory=Budget)
+    queue: str = Field(default="default", pattern=NAME_PATTERN)
+    priority: int = 0
+    concurrency: int | None = Field(default=None, ge=1)  # steps of this playbook in flight
+    steps: list[Step] = Field(min_length=1)
+
+    @field_validator("triggers", mode="before")
+    @classmethod
+    def _bare_manual(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"manual": True} if item == "manual" else item for item in value]
+        return value
+
+    @model_validator(mode="after")
+    def _graph(self) -> Playbook:
+        ids = [step.id for step in self.steps]
+        seen: set[str] = set()
+        for step in self.steps:
+            if step.id in seen:
+                raise ValueError(f"step id {step.id!r} is used twice")
+            seen.add(step.id)
+        for step, needs in zip(self.steps, self.needs_of(), strict=True):
+            for need in needs:
+                if need not in seen:
+                    raise ValueError(f"step {step.id!r} needs {need!r}, which is not a step")
+                if need == step.id:
+                    raise ValueError(f"step {step.id!r} needs itself")
+        order = _topological(ids, dict(zip(ids, self.needs_of(), strict=True)))
+        if order is None:
+            raise ValueError("the steps' needs form a cycle")
+        return self
+
+    def needs_of(self) -> list[list[str]]:
+        """Each step's needs, with the implicit 'the step before' filled in."""
+        result: list[list[str]] = []
+        for index, step in enumerate(self.steps):
+            if step.needs is not None:
+                result.append(list(step.needs))
+            else:
+                result.append([self.steps[index - 1].id] if index else [])
+        return result
+
+    def step(self, step_id: str) -> Step:
+        for step in self.steps:
+            if step.id == step_id:
+                return step
+        raise KeyError(step_id)
+
+    @cached_property
+    def dependents_map(self) -> dict[str, list[str]]:
+        """:meth:`dependents`, computed once per (immutable) playbook."""
+        return self.dependents()
+
+    def dependents(self) -> dict[str, list[str]]:
+        """For each step, the steps that need it."""
+        out: dict[str, list[str]] = {step.id: [] for step in self.steps}
+        for step, needs in zip(self.steps, self.needs_of(), strict=True):
+            for need in needs:
+                out[need].append(step.id)
+        return out
+
+
+def _topological(ids: list[str], needs: dict[str, list[str]]) -> list[str] | None:
+    done: list[str] = []
+    remaining = dict(needs)
+    while remaining:
+        ready = [i for i, n in remaining.items() if all(x in done for x in n)]
+        if not ready:
+            return None
+        for i in ready:
+            done.append(i)
+            del remaining[i]
+    return done

@@ -1,0 +1,168 @@
+"""Templates and expressions in playbooks, rendered in a Jinja2 sandbox.
+
+A string that is exactly one ``{{ expression }}`` renders to the expression's Python value,
+so ``{{ steps.fetch.output }}`` passes a dict along rather than its text; any other string
+renders to text. Undefined names are errors rather than empty strings: a typo in a
+template must fail the step, not send an empty email.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import StrictUndefined, Template, TemplateError, Undefined
+from jinja2.environment import TemplateExpression
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from soloist.errors import DeterministicError, StepFailure
+
+_CACHE_SIZE = 1024
+_SHOWN = 80  # characters of a template quoted in an error message
+
+
+class Templates:
+    """A sandboxed environment with its compiled templates cached."""
+
+    def __init__(self, cache_size: int = _CACHE_SIZE) -> None:
+        # Immutable: templates can read what they are given but never change it.
+        self.environment = ImmutableSandboxedEnvironment(
+            undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
+        )
+        self._template = lru_cache(maxsize=cache_size)(self._compile_template)
+        self._expression = lru_cache(maxsize=cache_size)(self._compile_expression)
+        self._native = lru_cache(maxsize=cache_size)(self._native_source)
+
+    def render(self, value: Any, context: Mapping[str, Any]) -> Any:
+        """``value`` with every string inside it rendered; other values pass through."""
+        if isinstance(value, str):
+            return self._render_string(value, context)
+        if isinstance(value, Mapping):
+            return {key: self.render(item, context) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self.render(item, context) for item in value]
+        if isinstance(value, tuple):
+            return tuple(self.render(item, context) for item in value)
+        return value
+
+    def evaluate(self, expression: str, context: Mapping[str, Any]) -> Any:
+        """The value of ``expression``, written bare (``a > 1``) or braced (``{{ a > 1 }}``)."""
+        source = self._native(expression)
+        try:
+            compiled = self._expression(expression if source is None else source)
+            return _defined(compiled(**context))
+        except StepFailure:
+            raise
+        except Exception as exc:  # anything a template can do wrong fails the step
+            raise _failure("expression", expression, exc) from None
+
+    def check_template(self, text: str) -> None:
+        """Raise ``ValueError`` with Jinja's message when ``text`` is not a valid template."""
+        try:
+            self._template(text)
+        except TemplateError as exc:
+            raise ValueError(_syntax_message(exc)) from None
+
+    def check_expression(self, text: str) -> None:
+        """Raise ``ValueError`` with Jinja's message when ``text`` is not a valid expression."""
+        source = self._native(text)
+        try:
+            self._expression(text if source is None else source)
+        except TemplateError as exc:
+            raise ValueError(_syntax_message(exc)) from None
+
+    def _render_string(self, text: str, context: Mapping[str, Any]) -> Any:
+        if "{" not in text:
+            return text  # nothing to render: skip the cache and the sandbox
+        source = self._native(text)
+        try:
+            if source is not None:
+                return _defined(self._expression(source)(**context))
+            return self._template(text).render(dict(context))
+        except StepFailure:
+            raise
+        except Exception as exc:  # anything a template can do wrong fails the step
+            raise _failure("template", text, exc) from None
+
+    def _compile_template(self, text: str) -> Template:
+        return self.environment.from_string(text)
+
+    def _compile_expression(self, text: str) -> TemplateExpression:
+        return self.environment.compile_expression(text, undefined_to_none=False)
+
+    def _native_source(self, text: str) -> str | None:
+        """The expression inside ``text`` when it is exactly one ``{{ ... }}``, else None."""
+        if "{{" not in text:
+            return None
+        try:
+            tokens = [t for t in self.environment.lex(text) if not _blank_data(t[1], t[2])]
+        except TemplateError:
+            return None  # let compilation report the syntax error
+        kinds = [kind for _, kind, _ in tokens]
+        if not kinds or kinds[0] != "variable_begin" or kinds[-1] != "variable_end":
+            return None
+        if kinds.count("variable_begin") != 1:
+            return None
+        return "".join(value for _, _, value in tokens[1:-1]).strip()
+
+
+def _blank_data(kind: str, value: str) -> bool:
+    return kind == "data" and not value.strip()
+
+
+def _defined(value: Any) -> Any:
+    """``value``, after failing on an undefined result anywhere inside it."""
+    if isinstance(value, Undefined):
+        str(value)  # a strict undefined raises its own, precise error here
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _defined(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _defined(item)
+    return value
+
+
+def _shown(text: str) -> str:
+    return repr(text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…")
+
+
+def _failure(what: str, text: str, exc: Exception) -> DeterministicError:
+    detail = str(exc) or type(exc).__name__
+    return DeterministicError(f"{what} {_shown(text)} failed: {detail.rstrip('.')}.")
+
+
+def _syntax_message(exc: TemplateError) -> str:
+    return exc.message or str(exc)
+
+
+_default: Templates | None = None
+
+
+def default() -> Templates:
+    """The shared instance, created on first use so importing this module does no work."""
+    global _default
+    if _default is None:
+        _default = Templates()
+    return _default
+
+
+def render(value: Any, context: Mapping[str, Any]) -> Any:
+    """Render every string inside ``value``; see :meth:`Templates.render`."""
+    return default().render(value, context)
+
+
+def evaluate(expression: str, context: Mapping[str, Any]) -> Any:
+    """Evaluate an expression; see :meth:`Templates.evaluate`."""
+    return default().evaluate(expression, context)
+
+
+def check_template(text: str) -> None:
+    """Raise ``ValueError`` when ``text`` is not a valid template."""
+    default().check_template(text)
+
+
+def check_expression(text: str) -> None:
+    """Raise ``ValueError`` when ``text`` is not a valid expression."""
+    default().check_expression(text)

@@ -1,0 +1,54 @@
+"""What a step's code sees: the run's inputs, earlier outputs, and an outbox for intents."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def idempotency_key(run_id: str, step_id: str, index: int) -> str:
+    """The key every connector receives for one intent; the same on every retry."""
+    return f"{run_id}/{step_id}/{index}"
+
+
+@dataclass(slots=True)
+class Intent:
+    """A side effect staged by a step: dispatched only after check (and gate) pass."""
+
+    index: int
+    tool: str
+    args: dict[str, Any]
+    description: str
+    idempotency_key: str
+
+
+@dataclass
+class StepContext:
+    """Passed to python steps (as their first argument) and to tools as ``call``."""
+
+    run_id: str
+    step_id: str
+    attempt: int
+    inputs: dict[str, Any]
+    steps: dict[str, Any] = field(default_factory=dict)  # step id -> {"output": ...}
+    playbook: str = ""
+    guidance: str | None = None
+    intents: list[Intent] = field(default_factory=list)
+
+    def stage(self, tool: str, args: dict[str, Any], description: str = "") -> Intent:
+        """Stage a side effect through ``tool``; returns the intent with its key."""
+        index = len(self.intents)
+        intent = Intent(index, tool, dict(args), description or f"{tool}",
+                        idempotency_key(self.run_id, self.step_id, index))
+        self.intents.append(intent)
+        return intent
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """What a tool receives when it acts: who asks, and the key to deduplicate on."""
+
+    run_id: str
+    step_id: str
+    idempotency_key: str
+    workspace: str

@@ -1,0 +1,160 @@
+"""Execute one claimed step and check its result; no storage here.
+
+The worker hands in a :class:`StepJob` and gets back an :class:`Outcome` saying what the
+lifecycle should do next: finish, skip, wait at a gate, retry, fail, or dispatch intents.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import jsonschema
+
+from soloist.control import templating
+from soloist.control.playbooks import CompensateSpec, Playbook, Step
+from soloist.errors import DeterministicError, SemanticError, classify
+from soloist.execution.context import Intent, StepContext, ToolCall, idempotency_key
+from soloist.execution.tools.base import ToolRegistry
+from soloist.orchestration.retry import decide
+from soloist.store.base import StepRow
+
+Status = Literal["done", "dispatch", "skipped", "gate", "retry", "failed"]
+
+
+@dataclass(slots=True)
+class StepJob:
+    row: StepRow
+    playbook: Playbook
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]  # step id -> output, for the steps done so far
+    run: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Outcome:
+    job: StepJob
+    status: Status
+    output: Any = None
+    intents: list[Intent] = field(default_factory=list)
+    error: str | None = None
+    delay: float = 0.0
+    gate_message: str = ""
+    emitted: tuple[str, Any] | None = None
+    started: float = 0.0
+    checked: float = 0.0
+
+
+def template_context(job: StepJob) -> dict[str, Any]:
+    return {
+        "inputs": job.inputs,
+        "steps": {sid: {"output": out} for sid, out in job.outputs.items()},
+        "run": job.run,
+    }
+
+
+def resolve_callable(target: str) -> Callable[..., Any]:
+    module_name, _, attr = target.partition(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as exc:
+        raise DeterministicError(f"cannot find python function {target!r}: {exc}") from exc
+    if not callable(obj):
+        raise DeterministicError(f"{target!r} is not callable")
+    return obj  # type: ignore[no-any-return]
+
+
+class StepRunner:
+    """Runs the four step kinds of this release with a tool registry."""
+
+    def __init__(self, tools: ToolRegistry, workspace: str) -> None:
+        self.tools = tools
+        self.workspace = workspace
+
+    def execute(self, job: StepJob) -> Outcome:
+        step = job.playbook.step(job.row.step_id)
+        started = time.time()
+        context = template_context(job)
+        try:
+            if step.when is not None and not templating.evaluate(step.when, context):
+                return Outcome(job, "skipped", started=started, checked=time.time())
+            output, intents, emitted = self._run_kind(step, job, context)
+            self._check(step, output)
+        except Exception as exc:
+            return self._failure(job, step, exc, started)
+        outcome = Outcome(job, "done", output=output, intents=intents, emitted=emitted,
+                          started=started, checked=time.time())
+        if step.gate is not None:
+            outcome.status = "gate"
+            outcome.gate_message = str(templating.render(step.gate.message, context))
+        elif intents:
+            outcome.status = "dispatch"
+        return outcome
+
+    def _run_kind(
+        self, step: Step, job: StepJob, context: dict[str, Any]
+    ) -> tuple[Any, list[Intent], tuple[str, Any] | None]:
+        row = job.row
+        ctx = StepContext(row.run_id, row.step_id, row.attempt, job.inputs,
+                          context["steps"], row.playbook, row.guidance)
+        if step.kind == "gate":
+            return None, [], None
+        args = templating.render(step.args, context)
+        if step.kind == "emit":
+            assert step.emit is not None
+            return {"topic": step.emit, "payload": args}, [], (step.emit, args)
+        if step.kind == "python":
+            assert step.python is not None
+            fn = resolve_callable(step.python)
+            return fn(ctx, **args), ctx.intents, None
+        assert step.tool is not None
+        spec = self.tools.get(step.tool)
+        if spec.effect == "write":
+            ctx.stage(spec.name, args, f"{spec.name} {args}")
+            return None, ctx.intents, None
+        call = ToolCall(row.run_id, row.step_id, idempotency_key(row.run_id, row.step_id, 0),
+                        self.workspace)
+        return spec.invoke(args, call), [], None
+
+    def _check(self, step: Step, output: Any) -> None:
+        if step.output is not None:
+            try:
+                jsonschema.validate(output, step.output)
+            except jsonschema.ValidationError as exc:
+                raise DeterministicError(f"output does not match its schema: {exc.message}"
+                                         ) from exc
+        for expression in step.check:
+            if not templating.evaluate(expression, {"output": output}):
+                raise SemanticError(f"check failed: {expression}")
+
+    def _failure(self, job: StepJob, step: Step, exc: Exception, started: float) -> Outcome:
+        kind = classify(exc)
+        retry_after = getattr(exc, "retry_after", None)
+        decision = decide(step.retry, kind, job.row.attempt, retry_after)
+        message = f"{type(exc).__name__}: {exc}"
+        status: Status = {"retry": "retry", "fail": "failed", "gate": "gate"}[decision.action]
+        return Outcome(job, status, error=message, delay=decision.delay,
+                       gate_message=message if status == "gate" else "",
+                       started=started, checked=time.time())
+
+    def dispatch(self, intent_tool: str, args: dict[str, Any], call: ToolCall) -> Any:
+        return self.tools.get(intent_tool).invoke(args, call)
+
+    def compensate(self, spec: CompensateSpec, job: StepJob, original: str,
+                   original_output: Any, intent_results: list[Any]) -> Any:
+        context = template_context(job)
+        context["step"] = {"id": original, "output": original_output, "results": intent_results}
+        args = templating.render(spec.args, context)
+        call = ToolCall(job.row.run_id, job.row.step_id,
+                        idempotency_key(job.row.run_id, job.row.step_id, 0), self.workspace)
+        if spec.tool is not None:
+            return self.tools.get(spec.tool).invoke(args, call)
+        assert spec.python is not None
+        ctx = StepContext(job.row.run_id, job.row.step_id, job.row.attempt, job.inputs,
+                          context["steps"], job.row.playbook)
+        return resolve_callable(spec.python)(ctx, **args)

@@ -1,0 +1,68 @@
+"""Tools every workspace has: enough to prove the interface and to write examples."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from soloist.errors import DeterministicError
+from soloist.execution.context import ToolCall
+from soloist.execution.tools.base import Tool, ToolRegistry, tool
+
+
+@tool("sleep", effect="read")
+def sleep(seconds: float = 0.0) -> dict[str, Any]:
+    """Wait ``seconds`` seconds (at most an hour)."""
+    if not 0 <= float(seconds) <= 3600:
+        raise DeterministicError("sleep takes between 0 and 3600 seconds")
+    time.sleep(float(seconds))
+    return {"slept": float(seconds)}
+
+
+@tool("note", effect="write", idempotent=True)
+def note(text: str, call: ToolCall) -> dict[str, Any]:
+    """Record a note in the run's log (the dispatch event carries it)."""
+    return {"note": str(text), "key": call.idempotency_key}
+
+
+@tool("file.append", effect="write", idempotent=True)
+def file_append(path: str, line: str, call: ToolCall) -> dict[str, Any]:
+    """Append ``line`` to a file, once per idempotency key.
+
+    The file is the external system here, so it honours keys the way a payment API does:
+    a line tagged with a key already in the file is not written again. Relative paths are
+    inside the workspace.
+    """
+    target = Path(path)
+    if not target.is_absolute():
+        target = Path(call.workspace) / target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    record = f"{call.idempotency_key}\t{line}".replace("\n", " ")
+    tag = f"{call.idempotency_key}\t"
+    with open(target, "a+", encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            handle.seek(0)
+            if any(existing.startswith(tag) for existing in handle):
+                return {"path": str(target), "appended": False, "replayed": True}
+            handle.write(record + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    return {"path": str(target), "appended": True}
+
+
+BUILTINS: tuple[Tool, ...] = tuple(
+    getattr(fn, "__soloist_tool__") for fn in (sleep, note, file_append)
+)
+
+
+def builtin_registry() -> ToolRegistry:
+    registry = ToolRegistry()
+    for spec in BUILTINS:
+        registry.add(spec)
+    return registry

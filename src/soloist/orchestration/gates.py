@@ -1,0 +1,133 @@
+"""Human gates: a person approves, rejects, or sends a step back with guidance.
+
+Each decision is a structured record (who, when, what, why) kept on the approval and in
+the episodic log, with the exact intents that the decision lets through or stops.
+"""
+
+from __future__ import annotations
+
+import time
+
+from soloist.control.registry import Registry
+from soloist.errors import InvalidState, NotFound
+from soloist.orchestration import runs
+from soloist.orchestration.lifecycle import RunState, StepState
+from soloist.store.base import ApprovalRow, NewEvent, Store, Transaction
+
+S = StepState
+
+
+def _open(tx: Transaction, approval_id: str) -> ApprovalRow:
+    approval = tx.approvals.get(approval_id)
+    if approval is None:
+        raise NotFound(f"no approval {approval_id!r}; `soloist approvals` lists the open ones")
+    if approval.decision is not None:
+        raise InvalidState(f"approval {approval_id} was already decided: {approval.decision} "
+                           f"by {approval.decided_by}")
+    return approval
+
+
+def _record(tx: Transaction, approval: ApprovalRow, decision: str, actor: str,
+            note: str | None, now: float) -> None:
+    if not tx.approvals.decide(approval.id, decision, actor, note, now):
+        raise InvalidState(f"approval {approval.id} was decided by someone else just now")
+    intents = tx.intents.for_step(approval.run_id, approval.step_id)
+    tx.events.append(NewEvent("approval.decided", {
+        "approval": approval.id, "decision": decision, "note": note,
+        "intents": [{"tool": i.tool, "args": i.args, "key": i.idempotency_key}
+                    for i in intents if i.status == "staged"],
+    }, run_id=approval.run_id, step_id=approval.step_id, actor=actor, ts=now))
+
+
+def _step(tx: Transaction, approval: ApprovalRow) -> int:
+    step = tx.steps.get(approval.run_id, approval.step_id)
+    if step is None or step.state != S.AWAITING_APPROVAL:
+        raise InvalidState(f"step {approval.step_id} of run {approval.run_id} is not waiting")
+    return step.id
+
+
+def _move(tx: Transaction, approval: ApprovalRow, to: S, actor: str, now: float,
+          **data: object) -> None:
+    tx.events.append(NewEvent("step.transition", {"from": S.AWAITING_APPROVAL.value,
+                                                  "to": to.value, **data},
+                              run_id=approval.run_id, step_id=approval.step_id, actor=actor,
+                              ts=now))
+
+
+class Gates:
+    def __init__(self, store: Store, registry: Registry) -> None:
+        self.store = store
+        self.registry = registry
+
+    def approve(self, approval_id: str, actor: str, note: str | None = None,
+                now: float | None = None) -> ApprovalRow:
+        now = time.time() if now is None else now
+        with self.store.transaction() as tx:
+            approval = _open(tx, approval_id)
+            self.approve_in(tx, approval, actor, note, now)
+        return approval
+
+    def approve_in(self, tx: Transaction, approval: ApprovalRow, actor: str,
+                   note: str | None, now: float) -> None:
+        pk = _step(tx, approval)
+        _record(tx, approval, "approved", actor, note, now)
+        tx.intents.set_status(approval.run_id, approval.step_id, "pending", expect=["staged"])
+        # The output is recorded: the claim resumes at dispatch, not at execution.
+        tx.steps.set_state(pk, S.READY, expect=[S.AWAITING_APPROVAL], resume="dispatch",
+                           available_at=now)
+        _move(tx, approval, S.READY, actor, now, resume="dispatch")
+        tx.notify_ready()
+
+    def reject(self, approval_id: str, actor: str, reason: str,
+               now: float | None = None) -> ApprovalRow:
+        now = time.time() if now is None else now
+        with self.store.transaction() as tx:
+            approval = _open(tx, approval_id)
+            self.reject_in(tx, approval, actor, reason, now)
+        return approval
+
+    def reject_in(self, tx: Transaction, approval: ApprovalRow, actor: str, reason: str,
+                  now: float) -> None:
+        pk = _step(tx, approval)
+        _record(tx, approval, "rejected", actor, reason, now)
+        tx.intents.set_status(approval.run_id, approval.step_id, "rejected", expect=["staged"])
+        tx.steps.set_state(pk, S.FAILED, expect=[S.AWAITING_APPROVAL],
+                           error=f"rejected by {actor}: {reason}", finished_at=now)
+        _move(tx, approval, S.FAILED, actor, now, error=f"rejected: {reason}")
+        run = tx.runs.get(approval.run_id)
+        assert run is not None
+        playbook = self.registry.playbook(run.playbook, run.playbook_version)
+        runs.end_run(tx, approval.run_id, playbook, final_state=RunState.FAILED,
+                     error=f"step {approval.step_id} rejected by {actor}: {reason}",
+                     actor=actor, now=now)
+
+    def retry(self, approval_id: str, actor: str, guidance: str,
+              now: float | None = None) -> ApprovalRow:
+        now = time.time() if now is None else now
+        with self.store.transaction() as tx:
+            approval = _open(tx, approval_id)
+            pk = _step(tx, approval)
+            _record(tx, approval, "retry", actor, guidance, now)
+            tx.intents.set_status(approval.run_id, approval.step_id, "discarded",
+                                  expect=["staged"])
+            step = tx.steps.get(approval.run_id, approval.step_id)
+            assert step is not None
+            tx.steps.set_state(pk, S.READY, expect=[S.AWAITING_APPROVAL], resume="execute",
+                               attempt=step.attempt + 1, available_at=now, guidance=guidance)
+            _move(tx, approval, S.READY, actor, now, guidance=guidance)
+            tx.notify_ready()
+        return approval
+
+    def expire(self, now: float | None = None) -> int:
+        """Apply the default decision of every gate whose timeout passed."""
+        now = time.time() if now is None else now
+        count = 0
+        with self.store.transaction() as tx:
+            for approval in tx.approvals.expired(now):
+                actor = "system:gate-timeout"
+                if approval.default_decision == "approve":
+                    self.approve_in(tx, approval, actor, "gate timed out", now)
+                else:
+                    self.reject_in(tx, approval, actor, "gate timed out", now)
+                count += 1
+        return count

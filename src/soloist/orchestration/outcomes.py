@@ -1,0 +1,206 @@
+"""Turn what a worker learned about its steps into one transaction of lifecycle moves.
+
+Each move is checked against the transition table and appended to the episodic log. A
+write to a step is fenced by its lease token: if another claim took the step since, the
+whole outcome is refused and nothing of it is written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from soloist.control.playbooks import Playbook
+from soloist.execution.steps import Outcome, StepJob
+from soloist.orchestration import runs
+from soloist.orchestration.lifecycle import RunState, StepState, path
+from soloist.store.base import (
+    ApprovalRow,
+    IntentRow,
+    NewEvent,
+    StepRow,
+    StepUpdate,
+    Transaction,
+)
+
+S = StepState
+
+
+class Catalog(Protocol):
+    def playbook(self, name: str, version: int) -> Playbook: ...
+
+
+@dataclass(slots=True)
+class Dispatched:
+    """The result of dispatching a persisting step's intents."""
+
+    job: StepJob
+    results: list[tuple[str, str, Any, str | None]] = field(default_factory=list)
+    output: Any = None
+    failure: Outcome | None = None  # retry or failed, when a dispatch failed
+
+
+def log_moves(tx: Transaction, row: StepRow, *states: StepState, ts: float,
+              actor: str, data: dict[str, Any] | None = None) -> None:
+    for old, new in path(*states):
+        payload: dict[str, Any] = {"from": old.value, "to": new.value, "attempt": row.attempt}
+        if data and new == states[-1]:
+            payload.update(data)
+        tx.events.append(NewEvent("step.transition", payload, run_id=row.run_id,
+                                  step_id=row.step_id, actor=actor, ts=ts))
+
+
+def _fenced(tx: Transaction, update: StepUpdate) -> bool:
+    return not tx.steps.update_fenced([update])
+
+
+def apply_outcome(tx: Transaction, outcome: Outcome, actor: str, now: float) -> bool:
+    """Record one executed step; false if its lease was lost (nothing written)."""
+    row, job = outcome.job.row, outcome.job
+    playbook = job.playbook
+    status = outcome.status
+    started, checked = outcome.started or now, outcome.checked or now
+    if status == "skipped":
+        if not _fenced(tx, StepUpdate(row.id, row.lease_token, S.SKIPPED, finished_at=now)):
+            return False
+        log_moves(tx, row, S.EXECUTING, S.SKIPPED, ts=checked, actor=actor)
+        step_finished(tx, row, playbook, now)
+        return True
+    if status == "done":
+        if not _fenced(tx, StepUpdate(row.id, row.lease_token, S.DONE, output=outcome.output,
+                                      finished_at=now)):
+            return False
+        log_moves(tx, row, S.EXECUTING, S.CHECKING, ts=started, actor=actor)
+        log_moves(tx, row, S.CHECKING, S.PERSISTING, S.DONE, ts=checked, actor=actor)
+        if outcome.emitted is not None:
+            runs.publish(tx, outcome.emitted[0], outcome.emitted[1], row.run_id, now)
+        step_finished(tx, row, playbook, now)
+        return True
+    if status == "dispatch":
+        if not _fenced(tx, StepUpdate(row.id, row.lease_token, S.PERSISTING,
+                                      output=outcome.output, keep_lease=True,
+                                      resume="dispatch")):
+            return False
+        _stage(tx, outcome, "pending", now)
+        log_moves(tx, row, S.EXECUTING, S.CHECKING, ts=started, actor=actor)
+        log_moves(tx, row, S.CHECKING, S.PERSISTING, ts=checked, actor=actor,
+                  data={"intents": len(outcome.intents)})
+        return True
+    if status == "gate":
+        semantic = outcome.error is not None
+        resume = "execute" if semantic else "dispatch"
+        if not _fenced(tx, StepUpdate(row.id, row.lease_token, S.AWAITING_APPROVAL,
+                                      output=outcome.output, error=outcome.error,
+                                      resume=resume)):
+            return False
+        _stage(tx, outcome, "staged", now)
+        step = playbook.step(row.step_id)
+        timeout = step.gate.timeout if step.gate is not None else None
+        approval = ApprovalRow(
+            id=runs.new_id("a"), run_id=row.run_id, step_id=row.step_id, attempt=row.attempt,
+            reason="semantic" if semantic else "gate", message=outcome.gate_message,
+            created_at=now, expires_at=None if timeout is None else now + timeout,
+            default_decision=step.gate.default if step.gate is not None else None,
+            decision=None, decided_by=None, decided_at=None, note=None,
+        )
+        tx.approvals.insert(approval)
+        log_moves(tx, row, S.EXECUTING, S.CHECKING, ts=started, actor=actor)
+        log_moves(tx, row, S.CHECKING, S.AWAITING_APPROVAL, ts=checked, actor=actor,
+                  data={"approval": approval.id, "reason": approval.reason,
+                        "error": outcome.error})
+        tx.events.append(NewEvent("approval.requested", {
+            "approval": approval.id, "message": approval.message,
+            "intents": [{"tool": i.tool, "args": i.args, "key": i.idempotency_key}
+                        for i in outcome.intents],
+        }, run_id=row.run_id, step_id=row.step_id, actor=actor, ts=now))
+        return True
+    if status == "retry":
+        if not _fenced(tx, StepUpdate(row.id, row.lease_token, S.READY, error=outcome.error,
+                                      attempt=row.attempt + 1,
+                                      available_at=now + outcome.delay)):
+            return False
+        log_moves(tx, row, S.EXECUTING, S.READY, ts=checked, actor=actor,
+                  data={"error": outcome.error, "retry_in": round(outcome.delay, 3)})
+        tx.notify_ready()
+        return True
+    # failed
+    if not _fenced(tx, StepUpdate(row.id, row.lease_token, S.FAILED, error=outcome.error,
+                                  finished_at=now)):
+        return False
+    log_moves(tx, row, S.EXECUTING, S.FAILED, ts=checked, actor=actor,
+              data={"error": outcome.error})
+    if row.kind == "compensation":
+        runs.compensation_done(tx, row.run_id, now)
+    else:
+        runs.end_run(tx, row.run_id, playbook, final_state=RunState.FAILED,
+                     error=f"step {row.step_id} failed: {outcome.error}", actor=actor, now=now)
+    return True
+
+
+def _stage(tx: Transaction, outcome: Outcome, status: str, now: float) -> None:
+    row = outcome.job.row
+    tx.intents.insert_many([
+        IntentRow(row.run_id, row.step_id, i.index, i.idempotency_key, i.tool, i.args,
+                  i.description, status, None, None, now, None)
+        for i in outcome.intents
+    ])
+
+
+def apply_dispatched(tx: Transaction, done: Dispatched, actor: str, now: float) -> bool:
+    """Record dispatch results; then the step is done, retried or failed."""
+    row = done.job.row
+    for key, status, result, error in done.results:
+        tx.intents.record_result(key, status, result, error, now)
+        tx.events.append(NewEvent("intent.dispatched", {
+            "key": key, "status": status, "result": result, "error": error,
+        }, run_id=row.run_id, step_id=row.step_id, actor=actor, ts=now))
+    if done.failure is not None:
+        failure = done.failure
+        target = S.READY if failure.status == "retry" else S.FAILED
+        update = StepUpdate(row.id, row.lease_token, target, error=failure.error,
+                            attempt=row.attempt + 1 if target == S.READY else None,
+                            available_at=now + failure.delay if target == S.READY else None,
+                            finished_at=now if target == S.FAILED else None)
+        if not _fenced(tx, update):
+            return False
+        log_moves(tx, row, S.PERSISTING, target, ts=now, actor=actor,
+                  data={"error": failure.error})
+        if target == S.FAILED:
+            runs.end_run(tx, row.run_id, done.job.playbook, final_state=RunState.FAILED,
+                         error=f"step {row.step_id} failed: {failure.error}", actor=actor,
+                         now=now)
+        else:
+            tx.notify_ready()
+        return True
+    if not _fenced(tx, StepUpdate(row.id, row.lease_token, S.DONE, output=done.output,
+                                  finished_at=now)):
+        return False
+    log_moves(tx, row, S.PERSISTING, S.DONE, ts=now, actor=actor)
+    if row.kind == "compensation":
+        original = row.step_id.removeprefix("compensate:")
+        orig = tx.steps.get(row.run_id, original)
+        if orig is not None and orig.state == S.DONE:
+            tx.steps.set_state(orig.id, S.COMPENSATED, expect=[S.DONE])
+            tx.events.append(NewEvent("step.transition", {"from": "done", "to": "compensated"},
+                                      run_id=row.run_id, step_id=original, actor=actor,
+                                      ts=now))
+        runs.compensation_done(tx, row.run_id, now)
+    else:
+        step_finished(tx, row, done.job.playbook, now)
+    return True
+
+
+def step_finished(tx: Transaction, row: StepRow, playbook: Playbook, now: float) -> None:
+    """A step is done or skipped: ready its dependents; maybe the run is done."""
+    dependents = playbook.dependents_map[row.step_id]
+    if dependents:
+        promoted = tx.steps.promote(row.run_id, dependents, now)
+        for step_id in promoted:
+            tx.events.append(NewEvent("step.transition",
+                                      {"from": "scheduled", "to": "ready", "attempt": 1},
+                                      run_id=row.run_id, step_id=step_id, ts=now))
+        if promoted:
+            tx.notify_ready()
+    for run_id, remaining in tx.runs.step_finished([row.run_id]):
+        if remaining == 0:
+            runs.finish_run(tx, run_id, now)

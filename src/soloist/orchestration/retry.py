@@ -1,0 +1,46 @@
+"""What happens after a step fails: a pure decision from the failure and the policy."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from soloist.control.playbooks import RetryPolicy
+from soloist.errors import FailureKind
+
+
+@dataclass(frozen=True, slots=True)
+class RetryDecision:
+    action: Literal["retry", "fail", "gate"]
+    delay: float = 0.0
+    reason: str = ""
+
+
+def backoff(policy: RetryPolicy, attempt: int, rand: Callable[[], float] = random.random) -> float:
+    """Seconds to wait before attempt ``attempt + 1``: exponential, capped, with jitter."""
+    base = min(policy.max_backoff, policy.backoff * policy.multiplier ** max(0, attempt - 1))
+    spread = base * policy.jitter
+    return max(0.0, base - spread + 2 * spread * rand())
+
+
+def decide(
+    policy: RetryPolicy,
+    kind: FailureKind,
+    attempt: int,
+    retry_after: float | None = None,
+    rand: Callable[[], float] = random.random,
+) -> RetryDecision:
+    """Transient failures retry until ``max_attempts``; deterministic ones fail at once;
+    semantic ones go to a person."""
+    if kind == "semantic":
+        return RetryDecision("gate", reason="a check failed: a person decides")
+    if kind == "deterministic":
+        return RetryDecision("fail", reason="deterministic failure")
+    if attempt >= policy.max_attempts:
+        return RetryDecision("fail", reason=f"gave up after {attempt} attempt(s)")
+    delay = backoff(policy, attempt, rand)
+    if retry_after is not None:
+        delay = max(delay, retry_after)
+    return RetryDecision("retry", delay=delay, reason=f"attempt {attempt} failed transiently")

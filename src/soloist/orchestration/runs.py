@@ -1,0 +1,179 @@
+"""Starting, finishing, failing and cancelling runs: the run-level half of the lifecycle.
+
+Every function here works inside a transaction it is given, so a caller can start a run
+and record why in one commit (a trigger, a person, an event).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import jsonschema
+
+from soloist.control.playbooks import Playbook
+from soloist.errors import InputError
+from soloist.orchestration.lifecycle import RunState, StepState
+from soloist.store.base import NewEvent, NewStep, RunRow, Transaction
+
+
+def new_id(prefix: str) -> str:
+    """A short id that sorts by creation time: ``r-<ms in hex>-<random>``."""
+    return f"{prefix}-{int(time.time() * 1000):x}-{secrets.token_hex(3)}"
+
+
+def validate_inputs(playbook: Playbook, inputs: Any) -> None:
+    try:
+        jsonschema.validate(inputs, playbook.inputs)
+    except jsonschema.ValidationError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "the input"
+        raise InputError(
+            f"input for playbook {playbook.name!r} is invalid at {where}: {exc.message}"
+        ) from exc
+
+
+@dataclass(frozen=True, slots=True)
+class StartRequest:
+    playbook: Playbook
+    inputs: dict[str, Any]
+    trigger: dict[str, Any]
+    actor: str
+    priority: int | None = None
+
+
+def start_run(tx: Transaction, request: StartRequest, now: float | None = None) -> str:
+    """Insert a run of a deployed playbook (its version pinned) with its steps."""
+    playbook = request.playbook
+    assert playbook.version is not None, "only deployed playbooks run"
+    now = time.time() if now is None else now
+    validate_inputs(playbook, request.inputs)
+    run_id = new_id("r")
+    priority = playbook.priority if request.priority is None else request.priority
+    deadline = playbook.budget.deadline
+    tx.runs.insert(RunRow(
+        id=run_id, playbook=playbook.name, playbook_version=playbook.version,
+        state=RunState.RUNNING, inputs=request.inputs, queue=playbook.queue, priority=priority,
+        created_at=now, deadline_at=None if deadline is None else now + deadline,
+        finished_at=None, trigger=request.trigger, error=None,
+        steps_remaining=len(playbook.steps), created_by=request.actor,
+    ))
+    steps: list[NewStep] = []
+    for position, (step, needs) in enumerate(zip(playbook.steps, playbook.needs_of(),
+                                                 strict=True)):
+        state = StepState.READY if not needs else StepState.SCHEDULED
+        steps.append(NewStep(run_id, step.id, position, "step", playbook.name,
+                             playbook.version, playbook.queue, priority, state, len(needs),
+                             now, now))
+    tx.steps.insert_many(steps)
+    tx.events.append(NewEvent("run.created", {
+        "playbook": playbook.name, "version": playbook.version, "inputs": request.inputs,
+        "trigger": request.trigger,
+        "ready": [s.step_id for s in steps if s.state == StepState.READY],
+    }, run_id=run_id, actor=request.actor, ts=now))
+    tx.notify_ready()
+    return run_id
+
+
+def finish_run(tx: Transaction, run: RunRow | str, now: float) -> None:
+    """All steps are done or skipped: the run is done, and says so on the bus."""
+    run_row = tx.runs.get(run) if isinstance(run, str) else run
+    if run_row is None:
+        return
+    if not tx.runs.set_state(run_row.id, RunState.DONE, expect=[RunState.RUNNING],
+                             finished_at=now):
+        return
+    tx.events.append(NewEvent("run.done", {"playbook": run_row.playbook},
+                              run_id=run_row.id, ts=now))
+    publish(tx, f"run.completed.{run_row.playbook}",
+            {"run_id": run_row.id, "playbook": run_row.playbook, "inputs": run_row.inputs},
+            run_row.id, now)
+
+
+def publish(tx: Transaction, topic: str, payload: Any, run_id: str | None, now: float) -> None:
+    tx.bus.publish(topic, payload, run_id, now)
+    tx.events.append(NewEvent("bus.published", {"topic": topic, "payload": payload},
+                              run_id=run_id, ts=now))
+
+
+def end_run(
+    tx: Transaction,
+    run_id: str,
+    playbook: Playbook,
+    *,
+    final_state: RunState,
+    error: str,
+    actor: str,
+    now: float,
+) -> bool:
+    """Stop a running run: cancel what is open, then compensate what was dispatched.
+
+    Returns false if the run was not running (already ending or ended).
+    """
+    run = tx.runs.get(run_id)
+    if run is None or run.state != RunState.RUNNING:
+        return False
+    for step_id, old in tx.steps.cancel_open(run_id, now):
+        tx.events.append(NewEvent("step.transition", {"from": old, "to": "cancelled"},
+                                  run_id=run_id, step_id=step_id, actor=actor, ts=now))
+    tx.approvals.close_for_run(run_id, "cancelled", actor, now)
+    to_undo = compensations_needed(tx, run_id, playbook)
+    if not to_undo:
+        tx.runs.set_state(run_id, final_state, expect=[RunState.RUNNING], error=error,
+                          finished_at=now)
+        tx.events.append(NewEvent(f"run.{final_state.value}", {"error": error},
+                                  run_id=run_id, actor=actor, ts=now))
+        return True
+    tx.runs.set_state(run_id, RunState.COMPENSATING, expect=[RunState.RUNNING], error=error,
+                      final_state=final_state)
+    tx.events.append(NewEvent("run.compensating",
+                              {"error": error, "undo": to_undo, "then": final_state.value},
+                              run_id=run_id, actor=actor, ts=now))
+    base = len(playbook.steps)
+    rows = [
+        NewStep(run_id, f"compensate:{step_id}", base + i, "compensation", playbook.name,
+                run.playbook_version, run.queue, run.priority,
+                StepState.READY if i == 0 else StepState.SCHEDULED, 0 if i == 0 else 1,
+                now, now)
+        for i, step_id in enumerate(to_undo)
+    ]
+    tx.steps.insert_many(rows)
+    tx.notify_ready()
+    return True
+
+
+def compensations_needed(tx: Transaction, run_id: str, playbook: Playbook) -> list[str]:
+    """Steps to undo, newest first: finished steps that dispatched something and
+    declare a compensating action."""
+    steps = [s for s in tx.steps.for_run(run_id) if s.kind == "step"]
+    dispatched = {i.step_id for i in tx.intents.for_run(run_id) if i.status == "dispatched"}
+    chosen = [
+        s for s in steps
+        if playbook.step(s.step_id).compensate is not None
+        and (s.state == StepState.DONE or s.step_id in dispatched)
+    ]
+    chosen.sort(key=lambda s: (s.finished_at or 0.0, s.position), reverse=True)
+    return [s.step_id for s in chosen]
+
+
+
+
+def compensation_done(tx: Transaction, run_id: str, now: float) -> None:
+    """After one compensation finished: start the next, or end the run."""
+    run = tx.runs.get(run_id)
+    if run is None or run.state != RunState.COMPENSATING:
+        return
+    pending = [s for s in tx.steps.for_run(run_id)
+               if s.kind == "compensation" and s.state == StepState.SCHEDULED]
+    if pending:
+        nxt = min(pending, key=lambda s: s.position)
+        for step_id in tx.steps.promote(run_id, [nxt.step_id], now):
+            tx.events.append(NewEvent("step.transition", {"from": "scheduled", "to": "ready"},
+                                      run_id=run_id, step_id=step_id, ts=now))
+        tx.notify_ready()
+        return
+    final = RunState(run.final_state or RunState.FAILED)
+    tx.runs.set_state(run_id, final, expect=[RunState.COMPENSATING], finished_at=now)
+    tx.events.append(NewEvent(f"run.{final.value}", {"error": run.error, "compensated": True},
+                              run_id=run_id, ts=now))

@@ -1,0 +1,126 @@
+"""The single scheduler: cron triggers, event triggers, gate timeouts and run deadlines.
+
+Any number of processes may run a scheduler; only the one holding the scheduler lock acts
+(a lease row on SQLite, an advisory lock on PostgreSQL), so a cron fire starts one run.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import threading
+import time
+from typing import Any
+
+from soloist.control import templating
+from soloist.control.playbooks import CronTrigger, EventTrigger, Playbook
+from soloist.control.registry import Registry
+from soloist.errors import SoloistError
+from soloist.orchestration import cron, runs
+from soloist.orchestration.gates import Gates
+from soloist.orchestration.lifecycle import RunState
+from soloist.store.base import NewEvent, Store
+
+
+def topic_matches(pattern: str, topic: str) -> bool:
+    return fnmatch.fnmatchcase(topic, pattern)
+
+
+class Scheduler:
+    def __init__(self, store: Store, registry: Registry, gates: Gates, owner: str,
+                 interval: float = 0.5) -> None:
+        self.store = store
+        self.registry = registry
+        self.gates = gates
+        self.owner = owner
+        self.interval = interval
+        self.stop_event = threading.Event()
+        self.leading = False
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def run(self) -> None:
+        try:
+            while not self.stop_event.is_set():
+                self.tick()
+                self.stop_event.wait(self.interval)
+        finally:
+            if self.leading:
+                self.store.release_scheduler_lock(self.owner)
+
+    def tick(self, now: float | None = None) -> dict[str, int]:
+        """One pass; returns what it did. Does nothing unless this process leads."""
+        self.leading = self.store.try_scheduler_lock(self.owner)
+        if not self.leading:
+            return {}
+        now = time.time() if now is None else now
+        playbooks = self.registry.latest_playbooks()
+        return {
+            "cron": self.fire_cron(playbooks, now),
+            "events": self.route_events(playbooks, now),
+            "gates": self.gates.expire(now),
+            "deadlines": self.enforce_deadlines(now),
+        }
+
+    def fire_cron(self, playbooks: list[Playbook], now: float) -> int:
+        fired = 0
+        for playbook in playbooks:
+            for index, trigger in enumerate(playbook.triggers):
+                if not isinstance(trigger, CronTrigger):
+                    continue
+                with self.store.transaction() as tx:
+                    last = tx.scheduler.cron_last(playbook.name, index)
+                    if last is None:
+                        # First sight of this trigger: start counting from now.
+                        tx.scheduler.cron_set(playbook.name, index, now)
+                        continue
+                    due = cron.due(trigger.cron, trigger.timezone, last, now, last)
+                    if due is None:
+                        continue
+                    tx.scheduler.cron_set(playbook.name, index, due)
+                    inputs = templating.render(trigger.inputs, {"fire_time": due})
+                    runs.start_run(tx, runs.StartRequest(
+                        playbook, inputs, {"cron": trigger.cron, "fire_time": due},
+                        "system:cron"), now)
+                    fired += 1
+        return fired
+
+    def route_events(self, playbooks: list[Playbook], now: float) -> int:
+        started = 0
+        subscribers = [(p, t) for p in playbooks for t in p.triggers
+                       if isinstance(t, EventTrigger)]
+        with self.store.transaction() as tx:
+            messages = tx.bus.pending(500)
+            for message in messages:
+                event: dict[str, Any] = {"topic": message.topic, "payload": message.payload,
+                                         "run_id": message.run_id}
+                for playbook, trigger in subscribers:
+                    if not topic_matches(trigger.event, message.topic):
+                        continue
+                    try:
+                        if trigger.when and not templating.evaluate(trigger.when,
+                                                                    {"event": event}):
+                            continue
+                        inputs = templating.render(trigger.inputs, {"event": event})
+                        runs.start_run(tx, runs.StartRequest(
+                            playbook, inputs, {"event": message.topic, "bus_id": message.id,
+                                               "source_run": message.run_id},
+                            "system:event"), now)
+                        started += 1
+                    except SoloistError as exc:
+                        tx.events.append(NewEvent("trigger.failed", {
+                            "playbook": playbook.name, "topic": message.topic,
+                            "error": exc.message}, run_id=message.run_id, ts=now))
+            tx.bus.mark_processed([m.id for m in messages], now)
+        return started
+
+    def enforce_deadlines(self, now: float) -> int:
+        count = 0
+        with self.store.transaction() as tx:
+            for run in tx.runs.past_deadline(now, 100):
+                playbook = self.registry.playbook(run.playbook, run.playbook_version)
+                if runs.end_run(tx, run.id, playbook, final_state=RunState.FAILED,
+                                error="the run passed its deadline", actor="system:deadline",
+                                now=now):
+                    count += 1
+        return count

@@ -1,0 +1,317 @@
+"""The storage contract: one protocol per aggregate, reached through a transaction.
+
+Backends implement :class:`Store`. Domain rules (the lifecycle table, retry decisions,
+hash chaining) live above this contract; a backend only stores and finds rows. Every
+write happens inside ``store.transaction()``; the episodic events buffered with
+``tx.events.append`` are chained and written at commit, after the other writes, so the
+lock on the chain head is held as briefly as possible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(slots=True)
+class RunRow:
+    id: str
+    playbook: str
+    playbook_version: int
+    state: str
+    inputs: Any
+    queue: str
+    priority: int
+    created_at: float
+    deadline_at: float | None
+    finished_at: float | None
+    trigger: Any
+    error: str | None
+    steps_remaining: int
+    created_by: str
+    final_state: str | None = None  # where a compensating run ends: failed or cancelled
+
+
+@dataclass(slots=True)
+class StepRow:
+    id: int
+    run_id: str
+    step_id: str
+    position: int
+    kind: str  # "step" or "compensation"
+    playbook: str
+    playbook_version: int
+    queue: str
+    priority: int
+    state: str
+    resume: str  # what a claim does next: "execute" or "dispatch"
+    attempt: int
+    pending_needs: int
+    available_at: float
+    lease_owner: str | None
+    lease_expires: float | None
+    lease_token: int
+    output: Any
+    error: str | None
+    guidance: str | None
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+
+
+@dataclass(slots=True)
+class NewStep:
+    run_id: str
+    step_id: str
+    position: int
+    kind: str
+    playbook: str
+    playbook_version: int
+    queue: str
+    priority: int
+    state: str
+    pending_needs: int
+    available_at: float
+    created_at: float
+
+
+@dataclass(slots=True)
+class IntentRow:
+    run_id: str
+    step_id: str
+    idx: int
+    idempotency_key: str
+    tool: str
+    args: Any
+    description: str
+    status: str  # staged | pending | dispatched | failed | compensated
+    result: Any
+    error: str | None
+    created_at: float
+    dispatched_at: float | None
+
+
+@dataclass(slots=True)
+class ApprovalRow:
+    id: str
+    run_id: str
+    step_id: str
+    attempt: int
+    reason: str  # "gate" or "semantic"
+    message: str
+    created_at: float
+    expires_at: float | None
+    default_decision: str | None
+    decision: str | None
+    decided_by: str | None
+    decided_at: float | None
+    note: str | None
+
+
+@dataclass(slots=True)
+class EventRow:
+    seq: int
+    ts: float
+    kind: str
+    run_id: str | None
+    step_id: str | None
+    actor: str
+    data: Any
+    prev_hash: str
+    hash: str
+
+
+@dataclass(slots=True)
+class NewEvent:
+    """An event buffered in a transaction; it gets its place in the chain at commit."""
+
+    kind: str
+    data: dict[str, Any]
+    run_id: str | None = None
+    step_id: str | None = None
+    actor: str = "system"
+    ts: float = 0.0
+
+
+@dataclass(slots=True)
+class DefinitionRow:
+    kind: str  # playbook | agent | policies
+    name: str
+    version: int
+    digest: str
+    body: Any
+    source: str | None
+    deployed_by: str
+    deployed_at: float
+    note: str | None
+
+
+@dataclass(slots=True)
+class BusMessage:
+    id: int
+    topic: str
+    payload: Any
+    run_id: str | None
+    created_at: float
+
+
+@dataclass(slots=True)
+class StepUpdate:
+    """A fenced write to a leased step: refused unless the lease token still matches."""
+
+    id: int
+    lease_token: int
+    state: str
+    output: Any = None
+    error: str | None = None
+    attempt: int | None = None
+    available_at: float | None = None
+    resume: str | None = None
+    keep_lease: bool = False
+    finished_at: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Runs(Protocol):
+    def insert(self, run: RunRow) -> None: ...
+    def get(self, run_id: str) -> RunRow | None: ...
+    def list(self, *, state: str | None = None, playbook: str | None = None,
+             limit: int = 100) -> list[RunRow]: ...
+    def set_state(self, run_id: str, state: str, *, expect: Sequence[str],
+                  error: str | None = None, finished_at: float | None = None,
+                  final_state: str | None = None) -> bool: ...
+    def step_finished(self, run_ids: Sequence[str]) -> list[tuple[str, int]]:
+        """Decrement steps_remaining for each id (once per occurrence); return new counts."""
+        ...
+    def count_by_state(self) -> dict[str, int]: ...
+    def past_deadline(self, now: float, limit: int) -> list[RunRow]: ...
+
+
+class Steps(Protocol):
+    def insert_many(self, steps: Sequence[NewStep]) -> None: ...
+    def claim(self, owner: str, now: float, lease_seconds: float, limit: int,
+              exclude_playbooks: Sequence[str] = (), exclude_queues: Sequence[str] = ()
+              ) -> list[StepRow]: ...
+    def lock_for_limits(self) -> None:
+        """Serialise claims that must respect concurrency limits (until commit)."""
+        ...
+    def leased_counts(self) -> tuple[dict[str, int], dict[str, int]]:
+        """Leased steps per playbook and per queue."""
+        ...
+    def update_fenced(self, updates: Sequence[StepUpdate]) -> list[int]:
+        """Apply each update if its lease token still holds; return the ids refused."""
+        ...
+    def heartbeat(self, owner: str, ids: Sequence[int], expires: float) -> int: ...
+    def expired(self, now: float, limit: int) -> list[StepRow]: ...
+    def release_expired(self, step: StepRow, now: float) -> bool: ...
+    def promote(self, run_id: str, step_ids: Sequence[str], now: float) -> list[str]:
+        """Count one finished need for each step; return those that became ready."""
+        ...
+    def for_run(self, run_id: str) -> list[StepRow]: ...
+    def get(self, run_id: str, step_id: str) -> StepRow | None: ...
+    def outputs(self, run_ids: Sequence[str]) -> dict[str, dict[str, Any]]: ...
+    def set_state(self, step_pk: int, state: str, *, expect: Sequence[str],
+                  resume: str | None = None, attempt: int | None = None,
+                  available_at: float | None = None, error: str | None = None,
+                  guidance: str | None = None, finished_at: float | None = None) -> bool: ...
+    def cancel_open(self, run_id: str, now: float) -> list[tuple[str, str]]:
+        """Cancel every step of the run that is not terminal and not leased."""
+        ...
+    def next_available(self) -> float | None: ...
+
+
+class Intents(Protocol):
+    def insert_many(self, intents: Sequence[IntentRow]) -> None: ...
+    def for_step(self, run_id: str, step_id: str) -> list[IntentRow]: ...
+    def for_run(self, run_id: str) -> list[IntentRow]: ...
+    def set_status(self, run_id: str, step_id: str, status: str, *,
+                   expect: Sequence[str]) -> int: ...
+    def record_result(self, idempotency_key: str, status: str, result: Any,
+                      error: str | None, now: float) -> None: ...
+
+
+class Approvals(Protocol):
+    def insert(self, approval: ApprovalRow) -> None: ...
+    def get(self, approval_id: str) -> ApprovalRow | None: ...
+    def open(self, limit: int = 100) -> list[ApprovalRow]: ...
+    def for_run(self, run_id: str) -> list[ApprovalRow]: ...
+    def decide(self, approval_id: str, decision: str, by: str, note: str | None,
+               now: float) -> bool: ...
+    def expired(self, now: float) -> list[ApprovalRow]: ...
+    def close_for_run(self, run_id: str, decision: str, by: str, now: float) -> int: ...
+
+
+class Events(Protocol):
+    def append(self, event: NewEvent) -> None:
+        """Buffer an event; it is chained and written when the transaction commits."""
+        ...
+    def extend(self, events: Sequence[NewEvent]) -> None: ...
+    def list(self, *, run_id: str | None = None, after_seq: int = 0,
+             limit: int = 1000) -> list[EventRow]: ...
+    def scan(self, after_seq: int, limit: int) -> list[EventRow]: ...
+
+
+class Registry(Protocol):
+    def latest(self, kind: str, name: str) -> DefinitionRow | None: ...
+    def get(self, kind: str, name: str, version: int) -> DefinitionRow | None: ...
+    def insert(self, row: DefinitionRow) -> None: ...
+    def history(self, kind: str, name: str) -> list[DefinitionRow]: ...
+    def all_latest(self, kind: str | None = None) -> list[DefinitionRow]: ...
+
+
+class Bus(Protocol):
+    def publish(self, topic: str, payload: Any, run_id: str | None, now: float) -> None: ...
+    def pending(self, limit: int) -> list[BusMessage]: ...
+    def mark_processed(self, ids: Sequence[int], now: float) -> None: ...
+
+
+class SchedulerState(Protocol):
+    def try_lead(self, name: str, owner: str, now: float, ttl: float) -> bool:
+        """Take or renew the named leadership; true while this owner holds it."""
+        ...
+    def resign(self, name: str, owner: str) -> None: ...
+    def cron_last(self, playbook: str, index: int) -> float | None: ...
+    def cron_set(self, playbook: str, index: int, fired_at: float) -> None: ...
+    def worker_seen(self, worker_id: str, info: dict[str, Any], now: float) -> None: ...
+    def workers(self, since: float) -> list[dict[str, Any]]: ...
+
+
+class Transaction(Protocol):
+    runs: Runs
+    steps: Steps
+    intents: Intents
+    approvals: Approvals
+    events: Events
+    registry: Registry
+    bus: Bus
+    scheduler: SchedulerState
+
+    def notify_ready(self) -> None:
+        """Wake waiting workers once this transaction commits."""
+        ...
+
+
+class Store(Protocol):
+    url: str
+    #: True when other processes cannot wake this one, so workers must also poll.
+    polls: bool
+
+    def transaction(self) -> AbstractContextManager[Transaction]: ...
+    def read(self) -> AbstractContextManager[Transaction]: ...
+    def add_listener(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (from any thread) whenever a commit made steps ready."""
+        ...
+    def remove_listener(self, callback: Callable[[], None]) -> None: ...
+    def wake(self) -> None: ...
+    def try_scheduler_lock(self, owner: str) -> bool:
+        """Hold the single-scheduler lock for this process; false if another holds it."""
+        ...
+    def release_scheduler_lock(self, owner: str) -> None: ...
+    def close(self) -> None: ...
+
+
+def iter_chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

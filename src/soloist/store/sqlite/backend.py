@@ -1,0 +1,187 @@
+"""The embedded default store: one SQLite file in WAL mode.
+
+Writes go through one connection per process, serialised by a lock and opened with
+``BEGIN IMMEDIATE`` so that other processes queue on SQLite's own lock instead of failing
+half-way. Reads use their own connections and see the last commit. Workers in this process
+are woken by a condition variable when a commit makes steps ready; workers in other
+processes poll, which ``polls = True`` tells them.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from soloist.errors import StoreError, StoreUnavailable
+from soloist.store import migrations
+from soloist.store.repositories import SqlTransaction
+from soloist.store.sqlite import queries
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+def _translate(exc: sqlite3.Error, path: str) -> StoreError:
+    text = str(exc)
+    if isinstance(exc, sqlite3.OperationalError) and (
+        "unable to open" in text or "readonly" in text or "disk I/O" in text
+    ):
+        return StoreUnavailable(f"cannot open the SQLite store at {path}: {text}")
+    if isinstance(exc, sqlite3.OperationalError) and "locked" in text:
+        return StoreUnavailable(f"the SQLite store at {path} stayed locked: {text}")
+    return StoreError(f"SQLite error on {path}: {text}")
+
+
+class _Conn:
+    """The Connection seam over one sqlite3 connection."""
+
+    def __init__(self, raw: sqlite3.Connection, path: str) -> None:
+        self.raw = raw
+        self.path = path
+
+    def fetch(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        try:
+            cursor = self.raw.execute(sql, params or {})
+            names = [d[0] for d in cursor.description or ()]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        except sqlite3.Error as exc:
+            raise _translate(exc, self.path) from exc
+
+    def run(self, sql: str, params: dict[str, Any] | None = None) -> int:
+        try:
+            return self.raw.execute(sql, params or {}).rowcount
+        except sqlite3.Error as exc:
+            raise _translate(exc, self.path) from exc
+
+    def run_many(self, sql: str, params: Sequence[dict[str, Any]]) -> None:
+        if not params:
+            return
+        try:
+            self.raw.executemany(sql, params)
+        except sqlite3.Error as exc:
+            raise _translate(exc, self.path) from exc
+
+
+class SQLiteStore:
+    polls = True
+
+    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
+        self.path = str(path)
+        self.url = f"sqlite:///{self.path}"
+        self.synchronous = synchronous
+        self._write_lock = threading.Lock()
+        self._listeners: list[Callable[[], None]] = []
+        self._local = threading.local()
+        self._writer = self._connect()
+        self._migrate()
+
+    def _connect(self) -> sqlite3.Connection:
+        if self.path != ":memory:":
+            parent = Path(self.path).parent
+            if not parent.is_dir():
+                raise StoreUnavailable(
+                    f"cannot open the SQLite store at {self.path}: folder {parent} does not exist"
+                )
+        try:
+            raw = sqlite3.connect(
+                self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                check_same_thread=False,
+            )
+            raw.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            raw.execute("PRAGMA journal_mode = WAL")
+            raw.execute(f"PRAGMA synchronous = {self.synchronous}")
+            raw.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.Error as exc:
+            raise _translate(exc, self.path) from exc
+        return raw
+
+    def _migrate(self) -> None:
+        wanted = migrations.load("soloist.store.sqlite.migrations")
+        with self._write_lock:
+            raw = self._writer
+            try:
+                raw.execute("BEGIN IMMEDIATE")
+                raw.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations "
+                    "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
+                )
+                done = {r[0] for r in raw.execute("SELECT version FROM schema_migrations")}
+                for migration in wanted:
+                    if migration.version in done:
+                        continue
+                    for statement in migrations.split_statements(migration.sql):
+                        raw.execute(statement)
+                    raw.execute(
+                        "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                        (migration.version, migration.name, time.time()),
+                    )
+                raw.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raw.execute("ROLLBACK") if raw.in_transaction else None
+                raise _translate(exc, self.path) from exc
+
+    @contextmanager
+    def transaction(self) -> Iterator[SqlTransaction]:
+        with self._write_lock:
+            raw = self._writer
+            conn = _Conn(raw, self.path)
+            try:
+                raw.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise _translate(exc, self.path) from exc
+            tx = SqlTransaction(conn, queries)
+            try:
+                yield tx
+                tx.events.flush()
+                raw.execute("COMMIT")
+            except BaseException:
+                if raw.in_transaction:
+                    raw.execute("ROLLBACK")
+                raise
+        if tx.wants_notify:
+            self.wake()
+
+    @contextmanager
+    def read(self) -> Iterator[SqlTransaction]:
+        raw: sqlite3.Connection | None = getattr(self._local, "reader", None)
+        if raw is None:
+            raw = self._connect()
+            self._local.reader = raw
+        try:
+            raw.execute("BEGIN")
+        except sqlite3.Error as exc:
+            raise _translate(exc, self.path) from exc
+        try:
+            yield SqlTransaction(_Conn(raw, self.path), queries)
+        finally:
+            raw.execute("ROLLBACK")
+
+    def add_listener(self, callback: Callable[[], None]) -> None:
+        self._listeners.append(callback)
+
+    def remove_listener(self, callback: Callable[[], None]) -> None:
+        if callback in self._listeners:
+            self._listeners.remove(callback)
+
+    def wake(self) -> None:
+        for callback in list(self._listeners):
+            callback()
+
+    def try_scheduler_lock(self, owner: str) -> bool:
+        with self.transaction() as tx:
+            return tx.scheduler.try_lead("scheduler", owner, time.time(), ttl=15.0)
+
+    def release_scheduler_lock(self, owner: str) -> None:
+        with self.transaction() as tx:
+            tx.scheduler.resign("scheduler", owner)
+
+    def close(self) -> None:
+        with self._write_lock:
+            self._writer.close()
+        reader = getattr(self._local, "reader", None)
+        if reader is not None:
+            reader.close()

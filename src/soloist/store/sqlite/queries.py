@@ -1,0 +1,241 @@
+"""Every SQL statement of the SQLite backend, under the names the PostgreSQL one uses.
+
+Lists travel as JSON arrays (``json_each``) so each statement has a fixed text and is
+prepared once.
+"""
+
+from __future__ import annotations
+
+insert_run = """
+INSERT INTO runs (id, playbook, playbook_version, state, inputs, queue, priority, created_at,
+                  deadline_at, trigger, steps_remaining, created_by)
+VALUES (:id, :playbook, :playbook_version, :state, :inputs, :queue, :priority, :created_at,
+        :deadline_at, :trigger, :steps_remaining, :created_by)
+"""
+get_run = "SELECT * FROM runs WHERE id = :id"
+list_runs = """
+SELECT * FROM runs
+WHERE (:state IS NULL OR state = :state) AND (:playbook IS NULL OR playbook = :playbook)
+ORDER BY created_at DESC, id DESC LIMIT :limit
+"""
+set_run_state = """
+UPDATE runs SET state = :state, error = COALESCE(:error, error),
+                finished_at = COALESCE(:finished_at, finished_at),
+                final_state = COALESCE(:final_state, final_state)
+WHERE id = :id AND state IN (SELECT value FROM json_each(:expect))
+"""
+decrement_remaining = """
+UPDATE runs SET steps_remaining = steps_remaining - :n WHERE id = :id
+RETURNING steps_remaining
+"""
+count_runs_by_state = "SELECT state, count(*) AS n FROM runs GROUP BY state"
+runs_past_deadline = """
+SELECT * FROM runs WHERE state = 'running' AND deadline_at IS NOT NULL AND deadline_at < :now
+ORDER BY deadline_at LIMIT :limit
+"""
+
+insert_step = """
+INSERT INTO steps (run_id, step_id, position, kind, playbook, playbook_version, queue,
+                   priority, state, pending_needs, available_at, created_at)
+VALUES (:run_id, :step_id, :position, :kind, :playbook, :playbook_version, :queue,
+        :priority, :state, :pending_needs, :available_at, :created_at)
+"""
+# Inside BEGIN IMMEDIATE no other writer can interleave, so select-then-update is a claim.
+claim_steps = """
+UPDATE steps
+SET state = CASE WHEN resume = 'dispatch' THEN 'persisting' ELSE 'executing' END,
+    lease_owner = :owner, lease_expires = :expires,
+    lease_token = lease_token + 1, started_at = COALESCE(started_at, :now)
+WHERE id IN (
+    SELECT id FROM steps
+    WHERE state = 'ready' AND available_at <= :now
+      AND playbook NOT IN (SELECT value FROM json_each(:exclude_playbooks))
+      AND queue NOT IN (SELECT value FROM json_each(:exclude_queues))
+    ORDER BY priority DESC, available_at, id
+    LIMIT :limit
+)
+RETURNING *
+"""
+# BEGIN IMMEDIATE already made this transaction the only writer.
+lock_claims = "SELECT 1 AS locked"
+leased_counts = """
+SELECT playbook, queue, count(*) AS n FROM steps
+WHERE lease_owner IS NOT NULL GROUP BY playbook, queue
+"""
+update_step_fenced = """
+UPDATE steps
+SET state = :state,
+    output = COALESCE(:output, output),
+    error = :error,
+    attempt = COALESCE(:attempt, attempt),
+    available_at = COALESCE(:available_at, available_at),
+    resume = COALESCE(:resume, resume),
+    finished_at = COALESCE(:finished_at, finished_at),
+    lease_owner = CASE WHEN :keep_lease THEN lease_owner ELSE NULL END,
+    lease_expires = CASE WHEN :keep_lease THEN lease_expires ELSE NULL END
+WHERE id = :id AND lease_token = :token AND lease_owner IS NOT NULL
+"""
+heartbeat_steps = """
+UPDATE steps SET lease_expires = :expires
+WHERE lease_owner = :owner AND id IN (SELECT value FROM json_each(:ids))
+"""
+expired_leases = """
+SELECT * FROM steps
+WHERE lease_owner IS NOT NULL AND lease_expires < :now
+ORDER BY lease_expires LIMIT :limit
+"""
+release_expired = """
+UPDATE steps
+SET state = 'ready', attempt = attempt + 1, available_at = :now, resume = :resume,
+    lease_owner = NULL, lease_expires = NULL
+WHERE id = :id AND lease_token = :token AND lease_owner IS NOT NULL
+"""
+promote_steps = """
+UPDATE steps
+SET pending_needs = pending_needs - 1,
+    state = CASE WHEN pending_needs = 1 AND state = 'scheduled' THEN 'ready' ELSE state END,
+    available_at = CASE WHEN pending_needs = 1 THEN :now ELSE available_at END
+WHERE run_id = :run_id AND step_id IN (SELECT value FROM json_each(:step_ids))
+RETURNING step_id, state
+"""
+steps_for_run = "SELECT * FROM steps WHERE run_id = :run_id ORDER BY position, id"
+get_step = "SELECT * FROM steps WHERE run_id = :run_id AND step_id = :step_id"
+step_outputs = """
+SELECT run_id, step_id, output FROM steps
+WHERE run_id IN (SELECT value FROM json_each(:run_ids)) AND state = 'done'
+"""
+set_step_state = """
+UPDATE steps
+SET state = :state, resume = COALESCE(:resume, resume), attempt = COALESCE(:attempt, attempt),
+    available_at = COALESCE(:available_at, available_at), error = COALESCE(:error, error),
+    guidance = COALESCE(:guidance, guidance), finished_at = COALESCE(:finished_at, finished_at)
+WHERE id = :id AND state IN (SELECT value FROM json_each(:expect))
+"""
+# Revoking the leases too: a worker still holding one has its late write refused.
+cancel_open_steps = """
+UPDATE steps
+SET state = 'cancelled', finished_at = :now, lease_owner = NULL, lease_expires = NULL,
+    lease_token = lease_token + 1
+WHERE run_id = :run_id
+  AND state NOT IN ('done', 'skipped', 'failed', 'cancelled', 'compensated')
+"""
+open_steps_for_run = """
+SELECT step_id, state FROM steps
+WHERE run_id = :run_id
+  AND state NOT IN ('done', 'skipped', 'failed', 'cancelled', 'compensated')
+ORDER BY position
+"""
+next_available = "SELECT min(available_at) AS t FROM steps WHERE state = 'ready'"
+
+insert_intent = """
+INSERT INTO intents (run_id, step_id, idx, idempotency_key, tool, args, description, status,
+                     created_at)
+VALUES (:run_id, :step_id, :idx, :idempotency_key, :tool, :args, :description, :status,
+        :created_at)
+ON CONFLICT (run_id, step_id, idx) DO UPDATE
+SET tool = excluded.tool, args = excluded.args, description = excluded.description,
+    status = excluded.status
+WHERE intents.status IN ('staged', 'pending')
+"""
+intents_for_step = """
+SELECT * FROM intents WHERE run_id = :run_id AND step_id = :step_id ORDER BY idx
+"""
+intents_for_run = "SELECT * FROM intents WHERE run_id = :run_id ORDER BY created_at, step_id, idx"
+set_intent_status = """
+UPDATE intents SET status = :status
+WHERE run_id = :run_id AND step_id = :step_id
+  AND status IN (SELECT value FROM json_each(:expect))
+"""
+record_intent_result = """
+UPDATE intents SET status = :status, result = :result, error = :error, dispatched_at = :now
+WHERE idempotency_key = :key
+"""
+
+insert_approval = """
+INSERT INTO approvals (id, run_id, step_id, attempt, reason, message, created_at, expires_at,
+                       default_decision)
+VALUES (:id, :run_id, :step_id, :attempt, :reason, :message, :created_at, :expires_at,
+        :default_decision)
+"""
+get_approval = "SELECT * FROM approvals WHERE id = :id"
+open_approvals = """
+SELECT * FROM approvals WHERE decision IS NULL ORDER BY created_at LIMIT :limit
+"""
+approvals_for_run = "SELECT * FROM approvals WHERE run_id = :run_id ORDER BY created_at"
+decide_approval = """
+UPDATE approvals SET decision = :decision, decided_by = :by, note = :note, decided_at = :now
+WHERE id = :id AND decision IS NULL
+"""
+expired_approvals = """
+SELECT * FROM approvals
+WHERE decision IS NULL AND expires_at IS NOT NULL AND expires_at < :now
+ORDER BY expires_at
+"""
+close_run_approvals = """
+UPDATE approvals SET decision = :decision, decided_by = :by, decided_at = :now
+WHERE run_id = :run_id AND decision IS NULL
+"""
+
+# The BEGIN IMMEDIATE of every write already serialises writers: no row lock needed.
+lock_chain_head = "SELECT seq, hash FROM chain_head WHERE id = 1"
+set_chain_head = "UPDATE chain_head SET seq = :seq, hash = :hash WHERE id = 1"
+insert_event = """
+INSERT INTO events (seq, ts, kind, run_id, step_id, actor, data, prev_hash, hash)
+VALUES (:seq, :ts, :kind, :run_id, :step_id, :actor, :data, :prev_hash, :hash)
+"""
+list_events = """
+SELECT * FROM events
+WHERE (:run_id IS NULL OR run_id = :run_id) AND seq > :after
+ORDER BY seq LIMIT :limit
+"""
+scan_events = "SELECT * FROM events WHERE seq > :after ORDER BY seq LIMIT :limit"
+
+latest_definition = """
+SELECT * FROM definitions WHERE kind = :kind AND name = :name ORDER BY version DESC LIMIT 1
+"""
+get_definition = """
+SELECT * FROM definitions WHERE kind = :kind AND name = :name AND version = :version
+"""
+insert_definition = """
+INSERT INTO definitions (kind, name, version, digest, body, source, deployed_by, deployed_at,
+                         note)
+VALUES (:kind, :name, :version, :digest, :body, :source, :deployed_by, :deployed_at, :note)
+"""
+definition_history = """
+SELECT * FROM definitions WHERE kind = :kind AND name = :name ORDER BY version
+"""
+all_latest = """
+SELECT d.* FROM definitions d
+JOIN (SELECT kind, name, max(version) AS version FROM definitions GROUP BY kind, name) m
+  ON m.kind = d.kind AND m.name = d.name AND m.version = d.version
+WHERE :kind IS NULL OR d.kind = :kind
+ORDER BY d.kind, d.name
+"""
+
+publish = """
+INSERT INTO bus (topic, payload, run_id, created_at) VALUES (:topic, :payload, :run_id, :now)
+"""
+pending_bus = "SELECT * FROM bus WHERE processed_at IS NULL ORDER BY id LIMIT :limit"
+mark_bus_processed = """
+UPDATE bus SET processed_at = :now WHERE id IN (SELECT value FROM json_each(:ids))
+"""
+
+try_lead = """
+INSERT INTO leadership (name, owner, expires_at) VALUES (:name, :owner, :expires)
+ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+WHERE leadership.owner = excluded.owner OR leadership.expires_at < :now
+RETURNING owner
+"""
+resign = "DELETE FROM leadership WHERE name = :name AND owner = :owner"
+cron_last = """
+SELECT last_fire FROM cron_state WHERE playbook = :playbook AND trigger_index = :idx
+"""
+cron_set = """
+INSERT INTO cron_state (playbook, trigger_index, last_fire) VALUES (:playbook, :idx, :t)
+ON CONFLICT (playbook, trigger_index) DO UPDATE SET last_fire = excluded.last_fire
+"""
+worker_seen = """
+INSERT INTO workers (id, info, heartbeat_at) VALUES (:id, :info, :now)
+ON CONFLICT (id) DO UPDATE SET info = excluded.info, heartbeat_at = excluded.heartbeat_at
+"""
+list_workers = "SELECT * FROM workers WHERE heartbeat_at >= :since ORDER BY id"

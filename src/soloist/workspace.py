@@ -1,0 +1,229 @@
+"""The composition root: one object wires a workspace together.
+
+Every interface (CLI, API, dashboard, MCP) holds a :class:`Workspace` and calls these
+methods; none of them talks to the store or the orchestrator directly.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from soloist.config import Settings, load_settings
+from soloist.control.registry import DeployReport, Registry
+from soloist.errors import InvalidState, NotFound
+from soloist.execution.steps import StepRunner
+from soloist.execution.tools.builtins import builtin_registry
+from soloist.memory.episodic import VerifyReport, verify
+from soloist.orchestration import runs
+from soloist.orchestration.gates import Gates
+from soloist.orchestration.lifecycle import TERMINAL_RUN_STATES, RunState
+from soloist.orchestration.scheduler import Scheduler
+from soloist.orchestration.worker import Worker, WorkerOptions, worker_id
+from soloist.store import open_store
+from soloist.store.base import ApprovalRow, EventRow, IntentRow, RunRow, StepRow
+
+
+@dataclass(frozen=True)
+class RunDetail:
+    run: RunRow
+    steps: list[StepRow]
+    intents: list[IntentRow]
+    approvals: list[ApprovalRow]
+
+
+@dataclass(frozen=True)
+class PendingApproval:
+    approval: ApprovalRow
+    playbook: str
+    intents: list[IntentRow]
+    output: Any
+
+
+class Workspace:
+    def __init__(self, root: Path | str, *, database_url: str | None = None,
+                 env: Mapping[str, str] | None = None) -> None:
+        self.settings: Settings = load_settings(Path(root), env, database_url)
+        self.root = self.settings.root
+        # Python steps and tool modules are imported from the workspace folder.
+        if str(self.root) not in sys.path:
+            sys.path.insert(0, str(self.root))
+        self.store = open_store(self.settings.database_url)
+        self.registry = Registry(self.store)
+        self.gates = Gates(self.store, self.registry)
+        self.tools = builtin_registry()
+        for module in self.settings.tool_modules:
+            self.tools.add_module(module)
+        self.runner = StepRunner(self.tools, str(self.root))
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.store.close()
+
+    def actor(self, actor: str | None) -> str:
+        return actor or f"person:{self.settings.actor}"
+
+    # -- registry ------------------------------------------------------------------
+    def deploy(self, actor: str | None = None) -> DeployReport:
+        return self.registry.deploy(self.root, self.actor(actor))
+
+    def rollback(self, kind: str, name: str, version: int, actor: str | None = None) -> int:
+        return self.registry.rollback(kind, name, version, self.actor(actor))
+
+    def definitions(self, kind: str | None = None) -> list[Any]:
+        with self.store.read() as tx:
+            return tx.registry.all_latest(kind)
+
+    def history(self, kind: str, name: str) -> list[Any]:
+        with self.store.read() as tx:
+            rows = tx.registry.history(kind, name)
+        if not rows:
+            raise NotFound(f"no {kind} named {name!r} was ever deployed")
+        return rows
+
+    # -- runs ------------------------------------------------------------------------
+    def start(self, playbook: str, inputs: dict[str, Any] | None = None, *,
+              actor: str | None = None, priority: int | None = None) -> str:
+        definition = self.registry.latest_playbook(playbook)
+        who = self.actor(actor)
+        with self.store.transaction() as tx:
+            return runs.start_run(tx, runs.StartRequest(
+                definition, inputs or {}, {"manual": who}, who, priority))
+
+    def get_run(self, run_id: str) -> RunRow:
+        with self.store.read() as tx:
+            run = tx.runs.get(run_id)
+        if run is None:
+            raise NotFound(f"no run {run_id!r}; `soloist runs` lists them")
+        return run
+
+    def wait(self, run_id: str, timeout: float = 60.0, *,
+             until_waiting: bool = False) -> RunRow:
+        """Block until the run ends (or waits at a gate, with ``until_waiting``)."""
+        deadline = time.time() + timeout
+        woken = threading.Event()
+        self.store.add_listener(woken.set)
+        try:
+            while True:
+                run = self.get_run(run_id)
+                if run.state in TERMINAL_RUN_STATES:
+                    return run
+                if until_waiting and self.approvals(run_id=run_id):
+                    return run
+                if time.time() >= deadline:
+                    raise InvalidState(f"run {run_id} is still {run.state} after {timeout:g}s")
+                woken.wait(0.05)
+                woken.clear()
+        finally:
+            self.store.remove_listener(woken.set)
+
+    def runs(self, state: str | None = None, playbook: str | None = None,
+             limit: int = 50) -> list[RunRow]:
+        with self.store.read() as tx:
+            return tx.runs.list(state=state, playbook=playbook, limit=limit)
+
+    def show(self, run_id: str) -> RunDetail:
+        run = self.get_run(run_id)
+        with self.store.read() as tx:
+            return RunDetail(run, tx.steps.for_run(run_id), tx.intents.for_run(run_id),
+                             tx.approvals.for_run(run_id))
+
+    def cancel(self, run_id: str, actor: str | None = None) -> RunRow:
+        run = self.get_run(run_id)
+        if run.state != RunState.RUNNING:
+            raise InvalidState(f"run {run_id} is {run.state}; only a running run can be "
+                               "cancelled")
+        playbook = self.registry.playbook(run.playbook, run.playbook_version)
+        who = self.actor(actor)
+        with self.store.transaction() as tx:
+            runs.end_run(tx, run_id, playbook, final_state=RunState.CANCELLED,
+                         error=f"cancelled by {who}", actor=who, now=time.time())
+        return self.get_run(run_id)
+
+    # -- gates -----------------------------------------------------------------------
+    def approvals(self, run_id: str | None = None) -> list[PendingApproval]:
+        with self.store.read() as tx:
+            rows = tx.approvals.open(500) if run_id is None else [
+                a for a in tx.approvals.for_run(run_id) if a.decision is None]
+            out: list[PendingApproval] = []
+            for approval in rows:
+                step = tx.steps.get(approval.run_id, approval.step_id)
+                intents = [i for i in tx.intents.for_step(approval.run_id, approval.step_id)
+                           if i.status == "staged"]
+                out.append(PendingApproval(approval, step.playbook if step else "", intents,
+                                           step.output if step else None))
+        return out
+
+    def approve(self, approval_id: str, note: str | None = None,
+                actor: str | None = None) -> ApprovalRow:
+        return self.gates.approve(approval_id, self.actor(actor), note)
+
+    def reject(self, approval_id: str, reason: str, actor: str | None = None) -> ApprovalRow:
+        return self.gates.reject(approval_id, self.actor(actor), reason)
+
+    def retry(self, approval_id: str, guidance: str, actor: str | None = None) -> ApprovalRow:
+        return self.gates.retry(approval_id, self.actor(actor), guidance)
+
+    # -- log and audit ----------------------------------------------------------------
+    def log(self, run_id: str | None = None, after: int = 0, limit: int = 1000
+            ) -> list[EventRow]:
+        with self.store.read() as tx:
+            return tx.events.list(run_id=run_id, after_seq=after, limit=limit)
+
+    def verify(self) -> VerifyReport:
+        return verify(self.store)
+
+    # -- processes -------------------------------------------------------------------
+    def worker(self, concurrency: int | None = None, name: str | None = None) -> Worker:
+        s = self.settings
+        options = WorkerOptions(concurrency=concurrency or s.concurrency,
+                                lease_seconds=s.lease_seconds, poll_seconds=s.poll_seconds,
+                                queue_limits=dict(s.queue_limits))
+        return Worker(self.store, self.registry, self.runner, options, name=name)
+
+    def scheduler(self, owner: str | None = None) -> Scheduler:
+        return Scheduler(self.store, self.registry, self.gates, owner or worker_id())
+
+    def serve(self, *, concurrency: int | None = None, scheduler: bool = True,
+              workers: bool = True) -> None:
+        """Run a worker and/or the scheduler until SIGTERM or SIGINT, then stop cleanly."""
+        worker = self.worker(concurrency) if workers else None
+        sched = self.scheduler(worker.id if worker else None) if scheduler else None
+        threads: list[threading.Thread] = []
+        if sched is not None:
+            threads.append(threading.Thread(target=sched.run, name="scheduler", daemon=True))
+        stopped = threading.Event()
+
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            stopped.set()
+            if worker is not None:
+                worker.stop()
+            if sched is not None:
+                sched.stop()
+
+        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM,
+                                                                    signal.SIGINT)}
+        try:
+            for thread in threads:
+                thread.start()
+            if worker is not None:
+                worker.run()
+            else:
+                stopped.wait()
+            for thread in threads:
+                thread.join(timeout=10)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
