@@ -33,11 +33,11 @@ Loc = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)
 N = TypeVar("N", Playbook, Agent)
 
-_MAX_DEPTH = 64  # deeper YAML is surely a recursive alias; pydantic refuses it anyway
-
 
 @dataclass(frozen=True)
 class Definitions:
+    """A whole workspace, valid: what a deploy records as new versions."""
+
     playbooks: dict[str, Playbook]
     agents: dict[str, Agent]
     policies: Policies
@@ -55,16 +55,15 @@ class _Doc:
     problems: list[tuple[int, int, str]]
     parsed: bool = False
 
-    def report(self, loc: Loc, message: str, *, at_key: bool = False, where: Loc = ()) -> None:
-        mark = self.keys.get(loc) if at_key else None
-        probe = loc
-        while mark is None:
-            mark = self.values.get(probe)
-            if mark is None and not probe:
-                break
-            probe = probe[:-1]
+    def report(
+        self, loc: Loc, message: str, *, at_key: bool = False, where: Loc | None = None
+    ) -> None:
+        # Fall back to the nearest enclosing node: merge keys and aliases leave gaps.
+        marks = [self.keys.get(loc)] if at_key else []
+        marks += [self.values.get(loc[:end]) for end in range(len(loc), -1, -1)]
+        mark = next((m for m in marks if m is not None), None)
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        shown = ".".join(str(part) for part in (where or loc))
+        shown = ".".join(str(part) for part in (loc if where is None else where))
         text = f"{self.path}:{line}:{column}: " + (f"{shown}: " if shown else "") + message
         self.problems.append((line, column, text))
 
@@ -80,14 +79,11 @@ def load_definitions(root: Path) -> Definitions:
     sources: dict[tuple[str, str], str] = {}
     playbooks = _load_named(root, "playbook", Playbook, problems, sources)
     agents = _load_named(root, "agent", Agent, problems, sources)
-    policies = Policies()
-    policy_file = root / "policies.yaml"
-    if policy_file.is_file():
-        _, loaded_policies = _load_file(policy_file, "policies.yaml", Policies, problems)
-        if loaded_policies is not None:
-            policies = loaded_policies
-            sources["policies", "policies"] = "policies.yaml"
-    if problems:
+    policies: Policies | None = Policies()  # no policies.yaml: no rules
+    if (root / "policies.yaml").is_file():
+        _, policies = _load_file(root / "policies.yaml", "policies.yaml", Policies, problems)
+        sources["policies", "policies"] = "policies.yaml"
+    if problems or policies is None:
         raise DefinitionError(problems)
     return Definitions(playbooks=playbooks, agents=agents, policies=policies, sources=sources)
 
@@ -176,7 +172,11 @@ def _parse(text: str, path: str) -> _Doc:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = exc.problem or exc.context or "it is not valid YAML"
+        problem = exc.problem or exc.context or "not valid YAML"
+        if exc.problem == "but found another document":
+            problem = "the file holds more than one YAML document"
+        elif exc.problem and exc.context:
+            problem = f"{problem} ({exc.context})"
         doc.problems.append((line, column, f"{path}:{line}:{column}: YAML syntax: {problem}"))
     except yaml.YAMLError as exc:
         doc.problems.append((1, 1, f"{path}:1:1: YAML syntax: {exc}"))
@@ -187,8 +187,8 @@ def _parse(text: str, path: str) -> _Doc:
 
 def _walk(doc: _Doc, node: Node, loc: Loc) -> None:
     doc.values[loc] = node.start_mark
-    if len(loc) > _MAX_DEPTH:
-        return
+    if len(loc) > 64:
+        return  # a recursive alias; pydantic refuses such data anyway
     if isinstance(node, MappingNode):
         for key_node, value_node in node.value:
             if not isinstance(key_node, ScalarNode) or key_node.value == "<<":
@@ -209,7 +209,7 @@ def _report_validation(doc: _Doc, model: type[BaseModel], exc: ValidationError) 
     chosen: dict[Loc, str | None] = {}
     for error in exc.errors():
         loc: Loc = tuple(error["loc"])
-        tag_at = next((i for i, p in enumerate(loc) if isinstance(p, str) and _is_tag(p)), None)
+        tag_at = _tag_index(model, loc)
         if tag_at is None:
             _report_error(doc, model, loc, error, None)
             continue
@@ -217,8 +217,7 @@ def _report_validation(doc: _Doc, model: type[BaseModel], exc: ValidationError) 
         if prefix not in chosen:
             chosen[prefix] = _pick_member(model, prefix, _data_at(doc.data, prefix))
             if chosen[prefix] is None:
-                members = _annotation_at(model, prefix, None)
-                keys = ", ".join(next(iter(m.model_fields)) for m in members)
+                keys = ", ".join(next(iter(m.model_fields)) for m in _models_at(model, prefix))
                 doc.report(prefix, f"expected a mapping with one of the keys {keys}")
         if chosen[prefix] == tag:
             _report_error(doc, model, prefix + loc[tag_at + 1 :], error, tag)
@@ -280,39 +279,43 @@ def _locate_graph_error(data: Any, message: str) -> tuple[Loc, Loc, str]:
     return ("steps",), ("steps",), message
 
 
-def _is_tag(part: str) -> bool:
-    # pydantic names union members in ``loc`` by class; field names here are snake_case.
-    return part[:1].isupper() or "[" in part
+def _tag_index(model: type[BaseModel], loc: Loc) -> int | None:
+    """Where pydantic named a union member in ``loc`` (it does so by class name), if it did."""
+    for index, part in enumerate(loc):
+        members = [m.__name__ for m in _models_at(model, loc[:index])]
+        if len(members) > 1 and part in members:
+            return index
+    return None
 
 
 def _data_at(data: Any, loc: Loc) -> Any:
     for part in loc:
-        if isinstance(data, dict) and part in data:
+        try:
             data = data[part]
-        elif isinstance(data, list) and isinstance(part, int) and part < len(data):
-            data = data[part]
-        else:
+        except (KeyError, IndexError, TypeError):
             return None
     return data
 
 
 def _pick_member(model: type[BaseModel], loc: Loc, data: Any) -> str | None:
     """The union member the data means: the one whose first field is a key of it."""
-    for member in _annotation_at(model, loc, None):
-        if isinstance(data, dict) and next(iter(member.model_fields)) in data:
-            return str(member.__name__)
-    return None
+    members = _models_at(model, loc) if isinstance(data, dict) else []
+    return next((m.__name__ for m in members if next(iter(m.model_fields)) in data), None)
 
 
 def _model_at(model: type[BaseModel], loc: Loc, tag: str | None) -> type[BaseModel]:
-    for member in _annotation_at(model, loc, tag):
-        if isinstance(member, type) and issubclass(member, BaseModel):
-            return member
-    return model
+    members = _models_at(model, loc)
+    return next((m for m in members if m.__name__ == tag), members[0] if members else model)
 
 
-def _annotation_at(model: type[BaseModel], loc: Loc, tag: str | None) -> list[Any]:
-    """The candidate types at ``loc``: several for a union of models, chosen by ``tag``."""
+def _models_at(model: type[BaseModel], loc: Loc) -> list[type[BaseModel]]:
+    """The model classes at ``loc``: several where the field is a union of models."""
+    return [
+        m for m in _annotation_at(model, loc) if isinstance(m, type) and issubclass(m, BaseModel)
+    ]
+
+
+def _annotation_at(model: type[BaseModel], loc: Loc) -> list[Any]:
     current: list[Any] = [model]
     for part in loc:
         nxt: list[Any] = []
@@ -323,8 +326,6 @@ def _annotation_at(model: type[BaseModel], loc: Loc, tag: str | None) -> list[An
             elif get_origin(candidate) is list and isinstance(part, int):
                 nxt.extend(_flatten(get_args(candidate)[0]))
         current = nxt
-    if tag is not None:
-        current = [c for c in current if getattr(c, "__name__", None) == tag] or current
     return current
 
 

@@ -115,6 +115,8 @@ def _defined(value: Any) -> Any:
     """``value``, after failing on an undefined result anywhere inside it."""
     if isinstance(value, Undefined):
         str(value)  # a strict undefined raises its own, precise error here
+    elif isinstance(value, str) and type(value) is not str:
+        return str(value)  # Markup (from tojson) escapes whatever is later added to it
     elif isinstance(value, list | tuple):
         for item in value:
             _defined(item)

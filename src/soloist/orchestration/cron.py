@@ -52,9 +52,9 @@ def check_expression(expr: str) -> None:
         if "find next date" in str(exc):
             raise ValueError(f"cron expression {text!r} never fires") from None
         detail = re.sub(r"^\[.*?\]\s*", "", str(exc))  # croniter repeats the expression
-        raise ValueError(f"invalid cron expression {text!r}: {detail}") from None
+        raise ValueError(f"cron expression {text!r} is invalid ({detail})") from None
     except (ValueError, KeyError, IndexError) as exc:
-        raise ValueError(f"invalid cron expression {text!r}: {exc}") from None
+        raise ValueError(f"cron expression {text!r} is invalid ({exc})") from None
 
 
 def check_timezone(timezone: str) -> ZoneInfo:

@@ -1,0 +1,156 @@
+"""The DBOS side of the benchmark, run in its own process by ``orchestrator.py``.
+
+DBOS keeps global state (one instance per process, a decorator registry), so every phase
+runs in a fresh interpreter:
+
+    python bench/dbos_peer.py enqueue DB_PATH N      # put N workflows on the queue, not run
+    python bench/dbos_peer.py drain DB_PATH N        # launch DBOS, time until N are done
+
+Each phase prints one JSON object as its last line of stdout.
+
+The workflow is the same as Soloist's ``bench3`` playbook: three no-op steps in sequence,
+each a ``@DBOS.step`` whose (empty) result DBOS checkpoints in ``operation_outputs``.
+The system database is SQLite in WAL mode with ``synchronous=NORMAL``, the same settings
+Soloist's SQLite store uses, set on every connection DBOS opens.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import sys
+import time
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+
+QUEUE = "bench"
+
+
+@event.listens_for(sa.engine.Engine, "connect")
+def _pragmas(dbapi_conn: Any, record: Any) -> None:
+    # Applies to every engine in this process, i.e. DBOS's system database engine.
+    if isinstance(dbapi_conn, sqlite3.Connection):
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+
+from dbos import DBOS, DBOSConfig  # noqa: E402
+
+
+@DBOS.step()
+def step_a() -> None:
+    return None
+
+
+@DBOS.step()
+def step_b() -> None:
+    return None
+
+
+@DBOS.step()
+def step_c() -> None:
+    return None
+
+
+@DBOS.workflow()
+def bench3(i: int) -> None:
+    step_a()
+    step_b()
+    step_c()
+
+
+def _prepare(path: str) -> None:
+    # WAL is persistent in the file: set it before DBOS first opens the database.
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.close()
+
+
+def _dbos(path: str, listen: list[str] | None) -> None:
+    config: DBOSConfig = {
+        "name": "soloist-bench",
+        "system_database_url": f"sqlite:///{path}",
+        "log_level": "WARNING",
+        "application_version": "bench-1",
+        "executor_id": "bench",
+    }
+    DBOS(config=config)
+    if listen is not None:
+        DBOS.listen_queues(listen)
+    DBOS.launch()
+
+
+def _count(path: str, status: str) -> int:
+    conn = sqlite3.connect(path, timeout=30)
+    try:
+        row = conn.execute("SELECT count(*) FROM workflow_status WHERE status = ?",
+                           (status,)).fetchone()
+        return int(row[0])
+    finally:
+        conn.close()
+
+
+def _journal_mode(path: str) -> str:
+    conn = sqlite3.connect(path)
+    try:
+        return str(conn.execute("PRAGMA journal_mode").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def enqueue(path: str, n: int, worker_concurrency: int | None, poll: float) -> dict[str, Any]:
+    _prepare(path)
+    _dbos(path, listen=["not-" + QUEUE])  # nothing in this process dequeues "bench"
+    queue_kwargs: dict[str, Any] = {"polling_interval_sec": poll}
+    if worker_concurrency:
+        queue_kwargs["worker_concurrency"] = worker_concurrency
+    queue = DBOS.register_queue(QUEUE, on_conflict="always_update", **queue_kwargs)
+    t0 = time.perf_counter()
+    for i in range(n):
+        queue.enqueue(bench3, i)
+    elapsed = time.perf_counter() - t0
+    DBOS.destroy()
+    return {"enqueued": _count(path, "ENQUEUED"), "enqueue_s": elapsed,
+            "enqueue_per_s": n / elapsed if elapsed else None}
+
+
+def drain(path: str, n: int, timeout: float) -> dict[str, Any]:
+    _dbos(path, listen=None)
+    t0 = time.perf_counter()
+    done = 0
+    while time.perf_counter() - t0 < timeout:
+        done = _count(path, "SUCCESS")
+        if done >= n:
+            break
+        time.sleep(0.005)
+    elapsed = time.perf_counter() - t0
+    DBOS.destroy(workflow_completion_timeout_sec=0)
+    return {"done": done, "drain_s": elapsed,
+            "runs_per_s": done / elapsed if elapsed and done >= n else None,
+            "journal_mode": _journal_mode(path)}
+
+
+def main() -> None:
+    logging.getLogger("dbos").setLevel(logging.WARNING)
+    phase, path, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    concurrency = int(os.environ.get("BENCH_DBOS_WORKER_CONCURRENCY", "0")) or None
+    poll = float(os.environ.get("BENCH_DBOS_POLL", "0.01"))
+    timeout = float(os.environ.get("BENCH_DBOS_TIMEOUT", "120"))
+    if phase == "enqueue":
+        result = enqueue(path, n, concurrency, poll)
+    elif phase == "drain":
+        result = drain(path, n, timeout)
+    else:
+        raise SystemExit(f"unknown phase {phase!r}")
+    sys.stdout.flush()
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()

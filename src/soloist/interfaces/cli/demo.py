@@ -1,0 +1,112 @@
+"""``soloist demo``: the example workspace end to end, narrated.
+
+It runs the real thing on the embedded default (a SQLite file in the workspace): deploy,
+a worker and the scheduler in this process, two invoice runs that stop at gates, one
+approved through to the end (which triggers the follow-up playbook by its completion
+event), one rejected after its ledger entry was written (so the entry is voided by the
+compensating action), and a check of the audit chain.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+from pathlib import Path
+
+from soloist.interfaces.cli import render
+from soloist.interfaces.cli.scaffold import write_example
+from soloist.workspace import Workspace
+
+DEMO_ACTOR = "person:demo"
+
+
+def run_demo(directory: Path | None = None) -> None:
+    con = render.console()
+    root = directory or Path(tempfile.mkdtemp(prefix="soloist-demo-"))
+    write_example(root, force=directory is not None)
+    con.rule("[bold]Soloist demo")
+    con.print(f"1. Example workspace written to [bold]{root}[/]")
+    with Workspace(root) as ws:
+        report = ws.deploy(DEMO_ACTOR)
+        deployed = ", ".join(f"{k} {n} v{v}" for k, n, v in report.deployed)
+        con.print(f"2. Deployed: {deployed}")
+        worker = ws.worker(concurrency=4)
+        scheduler = ws.scheduler(worker.id)
+        scheduler.interval = 0.1
+        threads = [threading.Thread(target=worker.run, daemon=True),
+                   threading.Thread(target=scheduler.run, daemon=True)]
+        for thread in threads:
+            thread.start()
+        con.print(f"3. A worker and the scheduler run in this process (store: {ws.store.url})")
+        try:
+            _scenarios(ws, con)
+        finally:
+            worker.stop()
+            scheduler.stop()
+            for thread in threads:
+                thread.join(timeout=10)
+        report_chain = ws.verify()
+        con.print(f"8. [bold]soloist audit verify[/]: {report_chain.checked} events, "
+                  f"chain {'intact' if report_chain.ok else 'BROKEN'}")
+        ledger = (root / "ledger.tsv").read_text().strip().splitlines()
+        con.print("9. ledger.tsv (the external system) holds each entry once:")
+        for line in ledger:
+            con.print(f"   {line}")
+        table = render.table("run", "playbook", "state", "took", "error", title="Runs")
+        for run in reversed(ws.runs()):
+            table.add_row(run.id, run.playbook, render.state(run.state),
+                          render.duration(run.created_at, run.finished_at),
+                          render.short(run.error or "", 60))
+        con.print(table)
+    con.print(f"Look around: [bold]soloist show RUN -w {root}[/], "
+              f"[bold]soloist log -w {root}[/], [bold]soloist runs -w {root}[/]")
+
+
+def _gate(ws: Workspace, run_id: str, con: render.Console) -> str:
+    ws.wait(run_id, 30, until_waiting=True)
+    pending = ws.approvals(run_id=run_id)
+    if not pending:
+        raise RuntimeError(f"run {run_id} did not reach a gate")
+    waiting = pending[0]
+    con.print(f"   gate [bold]{waiting.approval.id}[/] on step {waiting.approval.step_id}: "
+              f"{waiting.approval.message}")
+    for intent in waiting.intents:
+        con.print(f"     will dispatch {intent.tool} {render.short(intent.args, 70)} "
+                  f"(key {intent.idempotency_key})")
+    return waiting.approval.id
+
+
+def _scenarios(ws: Workspace, con: render.Console) -> None:
+    con.print("4. Invoice for Ada (12 h at 95): the draft is checked, then the send waits")
+    ada = ws.start("invoice", {"customer": "Ada", "hours": 12, "rate": 95}, actor=DEMO_ACTOR)
+    ws.approve(_gate(ws, ada, con), "amount matches the timesheet", actor=DEMO_ACTOR)
+    con.print("   approved -> the ledger entry is dispatched once, with its idempotency key")
+    ws.approve(_gate(ws, ada, con), "Ada confirmed by email", actor=DEMO_ACTOR)
+    done = ws.wait(ada, 30)
+    con.print(f"   run {ada}: {render.state(done.state)}")
+    con.print("5. Its completion event run.completed.invoice starts the follow-up playbook")
+    follow = _wait_for_playbook(ws, "follow-up")
+    con.print(f"   run {follow}: {render.state(ws.wait(follow, 30).state)}")
+    con.print("6. Invoice for Bob: sent, then Bob disputes it and the acknowledgement is "
+              "rejected")
+    bob = ws.start("invoice", {"customer": "Bob", "hours": 3}, actor=DEMO_ACTOR)
+    ws.approve(_gate(ws, bob, con), None, actor=DEMO_ACTOR)
+    ws.reject(_gate(ws, bob, con), "Bob disputes the hours", actor=DEMO_ACTOR)
+    ended = ws.wait(bob, 30)
+    con.print(f"   run {bob}: {render.state(ended.state)}; the sent invoice was voided by its "
+              "compensating action (ledger.void)")
+    con.print("7. Timeline of Bob's run:")
+    for step in ws.show(bob).steps:
+        con.print(f"   {step.step_id:<24} {render.state(step.state)}  attempt {step.attempt}")
+
+
+def _wait_for_playbook(ws: Workspace, playbook: str, timeout: float = 30.0) -> str:
+    import time
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        found = ws.runs(playbook=playbook, limit=1)
+        if found:
+            return found[0].id
+        time.sleep(0.05)
+    raise RuntimeError(f"no {playbook} run started within {timeout:g}s")

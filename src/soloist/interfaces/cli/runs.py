@@ -1,0 +1,146 @@
+"""``soloist runs | show | log | cancel``: looking at runs and their timelines."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+
+from soloist.interfaces.cli.options import DEFAULT_WS, JsonOpt, WorkspaceOpt, open_workspace
+
+
+def list_runs(
+    state: Annotated[str | None, typer.Option(help="Only runs in this state.")] = None,
+    playbook: Annotated[str | None, typer.Option(help="Only this playbook.")] = None,
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 50,
+    workspace: WorkspaceOpt = DEFAULT_WS,
+    as_json: JsonOpt = False,
+) -> None:
+    """List runs, newest first."""
+    from soloist.interfaces.cli import render
+
+    with open_workspace(workspace) as ws:
+        rows = ws.runs(state=state, playbook=playbook, limit=limit)
+    if as_json:
+        render.print_json(rows)
+        return
+    out = render.table("run", "playbook", "state", "started", "took", "error")
+    for r in rows:
+        out.add_row(
+            r.id,
+            f"{r.playbook} v{r.playbook_version}",
+            render.state(r.state),
+            render.ago(r.created_at),
+            render.duration(r.created_at, r.finished_at),
+            render.short(r.error or "", 50),
+        )
+    render.console().print(out)
+
+
+def show(run_id: str, workspace: WorkspaceOpt = DEFAULT_WS, as_json: JsonOpt = False) -> None:
+    """The step timeline of a run: states, attempts, durations, intents, approvals."""
+    from soloist.interfaces.cli import render
+
+    with open_workspace(workspace) as ws:
+        detail = ws.show(run_id)
+    if as_json:
+        render.print_json(detail)
+        return
+    run = detail.run
+    con = render.console()
+    con.print(
+        f"[bold]{run.id}[/] {run.playbook} v{run.playbook_version} "
+        f"{render.state(run.state)}  started {render.when(run.created_at)} "
+        f"by {run.created_by}, took {render.duration(run.created_at, run.finished_at)}"
+    )
+    con.print(f"inputs: {render.short(run.inputs, 100)}")
+    if run.error:
+        con.print(f"[red]error:[/] {run.error}")
+    steps = render.table("step", "state", "attempt", "started", "took", "output / error")
+    for s in detail.steps:
+        steps.add_row(
+            s.step_id,
+            render.state(s.state),
+            str(s.attempt),
+            render.when(s.started_at),
+            render.duration(s.started_at, s.finished_at),
+            render.short(s.error if s.error else s.output, 60),
+        )
+    con.print(steps)
+    if detail.intents:
+        intents = render.table("intent key", "tool", "status", "args", "result")
+        for i in detail.intents:
+            intents.add_row(
+                i.idempotency_key,
+                i.tool,
+                i.status,
+                render.short(i.args, 40),
+                render.short(i.error or i.result, 40),
+            )
+        con.print(intents)
+    for a in detail.approvals:
+        decided = (
+            (
+                f"{a.decision} by {a.decided_by} {render.when(a.decided_at)}"
+                + (f": {a.note}" if a.note else "")
+            )
+            if a.decision
+            else "waiting"
+        )
+        con.print(f"approval {a.id} on {a.step_id}: {a.message} -> {decided}")
+
+
+def log(
+    run: Annotated[str | None, typer.Option("--run", help="Only this run.")] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new events.")
+    ] = False,
+    limit: Annotated[int, typer.Option(help="How many events.")] = 200,
+    workspace: WorkspaceOpt = DEFAULT_WS,
+    as_json: JsonOpt = False,
+) -> None:
+    """The episodic log: every transition, dispatch, decision and deploy."""
+    import json
+
+    from soloist.interfaces.cli import render
+
+    with open_workspace(workspace) as ws:
+        after = 0
+        if not follow and run is None:
+            newest = ws.log(limit=1_000_000_000)
+            after = max(0, newest[-1].seq - limit) if newest else 0
+        while True:
+            events = ws.log(run_id=run, after=after, limit=limit if not follow else 1000)
+            for e in events:
+                if as_json:
+                    print(json.dumps(render.to_jsonable(e), default=str), flush=True)
+                else:
+                    where = f"{e.run_id or '-'}{'/' + e.step_id if e.step_id else ''}"
+                    typer.echo(
+                        f"{e.seq:>6} {render.when(e.ts)} {e.kind:<18} {where} "
+                        f"{render.short(e.data, 80)}  [{e.actor}]"
+                    )
+                after = e.seq
+            if not follow:
+                return
+            time.sleep(0.5)
+
+
+def cancel(run_id: str, workspace: WorkspaceOpt = DEFAULT_WS, as_json: JsonOpt = False) -> None:
+    """Cancel a running run; what it dispatched is compensated."""
+    from soloist.interfaces.cli import render
+
+    with open_workspace(workspace) as ws:
+        row = ws.cancel(run_id)
+    if as_json:
+        render.print_json(row)
+    else:
+        typer.echo(f"{row.id} {row.state}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("runs")(list_runs)
+    app.command()(show)
+    app.command()(log)
+    app.command()(cancel)
