@@ -5,6 +5,7 @@ runs in a fresh interpreter:
 
     python bench/dbos_peer.py enqueue DB_PATH N      # put N workflows on the queue, not run
     python bench/dbos_peer.py drain DB_PATH N        # launch DBOS, time until N are done
+    python bench/dbos_peer.py direct DB_PATH N       # start_workflow N times, wait for all
 
 Each phase prints one JSON object as its last line of stdout.
 
@@ -136,6 +137,23 @@ def drain(path: str, n: int, timeout: float) -> dict[str, Any]:
             "journal_mode": _journal_mode(path)}
 
 
+def direct(path: str, n: int, timeout: float) -> dict[str, Any]:
+    """End to end without a queue: ``DBOS.start_workflow`` N times, wait for all."""
+    _prepare(path)
+    _dbos(path, listen=None)
+    t0 = time.perf_counter()
+    handles = [DBOS.start_workflow(bench3, i) for i in range(n)]
+    started = time.perf_counter() - t0
+    for handle in handles:
+        handle.get_result()
+    elapsed = time.perf_counter() - t0
+    done = _count(path, "SUCCESS")
+    DBOS.destroy(workflow_completion_timeout_sec=0)
+    return {"done": done, "start_s": started, "total_s": elapsed,
+            "runs_per_s": done / elapsed if done >= n else None,
+            "journal_mode": _journal_mode(path)}
+
+
 def main() -> None:
     logging.getLogger("dbos").setLevel(logging.WARNING)
     phase, path, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -144,6 +162,8 @@ def main() -> None:
     timeout = float(os.environ.get("BENCH_DBOS_TIMEOUT", "120"))
     if phase == "enqueue":
         result = enqueue(path, n, concurrency, poll)
+    elif phase == "direct":
+        result = direct(path, n, timeout)
     elif phase == "drain":
         result = drain(path, n, timeout)
     else:

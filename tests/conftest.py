@@ -112,3 +112,17 @@ def pg_url(pg_server: EmbeddedPostgres, pg_template: str) -> Iterator[str]:
         yield url
     finally:
         pg_server.drop_database(name)
+
+
+# ---------------------------------------------------------------------------------------
+# Workspaces on either backend
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh database on each backend: the same tests run on SQLite and PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/state.db"
+    url: str = request.getfixturevalue("pg_url")
+    return url

@@ -5,10 +5,11 @@ from pathlib import Path
 
 import pytest
 
+from soloist.control import templating
 from soloist.control.agents import Agent
 from soloist.control.loader import load_definitions, load_playbook_text, load_text
 from soloist.control.playbooks import CronTrigger
-from soloist.control.policies import Policies
+from soloist.control.policies import Policies, first_match
 from soloist.errors import DefinitionError
 
 INVOICE = """\
@@ -253,3 +254,52 @@ def test_single_file_helpers() -> None:
         load_playbook_text("", "x.yaml")
     with pytest.raises(DefinitionError, match=r"x\.yaml:1:1: the file must hold a mapping"):
         load_playbook_text("- a\n- b\n", "x.yaml")
+
+
+def test_loaded_policies_match_tool_calls() -> None:
+    policies = load_text(
+        """\
+rules:
+  - name: no-deletes
+    match: {tool: "*.delete", agent: "intern*"}
+    decision: deny
+  - name: big-payments
+    match: {tool: "payments.*", tags: [money], when: "args.amount > 1000"}
+    decision: needs_approval
+  - name: rest
+    decision: allow
+""",
+        "policies.yaml",
+        Policies,
+    )
+
+    def decide(tool: str, agent: str | None, amount: int, tags: tuple[str, ...] = ()) -> str:
+        rule = first_match(
+            policies,
+            agent=agent,
+            playbook="invoice",
+            tool=tool,
+            tags=tags,
+            args={"amount": amount},
+            evaluate=templating.evaluate,
+        )
+        assert rule is not None
+        return rule.name
+
+    assert decide("crm.delete", "intern-1", 0) == "no-deletes"
+    assert decide("crm.delete", None, 0) == "rest"  # a glob never matches a missing name
+    assert decide("payments.send", "clerk", 5000, ("money",)) == "big-payments"
+    assert decide("payments.send", "clerk", 5000) == "rest"  # lacks the tag
+    assert decide("payments.send", "clerk", 10, ("money",)) == "rest"
+
+
+def test_agent_model_and_rule_problems(tmp_path: Path) -> None:
+    write(tmp_path, "agents/a.yaml", "name: a\ninstructions: x\nmodel: gpt\nmax_turns: 500\n")
+    write(tmp_path, "policies.yaml", "rules:\n  - name: r\n    decision: allow\n    Match: {}\n")
+    found = problems(tmp_path)
+    assert [p.split(": ")[:2] for p in found] == [
+        ["agents/a.yaml:3:8", "model"],
+        ["agents/a.yaml:4:12", "max_turns"],
+        ["policies.yaml:4:5", "rules.0"],
+    ]
+    assert found[2].endswith("unknown key 'Match' (did you mean 'match'?)")

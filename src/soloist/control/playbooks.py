@@ -137,7 +137,7 @@ class Playbook(Model):
     description: str = ""
     version: int | None = None  # assigned by deploy
     inputs: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
-    triggers: list[Trigger] = Field(default_factory=lambda: [ManualTrigger()])
+    triggers: list[Trigger] = Field(default_factory=lambda: list[Trigger]([ManualTrigger()]))
     budget: Budget = Field(default_factory=Budget)
     queue: str = Field(default="default", pattern=NAME_PATTERN)
     priority: int = 0

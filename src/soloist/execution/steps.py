@@ -137,7 +137,8 @@ class StepRunner:
         retry_after = getattr(exc, "retry_after", None)
         decision = decide(step.retry, kind, job.row.attempt, retry_after)
         message = f"{type(exc).__name__}: {exc}"
-        status: Status = {"retry": "retry", "fail": "failed", "gate": "gate"}[decision.action]
+        statuses: dict[str, Status] = {"retry": "retry", "fail": "failed", "gate": "gate"}
+        status = statuses[decision.action]
         return Outcome(job, status, error=message, delay=decision.delay,
                        gate_message=message if status == "gate" else "",
                        started=started, checked=time.time())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from enum import StrEnum
 
 from soloist.errors import IllegalTransition
@@ -80,7 +81,7 @@ def check_run_move(old: RunState | str, new: RunState | str) -> None:
 
 def path(*states: StepState) -> list[tuple[StepState, StepState]]:
     """The moves along a path of states, each checked against the table."""
-    moves = list(zip(states, states[1:], strict=False))
+    moves = list(itertools.pairwise(states))
     for old, new in moves:
         check_step_move(old, new)
     return moves

@@ -24,7 +24,7 @@ from soloist.control.playbooks import RetryPolicy
 from soloist.control.registry import Registry
 from soloist.errors import LeaseLost, StoreError, classify
 from soloist.execution.context import ToolCall
-from soloist.execution.steps import Outcome, StepJob, StepRunner
+from soloist.execution.steps import Outcome, Status, StepJob, StepRunner
 from soloist.orchestration.lifecycle import StepState
 from soloist.orchestration.outcomes import Dispatched, apply_dispatched, apply_outcome, log_moves
 from soloist.orchestration.retry import decide
@@ -165,7 +165,7 @@ class Worker:
                 job = self._placeholder_job(flight.row)
                 policy = job.playbook.step(flight.row.step_id).retry
                 decision = decide(policy, "transient", flight.row.attempt)
-                status = "retry" if decision.action == "retry" else "failed"
+                status: Status = "retry" if decision.action == "retry" else "failed"
                 late.append(Outcome(job, status, error="TimeoutError: the step timed out",
                                     delay=decision.delay))
         return late
@@ -300,7 +300,7 @@ class Worker:
                     else RetryPolicy()
                 decision = decide(policy, "deterministic" if kind == "semantic" else kind,
                                   row.attempt, getattr(exc, "retry_after", None))
-                status = "retry" if decision.action == "retry" else "failed"
+                status: Status = "retry" if decision.action == "retry" else "failed"
                 message = f"{type(exc).__name__}: {exc}"
                 if status == "failed":
                     done.results.append((intent.idempotency_key, "failed", None, message))
@@ -323,7 +323,7 @@ class Worker:
         except Exception as exc:
             decision = decide(RetryPolicy(), classify(exc), job.row.attempt,
                               getattr(exc, "retry_after", None))
-            status = "retry" if decision.action == "retry" else "failed"
+            status: Status = "retry" if decision.action == "retry" else "failed"
             return Dispatched(job, failure=Outcome(job, status, error=f"{exc}",
                                                    delay=decision.delay))
         return Dispatched(job, output=output)

@@ -7,6 +7,7 @@ here knows which database it talks to.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import time
@@ -30,7 +31,7 @@ Row = dict[str, Any]
 
 
 class Connection(Protocol):
-    def fetch(self, sql: str, params: dict[str, Any] | None = None) -> list[Row]: ...
+    def fetch(self, sql: str, params: dict[str, Any] | None = None) -> builtins.list[Row]: ...
     def run(self, sql: str, params: dict[str, Any] | None = None) -> int: ...
     def run_many(self, sql: str, params: Sequence[dict[str, Any]]) -> None: ...
 
@@ -124,7 +125,7 @@ class SqlRuns:
         return _run(rows[0]) if rows else None
 
     def list(self, *, state: str | None = None, playbook: str | None = None,
-             limit: int = 100) -> list[RunRow]:
+             limit: int = 100) -> builtins.list[RunRow]:
         params = {"state": state, "playbook": playbook, "limit": limit}
         return [_run(r) for r in self.conn.fetch(self.q.list_runs, params)]
 
@@ -135,7 +136,7 @@ class SqlRuns:
                   "expect": dumps(list(expect)), "final_state": final_state}
         return self.conn.run(self.q.set_run_state, params) == 1
 
-    def step_finished(self, run_ids: Sequence[str]) -> list[tuple[str, int]]:
+    def step_finished(self, run_ids: Sequence[str]) -> builtins.list[tuple[str, int]]:
         counts: dict[str, int] = {}
         for run_id in run_ids:
             counts[run_id] = counts.get(run_id, 0) + 1
@@ -149,7 +150,7 @@ class SqlRuns:
     def count_by_state(self) -> dict[str, int]:
         return {r["state"]: r["n"] for r in self.conn.fetch(self.q.count_runs_by_state)}
 
-    def past_deadline(self, now: float, limit: int) -> list[RunRow]:
+    def past_deadline(self, now: float, limit: int) -> builtins.list[RunRow]:
         rows = self.conn.fetch(self.q.runs_past_deadline, {"now": now, "limit": limit})
         return [_run(r) for r in rows]
 
@@ -170,7 +171,7 @@ class SqlSteps:
 
     def claim(self, owner: str, now: float, lease_seconds: float, limit: int,
               exclude_playbooks: Sequence[str] = (), exclude_queues: Sequence[str] = ()
-              ) -> list[StepRow]:
+              ) -> builtins.list[StepRow]:
         params = {"owner": owner, "now": now, "expires": now + lease_seconds, "limit": limit,
                   "exclude_playbooks": dumps(list(exclude_playbooks)),
                   "exclude_queues": dumps(list(exclude_queues))}
@@ -187,7 +188,7 @@ class SqlSteps:
             by_queue[r["queue"]] = by_queue.get(r["queue"], 0) + r["n"]
         return by_playbook, by_queue
 
-    def update_fenced(self, updates: Sequence[StepUpdate]) -> list[int]:
+    def update_fenced(self, updates: Sequence[StepUpdate]) -> builtins.list[int]:
         refused: list[int] = []
         for u in updates:
             params = {
@@ -206,7 +207,7 @@ class SqlSteps:
         params = {"owner": owner, "ids": dumps(list(ids)), "expires": expires}
         return self.conn.run(self.q.heartbeat_steps, params)
 
-    def expired(self, now: float, limit: int) -> list[StepRow]:
+    def expired(self, now: float, limit: int) -> builtins.list[StepRow]:
         return [_step(r) for r in self.conn.fetch(self.q.expired_leases,
                                                   {"now": now, "limit": limit})]
 
@@ -215,14 +216,14 @@ class SqlSteps:
         params = {"id": step.id, "token": step.lease_token, "now": now, "resume": resume}
         return self.conn.run(self.q.release_expired, params) == 1
 
-    def promote(self, run_id: str, step_ids: Sequence[str], now: float) -> list[str]:
+    def promote(self, run_id: str, step_ids: Sequence[str], now: float) -> builtins.list[str]:
         if not step_ids:
             return []
         params = {"run_id": run_id, "step_ids": dumps(list(step_ids)), "now": now}
         rows = self.conn.fetch(self.q.promote_steps, params)
         return [r["step_id"] for r in rows if r["state"] == "ready"]
 
-    def for_run(self, run_id: str) -> list[StepRow]:
+    def for_run(self, run_id: str) -> builtins.list[StepRow]:
         return [_step(r) for r in self.conn.fetch(self.q.steps_for_run, {"run_id": run_id})]
 
     def get(self, run_id: str, step_id: str) -> StepRow | None:
@@ -246,7 +247,7 @@ class SqlSteps:
                   "error": error, "guidance": guidance, "finished_at": finished_at}
         return self.conn.run(self.q.set_step_state, params) == 1
 
-    def cancel_open(self, run_id: str, now: float) -> list[tuple[str, str]]:
+    def cancel_open(self, run_id: str, now: float) -> builtins.list[tuple[str, str]]:
         rows = self.conn.fetch(self.q.open_steps_for_run, {"run_id": run_id})
         self.conn.run(self.q.cancel_open_steps, {"run_id": run_id, "now": now})
         return [(r["step_id"], r["state"]) for r in rows]
@@ -268,11 +269,11 @@ class SqlIntents:
             for i in intents
         ])
 
-    def for_step(self, run_id: str, step_id: str) -> list[IntentRow]:
+    def for_step(self, run_id: str, step_id: str) -> builtins.list[IntentRow]:
         rows = self.conn.fetch(self.q.intents_for_step, {"run_id": run_id, "step_id": step_id})
         return [_intent(r) for r in rows]
 
-    def for_run(self, run_id: str) -> list[IntentRow]:
+    def for_run(self, run_id: str) -> builtins.list[IntentRow]:
         return [_intent(r) for r in self.conn.fetch(self.q.intents_for_run, {"run_id": run_id})]
 
     def set_status(self, run_id: str, step_id: str, status: str, *,
@@ -305,10 +306,10 @@ class SqlApprovals:
         rows = self.conn.fetch(self.q.get_approval, {"id": approval_id})
         return _approval(rows[0]) if rows else None
 
-    def open(self, limit: int = 100) -> list[ApprovalRow]:
+    def open(self, limit: int = 100) -> builtins.list[ApprovalRow]:
         return [_approval(r) for r in self.conn.fetch(self.q.open_approvals, {"limit": limit})]
 
-    def for_run(self, run_id: str) -> list[ApprovalRow]:
+    def for_run(self, run_id: str) -> builtins.list[ApprovalRow]:
         rows = self.conn.fetch(self.q.approvals_for_run, {"run_id": run_id})
         return [_approval(r) for r in rows]
 
@@ -317,7 +318,7 @@ class SqlApprovals:
         params = {"id": approval_id, "decision": decision, "by": by, "note": note, "now": now}
         return self.conn.run(self.q.decide_approval, params) == 1
 
-    def expired(self, now: float) -> list[ApprovalRow]:
+    def expired(self, now: float) -> builtins.list[ApprovalRow]:
         return [_approval(r) for r in self.conn.fetch(self.q.expired_approvals, {"now": now})]
 
     def close_for_run(self, run_id: str, decision: str, by: str, now: float) -> int:
@@ -362,11 +363,11 @@ class SqlEvents:
         self.buffer.clear()
 
     def list(self, *, run_id: str | None = None, after_seq: int = 0,
-             limit: int = 1000) -> list[EventRow]:
+             limit: int = 1000) -> builtins.list[EventRow]:
         params = {"run_id": run_id, "after": after_seq, "limit": limit}
         return [_event(r) for r in self.conn.fetch(self.q.list_events, params)]
 
-    def scan(self, after_seq: int, limit: int) -> list[EventRow]:
+    def scan(self, after_seq: int, limit: int) -> builtins.list[EventRow]:
         params = {"after": after_seq, "limit": limit}
         return [_event(r) for r in self.conn.fetch(self.q.scan_events, params)]
 
@@ -391,11 +392,11 @@ class SqlRegistry:
             "deployed_at": row.deployed_at, "note": row.note,
         })
 
-    def history(self, kind: str, name: str) -> list[DefinitionRow]:
+    def history(self, kind: str, name: str) -> builtins.list[DefinitionRow]:
         rows = self.conn.fetch(self.q.definition_history, {"kind": kind, "name": name})
         return [_definition(r) for r in rows]
 
-    def all_latest(self, kind: str | None = None) -> list[DefinitionRow]:
+    def all_latest(self, kind: str | None = None) -> builtins.list[DefinitionRow]:
         return [_definition(r) for r in self.conn.fetch(self.q.all_latest, {"kind": kind})]
 
 
@@ -407,7 +408,7 @@ class SqlBus:
         self.conn.run(self.q.publish, {"topic": topic, "payload": dumps(payload),
                                        "run_id": run_id, "now": now})
 
-    def pending(self, limit: int) -> list[BusMessage]:
+    def pending(self, limit: int) -> builtins.list[BusMessage]:
         return [
             BusMessage(id=r["id"], topic=r["topic"], payload=loads(r["payload"]),
                        run_id=r["run_id"], created_at=r["created_at"])
@@ -441,7 +442,7 @@ class SqlSchedulerState:
     def worker_seen(self, worker_id: str, info: dict[str, Any], now: float) -> None:
         self.conn.run(self.q.worker_seen, {"id": worker_id, "info": dumps(info), "now": now})
 
-    def workers(self, since: float) -> list[dict[str, Any]]:
+    def workers(self, since: float) -> builtins.list[dict[str, Any]]:
         return [
             {"id": r["id"], "heartbeat_at": r["heartbeat_at"], **loads(r["info"])}
             for r in self.conn.fetch(self.q.list_workers, {"since": since})

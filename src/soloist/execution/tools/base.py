@@ -59,6 +59,14 @@ def tool(
     return mark
 
 
+def spec_of(fn: Callable[..., Any]) -> Tool:
+    """The tool a ``@tool`` function declares."""
+    spec = getattr(fn, _MARK, None)
+    if not isinstance(spec, Tool):
+        raise TypeError(f"{fn!r} is not a @tool function")
+    return spec
+
+
 @dataclass
 class ToolRegistry:
     tools: dict[str, Tool] = field(default_factory=dict)

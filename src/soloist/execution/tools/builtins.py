@@ -10,7 +10,7 @@ from typing import Any
 
 from soloist.errors import DeterministicError
 from soloist.execution.context import ToolCall
-from soloist.execution.tools.base import Tool, ToolRegistry, tool
+from soloist.execution.tools.base import Tool, ToolRegistry, spec_of, tool
 
 
 @tool("sleep", effect="read")
@@ -57,7 +57,7 @@ def file_append(path: str, line: str, call: ToolCall) -> dict[str, Any]:
 
 
 BUILTINS: tuple[Tool, ...] = tuple(
-    getattr(fn, "__soloist_tool__") for fn in (sleep, note, file_append)
+    spec_of(fn) for fn in (sleep, note, file_append)
 )
 
 

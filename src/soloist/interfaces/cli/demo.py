@@ -13,6 +13,8 @@ import tempfile
 import threading
 from pathlib import Path
 
+from rich.console import Console
+
 from soloist.interfaces.cli import render
 from soloist.interfaces.cli.scaffold import write_example
 from soloist.workspace import Workspace
@@ -62,7 +64,7 @@ def run_demo(directory: Path | None = None) -> None:
               f"[bold]soloist log -w {root}[/], [bold]soloist runs -w {root}[/]")
 
 
-def _gate(ws: Workspace, run_id: str, con: render.Console) -> str:
+def _gate(ws: Workspace, run_id: str, con: Console) -> str:
     ws.wait(run_id, 30, until_waiting=True)
     pending = ws.approvals(run_id=run_id)
     if not pending:
@@ -76,7 +78,7 @@ def _gate(ws: Workspace, run_id: str, con: render.Console) -> str:
     return waiting.approval.id
 
 
-def _scenarios(ws: Workspace, con: render.Console) -> None:
+def _scenarios(ws: Workspace, con: Console) -> None:
     con.print("4. Invoice for Ada (12 h at 95): the draft is checked, then the send waits")
     ada = ws.start("invoice", {"customer": "Ada", "hours": 12, "rate": 95}, actor=DEMO_ACTOR)
     ws.approve(_gate(ws, ada, con), "amount matches the timesheet", actor=DEMO_ACTOR)

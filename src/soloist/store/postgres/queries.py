@@ -1,0 +1,307 @@
+"""Every SQL statement of the PostgreSQL backend, under the names the SQLite one uses.
+
+Placeholders are psycopg's ``%(name)s``, so a literal ``%`` must be written ``%%``. Lists
+travel as JSON arrays in text (``jsonb_array_elements_text``), as in SQLite, so each
+statement has a fixed text and psycopg prepares it once. A parameter that may be NULL
+and is only tested with ``IS NULL`` gets an explicit cast: PostgreSQL cannot infer its
+type otherwise.
+
+Unlike SQLite, where ``BEGIN IMMEDIATE`` makes each write transaction the only writer,
+several transactions run at once here: claims skip rows another claim has locked, the
+chain head is a row lock taken last, and concurrency limits take an advisory lock.
+
+The statements after ``list_workers`` are this backend's own (locks, wake-ups,
+migrations); the shared repositories never use them.
+"""
+
+from __future__ import annotations
+
+# Advisory-lock keys: one bigint namespace per database, shared with any other user of
+# advisory locks, so the keys are spelled from "soloist" to stay out of the way.
+CLAIMS_LOCK_KEY = 0x736F6C6F6973_01
+SCHEDULER_LOCK_KEY = 0x736F6C6F6973_02
+MIGRATIONS_LOCK_KEY = 0x736F6C6F6973_03
+
+#: The channel a commit that made steps ready notifies; workers listen on it.
+READY_CHANNEL = "soloist_ready"
+
+insert_run = """
+INSERT INTO runs (id, playbook, playbook_version, state, inputs, queue, priority, created_at,
+                  deadline_at, trigger, steps_remaining, created_by)
+VALUES (%(id)s, %(playbook)s, %(playbook_version)s, %(state)s, %(inputs)s, %(queue)s,
+        %(priority)s, %(created_at)s, %(deadline_at)s, %(trigger)s, %(steps_remaining)s,
+        %(created_by)s)
+"""
+get_run = "SELECT * FROM runs WHERE id = %(id)s"
+list_runs = """
+SELECT * FROM runs
+WHERE (%(state)s::text IS NULL OR state = %(state)s)
+  AND (%(playbook)s::text IS NULL OR playbook = %(playbook)s)
+ORDER BY created_at DESC, id DESC LIMIT %(limit)s
+"""
+set_run_state = """
+UPDATE runs SET state = %(state)s, error = COALESCE(%(error)s, error),
+                finished_at = COALESCE(%(finished_at)s, finished_at),
+                final_state = COALESCE(%(final_state)s, final_state)
+WHERE id = %(id)s AND state IN (SELECT jsonb_array_elements_text(%(expect)s::jsonb))
+"""
+decrement_remaining = """
+UPDATE runs SET steps_remaining = steps_remaining - %(n)s WHERE id = %(id)s
+RETURNING steps_remaining
+"""
+count_runs_by_state = "SELECT state, count(*) AS n FROM runs GROUP BY state"
+runs_past_deadline = """
+SELECT * FROM runs
+WHERE state = 'running' AND deadline_at IS NOT NULL AND deadline_at < %(now)s
+ORDER BY deadline_at LIMIT %(limit)s
+"""
+
+insert_step = """
+INSERT INTO steps (run_id, step_id, position, kind, playbook, playbook_version, queue,
+                   priority, state, pending_needs, available_at, created_at)
+VALUES (%(run_id)s, %(step_id)s, %(position)s, %(kind)s, %(playbook)s, %(playbook_version)s,
+        %(queue)s, %(priority)s, %(state)s, %(pending_needs)s, %(available_at)s,
+        %(created_at)s)
+"""
+# Concurrent claims skip the rows another claim has locked instead of waiting for them; the
+# row lock re-checks ``state = 'ready'`` against the latest committed version, so a step is
+# claimed once. The outer SELECT returns the claimed rows in claim order.
+claim_steps = """
+WITH claimed AS (
+    UPDATE steps
+    SET state = CASE WHEN resume = 'dispatch' THEN 'persisting' ELSE 'executing' END,
+        lease_owner = %(owner)s, lease_expires = %(expires)s,
+        lease_token = lease_token + 1, started_at = COALESCE(started_at, %(now)s)
+    WHERE id IN (
+        SELECT id FROM steps
+        WHERE state = 'ready' AND available_at <= %(now)s
+          AND playbook NOT IN (SELECT jsonb_array_elements_text(%(exclude_playbooks)s::jsonb))
+          AND queue NOT IN (SELECT jsonb_array_elements_text(%(exclude_queues)s::jsonb))
+        ORDER BY priority DESC, available_at, id
+        LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED
+    )
+    RETURNING *
+)
+SELECT * FROM claimed ORDER BY priority DESC, available_at, id
+"""
+# Held until commit: claims that count leases against limits run one at a time.
+lock_claims = f"SELECT 1 AS locked FROM pg_advisory_xact_lock({CLAIMS_LOCK_KEY})"
+leased_counts = """
+SELECT playbook, queue, count(*) AS n FROM steps
+WHERE lease_owner IS NOT NULL GROUP BY playbook, queue
+"""
+update_step_fenced = """
+UPDATE steps
+SET state = %(state)s,
+    output = COALESCE(%(output)s, output),
+    error = %(error)s,
+    attempt = COALESCE(%(attempt)s, attempt),
+    available_at = COALESCE(%(available_at)s, available_at),
+    resume = COALESCE(%(resume)s, resume),
+    finished_at = COALESCE(%(finished_at)s, finished_at),
+    lease_owner = CASE WHEN %(keep_lease)s::int <> 0 THEN lease_owner ELSE NULL END,
+    lease_expires = CASE WHEN %(keep_lease)s::int <> 0 THEN lease_expires ELSE NULL END
+WHERE id = %(id)s AND lease_token = %(token)s AND lease_owner IS NOT NULL
+"""
+heartbeat_steps = """
+UPDATE steps SET lease_expires = %(expires)s
+WHERE lease_owner = %(owner)s
+  AND id IN (SELECT jsonb_array_elements_text(%(ids)s::jsonb)::bigint)
+"""
+expired_leases = """
+SELECT * FROM steps
+WHERE lease_owner IS NOT NULL AND lease_expires < %(now)s
+ORDER BY lease_expires LIMIT %(limit)s
+"""
+release_expired = """
+UPDATE steps
+SET state = 'ready', attempt = attempt + 1, available_at = %(now)s, resume = %(resume)s,
+    lease_owner = NULL, lease_expires = NULL
+WHERE id = %(id)s AND lease_token = %(token)s AND lease_owner IS NOT NULL
+"""
+# SET expressions see the row as it was; RETURNING sees it as it is now (as in SQLite).
+promote_steps = """
+UPDATE steps
+SET pending_needs = pending_needs - 1,
+    state = CASE WHEN pending_needs = 1 AND state = 'scheduled' THEN 'ready' ELSE state END,
+    available_at = CASE WHEN pending_needs = 1 THEN %(now)s ELSE available_at END
+WHERE run_id = %(run_id)s
+  AND step_id IN (SELECT jsonb_array_elements_text(%(step_ids)s::jsonb))
+RETURNING step_id, state
+"""
+steps_for_run = "SELECT * FROM steps WHERE run_id = %(run_id)s ORDER BY position, id"
+get_step = "SELECT * FROM steps WHERE run_id = %(run_id)s AND step_id = %(step_id)s"
+step_outputs = """
+SELECT run_id, step_id, output FROM steps
+WHERE run_id IN (SELECT jsonb_array_elements_text(%(run_ids)s::jsonb)) AND state = 'done'
+"""
+set_step_state = """
+UPDATE steps
+SET state = %(state)s, resume = COALESCE(%(resume)s, resume),
+    attempt = COALESCE(%(attempt)s, attempt),
+    available_at = COALESCE(%(available_at)s, available_at),
+    error = COALESCE(%(error)s, error), guidance = COALESCE(%(guidance)s, guidance),
+    finished_at = COALESCE(%(finished_at)s, finished_at)
+WHERE id = %(id)s AND state IN (SELECT jsonb_array_elements_text(%(expect)s::jsonb))
+"""
+# Revoking the leases too: a worker still holding one has its late write refused.
+cancel_open_steps = """
+UPDATE steps
+SET state = 'cancelled', finished_at = %(now)s, lease_owner = NULL, lease_expires = NULL,
+    lease_token = lease_token + 1
+WHERE run_id = %(run_id)s
+  AND state NOT IN ('done', 'skipped', 'failed', 'cancelled', 'compensated')
+"""
+open_steps_for_run = """
+SELECT step_id, state FROM steps
+WHERE run_id = %(run_id)s
+  AND state NOT IN ('done', 'skipped', 'failed', 'cancelled', 'compensated')
+ORDER BY position
+"""
+next_available = "SELECT min(available_at) AS t FROM steps WHERE state = 'ready'"
+
+insert_intent = """
+INSERT INTO intents (run_id, step_id, idx, idempotency_key, tool, args, description, status,
+                     created_at)
+VALUES (%(run_id)s, %(step_id)s, %(idx)s, %(idempotency_key)s, %(tool)s, %(args)s,
+        %(description)s, %(status)s, %(created_at)s)
+ON CONFLICT (run_id, step_id, idx) DO UPDATE
+SET tool = excluded.tool, args = excluded.args, description = excluded.description,
+    status = excluded.status
+WHERE intents.status IN ('staged', 'pending')
+"""
+intents_for_step = """
+SELECT * FROM intents WHERE run_id = %(run_id)s AND step_id = %(step_id)s ORDER BY idx
+"""
+intents_for_run = """
+SELECT * FROM intents WHERE run_id = %(run_id)s ORDER BY created_at, step_id, idx
+"""
+set_intent_status = """
+UPDATE intents SET status = %(status)s
+WHERE run_id = %(run_id)s AND step_id = %(step_id)s
+  AND status IN (SELECT jsonb_array_elements_text(%(expect)s::jsonb))
+"""
+record_intent_result = """
+UPDATE intents
+SET status = %(status)s, result = %(result)s, error = %(error)s, dispatched_at = %(now)s
+WHERE idempotency_key = %(key)s
+"""
+
+insert_approval = """
+INSERT INTO approvals (id, run_id, step_id, attempt, reason, message, created_at, expires_at,
+                       default_decision)
+VALUES (%(id)s, %(run_id)s, %(step_id)s, %(attempt)s, %(reason)s, %(message)s,
+        %(created_at)s, %(expires_at)s, %(default_decision)s)
+"""
+get_approval = "SELECT * FROM approvals WHERE id = %(id)s"
+open_approvals = """
+SELECT * FROM approvals WHERE decision IS NULL ORDER BY created_at LIMIT %(limit)s
+"""
+approvals_for_run = "SELECT * FROM approvals WHERE run_id = %(run_id)s ORDER BY created_at"
+decide_approval = """
+UPDATE approvals
+SET decision = %(decision)s, decided_by = %(by)s, note = %(note)s, decided_at = %(now)s
+WHERE id = %(id)s AND decision IS NULL
+"""
+expired_approvals = """
+SELECT * FROM approvals
+WHERE decision IS NULL AND expires_at IS NOT NULL AND expires_at < %(now)s
+ORDER BY expires_at
+"""
+close_run_approvals = """
+UPDATE approvals SET decision = %(decision)s, decided_by = %(by)s, decided_at = %(now)s
+WHERE run_id = %(run_id)s AND decision IS NULL
+"""
+
+# Writers run concurrently here, so the head row is locked until commit: it serialises the
+# chain. The events are flushed last in each transaction, so the lock is held briefly.
+lock_chain_head = "SELECT seq, hash FROM chain_head WHERE id = 1 FOR UPDATE"
+set_chain_head = "UPDATE chain_head SET seq = %(seq)s, hash = %(hash)s WHERE id = 1"
+insert_event = """
+INSERT INTO events (seq, ts, kind, run_id, step_id, actor, data, prev_hash, hash)
+VALUES (%(seq)s, %(ts)s, %(kind)s, %(run_id)s, %(step_id)s, %(actor)s, %(data)s,
+        %(prev_hash)s, %(hash)s)
+"""
+list_events = """
+SELECT * FROM events
+WHERE (%(run_id)s::text IS NULL OR run_id = %(run_id)s) AND seq > %(after)s
+ORDER BY seq LIMIT %(limit)s
+"""
+scan_events = "SELECT * FROM events WHERE seq > %(after)s ORDER BY seq LIMIT %(limit)s"
+
+latest_definition = """
+SELECT * FROM definitions WHERE kind = %(kind)s AND name = %(name)s
+ORDER BY version DESC LIMIT 1
+"""
+get_definition = """
+SELECT * FROM definitions WHERE kind = %(kind)s AND name = %(name)s AND version = %(version)s
+"""
+insert_definition = """
+INSERT INTO definitions (kind, name, version, digest, body, source, deployed_by, deployed_at,
+                         note)
+VALUES (%(kind)s, %(name)s, %(version)s, %(digest)s, %(body)s, %(source)s, %(deployed_by)s,
+        %(deployed_at)s, %(note)s)
+"""
+definition_history = """
+SELECT * FROM definitions WHERE kind = %(kind)s AND name = %(name)s ORDER BY version
+"""
+all_latest = """
+SELECT d.* FROM definitions d
+JOIN (SELECT kind, name, max(version) AS version FROM definitions GROUP BY kind, name) m
+  ON m.kind = d.kind AND m.name = d.name AND m.version = d.version
+WHERE %(kind)s::text IS NULL OR d.kind = %(kind)s
+ORDER BY d.kind, d.name
+"""
+
+publish = """
+INSERT INTO bus (topic, payload, run_id, created_at)
+VALUES (%(topic)s, %(payload)s, %(run_id)s, %(now)s)
+"""
+pending_bus = "SELECT * FROM bus WHERE processed_at IS NULL ORDER BY id LIMIT %(limit)s"
+mark_bus_processed = """
+UPDATE bus SET processed_at = %(now)s
+WHERE id IN (SELECT jsonb_array_elements_text(%(ids)s::jsonb)::bigint)
+"""
+
+try_lead = """
+INSERT INTO leadership (name, owner, expires_at) VALUES (%(name)s, %(owner)s, %(expires)s)
+ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+WHERE leadership.owner = excluded.owner OR leadership.expires_at < %(now)s
+RETURNING owner
+"""
+resign = "DELETE FROM leadership WHERE name = %(name)s AND owner = %(owner)s"
+cron_last = """
+SELECT last_fire FROM cron_state WHERE playbook = %(playbook)s AND trigger_index = %(idx)s
+"""
+cron_set = """
+INSERT INTO cron_state (playbook, trigger_index, last_fire) VALUES (%(playbook)s, %(idx)s, %(t)s)
+ON CONFLICT (playbook, trigger_index) DO UPDATE SET last_fire = excluded.last_fire
+"""
+worker_seen = """
+INSERT INTO workers (id, info, heartbeat_at) VALUES (%(id)s, %(info)s, %(now)s)
+ON CONFLICT (id) DO UPDATE SET info = excluded.info, heartbeat_at = excluded.heartbeat_at
+"""
+list_workers = "SELECT * FROM workers WHERE heartbeat_at >= %(since)s ORDER BY id"
+
+# -- this backend's own statements -----------------------------------------------------
+
+# Sent inside the committing transaction: PostgreSQL delivers it on commit, never on rollback.
+notify_ready = f"NOTIFY {READY_CHANNEL}"
+listen_ready = f"LISTEN {READY_CHANNEL}"
+# Session-level: held on a dedicated connection for as long as this process leads.
+try_scheduler_lock = f"SELECT pg_try_advisory_lock({SCHEDULER_LOCK_KEY}) AS locked"
+release_scheduler_lock = f"SELECT pg_advisory_unlock({SCHEDULER_LOCK_KEY}) AS released"
+# Held until the migrating transaction commits: concurrent processes migrate in turn.
+lock_migrations = f"SELECT 1 AS locked FROM pg_advisory_xact_lock({MIGRATIONS_LOCK_KEY})"
+create_migrations_table = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    integer          PRIMARY KEY,
+    name       text             NOT NULL,
+    applied_at double precision NOT NULL
+)
+"""
+applied_migrations = "SELECT version FROM schema_migrations"
+record_migration = """
+INSERT INTO schema_migrations (version, name, applied_at) VALUES (%(version)s, %(name)s, %(now)s)
+"""
