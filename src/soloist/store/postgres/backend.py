@@ -1,0 +1,382 @@
+"""The scale-out store: one PostgreSQL database shared by every process.
+
+Each transaction takes a connection from a small pool of this store's own, runs the shared
+repositories on it at READ COMMITTED and commits. Concurrent claims skip each other's
+locked rows (``FOR UPDATE SKIP LOCKED``); the episodic chain is serialised by a row lock
+on its head, taken last. A commit that made steps ready sends ``NOTIFY soloist_ready`` from
+inside the transaction, so PostgreSQL delivers it on commit only, to every process: workers
+here need not poll (``polls = False``). One scheduler in the whole deployment holds a
+session-level advisory lock on a connection kept open while it leads.
+
+Driver errors are translated here, at the boundary:
+
+* cannot connect, or the connection was lost: :class:`~soloist.errors.StoreUnavailable`,
+  naming host, port and database, never the password;
+* a deadlock or serialization failure: :class:`TransactionConflict` (a
+  ``StoreUnavailable``: transient). ``transaction()`` cannot replay the caller's block, so
+  it does not retry; the caller retries the whole unit of work, as for any transient error;
+* anything else: :class:`~soloist.errors.StoreError`, with the SQLSTATE and constraint.
+
+One difference from SQLite is kept visible rather than hidden: after an error, PostgreSQL
+refuses every further statement of that transaction. Leaving the ``with`` block by the
+exception rolls back as usual; swallowing it and carrying on makes the commit raise
+:class:`~soloist.errors.StoreError` instead of losing the writes silently.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg import pq
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.rows import dict_row
+
+from soloist.errors import StoreError, StoreUnavailable
+from soloist.store import migrations
+from soloist.store.postgres import queries
+from soloist.store.repositories import SqlTransaction
+
+_log = logging.getLogger(__name__)
+
+DEFAULT_POOL_SIZE = 8
+"""Idle connections kept per store; more are opened when needed and closed after use."""
+
+CONNECT_TIMEOUT_S = 10
+"""How long to wait for a connection when the URL does not say (``connect_timeout``)."""
+
+LISTEN_POLL_S = 0.5
+"""How often the listener thread looks up from ``LISTEN`` to see whether it must stop."""
+
+LISTEN_RETRY_S = 1.0
+"""The pause before the listener thread reconnects after losing its connection."""
+
+_CONFLICT_STATES = frozenset({"40001", "40P01"})  # serialization_failure, deadlock_detected
+
+Connection = psycopg.Connection[dict[str, Any]]
+
+
+class TransactionConflict(StoreUnavailable):
+    """The transaction lost a deadlock or serialization conflict; run it again."""
+
+
+def describe(url: str) -> str:
+    """``host:port/dbname`` of a URL, without user or password, for error messages."""
+    try:
+        info = conninfo_to_dict(url)
+    except psycopg.Error:
+        return "the configured address"
+    host = str(info.get("host") or "localhost")
+    port = str(info.get("port") or "5432")
+    dbname = str(info.get("dbname") or info.get("user") or "")
+    return f"{host}:{port}/{dbname}"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def translate(exc: psycopg.Error, where: str) -> StoreError:
+    """The Soloist error for a driver error (raise it ``from`` the original)."""
+    sqlstate = exc.sqlstate or ""
+    if sqlstate in _CONFLICT_STATES:
+        return TransactionConflict(
+            f"PostgreSQL at {where} aborted a conflicting transaction ({sqlstate}): "
+            f"{_first_line(exc)}"
+        )
+    if isinstance(exc, psycopg.OperationalError) and (
+        not sqlstate or sqlstate.startswith(("08", "57P", "53"))
+    ):
+        # No SQLSTATE: libpq itself failed (refused, timed out, connection lost).
+        # 08: connection exception; 57P: server shutting down; 53: out of resources.
+        return StoreUnavailable(f"cannot reach PostgreSQL at {where}: {_first_line(exc)}")
+    constraint = getattr(exc.diag, "constraint_name", None)
+    detail = f" (constraint {constraint})" if constraint else ""
+    code = f" [{sqlstate}]" if sqlstate else ""
+    return StoreError(f"PostgreSQL error on {where}{code}{detail}: {_first_line(exc)}")
+
+
+class _Conn:
+    """The Connection seam over one psycopg connection, inside one transaction."""
+
+    def __init__(self, raw: Connection, where: str) -> None:
+        self.raw = raw
+        self.where = where
+        self.failed: StoreError | None = None
+
+    def _fail(self, exc: psycopg.Error) -> StoreError:
+        error = translate(exc, self.where)
+        if self.failed is None:
+            self.failed = error
+        return error
+
+    def fetch(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        try:
+            cursor = self.raw.execute(sql, params or {})
+            return cursor.fetchall() if cursor.description else []
+        except psycopg.Error as exc:
+            raise self._fail(exc) from exc
+
+    def run(self, sql: str, params: dict[str, Any] | None = None) -> int:
+        try:
+            return self.raw.execute(sql, params or {}).rowcount
+        except psycopg.Error as exc:
+            raise self._fail(exc) from exc
+
+    def run_many(self, sql: str, params: Sequence[dict[str, Any]]) -> None:
+        if not params:
+            return
+        try:
+            with self.raw.cursor() as cursor:
+                cursor.executemany(sql, params)
+        except psycopg.Error as exc:
+            raise self._fail(exc) from exc
+
+    def commit(self) -> None:
+        if self.failed is not None:
+            raise StoreError(
+                f"the transaction on {self.where} was aborted by an earlier error and "
+                f"cannot commit: {self.failed.message}"
+            ) from self.failed
+        try:
+            self.raw.commit()
+        except psycopg.Error as exc:
+            raise self._fail(exc) from exc
+
+
+class PostgresStore:
+    polls = False
+
+    def __init__(self, url: str, *, pool_size: int = DEFAULT_POOL_SIZE) -> None:
+        self.url = url
+        self.where = describe(url)
+        self.pool_size = pool_size
+        self._conninfo_has_timeout = "connect_timeout" in conninfo_to_dict(url)
+        self._pool: list[Connection] = []
+        self._pool_lock = threading.Lock()
+        self._closed = False
+        self._listeners: list[Callable[[], None]] = []
+        self._listeners_lock = threading.Lock()
+        self._listener_thread: threading.Thread | None = None
+        self._listening = threading.Event()
+        self._stop = threading.Event()
+        self._scheduler_lock = threading.Lock()
+        self._scheduler_conn: Connection | None = None
+        self._scheduler_owner: str | None = None
+        self._migrate()
+
+    # -- connections -------------------------------------------------------------------
+
+    def _connect(self, *, autocommit: bool = False) -> Connection:
+        extra: dict[str, Any] = {}
+        if not self._conninfo_has_timeout:
+            extra["connect_timeout"] = CONNECT_TIMEOUT_S
+        try:
+            return psycopg.connect(
+                self.url, autocommit=autocommit, row_factory=dict_row, **extra
+            )
+        except psycopg.Error as exc:
+            raise translate(exc, self.where) from exc
+
+    def _take(self) -> Connection:
+        with self._pool_lock:
+            if self._closed:
+                raise StoreError(f"the store for {self.where} is closed")
+            raw = self._pool.pop() if self._pool else None
+        return raw if raw is not None else self._connect()
+
+    def _give(self, raw: Connection) -> None:
+        """Return a connection to the pool: rolled back, or closed if it is unusable."""
+        if not raw.closed and raw.info.transaction_status != pq.TransactionStatus.IDLE:
+            try:
+                raw.rollback()
+            except psycopg.Error:
+                raw.close()
+        if raw.closed or raw.broken:
+            raw.close()
+            return
+        with self._pool_lock:
+            if not self._closed and len(self._pool) < self.pool_size:
+                self._pool.append(raw)
+                return
+        raw.close()
+
+    def _migrate(self) -> None:
+        wanted = migrations.load("soloist.store.postgres.migrations")
+        raw = self._take()
+        conn = _Conn(raw, self.where)
+        try:
+            conn.run(queries.lock_migrations)
+            conn.run(queries.create_migrations_table)
+            done = {r["version"] for r in conn.fetch(queries.applied_migrations)}
+            for migration in wanted:
+                if migration.version in done:
+                    continue
+                # One script, sent without parameters: PostgreSQL runs it statement by
+                # statement (function bodies included) and psycopg leaves '%' alone.
+                try:
+                    raw.execute(migration.sql.encode())
+                except psycopg.Error as exc:
+                    error = translate(exc, self.where)
+                    raise StoreError(
+                        f"migration {migration.version:04d}_{migration.name} failed: "
+                        f"{error.message}"
+                    ) from exc
+                conn.run(queries.record_migration, {
+                    "version": migration.version, "name": migration.name, "now": time.time(),
+                })
+            conn.commit()
+        finally:
+            self._give(raw)
+
+    # -- transactions ------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[SqlTransaction]:
+        raw = self._take()
+        conn = _Conn(raw, self.where)
+        try:
+            tx = SqlTransaction(conn, queries)
+            yield tx
+            tx.events.flush()
+            if tx.wants_notify:
+                conn.run(queries.notify_ready)
+            conn.commit()
+        finally:
+            self._give(raw)  # rolls back whatever did not commit
+
+    @contextmanager
+    def read(self) -> Iterator[SqlTransaction]:
+        raw = self._take()
+        try:
+            yield SqlTransaction(_Conn(raw, self.where), queries)
+        finally:
+            self._give(raw)
+
+    # -- wake-ups ----------------------------------------------------------------------
+
+    def add_listener(self, callback: Callable[[], None]) -> None:
+        with self._listeners_lock:
+            self._listeners.append(callback)
+            if self._listener_thread is None and not self._closed:
+                self._listener_thread = threading.Thread(
+                    target=self._listen, name=f"soloist-listen {self.where}", daemon=True
+                )
+                self._listener_thread.start()
+        # A commit right after this call must reach the callback: wait for LISTEN.
+        self._listening.wait(timeout=CONNECT_TIMEOUT_S)
+
+    def remove_listener(self, callback: Callable[[], None]) -> None:
+        with self._listeners_lock:
+            if callback in self._listeners:
+                self._listeners.remove(callback)
+
+    def wake(self) -> None:
+        with self._listeners_lock:
+            callbacks = list(self._listeners)
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:
+                _log.exception("a wake-up listener failed")
+
+    def _listen(self) -> None:
+        """The listener thread: wake this process's listeners on every notification."""
+        reconnecting = False
+        while not self._stop.is_set():
+            try:
+                raw = self._connect(autocommit=True)
+            except StoreError as exc:
+                _log.warning("cannot listen for wake-ups: %s", exc.message)
+                self._listening.set()  # do not keep add_listener waiting
+                self._stop.wait(LISTEN_RETRY_S)
+                continue
+            try:
+                raw.execute(queries.listen_ready)
+                self._listening.set()
+                if reconnecting:
+                    self.wake()  # catch up on whatever was notified while not listening
+                while not self._stop.is_set():
+                    # One wake-up per batch: notifications arriving together count once.
+                    woken = False
+                    for _ in raw.notifies(timeout=LISTEN_POLL_S, stop_after=1):
+                        woken = True
+                    if woken:
+                        self.wake()
+            except psycopg.Error as exc:
+                reconnecting = True
+                if not self._stop.is_set():
+                    _log.warning("lost the wake-up connection to %s: %s", self.where, exc)
+                    self._stop.wait(LISTEN_RETRY_S)
+            finally:
+                raw.close()
+
+    # -- the single scheduler ----------------------------------------------------------
+
+    def try_scheduler_lock(self, owner: str) -> bool:
+        with self._scheduler_lock:
+            if self._scheduler_owner is not None:
+                if self._scheduler_owner != owner:
+                    return False  # another owner in this process leads
+                if self._scheduler_alive():
+                    return True
+                self._drop_scheduler_conn()  # the connection died: the lock went with it
+            if self._scheduler_conn is None:
+                self._scheduler_conn = self._connect(autocommit=True)
+            try:
+                row = self._scheduler_conn.execute(queries.try_scheduler_lock).fetchone()
+            except psycopg.Error as exc:
+                self._drop_scheduler_conn()
+                raise translate(exc, self.where) from exc
+            if row is not None and row["locked"]:
+                self._scheduler_owner = owner
+                return True
+            return False
+
+    def _scheduler_alive(self) -> bool:
+        conn = self._scheduler_conn
+        if conn is None or conn.closed or conn.broken:
+            return False
+        try:
+            conn.execute("SELECT 1")
+        except psycopg.Error:
+            return False
+        return True
+
+    def _drop_scheduler_conn(self) -> None:
+        if self._scheduler_conn is not None:
+            self._scheduler_conn.close()  # ends the session, and so the lock
+        self._scheduler_conn = None
+        self._scheduler_owner = None
+
+    def release_scheduler_lock(self, owner: str) -> None:
+        with self._scheduler_lock:
+            if self._scheduler_owner != owner or self._scheduler_conn is None:
+                return
+            try:
+                self._scheduler_conn.execute(queries.release_scheduler_lock)
+            except psycopg.Error:
+                pass  # closing the session below releases it anyway
+            self._drop_scheduler_conn()
+
+    # -- shutdown ----------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._stop.set()
+        with self._listeners_lock:
+            thread = self._listener_thread
+        if thread is not None:
+            thread.join(timeout=LISTEN_POLL_S * 4)
+        with self._scheduler_lock:
+            self._drop_scheduler_conn()
+        with self._pool_lock:
+            self._closed = True
+            idle, self._pool = self._pool, []
+        for raw in idle:
+            raw.close()

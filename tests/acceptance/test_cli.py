@@ -1,0 +1,148 @@
+"""The real ``soloist`` binary, as a person would use it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SOLOIST = str(Path(sys.executable).with_name("soloist"))
+
+
+def soloist(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+            check: bool = True) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "SOLOIST_ACTOR": "tester", **(env or {})}
+    result = subprocess.run([SOLOIST, *args], cwd=cwd, env=full_env, capture_output=True,
+                            text=True, timeout=120)
+    if check and result.returncode != 0:
+        raise AssertionError(f"soloist {' '.join(args)} failed:\n{result.stdout}\n"
+                             f"{result.stderr}")
+    return result
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    root = tmp_path / "company"
+    soloist("init", str(root))
+    soloist("deploy", "-w", str(root))
+    return root
+
+
+def test_help_is_fast_and_lists_commands() -> None:
+    out = soloist("--help").stdout
+    for command in ("init", "deploy", "run", "worker", "up", "approvals", "audit"):
+        assert command in out
+
+
+def test_gate_approved_from_the_cli_completes(workspace: Path) -> None:
+    ws = ["-w", str(workspace)]
+    run = json.loads(soloist("run", "invoice", "--input",
+                             '{"customer": "Ada", "hours": 2}', "--json", *ws).stdout)
+    worker = subprocess.Popen([SOLOIST, "worker", *ws], env={**os.environ,
+                              "SOLOIST_POLL_SECONDS": "0.05"})
+    try:
+        for _ in range(2):  # send, then acknowledged
+            approval = wait_for_approval(ws, run["id"])
+            soloist("approve", approval["approval"]["id"], "--note", "ok", *ws)
+        final = wait_for_state(ws, run["id"], {"done", "failed"})
+        assert final == "done"
+    finally:
+        worker.terminate()
+        assert worker.wait(30) == 0  # SIGTERM: finish or release, exit 0
+    shown = json.loads(soloist("show", run["id"], "--json", *ws).stdout)
+    assert [s["state"] for s in shown["steps"]] == ["done"] * 4
+    assert shown["approvals"][0]["decided_by"] == "person:tester"
+    assert "Ada" in (workspace / "ledger.tsv").read_text()
+    assert "chain intact" in soloist("audit", "verify", *ws).stdout
+
+
+def test_rejected_run_fails_and_compensates(workspace: Path) -> None:
+    ws = ["-w", str(workspace)]
+    run = json.loads(soloist("run", "invoice", "--input",
+                             '{"customer": "Bob", "hours": 1}', "--json", *ws).stdout)
+    worker = subprocess.Popen([SOLOIST, "worker", *ws], env={**os.environ,
+                              "SOLOIST_POLL_SECONDS": "0.05"})
+    try:
+        soloist("approve", wait_for_approval(ws, run["id"])["approval"]["id"], *ws)
+        second = wait_for_approval(ws, run["id"])
+        soloist("reject", second["approval"]["id"], "--reason", "disputed", *ws)
+        assert wait_for_state(ws, run["id"], {"done", "failed"}) == "failed"
+    finally:
+        worker.terminate()
+        worker.wait(30)
+    ledger = (workspace / "ledger.tsv").read_text()
+    assert "Bob\t90.00" in ledger and "Bob\t-90.00\tvoid" in ledger
+
+
+def wait_for_approval(ws: list[str], run_id: str) -> dict[str, object]:
+    import time
+
+    deadline = time.time() + 30
+    seen: set[str] = set()
+    while time.time() < deadline:
+        for item in json.loads(soloist("approvals", "--json", *ws).stdout):
+            if item["approval"]["run_id"] == run_id and item["approval"]["id"] not in seen:
+                return item  # type: ignore[no-any-return]
+        time.sleep(0.1)
+    raise AssertionError(f"run {run_id} never reached a gate")
+
+
+def wait_for_state(ws: list[str], run_id: str, wanted: set[str]) -> str:
+    import time
+
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        state = json.loads(soloist("show", run_id, "--json", *ws).stdout)["run"]["state"]
+        if state in wanted:
+            return str(state)
+        time.sleep(0.1)
+    raise AssertionError(f"run {run_id} did not reach {wanted}")
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["run", "nope"], "no playbook named 'nope'"),
+    (["run", "invoice", "--input", "{bad"], "--input is not valid JSON"),
+    (["run", "invoice", "--input", "[1]"], "must be a JSON object"),
+    (["run", "invoice", "--input", '{"customer": ""}'], "input for playbook 'invoice' is "
+                                                        "invalid"),
+    (["show", "r-missing"], "no run 'r-missing'"),
+    (["approve", "a-missing"], "no approval 'a-missing'"),
+])
+def test_user_mistakes_are_one_sentence(workspace: Path, args: list[str], message: str) -> None:
+    result = soloist(*args, "-w", str(workspace), check=False)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_bad_yaml_is_reported_with_line_and_column_and_nothing_is_deployed(
+        workspace: Path) -> None:
+    path = workspace / "playbooks" / "invoice.yaml"
+    path.write_text(path.read_text().replace("retry: {max_attempts: 5", "retry: {max_attempts: x"))
+    broken = workspace / "playbooks" / "broken.yaml"
+    broken.write_text("name: broken\nsteps:\n  - id: a\n    pythn: x:y\n")
+    result = soloist("deploy", "-w", str(workspace), check=False)
+    assert result.returncode == 1
+    assert "playbooks/broken.yaml:4:5:" in result.stderr
+    assert "Traceback" not in result.stderr
+    runs = soloist("deploy", "--json", "-w", str(workspace), check=False)
+    assert runs.returncode == 1
+    history = json.loads(soloist("runs", "--json", "-w", str(workspace)).stdout)
+    assert history == []
+
+
+def test_not_a_workspace_and_unreachable_database(tmp_path: Path) -> None:
+    result = soloist("runs", "-w", str(tmp_path), check=False)
+    assert result.returncode == 1 and "is not a Soloist workspace" in result.stderr
+    root = tmp_path / "ws"
+    soloist("init", str(root))
+    result = soloist("runs", "-w", str(root), check=False,
+                     env={"SOLOIST_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"})
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

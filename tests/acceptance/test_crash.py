@@ -1,0 +1,98 @@
+"""Kill a worker at random moments: every run still finishes and no effect happens twice.
+
+Two ``soloist worker`` processes share one store. One of them is SIGKILLed again and
+again while 200 three-step runs (one side effect each) are processed, and restarted each
+time. Afterwards every run is done and the effects file holds each idempotency key
+exactly once (DESIGN.md §9, invariants 1 and 2).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from soloist.orchestration.runs import StartRequest, start_run
+from soloist.testing.workspaces import write_workspace
+from soloist.workspace import Workspace
+
+SOLOIST = str(Path(sys.executable).with_name("soloist"))
+RUNS = 200
+
+PLAYBOOK = """
+name: crash
+steps:
+  - {id: a, python: "tasks:pause", args: {ms: 20}}
+  - {id: b, tool: file.append, args: {path: effects.txt, line: "{{ run.id }}"}}
+  - {id: c, python: "tasks:pause", args: {ms: 20}}
+"""
+TASKS = """
+import time
+
+def pause(ctx, ms):
+    time.sleep(ms / 1000)
+    return {"slept": ms}
+"""
+
+
+def start_worker(root: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    with open(root / "workers.log", "ab") as log:
+        return subprocess.Popen([SOLOIST, "worker", "--concurrency", "4", "-w", str(root)],
+                                env=env, stdout=subprocess.DEVNULL, stderr=log)
+
+
+@pytest.mark.slow
+def test_sigkilled_worker_loses_nothing_and_repeats_nothing(tmp_path: Path,
+                                                            db_url: str) -> None:
+    root = write_workspace(tmp_path / "ws", {"crash": PLAYBOOK}, TASKS)
+    env = {**os.environ, "SOLOIST_DATABASE_URL": db_url, "SOLOIST_LEASE_SECONDS": "1",
+           "SOLOIST_POLL_SECONDS": "0.05"}
+    with Workspace(root, database_url=db_url) as ws:
+        ws.deploy()
+        playbook = ws.registry.latest_playbook("crash")
+        with ws.store.transaction() as tx:
+            for _ in range(RUNS):
+                start_run(tx, StartRequest(playbook, {}, {"test": "crash"}, "test"))
+
+        rng = random.Random(1234)
+        steady = start_worker(root, env)
+        victim = start_worker(root, env)
+        kills = 0
+        deadline = time.time() + 240
+        try:
+            while time.time() < deadline:
+                time.sleep(rng.uniform(0.05, 0.5))
+                if kills < 12:
+                    victim.send_signal(signal.SIGKILL)
+                    victim.wait()
+                    kills += 1
+                    victim = start_worker(root, env)
+                with ws.store.read() as tx:
+                    counts = tx.runs.count_by_state()
+                if counts.get("done", 0) == RUNS:
+                    break
+        finally:
+            time.sleep(2)  # let the last restart install its SIGTERM handler
+            for proc in (steady, victim):
+                proc.send_signal(signal.SIGTERM)
+            codes = [proc.wait(60) for proc in (steady, victim)]
+        with ws.store.read() as tx:
+            counts = tx.runs.count_by_state()
+        assert counts == {"done": RUNS}, counts
+        assert codes == [0, 0], (root / "workers.log").read_text()[-2000:]
+        assert kills >= 5
+        lines = (root / "effects.txt").read_text().splitlines()
+        keys = Counter(line.split("\t")[0] for line in lines)
+        assert len(keys) == RUNS
+        assert max(keys.values()) == 1, [k for k, n in keys.items() if n > 1]
+        assert ws.verify().ok
+        reclaimed = [e for e in ws.log(limit=1_000_000) if e.kind == "step.transition"
+                     and "expired" in str(e.data.get("reason", ""))]
+        assert reclaimed, "the kills should have left expired leases to reclaim"
