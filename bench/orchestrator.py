@@ -441,7 +441,9 @@ def postgres(root: Path, tmp: Path, n: int, concurrency: int, rate: float,
     from soloist.testing.postgres import EmbeddedPostgres
 
     out: dict[str, Any] = {"pg_worker_concurrency": concurrency}
-    pg = EmbeddedPostgres(fast=False, base_dir=tmp)
+    # The server's own temporary directory under the system temp dir (same disk here): as
+    # root the server runs as an unprivileged user, who cannot enter our 0700 ``tmp``.
+    pg = EmbeddedPostgres(fast=False)
     try:
         pg.start()
     except Exception as exc:  # noqa: BLE001 - report any reason the server cannot start
@@ -494,6 +496,15 @@ def _fmt(value: Any, unit: str = "") -> str:
     return f"{text}{unit}"
 
 
+def _short(text: Any, width: int = 100) -> str:
+    """One line of an error for the table (the JSON keeps it whole)."""
+    lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
+    if len(lines) > 1:
+        lines = [lines[0], lines[-1]]
+    line = " ... ".join(lines)
+    return line if len(line) <= width else line[: width - 3] + "..."
+
+
 def _ratio(a: Any, b: Any) -> float | None:
     if a is None or b in (None, 0):
         return None
@@ -529,7 +540,7 @@ def table(r: dict[str, Any]) -> str:
     add("  Soloist enqueue runs/s (1 tx)", _fmt(r.get("sqlite_enqueue_per_s")))
     dr = r.get("dbos_runs_per_s")
     add(f"DBOS {r.get('dbos_version') or ''} SQLite runs/s (drain)".replace("  ", " "),
-        _fmt(dr) if dr is not None else f"n/a ({r.get('dbos_unavailable', 'skipped')})")
+        _fmt(dr) if dr is not None else f"n/a ({_short(r.get('dbos_unavailable', 'skipped'))})")
     add("  DBOS enqueue runs/s (1 tx/run)", _fmt(r.get("dbos_enqueue_per_s")))
     add("Soloist / DBOS runs/s", _fmt(r.get("ratio_vs_dbos"), "x"),
         f"DBOS {_fmt(dr)} runs/s", _fmt(r.get("ratio_vs_dbos"), "x"), ">= 10x",
@@ -543,7 +554,7 @@ def table(r: dict[str, Any]) -> str:
     add("  p50/p99 enqueue->run done (3 steps)",
         f"{_fmt(r.get('run_latency_p50_ms'))}/{_fmt(r.get('run_latency_p99_ms'))} ms")
     if r.get("pg_unavailable") or r.get("pg_error"):
-        add("PostgreSQL", f"n/a ({r.get('pg_unavailable') or r.get('pg_error')})")
+        add("PostgreSQL", f"n/a ({_short(r.get('pg_unavailable') or r.get('pg_error'))})")
     if not r.get("pg_unavailable"):
         p1, p4 = r.get("pg_runs_per_s_1"), r.get("pg_runs_per_s_4")
         add(f"Soloist PG runs/s, 1 worker proc (c={r.get('pg_worker_concurrency')})",

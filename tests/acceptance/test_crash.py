@@ -29,9 +29,9 @@ RUNS = 200
 PLAYBOOK = """
 name: crash
 steps:
-  - {id: a, python: "tasks:pause", args: {ms: 20}}
+  - {id: a, python: "tasks:pause", args: {ms: 40}}
   - {id: b, tool: file.append, args: {path: effects.txt, line: "{{ run.id }}"}}
-  - {id: c, python: "tasks:pause", args: {ms: 20}}
+  - {id: c, python: "tasks:pause", args: {ms: 40}}
 """
 TASKS = """
 import time
@@ -68,7 +68,7 @@ def test_sigkilled_worker_loses_nothing_and_repeats_nothing(tmp_path: Path,
         deadline = time.time() + 240
         try:
             while time.time() < deadline:
-                time.sleep(rng.uniform(0.05, 0.5))
+                time.sleep(rng.uniform(0.4, 1.0))  # past start-up, into work
                 if kills < 12:
                     victim.send_signal(signal.SIGKILL)
                     victim.wait()
