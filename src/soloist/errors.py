@@ -18,6 +18,7 @@ sentence; interfaces print it and exit non-zero, never a traceback.
      |    +-- SemanticError         a check or business rule failed: goes to a gate
      +-- StoreError                 translated driver errors
      |    +-- StoreUnavailable      cannot reach or open the database (transient)
+     |    |    +-- StoreConflict    lost a deadlock/serialization conflict: run it again
      |    +-- LeaseLost             the fencing token was refused: a newer claim owns the step
      +-- IllegalTransition          the lifecycle table refuses a move
 """
@@ -107,6 +108,10 @@ class StoreError(SoloistError):
 
 class StoreUnavailable(StoreError):
     """The database cannot be reached or opened."""
+
+
+class StoreConflict(StoreUnavailable):
+    """The transaction lost a deadlock or serialization conflict; run it again."""
 
 
 class LeaseLost(StoreError):

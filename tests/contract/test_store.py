@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from soloist.errors import StoreError, StoreUnavailable
+from soloist.errors import ConfigError, StoreError, StoreUnavailable
 from soloist.store.base import (
     ApprovalRow,
     DefinitionRow,
@@ -173,6 +173,25 @@ def test_a_failed_transaction_changes_nothing(store: Store) -> None:
         raise RuntimeError("abandon")
     with store.read() as tx:
         assert tx.runs.get("r1") is None
+
+
+def test_read_sees_one_snapshot(store: Store) -> None:
+    with store.read() as snapshot:
+        assert snapshot.runs.list() == []
+        with store.transaction() as tx:
+            tx.runs.insert(make_run())
+        assert snapshot.runs.get("r1") is None
+    with store.read() as tx:
+        assert tx.runs.get("r1") is not None
+
+
+def test_migrations_are_recorded_once(store: Store,
+                                      open_another: Callable[[], Store]) -> None:
+    open_another()  # migrating an up-to-date database changes nothing
+    with store.read() as tx:
+        rows = tx.events.conn.fetch(  # type: ignore[attr-defined]
+            "SELECT version, name FROM schema_migrations ORDER BY version")
+    assert [(r["version"], r["name"]) for r in rows] == [(1, "initial")]
 
 
 def test_a_duplicate_key_is_a_store_error(store: Store) -> None:
@@ -820,3 +839,12 @@ def test_an_unreachable_postgres_is_store_unavailable() -> None:
     assert "s3cret" not in message
     assert caught.value.__cause__ is not None
 
+
+
+def test_an_invalid_postgres_url_is_a_config_error() -> None:
+    pytest.importorskip("psycopg")
+    from soloist.store import open_store
+
+    with pytest.raises(ConfigError) as caught:
+        open_store("postgresql://soloist:s3cret@127.0.0.1:5432/db?nonsense=1")
+    assert "s3cret" not in caught.value.message

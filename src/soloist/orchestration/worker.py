@@ -9,6 +9,7 @@ wake-ups arrive, so an idle worker sleeps until there is something to do.
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import secrets
@@ -32,6 +33,9 @@ from soloist.store.base import NewEvent, StepRow, StepUpdate, Store, Transaction
 
 S = StepState
 _WAKE = object()
+_log = logging.getLogger(__name__)
+#: Consecutive failed turns (about a minute of backoff) before the worker gives up.
+MAX_STORE_FAILURES = 20
 
 
 def worker_id() -> str:
@@ -69,6 +73,7 @@ class Worker:
         self.refused = 0
         self._limits_at = 0.0
         self._playbook_limits: dict[str, int] = {}
+        self._carry: list[Any] = []  # results of a turn the store refused, to write again
 
     # -- lifecycle of the loop -------------------------------------------------------
     def stop(self) -> None:
@@ -86,6 +91,7 @@ class Worker:
         next_heartbeat = 0.0
         next_reap = 0.0
         stop_deadline: float | None = None
+        failures = 0
         try:
             while True:
                 finished = self._drain()
@@ -104,7 +110,18 @@ class Worker:
                 claimed: list[StepJob] = []
                 to_dispatch: list[StepJob] = []
                 if finished or want or heartbeat:
-                    claimed, to_dispatch = self._turn(finished, want, heartbeat, now)
+                    try:
+                        claimed, to_dispatch = self._turn(finished, want, heartbeat, now)
+                    except StoreError as exc:
+                        # Nothing of the turn was written: keep the results and try again.
+                        failures += 1
+                        if failures > MAX_STORE_FAILURES:
+                            raise
+                        self._carry = finished
+                        _log.warning("worker %s: store error, retrying: %s", self.id, exc)
+                        self.stop_event.wait(min(5.0, 0.1 * 2 ** failures))
+                        continue
+                    failures = 0
                     if heartbeat:
                         next_heartbeat = now + opts.lease_seconds / 3
                 for job in to_dispatch:
@@ -143,7 +160,8 @@ class Worker:
             self.inbox.put(item)
 
     def _drain(self) -> list[Any]:
-        items: list[Any] = []
+        items: list[Any] = self._carry
+        self._carry = []
         while True:
             try:
                 item = self.inbox.get_nowait()

@@ -175,7 +175,9 @@ class SqlSteps:
         params = {"owner": owner, "now": now, "expires": now + lease_seconds, "limit": limit,
                   "exclude_playbooks": dumps(list(exclude_playbooks)),
                   "exclude_queues": dumps(list(exclude_queues))}
-        return [_step(r) for r in self.conn.fetch(self.q.claim_steps, params)]
+        rows = [_step(r) for r in self.conn.fetch(self.q.claim_steps, params)]
+        rows.sort(key=lambda s: (-s.priority, s.available_at, s.id))  # RETURNING has no order
+        return rows
 
     def lock_for_limits(self) -> None:
         self.conn.fetch(self.q.lock_claims)

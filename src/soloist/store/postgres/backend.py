@@ -28,16 +28,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import psycopg
-from psycopg import pq
+from psycopg import IsolationLevel, pq, sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
 
-from soloist.errors import StoreError, StoreUnavailable
+from soloist.errors import ConfigError, StoreConflict, StoreError, StoreUnavailable
 from soloist.store import migrations
 from soloist.store.postgres import queries
 from soloist.store.repositories import SqlTransaction
@@ -61,8 +62,7 @@ _CONFLICT_STATES = frozenset({"40001", "40P01"})  # serialization_failure, deadl
 Connection = psycopg.Connection[dict[str, Any]]
 
 
-class TransactionConflict(StoreUnavailable):
-    """The transaction lost a deadlock or serialization conflict; run it again."""
+TransactionConflict = StoreConflict  # the name this module used first
 
 
 def describe(url: str) -> str:
@@ -157,7 +157,13 @@ class PostgresStore:
         self.url = url
         self.where = describe(url)
         self.pool_size = pool_size
-        self._conninfo_has_timeout = "connect_timeout" in conninfo_to_dict(url)
+        try:
+            self._conninfo_has_timeout = "connect_timeout" in conninfo_to_dict(url)
+        except psycopg.Error:
+            # Not chained: the driver's message may quote the URL, password included.
+            raise ConfigError(
+                "invalid PostgreSQL URL; expected postgresql://user:password@host:port/dbname"
+            ) from None
         self._pool: list[Connection] = []
         self._pool_lock = threading.Lock()
         self._closed = False
@@ -166,10 +172,16 @@ class PostgresStore:
         self._listener_thread: threading.Thread | None = None
         self._listening = threading.Event()
         self._stop = threading.Event()
+        # Private to this store: close() notifies it to end the listener without waiting.
+        self._stop_channel = f"soloist_stop_{uuid.uuid4().hex}"
         self._scheduler_lock = threading.Lock()
         self._scheduler_conn: Connection | None = None
         self._scheduler_owner: str | None = None
-        self._migrate()
+        try:
+            self._migrate()
+        except BaseException:
+            self.close()
+            raise
 
     # -- connections -------------------------------------------------------------------
 
@@ -201,6 +213,9 @@ class PostgresStore:
         if raw.closed or raw.broken:
             raw.close()
             return
+        if raw.read_only:  # back to the defaults transaction() expects
+            raw.read_only = None
+            raw.isolation_level = None
         with self._pool_lock:
             if not self._closed and len(self._pool) < self.pool_size:
                 self._pool.append(raw)
@@ -224,6 +239,8 @@ class PostgresStore:
                     raw.execute(migration.sql.encode())
                 except psycopg.Error as exc:
                     error = translate(exc, self.where)
+                    if isinstance(error, StoreUnavailable):
+                        raise error from exc
                     raise StoreError(
                         f"migration {migration.version:04d}_{migration.name} failed: "
                         f"{error.message}"
@@ -253,7 +270,10 @@ class PostgresStore:
 
     @contextmanager
     def read(self) -> Iterator[SqlTransaction]:
+        """A read-only snapshot, like SQLite's: every query sees the same commits."""
         raw = self._take()
+        raw.isolation_level = IsolationLevel.REPEATABLE_READ
+        raw.read_only = True
         try:
             yield SqlTransaction(_Conn(raw, self.where), queries)
         finally:
@@ -299,15 +319,16 @@ class PostgresStore:
                 continue
             try:
                 raw.execute(queries.listen_ready)
+                raw.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._stop_channel)))
                 self._listening.set()
                 if reconnecting:
                     self.wake()  # catch up on whatever was notified while not listening
                 while not self._stop.is_set():
                     # One wake-up per batch: notifications arriving together count once.
                     woken = False
-                    for _ in raw.notifies(timeout=LISTEN_POLL_S, stop_after=1):
-                        woken = True
-                    if woken:
+                    for notify in raw.notifies(timeout=LISTEN_POLL_S, stop_after=1):
+                        woken = woken or notify.channel == queries.READY_CHANNEL
+                    if woken and not self._stop.is_set():
                         self.wake()
             except psycopg.Error as exc:
                 reconnecting = True
@@ -372,6 +393,7 @@ class PostgresStore:
         with self._listeners_lock:
             thread = self._listener_thread
         if thread is not None:
+            self._interrupt_listener()
             thread.join(timeout=LISTEN_POLL_S * 4)
         with self._scheduler_lock:
             self._drop_scheduler_conn()
@@ -380,3 +402,16 @@ class PostgresStore:
             idle, self._pool = self._pool, []
         for raw in idle:
             raw.close()
+
+    def _interrupt_listener(self) -> None:
+        """Wake the listener thread now rather than at its next poll, if that is cheap."""
+        with self._pool_lock:
+            raw = self._pool.pop() if self._pool else None
+        if raw is None:
+            return  # no idle connection: do not open one (the database may be down)
+        try:
+            raw.execute(sql.SQL("NOTIFY {}").format(sql.Identifier(self._stop_channel)))
+            raw.commit()
+        except psycopg.Error:
+            pass  # the thread still stops at its next poll
+        self._give(raw)

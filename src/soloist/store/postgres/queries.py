@@ -153,11 +153,13 @@ SET state = 'cancelled', finished_at = %(now)s, lease_owner = NULL, lease_expire
 WHERE run_id = %(run_id)s
   AND state NOT IN ('done', 'skipped', 'failed', 'cancelled', 'compensated')
 """
+# Read just before cancel_open_steps: the row locks keep what it reports what gets cancelled.
 open_steps_for_run = """
 SELECT step_id, state FROM steps
 WHERE run_id = %(run_id)s
   AND state NOT IN ('done', 'skipped', 'failed', 'cancelled', 'compensated')
 ORDER BY position
+FOR UPDATE
 """
 next_available = "SELECT min(available_at) AS t FROM steps WHERE state = 'ready'"
 

@@ -42,6 +42,15 @@ class _Conn:
     def __init__(self, raw: sqlite3.Connection, path: str) -> None:
         self.raw = raw
         self.path = path
+        # As on PostgreSQL, a failed statement dooms the transaction, even if the caller
+        # swallowed the error: committing the rest would record half a decision.
+        self.failed: StoreError | None = None
+
+    def _fail(self, exc: sqlite3.Error) -> StoreError:
+        error = _translate(exc, self.path)
+        if self.failed is None:
+            self.failed = error
+        return error
 
     def fetch(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         try:
@@ -49,13 +58,13 @@ class _Conn:
             names = [d[0] for d in cursor.description or ()]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
         except sqlite3.Error as exc:
-            raise _translate(exc, self.path) from exc
+            raise self._fail(exc) from exc
 
     def run(self, sql: str, params: dict[str, Any] | None = None) -> int:
         try:
             return self.raw.execute(sql, params or {}).rowcount
         except sqlite3.Error as exc:
-            raise _translate(exc, self.path) from exc
+            raise self._fail(exc) from exc
 
     def run_many(self, sql: str, params: Sequence[dict[str, Any]]) -> None:
         if not params:
@@ -63,7 +72,7 @@ class _Conn:
         try:
             self.raw.executemany(sql, params)
         except sqlite3.Error as exc:
-            raise _translate(exc, self.path) from exc
+            raise self._fail(exc) from exc
 
 
 class SQLiteStore:
@@ -137,6 +146,9 @@ class SQLiteStore:
             try:
                 yield tx
                 tx.events.flush()
+                if conn.failed is not None:
+                    raise StoreError(f"the transaction on {self.path} was aborted by an "
+                                     f"earlier error: {conn.failed.message}") from conn.failed
                 raw.execute("COMMIT")
             except BaseException:
                 if raw.in_transaction:
