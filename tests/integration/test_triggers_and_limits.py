@@ -118,3 +118,34 @@ def test_step_timeout_is_a_transient_failure(tmp_path: Path, db_url: str) -> Non
         run = ws.get_run(run_id)
         assert run.state == "failed" and "timed out" in (run.error or "")
         assert ws.show(run_id).steps[0].attempt == 2
+
+
+PY_PLAYBOOK = '''
+from soloist.control.playbooks import Playbook, Step
+
+hello = Playbook(
+    name="hello-py",
+    steps=[Step(id="greet", tool="note", args={"text": "hello {{ inputs.who }}"})],
+)
+'''
+
+
+def test_python_playbooks_deploy_and_run_like_yaml_ones(tmp_path: Path, db_url: str) -> None:
+    root = write_workspace(tmp_path / "ws", {"nightly": CRON})
+    (root / "playbooks" / "hello.py").write_text(PY_PLAYBOOK)
+    with Workspace(root, database_url=db_url) as ws:
+        report = ws.deploy()
+        assert ("playbook", "hello-py", 1) in report.deployed
+        run_id = ws.start("hello-py", {"who": "ada"})
+        ws.worker().run(until_idle=True)
+        assert ws.get_run(run_id).state == "done"
+        assert ws.show(run_id).steps[0].output["note"] == "hello ada"
+        assert ws.deploy().deployed == []  # unchanged: no new version
+        (root / "playbooks" / "hello.py").write_text(PY_PLAYBOOK.replace('id="greet"',
+                                                                         'id="greet", pip=1'))
+        import pytest
+
+        from soloist.errors import DefinitionError
+
+        with pytest.raises(DefinitionError, match=r"playbooks/hello.py:6:1: .*pip"):
+            ws.deploy()

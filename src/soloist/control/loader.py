@@ -26,6 +26,7 @@ from soloist.control import templating
 from soloist.control.agents import Agent
 from soloist.control.playbooks import Playbook
 from soloist.control.policies import Policies
+from soloist.control.python_defs import load_python
 from soloist.errors import DefinitionError
 from soloist.orchestration import cron
 
@@ -79,6 +80,8 @@ def load_definitions(root: Path) -> Definitions:
     sources: dict[tuple[str, str], str] = {}
     playbooks = _load_named(root, "playbook", Playbook, problems, sources)
     agents = _load_named(root, "agent", Agent, problems, sources)
+    _add_python(root, "playbook", Playbook, playbooks, problems, sources)
+    _add_python(root, "agent", Agent, agents, problems, sources)
     policies: Policies | None = Policies()  # no policies.yaml: no rules
     if (root / "policies.yaml").is_file():
         _, policies = _load_file(root / "policies.yaml", "policies.yaml", Policies, problems)
@@ -118,6 +121,20 @@ def _load_named(
         sources[kind, loaded.name] = relative
         found[loaded.name] = loaded
     return found
+
+
+def _add_python(
+    root: Path, kind: str, model: type[N], found: dict[str, N], problems: list[str],
+    sources: dict[tuple[str, str], str],
+) -> None:
+    """Definitions written in Python join the YAML ones (one model, one registry)."""
+    for loaded, relative in load_python(root, f"{kind}s", model, problems):
+        if (kind, loaded.name) in sources:
+            problems.append(f"{relative}:1:1: {kind} {loaded.name!r} is also defined in "
+                            f"{sources[kind, loaded.name]}")
+            continue
+        sources[kind, loaded.name] = relative
+        found[loaded.name] = loaded
 
 
 def _yaml_files(folder: Path) -> list[Path]:
