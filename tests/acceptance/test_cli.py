@@ -5,23 +5,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-SOLOIST = str(Path(sys.executable).with_name("soloist"))
-
-
-def soloist(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-            check: bool = True) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, "SOLOIST_ACTOR": "tester", **(env or {})}
-    result = subprocess.run([SOLOIST, *args], cwd=cwd, env=full_env, capture_output=True,
-                            text=True, timeout=120)
-    if check and result.returncode != 0:
-        raise AssertionError(f"soloist {' '.join(args)} failed:\n{result.stdout}\n"
-                             f"{result.stderr}")
-    return result
+from tests_support import SOLOIST, soloist
 
 
 @pytest.fixture

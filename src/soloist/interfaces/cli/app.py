@@ -92,13 +92,15 @@ def run(playbook: str,
             "--input", "-i", help="JSON object, or @file.json")] = None,
         wait: Annotated[bool, typer.Option(help="Wait until the run ends.")] = False,
         timeout: Annotated[float, typer.Option(help="Seconds to wait.")] = 300.0,
+        priority: Annotated[int | None, typer.Option(
+            help="Higher runs first (default: the playbook's).")] = None,
         workspace: WorkspaceOpt = DEFAULT_WS, as_json: JsonOpt = False) -> None:
     """Start a run of PLAYBOOK."""
     from soloist.interfaces.cli.render import print_json
 
     inputs = parse_input(input)
     with open_workspace(workspace) as ws:
-        run_id = ws.start(playbook, inputs)
+        run_id = ws.start(playbook, inputs, priority=priority)
         row = ws.wait(run_id, timeout) if wait else ws.get_run(run_id)
     if as_json:
         print_json(row)
