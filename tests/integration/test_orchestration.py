@@ -129,9 +129,11 @@ def test_three_steps_run_in_order_and_when_skips(ws: Workspace) -> None:
     assert ws.get_run(small).state == "done"
     detail = ws.show(big)
     assert detail.steps[1].output == {"step": "b", "attempt": 1, "prev": 2}
-    kinds = [(e.step_id, e.data.get("to")) for e in ws.log(run_id=big)
+    moves = [e.data for e in ws.log(run_id=big)
              if e.kind == "step.transition" and e.step_id == "a"]
-    assert [to for _, to in kinds] == ["claimed", "executing", "checking", "persisting", "done"]
+    assert [m.get("path") for m in moves] == [
+        ["ready", "claimed", "executing"], ["executing", "checking", "persisting", "done"]]
+    assert moves[1]["readied"] == ["b"]
 
 
 def test_inputs_are_validated_at_start(ws: Workspace) -> None:

@@ -42,12 +42,20 @@ class Dispatched:
 
 def log_moves(tx: Transaction, row: StepRow, *states: StepState, ts: float,
               actor: str, data: dict[str, Any] | None = None) -> None:
-    for old, new in path(*states):
-        payload: dict[str, Any] = {"from": old.value, "to": new.value, "attempt": row.attempt}
-        if data and new == states[-1]:
-            payload.update(data)
-        tx.events.append(NewEvent("step.transition", payload, run_id=row.run_id,
-                                  step_id=row.step_id, actor=actor, ts=ts))
+    """One event for a path of moves made at one persistence point.
+
+    Each move is checked against the transition table; the event names the first and
+    last state and, when the step passed through others, the whole ``path``.
+    """
+    path(*states)
+    payload: dict[str, Any] = {"from": states[0].value, "to": states[-1].value,
+                               "attempt": row.attempt}
+    if len(states) > 2:
+        payload["path"] = [state.value for state in states]
+    if data:
+        payload.update(data)
+    tx.events.append(NewEvent("step.transition", payload, run_id=row.run_id,
+                              step_id=row.step_id, actor=actor, ts=ts))
 
 
 def _fenced(tx: Transaction, update: StepUpdate) -> bool:
@@ -63,18 +71,16 @@ def apply_outcome(tx: Transaction, outcome: Outcome, actor: str, now: float) -> 
     if status == "skipped":
         if not _fenced(tx, StepUpdate(row.id, row.lease_token, S.SKIPPED, finished_at=now)):
             return False
-        log_moves(tx, row, S.EXECUTING, S.SKIPPED, ts=checked, actor=actor)
-        step_finished(tx, row, playbook, now)
+        step_finished(tx, job, now, (S.EXECUTING, S.SKIPPED), checked, actor)
         return True
     if status == "done":
         if not _fenced(tx, StepUpdate(row.id, row.lease_token, S.DONE, output=outcome.output,
                                       finished_at=now)):
             return False
-        log_moves(tx, row, S.EXECUTING, S.CHECKING, ts=started, actor=actor)
-        log_moves(tx, row, S.CHECKING, S.PERSISTING, S.DONE, ts=checked, actor=actor)
         if outcome.emitted is not None:
             runs.publish(tx, outcome.emitted[0], outcome.emitted[1], row.run_id, now)
-        step_finished(tx, row, playbook, now)
+        step_finished(tx, job, now, (S.EXECUTING, S.CHECKING, S.PERSISTING, S.DONE), checked,
+                      actor, {"took_ms": round((checked - started) * 1000, 3)})
         return True
     if status == "dispatch":
         if not _fenced(tx, StepUpdate(row.id, row.lease_token, S.PERSISTING,
@@ -82,8 +88,7 @@ def apply_outcome(tx: Transaction, outcome: Outcome, actor: str, now: float) -> 
                                       resume="dispatch")):
             return False
         _stage(tx, outcome, "pending", now)
-        log_moves(tx, row, S.EXECUTING, S.CHECKING, ts=started, actor=actor)
-        log_moves(tx, row, S.CHECKING, S.PERSISTING, ts=checked, actor=actor,
+        log_moves(tx, row, S.EXECUTING, S.CHECKING, S.PERSISTING, ts=checked, actor=actor,
                   data={"intents": len(outcome.intents)})
         return True
     if status == "gate":
@@ -104,8 +109,7 @@ def apply_outcome(tx: Transaction, outcome: Outcome, actor: str, now: float) -> 
             decision=None, decided_by=None, decided_at=None, note=None,
         )
         tx.approvals.insert(approval)
-        log_moves(tx, row, S.EXECUTING, S.CHECKING, ts=started, actor=actor)
-        log_moves(tx, row, S.CHECKING, S.AWAITING_APPROVAL, ts=checked, actor=actor,
+        log_moves(tx, row, S.EXECUTING, S.CHECKING, S.AWAITING_APPROVAL, ts=checked, actor=actor,
                   data={"approval": approval.id, "reason": approval.reason,
                         "error": outcome.error})
         tx.events.append(NewEvent("approval.requested", {
@@ -175,8 +179,8 @@ def apply_dispatched(tx: Transaction, done: Dispatched, actor: str, now: float) 
     if not _fenced(tx, StepUpdate(row.id, row.lease_token, S.DONE, output=done.output,
                                   finished_at=now)):
         return False
-    log_moves(tx, row, S.PERSISTING, S.DONE, ts=now, actor=actor)
     if row.kind == "compensation":
+        log_moves(tx, row, S.PERSISTING, S.DONE, ts=now, actor=actor)
         original = row.step_id.removeprefix("compensate:")
         orig = tx.steps.get(row.run_id, original)
         if orig is not None and orig.state == S.DONE:
@@ -186,21 +190,25 @@ def apply_dispatched(tx: Transaction, done: Dispatched, actor: str, now: float) 
                                       ts=now))
         runs.compensation_done(tx, row.run_id, now)
     else:
-        step_finished(tx, row, done.job.playbook, now)
+        step_finished(tx, done.job, now, (S.PERSISTING, S.DONE), now, actor)
     return True
 
 
-def step_finished(tx: Transaction, row: StepRow, playbook: Playbook, now: float) -> None:
-    """A step is done or skipped: ready its dependents; maybe the run is done."""
-    dependents = playbook.dependents_map[row.step_id]
-    if dependents:
-        promoted = tx.steps.promote(row.run_id, dependents, now)
-        for step_id in promoted:
-            tx.events.append(NewEvent("step.transition",
-                                      {"from": "scheduled", "to": "ready", "attempt": 1},
-                                      run_id=row.run_id, step_id=step_id, ts=now))
-        if promoted:
-            tx.notify_ready()
+def step_finished(tx: Transaction, job: StepJob, now: float, moves: tuple[StepState, ...],
+                  ts: float, actor: str, data: dict[str, Any] | None = None) -> None:
+    """A step is done or skipped: log it, ready its dependents, maybe finish the run.
+
+    The steps this made ready are named in the same event (``readied``) rather than in an
+    event each: one record per persistence point keeps the log cheap to write.
+    """
+    row = job.row
+    dependents = job.playbook.dependents_map[row.step_id]
+    promoted = tx.steps.promote(row.run_id, dependents, now) if dependents else []
+    extra = dict(data or {})
+    if promoted:
+        extra["readied"] = promoted
+        tx.notify_ready()
+    log_moves(tx, row, *moves, ts=ts, actor=actor, data=extra)
     for run_id, remaining in tx.runs.step_finished([row.run_id]):
         if remaining == 0:
-            runs.finish_run(tx, run_id, now)
+            runs.finish_run(tx, run_id, row.playbook, job.inputs, now)

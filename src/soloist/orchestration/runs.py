@@ -76,19 +76,15 @@ def start_run(tx: Transaction, request: StartRequest, now: float | None = None) 
     return run_id
 
 
-def finish_run(tx: Transaction, run: RunRow | str, now: float) -> None:
+def finish_run(tx: Transaction, run_id: str, playbook: str, inputs: Any, now: float) -> None:
     """All steps are done or skipped: the run is done, and says so on the bus."""
-    run_row = tx.runs.get(run) if isinstance(run, str) else run
-    if run_row is None:
-        return
-    if not tx.runs.set_state(run_row.id, RunState.DONE, expect=[RunState.RUNNING],
+    if not tx.runs.set_state(run_id, RunState.DONE, expect=[RunState.RUNNING],
                              finished_at=now):
         return
-    tx.events.append(NewEvent("run.done", {"playbook": run_row.playbook},
-                              run_id=run_row.id, ts=now))
-    publish(tx, f"run.completed.{run_row.playbook}",
-            {"run_id": run_row.id, "playbook": run_row.playbook, "inputs": run_row.inputs},
-            run_row.id, now)
+    topic = f"run.completed.{playbook}"
+    tx.bus.publish(topic, {"run_id": run_id, "playbook": playbook, "inputs": inputs},
+                   run_id, now)
+    tx.events.append(NewEvent("run.done", {"published": topic}, run_id=run_id, ts=now))
 
 
 def publish(tx: Transaction, topic: str, payload: Any, run_id: str | None, now: float) -> None:

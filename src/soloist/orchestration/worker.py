@@ -232,10 +232,10 @@ class Worker:
             return []
         run_ids = list({r.run_id for r in rows})
         outputs = tx.steps.outputs(run_ids)
-        run_rows = {rid: tx.runs.get(rid) for rid in run_ids}
+        run_rows = tx.runs.get_many(run_ids)
         jobs: list[StepJob] = []
         for row in rows:
-            run = run_rows[row.run_id]
+            run = run_rows.get(row.run_id)
             playbook = self.registry.playbook(row.playbook, row.playbook_version)
             target = S.PERSISTING if row.resume == "dispatch" else S.EXECUTING
             log_moves(tx, row, S.READY, S.CLAIMED, target, ts=now, actor=self.id,

@@ -36,8 +36,12 @@ class Connection(Protocol):
     def run_many(self, sql: str, params: Sequence[dict[str, Any]]) -> None: ...
 
 
+# One encoder: json.dumps with options builds a new one on every call, on the hot path.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
+
+
 def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    return _ENCODER.encode(value)
 
 
 def loads(text: str | None) -> Any:
@@ -123,6 +127,12 @@ class SqlRuns:
     def get(self, run_id: str) -> RunRow | None:
         rows = self.conn.fetch(self.q.get_run, {"id": run_id})
         return _run(rows[0]) if rows else None
+
+    def get_many(self, run_ids: Sequence[str]) -> dict[str, RunRow]:
+        if not run_ids:
+            return {}
+        rows = self.conn.fetch(self.q.runs_by_ids, {"ids": dumps(builtins.list(run_ids))})
+        return {r["id"]: _run(r) for r in rows}
 
     def list(self, *, state: str | None = None, playbook: str | None = None,
              limit: int = 100) -> builtins.list[RunRow]:

@@ -33,6 +33,7 @@ VALUES (%(id)s, %(playbook)s, %(playbook_version)s, %(state)s, %(inputs)s, %(que
         %(created_by)s)
 """
 get_run = "SELECT * FROM runs WHERE id = %(id)s"
+runs_by_ids = "SELECT * FROM runs WHERE id IN (SELECT jsonb_array_elements_text(%(ids)s::jsonb))"
 list_runs = """
 SELECT * FROM runs
 WHERE (%(state)s::text IS NULL OR state = %(state)s)

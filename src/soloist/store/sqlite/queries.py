@@ -13,6 +13,7 @@ VALUES (:id, :playbook, :playbook_version, :state, :inputs, :queue, :priority, :
         :deadline_at, :trigger, :steps_remaining, :created_by)
 """
 get_run = "SELECT * FROM runs WHERE id = :id"
+runs_by_ids = "SELECT * FROM runs WHERE id IN (SELECT value FROM json_each(:ids))"
 list_runs = """
 SELECT * FROM runs
 WHERE (:state IS NULL OR state = :state) AND (:playbook IS NULL OR playbook = :playbook)
