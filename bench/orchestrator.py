@@ -291,7 +291,7 @@ def latency(root: Path, url: str, rate: float, seconds: float,
             run = ws.get_run(run_id)
             for event in ws.log(run_id=run_id):
                 if (event.kind == "step.transition" and event.step_id == "a"
-                        and event.data.get("to") == "claimed"):
+                        and "claimed" in (event.data.get("path") or [event.data.get("to")])):
                     claim_ms.append((event.ts - run.created_at) * 1000)
                     break
             if run_id in stamps:

@@ -52,8 +52,6 @@ STEP_TRANSITIONS: dict[StepState, frozenset[StepState]] = {
 }
 
 TERMINAL_STEP_STATES = frozenset({S.DONE, S.SKIPPED, S.FAILED, S.CANCELLED, S.COMPENSATED})
-#: States in which a worker holds the step's lease.
-LEASED_STEP_STATES = frozenset({S.CLAIMED, S.EXECUTING, S.CHECKING, S.PERSISTING})
 
 RUN_TRANSITIONS: dict[RunState, frozenset[RunState]] = {
     RunState.RUNNING: frozenset(
@@ -69,7 +67,10 @@ TERMINAL_RUN_STATES = frozenset({RunState.DONE, RunState.FAILED, RunState.CANCEL
 
 def check_step_move(old: StepState | str, new: StepState | str) -> None:
     """Raise :class:`IllegalTransition` unless a step may move from ``old`` to ``new``."""
-    if StepState(new) not in STEP_TRANSITIONS[StepState(old)]:
+    # StepState is a StrEnum: plain strings look up the same entries, with no conversion
+    # on this hot path.
+    allowed = STEP_TRANSITIONS.get(old)  # type: ignore[arg-type]
+    if allowed is None or new not in allowed:
         raise IllegalTransition(f"a step cannot move from {old} to {new}")
 
 

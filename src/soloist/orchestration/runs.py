@@ -15,7 +15,7 @@ import jsonschema
 
 from soloist.control.playbooks import Playbook
 from soloist.errors import InputError
-from soloist.orchestration.lifecycle import RunState, StepState
+from soloist.orchestration.lifecycle import RunState, StepState, check_run_move
 from soloist.store.base import NewEvent, NewStep, RunRow, Transaction
 
 
@@ -78,6 +78,7 @@ def start_run(tx: Transaction, request: StartRequest, now: float | None = None) 
 
 def finish_run(tx: Transaction, run_id: str, playbook: str, inputs: Any, now: float) -> None:
     """All steps are done or skipped: the run is done, and says so on the bus."""
+    check_run_move(RunState.RUNNING, RunState.DONE)
     if not tx.runs.set_state(run_id, RunState.DONE, expect=[RunState.RUNNING],
                              finished_at=now):
         return
@@ -115,6 +116,7 @@ def end_run(
                                   run_id=run_id, step_id=step_id, actor=actor, ts=now))
     tx.approvals.close_for_run(run_id, "cancelled", actor, now)
     to_undo = compensations_needed(tx, run_id, playbook)
+    check_run_move(RunState.RUNNING, final_state if not to_undo else RunState.COMPENSATING)
     if not to_undo:
         tx.runs.set_state(run_id, final_state, expect=[RunState.RUNNING], error=error,
                           finished_at=now)
@@ -170,6 +172,7 @@ def compensation_done(tx: Transaction, run_id: str, now: float) -> None:
         tx.notify_ready()
         return
     final = RunState(run.final_state or RunState.FAILED)
+    check_run_move(RunState.COMPENSATING, final)
     tx.runs.set_state(run_id, final, expect=[RunState.COMPENSATING], finished_at=now)
     tx.events.append(NewEvent(f"run.{final.value}", {"error": run.error, "compensated": True},
                               run_id=run_id, ts=now))

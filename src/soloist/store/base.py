@@ -10,9 +10,9 @@ lock on the chain head is held as briefly as possible.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 
@@ -172,7 +172,6 @@ class StepUpdate:
     resume: str | None = None
     keep_lease: bool = False
     finished_at: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Runs(Protocol):
@@ -324,8 +323,3 @@ class Store(Protocol):
         ...
     def release_scheduler_lock(self, owner: str) -> None: ...
     def close(self) -> None: ...
-
-
-def iter_chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

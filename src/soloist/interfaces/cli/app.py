@@ -87,6 +87,30 @@ def rollback(kind: Annotated[str, typer.Argument(help="playbook, agent or polici
 
 
 @app.command()
+def versions(kind: Annotated[str | None, typer.Argument(
+                 help="playbook, agent or policies")] = None,
+             name: Annotated[str | None, typer.Argument(help="Its name.")] = None,
+             workspace: WorkspaceOpt = DEFAULT_WS, as_json: JsonOpt = False) -> None:
+    """What is deployed; with KIND NAME, every version of it (for rollback)."""
+    from soloist.errors import InputError
+    from soloist.interfaces.cli import render
+
+    if kind is not None and name is None:
+        raise InputError("give both KIND and NAME, e.g. `soloist versions playbook invoice`")
+    with open_workspace(workspace) as ws:
+        rows = ws.definitions() if kind is None or name is None else ws.history(kind, name)
+    if as_json:
+        render.print_json([{k: v for k, v in render.to_jsonable(r).items() if k != "body"}
+                           for r in rows])
+        return
+    out = render.table("kind", "name", "version", "deployed", "by", "note", "source")
+    for r in rows:
+        out.add_row(r.kind, r.name, f"v{r.version}", render.when(r.deployed_at),
+                    r.deployed_by, r.note or "", r.source or "")
+    render.console().print(out)
+
+
+@app.command()
 def run(playbook: str,
         input: Annotated[str | None, typer.Option(
             "--input", "-i", help="JSON object, or @file.json")] = None,
