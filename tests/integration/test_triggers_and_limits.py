@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import itertools
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+
+from test_orchestration import assert_one_at_a_time
 
 from soloist.testing.workspaces import write_workspace
 from soloist.workspace import Workspace
@@ -88,11 +89,7 @@ def test_queue_concurrency_limit(tmp_path: Path, db_url: str) -> None:
         ws.deploy()
         ids = [ws.start("sleepy") for _ in range(4)]
         ws.worker(concurrency=4).run(until_idle=True)
-        spans = sorted((s.started_at or 0, s.finished_at or 0)
-                       for run_id in ids for s in ws.show(run_id).steps)
-        assert all(ws.get_run(r).state == "done" for r in ids)
-        for (_, end), (start, _) in itertools.pairwise(spans):
-            assert start >= end - 0.001
+        assert_one_at_a_time(ws, ids)
 
 
 TIMEOUT = """
