@@ -25,6 +25,7 @@ class Settings:
     queue_limits: dict[str, int] = field(default_factory=dict)
     tool_modules: tuple[str, ...] = ()
     actor: str = ""
+    secret_key_file: Path = Path()
 
     @property
     def state_dir(self) -> Path:
@@ -78,4 +79,6 @@ def load_settings(root: Path, env: Mapping[str, str] | None = None,
         queue_limits=limits,
         tool_modules=tuple(data.get("tools", {}).get("modules", [])),
         actor=env.get("SOLOIST_ACTOR") or env.get("USER") or "operator",
+        secret_key_file=Path(env.get("SOLOIST_SECRET_KEY_FILE")
+                             or root / ".soloist" / "secret.key"),
     )

@@ -18,6 +18,7 @@ from typing import Any
 
 from soloist.config import Settings, load_settings
 from soloist.control.registry import DeployReport, Registry
+from soloist.control.secrets import SecretService
 from soloist.errors import InvalidState, NotFound
 from soloist.execution.steps import StepRunner
 from soloist.execution.tools.builtins import builtin_registry
@@ -56,6 +57,8 @@ class Workspace:
         if str(self.root) not in sys.path:
             sys.path.insert(0, str(self.root))
         self.store = open_store(self.settings.database_url)
+        self.secrets = SecretService(self.store, self.settings.secret_key_file)
+        self.secrets.install_redactor()
         self.registry = Registry(self.store)
         self.gates = Gates(self.store, self.registry)
         self.tools = builtin_registry()
@@ -191,7 +194,10 @@ class Workspace:
         options = WorkerOptions(concurrency=concurrency or s.concurrency,
                                 lease_seconds=s.lease_seconds, poll_seconds=s.poll_seconds,
                                 queue_limits=dict(s.queue_limits))
-        return Worker(self.store, self.registry, self.runner, options, name=name)
+        worker = Worker(self.store, self.registry, self.runner, options, name=name)
+        # Secrets set from another process are redacted here too, within seconds.
+        worker.refresh_hooks.append(self.secrets.install_redactor)
+        return worker
 
     def scheduler(self, owner: str | None = None) -> Scheduler:
         return Scheduler(self.store, self.registry, self.gates, owner or worker_id())

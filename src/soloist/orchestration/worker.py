@@ -74,6 +74,8 @@ class Worker:
         self._limits_at = 0.0
         self._playbook_limits: dict[str, int] = {}
         self._carry: list[Any] = []  # results of a turn the store refused, to write again
+        #: Called every few seconds from the loop (e.g. to reload what must be redacted).
+        self.refresh_hooks: list[Callable[[], None]] = []
 
     # -- lifecycle of the loop -------------------------------------------------------
     def stop(self) -> None:
@@ -260,6 +262,8 @@ class Worker:
             self._playbook_limits = {p.name: p.concurrency
                                      for p in self.registry.latest_playbooks() if p.concurrency}
             self._limits_at = now
+            for hook in self.refresh_hooks:
+                hook()
         return self._playbook_limits, self.options.queue_limits
 
     def _claim_limited(self, tx: Transaction, want: int, now: float,

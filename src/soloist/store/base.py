@@ -159,6 +159,14 @@ class BusMessage:
 
 
 @dataclass(slots=True)
+class SecretRow:
+    name: str
+    ciphertext: str
+    updated_at: float
+    updated_by: str
+
+
+@dataclass(slots=True)
 class StepUpdate:
     """A fenced write to a leased step: refused unless the lease token still matches."""
 
@@ -279,6 +287,13 @@ class SchedulerState(Protocol):
     def workers(self, since: float) -> builtins.list[dict[str, Any]]: ...
 
 
+class Secrets(Protocol):
+    def put(self, name: str, ciphertext: str, now: float, actor: str) -> None: ...
+    def get(self, name: str) -> SecretRow | None: ...
+    def all(self) -> builtins.list[SecretRow]: ...
+    def delete(self, name: str) -> bool: ...
+
+
 class Transaction(Protocol):
     @property
     def runs(self) -> Runs: ...
@@ -296,6 +311,8 @@ class Transaction(Protocol):
     def bus(self) -> Bus: ...
     @property
     def scheduler(self) -> SchedulerState: ...
+    @property
+    def secrets(self) -> Secrets: ...
 
     def notify_ready(self) -> None:
         """Wake waiting workers once this transaction commits."""
@@ -306,6 +323,9 @@ class Store(Protocol):
     url: str
     #: True when other processes cannot wake this one, so workers must also poll.
     polls: bool
+    #: Applied to every text the store writes (events, outputs, errors, intents):
+    #: replaces secret values by their names. None: nothing to hide.
+    redact: Callable[[str], str] | None
 
     def transaction(self) -> AbstractContextManager[Transaction]:
         """A write transaction. A StoreError raised inside dooms it: leave the block."""

@@ -11,7 +11,7 @@ import builtins
 import hashlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from soloist.store.base import (
@@ -23,6 +23,7 @@ from soloist.store.base import (
     NewEvent,
     NewStep,
     RunRow,
+    SecretRow,
     StepRow,
     StepUpdate,
 )
@@ -341,9 +342,12 @@ class SqlApprovals:
 class SqlEvents:
     """Buffers events and writes them, chained, when the transaction commits."""
 
-    def __init__(self, conn: Connection, q: Any) -> None:
+    def __init__(self, conn: Connection, q: Any,
+                 redact: Callable[[str], str] | None = None) -> None:
         self.conn, self.q = conn, q
         self.buffer: list[NewEvent] = []
+        # Redacted before hashing, so that the chain covers exactly what is stored.
+        self.redact = redact
 
     def append(self, event: NewEvent) -> None:
         self.buffer.append(event)
@@ -364,6 +368,9 @@ class SqlEvents:
             if not event.ts:
                 event.ts = now
             data_json = dumps(event.data)
+            if self.redact is not None:
+                data_json = self.redact(data_json)
+                event.actor = self.redact(event.actor)
             digest = chain_hash(prev, seq, event, data_json)
             rows.append({"seq": seq, "ts": event.ts, "kind": event.kind,
                          "run_id": event.run_id, "step_id": event.step_id,
@@ -461,18 +468,72 @@ class SqlSchedulerState:
         ]
 
 
+class SqlSecrets:
+    def __init__(self, conn: Connection, q: Any) -> None:
+        self.conn, self.q = conn, q
+
+    def put(self, name: str, ciphertext: str, now: float, actor: str) -> None:
+        self.conn.run(self.q.put_secret, {"name": name, "ciphertext": ciphertext, "now": now,
+                                          "by": actor})
+
+    def get(self, name: str) -> SecretRow | None:
+        rows = self.conn.fetch(self.q.get_secret, {"name": name})
+        return SecretRow(**rows[0]) if rows else None
+
+    def all(self) -> builtins.list[SecretRow]:
+        return [SecretRow(**r) for r in self.conn.fetch(self.q.list_secrets)]
+
+    def delete(self, name: str) -> bool:
+        return self.conn.run(self.q.delete_secret, {"name": name}) == 1
+
+
+#: Parameters that are digests or ciphertext, never text a secret could hide in.
+_OPAQUE = frozenset({"hash", "prev_hash", "digest", "ciphertext"})
+
+
+class RedactingConnection:
+    """Passes every string parameter through the redactor before it reaches the driver.
+
+    Secrets must never be stored in clear: not in the log, not in an output or an error.
+    Redacting at this one seam covers every table, whatever a step or tool put in a value.
+    """
+
+    def __init__(self, inner: Connection, redact: Callable[[str], str]) -> None:
+        self.inner = inner
+        self.redact = redact
+
+    def _clean(self, params: dict[str, Any] | None) -> dict[str, Any] | None:
+        if not params:
+            return params
+        return {k: self.redact(v) if isinstance(v, str) and k not in _OPAQUE else v
+                for k, v in params.items()}
+
+    def fetch(self, sql: str, params: dict[str, Any] | None = None) -> builtins.list[Row]:
+        return self.inner.fetch(sql, self._clean(params))
+
+    def run(self, sql: str, params: dict[str, Any] | None = None) -> int:
+        return self.inner.run(sql, self._clean(params))
+
+    def run_many(self, sql: str, params: Sequence[dict[str, Any]]) -> None:
+        self.inner.run_many(sql, [self._clean(p) or {} for p in params])
+
+
 class SqlTransaction:
     """The aggregates of one transaction on one connection."""
 
-    def __init__(self, conn: Connection, q: Any) -> None:
+    def __init__(self, conn: Connection, q: Any,
+                 redact: Callable[[str], str] | None = None) -> None:
+        if redact is not None:
+            conn = RedactingConnection(conn, redact)
         self.runs = SqlRuns(conn, q)
         self.steps = SqlSteps(conn, q)
         self.intents = SqlIntents(conn, q)
         self.approvals = SqlApprovals(conn, q)
-        self.events = SqlEvents(conn, q)
+        self.events = SqlEvents(conn, q, redact)
         self.registry = SqlRegistry(conn, q)
         self.bus = SqlBus(conn, q)
         self.scheduler = SqlSchedulerState(conn, q)
+        self.secrets = SqlSecrets(conn, q)
         self.wants_notify = False
 
     def notify_ready(self) -> None:

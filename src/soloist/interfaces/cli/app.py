@@ -183,9 +183,11 @@ def audit_verify(workspace: WorkspaceOpt = DEFAULT_WS, as_json: JsonOpt = False)
 
 def _register_more() -> None:
     from soloist.interfaces.cli import approvals, runs
+    from soloist.interfaces.cli.secrets import secret_app
 
     runs.register(app)
     approvals.register(app)
+    app.add_typer(secret_app, name="secret")
 
 
 def main() -> None:

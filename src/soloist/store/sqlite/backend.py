@@ -77,6 +77,7 @@ class _Conn:
 
 class SQLiteStore:
     polls = True
+    redact: Callable[[str], str] | None = None
 
     def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
         self.path = str(path)
@@ -142,7 +143,7 @@ class SQLiteStore:
                 raw.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
                 raise _translate(exc, self.path) from exc
-            tx = SqlTransaction(conn, queries)
+            tx = SqlTransaction(conn, queries, self.redact)
             try:
                 yield tx
                 tx.events.flush()
@@ -168,7 +169,7 @@ class SQLiteStore:
         except sqlite3.Error as exc:
             raise _translate(exc, self.path) from exc
         try:
-            yield SqlTransaction(_Conn(raw, self.path), queries)
+            yield SqlTransaction(_Conn(raw, self.path), queries, self.redact)
         finally:
             raw.execute("ROLLBACK")
 

@@ -240,3 +240,14 @@ INSERT INTO workers (id, info, heartbeat_at) VALUES (:id, :info, :now)
 ON CONFLICT (id) DO UPDATE SET info = excluded.info, heartbeat_at = excluded.heartbeat_at
 """
 list_workers = "SELECT * FROM workers WHERE heartbeat_at >= :since ORDER BY id"
+
+put_secret = """
+INSERT INTO secrets (name, ciphertext, updated_at, updated_by)
+VALUES (:name, :ciphertext, :now, :by)
+ON CONFLICT (name) DO UPDATE
+SET ciphertext = excluded.ciphertext, updated_at = excluded.updated_at,
+    updated_by = excluded.updated_by
+"""
+get_secret = "SELECT * FROM secrets WHERE name = :name"
+list_secrets = "SELECT * FROM secrets ORDER BY name"
+delete_secret = "DELETE FROM secrets WHERE name = :name"
