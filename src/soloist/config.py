@@ -26,6 +26,7 @@ class Settings:
     tool_modules: tuple[str, ...] = ()
     actor: str = ""
     secret_key_file: Path = Path()
+    raw: dict[str, Any] = field(default_factory=dict)  # soloist.toml as parsed
 
     @property
     def state_dir(self) -> Path:
@@ -81,4 +82,5 @@ def load_settings(root: Path, env: Mapping[str, str] | None = None,
         actor=env.get("SOLOIST_ACTOR") or env.get("USER") or "operator",
         secret_key_file=Path(env.get("SOLOIST_SECRET_KEY_FILE")
                              or root / ".soloist" / "secret.key"),
+        raw=data,
     )

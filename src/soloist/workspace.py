@@ -20,8 +20,12 @@ from soloist.config import Settings, load_settings
 from soloist.control.registry import DeployReport, Registry
 from soloist.control.secrets import SecretService
 from soloist.errors import InvalidState, NotFound
+from soloist.execution.llm.config import LLMConfig
+from soloist.execution.llm.router import ConfiguredRouter
 from soloist.execution.steps import StepRunner
 from soloist.execution.tools.builtins import builtin_registry
+from soloist.execution.tools.http import http_request_tool
+from soloist.execution.tools.mcp import MCPClient, MCPServerConfig, register_servers
 from soloist.memory.episodic import VerifyReport, verify
 from soloist.orchestration import runs
 from soloist.orchestration.gates import Gates
@@ -64,7 +68,13 @@ class Workspace:
         self.tools = builtin_registry()
         for module in self.settings.tool_modules:
             self.tools.add_module(module)
-        self.runner = StepRunner(self.tools, str(self.root))
+        self.llm = LLMConfig.from_toml(self.settings.raw)
+        self.router = ConfiguredRouter(self.llm, self.secrets.resolve)
+        self.runner = StepRunner(self.tools, str(self.root), agents=self.registry.agent,
+                                 router=self.router, policies=self.registry.policies)
+        self._mcp: MCPClient | None = None
+        self._hosts: tuple[str, ...] | None = None
+        self.refresh_policies()
 
     def __enter__(self) -> Workspace:
         return self
@@ -73,7 +83,25 @@ class Workspace:
         self.close()
 
     def close(self) -> None:
+        if self._mcp is not None:
+            self._mcp.close()
         self.store.close()
+
+    def refresh_policies(self) -> None:
+        """http.request may reach the hosts that the deployed policies allow."""
+        hosts = tuple(self.registry.policies().allowed_hosts)
+        if hosts != self._hosts:
+            self.tools.add(http_request_tool(hosts))
+            self._hosts = hosts
+
+    def connect_tools(self) -> None:
+        """Add the tools of the MCP servers in soloist.toml (started on first need)."""
+        if self._mcp is not None:
+            return
+        servers = self.settings.raw.get("mcp", {}).get("servers", {})
+        configs = [MCPServerConfig.parse({"name": name, **spec})
+                   for name, spec in servers.items()]
+        self._mcp = register_servers(self.tools, configs)
 
     def actor(self, actor: str | None) -> str:
         return actor or f"person:{self.settings.actor}"
@@ -194,9 +222,10 @@ class Workspace:
         options = WorkerOptions(concurrency=concurrency or s.concurrency,
                                 lease_seconds=s.lease_seconds, poll_seconds=s.poll_seconds,
                                 queue_limits=dict(s.queue_limits))
+        self.connect_tools()
         worker = Worker(self.store, self.registry, self.runner, options, name=name)
-        # Secrets set from another process are redacted here too, within seconds.
-        worker.refresh_hooks.append(self.secrets.install_redactor)
+        # Secrets set and policies deployed from another process apply within seconds.
+        worker.refresh_hooks.extend([self.secrets.install_redactor, self.refresh_policies])
         return worker
 
     def scheduler(self, owner: str | None = None) -> Scheduler:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from soloist.errors import ConfigError, StoreError, StoreUnavailable
+from soloist.store import migrations
 from soloist.store.base import (
     ApprovalRow,
     DefinitionRow,
@@ -191,7 +192,10 @@ def test_migrations_are_recorded_once(store: Store,
     with store.read() as tx:
         rows = tx.events.conn.fetch(  # type: ignore[attr-defined]
             "SELECT version, name FROM schema_migrations ORDER BY version")
-    assert [(r["version"], r["name"]) for r in rows] == [(1, "initial")]
+    backend = "sqlite" if store.url.startswith("sqlite") else "postgres"
+    shipped = migrations.load(f"soloist.store.{backend}.migrations")
+    assert [(r["version"], r["name"]) for r in rows] == [(m.version, m.name) for m in shipped]
+    assert shipped[0].name == "initial"
 
 
 def test_a_duplicate_key_is_a_store_error(store: Store) -> None:

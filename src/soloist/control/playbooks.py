@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from soloist.control.durations import Duration
 
-StepKind = Literal["python", "tool", "gate", "emit"]
+StepKind = Literal["python", "tool", "gate", "emit", "agent"]
 NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]*$"
 
 
@@ -68,6 +68,10 @@ class Step(Model):
     python: str | None = Field(default=None, pattern=r"^[\w.]+:[\w.]+$")
     tool: str | None = None
     emit: str | None = None
+    agent: str | None = None  # an agent step: the agent that does ``task``
+    task: str | None = None  # templated
+    tools: list[str] | None = None  # narrows the agent's grants for this step
+    verifier: str | None = None  # an agent whose verdict on the output is recorded
     args: dict[str, Any] = Field(default_factory=dict)
     needs: list[str] | None = None
     when: str | None = None
@@ -90,11 +94,15 @@ class Step(Model):
 
     @model_validator(mode="after")
     def _one_kind(self) -> Step:
-        named = [k for k in ("python", "tool", "emit") if getattr(self, k) is not None]
+        named = [k for k in ("python", "tool", "emit", "agent") if getattr(self, k) is not None]
         if len(named) > 1:
             raise ValueError(f"a step has one kind, but this one names {' and '.join(named)}")
         if not named and self.gate is None:
-            raise ValueError("a step needs one of python, tool, emit or gate")
+            raise ValueError("a step needs one of python, tool, emit, agent or gate")
+        if self.agent is not None and not self.task:
+            raise ValueError("an agent step needs a task")
+        if self.agent is None and (self.task or self.tools is not None or self.verifier):
+            raise ValueError("task, tools and verifier belong to agent steps")
         return self
 
     @property
@@ -105,6 +113,8 @@ class Step(Model):
             return "tool"
         if self.emit is not None:
             return "emit"
+        if self.agent is not None:
+            return "agent"
         return "gate"
 
 

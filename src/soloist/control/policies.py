@@ -1,17 +1,31 @@
 """Policy rules: who may use which tool, and what needs a person's approval.
 
-Only the model and rule matching live here; the policy engine that acts on a decision
-comes later. Rules are checked in order and the first that matches decides.
+:func:`decide` is the policy engine: a pure function from a :class:`ToolRequest` and the
+:class:`Policies` to a :class:`PolicyDecision`, which names the rule that made it so the
+caller can log every decision. In order:
+
+1. Grants bound everything: a tool the agent (or step) was not granted is denied, whatever
+   the rules say (rule ``default:not-granted``). Text in an email cannot widen a grant.
+2. Otherwise the first rule that matches decides. A rule whose ``when`` cannot be
+   evaluated (a typo, a missing argument) denies, naming that rule: a broken condition
+   never allows.
+3. Otherwise a read is allowed (``default:read``) and so is a granted write
+   (``default:granted``).
+
+``allowed_hosts`` lists the hosts ``http.request`` may reach (see
+``soloist.execution.tools.http``); empty, the default, reaches none.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from soloist.control import templating
 from soloist.control.playbooks import Model
 
 Decision = Literal["allow", "deny", "needs_approval"]
@@ -37,7 +51,15 @@ class Rule(Model):
 
 class Policies(Model):
     rules: list[Rule] = Field(default_factory=list)
+    allowed_hosts: list[str] = Field(default_factory=list)  # for http.request; empty: none
     version: int | None = None  # assigned by deploy
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts(cls, hosts: list[str]) -> list[str]:
+        from soloist.execution.tools.http import check_host_pattern
+
+        return [check_host_pattern(host) for host in hosts]
 
     @model_validator(mode="after")
     def _unique_names(self) -> Policies:
@@ -66,26 +88,117 @@ def first_match(
     names and tags match, with ``args``, ``agent``, ``playbook``, ``tool`` and ``tags`` in
     its context; an error it raises propagates, so the caller decides how to fail.
     """
-    context: dict[str, Any] = {
-        "args": args,
-        "agent": agent,
-        "playbook": playbook,
-        "tool": tool,
-        "tags": list(tags),
-    }
+    context = _context(agent, playbook, tool, tags, args)
     for rule in policies.rules:
-        match = rule.match
-        if not (
-            _glob(match.agent, agent)
-            and _glob(match.playbook, playbook)
-            and _glob(match.tool, tool)
-            and all(tag in tags for tag in match.tags)
-        ):
+        if not _names_match(rule, agent, playbook, tool, tags):
             continue
-        if match.when is not None and not evaluate(match.when, context):
+        if rule.match.when is not None and not evaluate(rule.match.when, context):
             continue
         return rule
     return None
+
+
+@dataclass(frozen=True)
+class ToolRequest:
+    """One tool call to decide on: who asks, for what, and what they were granted.
+
+    ``granted`` holds tool names or globs (``crm.*``) the agent or step may use; a step
+    that names its tool directly grants that tool. ``effect`` is the effect of this call
+    (``Tool.effect_for(args)``), so ``http.request`` with GET is a read; anything but
+    ``"read"`` counts as a write.
+    """
+
+    tool: str
+    effect: str
+    granted: frozenset[str]
+    agent: str | None = None
+    playbook: str | None = None
+    tags: tuple[str, ...] = ()
+    args: Mapping[str, Any] = field(default_factory=dict)
+
+    def is_granted(self) -> bool:
+        return any(fnmatchcase(self.tool, pattern) for pattern in self.granted)
+
+
+NOT_GRANTED = "default:not-granted"
+DEFAULT_READ = "default:read"
+DEFAULT_GRANTED = "default:granted"
+
+
+@dataclass(frozen=True)
+class PolicyDecision:
+    """What may happen to a tool call, the rule that said so, and why."""
+
+    decision: Decision
+    rule: str  # a rule's name, or one of the built-in defaults ("default:...")
+    reason: str
+    policies_version: int | None = None
+
+    @property
+    def allowed(self) -> bool:
+        return self.decision == "allow"
+
+    def as_dict(self) -> dict[str, Any]:
+        """For the event log."""
+        return {"decision": self.decision, "rule": self.rule, "reason": self.reason,
+                "policies_version": self.policies_version}
+
+
+def decide(request: ToolRequest, policies: Policies,
+           evaluate: Evaluate = templating.evaluate) -> PolicyDecision:
+    """The decision on ``request``: grants first, then the first matching rule, then defaults.
+
+    Pure: no I/O, and the same request and policies always give the same decision.
+    """
+    version = policies.version
+    who = f"agent {request.agent}" if request.agent else (
+        f"playbook {request.playbook}" if request.playbook else "this step")
+    if not request.is_granted():
+        return PolicyDecision("deny", NOT_GRANTED,
+                              f"tool {request.tool} is not granted to {who}", version)
+    context = _context(request.agent, request.playbook, request.tool, request.tags,
+                       request.args)
+    effect = "read" if request.effect == "read" else "write"
+    context["effect"] = effect
+    for rule in policies.rules:
+        if not _names_match(rule, request.agent, request.playbook, request.tool, request.tags):
+            continue
+        if rule.match.when is not None:
+            try:
+                applies = bool(evaluate(rule.match.when, context))
+            except Exception as exc:
+                detail = getattr(exc, "message", "") or str(exc) or type(exc).__name__
+                return PolicyDecision(
+                    "deny", rule.name,
+                    f"rule {rule.name} could not evaluate its condition "
+                    f"{rule.match.when!r}, so it denies: {detail.rstrip('.')}", version)
+            if not applies:
+                continue
+        reason = rule.reason or f"rule {rule.name} says {rule.decision}"
+        return PolicyDecision(rule.decision, rule.name, reason, version)
+    if effect == "read":
+        return PolicyDecision("allow", DEFAULT_READ,
+                              f"tool {request.tool} reads and no rule applies", version)
+    return PolicyDecision("allow", DEFAULT_GRANTED,
+                          f"tool {request.tool} is granted to {who} and no rule applies",
+                          version)
+
+
+def _context(agent: str | None, playbook: str | None, tool: str | None,
+             tags: Iterable[str], args: Mapping[str, Any]) -> dict[str, Any]:
+    return {"args": args, "agent": agent, "playbook": playbook, "tool": tool,
+            "tags": list(tags)}
+
+
+def _names_match(rule: Rule, agent: str | None, playbook: str | None, tool: str | None,
+                 tags: Collection[str]) -> bool:
+    match = rule.match
+    return (
+        _glob(match.agent, agent)
+        and _glob(match.playbook, playbook)
+        and _glob(match.tool, tool)
+        and all(tag in tags for tag in match.tags)
+    )
 
 
 def _glob(pattern: str | None, name: str | None) -> bool:

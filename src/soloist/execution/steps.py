@@ -6,6 +6,7 @@ lifecycle should do next: finish, skip, wait at a gate, retry, fail, or dispatch
 
 from __future__ import annotations
 
+import fnmatch
 import importlib
 import time
 from collections.abc import Callable
@@ -15,12 +16,15 @@ from typing import Any, Literal
 import jsonschema
 
 from soloist.control import templating
+from soloist.control.agents import Agent
 from soloist.control.playbooks import CompensateSpec, Playbook, Step
+from soloist.control.policies import Policies
 from soloist.errors import DeterministicError, SemanticError, classify
+from soloist.execution.agent_loop import AgentStep, Router, run_agent
 from soloist.execution.context import Intent, StepContext, ToolCall, idempotency_key
-from soloist.execution.tools.base import ToolRegistry
+from soloist.execution.tools.base import Tool, ToolRegistry
 from soloist.orchestration.retry import decide
-from soloist.store.base import StepRow
+from soloist.store.base import NewEvent, StepRow
 
 Status = Literal["done", "dispatch", "skipped", "gate", "retry", "failed"]
 
@@ -46,6 +50,18 @@ class Outcome:
     emitted: tuple[str, Any] | None = None
     started: float = 0.0
     checked: float = 0.0
+    events: list[NewEvent] = field(default_factory=list)  # what an agent did, for the log
+
+
+@dataclass(slots=True)
+class Produced:
+    """What a step's execution produced, before it is checked."""
+
+    output: Any = None
+    intents: list[Intent] = field(default_factory=list)
+    emitted: tuple[str, Any] | None = None
+    events: list[NewEvent] = field(default_factory=list)
+    approvals: list[str] = field(default_factory=list)  # policy asks a person to look
 
 
 def template_context(job: StepJob) -> dict[str, Any]:
@@ -70,11 +86,17 @@ def resolve_callable(target: str) -> Callable[..., Any]:
 
 
 class StepRunner:
-    """Runs the four step kinds of this release with a tool registry."""
+    """Runs every step kind: python, tool, gate, emit, and agent."""
 
-    def __init__(self, tools: ToolRegistry, workspace: str) -> None:
+    def __init__(self, tools: ToolRegistry, workspace: str, *,
+                 agents: Callable[[str], Agent] | None = None,
+                 router: Router | None = None,
+                 policies: Callable[[], Policies] | None = None) -> None:
         self.tools = tools
         self.workspace = workspace
+        self.agents = agents
+        self.router = router
+        self.policies = policies or Policies
 
     def execute(self, job: StepJob) -> Outcome:
         step = job.playbook.step(job.row.step_id)
@@ -83,43 +105,73 @@ class StepRunner:
         try:
             if step.when is not None and not templating.evaluate(step.when, context):
                 return Outcome(job, "skipped", started=started, checked=time.time())
-            output, intents, emitted = self._run_kind(step, job, context)
-            self._check(step, output)
+            produced = self._run_kind(step, job, context)
+            self._check(step, produced.output)
         except Exception as exc:
             return self._failure(job, step, exc, started)
-        outcome = Outcome(job, "done", output=output, intents=intents, emitted=emitted,
-                          started=started, checked=time.time())
+        outcome = Outcome(job, "done", output=produced.output, intents=produced.intents,
+                          emitted=produced.emitted, started=started, checked=time.time(),
+                          events=produced.events)
         if step.gate is not None:
             outcome.status = "gate"
             outcome.gate_message = str(templating.render(step.gate.message, context))
-        elif intents:
+        elif produced.approvals:
+            outcome.status = "gate"
+            outcome.gate_message = "Policy asks a person to approve: " + "; ".join(
+                produced.approvals)
+        elif produced.intents:
             outcome.status = "dispatch"
         return outcome
 
-    def _run_kind(
-        self, step: Step, job: StepJob, context: dict[str, Any]
-    ) -> tuple[Any, list[Intent], tuple[str, Any] | None]:
+    def _run_kind(self, step: Step, job: StepJob, context: dict[str, Any]) -> Produced:
         row = job.row
         ctx = StepContext(row.run_id, row.step_id, row.attempt, job.inputs,
                           context["steps"], row.playbook, row.guidance)
         if step.kind == "gate":
-            return None, [], None
+            return Produced()
+        if step.kind == "agent":
+            return self._agent(step, job, ctx, context)
         args = templating.render(step.args, context)
         if step.kind == "emit":
             assert step.emit is not None
-            return {"topic": step.emit, "payload": args}, [], (step.emit, args)
+            return Produced({"topic": step.emit, "payload": args}, emitted=(step.emit, args))
         if step.kind == "python":
             assert step.python is not None
             fn = resolve_callable(step.python)
-            return fn(ctx, **args), ctx.intents, None
+            return Produced(fn(ctx, **args), ctx.intents)
         assert step.tool is not None
         spec = self.tools.get(step.tool)
-        if spec.effect == "write":
-            ctx.stage(spec.name, args, f"{spec.name} {args}")
-            return None, ctx.intents, None
+        if spec.effect_for(args) == "write":
+            # Bad arguments fail the step now, not after a person approved it.
+            ctx.stage(spec.name, spec.validate(args), f"{spec.name} {args}")
+            return Produced(None, ctx.intents)
         call = ToolCall(row.run_id, row.step_id, idempotency_key(row.run_id, row.step_id, 0),
                         self.workspace)
-        return spec.invoke(args, call), [], None
+        return Produced(spec.invoke(args, call))
+
+    def _agent(self, step: Step, job: StepJob, ctx: StepContext,
+               context: dict[str, Any]) -> Produced:
+        if self.agents is None or self.router is None:
+            raise DeterministicError("agent steps need a model: configure [llm] in "
+                                     "soloist.toml")
+        assert step.agent is not None and step.task is not None
+        agent = self.agents(step.agent)
+        result = run_agent(
+            AgentStep(agent, str(templating.render(step.task, context)),
+                      self.granted_tools(agent, step), step.output, job.row.playbook,
+                      job.row.guidance),
+            ctx, self.router, self.policies(), self.workspace)
+        return Produced(result.output, ctx.intents, events=result.events,
+                        approvals=result.approvals)
+
+    def granted_tools(self, agent: Agent, step: Step) -> list[Tool]:
+        """The agent's grants (globs), narrowed by the step's ``tools`` when it names any."""
+        names = [name for name in sorted(self.tools.tools)
+                 if any(fnmatch.fnmatchcase(name, grant) for grant in agent.tools)]
+        if step.tools is not None:
+            names = [n for n in names
+                     if any(fnmatch.fnmatchcase(n, wanted) for wanted in step.tools)]
+        return [self.tools.get(n) for n in names]
 
     def _check(self, step: Step, output: Any) -> None:
         if step.output is not None:
@@ -141,7 +193,8 @@ class StepRunner:
         status = statuses[decision.action]
         return Outcome(job, status, error=message, delay=decision.delay,
                        gate_message=message if status == "gate" else "",
-                       started=started, checked=time.time())
+                       started=started, checked=time.time(),
+                       events=list(getattr(exc, "events", [])))
 
     def dispatch(self, intent_tool: str, args: dict[str, Any], call: ToolCall) -> Any:
         return self.tools.get(intent_tool).invoke(args, call)

@@ -64,6 +64,15 @@ def _fenced(tx: Transaction, update: StepUpdate) -> bool:
 
 def apply_outcome(tx: Transaction, outcome: Outcome, actor: str, now: float) -> bool:
     """Record one executed step; false if its lease was lost (nothing written)."""
+    accepted = _apply_outcome(tx, outcome, actor, now)
+    if accepted and outcome.events:
+        # What an agent did (model calls, policy decisions, tool calls) joins the log
+        # with the outcome it led to, in the same transaction.
+        tx.events.extend(outcome.events)
+    return accepted
+
+
+def _apply_outcome(tx: Transaction, outcome: Outcome, actor: str, now: float) -> bool:
     row, job = outcome.job.row, outcome.job
     playbook = job.playbook
     status = outcome.status

@@ -5,12 +5,17 @@ from __future__ import annotations
 import fcntl
 import os
 import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from soloist.errors import DeterministicError
 from soloist.execution.context import ToolCall
 from soloist.execution.tools.base import Tool, ToolRegistry, spec_of, tool
+from soloist.execution.tools.code import code_run
+from soloist.execution.tools.http import http_request_tool
 
 
 @tool("sleep", effect="read")
@@ -56,13 +61,40 @@ def file_append(path: str, line: str, call: ToolCall) -> dict[str, Any]:
     return {"path": str(target), "appended": True}
 
 
-BUILTINS: tuple[Tool, ...] = tuple(
-    spec_of(fn) for fn in (sleep, note, file_append)
+@tool("time.now", effect="read")
+def time_now(timezone: str | None = None) -> dict[str, Any]:
+    """The current time: ISO 8601 in UTC and in ``timezone`` (an IANA name), and Unix time.
+
+    ``iso`` is in ``timezone`` when one is given, in UTC otherwise.
+    """
+    now = datetime.now(UTC)
+    zone_name = "UTC"
+    local = now
+    if timezone is not None and timezone not in ("UTC", "Z"):
+        try:
+            local = now.astimezone(ZoneInfo(timezone))
+        except (ZoneInfoNotFoundError, ValueError):
+            raise DeterministicError(f"time.now does not know the time zone {timezone!r}; "
+                                     "use an IANA name such as 'Europe/Paris'.") from None
+        zone_name = timezone
+    return {
+        "iso": local.isoformat(),
+        "utc": now.isoformat(),
+        "epoch": now.timestamp(),
+        "timezone": zone_name,
+    }
+
+
+BUILTINS: tuple[Tool, ...] = (
+    *(spec_of(fn) for fn in (sleep, note, file_append, time_now, code_run)),
+    http_request_tool(),  # reaches no host: builtin_registry(allowed_hosts=...) configures it
 )
 
 
-def builtin_registry() -> ToolRegistry:
+def builtin_registry(allowed_hosts: Iterable[str] = ()) -> ToolRegistry:
+    """Every built-in tool; ``http.request`` may reach only ``allowed_hosts`` (see http.py)."""
     registry = ToolRegistry()
     for spec in BUILTINS:
         registry.add(spec)
+    registry.add(http_request_tool(allowed_hosts))
     return registry

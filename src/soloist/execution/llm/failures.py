@@ -1,0 +1,88 @@
+"""Classifying a provider's failures into Soloist's failure kinds.
+
+* timeouts, connection errors, 408, 429 and every 5xx -> :class:`TransientError`, with
+  ``retry_after`` (seconds) taken from ``Retry-After-Ms`` or ``Retry-After`` when present;
+* every other 4xx, and a reply that cannot be understood -> :class:`DeterministicError`.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Mapping
+
+from soloist.errors import DeterministicError, StepFailure, TransientError
+
+TRANSIENT_STATUSES = frozenset({408, 429})
+
+
+def parse_retry_after(headers: Mapping[str, str] | None, *, now: float | None = None
+                      ) -> float | None:
+    """Seconds to wait, from ``retry-after-ms`` or ``retry-after`` (seconds or HTTP date)."""
+    if not headers:
+        return None
+    lowered = {key.lower(): value for key, value in headers.items()}
+    millis = lowered.get("retry-after-ms")
+    if millis is not None:
+        try:
+            return max(0.0, float(millis) / 1000.0)
+        except ValueError:
+            pass
+    value = lowered.get("retry-after")
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)
+
+
+def is_transient_status(status: int) -> bool:
+    return status in TRANSIENT_STATUSES or status >= 500
+
+
+def status_failure(provider: str, status: int, message: str,
+                   headers: Mapping[str, str] | None = None) -> StepFailure:
+    """The failure for an HTTP error status returned by ``provider``."""
+    detail = message.strip() or "no details"
+    if is_transient_status(status):
+        retry_after = parse_retry_after(headers)
+        what = "is rate limiting" if status == 429 else f"answered {status}"
+        return TransientError(f"{provider} {what}: {detail}", retry_after=retry_after)
+    hint = ""
+    if status in (401, 403):
+        hint = " (check the provider's api_key)"
+    elif status == 404:
+        hint = " (check the model name and base_url)"
+    return DeterministicError(f"{provider} refused the request with {status}{hint}: {detail}")
+
+
+def timeout_failure(provider: str, detail: str = "") -> TransientError:
+    return TransientError(f"{provider} did not answer in time" + (f": {detail}" if detail
+                                                                   else ""))
+
+
+def connection_failure(provider: str, detail: str = "") -> TransientError:
+    return TransientError(f"cannot reach {provider}" + (f": {detail}" if detail else ""))
+
+
+def invalid_reply(provider: str, detail: str) -> DeterministicError:
+    return DeterministicError(f"{provider} sent a reply that cannot be understood: {detail}")
+
+
+def error_message(body: object, fallback: str) -> str:
+    """The ``message`` of an OpenAI or Anthropic error body, else ``fallback``."""
+    if isinstance(body, Mapping):
+        error = body.get("error", body)
+        if isinstance(error, Mapping) and isinstance(error.get("message"), str):
+            return str(error["message"])
+        if isinstance(error, str):
+            return error
+    return fallback

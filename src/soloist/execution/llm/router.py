@@ -1,0 +1,54 @@
+"""Which provider and model serve a tier (``planner``, ``worker``, ``light``) or a
+``provider:model``; providers are built once per workspace and shared by its steps."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from soloist.execution.costs import Price
+from soloist.execution.llm.base import LLMProvider
+from soloist.execution.llm.config import LLMConfig, build_provider
+
+
+@dataclass(frozen=True)
+class Route:
+    provider: LLMProvider
+    model: str
+    price: Price | None
+
+
+class ConfiguredRouter:
+    """Routes by the ``[llm]`` table of soloist.toml."""
+
+    def __init__(self, config: LLMConfig,
+                 resolve_secret: Callable[[str], str] | None = None) -> None:
+        self.config = config
+        self.resolve_secret = resolve_secret
+        self._providers: dict[str, LLMProvider] = {}
+        self._lock = threading.Lock()
+
+    def route(self, model_or_tier: str) -> Route:
+        name, model = self.config.resolve(model_or_tier)
+        with self._lock:
+            provider = self._providers.get(name)
+            if provider is None:
+                provider = build_provider(self.config, name,
+                                          resolve_secret=self.resolve_secret)
+                self._providers[name] = provider
+        return Route(provider, model, self.config.price(name, model))
+
+
+class FixedRouter:
+    """Every tier goes to one provider: for library use and tests."""
+
+    def __init__(self, provider: LLMProvider, model: str = "model",
+                 price: Price | None = None) -> None:
+        self.provider = provider
+        self.model = model
+        self.price = price
+
+    def route(self, model_or_tier: str) -> Route:
+        _, sep, model = model_or_tier.partition(":")
+        return Route(self.provider, model if sep else self.model, self.price)
