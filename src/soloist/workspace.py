@@ -21,6 +21,7 @@ from soloist.control.registry import DeployReport, Registry
 from soloist.control.secrets import SecretService
 from soloist.errors import InvalidState, NotFound
 from soloist.execution.llm.config import LLMConfig
+from soloist.execution.llm.guard import Budgets, CallGuard
 from soloist.execution.llm.router import ConfiguredRouter
 from soloist.execution.steps import StepRunner
 from soloist.execution.tools.builtins import builtin_registry
@@ -28,12 +29,13 @@ from soloist.execution.tools.http import http_request_tool
 from soloist.execution.tools.mcp import MCPClient, MCPServerConfig, register_servers
 from soloist.memory.episodic import VerifyReport, verify
 from soloist.orchestration import runs
+from soloist.orchestration.breakers import BreakerPolicy
 from soloist.orchestration.gates import Gates
 from soloist.orchestration.lifecycle import TERMINAL_RUN_STATES, RunState
 from soloist.orchestration.scheduler import Scheduler
 from soloist.orchestration.worker import Worker, WorkerOptions, worker_id
 from soloist.store import open_store
-from soloist.store.base import ApprovalRow, EventRow, IntentRow, RunRow, StepRow
+from soloist.store.base import ApprovalRow, EventRow, IntentRow, LLMCallRow, RunRow, StepRow
 
 
 @dataclass(frozen=True)
@@ -70,8 +72,10 @@ class Workspace:
             self.tools.add_module(module)
         self.llm = LLMConfig.from_toml(self.settings.raw)
         self.router = ConfiguredRouter(self.llm, self.secrets.resolve)
+        self.guard = CallGuard(self.store, BreakerPolicy(), cache=self.llm_cache_enabled())
         self.runner = StepRunner(self.tools, str(self.root), agents=self.registry.agent,
-                                 router=self.router, policies=self.registry.policies)
+                                 router=self.router, policies=self.registry.policies,
+                                 guard=self.guard, budgets=self.budgets)
         self._mcp: MCPClient | None = None
         self._hosts: tuple[str, ...] | None = None
         self.refresh_policies()
@@ -86,6 +90,18 @@ class Workspace:
         if self._mcp is not None:
             self._mcp.close()
         self.store.close()
+
+    def llm_cache_enabled(self) -> bool:
+        return bool(self.settings.raw.get("worker", {}).get("llm_cache", True))
+
+    def budgets(self, playbook: str) -> Budgets:
+        """The daily budgets from ``[budgets]`` in soloist.toml (the run budget is the
+        playbook's own ``budget.cost_usd``)."""
+        section = self.settings.raw.get("budgets", {})
+        per_playbook = section.get("playbook_daily_usd", {})
+        value = per_playbook.get(playbook) if isinstance(per_playbook, dict) else per_playbook
+        return Budgets(None, None if value is None else float(value),
+                       section.get("workspace_daily_usd"))
 
     def refresh_policies(self) -> None:
         """http.request may reach the hosts that the deployed policies allow."""
@@ -129,9 +145,10 @@ class Workspace:
               actor: str | None = None, priority: int | None = None) -> str:
         definition = self.registry.latest_playbook(playbook)
         who = self.actor(actor)
+        pins = self.registry.pins_for(definition)
         with self.store.transaction() as tx:
             return runs.start_run(tx, runs.StartRequest(
-                definition, inputs or {}, {"manual": who}, who, priority))
+                definition, inputs or {}, {"manual": who}, who, priority, pins))
 
     def get_run(self, run_id: str) -> RunRow:
         with self.store.read() as tx:
@@ -182,6 +199,33 @@ class Workspace:
             runs.end_run(tx, run_id, playbook, final_state=RunState.CANCELLED,
                          error=f"cancelled by {who}", actor=who, now=time.time())
         return self.get_run(run_id)
+
+    def costs(self, run_id: str) -> list[LLMCallRow]:
+        """The model calls a run made, with tokens and cost (the cost ledger)."""
+        with self.store.read() as tx:
+            return tx.costs.for_run(run_id)
+
+    def metrics(self, days: float = 30.0) -> dict[str, Any]:
+        """The measures that matter (DESIGN.md §8) over the last ``days``."""
+        since = time.time() - days * 86400
+        with self.store.read() as tx:
+            by_state = tx.runs.count_by_state()
+            rollup = tx.costs.rollup(since)
+            interventions = tx.approvals.decided_by_people(since)
+        done = by_state.get("done", 0)
+        ended = done + by_state.get("failed", 0) + by_state.get("cancelled", 0)
+        total_cost = sum(float(r["cost_usd"] or 0.0) for r in rollup)
+        runs_total = sum(by_state.values())
+        return {
+            "days": days,
+            "runs": by_state,
+            "completion_rate": done / ended if ended else None,
+            "human_interventions_per_100_runs": (100.0 * interventions / runs_total
+                                                 if runs_total else None),
+            "cost_usd": total_cost,
+            "cost_per_successful_outcome_usd": total_cost / done if done else None,
+            "by_playbook": rollup,
+        }
 
     # -- gates -----------------------------------------------------------------------
     def approvals(self, run_id: str | None = None) -> list[PendingApproval]:

@@ -170,3 +170,56 @@ def test_a_rate_limited_model_makes_the_step_retry(ws: Workspace) -> None:
         ws.worker().run(until_idle=True)
     assert ws.get_run(run_id).state == "done"
     assert ws.show(run_id).steps[0].attempt == 2
+
+
+def test_costs_are_in_the_ledger_and_deterministic_calls_are_cached(ws: Workspace) -> None:
+    provider = script(ws, reply('{"summary": "s"}', input_tokens=1000, output_tokens=500))
+    first = ws.start("triage", {"email": "same"})
+    ws.worker().run(until_idle=True)
+    second = ws.start("triage", {"email": "same"})  # same messages, temperature 0
+    ws.worker().run(until_idle=True)
+    assert ws.get_run(second).state == "done"
+    assert len(provider.requests) == 1  # the second run was answered from the cache
+    [paid] = ws.costs(first)
+    [free] = ws.costs(second)
+    assert paid.cost_usd == pytest.approx((1000 * 1.0 + 500 * 2.0) / 1e6) and not paid.cached
+    assert free.cached and free.cost_usd == 0.0
+    metrics = ws.metrics()
+    assert metrics["runs"]["done"] == 2
+    assert metrics["cost_per_successful_outcome_usd"] == pytest.approx(paid.cost_usd / 2)
+
+
+def test_an_exceeded_budget_goes_to_a_person_not_a_silent_overspend(ws: Workspace) -> None:
+    path = ws.root / "playbooks" / "triage.yaml"
+    path.write_text(path.read_text().replace("steps:", "budget: {cost_usd: 0.0005}\nsteps:"))
+    ws.deploy()
+    provider = script(ws, tool_call("crm.lookup", {"name": "a"}, input_tokens=200,
+                                    output_tokens=200),
+                      reply('{"summary": "never reached"}'))
+    run_id = ws.start("triage", {"email": "x" * 4000})  # the estimate alone is over
+    ws.worker().run(until_idle=True)
+    [pending] = ws.approvals()
+    assert pending.approval.reason == "semantic"
+    assert "budget" in pending.approval.message
+    assert provider.calls == 0  # refused before the call
+    assert ws.get_run(run_id).state == "running"
+
+
+def test_an_open_breaker_makes_steps_wait_without_spending_attempts(ws: Workspace) -> None:
+    from soloist.errors import TransientError
+    from soloist.orchestration.breakers import BreakerPolicy
+
+    ws.guard.breaker = BreakerPolicy(failure_threshold=1, cooldown=1.5)  # > the 1 s backoff
+    script(ws, TransientError("503"), reply('{"summary": "back"}'))
+    run_id = ws.start("triage", {"email": "y"})
+    import time
+
+    deadline = time.time() + 10
+    while ws.get_run(run_id).state == "running" and time.time() < deadline:
+        ws.worker().run(until_idle=True)
+    assert ws.get_run(run_id).state == "done"
+    errors = [e.data.get("error", "") for e in ws.log(run_id=run_id)
+              if e.kind == "step.transition" and e.data.get("to") == "ready"]
+    assert any("circuit breaker is open" in err for err in errors)
+    # one real failure (503) counted; the breaker's waits did not
+    assert ws.show(run_id).steps[0].attempt == 2

@@ -56,6 +56,7 @@ class Registry:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._cache: dict[tuple[str, int], Playbook] = {}
+        self._agents: dict[tuple[str, int], Agent] = {}
 
     def deploy(self, root: Path, actor: str) -> DeployReport:
         bodies = _bodies(root)  # raises DefinitionError before anything is written
@@ -122,12 +123,25 @@ class Registry:
             rows = tx.registry.all_latest("playbook")
         return [self.playbook(r.name, r.version) for r in rows]
 
-    def agent(self, name: str) -> Agent:
+    def agent(self, name: str, version: int | None = None) -> Agent:
+        """An agent as deployed: ``version``, or the newest."""
+        found = self._agents.get((name, version)) if version is not None else None
+        if found is not None:
+            return found
         with self.store.read() as tx:
-            row = tx.registry.latest("agent", name)
+            row = (tx.registry.latest("agent", name) if version is None
+                   else tx.registry.get("agent", name, version))
         if row is None:
-            raise NotFound(f"no agent named {name!r} is deployed")
-        return Agent.model_validate({**row.body, "version": row.version})
+            raise NotFound(f"no agent named {name!r} is deployed"
+                           + (f" at version {version}" if version is not None else ""))
+        found = Agent.model_validate({**row.body, "version": row.version})
+        self._agents[(name, row.version)] = found
+        return found
+
+    def pins_for(self, playbook: Playbook) -> dict[str, Any]:
+        """The versions a new run of ``playbook`` starts with (and keeps)."""
+        agents = sorted({step.agent for step in playbook.steps if step.agent})
+        return {"agents": {name: self.agent(name).version for name in agents}}
 
     def policies(self) -> Policies:
         with self.store.read() as tx:

@@ -24,6 +24,7 @@ from soloist.errors import DeterministicError, SoloistError, StepFailure
 from soloist.execution.context import StepContext, ToolCall
 from soloist.execution.costs import cost_usd
 from soloist.execution.llm.base import ChatRequest, Message, ToolSpec
+from soloist.execution.llm.guard import Budgets, CallGuard, CallSite
 from soloist.execution.llm.router import Route
 from soloist.execution.llm.structured import (
     InvalidOutput,
@@ -32,7 +33,7 @@ from soloist.execution.llm.structured import (
     schema_instructions,
 )
 from soloist.execution.tools.base import Tool
-from soloist.store.base import NewEvent
+from soloist.store.base import LLMCallRow, NewEvent
 
 MAX_REPAIRS = 2
 MAX_TOOL_RESULT_CHARS = 8000
@@ -52,6 +53,7 @@ class AgentStep:
     output_schema: dict[str, Any] | None
     playbook: str
     guidance: str | None = None
+    budgets: Budgets = field(default_factory=Budgets)
 
 
 @dataclass
@@ -59,17 +61,21 @@ class AgentResult:
     output: Any
     events: list[NewEvent] = field(default_factory=list)
     approvals: list[str] = field(default_factory=list)  # why a person must look first
+    calls: list[LLMCallRow] = field(default_factory=list)  # for the cost ledger
     cost_usd: float = 0.0
     turns: int = 0
 
 
 class AgentFailed(DeterministicError):
-    """The agent could not produce a valid output; ``events`` holds what it did."""
+    """The agent could not produce a valid output; ``events`` and ``calls`` say what it
+    did before, so that the log and the cost ledger keep them."""
 
-    def __init__(self, message: str, events: list[NewEvent],
+    def __init__(self, message: str, result: AgentResult,
                  kind_of: SoloistError | None = None) -> None:
         super().__init__(message)
-        self.events = events
+        self.events = result.events
+        self.calls = result.calls
+        self.counts_attempt = getattr(kind_of, "counts_attempt", True)
         if isinstance(kind_of, StepFailure):
             # A model that timed out or rate-limited stays transient: the step retries.
             self.kind = kind_of.kind
@@ -92,9 +98,11 @@ def system_prompt(step: AgentStep) -> str:
 
 
 def run_agent(step: AgentStep, ctx: StepContext, router: Router, policies: Policies,
-              workspace: str, evaluate: Callable[[str, Any], Any] | None = None) -> AgentResult:
+              workspace: str, guard: CallGuard | None = None,
+              evaluate: Callable[[str, Any], Any] | None = None) -> AgentResult:
     agent = step.agent
     route = router.route(agent.model)
+    site = CallSite(ctx.run_id, ctx.step_id, step.playbook, step.budgets)
     tools = {tool.name: tool for tool in step.tools}
     granted = frozenset(tools)
     result = AgentResult(output=None)
@@ -114,16 +122,24 @@ def run_agent(step: AgentStep, ctx: StepContext, router: Router, policies: Polic
             request = ChatRequest(
                 model=route.model, messages=tuple(messages), tools=specs, temperature=0,
                 response_schema=step.output_schema if not specs else None)
-            response = route.provider.complete(request)
-            cost = cost_usd(response.usage, route.price) if route.price is not None else 0.0
+            if guard is not None:
+                response, row = guard.call(route, request, site, result.cost_usd)
+                cost, cached = row.cost_usd, row.cached
+                result.calls.append(row)
+            else:
+                response = route.provider.complete(request)
+                cost = cost_usd(response.usage, route.price)
+                cached = False
             result.cost_usd += cost
             event("llm.call", {
                 "provider": route.provider.name, "model": response.model or route.model,
                 "turn": turn, "input_tokens": response.usage.input_tokens,
                 "output_tokens": response.usage.output_tokens,
                 "latency_ms": round(response.latency_ms, 3), "cost_usd": cost,
-                "tool_calls": [c.name for c in response.tool_calls],
+                "cached": cached, "tool_calls": [c.name for c in response.tool_calls],
                 "finish_reason": response.finish_reason})
+            if guard is not None:
+                guard.check_after(site, result.cost_usd)
             messages.append(response.as_message())
             if response.tool_calls:
                 for call in response.tool_calls:
@@ -145,7 +161,7 @@ def run_agent(step: AgentStep, ctx: StepContext, router: Router, policies: Polic
         raise DeterministicError(f"agent {agent.name} gave no final answer within "
                                  f"{agent.max_turns} turns")
     except SoloistError as exc:
-        raise AgentFailed(f"agent {agent.name}: {exc}", result.events, exc) from exc
+        raise AgentFailed(f"agent {agent.name}: {exc}", result, exc) from exc
 
 
 def _final(text: str, schema: dict[str, Any] | None) -> Any:

@@ -10,7 +10,7 @@ import fnmatch
 import importlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import jsonschema
@@ -22,9 +22,10 @@ from soloist.control.policies import Policies
 from soloist.errors import DeterministicError, SemanticError, classify
 from soloist.execution.agent_loop import AgentStep, Router, run_agent
 from soloist.execution.context import Intent, StepContext, ToolCall, idempotency_key
+from soloist.execution.llm.guard import Budgets, CallGuard
 from soloist.execution.tools.base import Tool, ToolRegistry
-from soloist.orchestration.retry import decide
-from soloist.store.base import NewEvent, StepRow
+from soloist.orchestration.retry import RetryDecision, decide
+from soloist.store.base import LLMCallRow, NewEvent, StepRow
 
 Status = Literal["done", "dispatch", "skipped", "gate", "retry", "failed"]
 
@@ -51,6 +52,8 @@ class Outcome:
     started: float = 0.0
     checked: float = 0.0
     events: list[NewEvent] = field(default_factory=list)  # what an agent did, for the log
+    calls: list[LLMCallRow] = field(default_factory=list)  # for the cost ledger
+    same_attempt: bool = False  # a wait that is nobody's failure (an open breaker)
 
 
 @dataclass(slots=True)
@@ -62,6 +65,7 @@ class Produced:
     emitted: tuple[str, Any] | None = None
     events: list[NewEvent] = field(default_factory=list)
     approvals: list[str] = field(default_factory=list)  # policy asks a person to look
+    calls: list[LLMCallRow] = field(default_factory=list)
 
 
 def template_context(job: StepJob) -> dict[str, Any]:
@@ -89,14 +93,18 @@ class StepRunner:
     """Runs every step kind: python, tool, gate, emit, and agent."""
 
     def __init__(self, tools: ToolRegistry, workspace: str, *,
-                 agents: Callable[[str], Agent] | None = None,
+                 agents: Callable[[str, int | None], Agent] | None = None,
                  router: Router | None = None,
-                 policies: Callable[[], Policies] | None = None) -> None:
+                 policies: Callable[[], Policies] | None = None,
+                 guard: CallGuard | None = None,
+                 budgets: Callable[[str], Budgets] | None = None) -> None:
         self.tools = tools
         self.workspace = workspace
         self.agents = agents
         self.router = router
         self.policies = policies or Policies
+        self.guard = guard
+        self.budgets = budgets
 
     def execute(self, job: StepJob) -> Outcome:
         step = job.playbook.step(job.row.step_id)
@@ -111,7 +119,7 @@ class StepRunner:
             return self._failure(job, step, exc, started)
         outcome = Outcome(job, "done", output=produced.output, intents=produced.intents,
                           emitted=produced.emitted, started=started, checked=time.time(),
-                          events=produced.events)
+                          events=produced.events, calls=produced.calls)
         if step.gate is not None:
             outcome.status = "gate"
             outcome.gate_message = str(templating.render(step.gate.message, context))
@@ -155,14 +163,18 @@ class StepRunner:
             raise DeterministicError("agent steps need a model: configure [llm] in "
                                      "soloist.toml")
         assert step.agent is not None and step.task is not None
-        agent = self.agents(step.agent)
+        pinned = (job.run.get("pins") or {}).get("agents", {}).get(step.agent)
+        agent = self.agents(step.agent, pinned)
+        budgets = self.budgets(job.row.playbook) if self.budgets else Budgets()
+        if job.playbook.budget.cost_usd is not None:
+            budgets = replace(budgets, run_usd=job.playbook.budget.cost_usd)
         result = run_agent(
             AgentStep(agent, str(templating.render(step.task, context)),
                       self.granted_tools(agent, step), step.output, job.row.playbook,
-                      job.row.guidance),
-            ctx, self.router, self.policies(), self.workspace)
+                      job.row.guidance, budgets),
+            ctx, self.router, self.policies(), self.workspace, self.guard)
         return Produced(result.output, ctx.intents, events=result.events,
-                        approvals=result.approvals)
+                        approvals=result.approvals, calls=result.calls)
 
     def granted_tools(self, agent: Agent, step: Step) -> list[Tool]:
         """The agent's grants (globs), narrowed by the step's ``tools`` when it names any."""
@@ -191,10 +203,14 @@ class StepRunner:
         message = f"{type(exc).__name__}: {exc}"
         statuses: dict[str, Status] = {"retry": "retry", "fail": "failed", "gate": "gate"}
         status = statuses[decision.action]
+        same_attempt = not getattr(exc, "counts_attempt", True)
+        if same_attempt:  # an open breaker: wait for it, this was no attempt
+            status, decision = "retry", RetryDecision("retry", retry_after or 1.0)
         return Outcome(job, status, error=message, delay=decision.delay,
                        gate_message=message if status == "gate" else "",
                        started=started, checked=time.time(),
-                       events=list(getattr(exc, "events", [])))
+                       events=list(getattr(exc, "events", [])),
+                       calls=list(getattr(exc, "calls", [])), same_attempt=same_attempt)
 
     def dispatch(self, intent_tool: str, args: dict[str, Any], call: ToolCall) -> Any:
         return self.tools.get(intent_tool).invoke(args, call)

@@ -65,10 +65,12 @@ def _fenced(tx: Transaction, update: StepUpdate) -> bool:
 def apply_outcome(tx: Transaction, outcome: Outcome, actor: str, now: float) -> bool:
     """Record one executed step; false if its lease was lost (nothing written)."""
     accepted = _apply_outcome(tx, outcome, actor, now)
-    if accepted and outcome.events:
-        # What an agent did (model calls, policy decisions, tool calls) joins the log
-        # with the outcome it led to, in the same transaction.
+    if accepted:
+        # What an agent did (model calls, policy decisions, tool calls) joins the log and
+        # the cost ledger with the outcome it led to, in the same transaction.
         tx.events.extend(outcome.events)
+        if outcome.calls:
+            tx.costs.record(outcome.calls)
     return accepted
 
 
@@ -128,9 +130,9 @@ def _apply_outcome(tx: Transaction, outcome: Outcome, actor: str, now: float) ->
         }, run_id=row.run_id, step_id=row.step_id, actor=actor, ts=now))
         return True
     if status == "retry":
+        attempt = row.attempt if outcome.same_attempt else row.attempt + 1
         if not _fenced(tx, StepUpdate(row.id, row.lease_token, S.READY, error=outcome.error,
-                                      attempt=row.attempt + 1,
-                                      available_at=now + outcome.delay)):
+                                      attempt=attempt, available_at=now + outcome.delay)):
             return False
         log_moves(tx, row, S.EXECUTING, S.READY, ts=checked, actor=actor,
                   data={"error": outcome.error, "retry_in": round(outcome.delay, 3)})

@@ -41,6 +41,7 @@ class StartRequest:
     trigger: dict[str, Any]
     actor: str
     priority: int | None = None
+    pins: dict[str, Any] | None = None  # versions of agents (and policies) to keep
 
 
 def start_run(tx: Transaction, request: StartRequest, now: float | None = None) -> str:
@@ -57,7 +58,7 @@ def start_run(tx: Transaction, request: StartRequest, now: float | None = None) 
         state=RunState.RUNNING, inputs=request.inputs, queue=playbook.queue, priority=priority,
         created_at=now, deadline_at=None if deadline is None else now + deadline,
         finished_at=None, trigger=request.trigger, error=None,
-        steps_remaining=len(playbook.steps), created_by=request.actor,
+        steps_remaining=len(playbook.steps), created_by=request.actor, pins=request.pins,
     ))
     steps: list[NewStep] = []
     for position, (step, needs) in enumerate(zip(playbook.steps, playbook.needs_of(),

@@ -81,7 +81,7 @@ class Scheduler:
                     inputs = templating.render(trigger.inputs, {"fire_time": due})
                     runs.start_run(tx, runs.StartRequest(
                         playbook, inputs, {"cron": trigger.cron, "fire_time": due},
-                        "system:cron"), now)
+                        "system:cron", pins=self.registry.pins_for(playbook)), now)
                     fired += 1
         return fired
 
@@ -105,7 +105,7 @@ class Scheduler:
                         runs.start_run(tx, runs.StartRequest(
                             playbook, inputs, {"event": message.topic, "bus_id": message.id,
                                                "source_run": message.run_id},
-                            "system:event"), now)
+                            "system:event", pins=self.registry.pins_for(playbook)), now)
                         started += 1
                     except SoloistError as exc:
                         tx.events.append(NewEvent("trigger.failed", {

@@ -150,6 +150,12 @@ class Worker:
 
     def _sleep(self, now: float) -> None:
         timeout = self.options.poll_seconds if self.store.polls else 5.0
+        if not self.store.polls:
+            # No wake-up comes when a retry's backoff ends: wake for it ourselves.
+            with self.store.read() as tx:
+                upcoming = tx.steps.next_available()
+            if upcoming is not None:
+                timeout = max(0.02, min(timeout, upcoming - now))  # never spin
         if self.inflight:
             deadlines = [f.deadline for f in self.inflight.values() if f.deadline]
             if deadlines:
@@ -244,7 +250,8 @@ class Worker:
                       data={"lease_token": row.lease_token})
             job = StepJob(row, playbook, run.inputs if run else {}, outputs[row.run_id],
                           {"id": row.run_id, "playbook": row.playbook,
-                           "version": row.playbook_version, "attempt": row.attempt})
+                           "version": row.playbook_version, "attempt": row.attempt,
+                           "pins": run.pins if run else None})
             if row.kind == "compensation" or row.resume == "dispatch":
                 original = row.step_id.removeprefix("compensate:")
                 job.run["intents"] = [

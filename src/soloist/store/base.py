@@ -33,6 +33,7 @@ class RunRow:
     steps_remaining: int
     created_by: str
     final_state: str | None = None  # where a compensating run ends: failed or cancelled
+    pins: Any = None  # versions the run started with: {"agents": {name: version}, ...}
 
 
 @dataclass(slots=True)
@@ -167,6 +168,32 @@ class SecretRow:
 
 
 @dataclass(slots=True)
+class LLMCallRow:
+    """One model call in the cost ledger."""
+
+    run_id: str | None
+    step_id: str | None
+    playbook: str | None
+    provider: str
+    model: str
+    input_tokens: int
+    output_tokens: int
+    latency_ms: float
+    cost_usd: float
+    cached: bool
+    created_at: float
+
+
+@dataclass(slots=True)
+class BreakerRow:
+    name: str
+    state: str  # closed | open | half_open
+    failures: int
+    opened_at: float | None
+    updated_at: float
+
+
+@dataclass(slots=True)
 class StepUpdate:
     """A fenced write to a leased step: refused unless the lease token still matches."""
 
@@ -250,6 +277,9 @@ class Approvals(Protocol):
                now: float) -> bool: ...
     def expired(self, now: float) -> builtins.list[ApprovalRow]: ...
     def close_for_run(self, run_id: str, decision: str, by: str, now: float) -> int: ...
+    def decided_by_people(self, since: float) -> int:
+        """Approvals decided by a person (not by a timeout or a cancellation) since then."""
+        ...
 
 
 class Events(Protocol):
@@ -294,6 +324,26 @@ class Secrets(Protocol):
     def delete(self, name: str) -> bool: ...
 
 
+class Costs(Protocol):
+    def record(self, calls: Sequence[LLMCallRow]) -> None: ...
+    def for_run(self, run_id: str) -> builtins.list[LLMCallRow]: ...
+    def spent(self, since: float, *, playbook: str | None = None,
+              run_id: str | None = None) -> float: ...
+    def rollup(self, since: float) -> builtins.list[dict[str, Any]]: ...
+
+
+class Cache(Protocol):
+    def get(self, key: str) -> Any: ...
+    def hit(self, key: str) -> None: ...
+    def put(self, key: str, response: Any, now: float) -> None: ...
+
+
+class Breakers(Protocol):
+    def get(self, name: str) -> BreakerRow | None: ...
+    def put(self, row: BreakerRow) -> None: ...
+    def all(self) -> builtins.list[BreakerRow]: ...
+
+
 class Transaction(Protocol):
     @property
     def runs(self) -> Runs: ...
@@ -313,6 +363,12 @@ class Transaction(Protocol):
     def scheduler(self) -> SchedulerState: ...
     @property
     def secrets(self) -> Secrets: ...
+    @property
+    def costs(self) -> Costs: ...
+    @property
+    def cache(self) -> Cache: ...
+    @property
+    def breakers(self) -> Breakers: ...
 
     def notify_ready(self) -> None:
         """Wake waiting workers once this transaction commits."""

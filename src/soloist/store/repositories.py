@@ -16,10 +16,12 @@ from typing import Any, Protocol
 
 from soloist.store.base import (
     ApprovalRow,
+    BreakerRow,
     BusMessage,
     DefinitionRow,
     EventRow,
     IntentRow,
+    LLMCallRow,
     NewEvent,
     NewStep,
     RunRow,
@@ -65,7 +67,7 @@ def _run(row: Row) -> RunRow:
         priority=row["priority"], created_at=row["created_at"], deadline_at=row["deadline_at"],
         finished_at=row["finished_at"], trigger=loads(row["trigger"]), error=row["error"],
         steps_remaining=row["steps_remaining"], created_by=row["created_by"],
-        final_state=row["final_state"],
+        final_state=row["final_state"], pins=loads(row.get("pins")),
     )
 
 
@@ -123,6 +125,7 @@ class SqlRuns:
             "priority": run.priority, "created_at": run.created_at,
             "deadline_at": run.deadline_at, "trigger": dumps(run.trigger),
             "steps_remaining": run.steps_remaining, "created_by": run.created_by,
+            "pins": None if run.pins is None else dumps(run.pins),
         })
 
     def get(self, run_id: str) -> RunRow | None:
@@ -334,6 +337,10 @@ class SqlApprovals:
     def expired(self, now: float) -> builtins.list[ApprovalRow]:
         return [_approval(r) for r in self.conn.fetch(self.q.expired_approvals, {"now": now})]
 
+    def decided_by_people(self, since: float) -> int:
+        rows = self.conn.fetch(self.q.approvals_decided_by_people, {"since": since})
+        return int(rows[0]["n"])
+
     def close_for_run(self, run_id: str, decision: str, by: str, now: float) -> int:
         params = {"run_id": run_id, "decision": decision, "by": by, "now": now}
         return self.conn.run(self.q.close_run_approvals, params)
@@ -491,6 +498,70 @@ class SqlSecrets:
 _OPAQUE = frozenset({"hash", "prev_hash", "digest", "ciphertext"})
 
 
+class SqlCosts:
+    def __init__(self, conn: Connection, q: Any) -> None:
+        self.conn, self.q = conn, q
+
+    def record(self, calls: Sequence[LLMCallRow]) -> None:
+        self.conn.run_many(self.q.insert_llm_call, [
+            {"run_id": c.run_id, "step_id": c.step_id, "playbook": c.playbook,
+             "provider": c.provider, "model": c.model, "input_tokens": c.input_tokens,
+             "output_tokens": c.output_tokens, "latency_ms": c.latency_ms,
+             "cost_usd": c.cost_usd, "cached": 1 if c.cached else 0,
+             "created_at": c.created_at}
+            for c in calls
+        ])
+
+    def for_run(self, run_id: str) -> builtins.list[LLMCallRow]:
+        return [
+            LLMCallRow(r["run_id"], r["step_id"], r["playbook"], r["provider"], r["model"],
+                       r["input_tokens"], r["output_tokens"], r["latency_ms"], r["cost_usd"],
+                       bool(r["cached"]), r["created_at"])
+            for r in self.conn.fetch(self.q.llm_calls_for_run, {"run_id": run_id})
+        ]
+
+    def spent(self, since: float, *, playbook: str | None = None,
+              run_id: str | None = None) -> float:
+        rows = self.conn.fetch(self.q.spent_since,
+                               {"since": since, "playbook": playbook, "run_id": run_id})
+        return float(rows[0]["usd"] or 0.0)
+
+    def rollup(self, since: float) -> builtins.list[dict[str, Any]]:
+        return [dict(r) for r in self.conn.fetch(self.q.cost_rollup, {"since": since})]
+
+
+class SqlCache:
+    def __init__(self, conn: Connection, q: Any) -> None:
+        self.conn, self.q = conn, q
+
+    def get(self, key: str) -> Any:
+        rows = self.conn.fetch(self.q.cache_get, {"key": key})
+        return loads(rows[0]["response"]) if rows else None
+
+    def hit(self, key: str) -> None:
+        self.conn.run(self.q.cache_hit, {"key": key})
+
+    def put(self, key: str, response: Any, now: float) -> None:
+        self.conn.run(self.q.cache_put, {"key": key, "response": dumps(response), "now": now})
+
+
+class SqlBreakers:
+    def __init__(self, conn: Connection, q: Any) -> None:
+        self.conn, self.q = conn, q
+
+    def get(self, name: str) -> BreakerRow | None:
+        rows = self.conn.fetch(self.q.get_breaker, {"name": name})
+        return BreakerRow(**rows[0]) if rows else None
+
+    def put(self, row: BreakerRow) -> None:
+        self.conn.run(self.q.put_breaker, {"name": row.name, "state": row.state,
+                                           "failures": row.failures,
+                                           "opened_at": row.opened_at, "now": row.updated_at})
+
+    def all(self) -> builtins.list[BreakerRow]:
+        return [BreakerRow(**r) for r in self.conn.fetch(self.q.list_breakers)]
+
+
 class RedactingConnection:
     """Passes every string parameter through the redactor before it reaches the driver.
 
@@ -534,6 +605,9 @@ class SqlTransaction:
         self.bus = SqlBus(conn, q)
         self.scheduler = SqlSchedulerState(conn, q)
         self.secrets = SqlSecrets(conn, q)
+        self.costs = SqlCosts(conn, q)
+        self.cache = SqlCache(conn, q)
+        self.breakers = SqlBreakers(conn, q)
         self.wants_notify = False
 
     def notify_ready(self) -> None:

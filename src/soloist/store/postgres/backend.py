@@ -109,6 +109,8 @@ class _Conn:
         self.raw = raw
         self.where = where
         self.failed: StoreError | None = None
+        # In pipeline mode (the commit tail): writes are queued, not waited for.
+        self.pipelined = False
 
     def _fail(self, exc: psycopg.Error) -> StoreError:
         error = translate(exc, self.where)
@@ -119,11 +121,14 @@ class _Conn:
     def fetch(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         try:
             cursor = self.raw.execute(sql, params or {})
+            if self.pipelined:  # fetchall() flushes the pipeline and waits for this result
+                return cursor.fetchall()
             return cursor.fetchall() if cursor.description else []
         except psycopg.Error as exc:
             raise self._fail(exc) from exc
 
     def run(self, sql: str, params: dict[str, Any] | None = None) -> int:
+        """The statement's row count; -1 (not known yet) when pipelined."""
         try:
             return self.raw.execute(sql, params or {}).rowcount
         except psycopg.Error as exc:
@@ -152,6 +157,7 @@ class _Conn:
 
 class PostgresStore:
     polls = False
+    redact: Callable[[str], str] | None = None
 
     def __init__(self, url: str, *, pool_size: int = DEFAULT_POOL_SIZE) -> None:
         self.url = url
@@ -259,14 +265,41 @@ class PostgresStore:
         raw = self._take()
         conn = _Conn(raw, self.where)
         try:
-            tx = SqlTransaction(conn, queries)
+            tx = SqlTransaction(conn, queries, self.redact)
             yield tx
-            tx.events.flush()
-            if tx.wants_notify:
-                conn.run(queries.notify_ready)
-            conn.commit()
+            if conn.failed is None and (tx.events.buffer or tx.wants_notify):
+                self._commit_pipelined(conn, tx)
+            else:
+                conn.commit()
         finally:
             self._give(raw)  # rolls back whatever did not commit
+
+    @staticmethod
+    def _commit_pipelined(conn: _Conn, tx: SqlTransaction) -> None:
+        """Chain the events, notify and commit, in two round trips.
+
+        The chain head stays locked from its ``SELECT ... FOR UPDATE`` to the commit, and
+        every writer of the deployment queues on it: so after that one read (whose result
+        the hashes need) the event rows, the new head, the ``NOTIFY`` and the ``COMMIT``
+        travel in one pipeline and come back together with the commit's WAL flush, rather
+        than one round trip each while the lock is held. Their row counts are not read.
+        An error in any of them surfaces here, translated, and nothing is committed.
+        """
+        raw = conn.raw
+        try:
+            with raw.pipeline():
+                conn.pipelined = True
+                try:
+                    tx.events.flush()
+                    if tx.wants_notify:
+                        conn.run(queries.notify_ready)
+                    # Queued, not conn.commit(): that would sync once more before the
+                    # pipeline's own closing sync, one more round trip.
+                    conn.run(queries.commit)
+                finally:
+                    conn.pipelined = False
+        except psycopg.Error as exc:
+            raise conn._fail(exc) from exc
 
     @contextmanager
     def read(self) -> Iterator[SqlTransaction]:
@@ -275,7 +308,7 @@ class PostgresStore:
         raw.isolation_level = IsolationLevel.REPEATABLE_READ
         raw.read_only = True
         try:
-            yield SqlTransaction(_Conn(raw, self.where), queries)
+            yield SqlTransaction(_Conn(raw, self.where), queries, self.redact)
         finally:
             self._give(raw)
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 insert_run = """
 INSERT INTO runs (id, playbook, playbook_version, state, inputs, queue, priority, created_at,
-                  deadline_at, trigger, steps_remaining, created_by)
+                  deadline_at, trigger, steps_remaining, created_by, pins)
 VALUES (:id, :playbook, :playbook_version, :state, :inputs, :queue, :priority, :created_at,
-        :deadline_at, :trigger, :steps_remaining, :created_by)
+        :deadline_at, :trigger, :steps_remaining, :created_by, :pins)
 """
 get_run = "SELECT * FROM runs WHERE id = :id"
 runs_by_ids = "SELECT * FROM runs WHERE id IN (SELECT value FROM json_each(:ids))"
@@ -172,6 +172,10 @@ SELECT * FROM approvals
 WHERE decision IS NULL AND expires_at IS NOT NULL AND expires_at < :now
 ORDER BY expires_at
 """
+approvals_decided_by_people = """
+SELECT count(*) AS n FROM approvals
+WHERE decided_at >= :since AND decided_by LIKE 'person:%' AND decision <> 'cancelled'
+"""
 close_run_approvals = """
 UPDATE approvals SET decision = :decision, decided_by = :by, decided_at = :now
 WHERE run_id = :run_id AND decision IS NULL
@@ -251,3 +255,37 @@ SET ciphertext = excluded.ciphertext, updated_at = excluded.updated_at,
 get_secret = "SELECT * FROM secrets WHERE name = :name"
 list_secrets = "SELECT * FROM secrets ORDER BY name"
 delete_secret = "DELETE FROM secrets WHERE name = :name"
+
+insert_llm_call = """
+INSERT INTO llm_calls (run_id, step_id, playbook, provider, model, input_tokens, output_tokens,
+                       latency_ms, cost_usd, cached, created_at)
+VALUES (:run_id, :step_id, :playbook, :provider, :model, :input_tokens, :output_tokens,
+        :latency_ms, :cost_usd, :cached, :created_at)
+"""
+llm_calls_for_run = "SELECT * FROM llm_calls WHERE run_id = :run_id ORDER BY id"
+spent_since = """
+SELECT COALESCE(sum(cost_usd), 0) AS usd FROM llm_calls
+WHERE created_at >= :since AND (:playbook IS NULL OR playbook = :playbook)
+  AND (:run_id IS NULL OR run_id = :run_id)
+"""
+cost_rollup = """
+SELECT playbook, count(*) AS calls, sum(input_tokens) AS input_tokens,
+       sum(output_tokens) AS output_tokens, sum(cost_usd) AS cost_usd,
+       sum(cached) AS cached
+FROM llm_calls WHERE created_at >= :since GROUP BY playbook ORDER BY playbook
+"""
+cache_get = "SELECT response FROM llm_cache WHERE key = :key"
+cache_hit = "UPDATE llm_cache SET hits = hits + 1 WHERE key = :key"
+cache_put = """
+INSERT INTO llm_cache (key, response, created_at) VALUES (:key, :response, :now)
+ON CONFLICT (key) DO NOTHING
+"""
+get_breaker = "SELECT * FROM breakers WHERE name = :name"
+put_breaker = """
+INSERT INTO breakers (name, state, failures, opened_at, updated_at)
+VALUES (:name, :state, :failures, :opened_at, :now)
+ON CONFLICT (name) DO UPDATE
+SET state = excluded.state, failures = excluded.failures, opened_at = excluded.opened_at,
+    updated_at = excluded.updated_at
+"""
+list_breakers = "SELECT * FROM breakers ORDER BY name"

@@ -1,0 +1,59 @@
+"""Circuit breakers, one per provider or connector, their state shared through the store.
+
+Pure decisions here; the store keeps the state so that every worker on every machine
+sees the same breaker. A breaker opens after ``failure_threshold`` transient failures in
+a row, lets one probe through after ``cooldown`` seconds (half-open), and closes on a
+success. While it is open, callers wait: it is not their failure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from soloist.errors import TransientError
+from soloist.store.base import BreakerRow
+
+
+@dataclass(frozen=True)
+class BreakerPolicy:
+    failure_threshold: int = 5
+    cooldown: float = 30.0
+
+
+@dataclass(frozen=True)
+class BreakerCheck:
+    allow: bool
+    wait: float = 0.0
+    probe: bool = False
+
+
+class BreakerOpen(TransientError):
+    """The breaker is open: wait, this attempt does not count."""
+
+    counts_attempt = False
+
+
+def before_call(row: BreakerRow | None, now: float, policy: BreakerPolicy) -> BreakerCheck:
+    if row is None or row.state == "closed":
+        return BreakerCheck(True)
+    opened = row.opened_at or row.updated_at
+    remaining = opened + policy.cooldown - now
+    if row.state == "open" and remaining > 0:
+        return BreakerCheck(False, wait=remaining)
+    return BreakerCheck(True, probe=True)
+
+
+def after_call(row: BreakerRow | None, name: str, *, ok: bool, transient: bool, now: float,
+               policy: BreakerPolicy) -> BreakerRow | None:
+    """The new state after a call; ``None`` when nothing changes (nothing to write)."""
+    if ok:
+        if row is None or (row.state == "closed" and row.failures == 0):
+            return None
+        return BreakerRow(name, "closed", 0, None, now)
+    if not transient:
+        return None  # a bad request says nothing about the provider's health
+    failures = (row.failures if row else 0) + 1
+    was_probe = row is not None and row.state != "closed"
+    if was_probe or failures >= policy.failure_threshold:
+        return BreakerRow(name, "open", failures, now, now)
+    return BreakerRow(name, "closed", failures, None, now)

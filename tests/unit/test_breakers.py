@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from soloist.orchestration.breakers import BreakerPolicy, after_call, before_call
+from soloist.store.base import BreakerRow
+
+POLICY = BreakerPolicy(failure_threshold=3, cooldown=10.0)
+
+
+def test_opens_after_repeated_transient_failures_then_half_opens_and_closes() -> None:
+    row = None
+    for i in range(3):
+        assert before_call(row, float(i), POLICY).allow
+        row = after_call(row, "openai", ok=False, transient=True, now=float(i), policy=POLICY)
+    assert row is not None and row.state == "open" and row.opened_at == 2.0
+    check = before_call(row, 5.0, POLICY)
+    assert not check.allow and check.wait == 7.0
+    probe = before_call(row, 12.5, POLICY)
+    assert probe.allow and probe.probe
+    closed = after_call(row, "openai", ok=True, transient=False, now=13.0, policy=POLICY)
+    assert closed == BreakerRow("openai", "closed", 0, None, 13.0)
+
+
+def test_a_failed_probe_opens_again_at_once() -> None:
+    row = BreakerRow("x", "open", 3, 0.0, 0.0)
+    assert before_call(row, 11.0, POLICY).probe
+    again = after_call(row, "x", ok=False, transient=True, now=11.0, policy=POLICY)
+    assert again is not None and again.state == "open" and again.opened_at == 11.0
+
+
+def test_deterministic_failures_and_quiet_successes_change_nothing() -> None:
+    assert after_call(None, "x", ok=False, transient=False, now=1.0, policy=POLICY) is None
+    assert after_call(None, "x", ok=True, transient=False, now=1.0, policy=POLICY) is None
+    one = after_call(None, "x", ok=False, transient=True, now=1.0, policy=POLICY)
+    assert one is not None and one.state == "closed" and one.failures == 1
