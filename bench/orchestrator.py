@@ -409,14 +409,18 @@ def pg_drain_processes(root: Path, url: str, n: int, processes: int,
             proc.stdin.flush()
         deadline = t0 + 300
         done = 0
-        while time.perf_counter() < deadline:
-            done = run_counts(url).get("done", 0)
-            if done >= n:
-                break
-            if all(p.poll() is not None for p in procs):
-                done = run_counts(url).get("done", 0)
-                break
-            time.sleep(0.01)
+        import psycopg
+
+        # One connection kept open, polled every 20 ms: a new connection per poll would
+        # start a server process each time, on the machine being measured.
+        with psycopg.connect(url, autocommit=True) as poller:
+            count = "SELECT count(*) FROM runs WHERE state = 'done'"
+            while time.perf_counter() < deadline:
+                row = poller.execute(count).fetchone()
+                done = int(row[0]) if row else 0
+                if done >= n or all(p.poll() is not None for p in procs):
+                    break
+                time.sleep(0.02)
         elapsed = time.perf_counter() - t0
         busy = cpu_busy_fraction(busy0, cpu_ticks())
         commits = pg_commits(url) - commits0

@@ -44,8 +44,9 @@ def show(run_id: str, workspace: WorkspaceOpt = DEFAULT_WS, as_json: JsonOpt = F
 
     with open_workspace(workspace) as ws:
         detail = ws.show(run_id)
+        ws_costs = ws.costs(run_id)
     if as_json:
-        render.print_json(detail)
+        render.print_json({**render.to_jsonable(detail), "costs": ws_costs})
         return
     run = detail.run
     con = render.console()
@@ -79,6 +80,13 @@ def show(run_id: str, workspace: WorkspaceOpt = DEFAULT_WS, as_json: JsonOpt = F
                 render.short(i.error or i.result, 40),
             )
         con.print(intents)
+    if ws_costs:
+        spent = sum(c.cost_usd for c in ws_costs)
+        tokens_in = sum(c.input_tokens for c in ws_costs)
+        tokens_out = sum(c.output_tokens for c in ws_costs)
+        cached = sum(1 for c in ws_costs if c.cached)
+        con.print(f"cost: ${spent:.6f} for {len(ws_costs)} model call(s), {tokens_in} tokens "
+                  f"in, {tokens_out} out, {cached} from the cache")
     for a in detail.approvals:
         decided = (
             (
@@ -139,8 +147,39 @@ def cancel(run_id: str, workspace: WorkspaceOpt = DEFAULT_WS, as_json: JsonOpt =
         typer.echo(f"{row.id} {row.state}")
 
 
+def metrics(days: Annotated[float, typer.Option(help="Over the last N days.")] = 30.0,
+            workspace: WorkspaceOpt = DEFAULT_WS, as_json: JsonOpt = False) -> None:
+    """Completion rate, human interventions per 100 runs, cost per successful outcome."""
+    from soloist.interfaces.cli import render
+
+    with open_workspace(workspace) as ws:
+        figures = ws.metrics(days)
+    if as_json:
+        render.print_json(figures)
+        return
+
+    def pct(value: float | None) -> str:
+        return "-" if value is None else f"{value * 100:.1f}%"
+
+    con = render.console()
+    con.print(f"last {days:g} days: runs {figures['runs']}")
+    con.print(f"completion rate: {pct(figures['completion_rate'])}")
+    per100 = figures["human_interventions_per_100_runs"]
+    con.print(f"human interventions per 100 runs: {'-' if per100 is None else f'{per100:.1f}'}")
+    per_outcome = figures["cost_per_successful_outcome_usd"]
+    con.print(f"cost: ${figures['cost_usd']:.6f}; per successful outcome: "
+              f"{'-' if per_outcome is None else f'${per_outcome:.6f}'}")
+    if figures["by_playbook"]:
+        out = render.table("playbook", "calls", "tokens in", "tokens out", "cached", "cost")
+        for r in figures["by_playbook"]:
+            out.add_row(str(r["playbook"]), str(r["calls"]), str(r["input_tokens"]),
+                        str(r["output_tokens"]), str(r["cached"]), f"${r['cost_usd']:.6f}")
+        con.print(out)
+
+
 def register(app: typer.Typer) -> None:
     app.command("runs")(list_runs)
     app.command()(show)
     app.command()(log)
     app.command()(cancel)
+    app.command()(metrics)
