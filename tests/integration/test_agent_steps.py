@@ -223,3 +223,26 @@ def test_an_open_breaker_makes_steps_wait_without_spending_attempts(ws: Workspac
     assert any("circuit breaker is open" in err for err in errors)
     # one real failure (503) counted; the breaker's waits did not
     assert ws.show(run_id).steps[0].attempt == 2
+
+
+def test_a_verifier_agent_judges_the_output(ws: Workspace) -> None:
+    (ws.root / "agents" / "checker.yaml").write_text(
+        "name: checker\ninstructions: You check work.\nmodel: light\ntools: []\n")
+    path = ws.root / "playbooks" / "triage.yaml"
+    path.write_text(path.read_text().replace("    agent: assistant\n",
+                                             "    agent: assistant\n    verifier: checker\n"))
+    ws.deploy()
+    script(ws, reply('{"summary": "fine"}'), reply('{"verdict": "pass", "reason": "ok"}'),
+           reply('{"summary": "wrong"}'),
+           reply('{"verdict": "fail", "reason": "the summary misses the refund"}'))
+    good = ws.start("triage", {"email": "a"})
+    ws.worker().run(until_idle=True)
+    assert ws.get_run(good).state == "done"
+    bad = ws.start("triage", {"email": "b"})
+    ws.worker().run(until_idle=True)
+    [pending] = ws.approvals()
+    assert "misses the refund" in pending.approval.message
+    verdicts = [e.data["verdict"] for run in (good, bad) for e in ws.log(run_id=run)
+                if e.kind == "agent.verdict"]
+    assert verdicts == ["pass", "fail"]
+    assert len(ws.costs(bad)) == 2  # both calls in the ledger, though the step stopped

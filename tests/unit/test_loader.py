@@ -303,3 +303,16 @@ def test_agent_model_and_rule_problems(tmp_path: Path) -> None:
         ["policies.yaml:4:5", "rules.0"],
     ]
     assert found[2].endswith("unknown key 'Match' (did you mean 'match'?)")
+
+
+def test_agent_steps_must_name_agents_of_the_workspace(tmp_path: Path) -> None:
+    (tmp_path / "playbooks").mkdir()
+    (tmp_path / "agents").mkdir()
+    (tmp_path / "agents" / "a.yaml").write_text("name: helper\ninstructions: help\n")
+    (tmp_path / "playbooks" / "p.yaml").write_text(
+        "name: p\nsteps:\n  - id: s\n    agent: helpr\n    task: do it\n")
+    with pytest.raises(DefinitionError) as caught:
+        load_definitions(tmp_path)
+    assert caught.value.problems == [
+        "playbooks/p.yaml:4:12: steps.0.agent: no agent named 'helpr' in agents/ "
+        "(known: helper)"]

@@ -78,7 +78,8 @@ def load_definitions(root: Path) -> Definitions:
         raise DefinitionError([f"{root}: not a workspace folder"])
     problems: list[str] = []
     sources: dict[tuple[str, str], str] = {}
-    playbooks = _load_named(root, "playbook", Playbook, problems, sources)
+    docs: dict[str, _Doc] = {}
+    playbooks = _load_named(root, "playbook", Playbook, problems, sources, docs)
     agents = _load_named(root, "agent", Agent, problems, sources)
     _add_python(root, "playbook", Playbook, playbooks, problems, sources)
     _add_python(root, "agent", Agent, agents, problems, sources)
@@ -86,6 +87,7 @@ def load_definitions(root: Path) -> Definitions:
     if (root / "policies.yaml").is_file():
         _, policies = _load_file(root / "policies.yaml", "policies.yaml", Policies, problems)
         sources["policies", "policies"] = "policies.yaml"
+    problems.extend(_unknown_agents(playbooks, agents, docs))
     if problems or policies is None:
         raise DefinitionError(problems)
     return Definitions(playbooks=playbooks, agents=agents, policies=policies, sources=sources)
@@ -104,8 +106,31 @@ def load_text(text: str, path: str, model: type[M]) -> M:
     return loaded
 
 
+def _unknown_agents(playbooks: dict[str, Playbook], agents: dict[str, Agent],
+                    docs: dict[str, _Doc]) -> list[str]:
+    """Agent steps must name agents of this workspace (checked across files)."""
+    found: list[str] = []
+    for name, playbook in playbooks.items():
+        doc = docs.get(name)
+        for index, step in enumerate(playbook.steps):
+            for key in ("agent", "verifier"):
+                wanted = getattr(step, key)
+                if wanted is None or wanted in agents:
+                    continue
+                known = ", ".join(sorted(agents)) or "none"
+                message = f"no agent named {wanted!r} in agents/ (known: {known})"
+                if doc is None:
+                    found.append(f"{name}: steps.{index}.{key}: {message}")
+                else:
+                    doc.problems.clear()
+                    doc.report(("steps", index, key), message)
+                    found.extend(doc.messages())
+    return found
+
+
 def _load_named(
-    root: Path, kind: str, model: type[N], problems: list[str], sources: dict[tuple[str, str], str]
+    root: Path, kind: str, model: type[N], problems: list[str],
+    sources: dict[tuple[str, str], str], docs: dict[str, _Doc] | None = None,
 ) -> dict[str, N]:
     found: dict[str, N] = {}
     for file in _yaml_files(root / f"{kind}s"):
@@ -120,6 +145,8 @@ def _load_named(
             continue
         sources[kind, loaded.name] = relative
         found[loaded.name] = loaded
+        if docs is not None:
+            docs[loaded.name] = doc
     return found
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import importlib
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -20,7 +21,7 @@ from soloist.control.agents import Agent
 from soloist.control.playbooks import CompensateSpec, Playbook, Step
 from soloist.control.policies import Policies
 from soloist.errors import DeterministicError, SemanticError, classify
-from soloist.execution.agent_loop import AgentStep, Router, run_agent
+from soloist.execution.agent_loop import AgentFailed, AgentStep, Router, run_agent
 from soloist.execution.context import Intent, StepContext, ToolCall, idempotency_key
 from soloist.execution.llm.guard import Budgets, CallGuard
 from soloist.execution.tools.base import Tool, ToolRegistry
@@ -28,6 +29,10 @@ from soloist.orchestration.retry import RetryDecision, decide
 from soloist.store.base import LLMCallRow, NewEvent, StepRow
 
 Status = Literal["done", "dispatch", "skipped", "gate", "retry", "failed"]
+VERDICT_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["verdict", "reason"],
+    "properties": {"verdict": {"enum": ["pass", "fail"]}, "reason": {"type": "string"}},
+}
 
 
 @dataclass(slots=True)
@@ -110,13 +115,14 @@ class StepRunner:
         step = job.playbook.step(job.row.step_id)
         started = time.time()
         context = template_context(job)
+        produced: Produced | None = None
         try:
             if step.when is not None and not templating.evaluate(step.when, context):
                 return Outcome(job, "skipped", started=started, checked=time.time())
             produced = self._run_kind(step, job, context)
             self._check(step, produced.output)
         except Exception as exc:
-            return self._failure(job, step, exc, started)
+            return self._failure(job, step, exc, started, produced)
         outcome = Outcome(job, "done", output=produced.output, intents=produced.intents,
                           emitted=produced.emitted, started=started, checked=time.time(),
                           events=produced.events, calls=produced.calls)
@@ -173,8 +179,45 @@ class StepRunner:
                       self.granted_tools(agent, step), step.output, job.row.playbook,
                       job.row.guidance, budgets),
             ctx, self.router, self.policies(), self.workspace, self.guard)
-        return Produced(result.output, ctx.intents, events=result.events,
-                        approvals=result.approvals, calls=result.calls)
+        produced = Produced(result.output, ctx.intents, events=result.events,
+                            approvals=result.approvals, calls=result.calls)
+        if step.verifier is not None:
+            self._verify(step, job, ctx, result.output, produced, budgets)
+        return produced
+
+    def _verify(self, step: Step, job: StepJob, ctx: StepContext, output: Any,
+                produced: Produced, budgets: Budgets) -> None:
+        """A second agent judges the output; its verdict is recorded, a "fail" goes to a
+        person (semantic), and nothing it could stage is kept."""
+        assert step.verifier is not None and self.agents is not None
+        assert self.router is not None
+        pinned = (job.run.get("pins") or {}).get("agents", {}).get(step.verifier)
+        verifier = self.agents(step.verifier, pinned)
+        judge_ctx = StepContext(ctx.run_id, ctx.step_id, ctx.attempt, ctx.inputs, ctx.steps,
+                                ctx.playbook)
+        task = (f"Check the work of another agent.\nTask it was given:\n{step.task}\n\n"
+                f"Its output:\n{json.dumps(output, default=str)}\n\nDoes the output "
+                "fulfil the task? Answer with a verdict (pass or fail) and a reason.")
+        try:
+            verdict = run_agent(
+                AgentStep(verifier, task, [], VERDICT_SCHEMA, job.row.playbook,
+                          budgets=budgets),
+                judge_ctx, self.router, self.policies(), self.workspace, self.guard)
+        except AgentFailed as exc:
+            exc.events = produced.events + exc.events
+            exc.calls = produced.calls + exc.calls
+            raise
+        produced.events.extend(verdict.events)
+        produced.calls.extend(verdict.calls)
+        produced.events.append(NewEvent("agent.verdict", {
+            "verifier": f"{verifier.name}@v{verifier.version}", **verdict.output},
+            ctx.run_id, ctx.step_id, f"agent:{verifier.name}@v{verifier.version}",
+            time.time()))
+        if verdict.output["verdict"] != "pass":
+            error = SemanticError(f"verifier {verifier.name} says: {verdict.output['reason']}")
+            error.events = produced.events  # type: ignore[attr-defined]
+            error.calls = produced.calls  # type: ignore[attr-defined]
+            raise error
 
     def granted_tools(self, agent: Agent, step: Step) -> list[Tool]:
         """The agent's grants (globs), narrowed by the step's ``tools`` when it names any."""
@@ -196,7 +239,8 @@ class StepRunner:
             if not templating.evaluate(expression, {"output": output}):
                 raise SemanticError(f"check failed: {expression}")
 
-    def _failure(self, job: StepJob, step: Step, exc: Exception, started: float) -> Outcome:
+    def _failure(self, job: StepJob, step: Step, exc: Exception, started: float,
+                 produced: Produced | None = None) -> Outcome:
         kind = classify(exc)
         retry_after = getattr(exc, "retry_after", None)
         decision = decide(step.retry, kind, job.row.attempt, retry_after)
@@ -209,8 +253,11 @@ class StepRunner:
         return Outcome(job, status, error=message, delay=decision.delay,
                        gate_message=message if status == "gate" else "",
                        started=started, checked=time.time(),
-                       events=list(getattr(exc, "events", [])),
-                       calls=list(getattr(exc, "calls", [])), same_attempt=same_attempt)
+                       events=list(getattr(exc, "events", None) or
+                                   (produced.events if produced else [])),
+                       calls=list(getattr(exc, "calls", None) or
+                                  (produced.calls if produced else [])),
+                       same_attempt=same_attempt)
 
     def dispatch(self, intent_tool: str, args: dict[str, Any], call: ToolCall) -> Any:
         return self.tools.get(intent_tool).invoke(args, call)
