@@ -62,6 +62,57 @@ def _fenced(tx: Transaction, update: StepUpdate) -> bool:
     return not tx.steps.update_fenced([update])
 
 
+def is_plain_finish(outcome: Outcome) -> bool:
+    """A step that simply finished: the common case, written in batches."""
+    return (outcome.status in ("done", "skipped") and outcome.job.row.kind == "step"
+            and outcome.emitted is None)
+
+
+def apply_finishes(tx: Transaction, outcomes: list[Outcome], actor: str,
+                   now: float) -> list[bool]:
+    """Record many plain finishes with a few statements; one bool per outcome (accepted).
+
+    The same moves as :func:`apply_outcome`, batched: fence all (one read of the tokens,
+    which locks the rows on PostgreSQL), write all, ready all dependents at once, count
+    the runs down at once, then finish the runs that reached zero.
+    """
+    tokens = tx.steps.lease_tokens([o.job.row.id for o in outcomes])
+    accepted = [tokens.get(o.job.row.id) == o.job.row.lease_token for o in outcomes]
+    chosen = [o for o, ok in zip(outcomes, accepted, strict=True) if ok]
+    if not chosen:
+        return accepted
+    tx.steps.finish_many([
+        StepUpdate(o.job.row.id, o.job.row.lease_token,
+                   S.DONE if o.status == "done" else S.SKIPPED, output=o.output,
+                   finished_at=now)
+        for o in chosen
+    ])
+    pairs = [(o.job.row.run_id, dep) for o in chosen
+             for dep in o.job.playbook.dependents_map[o.job.row.step_id]]
+    readied = set(tx.steps.promote_many(pairs, now)) if pairs else set()
+    if readied:
+        tx.notify_ready()
+    for o in chosen:
+        row = o.job.row
+        mine = [d for d in o.job.playbook.dependents_map[row.step_id]
+                if (row.run_id, d) in readied]
+        data: dict[str, Any] = {"readied": mine} if mine else {}
+        if o.status == "done":
+            moves: tuple[StepState, ...] = (S.EXECUTING, S.CHECKING, S.PERSISTING, S.DONE)
+            data["took_ms"] = round(((o.checked or now) - (o.started or now)) * 1000, 3)
+        else:
+            moves = (S.EXECUTING, S.SKIPPED)
+        log_moves(tx, row, *moves, ts=o.checked or now, actor=actor, data=data)
+        tx.events.extend(o.events)
+        if o.calls:
+            tx.costs.record(o.calls)
+    jobs = {o.job.row.run_id: o.job for o in chosen}
+    for run_id, remaining in tx.runs.step_finished([o.job.row.run_id for o in chosen]):
+        if remaining == 0:
+            runs.finish_run(tx, run_id, jobs[run_id].row.playbook, jobs[run_id].inputs, now)
+    return accepted
+
+
 def apply_outcome(tx: Transaction, outcome: Outcome, actor: str, now: float) -> bool:
     """Record one executed step; false if its lease was lost (nothing written)."""
     accepted = _apply_outcome(tx, outcome, actor, now)

@@ -27,7 +27,14 @@ from soloist.errors import LeaseLost, StoreError, classify
 from soloist.execution.context import ToolCall
 from soloist.execution.steps import Outcome, Status, StepJob, StepRunner
 from soloist.orchestration.lifecycle import StepState
-from soloist.orchestration.outcomes import Dispatched, apply_dispatched, apply_outcome, log_moves
+from soloist.orchestration.outcomes import (
+    Dispatched,
+    apply_dispatched,
+    apply_finishes,
+    apply_outcome,
+    is_plain_finish,
+    log_moves,
+)
 from soloist.orchestration.retry import decide
 from soloist.store.base import NewEvent, StepRow, StepUpdate, Store, Transaction
 
@@ -204,8 +211,15 @@ class Worker:
     def _turn(self, finished: list[Any], want: int, heartbeat: bool,
               now: float) -> tuple[list[StepJob], list[StepJob]]:
         to_dispatch: list[StepJob] = []
+        plain = [i for i in finished if isinstance(i, Outcome) and is_plain_finish(i)]
+        others = [i for i in finished if not (isinstance(i, Outcome) and is_plain_finish(i))]
         with self.store.transaction() as tx:
-            for item in finished:
+            if plain:
+                for item, accepted in zip(plain, apply_finishes(tx, plain, self.id, now),
+                                          strict=True):
+                    self.inflight.pop(item.job.row.id, None)
+                    self._count(tx, item, accepted, now)
+            for item in others:
                 pk = item.job.row.id
                 if isinstance(item, Dispatched):
                     accepted = apply_dispatched(tx, item, self.id, now)
@@ -216,18 +230,21 @@ class Worker:
                         to_dispatch.append(item.job)
                     else:
                         self.inflight.pop(pk, None)
-                if accepted:
-                    self.completed += 1
-                else:
-                    self.refused += 1
-                    tx.events.append(NewEvent("lease.refused", {
-                        "worker": self.id, "token": item.job.row.lease_token},
-                        run_id=item.job.row.run_id, step_id=item.job.row.step_id,
-                        actor=self.id, ts=now))
+                self._count(tx, item, accepted, now)
             if heartbeat:
                 tx.steps.heartbeat(self.id, list(self.inflight), now + self.options.lease_seconds)
             claimed = self._claim(tx, want, now) if want > 0 else []
         return claimed, to_dispatch
+
+    def _count(self, tx: Transaction, item: Outcome | Dispatched, accepted: bool,
+               now: float) -> None:
+        if accepted:
+            self.completed += 1
+            return
+        self.refused += 1
+        tx.events.append(NewEvent("lease.refused", {
+            "worker": self.id, "token": item.job.row.lease_token},
+            run_id=item.job.row.run_id, step_id=item.job.row.step_id, actor=self.id, ts=now))
 
     def _claim(self, tx: Transaction, want: int, now: float) -> list[StepJob]:
         lease = self.options.lease_seconds

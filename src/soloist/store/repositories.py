@@ -151,15 +151,11 @@ class SqlRuns:
         return self.conn.run(self.q.set_run_state, params) == 1
 
     def step_finished(self, run_ids: Sequence[str]) -> builtins.list[tuple[str, int]]:
-        counts: dict[str, int] = {}
-        for run_id in run_ids:
-            counts[run_id] = counts.get(run_id, 0) + 1
-        out: list[tuple[str, int]] = []
-        for run_id, n in counts.items():
-            rows = self.conn.fetch(self.q.decrement_remaining, {"id": run_id, "n": n})
-            if rows:
-                out.append((run_id, rows[0]["steps_remaining"]))
-        return out
+        if len(run_ids) == 1:
+            rows = self.conn.fetch(self.q.decrement_remaining, {"id": run_ids[0], "n": 1})
+            return [(run_ids[0], rows[0]["steps_remaining"])] if rows else []
+        rows = self.conn.fetch(self.q.decrement_many, {"ids": dumps(builtins.list(run_ids))})
+        return [(r["id"], r["steps_remaining"]) for r in rows]
 
     def count_by_state(self) -> dict[str, int]:
         return {r["state"]: r["n"] for r in self.conn.fetch(self.q.count_runs_by_state)}
@@ -216,6 +212,27 @@ class SqlSteps:
             if self.conn.run(self.q.update_step_fenced, params) != 1:
                 refused.append(u.id)
         return refused
+
+    def lease_tokens(self, ids: Sequence[int]) -> dict[int, int]:
+        rows = self.conn.fetch(self.q.lease_tokens, {"ids": dumps(builtins.list(ids))})
+        return {r["id"]: r["lease_token"] for r in rows}
+
+    def finish_many(self, updates: Sequence[StepUpdate]) -> None:
+        self.conn.run_many(self.q.update_step_fenced, [
+            {"id": u.id, "token": u.lease_token, "state": u.state,
+             "output": None if u.output is None else dumps(u.output), "error": u.error,
+             "attempt": u.attempt, "available_at": u.available_at, "resume": u.resume,
+             "keep_lease": 1 if u.keep_lease else 0, "finished_at": u.finished_at}
+            for u in updates
+        ])
+
+    def promote_many(self, pairs: Sequence[tuple[str, str]], now: float
+                     ) -> builtins.list[tuple[str, str]]:
+        if not pairs:
+            return []
+        rows = self.conn.fetch(self.q.promote_many,
+                               {"pairs": dumps([builtins.list(p) for p in pairs]), "now": now})
+        return [(r["run_id"], r["step_id"]) for r in rows if r["state"] == "ready"]
 
     def heartbeat(self, owner: str, ids: Sequence[int], expires: float) -> int:
         if not ids:

@@ -140,6 +140,33 @@ WHERE run_id = %(run_id)s
   AND step_id = ANY(ARRAY(SELECT jsonb_array_elements_text(%(step_ids)s::jsonb)))
 RETURNING step_id, state
 """
+# A batch of finishes in one turn: fenced first (the tokens still held, rows locked),
+# then written.
+lease_tokens = """
+SELECT id, lease_token FROM steps
+WHERE id = ANY(ARRAY(SELECT jsonb_array_elements_text(%(ids)s::jsonb)::bigint))
+  AND lease_owner IS NOT NULL
+FOR UPDATE
+"""
+promote_many = """
+UPDATE steps
+SET pending_needs = steps.pending_needs - d.n,
+    state = CASE WHEN steps.pending_needs = d.n AND steps.state = 'scheduled' THEN 'ready'
+                 ELSE steps.state END,
+    available_at = CASE WHEN steps.pending_needs = d.n THEN %(now)s
+                        ELSE steps.available_at END
+FROM (SELECT p->>0 AS run_id, p->>1 AS step_id, count(*) AS n
+      FROM jsonb_array_elements(%(pairs)s::jsonb) AS p GROUP BY 1, 2) AS d
+WHERE steps.run_id = d.run_id AND steps.step_id = d.step_id
+RETURNING steps.run_id, steps.step_id, steps.state
+"""
+decrement_many = """
+UPDATE runs SET steps_remaining = runs.steps_remaining - d.n
+FROM (SELECT v AS id, count(*) AS n
+      FROM jsonb_array_elements_text(%(ids)s::jsonb) AS v GROUP BY v) AS d
+WHERE runs.id = d.id
+RETURNING runs.id, runs.steps_remaining
+"""
 steps_for_run = "SELECT * FROM steps WHERE run_id = %(run_id)s ORDER BY position, id"
 get_step = "SELECT * FROM steps WHERE run_id = %(run_id)s AND step_id = %(step_id)s"
 step_outputs = """

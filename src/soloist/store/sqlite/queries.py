@@ -25,6 +25,12 @@ UPDATE runs SET state = :state, error = COALESCE(:error, error),
                 final_state = COALESCE(:final_state, final_state)
 WHERE id = :id AND state IN (SELECT value FROM json_each(:expect))
 """
+decrement_many = """
+UPDATE runs SET steps_remaining = steps_remaining - d.n
+FROM (SELECT value AS id, count(*) AS n FROM json_each(:ids) GROUP BY value) AS d
+WHERE runs.id = d.id
+RETURNING id, steps_remaining
+"""
 decrement_remaining = """
 UPDATE runs SET steps_remaining = steps_remaining - :n WHERE id = :id
 RETURNING steps_remaining
@@ -98,6 +104,22 @@ SET pending_needs = pending_needs - 1,
     available_at = CASE WHEN pending_needs = 1 THEN :now ELSE available_at END
 WHERE run_id = :run_id AND step_id IN (SELECT value FROM json_each(:step_ids))
 RETURNING step_id, state
+"""
+# A batch of finishes in one turn: fenced first (the tokens still held), then written.
+lease_tokens = """
+SELECT id, lease_token FROM steps
+WHERE id IN (SELECT value FROM json_each(:ids)) AND lease_owner IS NOT NULL
+"""
+promote_many = """
+UPDATE steps
+SET pending_needs = pending_needs - d.n,
+    state = CASE WHEN pending_needs = d.n AND state = 'scheduled' THEN 'ready' ELSE state END,
+    available_at = CASE WHEN pending_needs = d.n THEN :now ELSE available_at END
+FROM (SELECT json_extract(value, '$[0]') AS run_id, json_extract(value, '$[1]') AS step_id,
+             count(*) AS n
+      FROM json_each(:pairs) GROUP BY 1, 2) AS d
+WHERE steps.run_id = d.run_id AND steps.step_id = d.step_id
+RETURNING run_id, step_id, state
 """
 steps_for_run = "SELECT * FROM steps WHERE run_id = :run_id ORDER BY position, id"
 get_step = "SELECT * FROM steps WHERE run_id = :run_id AND step_id = :step_id"
