@@ -119,9 +119,11 @@ def run_agent(step: AgentStep, ctx: StepContext, router: Router, policies: Polic
     try:
         for turn in range(1, agent.max_turns + 1):
             result.turns = turn
+            # The schema goes along even with tools: each provider knows how to combine
+            # them (native structured output, a constrained grammar, or instructions).
             request = ChatRequest(
                 model=route.model, messages=tuple(messages), tools=specs, temperature=0,
-                response_schema=step.output_schema if not specs else None)
+                response_schema=step.output_schema)
             if guard is not None:
                 response, row = guard.call(route, request, site, result.cost_usd)
                 cost, cached = row.cost_usd, row.cached

