@@ -156,5 +156,5 @@ def test_unknown_and_local_providers() -> None:
     config = load()
     with pytest.raises(ConfigError, match="unknown LLM provider 'nope'"):
         build_provider(config, "nope")
-    with pytest.raises(ConfigError, match="models/tiny.gguf does not exist"):
+    with pytest.raises(ConfigError, match=r"models/tiny\.gguf does not exist"):
         build_provider(config, "tiny")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from soloist.errors import SoloistError
 from soloist.interfaces.cli import render
 from soloist.interfaces.cli.scaffold import write_example
 from soloist.workspace import Workspace
@@ -100,6 +101,37 @@ def _scenarios(ws: Workspace, con: Console) -> None:
     con.print("7. Timeline of Bob's run:")
     for step in ws.show(bob).steps:
         con.print(f"   {step.step_id:<24} {render.state(step.state)}  attempt {step.attempt}")
+    _agent_scenario(ws, con)
+
+
+def _agent_scenario(ws: Workspace, con: Console) -> None:
+    con.print("7b. An agent drafts a payment reminder for Bob; its output is checked and "
+              "the send waits for a person")
+    try:
+        route = ws.router.route("light")
+    except SoloistError as exc:
+        con.print(f"   skipped: {exc}")
+        return
+    con.print(f"   model: {route.provider.name}:{route.model}")
+    run_id = ws.start("payment-reminder", {"customer": "Bob", "amount": 270},
+                      actor=DEMO_ACTOR)
+    ws.wait(run_id, 300, until_waiting=True)
+    if ws.get_run(run_id).state != "running":
+        con.print(f"   the agent's run ended {ws.get_run(run_id).state}: "
+                  f"{ws.get_run(run_id).error}")
+        return
+    draft = next(s for s in ws.show(run_id).steps if s.step_id == "draft").output
+    con.print(f"   subject: {render.short(draft.get('subject', ''), 90)}")
+    con.print(f"   body:    {render.short(draft.get('body', ''), 90)}")
+    ws.approve(_gate(ws, run_id, con), "reads fine", actor=DEMO_ACTOR)
+    done = ws.wait(run_id, 60)
+    calls = ws.costs(run_id)
+    tokens_in = sum(c.input_tokens for c in calls)
+    tokens_out = sum(c.output_tokens for c in calls)
+    spent = sum(c.cost_usd for c in calls)
+    con.print(f"   run {run_id}: {render.state(done.state)}; cost ${spent:.6f} for "
+              f"{len(calls)} model call(s), {tokens_in} tokens in, {tokens_out} out "
+              "(a local model has no price)")
 
 
 def _wait_for_playbook(ws: Workspace, playbook: str, timeout: float = 30.0) -> str:
