@@ -58,6 +58,7 @@ test: lint
 bench: dev
 	$(PIP) install $(PIP_FLAGS) dbos
 	$(BIN)/python bench/orchestrator.py
+	$(BIN)/python bench/agents.py
 
 clean:
 	rm -f $(VENV)/.installed $(VENV)/.installed-dev

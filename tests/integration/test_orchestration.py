@@ -330,3 +330,32 @@ def assert_one_at_a_time(ws: Workspace, run_ids: list[str]) -> None:
     assert all(ws.get_run(r).state == "done" for r in run_ids)
     for (_, end), (start, _) in itertools.pairwise(spans):
         assert start >= end - 0.001
+
+
+def test_policy_rules_apply_to_what_python_steps_stage(tmp_path: Path, db_url: str) -> None:
+    root = write_workspace(tmp_path / "ws", {"effects": PLAYBOOKS["effects"].replace(
+        "  - id: three\n    python: tasks:boom\n", "")}, TASKS)
+    (root / "policies.yaml").write_text("""
+rules:
+  - name: appends-need-a-person
+    match: {tool: file.append, when: "args.line == 'one'"}
+    decision: needs_approval
+    reason: the first line is checked
+  - name: no-second-line
+    match: {tool: file.append, when: "args.line == 'two'"}
+    decision: deny
+    reason: nobody writes two
+""")
+    with Workspace(root, database_url=db_url) as ws:
+        ws.deploy()
+        run_id = ws.start("effects")
+        drain(ws)
+        [pending] = ws.approvals()
+        assert "the first line is checked" in pending.approval.message
+        ws.approve(pending.approval.id)
+        drain(ws)
+        run = ws.get_run(run_id)
+        assert run.state == "failed" and "nobody writes two" in (run.error or "")
+        assert "undo one" in (ws.root / "undo.txt").read_text()  # compensated
+        rules = [e.data["rule"] for e in ws.log(run_id=run_id) if e.kind == "policy.decision"]
+        assert rules == ["appends-need-a-person", "no-second-line"]

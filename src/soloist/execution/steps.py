@@ -16,10 +16,11 @@ from typing import Any, Literal
 
 import jsonschema
 
+from soloist.control import policies as policy
 from soloist.control import templating
 from soloist.control.agents import Agent
 from soloist.control.playbooks import CompensateSpec, Playbook, Step
-from soloist.control.policies import Policies
+from soloist.control.policies import Policies, ToolRequest
 from soloist.errors import DeterministicError, SemanticError, classify
 from soloist.execution.agent_loop import AgentFailed, AgentStep, Router, run_agent
 from soloist.execution.context import Intent, StepContext, ToolCall, idempotency_key
@@ -121,6 +122,8 @@ class StepRunner:
                 return Outcome(job, "skipped", started=started, checked=time.time())
             produced = self._run_kind(step, job, context)
             self._check(step, produced.output)
+            if step.kind != "agent":  # an agent's calls were each decided as they came
+                self._check_intents(job, produced)
         except Exception as exc:
             return self._failure(job, step, exc, started, produced)
         outcome = Outcome(job, "done", output=produced.output, intents=produced.intents,
@@ -227,6 +230,30 @@ class StepRunner:
             names = [n for n in names
                      if any(fnmatch.fnmatchcase(n, wanted) for wanted in step.tools)]
         return [self.tools.get(n) for n in names]
+
+    def _check_intents(self, job: StepJob, produced: Produced) -> None:
+        """Policy rules apply to what a step stages too: a deny fails the step, a
+        ``needs_approval`` sends it to a person with the exact intents."""
+        policies = self.policies()
+        if not produced.intents or not policies.rules:
+            return
+        row = job.row
+        for intent in produced.intents:
+            spec = self.tools.get(intent.tool)
+            decision = policy.decide(ToolRequest(
+                tool=intent.tool, effect=spec.effect_for(intent.args),
+                granted=frozenset({intent.tool}), playbook=row.playbook,
+                tags=tuple(spec.tags), args=intent.args), policies)
+            produced.events.append(NewEvent("policy.decision", {
+                "tool": intent.tool, "key": intent.idempotency_key, "args": intent.args,
+                "decision": decision.decision, "rule": decision.rule,
+                "reason": decision.reason}, row.run_id, row.step_id, "system:policy",
+                time.time()))
+            if decision.decision == "deny":
+                raise DeterministicError(f"policy rule {decision.rule} forbids {intent.tool}: "
+                                         f"{decision.reason}")
+            if decision.decision == "needs_approval":
+                produced.approvals.append(f"{intent.tool}: {decision.reason}")
 
     def _check(self, step: Step, output: Any) -> None:
         if step.output is not None:
