@@ -246,3 +246,54 @@ def test_a_verifier_agent_judges_the_output(ws: Workspace) -> None:
                 if e.kind == "agent.verdict"]
     assert verdicts == ["pass", "fail"]
     assert len(ws.costs(bad)) == 2  # both calls in the ledger, though the step stopped
+
+
+UNDO_TASKS = '''
+from pathlib import Path
+from soloist.execution.tools.base import tool
+
+@tool("crm.create", effect="write", idempotent=True,
+      compensate=("crm.delete", {"id": "{{ result.id }}"}))
+def crm_create(name: str, call) -> dict:
+    """Create a contact."""
+    with Path(call.workspace, "crm.txt").open("a") as out:
+        out.write(f"created {name}\\n")
+    return {"id": f"c-{name}"}
+
+@tool("crm.delete", effect="write", idempotent=True)
+def crm_delete(id: str, call) -> dict:
+    """Delete a contact."""
+    with Path(call.workspace, "crm.txt").open("a") as out:
+        out.write(f"deleted {id}\\n")
+    return {"deleted": id}
+
+def boom(ctx):
+    raise ValueError("the next step failed")
+'''
+
+
+def test_an_agents_dispatched_write_is_undone_by_its_tools_compensation(
+        tmp_path: Path, db_url: str) -> None:
+    playbook = """
+name: onboard
+steps:
+  - {id: add, agent: clerk, task: "Add Ada to the CRM."}
+  - {id: next, python: "tasks:boom"}
+"""
+    root = write_workspace(tmp_path / "ws", {"onboard": playbook}, UNDO_TASKS)
+    module = next(p.stem for p in root.glob("tasks_*.py"))
+    (root / "soloist.toml").write_text((root / "soloist.toml").read_text()
+                                       + f'[tools]\nmodules = ["{module}"]\n')
+    (root / "agents").mkdir()
+    (root / "agents" / "clerk.yaml").write_text(
+        "name: clerk\ninstructions: Keep the CRM.\ntools: [crm.create]\n")
+    with Workspace(root, database_url=db_url) as ws:
+        ws.deploy()
+        script(ws, tool_call("crm.create", {"name": "ada"}), reply('"added"'))
+        run_id = ws.start("onboard")
+        ws.worker().run(until_idle=True)
+        run = ws.get_run(run_id)
+        assert run.state == "failed" and "the next step failed" in (run.error or "")
+        assert (root / "crm.txt").read_text().splitlines() == ["created ada", "deleted c-ada"]
+        states = {s.step_id: s.state for s in ws.show(run_id).steps}
+        assert states["add"] == "compensated" and states["compensate:add"] == "done"

@@ -35,7 +35,8 @@ class Dispatched:
     """The result of dispatching a persisting step's intents."""
 
     job: StepJob
-    results: list[tuple[str, str, Any, str | None]] = field(default_factory=list)
+    #: (idempotency key, status, result, error, how to undo it) per intent dispatched
+    results: list[tuple[str, str, Any, str | None, Any]] = field(default_factory=list)
     output: Any = None
     failure: Outcome | None = None  # retry or failed, when a dispatch failed
 
@@ -215,8 +216,8 @@ def _stage(tx: Transaction, outcome: Outcome, status: str, now: float) -> None:
 def apply_dispatched(tx: Transaction, done: Dispatched, actor: str, now: float) -> bool:
     """Record dispatch results; then the step is done, retried or failed."""
     row = done.job.row
-    for key, status, result, error in done.results:
-        tx.intents.record_result(key, status, result, error, now)
+    for key, status, result, error, undo in done.results:
+        tx.intents.record_result(key, status, result, error, now, undo)
         tx.events.append(NewEvent("intent.dispatched", {
             "key": key, "status": status, "result": result, "error": error,
         }, run_id=row.run_id, step_id=row.step_id, actor=actor, ts=now))

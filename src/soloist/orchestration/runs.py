@@ -143,14 +143,18 @@ def end_run(
 
 
 def compensations_needed(tx: Transaction, run_id: str, playbook: Playbook) -> list[str]:
-    """Steps to undo, newest first: finished steps that dispatched something and
-    declare a compensating action."""
+    """Steps to undo, newest first: finished steps that declare a compensating action,
+    and steps whose dispatched intents' tools declare how to undo them (an agent's
+    writes, say)."""
     steps = [s for s in tx.steps.for_run(run_id) if s.kind == "step"]
-    dispatched = {i.step_id for i in tx.intents.for_run(run_id) if i.status == "dispatched"}
+    intents = [i for i in tx.intents.for_run(run_id) if i.status == "dispatched"]
+    dispatched = {i.step_id for i in intents}
+    undoable = {i.step_id for i in intents if i.undo}
     chosen = [
         s for s in steps
-        if playbook.step(s.step_id).compensate is not None
-        and (s.state == StepState.DONE or s.step_id in dispatched)
+        if (playbook.step(s.step_id).compensate is not None
+            and (s.state == StepState.DONE or s.step_id in dispatched))
+        or s.step_id in undoable
     ]
     chosen.sort(key=lambda s: (s.finished_at or 0.0, s.position), reverse=True)
     return [s.step_id for s in chosen]

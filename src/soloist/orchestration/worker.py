@@ -273,7 +273,7 @@ class Worker:
                 original = row.step_id.removeprefix("compensate:")
                 job.run["intents"] = [
                     {"key": i.idempotency_key, "tool": i.tool, "args": i.args,
-                     "status": i.status, "result": i.result}
+                     "status": i.status, "result": i.result, "undo": i.undo}
                     for i in tx.intents.for_step(row.run_id, original)
                 ]
                 origin = tx.steps.get(row.run_id, original)
@@ -349,23 +349,46 @@ class Worker:
                 status: Status = "retry" if decision.action == "retry" else "failed"
                 message = f"{type(exc).__name__}: {exc}"
                 if status == "failed":
-                    done.results.append((intent.idempotency_key, "failed", None, message))
+                    done.results.append((intent.idempotency_key, "failed", None, message,
+                                         None))
                 done.failure = Outcome(job, status, error=message, delay=decision.delay)
                 return done
-            done.results.append((intent.idempotency_key, "dispatched", result, None))
+            done.results.append((intent.idempotency_key, "dispatched", result, None,
+                                 self._undo_of(intent.tool, intent.args, result)))
             results.append(result)
         if done.output is None and results and job.playbook.step(row.step_id).kind == "tool":
             done.output = results[0] if len(results) == 1 else results
         return done
 
+    def _undo_of(self, tool: str, args: dict[str, Any], result: Any) -> Any:
+        """How to undo this dispatched call, if its tool declares a compensation."""
+        spec = self.runner.tools.tools.get(tool)
+        if spec is None or spec.compensate is None:
+            return None
+        try:
+            return {"tool": spec.compensate.tool,
+                    "args": spec.compensate.arguments(args, result)}
+        except Exception:
+            _log.warning("cannot derive the compensation of %s from its result", tool)
+            return None
+
     def _compensate(self, job: StepJob) -> Dispatched:
         original = job.row.step_id.removeprefix("compensate:")
         spec = job.playbook.step(original).compensate
-        assert spec is not None
-        results = [i["result"] for i in job.run.get("intents", [])]
+        intents = job.run.get("intents", [])
+        results = [i["result"] for i in intents]
         try:
-            output = self.runner.compensate(spec, job, original,
-                                            job.run.get("original_output"), results)
+            if spec is None:  # the tools say how: undo each dispatched intent, newest first
+                output = [
+                    self.runner.tools.get(i["undo"]["tool"]).invoke(i["undo"]["args"], ToolCall(
+                        job.row.run_id, job.row.step_id,
+                        f"{job.row.run_id}/{job.row.step_id}/{i['key'].rsplit('/', 1)[-1]}",
+                        self.runner.workspace))
+                    for i in reversed(intents) if i["status"] == "dispatched" and i["undo"]
+                ]
+            else:
+                output = self.runner.compensate(spec, job, original,
+                                                job.run.get("original_output"), results)
         except Exception as exc:
             decision = decide(RetryPolicy(), classify(exc), job.row.attempt,
                               getattr(exc, "retry_after", None))

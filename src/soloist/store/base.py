@@ -93,6 +93,7 @@ class IntentRow:
     error: str | None
     created_at: float
     dispatched_at: float | None
+    undo: Any = None  # {"tool", "args"}: how to undo it, once dispatched
 
 
 @dataclass(slots=True)
@@ -275,7 +276,7 @@ class Intents(Protocol):
     def set_status(self, run_id: str, step_id: str, status: str, *,
                    expect: Sequence[str]) -> int: ...
     def record_result(self, idempotency_key: str, status: str, result: Any,
-                      error: str | None, now: float) -> None: ...
+                      error: str | None, now: float, undo: Any = None) -> None: ...
 
 
 class Approvals(Protocol):

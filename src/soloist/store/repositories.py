@@ -91,6 +91,7 @@ def _intent(row: Row) -> IntentRow:
         idempotency_key=row["idempotency_key"], tool=row["tool"], args=loads(row["args"]),
         description=row["description"], status=row["status"], result=loads(row["result"]),
         error=row["error"], created_at=row["created_at"], dispatched_at=row["dispatched_at"],
+        undo=loads(row.get("undo")),
     )
 
 
@@ -316,10 +317,10 @@ class SqlIntents:
         return self.conn.run(self.q.set_intent_status, params)
 
     def record_result(self, idempotency_key: str, status: str, result: Any,
-                      error: str | None, now: float) -> None:
+                      error: str | None, now: float, undo: Any = None) -> None:
         self.conn.run(self.q.record_intent_result, {
             "key": idempotency_key, "status": status, "result": dumps(result),
-            "error": error, "now": now,
+            "error": error, "now": now, "undo": None if undo is None else dumps(undo),
         })
 
 

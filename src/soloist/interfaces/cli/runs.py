@@ -58,7 +58,11 @@ def show(run_id: str, workspace: WorkspaceOpt = DEFAULT_WS, as_json: JsonOpt = F
     con.print(f"inputs: {render.short(run.inputs, 100)}")
     if run.error:
         con.print(f"[red]error:[/] {run.error}")
-    steps = render.table("step", "state", "attempt", "started", "took", "output / error")
+    per_step: dict[str, float] = {}
+    for call in ws_costs:
+        per_step[call.step_id or ""] = per_step.get(call.step_id or "", 0.0) + call.cost_usd
+    steps = render.table("step", "state", "attempt", "started", "took", "cost",
+                         "output / error")
     for s in detail.steps:
         steps.add_row(
             s.step_id,
@@ -66,6 +70,7 @@ def show(run_id: str, workspace: WorkspaceOpt = DEFAULT_WS, as_json: JsonOpt = F
             str(s.attempt),
             render.when(s.started_at),
             render.duration(s.started_at, s.finished_at),
+            f"${per_step[s.step_id]:.6f}" if s.step_id in per_step else "-",
             render.short(s.error if s.error else s.output, 60),
         )
     con.print(steps)

@@ -223,7 +223,8 @@ WHERE run_id = %(run_id)s AND step_id = %(step_id)s
 """
 record_intent_result = """
 UPDATE intents
-SET status = %(status)s, result = %(result)s, error = %(error)s, dispatched_at = %(now)s
+SET status = %(status)s, result = %(result)s, error = %(error)s, dispatched_at = %(now)s,
+    undo = %(undo)s
 WHERE idempotency_key = %(key)s
 """
 

@@ -170,7 +170,8 @@ WHERE run_id = :run_id AND step_id = :step_id
   AND status IN (SELECT value FROM json_each(:expect))
 """
 record_intent_result = """
-UPDATE intents SET status = :status, result = :result, error = :error, dispatched_at = :now
+UPDATE intents SET status = :status, result = :result, error = :error, dispatched_at = :now,
+                   undo = :undo
 WHERE idempotency_key = :key
 """
 
