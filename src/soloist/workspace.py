@@ -28,6 +28,7 @@ from soloist.execution.tools.builtins import builtin_registry
 from soloist.execution.tools.http import http_request_tool
 from soloist.execution.tools.mcp import MCPClient, MCPServerConfig, register_servers
 from soloist.memory.episodic import VerifyReport, verify
+from soloist.memory.facts import Memory
 from soloist.orchestration import runs
 from soloist.orchestration.breakers import BreakerPolicy
 from soloist.orchestration.gates import Gates
@@ -66,6 +67,7 @@ class Workspace:
         self.secrets = SecretService(self.store, self.settings.secret_key_file)
         self.secrets.install_redactor()
         self.registry = Registry(self.store)
+        self.memory = Memory(self.store, self.settings.raw.get("memory", {}).get("expiry"))
         self.gates = Gates(self.store, self.registry)
         self.tools = builtin_registry()
         for module in self.settings.tool_modules:

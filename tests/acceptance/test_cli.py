@@ -133,3 +133,18 @@ def test_not_a_workspace_and_unreachable_database(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_memory_from_the_cli(workspace: Path) -> None:
+    ws = ["-w", str(workspace)]
+    soloist("memory", "put", "customers", "acme", "plan", '{"name": "pro"}', "--reason",
+            "signed", *ws)
+    soloist("memory", "put", "customers", "acme", "plan", "team", "--reason", "upgraded", *ws)
+    assert soloist("memory", "get", "customers", "acme", "plan", *ws).stdout.strip() == '"team"'
+    history = json.loads(soloist("memory", "history", "customers", "acme", "plan", "--json",
+                                 *ws).stdout)
+    assert [(h["version"], h["reason"], h["actor"]) for h in history] == [
+        (1, "signed", "person:tester"), (2, "upgraded", "person:tester")]
+    assert "v2" in soloist("memory", "why", "customers", "acme", "plan", *ws).stdout
+    missing = soloist("memory", "get", "customers", "nobody", "plan", *ws, check=False)
+    assert missing.returncode == 1 and "has no current value" in missing.stderr

@@ -186,6 +186,27 @@ class LLMCallRow:
 
 
 @dataclass(slots=True)
+class FactRow:
+    """One version of a fact: what was believed, since when, by whom, and why."""
+
+    namespace: str
+    subject: str
+    key: str
+    version: int
+    op: str  # put | forget | revert
+    value: Any
+    actor: str
+    reason: str
+    run_id: str | None
+    step_id: str | None
+    reverts: int | None  # the version whose value this one restores
+    valid_from: float
+    valid_to: float | None
+    expires_at: float | None
+    recorded_at: float
+
+
+@dataclass(slots=True)
 class BreakerRow:
     name: str
     state: str  # closed | open | half_open
@@ -355,6 +376,18 @@ class Breakers(Protocol):
     def all(self) -> builtins.list[BreakerRow]: ...
 
 
+class Facts(Protocol):
+    def append(self, row: FactRow) -> int:
+        """Add the next version (``row.version`` is ignored); returns its number."""
+        ...
+    def history(self, namespace: str, subject: str, key: str) -> builtins.list[FactRow]: ...
+    def by_run(self, run_id: str) -> builtins.list[FactRow]: ...
+    def latest(self, namespace_pattern: str, subject: str | None,
+               limit: int) -> builtins.list[FactRow]:
+        """The newest version of each fact whose namespace matches (SQL LIKE)."""
+        ...
+
+
 class Transaction(Protocol):
     @property
     def runs(self) -> Runs: ...
@@ -380,6 +413,8 @@ class Transaction(Protocol):
     def cache(self) -> Cache: ...
     @property
     def breakers(self) -> Breakers: ...
+    @property
+    def facts(self) -> Facts: ...
 
     def notify_ready(self) -> None:
         """Wake waiting workers once this transaction commits."""

@@ -20,6 +20,7 @@ from soloist.store.base import (
     BusMessage,
     DefinitionRow,
     EventRow,
+    FactRow,
     IntentRow,
     LLMCallRow,
     NewEvent,
@@ -580,6 +581,47 @@ class SqlBreakers:
         return [BreakerRow(**r) for r in self.conn.fetch(self.q.list_breakers)]
 
 
+def _fact(row: Row) -> FactRow:
+    return FactRow(
+        namespace=row["namespace"], subject=row["subject"], key=row["key"],
+        version=row["version"], op=row["op"], value=loads(row["value"]), actor=row["actor"],
+        reason=row["reason"], run_id=row["run_id"], step_id=row["step_id"],
+        reverts=row["reverts"], valid_from=row["valid_from"], valid_to=row["valid_to"],
+        expires_at=row["expires_at"], recorded_at=row["recorded_at"],
+    )
+
+
+class SqlFacts:
+    def __init__(self, conn: Connection, q: Any) -> None:
+        self.conn, self.q = conn, q
+
+    def append(self, row: FactRow) -> int:
+        ident = {"namespace": row.namespace, "subject": row.subject, "key": row.key}
+        self.conn.fetch(self.q.lock_fact, ident)
+        version = int(self.conn.fetch(self.q.fact_last_version, ident)[0]["v"]) + 1
+        self.conn.run(self.q.insert_fact, {
+            **ident, "version": version, "op": row.op,
+            "value": None if row.value is None and row.op == "forget" else dumps(row.value),
+            "actor": row.actor, "reason": row.reason, "run_id": row.run_id,
+            "step_id": row.step_id, "reverts": row.reverts, "valid_from": row.valid_from,
+            "valid_to": row.valid_to, "expires_at": row.expires_at,
+            "recorded_at": row.recorded_at,
+        })
+        return version
+
+    def history(self, namespace: str, subject: str, key: str) -> builtins.list[FactRow]:
+        params = {"namespace": namespace, "subject": subject, "key": key}
+        return [_fact(r) for r in self.conn.fetch(self.q.fact_history, params)]
+
+    def by_run(self, run_id: str) -> builtins.list[FactRow]:
+        return [_fact(r) for r in self.conn.fetch(self.q.facts_by_run, {"run_id": run_id})]
+
+    def latest(self, namespace_pattern: str, subject: str | None,
+               limit: int) -> builtins.list[FactRow]:
+        params = {"pattern": namespace_pattern, "subject": subject, "limit": limit}
+        return [_fact(r) for r in self.conn.fetch(self.q.facts_latest_in, params)]
+
+
 class RedactingConnection:
     """Passes every string parameter through the redactor before it reaches the driver.
 
@@ -626,6 +668,7 @@ class SqlTransaction:
         self.costs = SqlCosts(conn, q)
         self.cache = SqlCache(conn, q)
         self.breakers = SqlBreakers(conn, q)
+        self.facts = SqlFacts(conn, q)
         self.wants_notify = False
 
     def notify_ready(self) -> None:

@@ -183,11 +183,13 @@ def audit_verify(workspace: WorkspaceOpt = DEFAULT_WS, as_json: JsonOpt = False)
 
 def _register_more() -> None:
     from soloist.interfaces.cli import approvals, runs
+    from soloist.interfaces.cli.memory import memory_app
     from soloist.interfaces.cli.secrets import secret_app
 
     runs.register(app)
     approvals.register(app)
     app.add_typer(secret_app, name="secret")
+    app.add_typer(memory_app, name="memory")
 
 
 def main() -> None:

@@ -396,3 +396,30 @@ SET state = excluded.state, failures = excluded.failures, opened_at = excluded.o
     updated_at = excluded.updated_at
 """
 list_breakers = "SELECT * FROM breakers ORDER BY name"
+
+# Versions are numbered under a per-fact advisory lock and the unique index.
+lock_fact = """
+SELECT pg_advisory_xact_lock(hashtextextended(%(namespace)s || '/' || %(subject)s || '/'
+                                              || %(key)s, 0)) AS locked
+"""
+fact_last_version = """
+SELECT COALESCE(max(version), 0) AS v FROM facts
+WHERE namespace = %(namespace)s AND subject = %(subject)s AND key = %(key)s
+"""
+insert_fact = """
+INSERT INTO facts (namespace, subject, key, version, op, value, actor, reason, run_id, step_id,
+                   reverts, valid_from, valid_to, expires_at, recorded_at)
+VALUES (%(namespace)s, %(subject)s, %(key)s, %(version)s, %(op)s, %(value)s, %(actor)s,
+        %(reason)s, %(run_id)s, %(step_id)s, %(reverts)s, %(valid_from)s, %(valid_to)s,
+        %(expires_at)s, %(recorded_at)s)
+"""
+fact_history = """
+SELECT * FROM facts WHERE namespace = %(namespace)s AND subject = %(subject)s AND key = %(key)s
+ORDER BY version
+"""
+facts_by_run = "SELECT * FROM facts WHERE run_id = %(run_id)s ORDER BY id"
+facts_latest_in = """
+SELECT DISTINCT ON (namespace, subject, key) * FROM facts
+WHERE namespace LIKE %(pattern)s AND (%(subject)s::text IS NULL OR subject = %(subject)s)
+ORDER BY namespace, subject, key, version DESC LIMIT %(limit)s
+"""

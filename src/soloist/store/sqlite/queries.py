@@ -312,3 +312,30 @@ SET state = excluded.state, failures = excluded.failures, opened_at = excluded.o
     updated_at = excluded.updated_at
 """
 list_breakers = "SELECT * FROM breakers ORDER BY name"
+
+# Versions are numbered under the writer lock (BEGIN IMMEDIATE) and the unique index.
+lock_fact = "SELECT 1 AS locked"
+fact_last_version = """
+SELECT COALESCE(max(version), 0) AS v FROM facts
+WHERE namespace = :namespace AND subject = :subject AND key = :key
+"""
+insert_fact = """
+INSERT INTO facts (namespace, subject, key, version, op, value, actor, reason, run_id, step_id,
+                   reverts, valid_from, valid_to, expires_at, recorded_at)
+VALUES (:namespace, :subject, :key, :version, :op, :value, :actor, :reason, :run_id, :step_id,
+        :reverts, :valid_from, :valid_to, :expires_at, :recorded_at)
+"""
+fact_history = """
+SELECT * FROM facts WHERE namespace = :namespace AND subject = :subject AND key = :key
+ORDER BY version
+"""
+facts_by_run = "SELECT * FROM facts WHERE run_id = :run_id ORDER BY id"
+facts_latest_in = """
+SELECT f.* FROM facts f
+JOIN (SELECT namespace, subject, key, max(version) AS version FROM facts
+      WHERE namespace LIKE :pattern ESCAPE '\\' AND (:subject IS NULL OR subject = :subject)
+      GROUP BY namespace, subject, key) m
+  ON m.namespace = f.namespace AND m.subject = f.subject AND m.key = f.key
+ AND m.version = f.version
+ORDER BY f.namespace, f.subject, f.key LIMIT :limit
+"""

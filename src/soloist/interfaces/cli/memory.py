@@ -1,0 +1,126 @@
+"""``soloist memory put | get | history | why | revert | facts``: the company's ledger."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+
+from soloist.interfaces.cli.options import DEFAULT_WS, JsonOpt, WorkspaceOpt, open_workspace
+
+memory_app = typer.Typer(no_args_is_help=True, help="Versioned facts with provenance.")
+
+Reason = Annotated[str, typer.Option("--reason", help="Why (kept with the version).")]
+
+
+def _value(text: str) -> Any:
+    """A value is JSON when it parses as JSON, else the text itself."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _print_versions(rows: list[Any], as_json: bool) -> None:
+    from soloist.interfaces.cli import render
+
+    if as_json:
+        render.print_json(rows)
+        return
+    out = render.table("version", "op", "value", "by", "when", "run/step", "reason")
+    for r in rows:
+        cause = f"{r.run_id}/{r.step_id}" if r.run_id else "-"
+        out.add_row(f"v{r.version}", r.op, render.short(r.value, 40), r.actor,
+                    render.when(r.recorded_at), cause, render.short(r.reason, 40))
+    render.console().print(out)
+
+
+@memory_app.command("put")
+def put(namespace: str, subject: str, key: str,
+        value: Annotated[str, typer.Argument(help="JSON, or plain text.")],
+        reason: Reason, workspace: WorkspaceOpt = DEFAULT_WS, as_json: JsonOpt = False) -> None:
+    """A person's write: a new version of NAMESPACE/SUBJECT/KEY."""
+    from soloist.memory.facts import Cause
+
+    with open_workspace(workspace) as ws:
+        row = ws.memory.put(namespace, subject, key, _value(value), Cause(ws.actor(None), reason))
+    _print_versions([row], as_json) if as_json else typer.echo(
+        f"{namespace}/{subject}/{key} is now v{row.version}")
+
+
+@memory_app.command("get")
+def get(namespace: str, subject: str, key: str,
+        as_of: Annotated[float | None, typer.Option(help="Epoch seconds.")] = None,
+        workspace: WorkspaceOpt = DEFAULT_WS, as_json: JsonOpt = False) -> None:
+    """The current value (or the one current at --as-of)."""
+    from soloist.errors import NotFound
+
+    with open_workspace(workspace) as ws:
+        row = ws.memory.get(namespace, subject, key, as_of=as_of)
+    if row is None:
+        raise NotFound(f"{namespace}/{subject}/{key} has no current value")
+    if as_json:
+        _print_versions([row], True)
+    else:
+        typer.echo(json.dumps(row.value, ensure_ascii=False))
+
+
+@memory_app.command("history")
+def history(namespace: str, subject: str, key: str, workspace: WorkspaceOpt = DEFAULT_WS,
+            as_json: JsonOpt = False) -> None:
+    """Every version, oldest first."""
+    with open_workspace(workspace) as ws:
+        rows = ws.memory.history(namespace, subject, key)
+    _print_versions(rows, as_json)
+
+
+@memory_app.command("why")
+def why(namespace: str, subject: str, key: str, workspace: WorkspaceOpt = DEFAULT_WS,
+        as_json: JsonOpt = False) -> None:
+    """Why we believe it: each version with the events of the step that wrote it."""
+    from soloist.interfaces.cli import render
+
+    with open_workspace(workspace) as ws:
+        chain = ws.memory.why(namespace, subject, key)
+    if as_json:
+        render.print_json(chain)
+        return
+    con = render.console()
+    for item in chain:
+        v = item.version
+        con.print(f"[bold]v{v.version}[/] {v.op} {render.short(v.value, 60)} by {v.actor} "
+                  f"{render.when(v.recorded_at)}: {v.reason}")
+        for e in item.events:
+            con.print(f"    {e.seq:>6} {e.kind:<18} {render.short(e.data, 70)} [{e.actor}]")
+
+
+@memory_app.command("revert")
+def revert(run: Annotated[str, typer.Option("--run", help="Undo this run's writes.")],
+           reason: Reason, workspace: WorkspaceOpt = DEFAULT_WS) -> None:
+    """Undo every memory write of one run, as new versions that say so."""
+    from soloist.memory.facts import Cause
+
+    with open_workspace(workspace) as ws:
+        written, skipped = ws.memory.revert_run(run, Cause(ws.actor(None), reason))
+    typer.echo(f"reverted {len(written)} fact(s) written by run {run}")
+    for line in skipped:
+        typer.echo(f"left as is: {line}")
+
+
+@memory_app.command("facts")
+def facts(namespace: Annotated[str, typer.Argument(help="A glob, like leads/*.")] = "*",
+          workspace: WorkspaceOpt = DEFAULT_WS, as_json: JsonOpt = False) -> None:
+    """The current facts of the matching namespaces."""
+    from soloist.interfaces.cli import render
+
+    with open_workspace(workspace) as ws:
+        rows = ws.memory.facts(namespace)
+    if as_json:
+        render.print_json(rows)
+        return
+    out = render.table("namespace", "subject", "key", "value", "version", "by")
+    for r in rows:
+        out.add_row(r.namespace, r.subject, r.key, render.short(r.value, 50), f"v{r.version}",
+                    r.actor)
+    render.console().print(out)

