@@ -32,8 +32,8 @@ __all__ = [
     "evaluate",
     "load",
     "normalise_dia_id",
-    "retriever_search",
     "parse_evidence",
+    "retriever_search",
     "score",
     "turn_text",
 ]

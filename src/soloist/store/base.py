@@ -207,6 +207,34 @@ class FactRow:
 
 
 @dataclass(slots=True)
+class ChunkRow:
+    id: int
+    namespace: str
+    doc_key: str
+    seq: int
+    text: str
+    metadata: Any
+    created_at: float
+    score: float = 0.0
+
+
+@dataclass(slots=True)
+class NewDocument:
+    namespace: str
+    doc_key: str
+    text: str
+    metadata: Any
+    chunks: list[str]
+    embeddings: list[bytes] | None
+    model: str | None
+    actor: str
+    reason: str
+    run_id: str | None
+    step_id: str | None
+    created_at: float
+
+
+@dataclass(slots=True)
 class BreakerRow:
     name: str
     state: str  # closed | open | half_open
@@ -388,6 +416,16 @@ class Facts(Protocol):
         ...
 
 
+class Documents(Protocol):
+    def add(self, doc: NewDocument) -> int:
+        """Store a new version (its chunks replace the current ones); returns it."""
+        ...
+    def keyword(self, tokens: builtins.list[str], namespace_pattern: str,
+                k: int) -> builtins.list[ChunkRow]: ...
+    def vectors(self, namespace_pattern: str, model: str) -> builtins.list[tuple[int, bytes]]: ...
+    def chunks(self, ids: Sequence[int]) -> builtins.list[ChunkRow]: ...
+
+
 class Transaction(Protocol):
     @property
     def runs(self) -> Runs: ...
@@ -415,6 +453,8 @@ class Transaction(Protocol):
     def breakers(self) -> Breakers: ...
     @property
     def facts(self) -> Facts: ...
+    @property
+    def documents(self) -> Documents: ...
 
     def notify_ready(self) -> None:
         """Wake waiting workers once this transaction commits."""

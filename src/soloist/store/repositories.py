@@ -18,11 +18,13 @@ from soloist.store.base import (
     ApprovalRow,
     BreakerRow,
     BusMessage,
+    ChunkRow,
     DefinitionRow,
     EventRow,
     FactRow,
     IntentRow,
     LLMCallRow,
+    NewDocument,
     NewEvent,
     NewStep,
     RunRow,
@@ -622,6 +624,51 @@ class SqlFacts:
         return [_fact(r) for r in self.conn.fetch(self.q.facts_latest_in, params)]
 
 
+def _chunk(row: Row) -> ChunkRow:
+    return ChunkRow(row["id"], row["namespace"], row["doc_key"], row["seq"], row["text"],
+                    loads(row["metadata"]), row["created_at"], float(row.get("score") or 0.0))
+
+
+class SqlDocuments:
+    def __init__(self, conn: Connection, q: Any) -> None:
+        self.conn, self.q = conn, q
+
+    def add(self, doc: NewDocument) -> int:
+        ident = {"namespace": doc.namespace, "doc_key": doc.doc_key}
+        version = int(self.conn.fetch(self.q.doc_last_version, ident)[0]["v"]) + 1
+        metadata = dumps(doc.metadata)
+        doc_id = self.conn.fetch(self.q.insert_document, {
+            **ident, "version": version, "metadata": metadata, "text": doc.text,
+            "actor": doc.actor, "reason": doc.reason, "run_id": doc.run_id,
+            "step_id": doc.step_id, "created_at": doc.created_at})[0]["id"]
+        self.conn.run(self.q.retire_chunks, ident)
+        self.conn.run_many(self.q.insert_chunk, [
+            {"document_id": doc_id, **ident, "seq": seq, "text": text, "metadata": metadata,
+             "created_at": doc.created_at, "model": doc.model,
+             "embedding": doc.embeddings[seq] if doc.embeddings else None}
+            for seq, text in enumerate(doc.chunks)
+        ])
+        return version
+
+    def keyword(self, tokens: builtins.list[str], namespace_pattern: str,
+                k: int) -> builtins.list[ChunkRow]:
+        if not tokens:
+            return []
+        params = {"query": self.q.fts_query(tokens), "pattern": namespace_pattern, "k": k}
+        return [_chunk(r) for r in self.conn.fetch(self.q.keyword_chunks, params)]
+
+    def vectors(self, namespace_pattern: str, model: str) -> builtins.list[tuple[int, bytes]]:
+        rows = self.conn.fetch(self.q.vector_chunks,
+                               {"pattern": namespace_pattern, "model": model})
+        return [(r["id"], bytes(r["embedding"])) for r in rows if r["embedding"] is not None]
+
+    def chunks(self, ids: Sequence[int]) -> builtins.list[ChunkRow]:
+        if not ids:
+            return []
+        rows = self.conn.fetch(self.q.chunks_by_ids, {"ids": dumps(builtins.list(ids))})
+        return [_chunk(r) for r in rows]
+
+
 class RedactingConnection:
     """Passes every string parameter through the redactor before it reaches the driver.
 
@@ -669,6 +716,7 @@ class SqlTransaction:
         self.cache = SqlCache(conn, q)
         self.breakers = SqlBreakers(conn, q)
         self.facts = SqlFacts(conn, q)
+        self.documents = SqlDocuments(conn, q)
         self.wants_notify = False
 
     def notify_ready(self) -> None:

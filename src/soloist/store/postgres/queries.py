@@ -423,3 +423,48 @@ SELECT DISTINCT ON (namespace, subject, key) * FROM facts
 WHERE namespace LIKE %(pattern)s AND (%(subject)s::text IS NULL OR subject = %(subject)s)
 ORDER BY namespace, subject, key, version DESC LIMIT %(limit)s
 """
+
+doc_last_version = """
+SELECT COALESCE(max(version), 0) AS v FROM documents
+WHERE namespace = %(namespace)s AND doc_key = %(doc_key)s
+"""
+insert_document = """
+INSERT INTO documents (namespace, doc_key, version, metadata, text, actor, reason, run_id,
+                       step_id, created_at)
+VALUES (%(namespace)s, %(doc_key)s, %(version)s, %(metadata)s, %(text)s, %(actor)s,
+        %(reason)s, %(run_id)s, %(step_id)s, %(created_at)s)
+RETURNING id
+"""
+retire_chunks = """
+UPDATE chunks SET current = 0 WHERE namespace = %(namespace)s AND doc_key = %(doc_key)s
+  AND current = 1
+"""
+insert_chunk = """
+INSERT INTO chunks (document_id, namespace, doc_key, seq, text, metadata, created_at, model,
+                    embedding)
+VALUES (%(document_id)s, %(namespace)s, %(doc_key)s, %(seq)s, %(text)s, %(metadata)s,
+        %(created_at)s, %(model)s, %(embedding)s)
+"""
+keyword_chunks = """
+SELECT id, namespace, doc_key, seq, text, metadata, created_at,
+       ts_rank_cd(tsv, to_tsquery('english', %(query)s)) AS score
+FROM chunks
+WHERE tsv @@ to_tsquery('english', %(query)s) AND current = 1 AND namespace LIKE %(pattern)s
+ORDER BY score DESC LIMIT %(k)s
+"""
+vector_chunks = """
+SELECT id, embedding FROM chunks
+WHERE current = 1 AND namespace LIKE %(pattern)s AND model = %(model)s
+"""
+chunks_by_ids = """
+SELECT id, namespace, doc_key, seq, text, metadata, created_at FROM chunks
+WHERE id = ANY(ARRAY(SELECT jsonb_array_elements_text(%(ids)s::jsonb)::bigint))
+"""
+
+
+def fts_query(tokens: list[str]) -> str:
+    """A tsquery matching any of the tokens (only word characters reach it)."""
+    import re
+
+    words = [w for w in (re.sub(r"[^\w]", "", t) for t in tokens) if w]
+    return " | ".join(words) or "''"

@@ -339,3 +339,46 @@ JOIN (SELECT namespace, subject, key, max(version) AS version FROM facts
  AND m.version = f.version
 ORDER BY f.namespace, f.subject, f.key LIMIT :limit
 """
+
+doc_last_version = """
+SELECT COALESCE(max(version), 0) AS v FROM documents
+WHERE namespace = :namespace AND doc_key = :doc_key
+"""
+insert_document = """
+INSERT INTO documents (namespace, doc_key, version, metadata, text, actor, reason, run_id,
+                       step_id, created_at)
+VALUES (:namespace, :doc_key, :version, :metadata, :text, :actor, :reason, :run_id, :step_id,
+        :created_at)
+RETURNING id
+"""
+retire_chunks = """
+UPDATE chunks SET current = 0 WHERE namespace = :namespace AND doc_key = :doc_key
+  AND current = 1
+"""
+insert_chunk = """
+INSERT INTO chunks (document_id, namespace, doc_key, seq, text, metadata, created_at, model,
+                    embedding)
+VALUES (:document_id, :namespace, :doc_key, :seq, :text, :metadata, :created_at, :model,
+        :embedding)
+"""
+# FTS5's bm25() is lower for better matches.
+keyword_chunks = """
+SELECT c.id, c.namespace, c.doc_key, c.seq, c.text, c.metadata, c.created_at,
+       -bm25(chunks_fts) AS score
+FROM chunks_fts JOIN chunks c ON c.id = chunks_fts.rowid
+WHERE chunks_fts MATCH :query AND c.current = 1 AND c.namespace LIKE :pattern ESCAPE '\\'
+ORDER BY bm25(chunks_fts) LIMIT :k
+"""
+vector_chunks = """
+SELECT id, embedding FROM chunks
+WHERE current = 1 AND namespace LIKE :pattern ESCAPE '\\' AND model = :model
+"""
+chunks_by_ids = """
+SELECT id, namespace, doc_key, seq, text, metadata, created_at FROM chunks
+WHERE id IN (SELECT value FROM json_each(:ids))
+"""
+
+
+def fts_query(tokens: list[str]) -> str:
+    """An FTS5 query matching any of the tokens (quoted: no operator can be injected)."""
+    return " OR ".join('"' + t.replace('"', '""') + '"' for t in tokens)

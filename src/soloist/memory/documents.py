@@ -1,0 +1,154 @@
+"""Documents and hybrid retrieval over the store.
+
+A document is versioned text with metadata (namespace, source, author, time), split into
+chunks. Search fuses two rankings by reciprocal rank: keyword (SQLite FTS5 with BM25, or
+PostgreSQL full text) and vectors (an exact search over the stored embeddings, so
+retrieval never silently degrades to keyword only when an embedder is configured).
+Embeddings are stored with the model's name; a search only compares vectors of the
+same model.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from array import array
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from soloist.errors import InputError
+from soloist.memory.facts import Cause
+from soloist.memory.retrieval import rrf_fuse, tokenize
+from soloist.store.base import ChunkRow, NewDocument, Store
+
+if TYPE_CHECKING:
+    from soloist.memory.embeddings import Embedder
+
+MAX_CHUNK_CHARS = 1200
+CANDIDATES = 50
+
+
+def chunk_text(text: str, limit: int = MAX_CHUNK_CHARS) -> list[str]:
+    """Paragraphs, packed up to ``limit`` characters; a longer paragraph is cut."""
+    chunks: list[str] = []
+    current = ""
+    for paragraph in (p.strip() for p in re.split(r"\n\s*\n", text)):
+        if not paragraph:
+            continue
+        while len(paragraph) > limit:
+            chunks.append(paragraph[:limit])
+            paragraph = paragraph[limit:]
+        if current and len(current) + 2 + len(paragraph) > limit:
+            chunks.append(current)
+            current = paragraph
+        else:
+            current = f"{current}\n\n{paragraph}" if current else paragraph
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def pack(vector: Sequence[float]) -> bytes:
+    return array("f", vector).tobytes()
+
+
+def unpack(blob: bytes) -> array[float]:
+    values = array("f")
+    values.frombytes(blob)
+    return values
+
+
+def glob_to_like(namespace: str) -> str:
+    return (namespace.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            .replace("*", "%"))
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    chunk: ChunkRow
+    score: float
+    keyword_rank: int | None
+    vector_rank: int | None
+
+
+class Documents:
+    def __init__(self, store: Store, embedder: Embedder | None = None) -> None:
+        self.store = store
+        self.embedder = embedder
+
+    def add(self, namespace: str, key: str, text: str, cause: Cause,
+            metadata: dict[str, Any] | None = None) -> int:
+        """Store ``text`` as the next version of document ``key``; returns the version."""
+        if not text.strip():
+            raise InputError(f"document {namespace}/{key} is empty")
+        chunks = chunk_text(text)
+        vectors = self.embedder.embed(chunks) if self.embedder is not None else None
+        doc = NewDocument(namespace, key, text, metadata or {}, chunks,
+                          [pack(v) for v in vectors] if vectors is not None else None,
+                          self.embedder.name if self.embedder is not None else None,
+                          cause.actor, cause.reason, cause.run_id, cause.step_id, time.time())
+        with self.store.transaction() as tx:
+            return tx.documents.add(doc)
+
+    def add_many(self, items: Sequence[tuple[str, str, str, dict[str, Any]]],
+                 cause: Cause) -> int:
+        """Many small documents in one transaction, embedded in batches (ingestion)."""
+        chunked = [(ns, key, text, meta, chunk_text(text)) for ns, key, text, meta in items]
+        flat = [c for *_, chunks in chunked for c in chunks]
+        vectors = self.embedder.embed(flat) if self.embedder is not None and flat else None
+        now = time.time()
+        position = 0
+        with self.store.transaction() as tx:
+            for ns, key, text, meta, chunks in chunked:
+                blobs = None
+                if vectors is not None:
+                    blobs = [pack(v) for v in vectors[position:position + len(chunks)]]
+                position += len(chunks)
+                tx.documents.add(NewDocument(
+                    ns, key, text, meta, chunks, blobs,
+                    self.embedder.name if self.embedder is not None else None,
+                    cause.actor, cause.reason, cause.run_id, cause.step_id, now))
+        return len(items)
+
+    def search(self, query: str, namespace: str = "*", k: int = 10) -> list[SearchHit]:
+        pattern = glob_to_like(namespace)
+        tokens = tokenize(query) or [t for t in re.findall(r"\w+", query.lower())]
+        with self.store.read() as tx:
+            keyword = tx.documents.keyword(tokens, pattern, CANDIDATES)
+            stored = (tx.documents.vectors(pattern, self.embedder.name)
+                      if self.embedder is not None else [])
+        vector_ids: list[int] = []
+        if stored and self.embedder is not None:
+            [q] = self.embedder.embed([query])
+            vector_ids = nearest(q, stored, CANDIDATES)
+        keyword_ids = [c.id for c in keyword]
+        fused = rrf_fuse([[str(i) for i in keyword_ids], [str(i) for i in vector_ids]])
+        chosen = [int(doc_id) for doc_id, _ in fused[:k]]
+        known = {c.id: c for c in keyword}
+        missing = [i for i in chosen if i not in known]
+        if missing:
+            with self.store.read() as tx:
+                known.update({c.id: c for c in tx.documents.chunks(missing)})
+        scores = dict(fused)
+        return [SearchHit(known[i], scores[str(i)],
+                          keyword_ids.index(i) + 1 if i in keyword_ids else None,
+                          vector_ids.index(i) + 1 if i in vector_ids else None)
+                for i in chosen if i in known]
+
+
+def nearest(query: Sequence[float], stored: list[tuple[int, bytes]], k: int) -> list[int]:
+    """Exact cosine search (vectors are normalised): numpy when installed, else Python."""
+    try:
+        import numpy as np
+    except ImportError:
+        q = list(query)
+        scored = [(sum(a * b for a, b in zip(q, unpack(blob), strict=False)), i)
+                  for i, blob in stored]
+        return [i for _, i in sorted(scored, reverse=True)[:k]]
+    matrix = np.frombuffer(b"".join(blob for _, blob in stored), dtype=np.float32)
+    matrix = matrix.reshape(len(stored), -1)
+    sims = matrix @ np.asarray(query, dtype=np.float32)
+    top = np.argsort(-sims)[:k]
+    return [stored[int(j)][0] for j in top if math.isfinite(float(sims[int(j)]))]
