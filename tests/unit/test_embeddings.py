@@ -3,6 +3,7 @@ OpenAI-compatible embedder through the real SDK on a mocked transport."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import threading
@@ -92,7 +93,7 @@ class FakeTokenizer:
     def encode_batch(self, texts: list[str]) -> list[FakeEncoding]:
         self.batches.append(list(texts))
         assert self.truncation is not None and self.padding is not None
-        ids = [[101, *(len(w) + 10 for w in t.split())][: self.truncation - 1] + [102]
+        ids = [[*[101, *(len(w) + 10 for w in t.split())][: self.truncation - 1], 102]
                for t in texts]
         longest = max(len(i) for i in ids)
         return [FakeEncoding(i + [0] * (longest - len(i)),
@@ -204,7 +205,7 @@ def test_minilm_identity_and_trivial_inputs() -> None:
 
 
 @pytest.mark.parametrize("kwargs", [{"batch_size": 0}, {"max_length": 1}, {"threads": 0}])
-def test_minilm_refuses_bad_settings(kwargs: dict[str, int]) -> None:
+def test_minilm_refuses_bad_settings(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ConfigError):
         MiniLMEmbedder(**kwargs)
 
@@ -261,14 +262,14 @@ def test_minilm_reports_a_missing_file(tmp_path: Path) -> None:
 
 def test_minilm_names_the_pip_command_when_a_library_is_missing(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    real = embeddings.importlib.import_module
+    real = importlib.import_module
 
     def no_onnxruntime(name: str, package: str | None = None) -> Any:
         if name == "onnxruntime":
             raise ImportError("No module named 'onnxruntime'")
         return real(name, package)
 
-    monkeypatch.setattr(embeddings.importlib, "import_module", no_onnxruntime)
+    monkeypatch.setattr(importlib, "import_module", no_onnxruntime)
     embedder = MiniLMEmbedder(model_path=__file__, tokenizer=FakeTokenizer())
     with pytest.raises(ConfigError, match=r"needs onnxruntime .*soloist\[embeddings\]"):
         embedder.load()

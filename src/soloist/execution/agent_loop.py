@@ -12,6 +12,7 @@ written with the step's outcome.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import time
 from collections.abc import Callable
@@ -166,6 +167,21 @@ def run_agent(step: AgentStep, ctx: StepContext, router: Router, policies: Polic
         raise AgentFailed(f"agent {agent.name}: {exc}", result, exc) from exc
 
 
+def _memory_scope(agent: Agent, tool: Tool, args: dict[str, Any],
+                  decision: PolicyDecision) -> PolicyDecision:
+    """Memory tools reach only the namespaces the agent is granted (read or write)."""
+    tags = set(tool.tags)
+    if "memory:read" not in tags and "memory:write" not in tags:
+        return decision
+    scopes = agent.memory.write if "memory:write" in tags else agent.memory.read
+    namespace = str(args.get("namespace", "*"))
+    if any(fnmatch.fnmatchcase(namespace, s) for s in scopes) and (
+            namespace != "*" or "*" in scopes):
+        return decision
+    return PolicyDecision("deny", "default:memory-scope",
+                          f"agent {agent.name} may not use memory namespace {namespace!r}")
+
+
 def _final(text: str, schema: dict[str, Any] | None) -> Any:
     if schema is not None:
         return parse_json_output(text, schema)
@@ -186,6 +202,8 @@ def _tool_call(step: AgentStep, ctx: StepContext, tools: dict[str, Tool],
                           tags=tuple(tool.tags) if tool else (), args=args, granted=granted)
     decision: PolicyDecision = decide(request, policies) if evaluate is None else decide(
         request, policies, evaluate)
+    if decision.decision != "deny" and tool is not None:
+        decision = _memory_scope(step.agent, tool, args, decision)
     event("policy.decision", {"tool": name, "effect": effect, "args": args,
                               "decision": decision.decision, "rule": decision.rule,
                               "reason": decision.reason})

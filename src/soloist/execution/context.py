@@ -52,3 +52,4 @@ class ToolCall:
     step_id: str
     idempotency_key: str
     workspace: str
+    actor: str = ""  # who the effect is for: "agent:NAME@vN" or "playbook:NAME@vN"

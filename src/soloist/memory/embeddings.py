@@ -166,8 +166,7 @@ def normalise_rows(vectors: Sequence[Sequence[float]]) -> list[list[float]]:
     result: list[list[float]] = []
     for vector in vectors:
         norm = math.sqrt(math.fsum(x * x for x in vector))
-        scale = 1.0 / norm if norm > 1e-12 else 0.0
-        result.append([float(x) * scale for x in vector])
+        result.append([float(x) / norm if norm > 1e-12 else 0.0 for x in vector])
     return result
 
 

@@ -159,6 +159,10 @@ class Memory:
             raise NotFound(f"nothing was ever written to {namespace}/{subject}/{key}")
         return rows
 
+    def history_or_empty(self, namespace: str, subject: str, key: str) -> list[FactRow]:
+        with self.store.read() as tx:
+            return tx.facts.history(namespace, subject, key)
+
     def why(self, namespace: str, subject: str, key: str) -> list[Explanation]:
         """Every version with the events of the run step that caused it."""
         rows = self.history(namespace, subject, key)

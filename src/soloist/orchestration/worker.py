@@ -329,6 +329,7 @@ class Worker:
             current = tx.steps.get(row.run_id, row.step_id)
         output = current.output if current is not None else None
         done = Dispatched(job, output=output)
+        actor = self._actor_of(job)
         results: list[Any] = []
         for intent in intents:
             if intent.status == "dispatched":
@@ -337,7 +338,7 @@ class Worker:
             if intent.status not in ("pending", "staged"):
                 continue
             call = ToolCall(row.run_id, row.step_id, intent.idempotency_key,
-                            self.runner.workspace)
+                            self.runner.workspace, actor)
             try:
                 result = self.runner.dispatch(intent.tool, intent.args, call)
             except Exception as exc:
@@ -359,6 +360,16 @@ class Worker:
         if done.output is None and results and job.playbook.step(row.step_id).kind == "tool":
             done.output = results[0] if len(results) == 1 else results
         return done
+
+    @staticmethod
+    def _actor_of(job: StepJob) -> str:
+        """Whose effect a dispatch is: the agent (at its pinned version) or the playbook."""
+        row = job.row
+        step = job.playbook.step(row.step_id) if row.kind == "step" else None
+        if step is not None and step.agent is not None:
+            pinned = (job.run.get("pins") or {}).get("agents", {}).get(step.agent)
+            return f"agent:{step.agent}@v{pinned}" if pinned else f"agent:{step.agent}"
+        return f"playbook:{row.playbook}@v{row.playbook_version}"
 
     def _undo_of(self, tool: str, args: dict[str, Any], result: Any) -> Any:
         """How to undo this dispatched call, if its tool declares a compensation."""
