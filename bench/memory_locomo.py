@@ -1,0 +1,122 @@
+"""LoCoMo retrieval through Soloist's public memory API, beside a plain BM25 baseline.
+
+Every turn of each conversation is ingested as a document (namespace ``locomo/<id>``, key
+the turn's dia_id; text "speaker: text" with the image caption; session date and speaker
+as metadata, the date also in the text), with the default local embedding model; each
+category 1-4 question is searched within its conversation (hybrid: FTS5 BM25 and exact
+vectors fused by reciprocal rank). No LLM call at ingestion or query time. The data is
+read from ../shared/data/locomo (CC BY-NC, never copied into the repository).
+
+    python bench/memory_locomo.py [--data PATH] [--json] [--no-vectors]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from soloist.memory.documents import Documents
+from soloist.memory.facts import Cause
+from soloist.memory.locomo import Conversation, evaluate, load, retriever_search, turn_text
+from soloist.store.sqlite.backend import SQLiteStore
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "locomo" / \
+    "locomo-dev.json"
+GOALS = {"recall_any@10": 0.85, "multihop_recall_all@10": 0.40}
+
+
+def soloist_search(conversations: list[Conversation], vectors: bool) -> tuple[Any, float]:
+    root = Path(tempfile.mkdtemp(prefix="soloist-locomo-"))
+    store = SQLiteStore(root / "state.db")
+    embedder = None
+    if vectors:
+        from soloist.memory.embeddings import default_embedder
+
+        embedder = default_embedder()
+    docs = Documents(store, embedder)
+    cause = Cause("bench:locomo", "ingest the conversation")
+    started = time.perf_counter()
+    for conv in conversations:
+        docs.add_many([
+            (f"locomo/{conv.sample_id}", turn.dia_id, turn_text(turn, date=True),
+             {"speaker": turn.speaker, "session": turn.session,
+              "session_date": turn.session_date, "caption": turn.blip_caption})
+            for turn in conv.turns
+        ], cause)
+    ingest_s = time.perf_counter() - started
+
+    def search(conv_id: str, question: str, k: int) -> list[str]:
+        return [h.chunk.doc_key for h in docs.search(question, f"locomo/{conv_id}", k)]
+
+    return search, ingest_s
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--no-vectors", action="store_true",
+                        help="keyword only (to see what the vectors add)")
+    args = parser.parse_args()
+    if not args.data.is_file():
+        sys.exit(f"error: no LoCoMo file at {args.data}; pass --data PATH")
+    conversations = load(args.data)
+    turns = sum(len(c.turns) for c in conversations)
+
+    t0 = time.perf_counter()
+    ours_search, ingest_s = soloist_search(conversations, vectors=not args.no_vectors)
+    ours = evaluate(conversations, ours_search)
+    ours_s = time.perf_counter() - t0
+    bm25 = evaluate(conversations, retriever_search(conversations))
+
+    def multihop(result: dict[str, Any], key: str) -> float:
+        return float(result["by_category"][1][key])
+
+    figures = {
+        "questions": ours["n"],
+        "turns": turns,
+        "recall_any@5": ours["recall_any@5"],
+        "recall_any@10": ours["recall_any@10"],
+        "recall_all@10": ours["recall_all@10"],
+        "ndcg@10": ours["ndcg@10"],
+        "multihop_recall_all@10": multihop(ours, "recall_all@10"),
+        "bm25_recall_any@10": bm25["recall_any@10"],
+        "bm25_recall_all@10": bm25["recall_all@10"],
+        "bm25_ndcg@10": bm25["ndcg@10"],
+        "bm25_multihop_recall_all@10": multihop(bm25, "recall_all@10"),
+        "vectors": not args.no_vectors,
+        "ingest_turns_per_s": turns / ingest_s,
+        "seconds": ours_s,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "by_category": {c: {k: v for k, v in d.items() if k != "name"}
+                        for c, d in ours["by_category"].items()},
+    }
+    rows = [("recall_any@5", None), ("recall_any@10", "bm25_recall_any@10"),
+            ("recall_all@10", "bm25_recall_all@10"), ("ndcg@10", "bm25_ndcg@10"),
+            ("multihop_recall_all@10", "bm25_multihop_recall_all@10")]
+    print(f"{'figure':<26} {'soloist':>8} {'BM25':>8} {'ratio':>7}  goal")
+    for key, base in rows:
+        ours_v = figures[key]
+        base_v = figures[base] if base else None
+        ratio = f"{ours_v / base_v:.2f}x" if base_v else ""
+        goal = GOALS.get(key)
+        verdict = "" if goal is None else f">= {goal}  {'PASS' if ours_v >= goal else 'FAIL'}"
+        base_text = f"{base_v:.3f}" if base_v is not None else ""
+        print(f"{key:<26} {ours_v:>8.3f} {base_text:>8} {ratio:>7}  {verdict}")
+    for category, d in ours["by_category"].items():
+        print(f"  category {category} ({d['name']}, n={d['n']}): recall_any@10 "
+              f"{d['recall_any@10']:.3f}, recall_all@10 {d['recall_all@10']:.3f}")
+    print(f"{figures['questions']} questions over {turns} turns; ingestion "
+          f"{figures['ingest_turns_per_s']:.0f} turns/s with embeddings; no LLM call")
+    if args.json:
+        print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
