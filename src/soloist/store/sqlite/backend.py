@@ -192,6 +192,27 @@ class SQLiteStore:
         with self.transaction() as tx:
             tx.scheduler.resign("scheduler", owner)
 
+    def backup(self, path: Path) -> None:
+        """SQLite's online backup API, under the writer lock: a consistent copy."""
+        target = sqlite3.connect(str(path))
+        try:
+            with self._write_lock:
+                self._writer.backup(target)
+        except sqlite3.Error as exc:
+            raise _translate(exc, self.path) from exc
+        finally:
+            target.close()
+
+    def restore(self, path: Path) -> None:
+        source = sqlite3.connect(str(path))
+        try:
+            with self._write_lock:
+                source.backup(self._writer)
+        except sqlite3.Error as exc:
+            raise _translate(exc, self.path) from exc
+        finally:
+            source.close()
+
     def close(self) -> None:
         with self._write_lock:
             self._writer.close()
