@@ -17,9 +17,11 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from soloist.config import Settings, load_settings
+from soloist.control.agents import Agent
 from soloist.control.registry import DeployReport, Registry
 from soloist.control.secrets import SecretService
 from soloist.errors import InvalidState, NotFound
+from soloist.execution.llm.base import ChatRequest, Message
 from soloist.execution.llm.config import LLMConfig
 from soloist.execution.llm.guard import Budgets, CallGuard
 from soloist.execution.llm.router import ConfiguredRouter
@@ -27,6 +29,8 @@ from soloist.execution.steps import StepRunner
 from soloist.execution.tools.builtins import builtin_registry
 from soloist.execution.tools.http import http_request_tool
 from soloist.execution.tools.mcp import MCPClient, MCPServerConfig, register_servers
+from soloist.memory.context import WorkingContext
+from soloist.memory.context import build as build_context
 from soloist.memory.documents import Documents
 from soloist.memory.episodic import VerifyReport, verify
 from soloist.memory.facts import Memory
@@ -87,7 +91,8 @@ class Workspace:
         self.guard = CallGuard(self.store, BreakerPolicy(), cache=self.llm_cache_enabled())
         self.runner = StepRunner(self.tools, str(self.root), agents=self.registry.agent,
                                  router=self.router, policies=self.registry.policies,
-                                 guard=self.guard, budgets=self.budgets)
+                                 guard=self.guard, budgets=self.budgets,
+                                 context=self.working_context)
         self._mcp: MCPClient | None = None
         self._hosts: tuple[str, ...] | None = None
         self.refresh_policies()
@@ -111,6 +116,23 @@ class Workspace:
         if section is not None:
             return embedder_from_config(section)
         return None if local_embeddings_missing() else embedder_from_config({})
+
+    def working_context(self, agent: Agent, task: str, run_id: str) -> WorkingContext:
+        """What an agent step sees from memory, under ``[memory] context_tokens``."""
+        budget = int(self.settings.raw.get("memory", {}).get("context_tokens", 4000))
+
+        def summarise(text: str) -> str:
+            route = self.router.route("light")
+            reply = route.provider.complete(ChatRequest(
+                model=route.model, temperature=0, max_tokens=200, messages=(
+                    Message.system("Summarise the facts below in a few short lines."),
+                    Message.user(text[:8000]))))
+            return reply.text
+
+        return build_context(instructions=agent.instructions, task=task, budget=budget,
+                             memory=self.memory, documents=self.documents,
+                             read_scopes=agent.memory.read, store=self.store, run_id=run_id,
+                             summarise=summarise if self.llm.providers else None)
 
     def llm_cache_enabled(self) -> bool:
         return bool(self.settings.raw.get("worker", {}).get("llm_cache", True))

@@ -322,3 +322,27 @@ def test_agents_write_memory_within_their_scopes_with_provenance(ws: Workspace) 
     denied = [e.data for e in ws.log(run_id=run_id)
               if e.kind == "policy.decision" and e.data["decision"] == "deny"]
     assert [d["rule"] for d in denied] == ["default:memory-scope"]
+
+
+def test_the_working_context_brings_memory_and_is_recorded(ws: Workspace) -> None:
+    from soloist.memory.facts import Cause
+
+    (ws.root / "agents" / "assistant.yaml").write_text(AGENT.replace(
+        "tools: [crm.lookup, note]",
+        "tools: [crm.lookup, note]\nmemory: {read: ['customers'], write: []}"))
+    ws.deploy()
+    ws.memory.put("customers", "ada", "plan", "pro", Cause("person:a", "signed"))
+    ws.memory.put("hr", "ada", "salary", 100, Cause("person:a", "payroll"))
+    ws.documents.add("customers", "policy", "Refunds are granted within 30 days.",
+                     Cause("person:a", "handbook"))
+    provider = script(ws, reply('{"summary": "refund within 30 days"}'))
+    run_id = ws.start("triage", {"email": "can I get a refund?"})
+    ws.worker().run(until_idle=True)
+    system = provider.requests[0].messages[0].content
+    assert 'customers/ada/plan = "pro"' in system
+    assert "Refunds are granted within 30 days." in system
+    assert "salary" not in system  # not in the agent's read scopes
+    [built] = [e.data for e in ws.log(run_id=run_id) if e.kind == "context.built"]
+    refs = [i["ref"] for i in built["included"]]
+    assert "customers/ada/plan@v1" in refs and any(r.startswith("chunk:") for r in refs)
+    assert built["tokens"] <= built["budget"]

@@ -34,6 +34,7 @@ from soloist.execution.llm.structured import (
     schema_instructions,
 )
 from soloist.execution.tools.base import Tool
+from soloist.memory.context import WorkingContext
 from soloist.store.base import LLMCallRow, NewEvent
 
 MAX_REPAIRS = 2
@@ -55,6 +56,7 @@ class AgentStep:
     playbook: str
     guidance: str | None = None
     budgets: Budgets = field(default_factory=Budgets)
+    context: WorkingContext | None = None  # what memory adds, built under a token budget
 
 
 @dataclass
@@ -93,6 +95,8 @@ def system_prompt(step: AgentStep) -> str:
              "Tools that change the world (writes) are not carried out when you call them: "
              "they are staged and run after your answer is checked (and, where policy says "
              "so, approved by a person). Reads run at once."]
+    if step.context is not None:
+        parts.append(step.context.memory_text())
     if step.output_schema is not None:
         parts.append(schema_instructions(step.output_schema))
     return "\n\n".join(p for p in parts if p)
@@ -112,6 +116,8 @@ def run_agent(step: AgentStep, ctx: StepContext, router: Router, policies: Polic
         result.events.append(NewEvent(kind, data, ctx.run_id, ctx.step_id,
                                       f"agent:{agent.name}@v{agent.version}", time.time()))
 
+    if step.context is not None:
+        event("context.built", step.context.record())
     task = step.task if not step.guidance else (
         f"{step.task}\n\nGuidance from a person after a previous attempt: {step.guidance}")
     messages = [Message.system(system_prompt(step)), Message.user(task)]

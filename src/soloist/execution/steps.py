@@ -26,10 +26,13 @@ from soloist.execution.agent_loop import AgentFailed, AgentStep, Router, run_age
 from soloist.execution.context import Intent, StepContext, ToolCall, idempotency_key
 from soloist.execution.llm.guard import Budgets, CallGuard
 from soloist.execution.tools.base import Tool, ToolRegistry
+from soloist.memory.context import WorkingContext
 from soloist.orchestration.retry import RetryDecision, decide
 from soloist.store.base import LLMCallRow, NewEvent, StepRow
 
 Status = Literal["done", "dispatch", "skipped", "gate", "retry", "failed"]
+#: (agent, task, run id) -> what memory adds to the agent's context
+ContextBuilder = Callable[[Agent, str, str], WorkingContext]
 VERDICT_SCHEMA: dict[str, Any] = {
     "type": "object", "required": ["verdict", "reason"],
     "properties": {"verdict": {"enum": ["pass", "fail"]}, "reason": {"type": "string"}},
@@ -103,7 +106,8 @@ class StepRunner:
                  router: Router | None = None,
                  policies: Callable[[], Policies] | None = None,
                  guard: CallGuard | None = None,
-                 budgets: Callable[[str], Budgets] | None = None) -> None:
+                 budgets: Callable[[str], Budgets] | None = None,
+                 context: ContextBuilder | None = None) -> None:
         self.tools = tools
         self.workspace = workspace
         self.agents = agents
@@ -111,6 +115,7 @@ class StepRunner:
         self.policies = policies or Policies
         self.guard = guard
         self.budgets = budgets
+        self.context = context
 
     def execute(self, job: StepJob) -> Outcome:
         step = job.playbook.step(job.row.step_id)
@@ -177,10 +182,11 @@ class StepRunner:
         budgets = self.budgets(job.row.playbook) if self.budgets else Budgets()
         if job.playbook.budget.cost_usd is not None:
             budgets = replace(budgets, run_usd=job.playbook.budget.cost_usd)
+        task = str(templating.render(step.task, context))
+        working = self.context(agent, task, job.row.run_id) if self.context else None
         result = run_agent(
-            AgentStep(agent, str(templating.render(step.task, context)),
-                      self.granted_tools(agent, step), step.output, job.row.playbook,
-                      job.row.guidance, budgets),
+            AgentStep(agent, task, self.granted_tools(agent, step), step.output,
+                      job.row.playbook, job.row.guidance, budgets, working),
             ctx, self.router, self.policies(), self.workspace, self.guard)
         produced = Produced(result.output, ctx.intents, events=result.events,
                             approvals=result.approvals, calls=result.calls)

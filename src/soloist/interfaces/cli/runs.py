@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -38,10 +38,16 @@ def list_runs(
     render.console().print(out)
 
 
-def show(run_id: str, workspace: WorkspaceOpt = DEFAULT_WS, as_json: JsonOpt = False) -> None:
+def show(run_id: str,
+         step: Annotated[str | None, typer.Option(
+             "--step", help="One step: what its agent saw, did and decided.")] = None,
+         workspace: WorkspaceOpt = DEFAULT_WS, as_json: JsonOpt = False) -> None:
     """The step timeline of a run: states, attempts, durations, intents, approvals."""
     from soloist.interfaces.cli import render
 
+    if step is not None:
+        show_step(run_id, step, workspace, as_json)
+        return
     with open_workspace(workspace) as ws:
         detail = ws.show(run_id)
         ws_costs = ws.costs(run_id)
@@ -150,6 +156,32 @@ def cancel(run_id: str, workspace: WorkspaceOpt = DEFAULT_WS, as_json: JsonOpt =
         render.print_json(row)
     else:
         typer.echo(f"{row.id} {row.state}")
+
+
+def show_step(run_id: str, step_id: str, workspace: Any, as_json: bool) -> None:
+    """What one step saw (its working context), and what it did, from the log."""
+    from soloist.errors import NotFound
+    from soloist.interfaces.cli import render
+
+    with open_workspace(workspace) as ws:
+        ws.get_run(run_id)
+        events = [e for e in ws.log(run_id=run_id, limit=100_000) if e.step_id == step_id]
+    if not events:
+        raise NotFound(f"run {run_id} has no step {step_id!r} in its log")
+    if as_json:
+        render.print_json(events)
+        return
+    con = render.console()
+    for e in events:
+        if e.kind == "context.built":
+            con.print(f"[bold]context[/] {e.data['tokens']} of {e.data['budget']} tokens:")
+            for item in e.data["included"]:
+                con.print(f"    {item['kind']:<12} {item['ref']:<50} {item['tokens']:>6} tokens")
+            for item in e.data["left_out"]:
+                con.print(f"    left out     {item['ref']}")
+        else:
+            con.print(f"{e.seq:>6} {render.when(e.ts)} {e.kind:<18} "
+                      f"{render.short(e.data, 90)} [{e.actor}]")
 
 
 def metrics(days: Annotated[float, typer.Option(help="Over the last N days.")] = 30.0,
