@@ -159,3 +159,25 @@ def test_snapshots_from_the_cli(workspace: Path) -> None:
     assert [s["name"] for s in listed] == ["keep"]
     soloist("snapshot", "restore", "keep", *ws)
     assert soloist("memory", "get", "n", "s", "k", *ws).stdout.strip() == "1"
+
+
+def test_memory_import_and_export(workspace: Path, tmp_path: Path) -> None:
+    ws = ["-w", str(workspace)]
+    good = tmp_path / "facts.jsonl"
+    good.write_text('{"namespace": "customers", "subject": "acme", "key": "plan", '
+                    '"value": "pro"}\n\n{"type": "document", "namespace": "notes", '
+                    '"key": "faq", "text": "Refunds within 30 days."}\n')
+    out = soloist("memory", "import", str(good), *ws).stdout
+    assert "imported 1 fact(s) and 1 document(s)" in out
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"namespace": "x", "subject": "s", "key": "k", "value": 1}\n{oops\n')
+    result = soloist("memory", "import", str(bad), *ws, check=False)
+    assert result.returncode == 1 and f"{bad}:2: not JSON" in result.stderr
+    assert soloist("memory", "get", "x", "s", "k", *ws, check=False).returncode == 1
+    notes = tmp_path / "notes"
+    (notes / "sub").mkdir(parents=True)
+    (notes / "sub" / "a.md").write_text("# Pricing\n\nThe pro plan costs 90 EUR.")
+    assert "1 document(s)" in soloist("memory", "import", str(notes), "--namespace",
+                                      "handbook", *ws).stdout
+    lines = soloist("memory", "export", *ws).stdout.strip().splitlines()
+    assert [json.loads(line)["value"] for line in lines] == ["pro"]

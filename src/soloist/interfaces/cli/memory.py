@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -124,3 +125,27 @@ def facts(namespace: Annotated[str, typer.Argument(help="A glob, like leads/*.")
         out.add_row(r.namespace, r.subject, r.key, render.short(r.value, 50), f"v{r.version}",
                     r.actor)
     render.console().print(out)
+
+
+@memory_app.command("import")
+def import_(path: Annotated[Path, typer.Argument(help="A JSONL file, or a folder of .md.")],
+            namespace: Annotated[str | None, typer.Option(
+                help="For Markdown, and for lines that name none.")] = None,
+            workspace: WorkspaceOpt = DEFAULT_WS) -> None:
+    """Import facts and documents; a bad line stops the import before any write."""
+    from soloist.memory.transfer import import_file
+
+    with open_workspace(workspace) as ws:
+        counts = import_file(path, ws.memory, ws.documents, ws.actor(None), namespace)
+    typer.echo(f"imported {counts['facts']} fact(s) and {counts['documents']} document(s)")
+
+
+@memory_app.command("export")
+def export(namespace: Annotated[str, typer.Argument(help="A glob.")] = "*",
+           workspace: WorkspaceOpt = DEFAULT_WS) -> None:
+    """The current facts as JSONL on standard output."""
+    from soloist.memory.transfer import export_lines
+
+    with open_workspace(workspace) as ws:
+        for line in export_lines(ws.memory, namespace):
+            typer.echo(line)
