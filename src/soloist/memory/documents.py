@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 import time
 from array import array
 from collections.abc import Sequence
@@ -81,6 +82,18 @@ class Documents:
         self.store = store
         self.embedder = embedder
         self.vector_weight = vector_weight
+        self._caches: dict[tuple[str, str], VectorCache] = {}
+        self._lock = threading.Lock()
+
+    def _vectors(self, pattern: str, model: str) -> VectorCache:
+        """The vectors of a namespace pattern, kept in memory and topped up per search."""
+        with self._lock:
+            cache = self._caches.setdefault((pattern, model), VectorCache())
+            with self.store.read() as tx:
+                fresh = tx.documents.vectors(pattern, model, cache.max_id)
+                retired = tx.documents.retired(pattern, cache.max_id) if cache.size else []
+            cache.update(fresh, retired)
+            return cache
 
     def add(self, namespace: str, key: str, text: str, cause: Cause,
             metadata: dict[str, Any] | None = None) -> int:
@@ -123,12 +136,12 @@ class Documents:
         tokens = [w for w in words if w not in STOPWORDS] or words
         with self.store.read() as tx:
             keyword = tx.documents.keyword(tokens, pattern, CANDIDATES)
-            stored = (tx.documents.vectors(pattern, self.embedder.name)
-                      if self.embedder is not None else [])
         vector_ids: list[int] = []
-        if stored and self.embedder is not None:
-            [q] = self.embedder.embed([query])
-            vector_ids = nearest(q, stored, CANDIDATES)
+        if self.embedder is not None:
+            cache = self._vectors(pattern, self.embedder.name)
+            if cache.size:
+                [q] = self.embedder.embed([query])
+                vector_ids = cache.nearest(q, CANDIDATES)
         keyword_ids = [c.id for c in keyword]
         fused = rrf_fuse([[str(i) for i in keyword_ids], [str(i) for i in vector_ids]],
                          weights=[1.0, self.vector_weight])
@@ -143,6 +156,50 @@ class Documents:
                           keyword_ids.index(i) + 1 if i in keyword_ids else None,
                           vector_ids.index(i) + 1 if i in vector_ids else None)
                 for i in chosen if i in known]
+
+
+class VectorCache:
+    """Chunk vectors in one matrix: an exact search is one matrix-vector product."""
+
+    def __init__(self) -> None:
+        self.ids: list[int] = []
+        self.blobs: list[bytes] = []
+        self.live: list[bool] = []
+        self.max_id = 0
+        self._matrix: Any = None
+
+    @property
+    def size(self) -> int:
+        return sum(self.live)
+
+    def update(self, fresh: list[tuple[int, bytes, bool]], retired: list[int]) -> None:
+        if retired:
+            gone = set(retired)
+            self.live = [alive and i not in gone for i, alive in zip(self.ids, self.live,
+                                                                     strict=True)]
+        for chunk_id, blob, current in fresh:
+            self.ids.append(chunk_id)
+            self.blobs.append(blob)
+            self.live.append(current)
+            self.max_id = max(self.max_id, chunk_id)
+        if fresh:
+            self._matrix = None
+
+    def nearest(self, query: Sequence[float], k: int) -> list[int]:
+        try:
+            import numpy as np
+        except ImportError:
+            stored = [(i, b) for i, b, alive in zip(self.ids, self.blobs, self.live,
+                                                    strict=True) if alive]
+            return nearest(query, stored, k)
+        if self._matrix is None:
+            self._matrix = np.frombuffer(b"".join(self.blobs), dtype=np.float32).reshape(
+                len(self.blobs), -1)
+        sims = self._matrix @ np.asarray(query, dtype=np.float32)
+        sims[~np.asarray(self.live, dtype=bool)] = -np.inf
+        top = np.argpartition(-sims, min(k, len(sims) - 1))[:k]
+        top = top[np.argsort(-sims[top])]
+        return [self.ids[int(j)] for j in top if math.isfinite(float(sims[int(j)]))]
 
 
 def nearest(query: Sequence[float], stored: list[tuple[int, bytes]], k: int) -> list[int]:

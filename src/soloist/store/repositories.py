@@ -657,10 +657,17 @@ class SqlDocuments:
         params = {"query": self.q.fts_query(tokens), "pattern": namespace_pattern, "k": k}
         return [_chunk(r) for r in self.conn.fetch(self.q.keyword_chunks, params)]
 
-    def vectors(self, namespace_pattern: str, model: str) -> builtins.list[tuple[int, bytes]]:
+    def vectors(self, namespace_pattern: str, model: str,
+                after: int = 0) -> builtins.list[tuple[int, bytes, bool]]:
         rows = self.conn.fetch(self.q.vector_chunks,
-                               {"pattern": namespace_pattern, "model": model})
-        return [(r["id"], bytes(r["embedding"])) for r in rows if r["embedding"] is not None]
+                               {"pattern": namespace_pattern, "model": model, "after": after})
+        return [(r["id"], bytes(r["embedding"]), bool(r["current"]))
+                for r in rows if r["embedding"] is not None]
+
+    def retired(self, namespace_pattern: str, upto: int) -> builtins.list[int]:
+        rows = self.conn.fetch(self.q.retired_chunks,
+                               {"pattern": namespace_pattern, "upto": upto})
+        return [r["id"] for r in rows]
 
     def chunks(self, ids: Sequence[int]) -> builtins.list[ChunkRow]:
         if not ids:

@@ -453,8 +453,12 @@ WHERE tsv @@ to_tsquery('english', %(query)s) AND current = 1 AND namespace LIKE
 ORDER BY score DESC LIMIT %(k)s
 """
 vector_chunks = """
-SELECT id, embedding FROM chunks
-WHERE current = 1 AND namespace LIKE %(pattern)s AND model = %(model)s
+SELECT id, embedding, current FROM chunks
+WHERE id > %(after)s AND namespace LIKE %(pattern)s AND model = %(model)s
+ORDER BY id
+"""
+retired_chunks = """
+SELECT id FROM chunks WHERE current = 0 AND id <= %(upto)s AND namespace LIKE %(pattern)s
 """
 chunks_by_ids = """
 SELECT id, namespace, doc_key, seq, text, metadata, created_at FROM chunks

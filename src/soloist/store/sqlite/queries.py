@@ -370,8 +370,12 @@ WHERE chunks_fts MATCH :query AND c.current = 1 AND c.namespace LIKE :pattern ES
 ORDER BY bm25(chunks_fts) LIMIT :k
 """
 vector_chunks = """
-SELECT id, embedding FROM chunks
-WHERE current = 1 AND namespace LIKE :pattern ESCAPE '\\' AND model = :model
+SELECT id, embedding, current FROM chunks
+WHERE id > :after AND namespace LIKE :pattern ESCAPE '\\' AND model = :model
+ORDER BY id
+"""
+retired_chunks = """
+SELECT id FROM chunks WHERE current = 0 AND id <= :upto AND namespace LIKE :pattern ESCAPE '\\'
 """
 chunks_by_ids = """
 SELECT id, namespace, doc_key, seq, text, metadata, created_at FROM chunks
