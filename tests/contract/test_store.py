@@ -26,7 +26,8 @@ from soloist.store.base import (
     StepUpdate,
     Store,
 )
-from soloist.store.repositories import chain_hash, dumps
+from soloist.store.repositories import chain_hash
+from soloist.store.seam import dumps
 
 NOW = 1_000_000.0
 LEASE = 30.0

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from soloist.store.base import NewEvent, Store
-from soloist.store.repositories import chain_hash, dumps
+from soloist.store.repositories import chain_hash
+from soloist.store.seam import dumps
 
 
 @dataclass(frozen=True)

@@ -30,4 +30,5 @@ CREATE TABLE chunks (
     tsv         TSVECTOR GENERATED ALWAYS AS (to_tsvector('english', text)) STORED
 );
 CREATE INDEX chunks_current ON chunks (namespace, doc_key) WHERE current = 1;
+CREATE INDEX chunks_retired ON chunks (id) WHERE current = 0;
 CREATE INDEX chunks_tsv ON chunks USING GIN (tsv);

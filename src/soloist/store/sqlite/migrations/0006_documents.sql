@@ -29,6 +29,7 @@ CREATE TABLE chunks (
     embedding   BLOB
 );
 CREATE INDEX chunks_current ON chunks (namespace, doc_key) WHERE current = 1;
+CREATE INDEX chunks_retired ON chunks (id) WHERE current = 0;
 
 CREATE VIRTUAL TABLE chunks_fts USING fts5 (
     text, content = 'chunks', content_rowid = 'id', tokenize = 'porter unicode61'

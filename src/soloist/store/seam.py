@@ -1,0 +1,28 @@
+"""The seam between the shared repositories and a backend: a connection that runs named
+queries with dict parameters, and the JSON encoding every backend stores as text."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+Row = dict[str, Any]
+
+
+class Connection(Protocol):
+    def fetch(self, sql: str, params: dict[str, Any] | None = None) -> list[Row]: ...
+    def run(self, sql: str, params: dict[str, Any] | None = None) -> int: ...
+    def run_many(self, sql: str, params: Sequence[dict[str, Any]]) -> None: ...
+
+
+# One encoder: json.dumps with options builds a new one on every call, on the hot path.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def dumps(value: Any) -> str:
+    return _ENCODER.encode(value)
+
+
+def loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
