@@ -380,29 +380,15 @@ class OpenAIEmbedder:
         return result
 
     def _embed_batch(self, texts: list[str]) -> list[list[float]]:
-        from soloist.execution.llm.failures import (
-            connection_failure,
-            error_message,
-            invalid_reply,
-            status_failure,
-            timeout_failure,
-        )
+        from soloist.execution.llm.failures import invalid_reply, sdk_failure
 
         sdk = _import_openai()
         try:
             reply = self._client.embeddings.create(model=self.model, input=texts,
                                                    encoding_format="float",
                                                    timeout=self.timeout)
-        except sdk.APITimeoutError as exc:
-            raise timeout_failure(self._provider, str(exc)) from exc
-        except sdk.APIConnectionError as exc:
-            raise connection_failure(self._provider, str(exc)) from exc
-        except sdk.APIStatusError as exc:
-            raise status_failure(self._provider, exc.status_code,
-                                 error_message(exc.body, exc.message),
-                                 dict(exc.response.headers)) from exc
         except sdk.OpenAIError as exc:
-            raise invalid_reply(self._provider, str(exc)) from exc
+            raise sdk_failure(self._provider, exc, sdk) from exc
         items = sorted(reply.data, key=lambda item: item.index)
         if len(items) != len(texts) or [item.index for item in items] != list(
                 range(len(texts))):

@@ -64,9 +64,8 @@ def _fenced(tx: Transaction, update: StepUpdate) -> bool:
 
 
 def is_plain_finish(outcome: Outcome) -> bool:
-    """A step that simply finished: the common case, written in batches."""
-    return (outcome.status in ("done", "skipped") and outcome.job.row.kind == "step"
-            and outcome.emitted is None)
+    """A step that simply finished (done or skipped): the common case, written in batches."""
+    return outcome.status in ("done", "skipped") and outcome.job.row.kind == "step"
 
 
 def apply_finishes(tx: Transaction, outcomes: list[Outcome], actor: str,
@@ -95,6 +94,8 @@ def apply_finishes(tx: Transaction, outcomes: list[Outcome], actor: str,
         tx.notify_ready()
     for o in chosen:
         row = o.job.row
+        if o.emitted is not None:
+            runs.publish(tx, o.emitted[0], o.emitted[1], row.run_id, now)
         mine = [d for d in o.job.playbook.dependents_map[row.step_id]
                 if (row.run_id, d) in readied]
         data: dict[str, Any] = {"readied": mine} if mine else {}
@@ -116,6 +117,8 @@ def apply_finishes(tx: Transaction, outcomes: list[Outcome], actor: str,
 
 def apply_outcome(tx: Transaction, outcome: Outcome, actor: str, now: float) -> bool:
     """Record one executed step; false if its lease was lost (nothing written)."""
+    if is_plain_finish(outcome):
+        return apply_finishes(tx, [outcome], actor, now)[0]
     accepted = _apply_outcome(tx, outcome, actor, now)
     if accepted:
         # What an agent did (model calls, policy decisions, tool calls) joins the log and
@@ -130,21 +133,7 @@ def _apply_outcome(tx: Transaction, outcome: Outcome, actor: str, now: float) ->
     row, job = outcome.job.row, outcome.job
     playbook = job.playbook
     status = outcome.status
-    started, checked = outcome.started or now, outcome.checked or now
-    if status == "skipped":
-        if not _fenced(tx, StepUpdate(row.id, row.lease_token, S.SKIPPED, finished_at=now)):
-            return False
-        step_finished(tx, job, now, (S.EXECUTING, S.SKIPPED), checked, actor)
-        return True
-    if status == "done":
-        if not _fenced(tx, StepUpdate(row.id, row.lease_token, S.DONE, output=outcome.output,
-                                      finished_at=now)):
-            return False
-        if outcome.emitted is not None:
-            runs.publish(tx, outcome.emitted[0], outcome.emitted[1], row.run_id, now)
-        step_finished(tx, job, now, (S.EXECUTING, S.CHECKING, S.PERSISTING, S.DONE), checked,
-                      actor, {"took_ms": round((checked - started) * 1000, 3)})
-        return True
+    checked = outcome.checked or now
     if status == "dispatch":
         if not _fenced(tx, StepUpdate(row.id, row.lease_token, S.PERSISTING,
                                       output=outcome.output, keep_lease=True,

@@ -39,11 +39,9 @@ from soloist.execution.llm.base import (
     Usage,
 )
 from soloist.execution.llm.failures import (
-    connection_failure,
     error_message,
     invalid_reply,
-    status_failure,
-    timeout_failure,
+    sdk_failure,
 )
 from soloist.execution.llm.naming import ToolNames
 from soloist.execution.llm.structured import schema_instructions
@@ -150,16 +148,8 @@ class AnthropicProvider:
             raw = self._client.messages.with_raw_response.create(
                 **payload, timeout=timeout, extra_body=extra_body)
             text = raw.text()
-        except anthropic.APITimeoutError as exc:
-            raise timeout_failure(self.name, str(exc)) from exc
-        except anthropic.APIConnectionError as exc:
-            raise connection_failure(self.name, str(exc)) from exc
-        except anthropic.APIStatusError as exc:
-            raise status_failure(self.name, exc.status_code,
-                                 error_message(exc.body, exc.message),
-                                 dict(exc.response.headers)) from exc
         except anthropic.AnthropicError as exc:
-            raise invalid_reply(self.name, str(exc)) from exc
+            raise sdk_failure(self.name, exc, anthropic) from exc
         latency_ms = (time.monotonic() - started) * 1000.0
         return self.parse_reply(text, names, latency_ms, request.model,
                                 structured=_forced_tool(request))

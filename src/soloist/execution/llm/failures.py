@@ -10,6 +10,7 @@ from __future__ import annotations
 import email.utils
 import time
 from collections.abc import Mapping
+from typing import Any
 
 from soloist.errors import DeterministicError, StepFailure, TransientError
 
@@ -75,6 +76,19 @@ def connection_failure(provider: str, detail: str = "") -> TransientError:
 
 def invalid_reply(provider: str, detail: str) -> DeterministicError:
     return DeterministicError(f"{provider} sent a reply that cannot be understood: {detail}")
+
+
+def sdk_failure(provider: str, exc: Exception, sdk: Any) -> StepFailure:
+    """The failure for an error of the openai or anthropic SDK (the same generated error
+    classes in each: timeout, connection, status, and their base)."""
+    if isinstance(exc, sdk.APITimeoutError):
+        return timeout_failure(provider, str(exc))
+    if isinstance(exc, sdk.APIConnectionError):
+        return connection_failure(provider, str(exc))
+    if isinstance(exc, sdk.APIStatusError):
+        return status_failure(provider, exc.status_code, error_message(exc.body, exc.message),
+                              dict(exc.response.headers))
+    return invalid_reply(provider, str(exc))
 
 
 def error_message(body: object, fallback: str) -> str:

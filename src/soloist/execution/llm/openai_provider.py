@@ -32,11 +32,9 @@ from soloist.execution.llm.base import (
     Usage,
 )
 from soloist.execution.llm.failures import (
-    connection_failure,
     error_message,
     invalid_reply,
-    status_failure,
-    timeout_failure,
+    sdk_failure,
 )
 from soloist.execution.llm.naming import ToolNames
 
@@ -130,16 +128,8 @@ class OpenAIProvider:
             raw = self._client.chat.completions.with_raw_response.create(
                 **payload, timeout=timeout)
             text = raw.text
-        except openai.APITimeoutError as exc:
-            raise timeout_failure(self.name, str(exc)) from exc
-        except openai.APIConnectionError as exc:
-            raise connection_failure(self.name, str(exc)) from exc
-        except openai.APIStatusError as exc:
-            raise status_failure(self.name, exc.status_code,
-                                 error_message(exc.body, exc.message),
-                                 dict(exc.response.headers)) from exc
         except openai.OpenAIError as exc:
-            raise invalid_reply(self.name, str(exc)) from exc
+            raise sdk_failure(self.name, exc, openai) from exc
         latency_ms = (time.monotonic() - started) * 1000.0
         return self.parse_reply(text, names, latency_ms, request.model)
 
