@@ -181,3 +181,20 @@ def test_memory_import_and_export(workspace: Path, tmp_path: Path) -> None:
                                       "handbook", *ws).stdout
     lines = soloist("memory", "export", *ws).stdout.strip().splitlines()
     assert [json.loads(line)["value"] for line in lines] == ["pro"]
+
+
+def test_memory_search_status_and_reembed(workspace: Path, tmp_path: Path) -> None:
+    ws = ["-w", str(workspace)]
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "refunds.md").write_text("Refunds are granted within 30 days of purchase.")
+    (notes / "pricing.md").write_text("The pro plan costs 90 EUR a month.")
+    soloist("memory", "import", str(notes), "--namespace", "handbook", *ws)
+    hits = json.loads(soloist("memory", "search", "how long do customers have for a refund",
+                              "--namespace", "handbook", "--k", "1", "--json", *ws).stdout)
+    assert [h["key"] for h in hits] == ["refunds.md"]
+    table = soloist("memory", "search", "pro plan price", *ws).stdout
+    assert "handbook/" in table and "90 EUR" in table
+    status = json.loads(soloist("memory", "status", "--json", *ws).stdout)
+    assert status["chunks"] == 2 and status["reembed_needed"] is False
+    assert "re-embedded 0 chunk(s)" in soloist("memory", "reembed", *ws).stdout

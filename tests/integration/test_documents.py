@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from soloist.memory.documents import Documents, chunk_text
+from soloist.errors import InvalidState
+from soloist.memory.documents import Documents, chunk_text, pack
 from soloist.memory.facts import Cause
 from soloist.store import open_store
 from soloist.store.base import Store
@@ -86,3 +87,119 @@ def test_many_documents_in_one_transaction(store: Store, tmp_path: Path) -> None
     assert docs.add_many(items, CAUSE) == 200
     hits = docs.search("topic 3", "conv-1", k=10)
     assert len(hits) == 10
+
+
+class GaussianEmbedder(HashingEmbedder):
+    """Each word a fixed random direction: sums of them almost never tie."""
+
+    name = "test-gaussian-24"
+    dimensions = 24
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        import numpy as np
+
+        out = []
+        for text in texts:
+            total = np.zeros(self.dimensions)
+            for word in text.lower().split():
+                seed = int.from_bytes(hashlib.sha256(word.encode()).digest()[:4], "big")
+                total += np.random.default_rng(seed).standard_normal(self.dimensions)
+            out.append([float(x) for x in total / (np.linalg.norm(total) or 1.0)])
+        return out
+
+
+class OtherEmbedder(HashingEmbedder):
+    name = "test-hashing-other"
+    dimensions = 16
+
+
+def test_a_model_change_is_refused_until_reembed(db_url: str) -> None:
+    store = open_store(db_url)
+    try:
+        Documents(store, HashingEmbedder()).add("notes", "billing",
+                                                "Invoices are sent on Mondays.", CAUSE)
+        docs = Documents(store, OtherEmbedder())
+        assert docs.status()["reembed_needed"] is True
+        for attempt in (lambda: docs.search("invoices", "notes"),
+                        lambda: docs.add("notes", "x", "More text.", CAUSE)):
+            with pytest.raises(InvalidState, match="soloist memory reembed"):
+                attempt()
+        assert docs.reembed() == 1
+        status = docs.status()
+        assert (status["model"], status["dimensions"], status["embedded"]) == (
+            "test-hashing-other", 16, 1)
+        assert status["reembed_needed"] is False
+        hits = docs.search("when are invoices sent", "notes")
+        assert hits[0].chunk.doc_key == "billing" and hits[0].vector_rank == 1
+        assert docs.reembed() == 0  # nothing left: a second run is a no-op
+    finally:
+        store.close()
+
+
+def test_documents_written_before_an_embedder_are_embedded_by_reembed(db_url: str) -> None:
+    store = open_store(db_url)
+    try:
+        Documents(store).add("notes", "a", "Refunds within thirty days.", CAUSE)
+        docs = Documents(store, HashingEmbedder())
+        assert docs.status()["reembed_needed"] is True
+        assert docs.reembed() == 1
+        assert docs.search("refunds", "notes")[0].vector_rank == 1
+    finally:
+        store.close()
+
+
+@pytest.mark.postgres
+def test_pgvector_index_agrees_with_the_exact_search_and_is_rebuilt(pg_url: str) -> None:
+    texts = [f"note {i} about {w} and {v}" for i, (w, v) in enumerate(
+        (w, v) for w in ("invoices", "refunds", "contracts", "meetings", "budgets")
+        for v in ("alpha", "beta", "gamma", "delta"))]
+    store = open_store(pg_url)
+    try:
+        store.vectors = None  # type: ignore[attr-defined]  # a server without pgvector
+        docs = Documents(store, GaussianEmbedder())
+        docs.add_many([(f"ns{i % 3}", f"d{i}", t, {}) for i, t in enumerate(texts)], CAUSE)
+        assert docs.status()["search"] == "exact, in memory"
+        exact = [[h.chunk.id for h in docs.search(q, ns, 5)]
+                 for q in ("refunds beta", "meetings", "budgets delta") for ns in ("ns1", "*")]
+    finally:
+        store.close()
+    reopened = open_store(pg_url)  # has pgvector: the index is built from the chunks
+    try:
+        docs = Documents(reopened, GaussianEmbedder())
+        assert docs.status()["search"].startswith("pgvector")
+        indexed = [[h.chunk.id for h in docs.search(q, ns, 5)]
+                   for q in ("refunds beta", "meetings", "budgets delta") for ns in ("ns1", "*")]
+        assert indexed == exact
+        docs.add("ns1", "d1", "note 1 rewritten about holidays", CAUSE)
+        with reopened.read() as tx:
+            assert tx.documents.nearest(
+                pack(GaussianEmbedder().embed(["note 1 about refunds and beta"])[0]),
+                "ns1", 50) is not None
+        assert all(h.chunk.text != texts[1] for h in docs.search("refunds beta", "ns1", 10))
+    finally:
+        reopened.close()
+
+
+def test_the_exact_in_memory_search_follows_globs_growth_and_retirement(db_url: str) -> None:
+    store = open_store(db_url)
+    try:
+        if hasattr(store, "vectors"):
+            store.vectors = None  # the in-memory search, on PostgreSQL too
+        docs = Documents(store, GaussianEmbedder())
+        docs.add_many([(f"clients/c{i % 7}", f"d{i}", f"memo {i} on topic{i % 11}", {})
+                       for i in range(1500)], CAUSE)
+        docs.add("clients/c1/notes", "x", "memo special on topic3", CAUSE)
+        docs.add("other", "y", "memo special on topic3", CAUSE)
+        hits = docs.search("memo special on topic3", "clients/*", 50)
+        assert hits[0].chunk.namespace == "clients/c1/notes"
+        assert all(h.chunk.namespace.startswith("clients/") for h in hits)
+        assert len(hits) == 50
+        assert {h.chunk.namespace for h in docs.search("memo special", "clients/c1", 50)} == {
+            "clients/c1"}
+        docs.add("clients/c1/notes", "x", "rewritten entirely differently", CAUSE)
+        texts = [h.chunk.text for h in docs.search("memo special on topic3", "clients/*", 50)]
+        assert "memo special on topic3" not in texts
+        assert "rewritten entirely differently" in [
+            h.chunk.text for h in docs.search("rewritten", "clients/c1/*", 5)]
+    finally:
+        store.close()

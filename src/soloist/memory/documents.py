@@ -2,30 +2,34 @@
 
 A document is versioned text with metadata (namespace, source, author, time), split into
 chunks. Search fuses two rankings by reciprocal rank: keyword (SQLite FTS5 with BM25, or
-PostgreSQL full text) and vectors (an exact search over the stored embeddings, so
-retrieval never silently degrades to keyword only when an embedder is configured).
-Embeddings are stored with the model's name; a search only compares vectors of the
-same model.
+PostgreSQL full text) and vectors (the store's own index, pgvector, or else an exact
+search in memory, so retrieval never silently degrades to keyword only when an embedder
+is configured).
+
+Memory's vectors come from one model at a time, recorded in the store. When the
+configured embedder is another model, writes and searches refuse with a clear error
+until ``soloist memory reembed`` (``Documents.reembed``) has made every current chunk's
+vector anew: vectors of two models are never compared.
 """
 
 from __future__ import annotations
 
-import math
 import re
 import threading
 import time
 from array import array
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from soloist.errors import InputError
+from soloist.errors import ConfigError, InputError, InvalidState
 from soloist.memory.facts import Cause
 from soloist.memory.retrieval import STOPWORDS, rrf_fuse
-from soloist.store.base import ChunkRow, NewDocument, Store
+from soloist.store.base import ChunkRow, NewDocument, Store, Transaction
 
 if TYPE_CHECKING:
     from soloist.memory.embeddings import Embedder
+    from soloist.memory.vectors import VectorCache
 
 MAX_CHUNK_CHARS = 1200
 CANDIDATES = 50
@@ -55,12 +59,6 @@ def pack(vector: Sequence[float]) -> bytes:
     return array("f", vector).tobytes()
 
 
-def unpack(blob: bytes) -> array[float]:
-    values = array("f")
-    values.frombytes(blob)
-    return values
-
-
 def glob_to_like(namespace: str) -> str:
     return (namespace.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             .replace("*", "%"))
@@ -75,6 +73,8 @@ class SearchHit:
 
 
 class Documents:
+    REEMBED_BATCH = 256
+
     def __init__(self, store: Store, embedder: Embedder | None = None,
                  vector_weight: float = 0.3) -> None:
         # 0.3: on the LoCoMo dev split, MiniLM vectors alone reach recall_any@10 0.55 and
@@ -82,66 +82,83 @@ class Documents:
         self.store = store
         self.embedder = embedder
         self.vector_weight = vector_weight
-        self._caches: dict[tuple[str, str], VectorCache] = {}
+        self._cache: VectorCache | None = None
         self._lock = threading.Lock()
 
-    def _vectors(self, pattern: str, model: str) -> VectorCache:
-        """The vectors of a namespace pattern, kept in memory and topped up per search."""
+    def _same_model(self, tx: Transaction, dim: int | None = None) -> None:
+        """Refuse to mix models; record the embedder's model on the first embedded write."""
+        assert self.embedder is not None
+        current = tx.documents.embedding_model()
+        if current is None:
+            if dim is not None:
+                tx.documents.use_model(self.embedder.name, dim)
+            return
+        if current.model != self.embedder.name:
+            raise InvalidState(
+                f"memory's vectors come from {current.model!r} but the configured embedder "
+                f"is {self.embedder.name!r}; run `soloist memory reembed` to make them "
+                f"anew with {self.embedder.name!r} (or configure {current.model!r} again)")
+
+    def _vectors(self) -> VectorCache:
+        from soloist.memory.vectors import VectorCache  # numpy, only once vectors are read
+
+        assert self.embedder is not None
         with self._lock:
-            cache = self._caches.setdefault((pattern, model), VectorCache())
-            with self.store.read() as tx:
-                fresh = tx.documents.vectors(pattern, model, cache.max_id)
-                retired = tx.documents.retired(pattern, cache.max_id) if cache.size else []
-            cache.update(fresh, retired)
-            return cache
+            if self._cache is None or self._cache.model != self.embedder.name:
+                self._cache = VectorCache(self.embedder.name)
+            cache = self._cache
+        cache.refresh(self.store)
+        return cache
 
     def add(self, namespace: str, key: str, text: str, cause: Cause,
             metadata: dict[str, Any] | None = None) -> int:
         """Store ``text`` as the next version of document ``key``; returns the version."""
         if not text.strip():
             raise InputError(f"document {namespace}/{key} is empty")
-        chunks = chunk_text(text)
-        vectors = self.embedder.embed(chunks) if self.embedder is not None else None
-        doc = NewDocument(namespace, key, text, metadata or {}, chunks,
-                          [pack(v) for v in vectors] if vectors is not None else None,
-                          self.embedder.name if self.embedder is not None else None,
-                          cause.actor, cause.reason, cause.run_id, cause.step_id, time.time())
-        with self.store.transaction() as tx:
-            return tx.documents.add(doc)
+        return self._write([(namespace, key, text, metadata or {})], cause)[0]
 
     def add_many(self, items: Sequence[tuple[str, str, str, dict[str, Any]]],
                  cause: Cause) -> int:
         """Many small documents in one transaction, embedded in batches (ingestion)."""
+        return len(self._write(items, cause))
+
+    def _write(self, items: Sequence[tuple[str, str, str, dict[str, Any]]],
+               cause: Cause) -> list[int]:
         chunked = [(ns, key, text, meta, chunk_text(text)) for ns, key, text, meta in items]
         flat = [c for *_, chunks in chunked for c in chunks]
         vectors = self.embedder.embed(flat) if self.embedder is not None and flat else None
+        model = self.embedder.name if self.embedder is not None else None
         now = time.time()
         position = 0
+        versions = []
         with self.store.transaction() as tx:
+            if vectors:
+                self._same_model(tx, len(vectors[0]))
             for ns, key, text, meta, chunks in chunked:
                 blobs = None
                 if vectors is not None:
                     blobs = [pack(v) for v in vectors[position:position + len(chunks)]]
                 position += len(chunks)
-                tx.documents.add(NewDocument(
-                    ns, key, text, meta, chunks, blobs,
-                    self.embedder.name if self.embedder is not None else None,
-                    cause.actor, cause.reason, cause.run_id, cause.step_id, now))
-        return len(items)
+                versions.append(tx.documents.add(NewDocument(
+                    ns, key, text, meta, chunks, blobs, model,
+                    cause.actor, cause.reason, cause.run_id, cause.step_id, now)))
+        return versions
 
     def search(self, query: str, namespace: str = "*", k: int = 10) -> list[SearchHit]:
         pattern = glob_to_like(namespace)
         # Raw words: the store's own full-text engine stems them (porter / english).
         words = re.findall(r"\w+", query.lower())
         tokens = [w for w in words if w not in STOPWORDS] or words
+        q = self.embedder.embed([query])[0] if self.embedder is not None else None
+        vector_ids: list[int] | None = []
         with self.store.read() as tx:
             keyword = tx.documents.keyword(tokens, pattern, CANDIDATES)
-        vector_ids: list[int] = []
-        if self.embedder is not None:
-            cache = self._vectors(pattern, self.embedder.name)
-            if cache.size:
-                [q] = self.embedder.embed([query])
-                vector_ids = cache.nearest(q, CANDIDATES)
+            if q is not None:
+                self._same_model(tx)
+                if tx.documents.embedding_model() is not None:
+                    vector_ids = tx.documents.nearest(pack(q), pattern, CANDIDATES)
+        if vector_ids is None:  # no store-side index: exact, in memory
+            vector_ids = self._vectors().nearest(q or [], namespace, CANDIDATES)
         keyword_ids = [c.id for c in keyword]
         fused = rrf_fuse([[str(i) for i in keyword_ids], [str(i) for i in vector_ids]],
                          weights=[1.0, self.vector_weight])
@@ -152,67 +169,55 @@ class Documents:
             with self.store.read() as tx:
                 known.update({c.id: c for c in tx.documents.chunks(missing)})
         scores = dict(fused)
-        return [SearchHit(known[i], scores[str(i)],
-                          keyword_ids.index(i) + 1 if i in keyword_ids else None,
-                          vector_ids.index(i) + 1 if i in vector_ids else None)
+        keyword_rank = {i: rank for rank, i in enumerate(keyword_ids, start=1)}
+        vector_rank = {i: rank for rank, i in enumerate(vector_ids, start=1)}
+        return [SearchHit(known[i], scores[str(i)], keyword_rank.get(i), vector_rank.get(i))
                 for i in chosen if i in known]
 
+    def reembed(self, progress: Callable[[int], None] | None = None) -> int:
+        """Make every current chunk's vector with the configured embedder; how many.
 
-class VectorCache:
-    """Chunk vectors in one matrix: an exact search is one matrix-vector product."""
+        Batches commit one by one, so a stopped re-embed resumes where it was. Searches in
+        the meantime see the chunks already done.
+        """
+        if self.embedder is None:
+            raise ConfigError("no embedder is configured ([memory] embedder in soloist.toml)")
+        name = self.embedder.name
+        done, after = 0, 0
+        while True:
+            with self.store.read() as tx:
+                stale = tx.documents.stale(name, after, self.REEMBED_BATCH)
+            if not stale:
+                break
+            vectors = self.embedder.embed([text for _, text in stale])
+            with self.store.transaction() as tx:
+                current = tx.documents.embedding_model()
+                if current is None or current.model != name:
+                    tx.documents.use_model(name, len(vectors[0]))
+                tx.documents.set_vectors(name, [(chunk_id, pack(v)) for (chunk_id, _), v
+                                                in zip(stale, vectors, strict=True)])
+            done += len(stale)
+            after = stale[-1][0]
+            if progress is not None:
+                progress(done)
+        return done
 
-    def __init__(self) -> None:
-        self.ids: list[int] = []
-        self.blobs: list[bytes] = []
-        self.live: list[bool] = []
-        self.max_id = 0
-        self._matrix: Any = None
-
-    @property
-    def size(self) -> int:
-        return sum(self.live)
-
-    def update(self, fresh: list[tuple[int, bytes, bool]], retired: list[int]) -> None:
-        if retired:
-            gone = set(retired)
-            self.live = [alive and i not in gone for i, alive in zip(self.ids, self.live,
-                                                                     strict=True)]
-        for chunk_id, blob, current in fresh:
-            self.ids.append(chunk_id)
-            self.blobs.append(blob)
-            self.live.append(current)
-            self.max_id = max(self.max_id, chunk_id)
-        if fresh:
-            self._matrix = None
-
-    def nearest(self, query: Sequence[float], k: int) -> list[int]:
-        try:
-            import numpy as np
-        except ImportError:
-            stored = [(i, b) for i, b, alive in zip(self.ids, self.blobs, self.live,
-                                                    strict=True) if alive]
-            return nearest(query, stored, k)
-        if self._matrix is None:
-            self._matrix = np.frombuffer(b"".join(self.blobs), dtype=np.float32).reshape(
-                len(self.blobs), -1)
-        sims = self._matrix @ np.asarray(query, dtype=np.float32)
-        sims[~np.asarray(self.live, dtype=bool)] = -np.inf
-        top = np.argpartition(-sims, min(k, len(sims) - 1))[:k]
-        top = top[np.argsort(-sims[top])]
-        return [self.ids[int(j)] for j in top if math.isfinite(float(sims[int(j)]))]
-
-
-def nearest(query: Sequence[float], stored: list[tuple[int, bytes]], k: int) -> list[int]:
-    """Exact cosine search (vectors are normalised): numpy when installed, else Python."""
-    try:
-        import numpy as np
-    except ImportError:
-        q = list(query)
-        scored = [(sum(a * b for a, b in zip(q, unpack(blob), strict=False)), i)
-                  for i, blob in stored]
-        return [i for _, i in sorted(scored, reverse=True)[:k]]
-    matrix = np.frombuffer(b"".join(blob for _, blob in stored), dtype=np.float32)
-    matrix = matrix.reshape(len(stored), -1)
-    sims = matrix @ np.asarray(query, dtype=np.float32)
-    top = np.argsort(-sims)[:k]
-    return [stored[int(j)][0] for j in top if math.isfinite(float(sims[int(j)]))]
+    def status(self) -> dict[str, Any]:
+        """What vectors memory holds, from which model, searched by what."""
+        configured = self.embedder.name if self.embedder is not None else None
+        with self.store.read() as tx:
+            current = tx.documents.embedding_model()
+            model = current.model if current is not None else configured
+            chunks, embedded = tx.documents.counts(model or "")
+            index = tx.documents.index_name
+        return {
+            "embedder": configured,
+            "model": current.model if current is not None else None,
+            "dimensions": current.dim if current is not None else None,
+            "chunks": chunks,
+            "embedded": embedded,
+            "search": (index if index and current is not None and current.indexed
+                       else "exact, in memory"),
+            "reembed_needed": configured is not None and (
+                model != configured or embedded < chunks),
+        }

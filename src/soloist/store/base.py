@@ -219,6 +219,13 @@ class ChunkRow:
     score: float = 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class EmbeddingModel:
+    model: str
+    dim: int
+    indexed: bool
+
+
 @dataclass(slots=True)
 class NewDocument:
     namespace: str
@@ -423,14 +430,44 @@ class Documents(Protocol):
         ...
     def keyword(self, tokens: builtins.list[str], namespace_pattern: str,
                 k: int) -> builtins.list[ChunkRow]: ...
-    def vectors(self, namespace_pattern: str, model: str,
-                after: int = 0) -> builtins.list[tuple[int, bytes, bool]]:
-        """(id, embedding, current) of the chunks after ``after``, in id order."""
+    def vectors(self, model: str, after: int = 0,
+                limit: int = 1_000_000) -> builtins.list[tuple[int, str, bytes]]:
+        """(id, namespace, embedding) of current chunks after ``after`` with ``model``'s
+        vectors, in id order."""
         ...
-    def retired(self, namespace_pattern: str, upto: int) -> builtins.list[int]:
-        """Chunks up to ``upto`` that a newer document version replaced."""
+    def retired(self, after_document: int, upto: int) -> builtins.list[tuple[int, int]]:
+        """(chunk id, retiring document id) of chunks up to ``upto`` that a document
+        version newer than ``after_document`` replaced."""
         ...
     def chunks(self, ids: Sequence[int]) -> builtins.list[ChunkRow]: ...
+    def embedding_model(self) -> EmbeddingModel | None:
+        """The model memory's vectors come from; None before the first embedded write."""
+        ...
+    def use_model(self, model: str, dim: int) -> None:
+        """Record ``model`` as the one memory's vectors come from. A store-side index is
+        made anew, empty: a re-embed (``set_vectors``) fills it."""
+        ...
+    def stale(self, model: str, after: int, limit: int) -> builtins.list[tuple[int, str]]:
+        """(id, text) of current chunks with no vector of ``model``, in id order."""
+        ...
+    def set_vectors(self, model: str, vectors: Sequence[tuple[int, bytes]]) -> None:
+        """Give chunks their vector of ``model`` (a re-embed)."""
+        ...
+    def counts(self, model: str) -> tuple[int, int]:
+        """(current chunks, those with a vector of ``model``)."""
+        ...
+    @property
+    def index_name(self) -> str | None:
+        """The store's own vector index ("pgvector 0.8.1"), or None: search in memory."""
+        ...
+    def nearest(self, vector: bytes, namespace_pattern: str,
+                k: int) -> builtins.list[int] | None:
+        """Current chunk ids nearest ``vector`` by the store's own index (namespace by SQL
+        LIKE); None when the store has no index or it is not complete."""
+        ...
+    def reindex(self) -> int:
+        """Rebuild the store's own index from the chunks' vectors; how many it holds."""
+        ...
 
 
 class Transaction(Protocol):

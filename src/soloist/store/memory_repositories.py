@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import builtins
+import time
 from collections.abc import Sequence
 from typing import Any
 
-from soloist.store.base import ChunkRow, FactRow, NewDocument
-from soloist.store.seam import Connection, Row, dumps, loads
+from soloist.store.base import ChunkRow, EmbeddingModel, FactRow, NewDocument
+from soloist.store.seam import Connection, Row, VectorOps, dumps, loads
 
 
 def _fact(row: Row) -> FactRow:
@@ -57,8 +58,19 @@ def _chunk(row: Row) -> ChunkRow:
 
 
 class SqlDocuments:
-    def __init__(self, conn: Connection, q: Any) -> None:
-        self.conn, self.q = conn, q
+    """Documents, their chunks, and the store's own vector index when it has one.
+
+    The index (``vectors``: pgvector) follows the chunks in the same transaction, but
+    only for the recorded embedding model and only while it is complete (``indexed``):
+    otherwise searches fall back to an exact search in memory.
+    """
+
+    REINDEX_BATCH = 2000
+
+    def __init__(self, conn: Connection, q: Any, vectors: VectorOps | None = None) -> None:
+        self.conn, self.q, self.index = conn, q, vectors
+        self._model: EmbeddingModel | None = None
+        self._model_read = False
 
     def add(self, doc: NewDocument) -> int:
         ident = {"namespace": doc.namespace, "doc_key": doc.doc_key}
@@ -68,14 +80,33 @@ class SqlDocuments:
             **ident, "version": version, "metadata": metadata, "text": doc.text,
             "actor": doc.actor, "reason": doc.reason, "run_id": doc.run_id,
             "step_id": doc.step_id, "created_at": doc.created_at})[0]["id"]
-        self.conn.run(self.q.retire_chunks, ident)
-        self.conn.run_many(self.q.insert_chunk, [
+        indexing = self._indexing(doc.model) if doc.embeddings else None
+        if indexing is not None and version > 1:
+            indexing.retire(self.conn, doc.namespace, doc.doc_key)
+        self.conn.run(self.q.retire_chunks, {**ident, "document_id": doc_id})
+        rows = [
             {"document_id": doc_id, **ident, "seq": seq, "text": text, "metadata": metadata,
              "created_at": doc.created_at, "model": doc.model,
              "embedding": doc.embeddings[seq] if doc.embeddings else None}
             for seq, text in enumerate(doc.chunks)
-        ])
+        ]
+        if indexing is None:
+            self.conn.run_many(self.q.insert_chunk, rows)
+            return version
+        # The index needs the new chunks' ids: one insert each, ids read back.
+        indexed = []
+        for row in rows:
+            self.conn.run(self.q.insert_chunk, row)
+            chunk_id = self.conn.fetch(self.q.last_chunk_id)[0]["id"]
+            indexed.append((int(chunk_id), doc.namespace, row["embedding"]))
+        indexing.add(self.conn, indexed)
         return version
+
+    def _indexing(self, model: str | None) -> VectorOps | None:
+        current = self.embedding_model()
+        if self.index is None or current is None or not current.indexed:
+            return None
+        return self.index if model == current.model else None
 
     def keyword(self, tokens: builtins.list[str], namespace_pattern: str,
                 k: int) -> builtins.list[ChunkRow]:
@@ -84,20 +115,77 @@ class SqlDocuments:
         params = {"query": self.q.fts_query(tokens), "pattern": namespace_pattern, "k": k}
         return [_chunk(r) for r in self.conn.fetch(self.q.keyword_chunks, params)]
 
-    def vectors(self, namespace_pattern: str, model: str,
-                after: int = 0) -> builtins.list[tuple[int, bytes, bool]]:
+    def vectors(self, model: str, after: int = 0,
+                limit: int = 1_000_000) -> builtins.list[tuple[int, str, bytes]]:
         rows = self.conn.fetch(self.q.vector_chunks,
-                               {"pattern": namespace_pattern, "model": model, "after": after})
-        return [(r["id"], bytes(r["embedding"]), bool(r["current"]))
-                for r in rows if r["embedding"] is not None]
+                               {"model": model, "after": after, "limit": limit})
+        return [(r["id"], r["namespace"], bytes(r["embedding"])) for r in rows]
 
-    def retired(self, namespace_pattern: str, upto: int) -> builtins.list[int]:
-        rows = self.conn.fetch(self.q.retired_chunks,
-                               {"pattern": namespace_pattern, "upto": upto})
-        return [r["id"] for r in rows]
+    def retired(self, after_document: int, upto: int) -> builtins.list[tuple[int, int]]:
+        rows = self.conn.fetch(self.q.retired_chunks, {"after": after_document, "upto": upto})
+        return [(r["id"], r["retired_by"]) for r in rows]
 
     def chunks(self, ids: Sequence[int]) -> builtins.list[ChunkRow]:
         if not ids:
             return []
         rows = self.conn.fetch(self.q.chunks_by_ids, {"ids": dumps(builtins.list(ids))})
         return [_chunk(r) for r in rows]
+
+    def embedding_model(self) -> EmbeddingModel | None:
+        if not self._model_read:
+            rows = self.conn.fetch(self.q.embedding_model)
+            self._model = (EmbeddingModel(rows[0]["model"], int(rows[0]["dim"]),
+                                          bool(rows[0]["indexed"])) if rows else None)
+            self._model_read = True
+        return self._model
+
+    def use_model(self, model: str, dim: int) -> None:
+        if self.index is not None:
+            self.index.reset(self.conn, dim)
+        self.conn.run(self.q.set_embedding_model, {
+            "model": model, "dim": dim, "indexed": int(self.index is not None),
+            "now": time.time()})
+        self._model, self._model_read = EmbeddingModel(model, dim,
+                                                       self.index is not None), True
+
+    def stale(self, model: str, after: int, limit: int) -> builtins.list[tuple[int, str]]:
+        rows = self.conn.fetch(self.q.stale_chunks,
+                               {"model": model, "after": after, "limit": limit})
+        return [(r["id"], r["text"]) for r in rows]
+
+    def set_vectors(self, model: str, vectors: Sequence[tuple[int, bytes]]) -> None:
+        self.conn.run_many(self.q.set_chunk_vector, [
+            {"id": chunk_id, "model": model, "embedding": blob} for chunk_id, blob in vectors])
+        indexing = self._indexing(model)
+        if indexing is not None and vectors:
+            namespaces = {c.id: c.namespace for c in self.chunks([i for i, _ in vectors])}
+            indexing.add(self.conn, [(i, namespaces[i], blob) for i, blob in vectors])
+
+    def counts(self, model: str) -> tuple[int, int]:
+        row = self.conn.fetch(self.q.chunk_counts, {"model": model})[0]
+        return int(row["chunks"]), int(row["embedded"])
+
+    @property
+    def index_name(self) -> str | None:
+        return None if self.index is None else self.index.name
+
+    def nearest(self, vector: bytes, namespace_pattern: str,
+                k: int) -> builtins.list[int] | None:
+        current = self.embedding_model()
+        if self.index is None or current is None or not current.indexed:
+            return None
+        return self.index.nearest(self.conn, vector, namespace_pattern, k)
+
+    def reindex(self) -> int:
+        current = self.embedding_model()
+        if self.index is None or current is None:
+            return 0
+        self.index.reset(self.conn, current.dim)
+        total, after = 0, 0
+        while batch := self.vectors(current.model, after, self.REINDEX_BATCH):
+            self.index.add(self.conn, batch)
+            total += len(batch)
+            after = batch[-1][0]
+        self.conn.run(self.q.set_model_indexed, {"indexed": 1})
+        self._model = EmbeddingModel(current.model, current.dim, True)
+        return total

@@ -29,7 +29,7 @@ from soloist.store.base import (
     StepUpdate,
 )
 from soloist.store.memory_repositories import SqlDocuments, SqlFacts
-from soloist.store.seam import Connection, Row, dumps, loads
+from soloist.store.seam import Connection, Row, VectorOps, dumps, loads
 
 
 def chain_hash(prev_hash: str, seq: int, event: NewEvent, data_json: str) -> str:
@@ -592,7 +592,8 @@ class SqlTransaction:
     """The aggregates of one transaction on one connection."""
 
     def __init__(self, conn: Connection, q: Any,
-                 redact: Callable[[str], str] | None = None) -> None:
+                 redact: Callable[[str], str] | None = None,
+                 vectors: VectorOps | None = None) -> None:
         if redact is not None:
             conn = RedactingConnection(conn, redact)
         self.runs = SqlRuns(conn, q)
@@ -608,7 +609,7 @@ class SqlTransaction:
         self.cache = SqlCache(conn, q)
         self.breakers = SqlBreakers(conn, q)
         self.facts = SqlFacts(conn, q)
-        self.documents = SqlDocuments(conn, q)
+        self.documents = SqlDocuments(conn, q, vectors)
         self.wants_notify = False
 
     def notify_ready(self) -> None:

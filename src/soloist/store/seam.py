@@ -26,3 +26,25 @@ def dumps(value: Any) -> str:
 
 def loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
+
+
+class VectorOps(Protocol):
+    """A backend's own nearest-neighbour index over the current chunks (pgvector).
+
+    Made empty for one dimension by ``reset``; the shared documents repository keeps it in
+    step with the chunks it writes, in the same transaction.
+    """
+
+    name: str
+
+    def reset(self, conn: Connection, dim: int) -> None: ...
+    def add(self, conn: Connection, rows: Sequence[tuple[int, str, bytes]]) -> None:
+        """Index (chunk id, namespace, float32 vector) rows."""
+        ...
+    def retire(self, conn: Connection, namespace: str, doc_key: str) -> None:
+        """Drop the document's current chunks (called before they are retired)."""
+        ...
+    def nearest(self, conn: Connection, vector: bytes, namespace_pattern: str,
+                k: int) -> list[int]:
+        """Chunk ids, nearest first, among namespaces matching the LIKE pattern."""
+        ...

@@ -1,4 +1,4 @@
-"""``soloist memory put | get | history | why | revert | facts``: the company's ledger."""
+"""``soloist memory put | get | history | why | revert | facts | search | reembed``."""
 
 from __future__ import annotations
 
@@ -149,3 +149,59 @@ def export(namespace: Annotated[str, typer.Argument(help="A glob.")] = "*",
     with open_workspace(workspace) as ws:
         for line in export_lines(ws.memory, namespace):
             typer.echo(line)
+
+
+@memory_app.command("search")
+def search(query: str,
+           namespace: Annotated[str, typer.Option(help="A glob, like clients/*.")] = "*",
+           k: Annotated[int, typer.Option("--k", min=1, max=100, help="How many.")] = 10,
+           workspace: WorkspaceOpt = DEFAULT_WS, as_json: JsonOpt = False) -> None:
+    """Hybrid search of documents: keyword and vectors, fused by reciprocal rank."""
+    from soloist.interfaces.cli import render
+
+    with open_workspace(workspace) as ws:
+        hits = ws.documents.search(query, namespace, k)
+    if as_json:
+        render.print_json([{"namespace": h.chunk.namespace, "key": h.chunk.doc_key,
+                            "seq": h.chunk.seq, "text": h.chunk.text,
+                            "score": round(h.score, 6), "keyword_rank": h.keyword_rank,
+                            "vector_rank": h.vector_rank} for h in hits])
+        return
+    if not hits:
+        typer.echo(f"nothing in {namespace} matches {query!r}")
+        return
+    out = render.table("#", "document", "text", "keyword", "vector")
+    for rank, h in enumerate(hits, start=1):
+        out.add_row(str(rank), f"{h.chunk.namespace}/{h.chunk.doc_key}",
+                    render.short(h.chunk.text, 70), str(h.keyword_rank or "-"),
+                    str(h.vector_rank or "-"))
+    render.console().print(out)
+
+
+@memory_app.command("status")
+def status(workspace: WorkspaceOpt = DEFAULT_WS, as_json: JsonOpt = False) -> None:
+    """Which model memory's vectors come from, how many chunks have one, how they are
+    searched."""
+    from soloist.interfaces.cli import render
+
+    with open_workspace(workspace) as ws:
+        figures = ws.documents.status()
+    if as_json:
+        render.print_json(figures)
+        return
+    for key, value in figures.items():
+        typer.echo(f"{key:<15} {'-' if value is None else value}")
+    if figures["reembed_needed"]:
+        typer.echo("run `soloist memory reembed` to give every chunk a vector of "
+                   f"{figures['embedder']}")
+
+
+@memory_app.command("reembed")
+def reembed(workspace: WorkspaceOpt = DEFAULT_WS) -> None:
+    """Make every current chunk's vector anew with the configured embedder (after a change
+    of model); resumes where a stopped run left off."""
+    with open_workspace(workspace) as ws:
+        done = ws.documents.reembed(
+            progress=lambda n: typer.echo(f"  {n} chunk(s) embedded", err=True))
+        model = ws.documents.status()["model"]
+    typer.echo(f"re-embedded {done} chunk(s) with {model}")

@@ -46,7 +46,9 @@ from psycopg.rows import dict_row
 from soloist.errors import ConfigError, StoreConflict, StoreError, StoreUnavailable
 from soloist.store import migrations
 from soloist.store.postgres import queries
+from soloist.store.postgres.vectors import PgVectors
 from soloist.store.repositories import SqlTransaction
+from soloist.store.seam import VectorOps
 
 _log = logging.getLogger(__name__)
 
@@ -202,8 +204,10 @@ class PostgresStore:
         self._scheduler_lock = threading.Lock()
         self._scheduler_conn: Connection | None = None
         self._scheduler_owner: str | None = None
+        self.vectors: VectorOps | None = None
         try:
             self._migrate()
+            self._attach_vectors()
         except BaseException:
             self.close()
             raise
@@ -277,6 +281,32 @@ class PostgresStore:
         finally:
             self._give(raw)
 
+    def _attach_vectors(self) -> None:
+        """Use pgvector when the server has it; else searches stay exact, in memory.
+
+        A store that wrote vectors while the index was missing left it incomplete
+        (``indexed`` = 0): it is rebuilt from the chunks here, once.
+        """
+        raw = self._connect(autocommit=True)
+        try:
+            try:
+                raw.execute("CREATE EXTENSION IF NOT EXISTS vector")
+            except psycopg.Error as exc:
+                _log.info("no pgvector on %s (%s): vector search runs in memory",
+                          self.where, _first_line(exc))
+                return
+            row = raw.execute(
+                "SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()
+        finally:
+            raw.close()
+        if row is None:
+            return
+        self.vectors = PgVectors(str(row["extversion"]))
+        with self.transaction() as tx:
+            model = tx.documents.embedding_model()
+            if model is not None and not model.indexed:
+                tx.documents.reindex()
+
     # -- transactions ------------------------------------------------------------------
 
     @contextmanager
@@ -284,7 +314,7 @@ class PostgresStore:
         raw = self._take()
         conn = _Conn(raw, self.where)
         try:
-            tx = SqlTransaction(conn, queries, self.redact)
+            tx = SqlTransaction(conn, queries, self.redact, self.vectors)
             yield tx
             if conn.failed is None and (tx.events.buffer or tx.wants_notify):
                 self._commit_pipelined(conn, tx)
@@ -327,7 +357,7 @@ class PostgresStore:
         raw.isolation_level = IsolationLevel.REPEATABLE_READ
         raw.read_only = True
         try:
-            yield SqlTransaction(_Conn(raw, self.where), queries, self.redact)
+            yield SqlTransaction(_Conn(raw, self.where), queries, self.redact, self.vectors)
         finally:
             self._give(raw)
 

@@ -436,8 +436,8 @@ VALUES (%(namespace)s, %(doc_key)s, %(version)s, %(metadata)s, %(text)s, %(actor
 RETURNING id
 """
 retire_chunks = """
-UPDATE chunks SET current = 0 WHERE namespace = %(namespace)s AND doc_key = %(doc_key)s
-  AND current = 1
+UPDATE chunks SET current = 0, retired_by = %(document_id)s
+WHERE namespace = %(namespace)s AND doc_key = %(doc_key)s AND current = 1
 """
 insert_chunk = """
 INSERT INTO chunks (document_id, namespace, doc_key, seq, text, metadata, created_at, model,
@@ -453,13 +453,37 @@ WHERE tsv @@ to_tsquery('english', %(query)s) AND current = 1 AND namespace LIKE
 ORDER BY score DESC LIMIT %(k)s
 """
 vector_chunks = """
-SELECT id, embedding, current FROM chunks
-WHERE id > %(after)s AND namespace LIKE %(pattern)s AND model = %(model)s
-ORDER BY id
+SELECT id, namespace, embedding FROM chunks
+WHERE id > %(after)s AND current = 1 AND model = %(model)s AND embedding IS NOT NULL
+ORDER BY id LIMIT %(limit)s
 """
 retired_chunks = """
-SELECT id FROM chunks WHERE current = 0 AND id <= %(upto)s AND namespace LIKE %(pattern)s
+SELECT id, retired_by FROM chunks WHERE retired_by > %(after)s AND id <= %(upto)s
 """
+stale_chunks = """
+SELECT id, text FROM chunks
+WHERE id > %(after)s AND current = 1
+  AND (model IS NULL OR model <> %(model)s OR embedding IS NULL)
+ORDER BY id LIMIT %(limit)s
+"""
+set_chunk_vector = """
+UPDATE chunks SET model = %(model)s, embedding = %(embedding)s WHERE id = %(id)s
+"""
+chunk_counts = """
+SELECT count(*) AS chunks,
+       coalesce(sum(CASE WHEN model = %(model)s AND embedding IS NOT NULL THEN 1 ELSE 0 END),
+                0) AS embedded
+FROM chunks WHERE current = 1
+"""
+embedding_model = "SELECT model, dim, indexed FROM embedding_model WHERE id = 1"
+set_embedding_model = """
+INSERT INTO embedding_model (id, model, dim, indexed, set_at)
+VALUES (1, %(model)s, %(dim)s, %(indexed)s, %(now)s)
+ON CONFLICT (id) DO UPDATE SET model = excluded.model, dim = excluded.dim,
+  indexed = excluded.indexed, set_at = excluded.set_at
+"""
+last_chunk_id = "SELECT lastval() AS id"
+set_model_indexed = "UPDATE embedding_model SET indexed = %(indexed)s WHERE id = 1"
 chunks_by_ids = """
 SELECT id, namespace, doc_key, seq, text, metadata, created_at FROM chunks
 WHERE id = ANY(ARRAY(SELECT jsonb_array_elements_text(%(ids)s::jsonb)::bigint))

@@ -352,8 +352,8 @@ VALUES (:namespace, :doc_key, :version, :metadata, :text, :actor, :reason, :run_
 RETURNING id
 """
 retire_chunks = """
-UPDATE chunks SET current = 0 WHERE namespace = :namespace AND doc_key = :doc_key
-  AND current = 1
+UPDATE chunks SET current = 0, retired_by = :document_id
+WHERE namespace = :namespace AND doc_key = :doc_key AND current = 1
 """
 insert_chunk = """
 INSERT INTO chunks (document_id, namespace, doc_key, seq, text, metadata, created_at, model,
@@ -370,13 +370,34 @@ WHERE chunks_fts MATCH :query AND c.current = 1 AND c.namespace LIKE :pattern ES
 ORDER BY bm25(chunks_fts) LIMIT :k
 """
 vector_chunks = """
-SELECT id, embedding, current FROM chunks
-WHERE id > :after AND namespace LIKE :pattern ESCAPE '\\' AND model = :model
-ORDER BY id
+SELECT id, namespace, embedding FROM chunks
+WHERE id > :after AND current = 1 AND model = :model AND embedding IS NOT NULL
+ORDER BY id LIMIT :limit
 """
 retired_chunks = """
-SELECT id FROM chunks WHERE current = 0 AND id <= :upto AND namespace LIKE :pattern ESCAPE '\\'
+SELECT id, retired_by FROM chunks WHERE retired_by > :after AND id <= :upto
 """
+stale_chunks = """
+SELECT id, text FROM chunks
+WHERE id > :after AND current = 1 AND (model IS NULL OR model <> :model OR embedding IS NULL)
+ORDER BY id LIMIT :limit
+"""
+set_chunk_vector = "UPDATE chunks SET model = :model, embedding = :embedding WHERE id = :id"
+chunk_counts = """
+SELECT count(*) AS chunks,
+       coalesce(sum(CASE WHEN model = :model AND embedding IS NOT NULL THEN 1 ELSE 0 END), 0)
+         AS embedded
+FROM chunks WHERE current = 1
+"""
+embedding_model = "SELECT model, dim, indexed FROM embedding_model WHERE id = 1"
+set_embedding_model = """
+INSERT INTO embedding_model (id, model, dim, indexed, set_at)
+VALUES (1, :model, :dim, :indexed, :now)
+ON CONFLICT (id) DO UPDATE SET model = excluded.model, dim = excluded.dim,
+  indexed = excluded.indexed, set_at = excluded.set_at
+"""
+last_chunk_id = "SELECT last_insert_rowid() AS id"
+set_model_indexed = "UPDATE embedding_model SET indexed = :indexed WHERE id = 1"
 chunks_by_ids = """
 SELECT id, namespace, doc_key, seq, text, metadata, created_at FROM chunks
 WHERE id IN (SELECT value FROM json_each(:ids))
