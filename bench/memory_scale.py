@@ -65,6 +65,7 @@ def run(store: Store, items: int, queries: int, seed: int = 7) -> dict[str, Any]
         "ingest_items_per_s": items / ingest_s,
         "query_p50_ms": statistics.median(latencies),
         "query_p95_ms": latencies[int(0.95 * (len(latencies) - 1))],
+        "vector_search": docs.status()["search"],
     }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -201,5 +202,32 @@ def test_the_exact_in_memory_search_follows_globs_growth_and_retirement(db_url: 
         assert "memo special on topic3" not in texts
         assert "rewritten entirely differently" in [
             h.chunk.text for h in docs.search("rewritten", "clients/c1/*", 5)]
+    finally:
+        store.close()
+
+
+def test_search_filters_by_subject_and_time_and_favours_recent(db_url: str) -> None:
+    store = open_store(db_url)
+    try:
+        docs = Documents(store, GaussianEmbedder())
+        docs.add("mail", "m1", "Invoice question from the customer", CAUSE, {"subject": "acme"})
+        docs.add("mail", "m2", "Invoice question from the customer again", CAUSE,
+                 {"subject": "globex"})
+        with store.read() as tx:
+            written = {c.doc_key: c.created_at for c in tx.documents.chunks([1, 2])}
+        keys = [h.chunk.doc_key for h in docs.search("invoice question", "mail",
+                                                     subject="globex")]
+        assert keys == ["m2"]
+        later = max(written.values()) + 1
+        assert docs.search("invoice question", "mail", since=later) == []
+        assert {h.chunk.doc_key for h in docs.search("invoice question", "mail",
+                                                     until=later)} == {"m1", "m2"}
+        time.sleep(0.3)
+        docs.add("mail", "m3", "Invoice question from the customer", CAUSE)
+        plain = [h.chunk.doc_key for h in docs.search("invoice question from the customer",
+                                                      "mail")]
+        recent = docs.search("invoice question from the customer", "mail",
+                             recency_days=0.1 / 86400)  # half-life 0.1 s
+        assert plain[0] == "m1" and recent[0].chunk.doc_key == "m3"
     finally:
         store.close()

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from soloist.errors import ConfigError, InputError, InvalidState
 from soloist.memory.facts import Cause
-from soloist.memory.retrieval import STOPWORDS, rrf_fuse
-from soloist.store.base import ChunkRow, NewDocument, Store, Transaction
+from soloist.memory.retrieval import STOPWORDS, recency_boost, rrf_fuse
+from soloist.store.base import ChunkFilter, ChunkRow, NewDocument, Store, Transaction
 
 if TYPE_CHECKING:
     from soloist.memory.embeddings import Embedder
@@ -144,35 +144,57 @@ class Documents:
                     cause.actor, cause.reason, cause.run_id, cause.step_id, now)))
         return versions
 
-    def search(self, query: str, namespace: str = "*", k: int = 10) -> list[SearchHit]:
+    def search(self, query: str, namespace: str = "*", k: int = 10, *,
+               subject: str | None = None, since: float | None = None,
+               until: float | None = None, recency_days: float | None = None
+               ) -> list[SearchHit]:
+        """The ``k`` best current chunks for ``query`` among namespaces matching the glob.
+
+        ``subject``, ``since`` and ``until`` filter (the metadata's subject; when the
+        version was written); ``recency_days`` favours newer chunks: a chunk that many days
+        old counts half as much extra as one written now.
+        """
         pattern = glob_to_like(namespace)
+        where = ChunkFilter(subject, since, until)
+        # Filters apply inside the keyword query but after the vector one: look deeper.
+        depth = CANDIDATES * (4 if where else 1)
         # Raw words: the store's own full-text engine stems them (porter / english).
         words = re.findall(r"\w+", query.lower())
         tokens = [w for w in words if w not in STOPWORDS] or words
         q = self.embedder.embed([query])[0] if self.embedder is not None else None
         vector_ids: list[int] | None = []
         with self.store.read() as tx:
-            keyword = tx.documents.keyword(tokens, pattern, CANDIDATES)
+            keyword = tx.documents.keyword(tokens, pattern, CANDIDATES, where)
             if q is not None:
                 self._same_model(tx)
                 if tx.documents.embedding_model() is not None:
-                    vector_ids = tx.documents.nearest(pack(q), pattern, CANDIDATES)
+                    vector_ids = tx.documents.nearest(pack(q), pattern, depth)
         if vector_ids is None:  # no store-side index: exact, in memory
-            vector_ids = self._vectors().nearest(q or [], namespace, CANDIDATES)
+            vector_ids = self._vectors().nearest(q or [], namespace, depth)
+        known = {c.id: c for c in keyword}
+        if where or recency_days is not None:
+            self._load(known, vector_ids)
+            vector_ids = [i for i in vector_ids if i in known and where.admits(known[i])]
+        vector_ids = vector_ids[:CANDIDATES]
         keyword_ids = [c.id for c in keyword]
         fused = rrf_fuse([[str(i) for i in keyword_ids], [str(i) for i in vector_ids]],
                          weights=[1.0, self.vector_weight])
+        if recency_days is not None:
+            fused = recency_boost(fused, {d: known[int(d)].created_at for d, _ in fused},
+                                  recency_days * 86400.0, now=time.time())
         chosen = [int(doc_id) for doc_id, _ in fused[:k]]
-        known = {c.id: c for c in keyword}
-        missing = [i for i in chosen if i not in known]
-        if missing:
-            with self.store.read() as tx:
-                known.update({c.id: c for c in tx.documents.chunks(missing)})
+        self._load(known, chosen)
         scores = dict(fused)
         keyword_rank = {i: rank for rank, i in enumerate(keyword_ids, start=1)}
         vector_rank = {i: rank for rank, i in enumerate(vector_ids, start=1)}
         return [SearchHit(known[i], scores[str(i)], keyword_rank.get(i), vector_rank.get(i))
                 for i in chosen if i in known]
+
+    def _load(self, known: dict[int, ChunkRow], ids: Sequence[int]) -> None:
+        missing = [i for i in ids if i not in known]
+        if missing:
+            with self.store.read() as tx:
+                known.update({c.id: c for c in tx.documents.chunks(missing)})
 
     def reembed(self, progress: Callable[[int], None] | None = None) -> int:
         """Make every current chunk's vector with the configured embedder; how many.

@@ -22,11 +22,14 @@ WRITE_TAG = "memory:write"
 
 def memory_tools(memory: Memory, documents: Documents) -> list[Tool]:
     @tool("memory.search", effect="read", tags=(READ_TAG,))
-    def search(query: str, namespace: str = "*", k: int = 5) -> list[dict[str, Any]]:
-        """Search documents and notes in memory (hybrid keyword and vector search)."""
+    def search(query: str, namespace: str = "*", k: int = 5, subject: str | None = None,
+               recency_days: float | None = None) -> list[dict[str, Any]]:
+        """Search documents and notes in memory (hybrid keyword and vector search); subject
+        keeps documents about one subject, recency_days favours recent ones."""
+        hits = documents.search(query, namespace, max(1, min(k, 50)), subject=subject,
+                                recency_days=recency_days)
         return [{"namespace": h.chunk.namespace, "key": h.chunk.doc_key, "text": h.chunk.text,
-                 "score": round(h.score, 6)}
-                for h in documents.search(query, namespace, max(1, min(k, 50)))]
+                 "score": round(h.score, 6)} for h in hits]
 
     @tool("memory.get", effect="read", tags=(READ_TAG,))
     def get(namespace: str, subject: str, key: str) -> dict[str, Any] | None:

@@ -220,6 +220,25 @@ class ChunkRow:
 
 
 @dataclass(frozen=True, slots=True)
+class ChunkFilter:
+    """Narrows a search beyond the namespace: the ``subject`` named in the document's
+    metadata, and when the version was written (``since`` <= created_at < ``until``)."""
+
+    subject: str | None = None
+    since: float | None = None
+    until: float | None = None
+
+    def __bool__(self) -> bool:
+        return (self.subject, self.since, self.until) != (None, None, None)
+
+    def admits(self, chunk: ChunkRow) -> bool:
+        meta = chunk.metadata if isinstance(chunk.metadata, dict) else {}
+        return ((self.subject is None or meta.get("subject") == self.subject)
+                and (self.since is None or chunk.created_at >= self.since)
+                and (self.until is None or chunk.created_at < self.until))
+
+
+@dataclass(frozen=True, slots=True)
 class EmbeddingModel:
     model: str
     dim: int
@@ -428,8 +447,10 @@ class Documents(Protocol):
     def add(self, doc: NewDocument) -> int:
         """Store a new version (its chunks replace the current ones); returns it."""
         ...
-    def keyword(self, tokens: builtins.list[str], namespace_pattern: str,
-                k: int) -> builtins.list[ChunkRow]: ...
+    def keyword(self, tokens: builtins.list[str], namespace_pattern: str, k: int,
+                where: ChunkFilter | None = None) -> builtins.list[ChunkRow]:
+        """Best first by the store's full-text ranking, matching any token."""
+        ...
     def vectors(self, model: str, after: int = 0,
                 limit: int = 1_000_000) -> builtins.list[tuple[int, str, bytes]]:
         """(id, namespace, embedding) of current chunks after ``after`` with ``model``'s

@@ -7,7 +7,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from soloist.store.base import ChunkRow, EmbeddingModel, FactRow, NewDocument
+from soloist.store.base import ChunkFilter, ChunkRow, EmbeddingModel, FactRow, NewDocument
 from soloist.store.seam import Connection, Row, VectorOps, dumps, loads
 
 
@@ -96,8 +96,7 @@ class SqlDocuments:
         # The index needs the new chunks' ids: one insert each, ids read back.
         indexed = []
         for row in rows:
-            self.conn.run(self.q.insert_chunk, row)
-            chunk_id = self.conn.fetch(self.q.last_chunk_id)[0]["id"]
+            chunk_id = self.conn.fetch(self.q.insert_chunk_returning, row)[0]["id"]
             indexed.append((int(chunk_id), doc.namespace, row["embedding"]))
         indexing.add(self.conn, indexed)
         return version
@@ -108,11 +107,13 @@ class SqlDocuments:
             return None
         return self.index if model == current.model else None
 
-    def keyword(self, tokens: builtins.list[str], namespace_pattern: str,
-                k: int) -> builtins.list[ChunkRow]:
+    def keyword(self, tokens: builtins.list[str], namespace_pattern: str, k: int,
+                where: ChunkFilter | None = None) -> builtins.list[ChunkRow]:
         if not tokens:
             return []
-        params = {"query": self.q.fts_query(tokens), "pattern": namespace_pattern, "k": k}
+        where = where or ChunkFilter()
+        params = {"query": self.q.fts_query(tokens), "pattern": namespace_pattern, "k": k,
+                  "subject": where.subject, "since": where.since, "until": where.until}
         return [_chunk(r) for r in self.conn.fetch(self.q.keyword_chunks, params)]
 
     def vectors(self, model: str, after: int = 0,

@@ -23,6 +23,18 @@ def _value(text: str) -> Any:
         return text
 
 
+def _timestamp(flag: str, text: str | None) -> float | None:
+    from datetime import datetime
+
+    if text is None:
+        return None
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a date; use ISO form, like 2026-11-01 "
+                                 f"or 2026-11-01T09:30", param_hint=flag) from None
+
+
 def _print_versions(rows: list[Any], as_json: bool) -> None:
     from soloist.interfaces.cli import render
 
@@ -155,12 +167,21 @@ def export(namespace: Annotated[str, typer.Argument(help="A glob.")] = "*",
 def search(query: str,
            namespace: Annotated[str, typer.Option(help="A glob, like clients/*.")] = "*",
            k: Annotated[int, typer.Option("--k", min=1, max=100, help="How many.")] = 10,
+           subject: Annotated[str | None, typer.Option(
+               help="Only documents whose metadata names this subject.")] = None,
+           since: Annotated[str | None, typer.Option(
+               help="Written on or after this date (ISO, like 2026-11-01).")] = None,
+           until: Annotated[str | None, typer.Option(help="Written before this date.")] = None,
+           recency_days: Annotated[float | None, typer.Option(
+               help="Favour recent documents: this many days old counts half.")] = None,
            workspace: WorkspaceOpt = DEFAULT_WS, as_json: JsonOpt = False) -> None:
     """Hybrid search of documents: keyword and vectors, fused by reciprocal rank."""
     from soloist.interfaces.cli import render
 
+    bounds = [_timestamp(flag, text) for flag, text in (("--since", since), ("--until", until))]
     with open_workspace(workspace) as ws:
-        hits = ws.documents.search(query, namespace, k)
+        hits = ws.documents.search(query, namespace, k, subject=subject, since=bounds[0],
+                                   until=bounds[1], recency_days=recency_days)
     if as_json:
         render.print_json([{"namespace": h.chunk.namespace, "key": h.chunk.doc_key,
                             "seq": h.chunk.seq, "text": h.chunk.text,

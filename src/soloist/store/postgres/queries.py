@@ -445,11 +445,15 @@ INSERT INTO chunks (document_id, namespace, doc_key, seq, text, metadata, create
 VALUES (%(document_id)s, %(namespace)s, %(doc_key)s, %(seq)s, %(text)s, %(metadata)s,
         %(created_at)s, %(model)s, %(embedding)s)
 """
+insert_chunk_returning = insert_chunk.rstrip() + " RETURNING id"
 keyword_chunks = """
 SELECT id, namespace, doc_key, seq, text, metadata, created_at,
        ts_rank_cd(tsv, to_tsquery('english', %(query)s)) AS score
 FROM chunks
 WHERE tsv @@ to_tsquery('english', %(query)s) AND current = 1 AND namespace LIKE %(pattern)s
+  AND (%(subject)s::text IS NULL OR (metadata::jsonb ->> 'subject') = %(subject)s)
+  AND (%(since)s::float8 IS NULL OR created_at >= %(since)s)
+  AND (%(until)s::float8 IS NULL OR created_at < %(until)s)
 ORDER BY score DESC LIMIT %(k)s
 """
 vector_chunks = """
@@ -482,7 +486,6 @@ VALUES (1, %(model)s, %(dim)s, %(indexed)s, %(now)s)
 ON CONFLICT (id) DO UPDATE SET model = excluded.model, dim = excluded.dim,
   indexed = excluded.indexed, set_at = excluded.set_at
 """
-last_chunk_id = "SELECT lastval() AS id"
 set_model_indexed = "UPDATE embedding_model SET indexed = %(indexed)s WHERE id = 1"
 chunks_by_ids = """
 SELECT id, namespace, doc_key, seq, text, metadata, created_at FROM chunks

@@ -361,12 +361,15 @@ INSERT INTO chunks (document_id, namespace, doc_key, seq, text, metadata, create
 VALUES (:document_id, :namespace, :doc_key, :seq, :text, :metadata, :created_at, :model,
         :embedding)
 """
+insert_chunk_returning = insert_chunk.rstrip() + " RETURNING id"
 # FTS5's bm25() is lower for better matches.
 keyword_chunks = """
 SELECT c.id, c.namespace, c.doc_key, c.seq, c.text, c.metadata, c.created_at,
        -bm25(chunks_fts) AS score
 FROM chunks_fts JOIN chunks c ON c.id = chunks_fts.rowid
 WHERE chunks_fts MATCH :query AND c.current = 1 AND c.namespace LIKE :pattern ESCAPE '\\'
+  AND (:subject IS NULL OR json_extract(c.metadata, '$.subject') = :subject)
+  AND (:since IS NULL OR c.created_at >= :since) AND (:until IS NULL OR c.created_at < :until)
 ORDER BY bm25(chunks_fts) LIMIT :k
 """
 vector_chunks = """
@@ -396,7 +399,6 @@ VALUES (1, :model, :dim, :indexed, :now)
 ON CONFLICT (id) DO UPDATE SET model = excluded.model, dim = excluded.dim,
   indexed = excluded.indexed, set_at = excluded.set_at
 """
-last_chunk_id = "SELECT last_insert_rowid() AS id"
 set_model_indexed = "UPDATE embedding_model SET indexed = :indexed WHERE id = 1"
 chunks_by_ids = """
 SELECT id, namespace, doc_key, seq, text, metadata, created_at FROM chunks
