@@ -16,6 +16,7 @@ import resource
 import statistics
 import tempfile
 import time
+from array import array
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,60 @@ def run(store: Store, items: int, queries: int, seed: int = 7) -> dict[str, Any]
     }
 
 
+def compare_engines(store: Store, queries: int, seed: int = 11) -> dict[str, Any]:
+    """The vector search alone, on the store's vectors: Soloist's exact in-memory search
+    beside sqlite-vec's brute-force ``vec0`` scan (the baseline), same queries, k = 50."""
+    from soloist.memory.embeddings import default_embedder
+    from soloist.memory.vectors import VectorCache
+
+    embedder = default_embedder()
+    rng = random.Random(seed)
+    texts = [" ".join(rng.choice(WORDS) for _ in range(4)) for _ in range(queries)]
+    namespaces = [f"ns{rng.randint(0, 19)}" for _ in range(queries)]
+    vectors = embedder.embed(texts)
+    cache = VectorCache(embedder.name)
+    cache.refresh(store)
+
+    def timed(search: Any) -> tuple[list[float], list[list[int]]]:
+        latencies, results = [], []
+        for q, ns in zip(vectors, namespaces, strict=True):
+            t = time.perf_counter()
+            results.append(search(q, ns))
+            latencies.append((time.perf_counter() - t) * 1000)
+        return sorted(latencies), results
+
+    ours, ours_ids = timed(lambda q, ns: cache.nearest(q, ns, 50))
+    figures: dict[str, Any] = {"vector_memory_p50_ms": statistics.median(ours),
+                               "vector_memory_p95_ms": ours[int(0.95 * (len(ours) - 1))]}
+    try:
+        import pysqlite3.dbapi2 as sqlite  # type: ignore[import-not-found]
+        import sqlite_vec  # type: ignore[import-not-found]
+    except ImportError:
+        figures["sqlite_vec_unavailable"] = "pip install pysqlite3-binary sqlite-vec"
+        return figures
+    with store.read() as tx:
+        rows = tx.documents.vectors(embedder.name)
+    db = sqlite.connect(":memory:")
+    db.enable_load_extension(True)
+    sqlite_vec.load(db)
+    db.execute(f"CREATE VIRTUAL TABLE v USING vec0(chunk_id INTEGER PRIMARY KEY, "
+               f"namespace TEXT, embedding FLOAT[{len(vectors[0])}] distance_metric=cosine)")
+    db.executemany("INSERT INTO v VALUES (?, ?, ?)", rows)
+    sql = ("SELECT chunk_id FROM v WHERE embedding MATCH ? AND k = 50 AND namespace = ? "
+           "ORDER BY distance")
+    theirs, theirs_ids = timed(lambda q, ns: [r[0] for r in db.execute(
+        sql, (array("f", q).tobytes(), ns))])
+    agree = statistics.mean(len(set(a[:10]) & set(b[:10])) / 10
+                            for a, b in zip(ours_ids, theirs_ids, strict=True))
+    figures.update({
+        "vector_sqlite_vec_p50_ms": statistics.median(theirs),
+        "vector_sqlite_vec_p95_ms": theirs[int(0.95 * (len(theirs) - 1))],
+        "vector_speedup_vs_sqlite_vec": statistics.median(theirs) / statistics.median(ours),
+        "vector_top10_agreement": agree,
+    })
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=100_000)
@@ -80,6 +135,7 @@ def main() -> None:
     path = folder / "state.db"
     store = open_store(f"sqlite:///{path}")
     figures = run(store, args.items, args.queries)
+    figures.update(compare_engines(store, args.queries))
     store.close()
     figures["db_mb"] = sum(p.stat().st_size for p in folder.glob("state.db*")) / 1e6
     if not args.skip_postgres:
@@ -101,6 +157,12 @@ def main() -> None:
         pg_value = figures.get(f"pg_{key}")
         pg_text = f"{pg_value:>12.1f}" if isinstance(pg_value, float) else f"{'n/a':>12}"
         print(f"{key:<26} {figures[key]:>10.1f} {pg_text}")
+    if "vector_sqlite_vec_p50_ms" in figures:
+        print(f"vector search alone, k=50, one namespace: in memory "
+              f"{figures['vector_memory_p50_ms']:.2f} ms p50 vs sqlite-vec vec0 "
+              f"{figures['vector_sqlite_vec_p50_ms']:.2f} ms p50: "
+              f"{figures['vector_speedup_vs_sqlite_vec']:.1f}x; top-10 agreement "
+              f"{figures['vector_top10_agreement']:.3f}")
     verdict = "PASS" if figures["query_p95_ms"] < GOAL_P95_MS else "FAIL"
     print(f"query p95 goal < {GOAL_P95_MS:.0f} ms on SQLite: {verdict}; items {args.items}, "
           f"db {figures['db_mb']:.1f} MB, peak RSS {figures['peak_rss_mb']:.0f} MB")

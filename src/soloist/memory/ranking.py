@@ -1,0 +1,252 @@
+"""Storage-free re-ranking of hybrid search candidates for conversational memory.
+
+No LLM call anywhere: the recipe works on the rankings the store already produces (keyword
+and vector) plus a little structure every chunk of a conversation has (which thread or
+session it belongs to, its position there, who said it). Measured on the LoCoMo dev split
+(883 questions; all-MiniLM-L6-v2 vectors; SQLite FTS5 porter BM25 over one table holding
+turns and windows; candidate lists 50 deep; parameters chosen on that split, the only data):
+
+=========================================  =============  =============  =================
+recipe                                     recall_any@10  recall_all@10  multi-hop all@10
+=========================================  =============  =============  =================
+FTS5 + vectors, RRF k=60, w=0.3 (before)   0.701          0.573          0.163
+RECIPE_WITHOUT_WINDOWS                     0.820          0.689          0.186
+RECIPE (with the window index)             0.856          0.724          0.180
+=========================================  =============  =============  =================
+
+What moves the numbers, in order of effect:
+
+1. A second keyword representation per turn: the turn with its same-session neighbours
+   (``window_texts``). Answers in a dialogue are short ("Yes, last May!") and share few words
+   with the question; the question's words are usually in the turns around the answer.
+2. Fusing with a small RRF constant (k=10): the top few ranks of each list matter most.
+3. A speaker prior: when the query names exactly one of the speakers, turns by the others
+   are demoted (on LoCoMo 96% of evidence turns for such questions are the named speaker's).
+4. Neighbour propagation and a session prior (small): a turn next to, or in the same
+   session as, a strong hit is more likely to be evidence.
+
+Things that did not help and are deliberately absent: dropping speaker names or question
+words from the query, RM3 / Rocchio pseudo-relevance feedback, per-session caps and MMR-like
+neighbour suppression (they hurt: the evidence is usually *next to* the best match).
+
+Caller contract at ingestion (only for ``RECIPE``): for each session, index
+``window_texts(turn_texts, 2, 2, suffix=session_date)`` as a second document per turn
+(turn texts without their dates), in a namespace the turn search does not match (e.g.
+"<namespace>/~window"), with metadata naming the turn it is centred on; store for every turn
+its session key, its ordinal in the session and its speaker (metadata), so they can be read
+back for the candidates. A window longer than the chunk limit may be cut into two chunks:
+both map to the same turn, which is fine. No extra embedding is needed.
+
+Caller contract at query time, for ``rank``:
+
+- ``keyword``: ids from the keyword engine for the raw turn chunks, best first (50 deep).
+- ``window``: ids from the keyword engine for the window chunks, best first (50 deep),
+  *each already mapped to the id of its centre turn* (``map_ranking`` does it). Empty when
+  there is no window index; then use ``RECIPE_WITHOUT_WINDOWS``.
+- ``vector``: ids from the exact vector search over the turn chunks, best first (50 deep).
+- ``candidates``: for every id that occurs in any of the three rankings, a ``Candidate``
+  (group = session or thread key, position = ordinal of the turn in its group, speaker).
+  A missing id, or a field left ``None``, only switches that part of the recipe off for it.
+- ``query``: the user's query text (only used to find a named speaker).
+
+Ids can be any hashable values (chunk ids, document keys) as long as the four arguments
+agree. The result is every candidate id with its final score, best first; deterministic.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+__all__ = [
+    "RECIPE",
+    "RECIPE_WITHOUT_WINDOWS",
+    "Candidate",
+    "Recipe",
+    "map_ranking",
+    "named_speaker",
+    "rank",
+    "window_text",
+    "window_texts",
+]
+
+K = TypeVar("K", bound=Hashable)
+S = TypeVar("S", bound=Hashable)
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """What the recipe needs to know about one candidate chunk besides its ranks."""
+
+    group: Hashable | None = None
+    """Session or thread key; neighbours and the session prior only act within a group."""
+    position: int | None = None
+    """Ordinal of the turn in its group (consecutive integers for consecutive turns; one
+    candidate per position, or only one of them passes score on to its neighbours)."""
+    speaker: str | None = None
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """The weights of ``rank``; the defaults are the measured optimum with a window index."""
+
+    rrf_k: float = 10.0
+    keyword_weight: float = 0.5
+    window_weight: float = 1.0
+    vector_weight: float = 0.6
+    neighbour_weights: tuple[float, ...] = (0.3, 0.1)
+    """Share of a candidate's score given to the candidates 1, 2, ... positions away."""
+    group_weight: float = 0.2
+    """Share of the best score in a candidate's group added to it."""
+    other_speaker_factor: float = 0.5
+    """Multiplier for turns by someone else when the query names exactly one speaker."""
+
+    def __post_init__(self) -> None:
+        if self.rrf_k < 0:
+            raise ValueError("rrf_k must be >= 0")
+        if not 0.0 <= self.other_speaker_factor <= 1.0:
+            raise ValueError("other_speaker_factor must be within [0, 1]")
+        weights = (self.keyword_weight, self.window_weight, self.vector_weight,
+                   self.group_weight, *self.neighbour_weights)
+        if any(w < 0 for w in weights):
+            raise ValueError("weights must be >= 0")
+
+
+RECIPE = Recipe()
+"""Turn keyword + window keyword + turn vector ranking (LoCoMo dev recall_any@10 0.856)."""
+
+# Without a window index the neighbour propagation has to do the window's work, so it is
+# wider and stronger; the keyword list then carries the full weight.
+RECIPE_WITHOUT_WINDOWS = Recipe(keyword_weight=1.0, window_weight=0.0,
+                                neighbour_weights=(0.5, 0.25))
+"""Turn keyword + turn vector ranking only (LoCoMo dev recall_any@10 0.820)."""
+
+
+# -- ingestion -----------------------------------------------------------------------------
+
+
+def window_text(texts: Sequence[str], index: int, before: int = 2, after: int = 2,
+                suffix: str = "") -> str:
+    """The turn ``texts[index]`` with up to ``before``/``after`` neighbours, one string.
+
+    ``texts`` are the turns of one session in order (each as indexed, e.g. "speaker: text",
+    without per-turn dates so that a date does not count five times); ``suffix`` (e.g. the
+    session date) is appended once.
+    """
+    if not 0 <= index < len(texts):
+        raise IndexError(f"turn {index} is not within the {len(texts)} texts")
+    if before < 0 or after < 0:
+        raise ValueError("before and after must be >= 0")
+    body = " ".join(texts[max(0, index - before):index + after + 1])
+    return f"{body} {suffix}" if suffix else body
+
+
+def window_texts(texts: Sequence[str], before: int = 2, after: int = 2,
+                 suffix: str = "") -> list[str]:
+    """``window_text`` for every turn of one session: index it as a second representation.
+
+    Each window must be findable as belonging to its centre turn (e.g. the window document's
+    metadata names the turn's key), so that its rank can be mapped with ``map_ranking``.
+    """
+    return [window_text(texts, i, before, after, suffix) for i in range(len(texts))]
+
+
+# -- query time ----------------------------------------------------------------------------
+
+
+def map_ranking(ranking: Iterable[S], to: Mapping[S, K]) -> list[K]:
+    """Window-chunk ids to their centre turn ids, keeping each turn's best rank only.
+
+    Ids without a mapping are dropped (e.g. a window whose turn has been deleted).
+    """
+    out: list[K] = []
+    seen: set[K] = set()
+    for item in ranking:
+        target = to.get(item)
+        if target is None or target in seen:
+            continue
+        seen.add(target)
+        out.append(target)
+    return out
+
+
+def _words(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+def named_speaker(query: str, speakers: Iterable[str]) -> str | None:
+    """The one speaker the query names (every word of the name present), else None.
+
+    Two or more named speakers say nothing about who holds the answer, so they give None.
+    """
+    words = set(_words(query))
+    named: set[str] = set()
+    for speaker in speakers:
+        name = _words(speaker)
+        if name and all(w in words for w in name):
+            named.add(speaker)
+    return next(iter(named)) if len(named) == 1 else None
+
+
+def _fuse(rankings: Sequence[tuple[Sequence[K], float]], k: float) -> dict[K, float]:
+    scores: dict[K, float] = {}
+    for ranking, weight in rankings:
+        if weight == 0:
+            continue
+        seen: set[K] = set()
+        for position, item in enumerate(ranking, start=1):
+            if item in seen:
+                continue
+            seen.add(item)
+            scores[item] = scores.get(item, 0.0) + weight / (k + position)
+    return scores
+
+
+def rank(keyword: Sequence[K], vector: Sequence[K], candidates: Mapping[K, Candidate],
+         query: str, *, window: Sequence[K] = (), recipe: Recipe = RECIPE
+         ) -> list[tuple[K, float]]:
+    """Final order of the candidates, best first, with scores (see the module docstring)."""
+    fused = _fuse([(keyword, recipe.keyword_weight), (window, recipe.window_weight),
+                   (vector, recipe.vector_weight)], recipe.rrf_k)
+    if not fused:
+        return []
+    # First appearance across the lists breaks ties, so equal scores keep a stable order.
+    order = {item: i for i, item in enumerate(dict.fromkeys([*keyword, *window, *vector]))}
+    none = Candidate()
+    info = {item: candidates.get(item, none) for item in fused}
+
+    # Propagation only reaches other candidates: in measurement, adding non-candidate
+    # neighbours changed nothing, and it keeps the caller from reading extra chunks.
+    scores = dict(fused)
+    if any(recipe.neighbour_weights):
+        located = {(c.group, c.position): item for item, c in info.items()
+                   if c.group is not None and c.position is not None}
+        for (group, position), item in located.items():
+            assert position is not None
+            for distance, weight in enumerate(recipe.neighbour_weights, start=1):
+                for other in (position - distance, position + distance):
+                    neighbour = located.get((group, other))
+                    if neighbour is not None:
+                        scores[neighbour] += weight * fused[item]
+
+    if recipe.group_weight:
+        best: dict[Hashable, float] = {}
+        for item, c in info.items():
+            if c.group is not None:
+                best[c.group] = max(best.get(c.group, 0.0), scores[item])
+        for item, c in info.items():
+            if c.group is not None:
+                scores[item] += recipe.group_weight * best[c.group]
+
+    speakers = {c.speaker for c in info.values() if c.speaker}
+    who = named_speaker(query, speakers) if len(speakers) > 1 else None
+    if who is not None:
+        for item, c in info.items():
+            if c.speaker and c.speaker != who:
+                scores[item] *= recipe.other_speaker_factor
+
+    return sorted(scores.items(), key=lambda pair: (-pair[1], order[pair[0]]))

@@ -1,0 +1,184 @@
+from __future__ import annotations
+
+import pytest
+
+from soloist.memory.ranking import (
+    RECIPE,
+    RECIPE_WITHOUT_WINDOWS,
+    Candidate,
+    Recipe,
+    map_ranking,
+    named_speaker,
+    rank,
+    window_text,
+    window_texts,
+)
+
+PLAIN = Recipe(neighbour_weights=(), group_weight=0.0, other_speaker_factor=1.0)
+
+# Two sessions of a dialogue between Ann and Bob; ids are "session:position".
+TURNS = {
+    "1:0": Candidate("s1", 0, "Ann"),
+    "1:1": Candidate("s1", 1, "Bob"),
+    "1:2": Candidate("s1", 2, "Ann"),
+    "1:3": Candidate("s1", 3, "Bob"),
+    "2:0": Candidate("s2", 0, "Ann"),
+    "2:1": Candidate("s2", 1, "Bob"),
+}
+
+
+def ids(result: list[tuple[str, float]]) -> list[str]:
+    return [item for item, _ in result]
+
+
+def test_window_text_stays_within_the_given_turns() -> None:
+    texts = ["a: one", "b: two", "a: three", "b: four"]
+    assert window_text(texts, 0) == "a: one b: two a: three"
+    assert window_text(texts, 3, before=1, after=1) == "a: three b: four"
+    assert window_text(texts, 1, 0, 0, suffix="(8 May 2023)") == "b: two (8 May 2023)"
+
+
+def test_window_texts_one_per_turn() -> None:
+    texts = ["x", "y", "z"]
+    assert window_texts(texts, 1, 1) == ["x y", "x y z", "y z"]
+    assert window_texts([]) == []
+
+
+def test_window_text_rejects_bad_arguments() -> None:
+    with pytest.raises(IndexError):
+        window_text(["x"], 1)
+    with pytest.raises(ValueError):
+        window_text(["x"], 0, before=-1)
+
+
+def test_map_ranking_keeps_the_best_rank_per_turn_and_drops_unknown() -> None:
+    to = {"w1": "t1", "w2": "t2", "w1b": "t1"}
+    assert map_ranking(["w2", "gone", "w1", "w1b"], to) == ["t2", "t1"]
+
+
+def test_named_speaker() -> None:
+    speakers = ["Ann", "Bob", "Mary Jane"]
+    assert named_speaker("What did Ann's sister paint?", speakers) == "Ann"
+    assert named_speaker("When did ann go hiking?", speakers) == "Ann"
+    assert named_speaker("Did Ann and Bob meet?", speakers) is None
+    assert named_speaker("Where does Mary Jane live?", speakers) == "Mary Jane"
+    assert named_speaker("Where does Mary live?", speakers) is None
+    assert named_speaker("Annual report?", speakers) is None
+
+
+def test_plain_fusion_is_weighted_rrf() -> None:
+    result = rank(["a", "b"], ["b", "c"], {}, "q", window=["c"],
+                  recipe=Recipe(rrf_k=10, keyword_weight=1.0, window_weight=1.0,
+                                vector_weight=1.0, neighbour_weights=(), group_weight=0.0))
+    scores = dict(result)
+    assert scores["a"] == pytest.approx(1 / 11)
+    assert scores["b"] == pytest.approx(1 / 12 + 1 / 11)
+    assert scores["c"] == pytest.approx(1 / 11 + 1 / 12)
+    # b and c tie: the first to appear in keyword, window, vector order comes first
+    assert ids(result) == ["b", "c", "a"]
+
+
+def test_empty_rankings_give_nothing() -> None:
+    assert rank([], [], TURNS, "anything") == []
+
+
+def test_a_repeated_id_counts_once_at_its_first_rank() -> None:
+    once = dict(rank(["a", "b"], [], {}, "q", recipe=PLAIN))
+    twice = dict(rank(["a", "b", "a"], [], {}, "q", recipe=PLAIN))
+    assert once == twice
+
+
+def test_the_window_list_lifts_a_turn_the_turn_list_misses() -> None:
+    keyword = ["1:0", "2:0", "2:1"]
+    vector = ["2:0", "1:0", "2:1"]
+    without = ids(rank(keyword, vector, TURNS, "q", recipe=PLAIN))
+    assert "1:1" not in without
+    with_window = ids(rank(keyword, vector, TURNS, "q", window=["1:1", "1:2"],
+                           recipe=PLAIN))
+    # first in the window list alone beats third in both turn lists
+    assert with_window.index("1:1") < with_window.index("2:1")
+
+
+def test_other_speakers_are_demoted_when_the_query_names_one() -> None:
+    keyword = ["1:1", "1:0"]
+    plain_scores = rank(keyword, [], TURNS, "What did Ann paint?", recipe=PLAIN)
+    plain = ids(plain_scores)
+    assert plain == ["1:1", "1:0"]
+    recipe = Recipe(neighbour_weights=(), group_weight=0.0, other_speaker_factor=0.5)
+    named = rank(keyword, [], TURNS, "What did Ann paint?", recipe=recipe)
+    assert ids(named) == ["1:0", "1:1"]
+    assert dict(named)["1:1"] == pytest.approx(0.5 * dict(plain_scores)["1:1"])
+    # both speakers named, or none: no prior
+    assert ids(rank(keyword, [], TURNS, "Did Ann see Bob?", recipe=recipe)) == plain
+    assert ids(rank(keyword, [], TURNS, "What was painted?", recipe=recipe)) == plain
+
+
+def test_turns_without_a_speaker_are_not_demoted() -> None:
+    candidates = {"a": Candidate(speaker="Ann"), "b": Candidate(speaker="Bob"),
+                  "note": Candidate()}
+    recipe = Recipe(neighbour_weights=(), group_weight=0.0, other_speaker_factor=0.0)
+    result = dict(rank(["note", "b", "a"], [], candidates, "Ann?", recipe=recipe))
+    assert result["b"] == 0.0
+    assert result["note"] > result["a"] > 0.0
+
+
+def test_neighbours_share_score_within_a_group_only() -> None:
+    recipe = Recipe(rrf_k=0, keyword_weight=1.0, window_weight=0.0, vector_weight=0.0,
+                    neighbour_weights=(0.5, 0.25), group_weight=0.0,
+                    other_speaker_factor=1.0)
+    # 1:3 (s1, 3) and 2:0 (s2, 0) are adjacent ids but not in the same session
+    result = dict(rank(["1:1", "1:3", "2:0", "1:2"], [], TURNS, "q", recipe=recipe))
+    fused = {"1:1": 1.0, "1:3": 1 / 2, "2:0": 1 / 3, "1:2": 1 / 4}
+    assert result["1:1"] == pytest.approx(fused["1:1"] + 0.5 * fused["1:2"]
+                                          + 0.25 * fused["1:3"])
+    assert result["1:2"] == pytest.approx(fused["1:2"] + 0.5 * (fused["1:1"] + fused["1:3"]))
+    assert result["1:3"] == pytest.approx(fused["1:3"] + 0.5 * fused["1:2"]
+                                          + 0.25 * fused["1:1"])
+    assert result["2:0"] == pytest.approx(fused["2:0"])
+
+
+def test_neighbours_never_add_candidates() -> None:
+    result = rank(["1:1"], [], TURNS, "q", recipe=RECIPE)
+    assert ids(result) == ["1:1"]
+
+
+def test_the_group_prior_lifts_turns_of_the_best_session() -> None:
+    recipe = Recipe(rrf_k=0, keyword_weight=1.0, window_weight=0.0, vector_weight=0.0,
+                    neighbour_weights=(), group_weight=1.0, other_speaker_factor=1.0)
+    # ranks: 1:0 first (s1), then 2:0, 2:1 (s2), then 1:3 (s1)
+    result = dict(rank(["1:0", "2:0", "2:1", "1:3"], [], TURNS, "q", recipe=recipe))
+    assert result["1:3"] == pytest.approx(1 / 4 + 1.0)
+    assert result["2:1"] == pytest.approx(1 / 3 + 1 / 2)
+    assert result["1:3"] > result["2:0"]
+
+
+def test_ids_missing_from_candidates_still_rank() -> None:
+    result = ids(rank(["x", "1:0"], ["1:1"], {"1:0": TURNS["1:0"]}, "Ann?"))
+    assert set(result) == {"x", "1:0", "1:1"}
+
+
+def test_integer_ids_work() -> None:
+    candidates = {1: Candidate("s", 0, "Ann"), 2: Candidate("s", 1, "Bob")}
+    result = rank([2, 1], [1], candidates, "What did Ann say?")
+    assert [item for item, _ in result] == [1, 2]
+
+
+def test_rank_is_deterministic() -> None:
+    keyword = ["1:2", "2:1", "1:0", "2:0"]
+    vector = ["2:0", "1:3", "1:2"]
+    first = rank(keyword, vector, TURNS, "What did Bob do?", window=["1:1", "2:1"])
+    for _ in range(3):
+        assert rank(keyword, vector, TURNS, "What did Bob do?", window=["1:1", "2:1"]) == first
+    scores = [score for _, score in first]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_recipes_are_valid_and_validated() -> None:
+    assert RECIPE.window_weight > 0
+    assert RECIPE_WITHOUT_WINDOWS.window_weight == 0
+    with pytest.raises(ValueError):
+        Recipe(rrf_k=-1)
+    with pytest.raises(ValueError):
+        Recipe(other_speaker_factor=1.5)
+    with pytest.raises(ValueError):
+        Recipe(neighbour_weights=(-0.1,))
