@@ -1,10 +1,12 @@
 """LoCoMo retrieval through Soloist's public memory API, beside a plain BM25 baseline.
 
 Every turn of each conversation is ingested as a document (namespace ``locomo/<id>``, key
-the turn's dia_id; text "speaker: text" with the image caption; session date and speaker
-as metadata, the date also in the text), with the default local embedding model; each
-category 1-4 question is searched within its conversation (hybrid: FTS5 BM25 and exact
-vectors fused by reciprocal rank). No LLM call at ingestion or query time. The data is
+the turn's dia_id; text "speaker: text" with the image caption and the session date;
+speaker, session (as the document's thread) and the turn's place in it as metadata), with
+the default local embedding model; each category 1-4 question is searched within its
+conversation through ``Documents.search`` (FTS5 over the turns and over each turn with its
+thread neighbours, exact vectors, fused and re-ranked by ``memory/ranking.py``). No LLM
+call at ingestion or query time. The data is
 read from ../shared/data/locomo (CC BY-NC, never copied into the repository).
 
     python bench/memory_locomo.py [--data PATH] [--json] [--no-vectors]
@@ -43,12 +45,17 @@ def soloist_search(conversations: list[Conversation], vectors: bool) -> tuple[An
     cause = Cause("bench:locomo", "ingest the conversation")
     started = time.perf_counter()
     for conv in conversations:
-        docs.add_many([
-            (f"locomo/{conv.sample_id}", turn.dia_id, turn_text(turn, date=True),
-             {"speaker": turn.speaker, "session": turn.session,
-              "session_date": turn.session_date, "caption": turn.blip_caption})
-            for turn in conv.turns
-        ], cause)
+        # Each session is a thread; a turn's place in it lets the memory index the turn
+        # with its neighbours and rank turns next to strong hits higher.
+        place: dict[int, int] = {}
+        items = []
+        for turn in conv.turns:
+            position = place[turn.session] = place.get(turn.session, -1) + 1
+            items.append((f"locomo/{conv.sample_id}", turn.dia_id, turn_text(turn, date=True),
+                          {"speaker": turn.speaker, "thread": f"session {turn.session}",
+                           "position": position, "session_date": turn.session_date,
+                           "caption": turn.blip_caption}))
+        docs.add_many(items, cause)
     ingest_s = time.perf_counter() - started
 
     def search(conv_id: str, question: str, k: int) -> list[str]:

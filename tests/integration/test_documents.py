@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from soloist.errors import InvalidState
+from soloist.errors import InputError, InvalidState
 from soloist.memory.documents import Documents, chunk_text, pack
 from soloist.memory.facts import Cause
 from soloist.store import open_store
@@ -229,5 +229,65 @@ def test_search_filters_by_subject_and_time_and_favours_recent(db_url: str) -> N
         recent = docs.search("invoice question from the customer", "mail",
                              recency_days=0.1 / 86400)  # half-life 0.1 s
         assert plain[0] == "m1" and recent[0].chunk.doc_key == "m3"
+    finally:
+        store.close()
+
+
+def thread_turns(turns: list[tuple[str, str]], start: int = 0,
+                 thread: str = "s1") -> list[tuple[str, str, str, dict[str, object]]]:
+    return [("chat", f"{thread}:{start + i}", f"{who}: {text}",
+             {"thread": thread, "position": start + i, "speaker": who})
+            for i, (who, text) in enumerate(turns)]
+
+
+def test_a_thread_turn_is_found_by_the_words_of_its_neighbours(db_url: str) -> None:
+    store = open_store(db_url)
+    try:
+        docs = Documents(store, GaussianEmbedder())
+        docs.add_many(thread_turns([
+            ("Ann", "I started baking sourdough bread this winter."),
+            ("Bob", "Did you run the Lisbon marathon after all?"),
+            ("Ann", "Yes, last May!"),
+            ("Bob", "Amazing. My cat is sick again."),
+        ]), CAUSE)
+        hits = docs.search("When did Ann run the Lisbon marathon?", "chat", 2)
+        assert "chat/s1:2" in {f"{h.chunk.namespace}/{h.chunk.doc_key}" for h in hits}
+        # Context chunks are keyword-only and never surface themselves.
+        assert all(h.chunk.text.count(":") == 1 for h in docs.search("marathon", "chat", 10))
+        assert docs.status()["chunks"] == 4 and docs.reembed() == 0
+    finally:
+        store.close()
+
+
+def test_a_growing_thread_updates_its_neighbours_context(db_url: str) -> None:
+    store = open_store(db_url)
+    try:
+        docs = Documents(store)  # keyword only: the context alone must find it
+        docs.add_many(thread_turns([("Ann", "Guess what happened on Friday."),
+                                    ("Bob", "Tell me!")]), CAUSE)
+        assert docs.search("promotion", "chat") == []
+        docs.add_many(thread_turns([("Ann", "I got the promotion to team lead.")], start=2),
+                      CAUSE)
+        found = [h.chunk.doc_key for h in docs.search("promotion", "chat", 3)]
+        assert found[0] == "s1:2" and set(found) == {"s1:0", "s1:1", "s1:2"}
+        # A new version of a turn replaces its context too: the old words are gone.
+        docs.add("chat", "s1:2", "Ann: I quit my job.",
+                 cause=CAUSE, metadata={"thread": "s1", "position": 2, "speaker": "Ann"})
+        assert docs.search("promotion", "chat") == []
+        assert {h.chunk.doc_key for h in docs.search("quit", "chat", 5)} == {
+            "s1:0", "s1:1", "s1:2"}
+    finally:
+        store.close()
+
+
+def test_a_thread_without_a_position_is_refused_before_any_write(db_url: str) -> None:
+    store = open_store(db_url)
+    try:
+        docs = Documents(store)
+        with pytest.raises(InputError, match="chat/k names thread 's1' but its metadata has "
+                                             "no integer 'position'"):
+            docs.add_many([("chat", "ok", "fine", {}),
+                           ("chat", "k", "text", {"thread": "s1"})], CAUSE)
+        assert docs.search("fine", "chat") == []
     finally:
         store.close()

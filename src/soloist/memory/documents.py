@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from soloist.errors import ConfigError, InputError, InvalidState
 from soloist.memory.facts import Cause
-from soloist.memory.retrieval import STOPWORDS, recency_boost, rrf_fuse
+from soloist.memory.ranking import RECIPE, RECIPE_WITHOUT_WINDOWS, Candidate, rank, window_text
+from soloist.memory.retrieval import STOPWORDS, recency_boost
 from soloist.store.base import ChunkFilter, ChunkRow, NewDocument, Store, Transaction
 
 if TYPE_CHECKING:
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
 
 MAX_CHUNK_CHARS = 1200
 CANDIDATES = 50
+CONTEXT_TURNS = 2
+"""A thread document's context chunk holds this many neighbours on each side."""
 
 
 def chunk_text(text: str, limit: int = MAX_CHUNK_CHARS) -> list[str]:
@@ -62,6 +65,29 @@ def pack(vector: Sequence[float]) -> bytes:
 def glob_to_like(namespace: str) -> str:
     return (namespace.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             .replace("*", "%"))
+
+
+def thread_of(namespace: str, key: str, metadata: dict[str, Any]) -> tuple[str, int] | None:
+    """(thread, position) from a document's metadata, or None when it is in no thread."""
+    thread = metadata.get("thread")
+    if thread is None:
+        return None
+    position = metadata.get("position")
+    if not isinstance(position, int) or isinstance(position, bool):
+        raise InputError(f"document {namespace}/{key} names thread {thread!r} but its "
+                         f"metadata has no integer 'position' (its place in the thread)")
+    return str(thread), position
+
+
+def candidate(chunk: ChunkRow) -> Candidate:
+    """What the ranking knows of a chunk: its thread, place there, and who wrote it."""
+    meta = chunk.metadata if isinstance(chunk.metadata, dict) else {}
+    thread, position = meta.get("thread"), meta.get("position")
+    speaker = meta.get("speaker") or meta.get("author")
+    return Candidate(
+        group=(chunk.namespace, str(thread)) if thread is not None else None,
+        position=position if isinstance(position, int) and chunk.seq == 0 else None,
+        speaker=speaker if isinstance(speaker, str) else None)
 
 
 @dataclass(frozen=True)
@@ -124,6 +150,7 @@ class Documents:
 
     def _write(self, items: Sequence[tuple[str, str, str, dict[str, Any]]],
                cause: Cause) -> list[int]:
+        threads = [thread_of(ns, key, meta) for ns, key, _, meta in items]
         chunked = [(ns, key, text, meta, chunk_text(text)) for ns, key, text, meta in items]
         flat = [c for *_, chunks in chunked for c in chunks]
         vectors = self.embedder.embed(flat) if self.embedder is not None and flat else None
@@ -131,18 +158,37 @@ class Documents:
         now = time.time()
         position = 0
         versions = []
+        touched: dict[tuple[str, str], set[int]] = {}
         with self.store.transaction() as tx:
             if vectors:
                 self._same_model(tx, len(vectors[0]))
-            for ns, key, text, meta, chunks in chunked:
+            for (ns, key, text, meta, chunks), place in zip(chunked, threads, strict=True):
                 blobs = None
                 if vectors is not None:
                     blobs = [pack(v) for v in vectors[position:position + len(chunks)]]
                 position += len(chunks)
+                thread, order = place or (None, None)
                 versions.append(tx.documents.add(NewDocument(
                     ns, key, text, meta, chunks, blobs, model,
-                    cause.actor, cause.reason, cause.run_id, cause.step_id, now)))
+                    cause.actor, cause.reason, cause.run_id, cause.step_id, now,
+                    thread, order)))
+                if place is not None:
+                    touched.setdefault((ns, place[0]), set()).add(place[1])
+            for (ns, thread), positions in touched.items():
+                self._contexts(tx, ns, thread, positions)
         return versions
+
+    @staticmethod
+    def _contexts(tx: Transaction, namespace: str, thread: str, positions: set[int]) -> None:
+        """Remake the context chunks that the documents at ``positions`` appear in."""
+        w = CONTEXT_TURNS
+        rows = tx.documents.thread(namespace, thread, min(positions), max(positions), 2 * w)
+        changed = [i for i, row in enumerate(rows) if row.position in positions]
+        affected = sorted({j for i in changed for j in range(i - w, i + w + 1)
+                           if 0 <= j < len(rows)})
+        texts = [row.text for row in rows]
+        for j in affected:
+            tx.documents.set_context(rows[j], namespace, thread, window_text(texts, j, w, w))
 
     def search(self, query: str, namespace: str = "*", k: int = 10, *,
                subject: str | None = None, since: float | None = None,
@@ -165,6 +211,7 @@ class Documents:
         vector_ids: list[int] | None = []
         with self.store.read() as tx:
             keyword = tx.documents.keyword(tokens, pattern, CANDIDATES, where)
+            context_ids = tx.documents.keyword_context(tokens, pattern, CANDIDATES, where)
             if q is not None:
                 self._same_model(tx)
                 if tx.documents.embedding_model() is not None:
@@ -172,22 +219,23 @@ class Documents:
         if vector_ids is None:  # no store-side index: exact, in memory
             vector_ids = self._vectors().nearest(q or [], namespace, depth)
         known = {c.id: c for c in keyword}
-        if where or recency_days is not None:
+        if where:
             self._load(known, vector_ids)
             vector_ids = [i for i in vector_ids if i in known and where.admits(known[i])]
         vector_ids = vector_ids[:CANDIDATES]
         keyword_ids = [c.id for c in keyword]
-        fused = rrf_fuse([[str(i) for i in keyword_ids], [str(i) for i in vector_ids]],
-                         weights=[1.0, self.vector_weight])
+        self._load(known, [*context_ids, *vector_ids])
+        candidates = {i: candidate(c) for i, c in known.items()}
+        fused = rank(keyword_ids, vector_ids, candidates, query, window=context_ids,
+                     recipe=RECIPE if context_ids else RECIPE_WITHOUT_WINDOWS)
         if recency_days is not None:
-            fused = recency_boost(fused, {d: known[int(d)].created_at for d, _ in fused},
+            fused = recency_boost(fused, {i: known[i].created_at for i, _ in fused},
                                   recency_days * 86400.0, now=time.time())
-        chosen = [int(doc_id) for doc_id, _ in fused[:k]]
-        self._load(known, chosen)
+        chosen = [chunk_id for chunk_id, _ in fused[:k]]
         scores = dict(fused)
         keyword_rank = {i: rank for rank, i in enumerate(keyword_ids, start=1)}
         vector_rank = {i: rank for rank, i in enumerate(vector_ids, start=1)}
-        return [SearchHit(known[i], scores[str(i)], keyword_rank.get(i), vector_rank.get(i))
+        return [SearchHit(known[i], scores[i], keyword_rank.get(i), vector_rank.get(i))
                 for i in chosen if i in known]
 
     def _load(self, known: dict[int, ChunkRow], ids: Sequence[int]) -> None:

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 __all__ = [
     "STOPWORDS",
@@ -35,6 +35,7 @@ Embedder = Callable[[Sequence[str]], list[list[float]]]
 """Turns a batch of texts into a batch of vectors (one per text, all of one dimension)."""
 
 IdFilter = Callable[[str], bool]
+Id = TypeVar("Id", bound=Hashable)
 
 # A small, conventional English stopword list (function words only).
 STOPWORDS: frozenset[str] = frozenset(
@@ -98,8 +99,8 @@ def tokenize(text: str) -> list[str]:
     return out
 
 
-def _top(scored: Iterable[tuple[str, float]], order: Mapping[str, int], k: int
-         ) -> list[tuple[str, float]]:
+def _top(scored: Iterable[tuple[Id, float]], order: Mapping[Id, int], k: int
+         ) -> list[tuple[Id, float]]:
     """Best first; ties by insertion order."""
     ranked = sorted(scored, key=lambda item: (-item[1], order.get(item[0], 0)))
     return ranked[: max(k, 0)]
@@ -299,9 +300,9 @@ def rrf_fuse(rankings: Sequence[Sequence[str]], k: int = 60,
     return _top(scores.items(), first, len(scores))
 
 
-def recency_boost(scores: Sequence[tuple[str, float]] | Mapping[str, float],
-                  timestamps: Mapping[str, float], half_life_seconds: float, *,
-                  weight: float = 1.0, now: float | None = None) -> list[tuple[str, float]]:
+def recency_boost(scores: Sequence[tuple[Id, float]] | Mapping[Id, float],
+                  timestamps: Mapping[Id, float], half_life_seconds: float, *,
+                  weight: float = 1.0, now: float | None = None) -> list[tuple[Id, float]]:
     """Multiply each score by 1 + weight * 0.5 ** (age / half_life) and re-rank.
 
     Ages are measured from `now` (default: the newest timestamp among the scored ids, so the
@@ -317,7 +318,7 @@ def recency_boost(scores: Sequence[tuple[str, float]] | Mapping[str, float],
             return list(items)
         now = max(known)
     order = {doc_id: i for i, (doc_id, _) in enumerate(items)}
-    boosted: list[tuple[str, float]] = []
+    boosted: list[tuple[Id, float]] = []
     for doc_id, score in items:
         ts = timestamps.get(doc_id)
         if ts is not None:

@@ -259,6 +259,21 @@ class NewDocument:
     run_id: str | None
     step_id: str | None
     created_at: float
+    thread: str | None = None  # a conversation or message thread, in ``position`` order
+    position: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadChunk:
+    """The first chunk of a document in a thread: what its neighbours' context is made of."""
+
+    id: int
+    document_id: int
+    doc_key: str
+    position: int
+    text: str
+    metadata: str  # as stored (JSON text)
+    created_at: float
 
 
 @dataclass(slots=True)
@@ -450,6 +465,20 @@ class Documents(Protocol):
     def keyword(self, tokens: builtins.list[str], namespace_pattern: str, k: int,
                 where: ChunkFilter | None = None) -> builtins.list[ChunkRow]:
         """Best first by the store's full-text ranking, matching any token."""
+        ...
+    def keyword_context(self, tokens: builtins.list[str], namespace_pattern: str, k: int,
+                        where: ChunkFilter | None = None) -> builtins.list[int]:
+        """Chunk ids whose thread context (the chunk with its neighbours) matches, best
+        first."""
+        ...
+    def thread(self, namespace: str, thread: str, lo: int, hi: int,
+               around: int = 0) -> builtins.list[ThreadChunk]:
+        """The current first chunks of a thread's documents at positions ``lo..hi`` and the
+        ``around`` before and after them, in order."""
+        ...
+    def set_context(self, chunk: ThreadChunk, namespace: str, thread: str,
+                    text: str) -> None:
+        """Replace the keyword-only context chunk that stands for ``chunk``."""
         ...
     def vectors(self, model: str, after: int = 0,
                 limit: int = 1_000_000) -> builtins.list[tuple[int, str, bytes]]:

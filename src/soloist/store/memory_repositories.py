@@ -7,7 +7,14 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from soloist.store.base import ChunkFilter, ChunkRow, EmbeddingModel, FactRow, NewDocument
+from soloist.store.base import (
+    ChunkFilter,
+    ChunkRow,
+    EmbeddingModel,
+    FactRow,
+    NewDocument,
+    ThreadChunk,
+)
 from soloist.store.seam import Connection, Row, VectorOps, dumps, loads
 
 
@@ -87,7 +94,8 @@ class SqlDocuments:
         rows = [
             {"document_id": doc_id, **ident, "seq": seq, "text": text, "metadata": metadata,
              "created_at": doc.created_at, "model": doc.model,
-             "embedding": doc.embeddings[seq] if doc.embeddings else None}
+             "embedding": doc.embeddings[seq] if doc.embeddings else None,
+             "thread": doc.thread, "position": doc.position, "context_of": None}
             for seq, text in enumerate(doc.chunks)
         ]
         if indexing is None:
@@ -115,6 +123,33 @@ class SqlDocuments:
         params = {"query": self.q.fts_query(tokens), "pattern": namespace_pattern, "k": k,
                   "subject": where.subject, "since": where.since, "until": where.until}
         return [_chunk(r) for r in self.conn.fetch(self.q.keyword_chunks, params)]
+
+    def keyword_context(self, tokens: builtins.list[str], namespace_pattern: str, k: int,
+                        where: ChunkFilter | None = None) -> builtins.list[int]:
+        if not tokens:
+            return []
+        where = where or ChunkFilter()
+        params = {"query": self.q.fts_query(tokens), "pattern": namespace_pattern, "k": k,
+                  "subject": where.subject, "since": where.since, "until": where.until}
+        return [r["id"] for r in self.conn.fetch(self.q.keyword_context, params)]
+
+    def thread(self, namespace: str, thread: str, lo: int, hi: int,
+               around: int = 0) -> builtins.list[ThreadChunk]:
+        rows = self.conn.fetch(self.q.thread_chunks, {
+            "namespace": namespace, "thread": thread, "lo": lo, "hi": hi, "n": around})
+        chunks = [ThreadChunk(r["id"], r["document_id"], r["doc_key"], r["position"],
+                              r["text"], r["metadata"], r["created_at"]) for r in rows]
+        return sorted(chunks, key=lambda c: (c.position, c.id))
+
+    def set_context(self, chunk: ThreadChunk, namespace: str, thread: str,
+                    text: str) -> None:
+        self.conn.run(self.q.retire_context, {"chunk_id": chunk.id,
+                                              "document_id": chunk.document_id})
+        self.conn.run(self.q.insert_chunk, {
+            "document_id": chunk.document_id, "namespace": namespace,
+            "doc_key": chunk.doc_key, "seq": 0, "text": text, "metadata": chunk.metadata,
+            "created_at": chunk.created_at, "model": None, "embedding": None,
+            "thread": thread, "position": chunk.position, "context_of": chunk.id})
 
     def vectors(self, model: str, after: int = 0,
                 limit: int = 1_000_000) -> builtins.list[tuple[int, str, bytes]]:

@@ -441,20 +441,45 @@ WHERE namespace = %(namespace)s AND doc_key = %(doc_key)s AND current = 1
 """
 insert_chunk = """
 INSERT INTO chunks (document_id, namespace, doc_key, seq, text, metadata, created_at, model,
-                    embedding)
+                    embedding, thread, position, context_of)
 VALUES (%(document_id)s, %(namespace)s, %(doc_key)s, %(seq)s, %(text)s, %(metadata)s,
-        %(created_at)s, %(model)s, %(embedding)s)
+        %(created_at)s, %(model)s, %(embedding)s, %(thread)s, %(position)s, %(context_of)s)
 """
 insert_chunk_returning = insert_chunk.rstrip() + " RETURNING id"
 keyword_chunks = """
 SELECT id, namespace, doc_key, seq, text, metadata, created_at,
        ts_rank_cd(tsv, to_tsquery('english', %(query)s)) AS score
 FROM chunks
-WHERE tsv @@ to_tsquery('english', %(query)s) AND current = 1 AND namespace LIKE %(pattern)s
+WHERE tsv @@ to_tsquery('english', %(query)s) AND current = 1 AND context_of IS NULL
+  AND namespace LIKE %(pattern)s
   AND (%(subject)s::text IS NULL OR (metadata::jsonb ->> 'subject') = %(subject)s)
   AND (%(since)s::float8 IS NULL OR created_at >= %(since)s)
   AND (%(until)s::float8 IS NULL OR created_at < %(until)s)
-ORDER BY score DESC LIMIT %(k)s
+ORDER BY score DESC, id LIMIT %(k)s
+"""
+# The same over the context chunks, each answered by the chunk it stands for.
+keyword_context = """
+SELECT context_of AS id, ts_rank_cd(tsv, to_tsquery('english', %(query)s)) AS score
+FROM chunks
+WHERE tsv @@ to_tsquery('english', %(query)s) AND current = 1 AND context_of IS NOT NULL
+  AND namespace LIKE %(pattern)s
+  AND (%(subject)s::text IS NULL OR (metadata::jsonb ->> 'subject') = %(subject)s)
+  AND (%(since)s::float8 IS NULL OR created_at >= %(since)s)
+  AND (%(until)s::float8 IS NULL OR created_at < %(until)s)
+ORDER BY score DESC, id LIMIT %(k)s
+"""
+_THREAD = """SELECT id, document_id, doc_key, position, text, metadata, created_at
+FROM chunks WHERE namespace = %(namespace)s AND thread = %(thread)s AND current = 1
+  AND context_of IS NULL AND thread IS NOT NULL AND seq = 0"""
+# A thread's documents from lo to hi, and the `n` before and after (positions may have gaps).
+thread_chunks = f"""
+SELECT * FROM ({_THREAD} AND position < %(lo)s ORDER BY position DESC LIMIT %(n)s) AS b
+UNION ALL {_THREAD} AND position BETWEEN %(lo)s AND %(hi)s
+UNION ALL SELECT * FROM ({_THREAD} AND position > %(hi)s ORDER BY position LIMIT %(n)s) AS a
+"""
+retire_context = """
+UPDATE chunks SET current = 0, retired_by = %(document_id)s
+WHERE context_of = %(chunk_id)s AND current = 1
 """
 vector_chunks = """
 SELECT id, namespace, embedding FROM chunks
@@ -466,7 +491,7 @@ SELECT id, retired_by FROM chunks WHERE retired_by > %(after)s AND id <= %(upto)
 """
 stale_chunks = """
 SELECT id, text FROM chunks
-WHERE id > %(after)s AND current = 1
+WHERE id > %(after)s AND current = 1 AND context_of IS NULL
   AND (model IS NULL OR model <> %(model)s OR embedding IS NULL)
 ORDER BY id LIMIT %(limit)s
 """
@@ -477,7 +502,7 @@ chunk_counts = """
 SELECT count(*) AS chunks,
        coalesce(sum(CASE WHEN model = %(model)s AND embedding IS NOT NULL THEN 1 ELSE 0 END),
                 0) AS embedded
-FROM chunks WHERE current = 1
+FROM chunks WHERE current = 1 AND context_of IS NULL
 """
 embedding_model = "SELECT model, dim, indexed FROM embedding_model WHERE id = 1"
 set_embedding_model = """

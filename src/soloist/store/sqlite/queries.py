@@ -357,9 +357,9 @@ WHERE namespace = :namespace AND doc_key = :doc_key AND current = 1
 """
 insert_chunk = """
 INSERT INTO chunks (document_id, namespace, doc_key, seq, text, metadata, created_at, model,
-                    embedding)
+                    embedding, thread, position, context_of)
 VALUES (:document_id, :namespace, :doc_key, :seq, :text, :metadata, :created_at, :model,
-        :embedding)
+        :embedding, :thread, :position, :context_of)
 """
 insert_chunk_returning = insert_chunk.rstrip() + " RETURNING id"
 # FTS5's bm25() is lower for better matches.
@@ -367,10 +367,34 @@ keyword_chunks = """
 SELECT c.id, c.namespace, c.doc_key, c.seq, c.text, c.metadata, c.created_at,
        -bm25(chunks_fts) AS score
 FROM chunks_fts JOIN chunks c ON c.id = chunks_fts.rowid
-WHERE chunks_fts MATCH :query AND c.current = 1 AND c.namespace LIKE :pattern ESCAPE '\\'
+WHERE chunks_fts MATCH :query AND c.current = 1 AND c.context_of IS NULL
+  AND c.namespace LIKE :pattern ESCAPE '\\'
   AND (:subject IS NULL OR json_extract(c.metadata, '$.subject') = :subject)
   AND (:since IS NULL OR c.created_at >= :since) AND (:until IS NULL OR c.created_at < :until)
 ORDER BY bm25(chunks_fts) LIMIT :k
+"""
+# The same over the context chunks, each answered by the chunk it stands for.
+keyword_context = """
+SELECT c.context_of AS id, -bm25(chunks_fts) AS score
+FROM chunks_fts JOIN chunks c ON c.id = chunks_fts.rowid
+WHERE chunks_fts MATCH :query AND c.current = 1 AND c.context_of IS NOT NULL
+  AND c.namespace LIKE :pattern ESCAPE '\\'
+  AND (:subject IS NULL OR json_extract(c.metadata, '$.subject') = :subject)
+  AND (:since IS NULL OR c.created_at >= :since) AND (:until IS NULL OR c.created_at < :until)
+ORDER BY bm25(chunks_fts) LIMIT :k
+"""
+_THREAD = """SELECT id, document_id, doc_key, position, text, metadata, created_at
+FROM chunks WHERE namespace = :namespace AND thread = :thread AND current = 1
+  AND context_of IS NULL AND thread IS NOT NULL AND seq = 0"""
+# A thread's documents from lo to hi, and the `n` before and after (positions may have gaps).
+thread_chunks = f"""
+SELECT * FROM ({_THREAD} AND position < :lo ORDER BY position DESC LIMIT :n) AS b
+UNION ALL {_THREAD} AND position BETWEEN :lo AND :hi
+UNION ALL SELECT * FROM ({_THREAD} AND position > :hi ORDER BY position LIMIT :n) AS a
+"""
+retire_context = """
+UPDATE chunks SET current = 0, retired_by = :document_id
+WHERE context_of = :chunk_id AND current = 1
 """
 vector_chunks = """
 SELECT id, namespace, embedding FROM chunks
@@ -382,7 +406,8 @@ SELECT id, retired_by FROM chunks WHERE retired_by > :after AND id <= :upto
 """
 stale_chunks = """
 SELECT id, text FROM chunks
-WHERE id > :after AND current = 1 AND (model IS NULL OR model <> :model OR embedding IS NULL)
+WHERE id > :after AND current = 1 AND context_of IS NULL
+  AND (model IS NULL OR model <> :model OR embedding IS NULL)
 ORDER BY id LIMIT :limit
 """
 set_chunk_vector = "UPDATE chunks SET model = :model, embedding = :embedding WHERE id = :id"
@@ -390,7 +415,7 @@ chunk_counts = """
 SELECT count(*) AS chunks,
        coalesce(sum(CASE WHEN model = :model AND embedding IS NOT NULL THEN 1 ELSE 0 END), 0)
          AS embedded
-FROM chunks WHERE current = 1
+FROM chunks WHERE current = 1 AND context_of IS NULL
 """
 embedding_model = "SELECT model, dim, indexed FROM embedding_model WHERE id = 1"
 set_embedding_model = """

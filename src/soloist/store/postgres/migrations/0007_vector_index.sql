@@ -15,3 +15,14 @@ CREATE TABLE embedding_model (
 ALTER TABLE chunks ADD COLUMN retired_by BIGINT;
 DROP INDEX chunks_retired;
 CREATE INDEX chunks_retired_by ON chunks (retired_by) WHERE retired_by IS NOT NULL;
+
+-- Threads: documents that are turns of one conversation or messages of one thread carry
+-- `thread` and `position` (from their metadata). Each such chunk gets a keyword-only
+-- context chunk: its text with its thread neighbours' (`context_of` names the chunk it
+-- stands for), which finds a short answer by the words of the turns around it.
+ALTER TABLE chunks ADD COLUMN thread TEXT;
+ALTER TABLE chunks ADD COLUMN position BIGINT;
+ALTER TABLE chunks ADD COLUMN context_of BIGINT;
+CREATE INDEX chunks_thread ON chunks (namespace, thread, position)
+    WHERE current = 1 AND context_of IS NULL AND thread IS NOT NULL;
+CREATE INDEX chunks_context ON chunks (context_of) WHERE context_of IS NOT NULL AND current = 1;
