@@ -195,6 +195,11 @@ def test_memory_search_status_and_reembed(workspace: Path, tmp_path: Path) -> No
     assert [h["key"] for h in hits] == ["refunds.md"]
     table = soloist("memory", "search", "pro plan price", *ws).stdout
     assert "handbook/" in table and "90 EUR" in table
+    soloist("memory", "put", "handbook", "policy", "refund_window", "30 days", "--reason",
+            "from the terms", *ws)
+    both = json.loads(soloist("memory", "search", "refund window", "--json", *ws).stdout)
+    assert {(h["kind"], h["key"]) for h in both} >= {("fact", "policy/refund_window"),
+                                                    ("document", "refunds.md")}
     status = json.loads(soloist("memory", "status", "--json", *ws).stdout)
     assert status["chunks"] == 2 and status["reembed_needed"] is False
     assert "re-embedded 0 chunk(s)" in soloist("memory", "reembed", *ws).stdout

@@ -109,3 +109,41 @@ def test_bad_writes_change_nothing(ws: Workspace) -> None:
         ws.memory.put("hr", "s", "k", 1, Cause("agent:a", "r"), scopes=["customers/*"])
     with pytest.raises(NotFound):
         ws.memory.history("n", "s", "k")
+
+
+def test_facts_are_found_by_their_words_as_they_stand(ws: Workspace) -> None:
+    ada = Cause("person:ada", "notes")
+    ws.memory.put("customers", "acme", "plan", "starter", ada)
+    before_upgrade = time.time()
+    time.sleep(0.01)
+    ws.memory.put("customers", "acme", "plan", {"name": "enterprise", "seats": 40}, ada)
+    ws.memory.put("customers", "globex", "billing_contact", "Hank Scorpio", ada)
+    ws.memory.put("customers", "initech", "plan", "enterprise trial", ada)
+    ws.memory.forget("customers", "initech", "plan", ada)
+    ws.memory.put("leads/new", "umbrella", "interest", "enterprise plan", ada)  # 0.2s TTL
+    time.sleep(0.25)
+
+    found = ws.memory.search("enterprise plan", "*")
+    assert [(f.subject, f.key, f.version) for f in found] == [("acme", "plan", 2)]
+    assert ws.memory.search("starter") == []  # superseded by version 2
+    as_was = ws.memory.search("starter", as_of=before_upgrade)
+    assert [(f.subject, f.value) for f in as_was] == [("acme", "starter")]
+    assert [f.subject for f in ws.memory.search("billing contact", "customers",
+                                                subject="globex")] == ["globex"]
+    assert ws.memory.search("billing contact", "customers", subject="acme") == []
+    assert ws.memory.search("hank", "leads/*") == []
+
+
+def test_one_search_returns_documents_and_facts(ws: Workspace) -> None:
+    from soloist.memory.search import search_memory
+
+    ada = Cause("person:ada", "notes")
+    ws.memory.put("customers", "acme", "renewal_date", "2027-03-01", ada)
+    ws.documents.add("customers", "acme-call", "Call notes: Acme asked about the renewal "
+                     "discount and wants a quote before March.", ada)
+    ws.documents.add("handbook", "holidays", "The office closes in August.", ada)
+    hits = search_memory(ws.memory, ws.documents, "acme renewal", "customers", 5)
+    assert {(h.kind, h.key) for h in hits} == {("fact", "acme/renewal_date"),
+                                               ("document", "acme-call")}
+    fact = next(h for h in hits if h.kind == "fact").as_dict()
+    assert fact["value"] == "2027-03-01" and fact["by"] == "person:ada"

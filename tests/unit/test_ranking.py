@@ -10,6 +10,7 @@ from soloist.memory.ranking import (
     map_ranking,
     named_speaker,
     rank,
+    vector_query,
     window_text,
     window_texts,
 )
@@ -182,3 +183,25 @@ def test_recipes_are_valid_and_validated() -> None:
         Recipe(other_speaker_factor=1.5)
     with pytest.raises(ValueError):
         Recipe(neighbour_weights=(-0.1,))
+
+
+def test_vector_query_drops_the_given_names_and_their_possessive() -> None:
+    assert vector_query("What is Caroline's identity?", ["Caroline", "Melanie"]) == \
+        "What is identity?"
+    assert vector_query("When did ann and BOB meet?", ["Ann Lee", "Bob"]) == \
+        "When did and meet?"
+    assert vector_query("Where did Annabel go?", ["Ann"]) == "Where did Annabel go?"
+    assert vector_query("What did Jon\u2019s dog eat?", ["Jon"]) == "What did dog eat?"
+
+
+def test_vector_query_without_names_drops_capitalised_words_inside_sentences() -> None:
+    assert vector_query("Which city have both Jean and John visited?") == \
+        "Which city have both and visited?"
+    assert vector_query("Did Ann call. Then Bob left") == "Did call. Then left"
+
+
+def test_vector_query_keeps_the_query_when_nothing_would_be_left() -> None:
+    assert vector_query("Caroline?", ["Caroline"]) == "Caroline?"
+    assert vector_query("Hi Ann") == "Hi"
+    assert vector_query("", ["Ann"]) == ""
+    assert vector_query("plain words", []) == "plain words"

@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING, Any
 from soloist.errors import ConfigError, InputError, InvalidState
 from soloist.memory.facts import Cause
 from soloist.memory.ranking import RECIPE, RECIPE_WITHOUT_WINDOWS, Candidate, rank, window_text
-from soloist.memory.retrieval import STOPWORDS, recency_boost
+from soloist.memory.retrieval import query_words, recency_boost
 from soloist.store.base import ChunkFilter, ChunkRow, NewDocument, Store, Transaction
+from soloist.store.seam import glob_to_like
 
 if TYPE_CHECKING:
     from soloist.memory.embeddings import Embedder
@@ -60,11 +61,6 @@ def chunk_text(text: str, limit: int = MAX_CHUNK_CHARS) -> list[str]:
 
 def pack(vector: Sequence[float]) -> bytes:
     return array("f", vector).tobytes()
-
-
-def glob_to_like(namespace: str) -> str:
-    return (namespace.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            .replace("*", "%"))
 
 
 def thread_of(namespace: str, key: str, metadata: dict[str, Any]) -> tuple[str, int] | None:
@@ -204,9 +200,7 @@ class Documents:
         where = ChunkFilter(subject, since, until)
         # Filters apply inside the keyword query but after the vector one: look deeper.
         depth = CANDIDATES * (4 if where else 1)
-        # Raw words: the store's own full-text engine stems them (porter / english).
-        words = re.findall(r"\w+", query.lower())
-        tokens = [w for w in words if w not in STOPWORDS] or words
+        tokens = query_words(query)
         q = self.embedder.embed([query])[0] if self.embedder is not None else None
         vector_ids: list[int] | None = []
         with self.store.read() as tx:

@@ -16,7 +16,9 @@ from typing import Any
 
 from soloist.control.durations import parse_duration
 from soloist.errors import DeterministicError, InputError, NotFound
+from soloist.memory.retrieval import query_words
 from soloist.store.base import EventRow, FactRow, NewEvent, Store, Transaction
+from soloist.store.seam import glob_to_like
 
 
 @dataclass(frozen=True)
@@ -178,9 +180,18 @@ class Memory:
     def facts(self, namespace: str = "*", subject: str | None = None,
               limit: int = 200) -> list[FactRow]:
         """The current facts of the namespaces matching a glob (``leads/*``)."""
-        pattern = (namespace.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-                   .replace("*", "%"))
         now = time.time()
         with self.store.read() as tx:
-            rows = tx.facts.latest(pattern, subject, limit)
+            rows = tx.facts.latest(glob_to_like(namespace), subject, limit)
         return [r for r in rows if is_current(r, now)]
+
+    def search(self, query: str, namespace: str = "*", k: int = 10, *,
+               subject: str | None = None, as_of: float | None = None) -> list[FactRow]:
+        """Current facts (or those current at ``as_of``) whose subject, key or value hold
+        the query's words, best first."""
+        at = time.time() if as_of is None else as_of
+        with self.store.read() as tx:
+            # Deeper than k: some matches are expired or outside their validity.
+            rows = tx.facts.search(query_words(query), glob_to_like(namespace), subject, at,
+                                   4 * k)
+        return [row for row, _ in rows if is_current(row, at)][:k]

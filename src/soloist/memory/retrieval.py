@@ -25,6 +25,7 @@ __all__ = [
     "HybridRetriever",
     "Recency",
     "VectorIndex",
+    "query_words",
     "recency_boost",
     "rrf_fuse",
     "stem",
@@ -86,6 +87,13 @@ def stem(word: str) -> str:
     if word.endswith("e") and len(word) >= 4:
         word = word[:-1]
     return word
+
+
+def query_words(query: str) -> list[str]:
+    """A query's words for a store's full-text engine, which stems them itself (porter,
+    english): lowercased, stopwords left out unless nothing else is left."""
+    words = _WORD.findall(query.lower())
+    return [w for w in words if w not in STOPWORDS] or words
 
 
 def tokenize(text: str) -> list[str]:

@@ -15,6 +15,7 @@ from soloist.execution.context import ToolCall
 from soloist.execution.tools.base import Tool, spec_of, tool
 from soloist.memory.documents import Documents
 from soloist.memory.facts import Cause, Memory
+from soloist.memory.search import search_memory
 
 READ_TAG = "memory:read"
 WRITE_TAG = "memory:write"
@@ -24,12 +25,12 @@ def memory_tools(memory: Memory, documents: Documents) -> list[Tool]:
     @tool("memory.search", effect="read", tags=(READ_TAG,))
     def search(query: str, namespace: str = "*", k: int = 5, subject: str | None = None,
                recency_days: float | None = None) -> list[dict[str, Any]]:
-        """Search documents and notes in memory (hybrid keyword and vector search); subject
-        keeps documents about one subject, recency_days favours recent ones."""
-        hits = documents.search(query, namespace, max(1, min(k, 50)), subject=subject,
-                                recency_days=recency_days)
-        return [{"namespace": h.chunk.namespace, "key": h.chunk.doc_key, "text": h.chunk.text,
-                 "score": round(h.score, 6)} for h in hits]
+        """Search memory: documents and notes (keyword and vector search) and facts (by
+        subject, key and value). subject keeps one subject's; recency_days favours recent
+        documents."""
+        return [hit.as_dict() for hit in search_memory(
+            memory, documents, query, namespace, max(1, min(k, 50)), subject=subject,
+            recency_days=recency_days)]
 
     @tool("memory.get", effect="read", tags=(READ_TAG,))
     def get(namespace: str, subject: str, key: str) -> dict[str, Any] | None:

@@ -456,6 +456,11 @@ class Facts(Protocol):
                limit: int) -> builtins.list[FactRow]:
         """The newest version of each fact whose namespace matches (SQL LIKE)."""
         ...
+    def search(self, tokens: builtins.list[str], namespace_pattern: str, subject: str | None,
+               at: float, k: int) -> builtins.list[tuple[FactRow, float]]:
+        """Facts whose subject, key or value hold any token, as their version current at
+        ``at`` (forgotten ones left out), with the full-text score, best first."""
+        ...
 
 
 class Documents(Protocol):

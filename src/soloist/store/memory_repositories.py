@@ -58,6 +58,15 @@ class SqlFacts:
         params = {"pattern": namespace_pattern, "subject": subject, "limit": limit}
         return [_fact(r) for r in self.conn.fetch(self.q.facts_latest_in, params)]
 
+    def search(self, tokens: builtins.list[str], namespace_pattern: str, subject: str | None,
+               at: float, k: int) -> builtins.list[tuple[FactRow, float]]:
+        if not tokens:
+            return []
+        params = {"query": self.q.fts_query(tokens), "pattern": namespace_pattern,
+                  "subject": subject, "at": at, "k": k}
+        return [(_fact(r), float(r["score"])) for r in self.conn.fetch(self.q.fact_search,
+                                                                        params)]
+
 
 def _chunk(row: Row) -> ChunkRow:
     return ChunkRow(row["id"], row["namespace"], row["doc_key"], row["seq"], row["text"],

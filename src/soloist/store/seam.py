@@ -28,6 +28,12 @@ def loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
+def glob_to_like(glob: str) -> str:
+    """A namespace glob (``leads/*``) as an SQL LIKE pattern (with ``ESCAPE '\\'``)."""
+    return (glob.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            .replace("*", "%"))
+
+
 class VectorOps(Protocol):
     """A backend's own nearest-neighbour index over the current chunks (pgvector).
 

@@ -175,27 +175,24 @@ def search(query: str,
            recency_days: Annotated[float | None, typer.Option(
                help="Favour recent documents: this many days old counts half.")] = None,
            workspace: WorkspaceOpt = DEFAULT_WS, as_json: JsonOpt = False) -> None:
-    """Hybrid search of documents: keyword and vectors, fused by reciprocal rank."""
+    """Search memory: documents (keyword and vectors) and facts, fused by reciprocal
+    rank."""
     from soloist.interfaces.cli import render
+    from soloist.memory.search import search_memory
 
     bounds = [_timestamp(flag, text) for flag, text in (("--since", since), ("--until", until))]
     with open_workspace(workspace) as ws:
-        hits = ws.documents.search(query, namespace, k, subject=subject, since=bounds[0],
-                                   until=bounds[1], recency_days=recency_days)
+        hits = search_memory(ws.memory, ws.documents, query, namespace, k, subject=subject,
+                             since=bounds[0], until=bounds[1], recency_days=recency_days)
     if as_json:
-        render.print_json([{"namespace": h.chunk.namespace, "key": h.chunk.doc_key,
-                            "seq": h.chunk.seq, "text": h.chunk.text,
-                            "score": round(h.score, 6), "keyword_rank": h.keyword_rank,
-                            "vector_rank": h.vector_rank} for h in hits])
+        render.print_json([h.as_dict() for h in hits])
         return
     if not hits:
         typer.echo(f"nothing in {namespace} matches {query!r}")
         return
-    out = render.table("#", "document", "text", "keyword", "vector")
+    out = render.table("#", "kind", "where", "text")
     for rank, h in enumerate(hits, start=1):
-        out.add_row(str(rank), f"{h.chunk.namespace}/{h.chunk.doc_key}",
-                    render.short(h.chunk.text, 70), str(h.keyword_rank or "-"),
-                    str(h.vector_rank or "-"))
+        out.add_row(str(rank), h.kind, f"{h.namespace}/{h.key}", render.short(h.text, 80))
     render.console().print(out)
 
 

@@ -424,6 +424,20 @@ WHERE namespace LIKE %(pattern)s AND (%(subject)s::text IS NULL OR subject = %(s
 ORDER BY namespace, subject, key, version DESC LIMIT %(limit)s
 """
 
+# The version current at :at of each fact whose words match; validity and expiry are
+# checked by the caller (memory.facts.is_current).
+fact_search = """
+SELECT f.id, f.namespace, f.subject, f.key, f.version, f.op, f.value, f.actor, f.reason,
+       f.run_id, f.step_id, f.reverts, f.valid_from, f.valid_to, f.expires_at, f.recorded_at,
+       ts_rank_cd(f.tsv, to_tsquery('english', %(query)s)) AS score
+FROM facts f
+WHERE f.tsv @@ to_tsquery('english', %(query)s) AND f.namespace LIKE %(pattern)s
+  AND (%(subject)s::text IS NULL OR f.subject = %(subject)s)
+  AND f.version = (SELECT max(version) FROM facts l WHERE l.namespace = f.namespace
+                   AND l.subject = f.subject AND l.key = f.key AND l.recorded_at <= %(at)s)
+ORDER BY score DESC, f.id LIMIT %(k)s
+"""
+
 doc_last_version = """
 SELECT COALESCE(max(version), 0) AS v FROM documents
 WHERE namespace = %(namespace)s AND doc_key = %(doc_key)s

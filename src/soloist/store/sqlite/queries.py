@@ -340,6 +340,17 @@ JOIN (SELECT namespace, subject, key, max(version) AS version FROM facts
 ORDER BY f.namespace, f.subject, f.key LIMIT :limit
 """
 
+# The version current at :at of each fact whose words match; validity and expiry are
+# checked by the caller (memory.facts.is_current).
+fact_search = """
+SELECT f.*, -bm25(facts_fts) AS score FROM facts_fts JOIN facts f ON f.id = facts_fts.rowid
+WHERE facts_fts MATCH :query AND f.namespace LIKE :pattern ESCAPE '\\'
+  AND (:subject IS NULL OR f.subject = :subject)
+  AND f.version = (SELECT max(version) FROM facts l WHERE l.namespace = f.namespace
+                   AND l.subject = f.subject AND l.key = f.key AND l.recorded_at <= :at)
+ORDER BY bm25(facts_fts) LIMIT :k
+"""
+
 doc_last_version = """
 SELECT COALESCE(max(version), 0) AS v FROM documents
 WHERE namespace = :namespace AND doc_key = :doc_key
