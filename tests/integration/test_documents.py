@@ -291,3 +291,19 @@ def test_a_thread_without_a_position_is_refused_before_any_write(db_url: str) ->
         assert docs.search("fine", "chat") == []
     finally:
         store.close()
+
+
+def test_a_reembed_elsewhere_reaches_a_reader_holding_vectors(db_url: str) -> None:
+    store = open_store(db_url)
+    try:
+        if hasattr(store, "vectors"):
+            store.vectors = None  # the in-memory search, on PostgreSQL too
+        reader = Documents(store, GaussianEmbedder())
+        reader.add("notes", "a", "Invoices go out on Mondays.", CAUSE)
+        assert reader.search("invoices", "notes")[0].vector_rank == 1  # vectors loaded
+        Documents(store).add("notes", "b", "Zebras graze at dawn.", CAUSE)  # no vector
+        assert Documents(store, GaussianEmbedder()).reembed() == 1
+        hit = reader.search("zebras graze", "notes")[0]
+        assert hit.chunk.doc_key == "b" and hit.vector_rank == 1
+    finally:
+        store.close()

@@ -230,6 +230,8 @@ class Documents:
         vector_ids = vector_ids[:CANDIDATES]
         keyword_ids = [c.id for c in keyword]
         self._load(known, [*context_ids, *vector_ids])
+        # Only current chunks load: one retired since the vectors were read drops out here.
+        vector_ids = [i for i in vector_ids if i in known]
         candidates = {i: candidate(c) for i, c in known.items()}
         fused = rank(keyword_ids, vector_ids, candidates, query, window=context_ids,
                      recipe=RECIPE if context_ids else RECIPE_WITHOUT_WINDOWS)

@@ -34,6 +34,11 @@ class VectorCache:
 
     def __init__(self, model: str) -> None:
         self.model = model
+        self._lock = threading.Lock()
+        self._empty()
+
+    def _empty(self, generation: int = 0) -> None:
+        self.generation = generation  # the store's re-embed count these vectors are from
         self.n = 0
         self.max_id = 0
         self.max_document = 0  # the newest retiring document seen
@@ -44,7 +49,6 @@ class VectorCache:
         self._row_of: dict[int, int] = {}
         self._namespaces: dict[str, int] = {}
         self._masks: dict[str, Any] = {}
-        self._lock = threading.Lock()
 
     @property
     def size(self) -> int:
@@ -53,6 +57,9 @@ class VectorCache:
     def refresh(self, store: Store) -> None:
         """Add the vectors written since the last look; mask the chunks retired since."""
         with self._lock, store.read() as tx:
+            recorded = tx.documents.embedding_model()
+            if recorded is not None and recorded.generation != self.generation:
+                self._empty(recorded.generation)  # re-embedded since: load them anew
             after = self.max_id
             while fresh := tx.documents.vectors(self.model, after, LOAD_BATCH):
                 self._append(fresh)

@@ -243,6 +243,7 @@ class EmbeddingModel:
     model: str
     dim: int
     indexed: bool
+    generation: int = 0  # bumped by every re-embed batch
 
 
 @dataclass(slots=True)
@@ -494,7 +495,9 @@ class Documents(Protocol):
         """(chunk id, retiring document id) of chunks up to ``upto`` that a document
         version newer than ``after_document`` replaced."""
         ...
-    def chunks(self, ids: Sequence[int]) -> builtins.list[ChunkRow]: ...
+    def chunks(self, ids: Sequence[int]) -> builtins.list[ChunkRow]:
+        """The current chunks among ``ids`` (retired ones are left out)."""
+        ...
     def embedding_model(self) -> EmbeddingModel | None:
         """The model memory's vectors come from; None before the first embedded write."""
         ...

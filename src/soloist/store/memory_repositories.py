@@ -87,8 +87,10 @@ class SqlDocuments:
         self.conn, self.q, self.index = conn, q, vectors
         self._model: EmbeddingModel | None = None
         self._model_read = False
+        self._locked = False
 
     def add(self, doc: NewDocument) -> int:
+        self._lock()
         ident = {"namespace": doc.namespace, "doc_key": doc.doc_key}
         version = int(self.conn.fetch(self.q.doc_last_version, ident)[0]["v"]) + 1
         metadata = dumps(doc.metadata)
@@ -117,6 +119,11 @@ class SqlDocuments:
             indexed.append((int(chunk_id), doc.namespace, row["embedding"]))
         indexing.add(self.conn, indexed)
         return version
+
+    def _lock(self) -> None:
+        if not self._locked:
+            self.conn.fetch(self.q.lock_documents)
+            self._locked = True
 
     def _indexing(self, model: str | None) -> VectorOps | None:
         current = self.embedding_model()
@@ -180,7 +187,8 @@ class SqlDocuments:
         if not self._model_read:
             rows = self.conn.fetch(self.q.embedding_model)
             self._model = (EmbeddingModel(rows[0]["model"], int(rows[0]["dim"]),
-                                          bool(rows[0]["indexed"])) if rows else None)
+                                          bool(rows[0]["indexed"]),
+                                          int(rows[0]["generation"])) if rows else None)
             self._model_read = True
         return self._model
 
@@ -190,8 +198,7 @@ class SqlDocuments:
         self.conn.run(self.q.set_embedding_model, {
             "model": model, "dim": dim, "indexed": int(self.index is not None),
             "now": time.time()})
-        self._model, self._model_read = EmbeddingModel(model, dim,
-                                                       self.index is not None), True
+        self._model_read = False
 
     def stale(self, model: str, after: int, limit: int) -> builtins.list[tuple[int, str]]:
         rows = self.conn.fetch(self.q.stale_chunks,
@@ -199,6 +206,9 @@ class SqlDocuments:
         return [(r["id"], r["text"]) for r in rows]
 
     def set_vectors(self, model: str, vectors: Sequence[tuple[int, bytes]]) -> None:
+        self._lock()
+        self.conn.run(self.q.bump_generation)
+        self._model_read = False
         self.conn.run_many(self.q.set_chunk_vector, [
             {"id": chunk_id, "model": model, "embedding": blob} for chunk_id, blob in vectors])
         indexing = self._indexing(model)

@@ -518,7 +518,10 @@ SELECT count(*) AS chunks,
                 0) AS embedded
 FROM chunks WHERE current = 1 AND context_of IS NULL
 """
-embedding_model = "SELECT model, dim, indexed FROM embedding_model WHERE id = 1"
+embedding_model = """
+SELECT model, dim, indexed, generation FROM embedding_model WHERE id = 1
+"""
+bump_generation = "UPDATE embedding_model SET generation = generation + 1 WHERE id = 1"
 set_embedding_model = """
 INSERT INTO embedding_model (id, model, dim, indexed, set_at)
 VALUES (1, %(model)s, %(dim)s, %(indexed)s, %(now)s)
@@ -529,7 +532,11 @@ set_model_indexed = "UPDATE embedding_model SET indexed = %(indexed)s WHERE id =
 chunks_by_ids = """
 SELECT id, namespace, doc_key, seq, text, metadata, created_at FROM chunks
 WHERE id = ANY(ARRAY(SELECT jsonb_array_elements_text(%(ids)s::jsonb)::bigint))
+  AND current = 1
 """
+# Document writers take turns, so chunk and document ids grow in commit order: a reader
+# that keeps vectors in memory tops up by "id > the last it saw" and misses nothing.
+lock_documents = "SELECT pg_advisory_xact_lock(hashtextextended('soloist.documents', 0))"
 
 
 def fts_query(tokens: list[str]) -> str:

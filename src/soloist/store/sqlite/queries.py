@@ -428,7 +428,10 @@ SELECT count(*) AS chunks,
          AS embedded
 FROM chunks WHERE current = 1 AND context_of IS NULL
 """
-embedding_model = "SELECT model, dim, indexed FROM embedding_model WHERE id = 1"
+embedding_model = """
+SELECT model, dim, indexed, generation FROM embedding_model WHERE id = 1
+"""
+bump_generation = "UPDATE embedding_model SET generation = generation + 1 WHERE id = 1"
 set_embedding_model = """
 INSERT INTO embedding_model (id, model, dim, indexed, set_at)
 VALUES (1, :model, :dim, :indexed, :now)
@@ -438,8 +441,9 @@ ON CONFLICT (id) DO UPDATE SET model = excluded.model, dim = excluded.dim,
 set_model_indexed = "UPDATE embedding_model SET indexed = :indexed WHERE id = 1"
 chunks_by_ids = """
 SELECT id, namespace, doc_key, seq, text, metadata, created_at FROM chunks
-WHERE id IN (SELECT value FROM json_each(:ids))
+WHERE id IN (SELECT value FROM json_each(:ids)) AND current = 1
 """
+lock_documents = "SELECT 1 AS locked"  # one writer already
 
 
 def fts_query(tokens: list[str]) -> str:

@@ -7,6 +7,8 @@ CREATE TABLE embedding_model (
     model   TEXT    NOT NULL,
     dim     INTEGER NOT NULL,
     indexed INTEGER NOT NULL DEFAULT 0,
+    -- bumped by every re-embed batch: a reader holding vectors in memory reloads them
+    generation INTEGER NOT NULL DEFAULT 0,
     set_at  REAL    NOT NULL
 );
 
