@@ -240,8 +240,8 @@ class Documents:
                                   recency_days * 86400.0, now=time.time())
         chosen = [chunk_id for chunk_id, _ in fused[:k]]
         scores = dict(fused)
-        keyword_rank = {i: rank for rank, i in enumerate(keyword_ids, start=1)}
-        vector_rank = {i: rank for rank, i in enumerate(vector_ids, start=1)}
+        keyword_rank = {i: place for place, i in enumerate(keyword_ids, start=1)}
+        vector_rank = {i: place for place, i in enumerate(vector_ids, start=1)}
         return [SearchHit(known[i], scores[i], keyword_rank.get(i), vector_rank.get(i))
                 for i in chosen if i in known]
 
