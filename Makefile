@@ -17,7 +17,7 @@ PIP_FLAGS ?= --quiet --disable-pip-version-check
 export PIP_NO_INPUT := 1
 
 .DEFAULT_GOAL := test
-.PHONY: venv install dev demo lint test bench clean
+.PHONY: venv install dev demo lint test bench bench-memory clean
 
 # -- environment -------------------------------------------------------------------------
 
@@ -60,6 +60,11 @@ bench: dev
 	$(PIP) install $(PIP_FLAGS) dbos
 	$(BIN)/python bench/orchestrator.py
 	$(BIN)/python bench/agents.py
+
+bench-memory: dev
+	$(PIP) install $(PIP_FLAGS) pysqlite3-binary sqlite-vec
+	$(BIN)/python bench/memory_locomo.py
+	$(BIN)/python bench/memory_scale.py
 
 clean:
 	rm -f $(VENV)/.installed $(VENV)/.installed-dev
