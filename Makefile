@@ -4,6 +4,7 @@
 #   make test     lint (ruff, mypy) then the whole test suite, PostgreSQL required
 #   make demo     run the demo
 #   make bench    run the benchmark against DBOS
+#   make bench-memory   LoCoMo retrieval and memory at scale
 #
 # Installs are recorded by stamp files in $(VENV) that depend on pyproject.toml, so a
 # repeated `make test` does not reinstall anything.
@@ -62,7 +63,7 @@ bench: dev
 	$(BIN)/python bench/agents.py
 
 bench-memory: dev
-	$(PIP) install $(PIP_FLAGS) pysqlite3-binary sqlite-vec
+	-$(PIP) install $(PIP_FLAGS) pysqlite3-binary sqlite-vec  # the baseline; Linux x86-64 wheels only
 	$(BIN)/python bench/memory_locomo.py
 	$(BIN)/python bench/memory_scale.py
 
