@@ -307,3 +307,23 @@ def test_a_reembed_elsewhere_reaches_a_reader_holding_vectors(db_url: str) -> No
         assert hit.chunk.doc_key == "b" and hit.vector_rank == 1
     finally:
         store.close()
+
+
+def test_namespace_globs_are_exact_in_keyword_search(db_url: str) -> None:
+    store = open_store(db_url)
+    try:
+        docs = Documents(store)
+        for ns in ("ns1", "ns10", "a/ns1", "ns1/sub", "ns_1"):
+            docs.add(ns, "d", f"quarterly invoice for {ns}", CAUSE)
+        def found(glob: str) -> set[str]:
+            return {h.chunk.namespace for h in docs.search("quarterly invoice", glob, 10)}
+        assert found("ns1") == {"ns1"}
+        assert found("ns1*") == {"ns1", "ns10", "ns1/sub"}
+        assert found("ns1/*") == {"ns1/sub"}
+        assert found("*ns1") == {"ns1", "a/ns1"}
+        assert found("ns_1") == {"ns_1"}
+        assert found("*") == {"ns1", "ns10", "a/ns1", "ns1/sub", "ns_1"}
+        docs.add("ns1", "d", "nothing to see", CAUSE)  # the old version leaves the index
+        assert found("ns1") == set()
+    finally:
+        store.close()

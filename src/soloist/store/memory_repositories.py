@@ -136,7 +136,8 @@ class SqlDocuments:
         if not tokens:
             return []
         where = where or ChunkFilter()
-        params = {"query": self.q.fts_query(tokens), "pattern": namespace_pattern, "k": k,
+        params = {"query": self.q.fts_query(tokens, namespace_pattern),
+                  "pattern": namespace_pattern, "k": k,
                   "subject": where.subject, "since": where.since, "until": where.until}
         return [_chunk(r) for r in self.conn.fetch(self.q.keyword_chunks, params)]
 
@@ -145,7 +146,8 @@ class SqlDocuments:
         if not tokens:
             return []
         where = where or ChunkFilter()
-        params = {"query": self.q.fts_query(tokens), "pattern": namespace_pattern, "k": k,
+        params = {"query": self.q.fts_query(tokens, namespace_pattern),
+                  "pattern": namespace_pattern, "k": k,
                   "subject": where.subject, "since": where.since, "until": where.until}
         return [r["id"] for r in self.conn.fetch(self.q.keyword_context, params)]
 

@@ -539,8 +539,9 @@ WHERE id = ANY(ARRAY(SELECT jsonb_array_elements_text(%(ids)s::jsonb)::bigint))
 lock_documents = "SELECT pg_advisory_xact_lock(hashtextextended('soloist.documents', 0))"
 
 
-def fts_query(tokens: list[str]) -> str:
-    """A tsquery matching any of the tokens (only word characters reach it)."""
+def fts_query(tokens: list[str], namespace_pattern: str | None = None) -> str:
+    """A tsquery matching any of the tokens (only word characters reach it). The namespace
+    is filtered by its own index (``chunks_namespace``), not in the tsquery."""
     import re
 
     words = [w for w in (re.sub(r"[^\w]", "", t) for t in tokens) if w]

@@ -6,6 +6,8 @@ prepared once.
 
 from __future__ import annotations
 
+import re
+
 insert_run = """
 INSERT INTO runs (id, playbook, playbook_version, state, inputs, queue, priority, created_at,
                   deadline_at, trigger, steps_remaining, created_by, pins)
@@ -373,27 +375,21 @@ VALUES (:document_id, :namespace, :doc_key, :seq, :text, :metadata, :created_at,
         :embedding, :thread, :position, :context_of)
 """
 insert_chunk_returning = insert_chunk.rstrip() + " RETURNING id"
-# FTS5's bm25() is lower for better matches.
+# FTS5's bm25() is lower for better matches; the namespace column does not count in it.
+_KEYWORD = """
+FROM {table} JOIN chunks c ON c.id = {table}.rowid
+WHERE {table} MATCH :query AND c.current = 1 AND c.namespace LIKE :pattern ESCAPE '\\'
+  AND (:subject IS NULL OR json_extract(c.metadata, '$.subject') = :subject)
+  AND (:since IS NULL OR c.created_at >= :since) AND (:until IS NULL OR c.created_at < :until)
+ORDER BY bm25({table}, 1.0, 0.0) LIMIT :k
+"""
 keyword_chunks = """
 SELECT c.id, c.namespace, c.doc_key, c.seq, c.text, c.metadata, c.created_at,
-       -bm25(chunks_fts) AS score
-FROM chunks_fts JOIN chunks c ON c.id = chunks_fts.rowid
-WHERE chunks_fts MATCH :query AND c.current = 1 AND c.context_of IS NULL
-  AND c.namespace LIKE :pattern ESCAPE '\\'
-  AND (:subject IS NULL OR json_extract(c.metadata, '$.subject') = :subject)
-  AND (:since IS NULL OR c.created_at >= :since) AND (:until IS NULL OR c.created_at < :until)
-ORDER BY bm25(chunks_fts) LIMIT :k
-"""
+       -bm25(chunks_fts, 1.0, 0.0) AS score""" + _KEYWORD.format(table="chunks_fts")
 # The same over the context chunks, each answered by the chunk it stands for.
 keyword_context = """
-SELECT c.context_of AS id, -bm25(chunks_fts) AS score
-FROM chunks_fts JOIN chunks c ON c.id = chunks_fts.rowid
-WHERE chunks_fts MATCH :query AND c.current = 1 AND c.context_of IS NOT NULL
-  AND c.namespace LIKE :pattern ESCAPE '\\'
-  AND (:subject IS NULL OR json_extract(c.metadata, '$.subject') = :subject)
-  AND (:since IS NULL OR c.created_at >= :since) AND (:until IS NULL OR c.created_at < :until)
-ORDER BY bm25(chunks_fts) LIMIT :k
-"""
+SELECT c.context_of AS id, -bm25(context_fts, 1.0, 0.0) AS score""" + _KEYWORD.format(
+    table="context_fts")
 _THREAD = """SELECT id, document_id, doc_key, position, text, metadata, created_at
 FROM chunks WHERE namespace = :namespace AND thread = :thread AND current = 1
   AND context_of IS NULL AND thread IS NOT NULL AND seq = 0"""
@@ -446,6 +442,24 @@ WHERE id IN (SELECT value FROM json_each(:ids)) AND current = 1
 lock_documents = "SELECT 1 AS locked"  # one writer already
 
 
-def fts_query(tokens: list[str]) -> str:
-    """An FTS5 query matching any of the tokens (quoted: no operator can be injected)."""
-    return " OR ".join('"' + t.replace('"', '""') + '"' for t in tokens)
+def _quote(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
+def fts_query(tokens: list[str], namespace_pattern: str | None = None) -> str:
+    """An FTS5 query matching any of the tokens (quoted: no operator can be injected).
+
+    With a LIKE pattern over namespaces, the query also asks the ``namespace`` column for
+    the pattern's fixed start (a phrase, or a prefix when a wildcard follows): FTS5 then
+    ranks that namespace's matches only. The phrase may match more than the pattern
+    (``ns5`` in ``a/ns5``); the LIKE in the SQL keeps the result exact.
+    """
+    text = " OR ".join(_quote(t) for t in tokens)
+    if namespace_pattern is None:
+        return text
+    fixed = re.match(r"(?:[^%_\\]|\\.)*", namespace_pattern)
+    start = re.sub(r"\\(.)", r"\1", fixed.group(0) if fixed else "")
+    if not re.search(r"\w", start):
+        return f"text : ({text})"
+    wildcard = " *" if len(fixed.group(0) if fixed else "") < len(namespace_pattern) else ""
+    return f"namespace : {_quote(start)}{wildcard} AND text : ({text})"
