@@ -200,6 +200,11 @@ def test_memory_search_status_and_reembed(workspace: Path, tmp_path: Path) -> No
     both = json.loads(soloist("memory", "search", "refund window", "--json", *ws).stdout)
     assert {(h["kind"], h["key"]) for h in both} >= {("fact", "policy/refund_window"),
                                                     ("document", "refunds.md")}
+    before = soloist("memory", "search", "refund window", "--as-of", "2020-01-01", "--json",
+                     *ws).stdout
+    assert "policy/refund_window" not in before  # the fact did not exist yet
+    bad = soloist("memory", "search", "refund", "--since", "last week", *ws, check=False)
+    assert bad.returncode != 0 and "'last week' is not a date" in bad.stderr
     status = json.loads(soloist("memory", "status", "--json", *ws).stdout)
     assert status["chunks"] == 2 and status["reembed_needed"] is False
     assert "re-embedded 0 chunk(s)" in soloist("memory", "reembed", *ws).stdout

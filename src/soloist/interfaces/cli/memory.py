@@ -174,16 +174,20 @@ def search(query: str,
            until: Annotated[str | None, typer.Option(help="Written before this date.")] = None,
            recency_days: Annotated[float | None, typer.Option(
                help="Favour recent documents: this many days old counts half.")] = None,
+           as_of: Annotated[str | None, typer.Option(
+               "--as-of", help="Facts as they stood at this date.")] = None,
            workspace: WorkspaceOpt = DEFAULT_WS, as_json: JsonOpt = False) -> None:
     """Search memory: documents (keyword and vectors) and facts, fused by reciprocal
     rank."""
     from soloist.interfaces.cli import render
     from soloist.memory.search import search_memory
 
-    bounds = [_timestamp(flag, text) for flag, text in (("--since", since), ("--until", until))]
+    since_at, until_at, at = (_timestamp(flag, text) for flag, text in (
+        ("--since", since), ("--until", until), ("--as-of", as_of)))
     with open_workspace(workspace) as ws:
         hits = search_memory(ws.memory, ws.documents, query, namespace, k, subject=subject,
-                             since=bounds[0], until=bounds[1], recency_days=recency_days)
+                             since=since_at, until=until_at, recency_days=recency_days,
+                             as_of=at)
     if as_json:
         render.print_json([h.as_dict() for h in hits])
         return
