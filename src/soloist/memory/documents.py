@@ -104,13 +104,9 @@ class SearchHit:
 class Documents:
     REEMBED_BATCH = 256
 
-    def __init__(self, store: Store, embedder: Embedder | None = None,
-                 vector_weight: float = 0.3) -> None:
-        # 0.3: on the LoCoMo dev split, MiniLM vectors alone reach recall_any@10 0.55 and
-        # FTS5 0.70; weighting them lower keeps the fusion from falling below keyword.
+    def __init__(self, store: Store, embedder: Embedder | None = None) -> None:
         self.store = store
         self.embedder = embedder
-        self.vector_weight = vector_weight
         self._cache: VectorCache | None = None
         self._lock = threading.Lock()
 
@@ -258,7 +254,9 @@ class Documents:
         the meantime see the chunks already done.
         """
         if self.embedder is None:
-            raise ConfigError("no embedder is configured ([memory] embedder in soloist.toml)")
+            raise ConfigError("no embedder is configured: install the local model "
+                              "(soloist[embeddings]) or set [memory.embeddings] in "
+                              "soloist.toml")
         name = self.embedder.name
         done, after = 0, 0
         while True:
