@@ -146,6 +146,13 @@ def test_memory_from_the_cli(workspace: Path) -> None:
     assert [(h["version"], h["reason"], h["actor"]) for h in history] == [
         (1, "signed", "person:tester"), (2, "upgraded", "person:tester")]
     assert "v2" in soloist("memory", "why", "customers", "acme", "plan", *ws).stdout
+    back = soloist("memory", "revert", "customers", "acme", "plan", "--to", "1", "--reason",
+                   "the upgrade was a mistake", *ws).stdout
+    assert "customers/acme/plan is now v3 (the value of v1)" in back
+    assert json.loads(soloist("memory", "get", "customers", "acme", "plan", *ws).stdout) == {
+        "name": "pro"}
+    neither = soloist("memory", "revert", "--reason", "x", *ws, check=False)
+    assert neither.returncode == 2 and "give either --run RUN_ID" in neither.stderr
     missing = soloist("memory", "get", "customers", "nobody", "plan", *ws, check=False)
     assert missing.returncode == 1 and "has no current value" in missing.stderr
 

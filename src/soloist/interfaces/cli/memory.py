@@ -109,16 +109,33 @@ def why(namespace: str, subject: str, key: str, workspace: WorkspaceOpt = DEFAUL
 
 
 @memory_app.command("revert")
-def revert(run: Annotated[str, typer.Option("--run", help="Undo this run's writes.")],
-           reason: Reason, workspace: WorkspaceOpt = DEFAULT_WS) -> None:
-    """Undo every memory write of one run, as new versions that say so."""
+def revert(reason: Reason,
+           fact: Annotated[list[str] | None, typer.Argument(
+               help="NAMESPACE SUBJECT KEY of one fact (with --to).", show_default=False)
+           ] = None,
+           run: Annotated[str | None, typer.Option("--run", help="Undo this run's writes.")
+                          ] = None,
+           to: Annotated[int | None, typer.Option("--to", help="The version to go back to.")
+                         ] = None,
+           workspace: WorkspaceOpt = DEFAULT_WS) -> None:
+    """Undo every memory write of one run (--run), or bring one fact back to an older
+    version (NAMESPACE SUBJECT KEY --to N); either way as new versions that say so."""
     from soloist.memory.facts import Cause
 
+    one_fact = fact is not None and len(fact) == 3 and to is not None
+    if (run is None) == (not one_fact) or (run is not None and (fact or to is not None)):
+        raise typer.BadParameter("give either --run RUN_ID, or NAMESPACE SUBJECT KEY --to N")
     with open_workspace(workspace) as ws:
-        written, skipped = ws.memory.revert_run(run, Cause(ws.actor(None), reason))
-    typer.echo(f"reverted {len(written)} fact(s) written by run {run}")
-    for line in skipped:
-        typer.echo(f"left as is: {line}")
+        if run is not None:
+            written, skipped = ws.memory.revert_run(run, Cause(ws.actor(None), reason))
+            typer.echo(f"reverted {len(written)} fact(s) written by run {run}")
+            for line in skipped:
+                typer.echo(f"left as is: {line}")
+            return
+        assert fact is not None and to is not None
+        namespace, subject, key = fact
+        row = ws.memory.revert_to(namespace, subject, key, to, Cause(ws.actor(None), reason))
+    typer.echo(f"{'/'.join(fact)} is now v{row.version} (the value of v{to})")
 
 
 @memory_app.command("facts")
