@@ -137,8 +137,12 @@ class SqlDocuments:
             return []
         where = where or ChunkFilter()
         params = {"query": self.q.fts_query(tokens, namespace_pattern),
-                  "pattern": namespace_pattern, "k": k,
+                  "pattern": namespace_pattern, "k": k, "depth": 4 * k,
                   "subject": where.subject, "since": where.since, "until": where.until}
+        if not where:
+            rows = self.conn.fetch(self.q.keyword_top, params)
+            if len(rows) == k:
+                return [_chunk(r) for r in rows]
         return [_chunk(r) for r in self.conn.fetch(self.q.keyword_chunks, params)]
 
     def keyword_context(self, tokens: builtins.list[str], namespace_pattern: str, k: int,

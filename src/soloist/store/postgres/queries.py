@@ -471,6 +471,7 @@ WHERE tsv @@ to_tsquery('english', %(query)s) AND current = 1 AND context_of IS 
   AND (%(until)s::float8 IS NULL OR created_at < %(until)s)
 ORDER BY score DESC, id LIMIT %(k)s
 """
+keyword_top = keyword_chunks  # PostgreSQL ranks the namespace's matches only already
 # The same over the context chunks, each answered by the chunk it stands for.
 keyword_context = """
 SELECT context_of AS id, ts_rank_cd(tsv, to_tsquery('english', %(query)s)) AS score

@@ -386,6 +386,17 @@ ORDER BY bm25({table}, 1.0, 0.0) LIMIT :k
 keyword_chunks = """
 SELECT c.id, c.namespace, c.doc_key, c.seq, c.text, c.metadata, c.created_at,
        -bm25(chunks_fts, 1.0, 0.0) AS score""" + _KEYWORD.format(table="chunks_fts")
+# Without filters: rank in the FTS5 index alone, then read the rows of the best few (about
+# half the time of joining every match; the namespace phrase may match a little more than
+# the LIKE, hence the depth, and the caller falls back to keyword_chunks when short).
+keyword_top = """
+SELECT c.id, c.namespace, c.doc_key, c.seq, c.text, c.metadata, c.created_at, t.score
+FROM (SELECT rowid, -bm25(chunks_fts, 1.0, 0.0) AS score FROM chunks_fts
+      WHERE chunks_fts MATCH :query ORDER BY bm25(chunks_fts, 1.0, 0.0) LIMIT :depth) AS t
+JOIN chunks c ON c.id = t.rowid
+WHERE c.current = 1 AND c.namespace LIKE :pattern ESCAPE '\\'
+ORDER BY t.score DESC LIMIT :k
+"""
 # The same over the context chunks, each answered by the chunk it stands for.
 keyword_context = """
 SELECT c.context_of AS id, -bm25(context_fts, 1.0, 0.0) AS score""" + _KEYWORD.format(
