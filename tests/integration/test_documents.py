@@ -109,6 +109,12 @@ class GaussianEmbedder(HashingEmbedder):
         return out
 
 
+def in_memory_vectors(store: Store) -> None:
+    """Search vectors exactly in memory, as on SQLite, on PostgreSQL too."""
+    if hasattr(store, "vectors"):
+        store.vectors = None
+
+
 class OtherEmbedder(HashingEmbedder):
     name = "test-hashing-other"
     dimensions = 16
@@ -156,7 +162,7 @@ def test_pgvector_index_agrees_with_the_exact_search_and_is_rebuilt(pg_url: str)
         for v in ("alpha", "beta", "gamma", "delta"))]
     store = open_store(pg_url)
     try:
-        store.vectors = None  # type: ignore[attr-defined]  # a server without pgvector
+        in_memory_vectors(store)  # as on a server without pgvector
         docs = Documents(store, GaussianEmbedder())
         docs.add_many([(f"ns{i % 3}", f"d{i}", t, {}) for i, t in enumerate(texts)], CAUSE)
         assert docs.status()["search"] == "exact, in memory"
@@ -184,8 +190,7 @@ def test_pgvector_index_agrees_with_the_exact_search_and_is_rebuilt(pg_url: str)
 def test_the_exact_in_memory_search_follows_globs_growth_and_retirement(db_url: str) -> None:
     store = open_store(db_url)
     try:
-        if hasattr(store, "vectors"):
-            store.vectors = None  # the in-memory search, on PostgreSQL too
+        in_memory_vectors(store)
         docs = Documents(store, GaussianEmbedder())
         docs.add_many([(f"clients/c{i % 7}", f"d{i}", f"memo {i} on topic{i % 11}", {})
                        for i in range(1500)], CAUSE)
@@ -296,8 +301,7 @@ def test_a_thread_without_a_position_is_refused_before_any_write(db_url: str) ->
 def test_a_reembed_elsewhere_reaches_a_reader_holding_vectors(db_url: str) -> None:
     store = open_store(db_url)
     try:
-        if hasattr(store, "vectors"):
-            store.vectors = None  # the in-memory search, on PostgreSQL too
+        in_memory_vectors(store)
         reader = Documents(store, GaussianEmbedder())
         reader.add("notes", "a", "Invoices go out on Mondays.", CAUSE)
         assert reader.search("invoices", "notes")[0].vector_rank == 1  # vectors loaded

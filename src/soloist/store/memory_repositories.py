@@ -131,14 +131,18 @@ class SqlDocuments:
             return None
         return self.index if model == current.model else None
 
+    def _match(self, tokens: builtins.list[str], namespace_pattern: str, k: int,
+               where: ChunkFilter | None) -> dict[str, Any]:
+        where = where or ChunkFilter()
+        return {"query": self.q.fts_query(tokens, namespace_pattern),
+                "pattern": namespace_pattern, "k": k, "depth": 4 * k,
+                "subject": where.subject, "since": where.since, "until": where.until}
+
     def keyword(self, tokens: builtins.list[str], namespace_pattern: str, k: int,
                 where: ChunkFilter | None = None) -> builtins.list[ChunkRow]:
         if not tokens:
             return []
-        where = where or ChunkFilter()
-        params = {"query": self.q.fts_query(tokens, namespace_pattern),
-                  "pattern": namespace_pattern, "k": k, "depth": 4 * k,
-                  "subject": where.subject, "since": where.since, "until": where.until}
+        params = self._match(tokens, namespace_pattern, k, where)
         if not where:
             rows = self.conn.fetch(self.q.keyword_top, params)
             if len(rows) == k:
@@ -149,10 +153,7 @@ class SqlDocuments:
                         where: ChunkFilter | None = None) -> builtins.list[int]:
         if not tokens:
             return []
-        where = where or ChunkFilter()
-        params = {"query": self.q.fts_query(tokens, namespace_pattern),
-                  "pattern": namespace_pattern, "k": k,
-                  "subject": where.subject, "since": where.since, "until": where.until}
+        params = self._match(tokens, namespace_pattern, k, where)
         return [r["id"] for r in self.conn.fetch(self.q.keyword_context, params)]
 
     def thread(self, namespace: str, thread: str, lo: int, hi: int,
