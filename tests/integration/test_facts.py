@@ -147,3 +147,17 @@ def test_one_search_returns_documents_and_facts(ws: Workspace) -> None:
                                                ("document", "acme-call")}
     fact = next(h for h in hits if h.kind == "fact").as_dict()
     assert fact["value"] == "2027-03-01" and fact["by"] == "person:ada"
+
+
+def test_the_working_context_puts_the_facts_the_task_names_first(ws: Workspace) -> None:
+    from soloist.memory.context import build
+
+    ada = Cause("person:ada", "notes")
+    ws.memory.put("customers", "acme", "refund_policy", "30 days, no questions", ada)
+    for i in range(40):  # newer, unrelated, and more than the budget holds
+        ws.memory.put("customers", f"c{i}", "plan", "starter", ada)
+    ctx = build(instructions="Help.", task="Can Acme still get a refund?", budget=200,
+                memory=ws.memory, read_scopes=["customers"])
+    facts = [i.ref for i in ctx.section("facts")]
+    assert facts[0] == "customers/acme/refund_policy@v1"
+    assert len(facts) < 41 and ctx.left_out  # the rest did not fit, and that is recorded

@@ -111,8 +111,17 @@ def build(*, instructions: str, task: str, budget: int, memory: Memory | None = 
         ctx.items.append(Item(kind, kind, clipped, count_tokens(clipped)))
         spare = max(0, room(kind) - count_tokens(clipped))
     if memory is not None and read_scopes:
-        facts = [f for scope in read_scopes for f in memory.facts(scope, subject)]
-        facts.sort(key=lambda f: f.recorded_at, reverse=True)
+        # The facts the task's words find first, then the rest of the scopes, newest first.
+        relevant = [f for scope in read_scopes
+                    for f in memory.search(task, scope, 20, subject=subject)]
+        rest = [f for scope in read_scopes for f in memory.facts(scope, subject)]
+        rest.sort(key=lambda f: f.recorded_at, reverse=True)
+        seen: set[tuple[str, str, str]] = set()
+        facts = []
+        for f in [*relevant, *rest]:
+            if (f.namespace, f.subject, f.key) not in seen:
+                seen.add((f.namespace, f.subject, f.key))
+                facts.append(f)
         spare = take("facts", [
             (f"{f.namespace}/{f.subject}/{f.key}@v{f.version}",
              f"{f.namespace}/{f.subject}/{f.key} = {json.dumps(f.value, default=str)}")
