@@ -171,8 +171,8 @@ class Documents:
                     ns, key, text, meta, chunks, blobs, model,
                     cause.actor, cause.reason, cause.run_id, cause.step_id, now,
                     thread, order)))
-                if place is not None:
-                    touched.setdefault((ns, place[0]), set()).add(place[1])
+                if thread is not None and order is not None:
+                    touched.setdefault((ns, thread), set()).add(order)
             for (ns, thread), positions in touched.items():
                 self._contexts(tx, ns, thread, positions)
         return versions

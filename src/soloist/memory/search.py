@@ -48,19 +48,19 @@ def search_memory(memory: Memory, documents: Documents, query: str, namespace: s
     ``since``/``until`` bound when a document or fact version was written; ``as_of``
     reads facts as they were then; ``recency_days`` favours recent documents.
     """
-    hits: dict[str, MemoryHit] = {}
-    for h in documents.search(query, namespace, k, subject=subject, since=since,
-                              until=until, recency_days=recency_days):
-        hits[f"d{h.chunk.id}"] = MemoryHit("document", h.chunk.namespace, h.chunk.doc_key,
-                                           h.chunk.text, h.score, chunk=h.chunk)
+    found = [MemoryHit("document", h.chunk.namespace, h.chunk.doc_key, h.chunk.text,
+                       h.score, chunk=h.chunk)
+             for h in documents.search(query, namespace, k, subject=subject, since=since,
+                                       until=until, recency_days=recency_days)]
+    documents_found = len(found)
     for f in memory.search(query, namespace, k, subject=subject, as_of=as_of):
         if (since is not None and f.recorded_at < since) or (
                 until is not None and f.recorded_at >= until):
             continue
         value = f.value if isinstance(f.value, str) else dumps(f.value)
-        hits[f"f{f.namespace}/{f.subject}/{f.key}"] = MemoryHit(
-            "fact", f.namespace, f"{f.subject}/{f.key}", f"{f.subject} {f.key}: {value}", 0.0,
-            fact=f)
-    rankings = [[hit_id for hit_id in hits if hit_id.startswith(kind)] for kind in "df"]
-    fused = rrf_fuse(rankings)
-    return [replace(hits[hit_id], score=score) for hit_id, score in fused[:k]]
+        found.append(MemoryHit("fact", f.namespace, f"{f.subject}/{f.key}",
+                               f"{f.subject} {f.key}: {value}", 0.0, fact=f))
+    # Each list best first; fused by position in ``found``.
+    fused = rrf_fuse([[str(i) for i in range(documents_found)],
+                      [str(i) for i in range(documents_found, len(found))]])
+    return [replace(found[int(i)], score=score) for i, score in fused[:k]]

@@ -50,10 +50,6 @@ class VectorCache:
         self._namespaces: dict[str, int] = {}
         self._masks: dict[str, Any] = {}
 
-    @property
-    def size(self) -> int:
-        return int(self._live[: self.n].sum())
-
     def refresh(self, store: Store) -> None:
         """Add the vectors written since the last look; mask the chunks retired since."""
         with self._lock, store.read() as tx:

@@ -125,11 +125,16 @@ class SqlDocuments:
             self.conn.fetch(self.q.lock_documents)
             self._locked = True
 
-    def _indexing(self, model: str | None) -> VectorOps | None:
+    def _complete_index(self) -> tuple[VectorOps, str] | None:
+        """The store's index and its model, while it holds every current chunk's vector."""
         current = self.embedding_model()
         if self.index is None or current is None or not current.indexed:
             return None
-        return self.index if model == current.model else None
+        return self.index, current.model
+
+    def _indexing(self, model: str | None) -> VectorOps | None:
+        complete = self._complete_index()
+        return complete[0] if complete is not None and complete[1] == model else None
 
     def _match(self, tokens: builtins.list[str], namespace_pattern: str, k: int,
                where: ChunkFilter | None) -> dict[str, Any]:
@@ -233,10 +238,10 @@ class SqlDocuments:
 
     def nearest(self, vector: bytes, namespace_pattern: str,
                 k: int) -> builtins.list[int] | None:
-        current = self.embedding_model()
-        if self.index is None or current is None or not current.indexed:
+        complete = self._complete_index()
+        if complete is None:
             return None
-        return self.index.nearest(self.conn, vector, namespace_pattern, k)
+        return complete[0].nearest(self.conn, vector, namespace_pattern, k)
 
     def reindex(self) -> int:
         current = self.embedding_model()
