@@ -9,7 +9,11 @@ thread neighbours, exact vectors, fused and re-ranked by ``memory/ranking.py``).
 call at ingestion or query time. The data is
 read from ../shared/data/locomo (CC BY-NC, never copied into the repository).
 
-    python bench/memory_locomo.py [--data PATH] [--json] [--no-vectors]
+    python bench/memory_locomo.py [--data PATH] [--json] [--no-vectors] [--config TOML]
+
+``--config`` takes a ``soloist.toml`` (or any TOML file) and uses its
+``[memory.embeddings]`` and ``[memory.search]`` tables instead of the defaults: the way to
+measure another embedding model, e.g. one exported to ONNX (``provider = "onnx"``).
 """
 
 from __future__ import annotations
@@ -20,12 +24,15 @@ import resource
 import sys
 import tempfile
 import time
+import tomllib
 from pathlib import Path
 from typing import Any
 
+from soloist.errors import ConfigError
 from soloist.memory.documents import Documents
 from soloist.memory.facts import Cause
 from soloist.memory.locomo import Conversation, evaluate, load, retriever_search, turn_text
+from soloist.memory.ranking import configured_recipes
 from soloist.store.sqlite.backend import SQLiteStore
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "locomo" / \
@@ -33,15 +40,16 @@ DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "locomo
 GOALS = {"recall_any@10": 0.85, "multihop_recall_all@10": 0.40}
 
 
-def soloist_search(conversations: list[Conversation], vectors: bool) -> tuple[Any, float]:
+def soloist_search(conversations: list[Conversation], vectors: bool,
+                   memory: dict[str, Any]) -> tuple[Any, float]:
     root = Path(tempfile.mkdtemp(prefix="soloist-locomo-"))
     store = SQLiteStore(root / "state.db")
     embedder = None
     if vectors:
-        from soloist.memory.embeddings import default_embedder
+        from soloist.memory.embeddings import embedder_from_config
 
-        embedder = default_embedder()
-    docs = Documents(store, embedder)
+        embedder = embedder_from_config(memory.get("embeddings"))
+    docs = Documents(store, embedder, recipes=configured_recipes(memory.get("search")))
     cause = Cause("bench:locomo", "ingest the conversation")
     started = time.perf_counter()
     for conv in conversations:
@@ -70,14 +78,26 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--no-vectors", action="store_true",
                         help="keyword only (to see what the vectors add)")
+    parser.add_argument("--config", type=Path, default=None,
+                        help="a TOML file whose [memory.embeddings] and [memory.search] "
+                             "tables replace the defaults")
     args = parser.parse_args()
     if not args.data.is_file():
         sys.exit(f"error: no LoCoMo file at {args.data}; pass --data PATH")
+    memory: dict[str, Any] = {}
+    if args.config is not None:
+        try:
+            memory = tomllib.loads(args.config.read_text()).get("memory", {})
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            sys.exit(f"error: cannot read {args.config}: {exc}")
     conversations = load(args.data)
     turns = sum(len(c.turns) for c in conversations)
 
     t0 = time.perf_counter()
-    ours_search, ingest_s = soloist_search(conversations, vectors=not args.no_vectors)
+    try:
+        ours_search, ingest_s = soloist_search(conversations, not args.no_vectors, memory)
+    except ConfigError as exc:
+        sys.exit(f"error: {args.config}: {exc}")
     ours = evaluate(conversations, ours_search)
     ours_s = time.perf_counter() - t0
     bm25 = evaluate(conversations, retriever_search(conversations))
@@ -98,6 +118,9 @@ def main() -> None:
         "bm25_ndcg@10": bm25["ndcg@10"],
         "bm25_multihop_recall_all@10": multihop(bm25, "recall_all@10"),
         "vectors": not args.no_vectors,
+        "embedder": memory.get("embeddings", {}).get("name") or
+        memory.get("embeddings", {}).get("model") or "all-MiniLM-L6-v2-int8",
+        "search_settings": memory.get("search", {}),
         "ingest_turns_per_s": turns / ingest_s,
         "seconds": ours_s,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -120,7 +143,8 @@ def main() -> None:
         print(f"  category {category} ({d['name']}, n={d['n']}): recall_any@10 "
               f"{d['recall_any@10']:.3f}, recall_all@10 {d['recall_all@10']:.3f}")
     print(f"{figures['questions']} questions over {turns} turns; ingestion "
-          f"{figures['ingest_turns_per_s']:.0f} turns/s with embeddings; no LLM call")
+          f"{figures['ingest_turns_per_s']:.0f} turns/s with embeddings from "
+          f"{figures['embedder']}; no LLM call")
     if args.json:
         print(json.dumps(figures))
 

@@ -34,6 +34,7 @@ from soloist.memory.context import build as build_context
 from soloist.memory.documents import Documents
 from soloist.memory.episodic import VerifyReport, verify
 from soloist.memory.facts import Memory
+from soloist.memory.ranking import configured_recipes
 from soloist.memory.snapshots import Snapshots
 from soloist.memory.tools import memory_tools
 from soloist.orchestration import runs
@@ -78,7 +79,8 @@ class Workspace:
         self.secrets.install_redactor()
         self.registry = Registry(self.store)
         self.memory = Memory(self.store, self.settings.raw.get("memory", {}).get("expiry"))
-        self.documents = Documents(self.store, self._embedder())
+        self.documents = Documents(self.store, self._embedder(), recipes=configured_recipes(
+            self.settings.raw.get("memory", {}).get("search")))
         self.snapshots = Snapshots(self.store, self.settings.state_dir / "snapshots")
         self.gates = Gates(self.store, self.registry)
         self.tools = builtin_registry()

@@ -331,3 +331,47 @@ def test_namespace_globs_are_exact_in_keyword_search(db_url: str) -> None:
         assert found("ns1") == set()
     finally:
         store.close()
+
+
+class PromptedEmbedder:
+    """Stored texts and queries embed differently, as e5 or EmbeddingGemma do: "settled"
+    and "paid" point the same way, nothing else does."""
+
+    name = "test-prompted-2"
+    dimensions = 2
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str]] = []
+
+    def _vector(self, text: str) -> list[float]:
+        return [1.0, 0.0] if "settled" in text or "paid" in text else [0.0, 1.0]
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        self.seen.extend(("document", t) for t in texts)
+        return [self._vector(t) for t in texts]
+
+    def embed_queries(self, texts: Sequence[str]) -> list[list[float]]:
+        self.seen.extend(("query", t) for t in texts)
+        return [self._vector(t) for t in texts]
+
+
+def test_queries_use_the_query_prompt_and_the_vector_weight_is_configurable(
+        db_url: str) -> None:
+    from soloist.memory.ranking import configured_recipes
+
+    store = open_store(db_url)
+    try:
+        embedder = PromptedEmbedder()
+        plain = Documents(store, embedder)
+        plain.add("books", "late", "The invoice was late again.", CAUSE)
+        plain.add("books", "settled", "Globex settled the bill on Friday.", CAUSE)
+        assert embedder.seen == [("document", "The invoice was late again."),
+                                 ("document", "Globex settled the bill on Friday.")]
+        assert plain.search("invoice paid", "books", k=2)[0].chunk.doc_key == "late"
+        assert embedder.seen[-1] == ("query", "invoice paid")
+        # A model the user trusts more than the words: weigh its ranking up.
+        trusting = Documents(store, embedder, recipes=configured_recipes(
+            {"vector_weight": 5, "keyword_weight": 0.1}))
+        assert trusting.search("invoice paid", "books", k=2)[0].chunk.doc_key == "settled"
+    finally:
+        store.close()

@@ -93,3 +93,30 @@ def test_the_default_table_uses_the_packaged_model() -> None:
     embedder = embedder_from_config({"provider": "local", "batch_size": 16})
     (vector,) = embedder.embed(["hello"])
     assert embedder.name == "all-MiniLM-L6-v2-int8" and len(vector) == embedder.dimensions
+
+
+def test_the_generic_onnx_provider_runs_the_same_model_the_same_way(
+        embedder: MiniLMEmbedder) -> None:
+    """Any sentence-embedding ONNX export with its tokenizer.json: MiniLM's files, by path."""
+    model, tokenizer = default_model_path(), default_tokenizer_path()
+    assert model is not None and tokenizer is not None
+    generic = embedder_from_config({"provider": "onnx", "name": "minilm-by-path",
+                                    "model_path": str(model),
+                                    "tokenizer_path": str(tokenizer)})
+    texts = ["The invoice was paid on Friday.", "short"]
+    for mine, theirs in zip(generic.embed(texts), embedder.embed(texts), strict=True):
+        assert cosine(mine, theirs) > 0.9999
+    assert generic.dimensions == 384  # learnt from the model's output
+
+
+def test_a_query_prompt_changes_only_the_query_vector() -> None:
+    from soloist.memory.embeddings import embed_queries
+
+    model, tokenizer = default_model_path(), default_tokenizer_path()
+    assert model is not None and tokenizer is not None
+    prompted = embedder_from_config({"provider": "onnx", "name": "minilm-prompted",
+                                     "model_path": str(model), "tokenizer_path": str(tokenizer),
+                                     "query_prefix": "query: "})
+    text = ["when was the invoice paid"]
+    plain, asked = prompted.embed(text)[0], embed_queries(prompted, text)[0]
+    assert 0.5 < cosine(plain, asked) < 0.999

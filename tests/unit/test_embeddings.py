@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import json
 import math
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -420,6 +421,20 @@ def test_openai_embedder_learns_its_dimensions_lazily() -> None:
         assert calls == [1]
 
 
+def test_openai_embedder_sends_the_document_and_query_prompts() -> None:
+    inputs: list[list[str]] = []
+
+    def handler(request: Any) -> Any:
+        inputs.append(json.loads(request.content)["input"])
+        return httpx.Response(200, json=reply(inputs[-1]))
+
+    with openai_embedder(handler, query_prefix="search_query: ",
+                         document_prefix="search_document: ") as embedder:
+        embedder.embed(["an invoice"])
+        embeddings.embed_queries(embedder, ["which invoice"])
+    assert inputs == [["search_document: an invoice"], ["search_query: which invoice"]]
+
+
 def test_openai_rate_limit_is_transient_with_retry_after() -> None:
     def handler(request: Any) -> Any:
         return httpx.Response(429, headers={"retry-after": "7"},
@@ -476,3 +491,130 @@ def test_openai_short_or_ragged_replies_are_deterministic_failures() -> None:
 def test_openai_embedder_needs_a_model() -> None:
     with pytest.raises(ConfigError, match="needs a model"):
         OpenAIEmbedder("http://127.0.0.1:1/v1", "")
+
+
+# -- OnnxEmbedder: any model, with its prompts -------------------------------------------
+
+
+@dataclass
+class PooledSession(FakeSession):
+    """A graph that pools itself: ``sentence_embedding`` (batch, dims), not unit length."""
+
+    def get_outputs(self) -> list[Named]:
+        return [Named("token_embeddings"), Named("sentence_embedding")]
+
+    def run(self, outputs: list[str], feed: dict[str, Any]) -> list[Any]:
+        assert outputs == ["sentence_embedding"]
+        self.feeds.append(feed)
+        ids = feed["input_ids"]
+        pooled = np.zeros((ids.shape[0], self.dims), dtype=np.float32)
+        for b in range(ids.shape[0]):
+            for t in range(ids.shape[1]):
+                if feed["attention_mask"][b, t]:
+                    pooled[b, ids[b, t] % self.dims] += 3.0
+        return [pooled]
+
+
+def onnx_embedder(**kwargs: Any) -> tuple[embeddings.OnnxEmbedder, FakeTokenizer]:
+    tokenizer = FakeTokenizer()
+    session = kwargs.pop("session", PooledSession(inputs=("input_ids", "attention_mask"),
+                                                  dims=16))
+    return embeddings.OnnxEmbedder(None, name="test-model", session=session,
+                                   tokenizer=tokenizer, **kwargs), tokenizer
+
+
+def test_an_onnx_model_that_pools_itself_is_taken_as_it_is_and_learns_its_width() -> None:
+    embedder, _ = onnx_embedder()
+    vectors = embedder.embed(["hello there", "x"])
+    assert embedder.dimensions == 16  # learnt from the first batch
+    assert all(norm(v) == pytest.approx(1.0) for v in vectors)
+    assert isinstance(embedder, embeddings.QueryEmbedder)
+
+
+def test_an_onnx_model_of_token_states_is_mean_pooled() -> None:
+    embedder, _ = onnx_embedder(session=FakeSession(), dimensions=MINILM_DIMENSIONS)
+    assert embedder.embed(["mid length text"]) == [
+        pytest.approx(expected("mid length text"), abs=1e-6)]
+
+
+def test_documents_and_queries_get_their_own_prompts() -> None:
+    embedder, tokenizer = onnx_embedder(query_prefix="query: ", document_prefix="passage: ")
+    embedder.embed(["stored text"])
+    embeddings.embed_queries(embedder, ["what is stored"])
+    assert tokenizer.batches == [["passage: stored text"], ["query: what is stored"]]
+
+
+def test_embed_queries_falls_back_to_embed_for_a_plain_embedder() -> None:
+    class Plain:
+        name, dimensions = "plain", 2
+
+        def embed(self, texts: Sequence[str]) -> list[list[float]]:
+            return [[1.0, 0.0] for _ in texts]
+
+    assert embeddings.embed_queries(Plain(), ["q"]) == [[1.0, 0.0]]
+
+
+def test_an_onnx_model_of_a_declared_width_refuses_another() -> None:
+    embedder, _ = onnx_embedder(dimensions=8)
+    with pytest.raises(ConfigError, match=r"returned shape \(1, 16\)"):
+        embedder.embed(["x"])
+
+
+@pytest.mark.parametrize(("own", "known", "pad_token", "expected_padding"), [
+    ({"pad_id": 7, "pad_token": "<p>"}, {}, None, {"pad_id": 7, "pad_token": "<p>"}),
+    (None, {"<pad>": 0, "[PAD]": 5}, None, {"pad_id": 5, "pad_token": "[PAD]"}),
+    (None, {"<pad>": 3}, None, {"pad_id": 3, "pad_token": "<pad>"}),
+    (None, {"<s>": 1, "</s>": 2}, "</s>", {"pad_id": 2, "pad_token": "</s>"}),
+    (None, {}, None, {"pad_id": 0, "pad_token": ""}),
+])
+def test_the_pad_token_comes_from_the_config_the_tokenizer_or_a_usual_name(
+        own: dict[str, Any] | None, known: dict[str, int], pad_token: str | None,
+        expected_padding: dict[str, Any]) -> None:
+    tokenizer = FakeTokenizer(padding=own)
+    tokenizer.token_to_id = known.get  # type: ignore[attr-defined]
+    embeddings.OnnxEmbedder(None, name="m", session=FakeSession(), tokenizer=tokenizer,
+                            pad_token=pad_token)
+    assert tokenizer.padding == expected_padding
+
+
+def test_an_unknown_pad_token_is_refused_in_one_sentence() -> None:
+    tokenizer = FakeTokenizer()
+    tokenizer.token_to_id = {}.get  # type: ignore[attr-defined]
+    with pytest.raises(ConfigError, match="pad_token: the tokenizer has no token '<nope>'"):
+        embeddings.OnnxEmbedder(None, name="m", tokenizer=tokenizer, pad_token="<nope>")
+
+
+def test_the_onnx_tokenizer_defaults_to_the_file_beside_the_model(tmp_path: Path) -> None:
+    embedder = embeddings.OnnxEmbedder(tmp_path / "model.onnx", name="m")
+    assert embedder.tokenizer_path == tmp_path / "tokenizer.json"
+    with pytest.raises(ConfigError, match=r"the tokenizer .*tokenizer\.json does not exist"):
+        embedder.load()
+
+
+def test_the_onnx_table_builds_an_onnx_embedder() -> None:
+    embedder = embedder_from_config({
+        "provider": "onnx", "name": "gemma", "model_path": "/m/model.onnx",
+        "query_prefix": "q: ", "document_prefix": "d: ", "max_length": 1024,
+        "batch_size": 4, "pad_token": "<pad>"})
+    assert isinstance(embedder, embeddings.OnnxEmbedder)
+    assert not isinstance(embedder, MiniLMEmbedder)
+    assert (embedder.name, embedder.query_prefix, embedder.document_prefix) == (
+        "gemma", "q: ", "d: ")
+    assert (embedder.max_length, embedder.batch_size, embedder.pad_token) == (1024, 4, "<pad>")
+    assert embedder.tokenizer_path == Path("/m/tokenizer.json")
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    ({"provider": "onnx", "name": "m"}, "model_path: required when provider = 'onnx'"),
+    ({"provider": "onnx", "model_path": "/m.onnx"}, "name: required when provider = 'onnx'"),
+    ({"provider": "local", "query_prefix": "q: "},
+     "query_prefix: only for provider = 'onnx' or 'openai'"),
+    ({"provider": "openai", "model": "m", "name": "x"}, "name: only for provider = 'onnx'"),
+    ({"provider": "onnx", "name": "m", "model_path": "/m", "base_url": "http://x"},
+     "base_url: only for provider = 'openai'"),
+    ({"provider": "local", "max_length": 1024}, "max_length: the local model reads at most"),
+])
+def test_misplaced_or_missing_onnx_settings_are_refused(table: dict[str, Any],
+                                                        message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        parse_embeddings_config(table)

