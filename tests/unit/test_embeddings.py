@@ -618,3 +618,15 @@ def test_misplaced_or_missing_onnx_settings_are_refused(table: dict[str, Any],
                                                         message: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(message)):
         parse_embeddings_config(table)
+
+
+def test_telling_a_query_embedder_apart_does_not_embed_anything() -> None:
+    calls: list[int] = []
+
+    def handler(request: Any) -> Any:
+        calls.append(1)
+        return httpx.Response(200, json=reply(json.loads(request.content)["input"]))
+
+    with openai_embedder(handler) as embedder:  # dimensions unknown until a reply
+        assert isinstance(embedder, embeddings.QueryEmbedder)
+        assert calls == []

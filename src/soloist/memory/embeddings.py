@@ -97,8 +97,12 @@ class Embedder(Protocol):
 
 
 @runtime_checkable
-class QueryEmbedder(Embedder, Protocol):
-    """An embedder that embeds queries differently from the texts it stores (a prompt)."""
+class QueryEmbedder(Protocol):
+    """An embedder that embeds queries differently from the texts it stores (a prompt).
+
+    Only the method: on Python 3.11 ``isinstance`` reads every member a protocol names, and
+    reading ``dimensions`` may embed a probe text.
+    """
 
     def embed_queries(self, texts: Sequence[str]) -> list[list[float]]:
         """One unit-length vector per query, in order."""
