@@ -222,6 +222,32 @@ def test_cancel_runs_compensation_and_closes_gates(ws: Workspace) -> None:
         ws.cancel(run_id)
 
 
+def test_a_step_that_kills_every_worker_fails_after_its_attempts(ws: Workspace) -> None:
+    """A poison step: each worker that claims it dies (its lease expires) until the step's
+    retry.max_attempts (3 by default) are used up; then it fails and so does the run."""
+    run_id = ws.start("three", {"n": 2})
+    reaper = ws.worker(concurrency=1, name="reaper")
+    for attempt in (1, 2, 3):
+        with ws.store.transaction() as tx:
+            [row] = tx.steps.claim(f"doomed-{attempt}", time.time(), 0.01, 1)
+        assert (row.step_id, row.attempt) == ("a", attempt)
+        time.sleep(0.03)
+        assert reaper.reap_expired(time.time()) == 1
+        step = next(s for s in ws.show(run_id).steps if s.step_id == "a")
+        assert step.state == ("failed" if attempt == 3 else "ready")
+    run = ws.get_run(run_id)
+    assert run.state == "failed"
+    assert "PoisonStep" in (run.error or "") and "attempt 3 of 3" in (run.error or "")
+    from soloist.store.base import StepUpdate
+
+    with ws.store.transaction() as tx:
+        late = tx.steps.update_fenced([StepUpdate(row.id, row.lease_token, "done")])
+    assert late == [row.id]  # the last worker, had it come back, is refused
+    reasons = [e.data.get("reason", "") for e in ws.log(run_id=run_id)
+               if e.kind == "step.transition"]
+    assert sum("expired" in r for r in reasons) == 2
+
+
 def test_expired_lease_is_reclaimed_and_the_stale_worker_is_refused(ws: Workspace) -> None:
     run_id = ws.start("three", {"n": 2})
     stale = ws.worker(concurrency=1, name="stale")

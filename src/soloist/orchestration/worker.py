@@ -410,12 +410,20 @@ class Worker:
 
     # -- leases ------------------------------------------------------------------------
     def reap_expired(self, now: float) -> int:
-        """Put steps whose lease expired back to ready (attempt + 1)."""
+        """Put steps whose lease expired back to ready (attempt + 1), or fail them.
+
+        An expired lease means the worker stopped or died while the step ran: a transient
+        failure of that attempt. A step that keeps killing its workers (a poison step: it
+        runs out of memory, crashes the interpreter) would otherwise go round every worker
+        for ever; after the step's ``retry.max_attempts`` it fails like any other.
+        """
         count = 0
         try:
             with self.store.transaction() as tx:
                 for row in tx.steps.expired(now, 200):
-                    if tx.steps.release_expired(row, now):
+                    if self._fail_poison(tx, row, now):
+                        count += 1
+                    elif tx.steps.release_expired(row, now):
                         count += 1
                         tx.events.append(NewEvent("step.transition", {
                             "from": row.state, "to": "ready", "attempt": row.attempt + 1,
@@ -426,6 +434,23 @@ class Worker:
         except StoreError:
             return 0
         return count
+
+    def _fail_poison(self, tx: Transaction, row: StepRow, now: float) -> bool:
+        """Fail an expired step that has used up its attempts; false if it may run again.
+
+        Only steps that were executing: one that was dispatching its intents resumes the
+        dispatch, which is idempotent, and compensations always run to the end.
+        """
+        if row.state != StepState.EXECUTING or row.kind != "step":
+            return False
+        job = self._placeholder_job(row)
+        policy = job.playbook.step(row.step_id).retry
+        if decide(policy, "transient", row.attempt).action != "fail":
+            return False
+        error = (f"PoisonStep: the lease of {row.lease_owner} expired during attempt "
+                 f"{row.attempt} of {policy.max_attempts}: the worker running this step "
+                 "stopped or died each time, and the step may be what kills it")
+        return apply_outcome(tx, Outcome(job, "failed", error=error), self.id, now)
 
     def _release_in_hand(self) -> None:
         """On stop: steps still in hand go back to ready for another worker."""
