@@ -38,7 +38,7 @@ from soloist.memory.ranking import configured_recipes
 from soloist.memory.snapshots import Snapshots
 from soloist.memory.tools import memory_tools
 from soloist.orchestration import runs
-from soloist.orchestration.breakers import BreakerPolicy
+from soloist.orchestration.breakers import configured_breakers
 from soloist.orchestration.gates import Gates
 from soloist.orchestration.lifecycle import TERMINAL_RUN_STATES, RunState
 from soloist.orchestration.scheduler import Scheduler
@@ -75,6 +75,14 @@ class Workspace:
         if str(self.root) not in sys.path:
             sys.path.insert(0, str(self.root))
         self.store = open_store(self.settings.database_url)
+        try:
+            self._assemble()
+        except BaseException:
+            self.store.close()  # a bad table in soloist.toml leaves no connection open
+            raise
+
+    def _assemble(self) -> None:
+        """The services over the open store, from the settings."""
         self.secrets = SecretService(self.store, self.settings.secret_key_file)
         self.secrets.install_redactor()
         self.registry = Registry(self.store)
@@ -90,7 +98,8 @@ class Workspace:
             self.tools.add_module(module)
         self.llm = LLMConfig.from_toml(self.settings.raw)
         self.router = ConfiguredRouter(self.llm, self.secrets.resolve)
-        self.guard = CallGuard(self.store, BreakerPolicy(), cache=self.llm_cache_enabled())
+        self.guard = CallGuard(self.store, configured_breakers(self.settings.raw.get("breakers")),
+                               cache=self.llm_cache_enabled())
         self.runner = StepRunner(self.tools, str(self.root), agents=self.registry.agent,
                                  router=self.router, policies=self.registry.policies,
                                  guard=self.guard, budgets=self.budgets,

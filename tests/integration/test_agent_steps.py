@@ -207,10 +207,12 @@ def test_an_exceeded_budget_goes_to_a_person_not_a_silent_overspend(ws: Workspac
 
 def test_an_open_breaker_makes_steps_wait_without_spending_attempts(ws: Workspace) -> None:
     from soloist.errors import TransientError
-    from soloist.orchestration.breakers import BreakerPolicy
+    from soloist.orchestration.breakers import configured_breakers
 
-    ws.guard.breaker = BreakerPolicy(failure_threshold=1, cooldown=1.5)  # > the 1 s backoff
-    script(ws, TransientError("503"), reply('{"summary": "back"}'))
+    # a cooldown longer than the 1 s backoff, for this provider only
+    provider = script(ws, TransientError("503"), reply('{"summary": "back"}'))
+    ws.guard.breakers = configured_breakers({provider.name: {
+        "failure_threshold": 1, "cooldown": "1.5s"}})
     run_id = ws.start("triage", {"email": "y"})
     import time
 

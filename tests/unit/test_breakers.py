@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import re
+
+import pytest
+
 from soloist.orchestration.breakers import BreakerPolicy, after_call, before_call
 from soloist.store.base import BreakerRow
 
@@ -32,3 +36,30 @@ def test_deterministic_failures_and_quiet_successes_change_nothing() -> None:
     assert after_call(None, "x", ok=True, transient=False, now=1.0, policy=POLICY) is None
     one = after_call(None, "x", ok=False, transient=True, now=1.0, policy=POLICY)
     assert one is not None and one.state == "closed" and one.failures == 1
+
+
+def test_breakers_come_from_the_toml_with_overrides_per_provider() -> None:
+    from soloist.orchestration.breakers import Breakers, configured_breakers
+
+    assert configured_breakers(None) == Breakers()
+    breakers = configured_breakers({"failure_threshold": 2, "cooldown": "1m",
+                                    "ollama": {"cooldown": 5}})
+    assert breakers.policy("openai") == BreakerPolicy(failure_threshold=2, cooldown=60.0)
+    # an override keeps the default's other settings
+    assert breakers.policy("ollama") == BreakerPolicy(failure_threshold=2, cooldown=5.0)
+
+
+@pytest.mark.parametrize(("section", "message"), [
+    ({"failure_threshold": 0}, "[breakers] failure_threshold: expected a whole number"),
+    ({"failure_threshold": True}, "[breakers] failure_threshold: expected a whole number"),
+    ({"cooldown": "soon"}, "[breakers] cooldown: 'soon' is not a duration"),
+    ({"threshold": 3}, "[breakers] threshold: unknown setting"),
+    ({"openai": {"cooldown": -1}}, "[breakers.openai] cooldown: a duration cannot be negative"),
+])
+def test_bad_breaker_settings_are_one_sentence(section: dict[str, object], message: str
+                                               ) -> None:
+    from soloist.errors import ConfigError
+    from soloist.orchestration.breakers import configured_breakers
+
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        configured_breakers(section)

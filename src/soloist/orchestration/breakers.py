@@ -4,13 +4,25 @@ Pure decisions here; the store keeps the state so that every worker on every mac
 sees the same breaker. A breaker opens after ``failure_threshold`` transient failures in
 a row, lets one probe through after ``cooldown`` seconds (half-open), and closes on a
 success. While it is open, callers wait: it is not their failure.
+
+The policy comes from ``soloist.toml``, one default and overrides per provider::
+
+    [breakers]
+    failure_threshold = 5
+    cooldown = "30s"
+
+    [breakers.openai]     # the provider's name in [llm.providers]
+    cooldown = "2m"
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
 
-from soloist.errors import TransientError
+from soloist.control.durations import parse_duration
+from soloist.errors import ConfigError, TransientError
 from soloist.store.base import BreakerRow
 
 
@@ -18,6 +30,47 @@ from soloist.store.base import BreakerRow
 class BreakerPolicy:
     failure_threshold: int = 5
     cooldown: float = 30.0
+
+
+@dataclass(frozen=True)
+class Breakers:
+    """Every breaker's policy: a default, and overrides by provider name."""
+
+    default: BreakerPolicy = BreakerPolicy()
+    by_name: Mapping[str, BreakerPolicy] = field(default_factory=dict)
+
+    def policy(self, name: str) -> BreakerPolicy:
+        return self.by_name.get(name, self.default)
+
+
+def _policy(table: Mapping[str, Any], base: BreakerPolicy, where: str) -> BreakerPolicy:
+    policy = base
+    for key, value in table.items():
+        if key == "failure_threshold":
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{where} failure_threshold: expected a whole number of "
+                                  f"at least 1, not {value!r}")
+            policy = replace(policy, failure_threshold=value)
+        elif key == "cooldown":
+            try:
+                seconds = parse_duration(value)
+            except ValueError as exc:
+                raise ConfigError(f"{where} cooldown: {exc}") from None
+            policy = replace(policy, cooldown=seconds)
+        else:
+            raise ConfigError(f"{where} {key}: unknown setting (known: failure_threshold, "
+                              "cooldown, or a table per provider)")
+    return policy
+
+
+def configured_breakers(section: Mapping[str, Any] | None) -> Breakers:
+    """The ``[breakers]`` table of ``soloist.toml`` (none: the defaults)."""
+    section = section or {}
+    default = _policy({k: v for k, v in section.items() if not isinstance(v, dict)},
+                      BreakerPolicy(), "[breakers]")
+    by_name = {name: _policy(table, default, f"[breakers.{name}]")
+               for name, table in section.items() if isinstance(table, dict)}
+    return Breakers(default, by_name)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from soloist.errors import SemanticError, StepFailure
 from soloist.execution.costs import Price, cache_key, cost_usd
 from soloist.execution.llm.base import ChatRequest, ChatResponse, Usage
 from soloist.execution.llm.router import Route
-from soloist.orchestration.breakers import BreakerOpen, BreakerPolicy, after_call, before_call
+from soloist.orchestration.breakers import BreakerOpen, Breakers, after_call, before_call
 from soloist.store.base import BreakerRow, LLMCallRow, Store
 
 #: Characters per token for the pre-call estimate (no tokenizer download at run time).
@@ -62,10 +62,10 @@ def start_of_day(now: float) -> float:
 
 
 class CallGuard:
-    def __init__(self, store: Store, breaker: BreakerPolicy | None = None,
+    def __init__(self, store: Store, breakers: Breakers | None = None,
                  cache: bool = True) -> None:
         self.store = store
-        self.breaker = breaker or BreakerPolicy()
+        self.breakers = breakers or Breakers()
         self.cache = cache
 
     def call(self, route: Route, request: ChatRequest, site: CallSite,
@@ -82,7 +82,7 @@ class CallGuard:
             with self.store.transaction() as tx:
                 tx.cache.hit(key)
             return response, self._row(route, response, site, 0.0, cached=True)
-        check = before_call(state, now, self.breaker)
+        check = before_call(state, now, self.breakers.policy(route.provider.name))
         if not check.allow:
             raise BreakerOpen(f"{route.provider.name} is failing; its circuit breaker is open "
                               f"for {check.wait:.0f}s more", retry_after=check.wait)
@@ -91,9 +91,9 @@ class CallGuard:
         try:
             response = route.provider.complete(request)
         except StepFailure as exc:
-            self._breaker(name, state, ok=False, transient=exc.kind == "transient")
+            self._breaker(route, state, ok=False, transient=exc.kind == "transient")
             raise
-        self._breaker(name, state, ok=True, transient=False)
+        self._breaker(route, state, ok=True, transient=False)
         cost = cost_usd(response.usage, route.price) if route.price else 0.0
         if key:
             with self.store.transaction() as tx:
@@ -111,10 +111,10 @@ class CallGuard:
                           response.usage.output_tokens, response.latency_ms, cost, cached,
                           time.time())
 
-    def _breaker(self, name: str, state: BreakerRow | None, *, ok: bool,
+    def _breaker(self, route: Route, state: BreakerRow | None, *, ok: bool,
                  transient: bool) -> None:
-        new = after_call(state, name, ok=ok, transient=transient, now=time.time(),
-                         policy=self.breaker)
+        new = after_call(state, f"llm:{route.provider.name}", ok=ok, transient=transient,
+                         now=time.time(), policy=self.breakers.policy(route.provider.name))
         if new is not None:
             with self.store.transaction() as tx:
                 tx.breakers.put(new)
