@@ -212,7 +212,34 @@ def _batches(count: int, size: int) -> list[range]:
 # -- the local model ---------------------------------------------------------------------
 
 
-class OnnxEmbedder:
+class _Prompted:
+    """What the in-process and the remote embedders share: the document and query prompts,
+    and a width learnt from the first vectors when it is not given."""
+
+    query_prefix: str
+    document_prefix: str
+    _dimensions: int | None
+
+    @property
+    def dimensions(self) -> int:
+        if self._dimensions is None:
+            self.embed(["dimensions"])
+        assert self._dimensions is not None
+        return self._dimensions
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """Texts to store (each after ``document_prefix``)."""
+        return self._embed(texts, self.document_prefix)
+
+    def embed_queries(self, texts: Sequence[str]) -> list[list[float]]:
+        """Texts to search with (each after ``query_prefix``)."""
+        return self._embed(texts, self.query_prefix)
+
+    def _embed(self, texts: Sequence[str], prefix: str) -> list[list[float]]:
+        raise NotImplementedError
+
+
+class OnnxEmbedder(_Prompted):
     """A sentence-embedding model as an ONNX file, run in-process by onnxruntime.
 
     Any sentence-transformers model exported to ONNX with its ``tokenizer.json`` works: a
@@ -263,13 +290,6 @@ class OnnxEmbedder:
             self._inspect(session)
         if tokenizer is not None:
             self._configure_tokenizer(tokenizer)
-
-    @property
-    def dimensions(self) -> int:
-        if self._dimensions is None:
-            self.embed(["dimensions"])
-        assert self._dimensions is not None
-        return self._dimensions
 
     @property
     def loaded(self) -> bool:
@@ -359,14 +379,6 @@ class OnnxEmbedder:
         self._output_name = next((o for o in ("sentence_embedding", "last_hidden_state")
                                   if o in outputs), outputs[0])
 
-    def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        """Texts to store (each after ``document_prefix``)."""
-        return self._embed(texts, self.document_prefix)
-
-    def embed_queries(self, texts: Sequence[str]) -> list[list[float]]:
-        """Texts to search with (each after ``query_prefix``)."""
-        return self._embed(texts, self.query_prefix)
-
     def _embed(self, texts: Sequence[str], prefix: str) -> list[list[float]]:
         if isinstance(texts, str):
             raise TypeError("embed takes a sequence of texts, not one string")
@@ -445,7 +457,7 @@ class MiniLMEmbedder(OnnxEmbedder):
 # -- OpenAI-compatible servers -----------------------------------------------------------
 
 
-class OpenAIEmbedder:
+class OpenAIEmbedder(_Prompted):
     """The ``/embeddings`` endpoint of OpenAI or an OpenAI-compatible server.
 
     Texts go in batches of ``batch_size``; the SDK's own retries are off, and failures are
@@ -485,13 +497,6 @@ class OpenAIEmbedder:
     def name(self) -> str:
         return self.model
 
-    @property
-    def dimensions(self) -> int:
-        if self._dimensions is None:
-            self.embed(["dimensions"])
-        assert self._dimensions is not None
-        return self._dimensions
-
     def close(self) -> None:
         self._client.close()
 
@@ -500,14 +505,6 @@ class OpenAIEmbedder:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-    def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        """Texts to store (each after ``document_prefix``)."""
-        return self._embed(texts, self.document_prefix)
-
-    def embed_queries(self, texts: Sequence[str]) -> list[list[float]]:
-        """Texts to search with (each after ``query_prefix``)."""
-        return self._embed(texts, self.query_prefix)
 
     def _embed(self, texts: Sequence[str], prefix: str) -> list[list[float]]:
         if isinstance(texts, str):
