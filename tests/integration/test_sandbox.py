@@ -178,7 +178,9 @@ def test_fork_bomb_is_contained(sandbox: BubblewrapSandbox) -> None:
                    limits=Limits(processes=32, cpu_seconds=2, wall_seconds=2))
     assert stubborn.killed in ("wall clock", "cpu time limit")
     shell = run(sandbox, "bomb() { bomb | bomb & }; bomb; wait", "shell")
-    assert shell.killed in ("process limit", "wall clock")
+    # The shell's first pipeline may end before its orphans pile up (seen under load: exit 0
+    # in 72 ms); then the pid namespace takes them down with it. Either way: contained.
+    assert shell.killed in ("process limit", "wall clock", None)
     assert time.monotonic() - started < 12
     time.sleep(0.3)  # the pid namespaces are torn down asynchronously
     assert _process_count() <= before + 5, "processes of the bomb outlived the sandbox"
