@@ -598,10 +598,24 @@ def test_the_onnx_table_builds_an_onnx_embedder() -> None:
         "batch_size": 4, "pad_token": "<pad>"})
     assert isinstance(embedder, embeddings.OnnxEmbedder)
     assert not isinstance(embedder, MiniLMEmbedder)
-    assert (embedder.name, embedder.query_prefix, embedder.document_prefix) == (
+    assert (embedder.model, embedder.query_prefix, embedder.document_prefix) == (
         "gemma", "q: ", "d: ")
     assert (embedder.max_length, embedder.batch_size, embedder.pad_token) == (1024, 4, "<pad>")
     assert embedder.tokenizer_path == Path("/m/tokenizer.json")
+
+
+def test_the_prompts_are_part_of_the_stored_model_name() -> None:
+    def name(**prompts: str) -> str:
+        return embedder_from_config({"provider": "onnx", "name": "gemma",
+                                     "model_path": "/m.onnx", **prompts}).name
+
+    assert name() == "gemma"
+    with_prompts = name(query_prefix="q: ", document_prefix="d: ")
+    assert with_prompts.startswith("gemma (prompts ") and with_prompts == name(
+        query_prefix="q: ", document_prefix="d: ")
+    # other prompts, other vectors: memory sees another model and asks for a re-embed
+    assert len({with_prompts, name(query_prefix="q:", document_prefix="d: "),
+                name(document_prefix="q: d: ")}) == 3
 
 
 @pytest.mark.parametrize(("table", "message"), [

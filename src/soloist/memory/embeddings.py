@@ -41,11 +41,14 @@ Configured in ``soloist.toml``::
     query_prefix = "task: search result | query: "
     document_prefix = "title: none | text: "
 
-A change of model or of its prompts changes the vectors: run ``soloist memory reembed``.
+A change of model or of its prompts changes the vectors: the stored name carries a
+fingerprint of the prompts, so memory refuses to mix them until ``soloist memory
+reembed`` has made them anew.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import math
@@ -220,6 +223,14 @@ class _Prompted:
     document_prefix: str
     _dimensions: int | None
 
+    def _named(self, model: str) -> str:
+        """``model``, and a fingerprint of the prompts when there are any: other prompts
+        make other vectors, so a change of prompts is a change of model (re-embed)."""
+        if not (self.query_prefix or self.document_prefix):
+            return model
+        prompts = f"{self.query_prefix}\x00{self.document_prefix}".encode()
+        return f"{model} (prompts {hashlib.sha256(prompts).hexdigest()[:8]})"
+
     @property
     def dimensions(self) -> int:
         if self._dimensions is None:
@@ -269,7 +280,7 @@ class OnnxEmbedder(_Prompted):
             raise ConfigError(f"embeddings max_length must be at least 2, not {max_length}")
         if threads is not None and threads < 1:
             raise ConfigError(f"embeddings threads must be at least 1, not {threads}")
-        self.name = name
+        self.model = name
         self.model_path = Path(model_path) if model_path is not None else None
         self.tokenizer_path = Path(tokenizer_path) if tokenizer_path is not None else None
         if self.tokenizer_path is None and self.model_path is not None:
@@ -290,6 +301,10 @@ class OnnxEmbedder(_Prompted):
             self._inspect(session)
         if tokenizer is not None:
             self._configure_tokenizer(tokenizer)
+
+    @property
+    def name(self) -> str:
+        return self._named(self.model)
 
     @property
     def loaded(self) -> bool:
@@ -495,7 +510,7 @@ class OpenAIEmbedder(_Prompted):
 
     @property
     def name(self) -> str:
-        return self.model
+        return self._named(self.model)
 
     def close(self) -> None:
         self._client.close()
