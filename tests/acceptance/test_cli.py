@@ -186,8 +186,44 @@ def test_memory_import_and_export(workspace: Path, tmp_path: Path) -> None:
     (notes / "sub" / "a.md").write_text("# Pricing\n\nThe pro plan costs 90 EUR.")
     assert "1 document(s)" in soloist("memory", "import", str(notes), "--namespace",
                                       "handbook", *ws).stdout
-    lines = soloist("memory", "export", *ws).stdout.strip().splitlines()
-    assert [json.loads(line)["value"] for line in lines] == ["pro"]
+    records = [json.loads(line) for line in
+               soloist("memory", "export", *ws).stdout.strip().splitlines()]
+    assert [(r["type"], r["namespace"], r["key"]) for r in records] == [
+        ("fact", "customers", "plan"), ("document", "handbook", "sub/a.md"),
+        ("document", "notes", "faq")]
+    assert records[0]["value"] == "pro" and records[2]["text"] == "Refunds within 30 days."
+    # What export writes, import takes again: into a fresh workspace, the same memory.
+    exported = tmp_path / "export.jsonl"
+    exported.write_text("".join(json.dumps(r) + "\n" for r in records))
+    other = tmp_path / "other"
+    soloist("init", str(other))
+    assert "imported 1 fact(s) and 2 document(s)" in soloist(
+        "memory", "import", str(exported), "-w", str(other)).stdout
+    assert soloist("memory", "document", "handbook", "sub/a.md", "-w",
+                   str(other)).stdout.strip() == "# Pricing\n\nThe pro plan costs 90 EUR."
+
+
+def test_a_document_version_and_its_history(workspace: Path, tmp_path: Path) -> None:
+    ws = ["-w", str(workspace)]
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "terms.md").write_text("Refunds within 14 days.")
+    soloist("memory", "import", str(notes), "--namespace", "legal", *ws)
+    (notes / "terms.md").write_text("Refunds within 30 days.")
+    soloist("memory", "import", str(notes), "--namespace", "legal", *ws)
+    read = ["memory", "document", "legal", "terms.md"]
+    assert soloist(*read, *ws).stdout.strip() == "Refunds within 30 days."
+    assert soloist(*read, "--version", "1", *ws).stdout.strip() == "Refunds within 14 days."
+    versions = json.loads(soloist(*read, "--history", "--json", *ws).stdout)
+    assert [(v["version"], v["reason"]) for v in versions] == [
+        (1, "import notes"), (2, "import notes")]
+    table = soloist(*read, "--history", *ws).stdout
+    assert "v1" in table and "v2" in table
+    missing = soloist(*read, "--version", "3", *ws, check=False)
+    assert missing.returncode == 1
+    assert "legal/terms.md has versions 1 to 2, not 3" in missing.stderr
+    early = soloist(*read, "--as-of", "2020-01-01", *ws, check=False)
+    assert early.returncode == 1 and "did not exist yet then" in early.stderr
 
 
 def test_memory_search_status_and_reembed(workspace: Path, tmp_path: Path) -> None:

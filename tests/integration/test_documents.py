@@ -375,3 +375,24 @@ def test_queries_use_the_query_prompt_and_the_vector_weight_is_configurable(
         assert trusting.search("invoice paid", "books", k=2)[0].chunk.doc_key == "settled"
     finally:
         store.close()
+
+
+def test_document_versions_are_kept_and_read_back(store: Store) -> None:
+    from soloist.errors import NotFound
+
+    docs = Documents(store)
+    docs.add("legal/eu", "terms", "Refunds within 14 days.", CAUSE, {"author": "ada"})
+    docs.add("legal/eu", "terms", "Refunds within 30 days.",
+             Cause("agent:clerk@3", "the policy changed", "r1", "s1"))
+    docs.add("legal_us", "terms", "No refunds.", CAUSE)  # "_" is not a wildcard
+    history = docs.history("legal/eu", "terms")
+    assert [(d.version, d.actor, d.reason, d.run_id) for d in history] == [
+        (1, "person:test", "import", None), (2, "agent:clerk@3", "the policy changed", "r1")]
+    assert history[0].metadata == {"author": "ada"}
+    assert docs.get("legal/eu", "terms").text == "Refunds within 30 days."
+    assert docs.get("legal/eu", "terms", version=1).text == "Refunds within 14 days."
+    assert docs.get("legal/eu", "terms", as_of=history[1].created_at - 1e-6).version == 1
+    assert [(d.namespace, d.version) for d in docs.latest("legal/*")] == [("legal/eu", 2)]
+    assert [d.namespace for d in docs.latest()] == ["legal/eu", "legal_us"]
+    with pytest.raises(NotFound, match="there is no document legal/eu/privacy"):
+        docs.history("legal/eu", "privacy")

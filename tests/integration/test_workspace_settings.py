@@ -28,6 +28,7 @@ def test_breaker_and_search_settings_reach_the_guard_and_memory(tmp_path: Path) 
         assert ws.guard.breakers.policy("openai") == BreakerPolicy(2, 60.0)
         assert ws.guard.breakers.policy("ollama") == BreakerPolicy(2, 5.0)
         assert [r.vector_weight for r in ws.documents.recipes] == [3.0, 3.0]
+        assert ws.documents.status()["ranking"] == "vector_weight=3.0"
 
 
 @pytest.mark.parametrize(("toml", "message"), [

@@ -19,10 +19,10 @@ import threading
 import time
 from array import array
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
-from soloist.errors import ConfigError, InputError, InvalidState
+from soloist.errors import ConfigError, InputError, InvalidState, NotFound
 from soloist.memory.facts import Cause
 from soloist.memory.ranking import (
     RECIPE,
@@ -34,7 +34,14 @@ from soloist.memory.ranking import (
     window_text,
 )
 from soloist.memory.retrieval import query_words, recency_boost
-from soloist.store.base import ChunkFilter, ChunkRow, NewDocument, Store, Transaction
+from soloist.store.base import (
+    ChunkFilter,
+    ChunkRow,
+    DocumentRow,
+    NewDocument,
+    Store,
+    Transaction,
+)
 from soloist.store.seam import glob_to_like
 
 if TYPE_CHECKING:
@@ -248,6 +255,38 @@ class Documents:
         return [SearchHit(known[i], scores[i], keyword_rank.get(i), vector_rank.get(i))
                 for i in chosen if i in known]
 
+    # -- versions -----------------------------------------------------------------------
+    def history(self, namespace: str, key: str) -> list[DocumentRow]:
+        """Every version of document ``key``, oldest first, each with who wrote it and why."""
+        with self.store.read() as tx:
+            rows = tx.documents.history(namespace, key)
+        if not rows:
+            raise NotFound(f"there is no document {namespace}/{key}")
+        return rows
+
+    def get(self, namespace: str, key: str, *, version: int | None = None,
+            as_of: float | None = None) -> DocumentRow:
+        """The newest version, version ``version``, or the one that was newest at ``as_of``."""
+        rows = self.history(namespace, key)
+        if version is not None:
+            found = next((r for r in rows if r.version == version), None)
+            if found is None:
+                raise NotFound(f"document {namespace}/{key} has versions 1 to "
+                               f"{rows[-1].version}, not {version}")
+            return found
+        if as_of is not None:
+            known = [r for r in rows if r.created_at <= as_of]
+            if not known:
+                raise NotFound(f"document {namespace}/{key} did not exist yet then (its "
+                               "first version came later)")
+            return known[-1]
+        return rows[-1]
+
+    def latest(self, namespace: str = "*", limit: int = 1_000_000) -> list[DocumentRow]:
+        """The newest version of every document in the namespaces matching a glob."""
+        with self.store.read() as tx:
+            return tx.documents.latest(glob_to_like(namespace), limit)
+
     def _load(self, known: dict[int, ChunkRow], ids: Sequence[int]) -> None:
         missing = [i for i in ids if i not in known]
         if missing:
@@ -302,4 +341,11 @@ class Documents:
                        else "exact, in memory"),
             "reembed_needed": configured is not None and (
                 model != configured or embedded < chunks),
+            "ranking": self._ranking(),
         }
+
+    def _ranking(self) -> str:
+        """The recipe's weights that ``[memory.search]`` changed, or "default"."""
+        changed = [f"{f.name}={getattr(self.recipes[0], f.name)}" for f in fields(Recipe)
+                   if getattr(self.recipes[0], f.name) != getattr(RECIPE, f.name)]
+        return ", ".join(changed) or "default"

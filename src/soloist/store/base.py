@@ -208,6 +208,22 @@ class FactRow:
 
 
 @dataclass(slots=True)
+class DocumentRow:
+    """One version of a document, with who wrote it and why."""
+
+    namespace: str
+    doc_key: str
+    version: int
+    text: str
+    metadata: Any
+    actor: str
+    reason: str
+    run_id: str | None
+    step_id: str | None
+    created_at: float
+
+
+@dataclass(slots=True)
 class ChunkRow:
     id: int
     namespace: str
@@ -467,6 +483,12 @@ class Facts(Protocol):
 class Documents(Protocol):
     def add(self, doc: NewDocument) -> int:
         """Store a new version (its chunks replace the current ones); returns it."""
+        ...
+    def history(self, namespace: str, doc_key: str) -> builtins.list[DocumentRow]:
+        """Every version of one document, oldest first."""
+        ...
+    def latest(self, namespace_pattern: str, limit: int) -> builtins.list[DocumentRow]:
+        """The newest version of each document in the matching namespaces, by name."""
         ...
     def keyword(self, tokens: builtins.list[str], namespace_pattern: str, k: int,
                 where: ChunkFilter | None = None) -> builtins.list[ChunkRow]:

@@ -10,6 +10,7 @@ from typing import Any
 from soloist.store.base import (
     ChunkFilter,
     ChunkRow,
+    DocumentRow,
     EmbeddingModel,
     FactRow,
     NewDocument,
@@ -68,6 +69,12 @@ class SqlFacts:
                                                                         params)]
 
 
+def _document(row: Row) -> DocumentRow:
+    return DocumentRow(row["namespace"], row["doc_key"], row["version"], row["text"],
+                       loads(row["metadata"]), row["actor"], row["reason"], row["run_id"],
+                       row["step_id"], row["created_at"])
+
+
 def _chunk(row: Row) -> ChunkRow:
     return ChunkRow(row["id"], row["namespace"], row["doc_key"], row["seq"], row["text"],
                     loads(row["metadata"]), row["created_at"], float(row.get("score") or 0.0))
@@ -119,6 +126,14 @@ class SqlDocuments:
             indexed.append((int(chunk_id), doc.namespace, row["embedding"]))
         indexing.add(self.conn, indexed)
         return version
+
+    def history(self, namespace: str, doc_key: str) -> builtins.list[DocumentRow]:
+        params = {"namespace": namespace, "doc_key": doc_key}
+        return [_document(r) for r in self.conn.fetch(self.q.document_history, params)]
+
+    def latest(self, namespace_pattern: str, limit: int) -> builtins.list[DocumentRow]:
+        params = {"pattern": namespace_pattern, "limit": limit}
+        return [_document(r) for r in self.conn.fetch(self.q.documents_latest_in, params)]
 
     def _lock(self) -> None:
         if not self._locked:

@@ -1,4 +1,5 @@
-"""``soloist memory put | get | history | why | revert | facts | search | reembed``."""
+"""``soloist memory put | get | history | why | revert | facts | document | search |
+reembed``."""
 
 from __future__ import annotations
 
@@ -172,12 +173,42 @@ def import_(path: Annotated[Path, typer.Argument(help="A JSONL file, or a folder
 @memory_app.command("export")
 def export(namespace: Annotated[str, typer.Argument(help="A glob.")] = "*",
            workspace: WorkspaceOpt = DEFAULT_WS) -> None:
-    """The current facts as JSONL on standard output."""
+    """The current facts and documents as JSONL on standard output (importable again)."""
     from soloist.memory.transfer import export_lines
 
     with open_workspace(workspace) as ws:
-        for line in export_lines(ws.memory, namespace):
+        for line in export_lines(ws.memory, ws.documents, namespace):
             typer.echo(line)
+
+
+@memory_app.command("document")
+def document(namespace: str, key: str,
+             version: Annotated[int | None, typer.Option(min=1, help="This version.")] = None,
+             as_of: Annotated[str | None, typer.Option(
+                 "--as-of", help="The version newest at this date (ISO).")] = None,
+             history: Annotated[bool, typer.Option(
+                 "--history", help="Every version: who wrote it, when and why.")] = False,
+             workspace: WorkspaceOpt = DEFAULT_WS, as_json: JsonOpt = False) -> None:
+    """One document's text (newest, --version N or --as-of DATE), or its --history."""
+    from soloist.interfaces.cli import render
+
+    at = _timestamp("--as-of", as_of)
+    with open_workspace(workspace) as ws:
+        if history:
+            rows = ws.documents.history(namespace, key)
+        else:
+            rows = [ws.documents.get(namespace, key, version=version, as_of=at)]
+    if as_json:
+        render.print_json(rows if history else rows[0])
+    elif history:
+        out = render.table("version", "by", "when", "run/step", "reason", "text")
+        for r in rows:
+            cause = f"{r.run_id}/{r.step_id}" if r.run_id else "-"
+            out.add_row(f"v{r.version}", r.actor, render.when(r.created_at), cause,
+                        render.short(r.reason, 40), render.short(r.text, 50))
+        render.console().print(out)
+    else:
+        typer.echo(rows[0].text)
 
 
 @memory_app.command("search")

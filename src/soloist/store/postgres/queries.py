@@ -442,6 +442,15 @@ doc_last_version = """
 SELECT COALESCE(max(version), 0) AS v FROM documents
 WHERE namespace = %(namespace)s AND doc_key = %(doc_key)s
 """
+document_history = """
+SELECT * FROM documents WHERE namespace = %(namespace)s AND doc_key = %(doc_key)s
+ORDER BY version
+"""
+documents_latest_in = """
+SELECT DISTINCT ON (namespace, doc_key) * FROM documents
+WHERE namespace LIKE %(pattern)s
+ORDER BY namespace, doc_key, version DESC LIMIT %(limit)s
+"""
 insert_document = """
 INSERT INTO documents (namespace, doc_key, version, metadata, text, actor, reason, run_id,
                        step_id, created_at)

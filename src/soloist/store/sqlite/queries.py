@@ -353,6 +353,16 @@ WHERE facts_fts MATCH :query AND f.namespace LIKE :pattern ESCAPE '\\'
 ORDER BY bm25(facts_fts) LIMIT :k
 """
 
+document_history = """
+SELECT * FROM documents WHERE namespace = :namespace AND doc_key = :doc_key ORDER BY version
+"""
+documents_latest_in = """
+SELECT d.* FROM documents d
+JOIN (SELECT namespace, doc_key, max(version) AS version FROM documents
+      WHERE namespace LIKE :pattern ESCAPE '\\' GROUP BY namespace, doc_key) m
+  ON m.namespace = d.namespace AND m.doc_key = d.doc_key AND m.version = d.version
+ORDER BY d.namespace, d.doc_key LIMIT :limit
+"""
 doc_last_version = """
 SELECT COALESCE(max(version), 0) AS v FROM documents
 WHERE namespace = :namespace AND doc_key = :doc_key
