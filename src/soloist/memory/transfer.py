@@ -77,7 +77,7 @@ def import_file(path: Path, memory: Memory, documents: Documents, actor: str,
     return counts
 
 
-def export_lines(memory: Memory, documents: Documents | None = None,
+def export_lines(memory: Memory, documents: Documents,
                  namespace: str = "*") -> Iterator[str]:
     """The current facts, then the newest version of every document, as JSONL that
     ``import_file`` takes again."""
@@ -85,7 +85,7 @@ def export_lines(memory: Memory, documents: Documents | None = None,
         yield json.dumps({"type": "fact", "namespace": fact.namespace, "subject": fact.subject,
                           "key": fact.key, "value": fact.value, "reason": fact.reason,
                           "version": fact.version, "actor": fact.actor}, ensure_ascii=False)
-    for doc in documents.latest(namespace) if documents is not None else ():
+    for doc in documents.latest(namespace):
         yield json.dumps({"type": "document", "namespace": doc.namespace, "key": doc.doc_key,
                           "text": doc.text, "metadata": doc.metadata, "reason": doc.reason,
                           "version": doc.version, "actor": doc.actor}, ensure_ascii=False)

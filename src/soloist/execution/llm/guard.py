@@ -20,7 +20,13 @@ from soloist.errors import SemanticError, StepFailure
 from soloist.execution.costs import Price, cache_key, cost_usd
 from soloist.execution.llm.base import ChatRequest, ChatResponse, Usage
 from soloist.execution.llm.router import Route
-from soloist.orchestration.breakers import BreakerOpen, Breakers, after_call, before_call
+from soloist.orchestration.breakers import (
+    BreakerOpen,
+    BreakerPolicy,
+    Breakers,
+    after_call,
+    before_call,
+)
 from soloist.store.base import BreakerRow, LLMCallRow, Store
 
 #: Characters per token for the pre-call estimate (no tokenizer download at run time).
@@ -82,7 +88,8 @@ class CallGuard:
             with self.store.transaction() as tx:
                 tx.cache.hit(key)
             return response, self._row(route, response, site, 0.0, cached=True)
-        check = before_call(state, now, self.breakers.policy(route.provider.name))
+        policy = self.breakers.policy(route.provider.name)
+        check = before_call(state, now, policy)
         if not check.allow:
             raise BreakerOpen(f"{route.provider.name} is failing; its circuit breaker is open "
                               f"for {check.wait:.0f}s more", retry_after=check.wait)
@@ -91,9 +98,9 @@ class CallGuard:
         try:
             response = route.provider.complete(request)
         except StepFailure as exc:
-            self._breaker(route, state, ok=False, transient=exc.kind == "transient")
+            self._breaker(name, policy, state, ok=False, transient=exc.kind == "transient")
             raise
-        self._breaker(route, state, ok=True, transient=False)
+        self._breaker(name, policy, state, ok=True, transient=False)
         cost = cost_usd(response.usage, route.price) if route.price else 0.0
         if key:
             with self.store.transaction() as tx:
@@ -111,10 +118,10 @@ class CallGuard:
                           response.usage.output_tokens, response.latency_ms, cost, cached,
                           time.time())
 
-    def _breaker(self, route: Route, state: BreakerRow | None, *, ok: bool,
-                 transient: bool) -> None:
-        new = after_call(state, f"llm:{route.provider.name}", ok=ok, transient=transient,
-                         now=time.time(), policy=self.breakers.policy(route.provider.name))
+    def _breaker(self, name: str, policy: BreakerPolicy, state: BreakerRow | None, *,
+                 ok: bool, transient: bool) -> None:
+        new = after_call(state, name, ok=ok, transient=transient, now=time.time(),
+                         policy=policy)
         if new is not None:
             with self.store.transaction() as tx:
                 tx.breakers.put(new)
