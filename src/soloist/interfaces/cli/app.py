@@ -20,8 +20,6 @@ app = typer.Typer(
     name="soloist", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
     help="Design, run and audit multi-step workflows carried out by software agents.",
 )
-audit_app = typer.Typer(no_args_is_help=True, help="Check the episodic log.")
-app.add_typer(audit_app, name="audit")
 
 def parse_input(text: str | None) -> dict[str, Any]:
     """``--input`` takes JSON, or ``@file`` holding JSON."""
@@ -57,57 +55,6 @@ def init(directory: Annotated[Path, typer.Argument(help="Folder to create.")],
     written = write_example(directory, force=force)
     typer.echo(f"Created workspace {directory} ({len(written)} files). Next:\n"
                f"  cd {directory} && soloist deploy && soloist up")
-
-
-@app.command()
-def deploy(workspace: WorkspaceOpt = DEFAULT_WS, as_json: JsonOpt = False) -> None:
-    """Validate every file and record a new version of what changed."""
-    from soloist.interfaces.cli.render import print_json
-
-    with open_workspace(workspace) as ws:
-        report = ws.deploy()
-    if as_json:
-        print_json(report)
-        return
-    for kind, name, version in report.deployed:
-        typer.echo(f"deployed  {kind} {name} v{version}")
-    for kind, name, version in report.unchanged:
-        typer.echo(f"unchanged {kind} {name} v{version}")
-
-
-@app.command()
-def rollback(kind: Annotated[str, typer.Argument(help="playbook, agent or policies")],
-             name: str,
-             to: Annotated[int, typer.Option("--to", help="The version to deploy again.")],
-             workspace: WorkspaceOpt = DEFAULT_WS) -> None:
-    """Deploy an older version of a definition again (as a new version)."""
-    with open_workspace(workspace) as ws:
-        version = ws.rollback(kind, name, to)
-    typer.echo(f"{kind} {name} is now v{version} (the content of v{to})")
-
-
-@app.command()
-def versions(kind: Annotated[str | None, typer.Argument(
-                 help="playbook, agent or policies")] = None,
-             name: Annotated[str | None, typer.Argument(help="Its name.")] = None,
-             workspace: WorkspaceOpt = DEFAULT_WS, as_json: JsonOpt = False) -> None:
-    """What is deployed; with KIND NAME, every version of it (for rollback)."""
-    from soloist.errors import InputError
-    from soloist.interfaces.cli import render
-
-    if kind is not None and name is None:
-        raise InputError("give both KIND and NAME, e.g. `soloist versions playbook invoice`")
-    with open_workspace(workspace) as ws:
-        rows = ws.definitions() if kind is None or name is None else ws.history(kind, name)
-    if as_json:
-        render.print_json([{k: v for k, v in render.to_jsonable(r).items() if k != "body"}
-                           for r in rows])
-        return
-    out = render.table("kind", "name", "version", "deployed", "by", "note", "source")
-    for r in rows:
-        out.add_row(r.kind, r.name, f"v{r.version}", render.when(r.deployed_at),
-                    r.deployed_by, r.note or "", r.source or "")
-    render.console().print(out)
 
 
 @app.command()
@@ -163,35 +110,20 @@ def demo(directory: Annotated[Path | None, typer.Argument(
     run_demo(directory)
 
 
-@audit_app.command("verify")
-def audit_verify(workspace: WorkspaceOpt = DEFAULT_WS, as_json: JsonOpt = False) -> None:
-    """Recompute the hash chain of the episodic log; report the first broken link."""
-    from soloist.interfaces.cli.render import print_json
-
-    with open_workspace(workspace) as ws:
-        report = ws.verify()
-    if as_json:
-        print_json(report)
-    elif report.ok:
-        typer.echo(f"ok: {report.checked} events, chain intact")
-    else:
-        typer.echo(f"BROKEN at event {report.broken_at}: {report.problem} "
-                   f"({report.checked} events before it are intact)")
-    if not report.ok:
-        raise typer.Exit(1)
-
-
 def _register_more() -> None:
-    from soloist.interfaces.cli import approvals, runs
+    from soloist.interfaces.cli import approvals, definitions, runs
+    from soloist.interfaces.cli.audit import audit_app
     from soloist.interfaces.cli.memory import memory_app
     from soloist.interfaces.cli.secrets import secret_app
     from soloist.interfaces.cli.snapshots import snapshot_app
 
+    definitions.register(app)
     runs.register(app)
     approvals.register(app)
     app.add_typer(secret_app, name="secret")
     app.add_typer(memory_app, name="memory")
     app.add_typer(snapshot_app, name="snapshot")
+    app.add_typer(audit_app, name="audit")
 
 
 def main() -> None:
