@@ -29,10 +29,11 @@ from soloist.execution.steps import StepRunner
 from soloist.execution.tools.builtins import builtin_registry
 from soloist.execution.tools.http import http_request_tool
 from soloist.execution.tools.mcp import MCPClient, MCPServerConfig, register_servers
+from soloist.memory.anchors import Anchor
 from soloist.memory.context import WorkingContext
 from soloist.memory.context import build as build_context
 from soloist.memory.documents import Documents
-from soloist.memory.episodic import VerifyReport, verify
+from soloist.memory.episodic import VerifyReport, anchor_head, verify_against
 from soloist.memory.facts import Memory
 from soloist.memory.ranking import configured_recipes
 from soloist.memory.snapshots import Snapshots
@@ -311,8 +312,14 @@ class Workspace:
         with self.store.read() as tx:
             return tx.events.list(run_id=run_id, after_seq=after, limit=limit)
 
-    def verify(self) -> VerifyReport:
-        return verify(self.store)
+    def verify(self, anchor: Path | None = None, key: Path | None = None) -> VerifyReport:
+        """The chain, its end against the stored head and, with ``anchor``, the log against
+        each anchor in that file (``key``: the file that signed them)."""
+        return verify_against(self.store, self.settings, anchor, key)
+
+    def anchor(self, to: Path, key: Path | None = None) -> Anchor:
+        """Append the verified chain head to ``to``, a file kept outside the store."""
+        return anchor_head(self.store, self.settings, to, key)
 
     # -- processes -------------------------------------------------------------------
     def worker(self, concurrency: int | None = None, name: str | None = None) -> Worker:

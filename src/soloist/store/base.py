@@ -127,6 +127,15 @@ class EventRow:
     hash: str
 
 
+@dataclass(frozen=True, slots=True)
+class ChainHead:
+    """The stored end of the hash chain: every append moves it in the same transaction, so
+    a log that ends before it has lost its tail."""
+
+    seq: int
+    hash: str
+
+
 @dataclass(slots=True)
 class NewEvent:
     """An event buffered in a transaction; it gets its place in the chain at commit."""
@@ -409,6 +418,9 @@ class Events(Protocol):
     def list(self, *, run_id: str | None = None, after_seq: int = 0,
              limit: int = 1000) -> builtins.list[EventRow]: ...
     def scan(self, after_seq: int, limit: int) -> builtins.list[EventRow]: ...
+    def head(self) -> ChainHead | None:
+        """The stored chain head; ``None`` if its record is gone (only by tampering)."""
+        ...
 
 
 class Registry(Protocol):

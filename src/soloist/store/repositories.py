@@ -13,10 +13,12 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from soloist.errors import StoreError
 from soloist.store.base import (
     ApprovalRow,
     BreakerRow,
     BusMessage,
+    ChainHead,
     DefinitionRow,
     EventRow,
     IntentRow,
@@ -365,8 +367,12 @@ class SqlEvents:
         """Chain the buffered events onto the head; called last, just before commit."""
         if not self.buffer:
             return
-        head = self.conn.fetch(self.q.lock_chain_head)[0]
-        seq, prev = head["seq"], head["hash"]
+        heads = self.conn.fetch(self.q.lock_chain_head)
+        if not heads:
+            # Chaining onto nothing would start a second chain over the first.
+            raise StoreError("the chain head record is gone, so no event can be appended; "
+                             "`soloist audit verify` shows what else is missing")
+        seq, prev = heads[0]["seq"], heads[0]["hash"]
         rows: list[dict[str, Any]] = []
         now = time.time()
         for event in self.buffer:
@@ -395,6 +401,10 @@ class SqlEvents:
     def scan(self, after_seq: int, limit: int) -> builtins.list[EventRow]:
         params = {"after": after_seq, "limit": limit}
         return [_event(r) for r in self.conn.fetch(self.q.scan_events, params)]
+
+    def head(self) -> ChainHead | None:
+        rows = self.conn.fetch(self.q.chain_head)
+        return ChainHead(int(rows[0]["seq"]), str(rows[0]["hash"])) if rows else None
 
 
 class SqlRegistry:

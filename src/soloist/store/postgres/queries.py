@@ -262,6 +262,7 @@ WHERE run_id = %(run_id)s AND decision IS NULL
 # chain. The events are flushed last in each transaction, so the lock is held briefly.
 lock_chain_head = "SELECT seq, hash FROM chain_head WHERE id = 1 FOR UPDATE"
 set_chain_head = "UPDATE chain_head SET seq = %(seq)s, hash = %(hash)s WHERE id = 1"
+chain_head = "SELECT seq, hash FROM chain_head WHERE id = 1"
 insert_event = """
 INSERT INTO events (seq, ts, kind, run_id, step_id, actor, data, prev_hash, hash)
 VALUES (%(seq)s, %(ts)s, %(kind)s, %(run_id)s, %(step_id)s, %(actor)s, %(data)s,

@@ -209,6 +209,7 @@ WHERE run_id = :run_id AND decision IS NULL
 # The BEGIN IMMEDIATE of every write already serialises writers: no row lock needed.
 lock_chain_head = "SELECT seq, hash FROM chain_head WHERE id = 1"
 set_chain_head = "UPDATE chain_head SET seq = :seq, hash = :hash WHERE id = 1"
+chain_head = "SELECT seq, hash FROM chain_head WHERE id = 1"
 insert_event = """
 INSERT INTO events (seq, ts, kind, run_id, step_id, actor, data, prev_hash, hash)
 VALUES (:seq, :ts, :kind, :run_id, :step_id, :actor, :data, :prev_hash, :hash)
