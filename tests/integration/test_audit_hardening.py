@@ -402,3 +402,20 @@ def test_mistakes_with_anchor_files_are_one_sentence(ws: Workspace, outside: Pat
         ws.anchor(outside / "nowhere" / "a.jsonl")
     with pytest.raises(UserError, match="cannot read"):
         ws.anchor(outside)
+
+
+def test_a_restore_rewinds_the_log_past_later_anchors(ws: Workspace, outside: Path) -> None:
+    path = outside / "anchors.jsonl"
+    before = ws.anchor(path)
+    ws.snapshots.create("person:ann", "snap")
+    append(ws, 3)
+    after = ws.anchor(path)
+    ws.snapshots.restore("snap", "person:ann")
+    assert ws.verify().ok
+    report = ws.verify(anchor=path)
+    assert not report.ok and report.cause == "anchor"
+    assert report.broken_at is not None and before.seq < report.broken_at <= after.seq
+    assert "line 2" in report.problem  # the anchor from before the snapshot still holds
+    fresh = outside / "after-restore.jsonl"
+    ws.anchor(fresh)
+    assert ws.verify(anchor=fresh).ok and before.seq < after.seq
