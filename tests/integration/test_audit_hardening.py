@@ -361,10 +361,20 @@ def test_an_anchor_is_refused_on_the_sqlite_file_wherever_it_is(tmp_path: Path,
         for target in (db, outside / "store.db-wal", outside / "." / "store.db"):
             with pytest.raises(UserError, match="workspace's own files"):
                 ws.anchor(target)
-        link = outside / "innocent.jsonl"
+        link, hard = outside / "innocent.jsonl", outside / "hard.jsonl"
         link.symlink_to(db)
-        with pytest.raises(UserError, match="workspace's own files"):
-            ws.anchor(link)
+        hard.hardlink_to(db)
+        for target in (link, hard):
+            with pytest.raises(UserError, match="workspace's own files"):
+                ws.anchor(target)
+
+
+def test_the_anchor_file_is_not_its_key(ws: Workspace, outside: Path) -> None:
+    key = outside / "anchor.key"
+    key.write_bytes(b"k" * 32)
+    with pytest.raises(UserError, match="is the key file too"):
+        ws.anchor(key, key)
+    assert key.read_bytes() == b"k" * 32
 
 
 def test_a_key_is_refused_inside_the_store(ws: Workspace, outside: Path) -> None:

@@ -185,15 +185,37 @@ def _store_files(settings: Settings) -> list[Path]:
     return [db.with_name(db.name + suffix) for suffix in ("", "-wal", "-shm", "-journal")]
 
 
-def refuse_inside_store(path: Path, settings: Settings, what: str,
-                        also: Iterable[Path] = ()) -> None:
+def same_file(one: Path, other: Path) -> bool:
+    resolved = one.expanduser().resolve()
+    theirs = other.expanduser().resolve()
+    return resolved == theirs or _same_inode(resolved, [theirs])
+
+
+def refuse_inside_store(path: Path, settings: Settings, what: str) -> None:
     """An anchor or its key kept where the log is kept would be rewritten with it."""
     resolved = path.expanduser().resolve()
     state = settings.state_dir.resolve()
     if resolved == state or resolved.is_relative_to(state):
         raise UserError(f"{path} is inside the workspace's {state}, which whoever rewrites "
                         f"the log can rewrite too; put the {what} outside the workspace")
-    files = [*_store_files(settings), settings.secret_key_file, *also]
-    if resolved in {f.expanduser().resolve() for f in files}:
+    files = [f.expanduser().resolve() for f in
+             (*_store_files(settings), settings.secret_key_file)]
+    if resolved in files or _same_inode(resolved, files):
         raise UserError(f"{path} is one of the workspace's own files (its store or its "
                         f"secret key); put the {what} outside the workspace")
+
+
+def _same_inode(path: Path, files: Iterable[Path]) -> bool:
+    """A hard link is another name for the same file: resolving names does not see it."""
+    try:
+        mine = path.stat()
+    except OSError:
+        return False
+    for other in files:
+        try:
+            theirs = other.stat()
+        except OSError:
+            continue
+        if (mine.st_dev, mine.st_ino) == (theirs.st_dev, theirs.st_ino):
+            return True
+    return False

@@ -175,8 +175,9 @@ def anchor_head(store: Store, settings: Settings, to: Path,
     A log that is broken, or that no longer extends the anchors already in ``to``, is not
     anchored: that would vouch for what was tampered with.
     """
-    anchors.refuse_inside_store(to, settings, "anchor file",
-                                also=[key_file] if key_file is not None else [])
+    anchors.refuse_inside_store(to, settings, "anchor file")
+    if key_file is not None and anchors.same_file(to, key_file):
+        raise UserError(f"{to} is the key file too; the anchors and their key are two files")
     key = _key(settings, key_file)
     existing = anchors.load(to, key) if to.expanduser().exists() else None
     report = verify(store, existing)
