@@ -390,3 +390,20 @@ def test_a_lost_key_breaks_only_what_needs_a_value(tmp_path: Path, db_url: str) 
         assert ws.secrets.get("one") == "value-one-5678"
         kinds = [e.kind for e in ws.log() if e.kind.startswith("secret.")]
         assert kinds == ["secret.set"] * 2 + ["secret.deleted"] * 2 + ["secret.set"]
+
+
+def test_a_snapshot_from_before_the_stamp_restores_and_redacts(tmp_path: Path) -> None:
+    import sqlite3
+
+    root = write_workspace(tmp_path / "ws", {})
+    with Workspace(root) as ws:
+        snapshot = ws.snapshots.create("person:test", "old")
+        con = sqlite3.connect(snapshot.path)  # as an older version made it
+        con.executescript("DROP TABLE secrets_stamp; "
+                          "DELETE FROM schema_migrations WHERE version >= 10;")
+        con.close()
+        ws.snapshots.restore("old", "person:test")
+        ws.secrets.set("api", "value-after-restore", "person:test")
+        with ws.store.transaction() as tx:
+            tx.events.append(NewEvent("echo", {"text": "value-after-restore"}, actor="t"))
+        assert [e.data for e in ws.log() if e.kind == "echo"] == [{"text": "[secret:api]"}]

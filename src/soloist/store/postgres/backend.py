@@ -483,6 +483,7 @@ class PostgresStore:
         self._pg_tool("pg_restore", ["--clean", "--if-exists", "--no-owner",
                                      "--single-transaction", f"--dbname={self.url}",
                                      str(path)])
+        self._migrate()  # a copy made by an older version lacks the newer tables
 
     def _pg_tool(self, name: str, args: list[str]) -> None:
         binary = pg_binary(name)

@@ -230,6 +230,7 @@ class SQLiteStore:
             raise _translate(exc, self.path) from exc
         finally:
             source.close()
+        self._migrate()  # a copy made by an older version lacks the newer tables
 
     def close(self) -> None:
         with self._write_lock:
