@@ -101,21 +101,22 @@ def sent_key(sent: RecordedRequest) -> str | None:
 
 @pytest.mark.parametrize("kind", ["openai", "anthropic"])
 def test_a_provider_sends_the_secret_value_not_its_name(tmp_path: Path, kind: str) -> None:
-    key = "sk-provider-9f8e7d6c5b4a"
-    with LLMTestServer([Reply("hello")]) as server:
+    key, rotated = "sk-provider-9f8e7d6c5b4a", "sk-provider-rotated-0001"
+    with LLMTestServer([Reply("hello"), Reply("again")]) as server:
         base_url = server.openai_base_url if kind == "openai" else server.anthropic_base_url
         toml = (f'[llm.providers.p]\nkind = "{kind}"\nbase_url = "{base_url}"\n'
                 'api_key = "secret:provider_key"\ntimeout = 5\n'
                 '[llm.tiers]\nworker = "p:some-model"\n')
         root = write_workspace(tmp_path / "ws", {}, toml=toml)
         with Workspace(root) as ws:
-            ws.secrets.set("provider_key", key, "person:test")
-            route = ws.router.route("worker")
-            reply = route.provider.complete(ChatRequest(
-                model=route.model, messages=(Message.user("hi"),), max_tokens=10))
-        assert reply.text == "hello"
-        [sent] = server.requests
-        assert sent_key(sent) == key
+            replies = []
+            for value in (key, rotated):  # a rotated key is used from the next route on
+                ws.secrets.set("provider_key", value, "person:test")
+                route = ws.router.route("worker")
+                replies.append(route.provider.complete(ChatRequest(
+                    model=route.model, messages=(Message.user("hi"),), max_tokens=10)).text)
+        assert replies == ["hello", "again"]
+        assert [sent_key(sent) for sent in server.requests] == [key, rotated]
 
 
 def test_a_provider_whose_secret_is_not_set_is_refused_not_sent(tmp_path: Path) -> None:

@@ -657,12 +657,12 @@ def embedder_from_config(section: Mapping[str, Any] | None, *,
     """
     config = parse_embeddings_config(section)
     if config.provider == "openai":
-        from soloist.execution.llm.config import resolve_api_key
+        from soloist.execution.llm.config import SECRET_PREFIX, resolve_api_key
 
         assert config.model is not None
         api_key: str | Callable[[], str | None] | None
         reference, lookup = config.api_key, resolve_secret
-        if lookup is not None and reference is not None and reference.startswith("secret:"):
+        if lookup is not None and reference is not None and reference.startswith(SECRET_PREFIX):
             def api_key() -> str | None:
                 return resolve_api_key(reference, lookup, "[memory.embeddings]")
         else:

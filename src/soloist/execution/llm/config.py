@@ -162,7 +162,11 @@ def build_provider(config: LLMConfig, name: str, *,
     if spec is None:
         raise ConfigError(f"unknown LLM provider {name!r}; configured: "
                           f"{', '.join(sorted(config.providers)) or 'none'}")
-    api_key = resolve_api_key(spec.api_key, resolve_secret, name)
+    return provider_with_key(spec, name, resolve_api_key(spec.api_key, resolve_secret, name))
+
+
+def provider_with_key(spec: ProviderConfig, name: str, api_key: str | None) -> LLMProvider:
+    """The provider ``spec`` describes, with its key already resolved."""
     if spec.kind == "openai":
         from soloist.execution.llm.openai_provider import OpenAIProvider
 
