@@ -408,3 +408,23 @@ def test_a_snapshot_from_before_the_stamp_restores_and_redacts(tmp_path: Path) -
         with ws.store.transaction() as tx:
             tx.events.append(NewEvent("echo", {"text": "value-after-restore"}, actor="t"))
         assert [e.data for e in ws.log() if e.kind == "echo"] == [{"text": "[secret:api]"}]
+
+
+def test_a_key_file_restored_while_a_process_runs_is_used_for_redaction(
+        tmp_path: Path) -> None:
+    root = write_workspace(tmp_path / "ws", {})
+    with Workspace(root) as ws:
+        ws.secrets.set("api", "value-restored-key", "person:test")
+        key = ws.settings.secret_key_file
+    saved = key.read_bytes()
+    key.unlink()
+    with Workspace(root) as ws:
+        with ws.store.transaction() as tx:  # loads the list without the key
+            tx.events.append(NewEvent("before", {"text": "x"}, actor="t"))
+        key.write_bytes(saved)
+        key.chmod(0o600)
+        value = ws.secrets.get("api")  # this process can read it now...
+        with ws.store.transaction() as tx:
+            tx.events.append(NewEvent("echo", {"text": value}, actor="t"))
+        # ...so it redacts it too
+        assert [e.data for e in ws.log() if e.kind == "echo"] == [{"text": "[secret:api]"}]

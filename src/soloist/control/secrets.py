@@ -150,6 +150,9 @@ class SecretService:
         self._lock = threading.Lock()
         self._stamp: str | None = None
         self._redactor: Redactor | None = None
+        #: The list was loaded while the key file was missing: once it is back, this
+        #: process can resolve those values, so it must redact them too.
+        self._without_key = False
 
     # -- the operator's commands -------------------------------------------------------
     def set(self, name: str, value: str, actor: str) -> None:
@@ -218,7 +221,8 @@ class SecretService:
         """The redactor for the secrets as of ``stamp``; ``rows`` reads them (in the
         caller's transaction) when this process's list is for another stamp."""
         with self._lock:
-            if stamp != self._stamp:
+            if stamp != self._stamp or (self._without_key and self.box.exists()):
+                self._without_key = not self.box.exists()
                 self._redactor = Redactor(self._readable(rows()))
                 self._stamp = stamp
             return self._redactor or None
