@@ -102,8 +102,12 @@ def test_wrong_key_bad_names_and_loose_permissions(tmp_path: Path) -> None:
             pytest.raises(ConfigError, match="readable by others"):
         ws.secrets.get("api")
     key.write_bytes(b"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
-    with Workspace(root) as ws, pytest.raises(ConfigError, match="cannot be decrypted"):
-        ws.secrets.get("api")
+    with Workspace(root) as ws:
+        with pytest.raises(ConfigError, match="cannot be decrypted"):
+            ws.secrets.get("api")
+        with pytest.raises(ConfigError, match="cannot be decrypted"):  # no mixed keys
+            ws.secrets.set("other", "value-other-123", "t")
+        assert [r.name for r in ws.secrets.list()] == ["api"]
 
 
 def test_secret_cli_reads_stdin_and_never_prints_values(tmp_path: Path) -> None:

@@ -165,11 +165,12 @@ class SecretService:
             raise InputError(f"the value for secret {name!r} is shorter than "
                              f"{MIN_SECRET_LENGTH} characters, too short to be redacted "
                              "from logs and outputs safely; use a longer value")
-        if not self.box.exists():
+        others = [row for row in self.list() if row.name != name]
+        if others and not self.box.exists():
             # A new key would leave the stored secrets unreadable for good, and mix keys.
-            others = [row.name for row in self.list() if row.name != name]
-            if others:
-                raise ConfigError(self._missing_key(others))
+            raise ConfigError(self._missing_key(row.name for row in others))
+        if others:
+            self.box.open(others[0].name, others[0].ciphertext)  # not another workspace's key
         token = self.box.seal(name, value)
         with self.store.transaction() as tx:
             tx.secrets.put(name, token, time.time(), actor)
