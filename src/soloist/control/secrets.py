@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from soloist.errors import ConfigError, InputError, NotFound
 from soloist.store.base import NewEvent, SecretRow, Store
+from soloist.store.permissions import PRIVATE_DIR
 
 _log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ class SecretBox:
         if not path.exists():
             if not create:
                 raise ConfigError(f"the secret key file {path} is missing")
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            path.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
             key = AESGCM.generate_key(bit_length=256)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as handle:

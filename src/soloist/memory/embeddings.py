@@ -551,8 +551,8 @@ class OpenAIEmbedder(_Prompted):
         sdk = _import_openai()
         try:
             reply = self._open_client().embeddings.create(model=self.model, input=texts,
-                                                   encoding_format="float",
-                                                   timeout=self.timeout)
+                                                          encoding_format="float",
+                                                          timeout=self.timeout)
         except sdk.OpenAIError as exc:
             raise sdk_failure(self._provider, exc, sdk) from exc
         items = sorted(reply.data, key=lambda item: item.index)

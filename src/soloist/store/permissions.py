@@ -14,12 +14,6 @@ PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
 
 
-def private_dir(path: Path) -> None:
-    """Create ``path`` (and its parents) if need be, and make it the owner's alone."""
-    path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
-    _chmod(path, PRIVATE_DIR)
-
-
 def private_file(path: Path) -> None:
     """Create ``path`` empty if it does not exist, and make it the owner's alone."""
     if not path.exists():
