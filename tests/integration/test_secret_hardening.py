@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import quote, quote_plus
 
 import pytest
 
@@ -40,6 +41,7 @@ CORPUS = {
     "short_prefix": "prefix-secret-0001",
     "long_prefix": "prefix-secret-0001-and-more",
     "plain": "sk-live-4f9a2c7e1b8d",
+    "url": "abc/def+ghi=jkl?&x y",
 }
 
 
@@ -47,7 +49,8 @@ def forms(value: str) -> set[str]:
     """What a leak of ``value`` would look like to someone reading the store or output."""
     found = {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1],
              repr(value)[1:-1], ascii(value)[1:-1],
-             base64.b64encode(value.encode()).decode()}
+             base64.b64encode(value.encode()).decode(), quote(value, safe=""),
+             quote_plus(value)}
     return {f for f in found if len(f) >= 6}
 
 
@@ -73,7 +76,8 @@ def test_every_encoding_of_every_awkward_secret_is_redacted(name: str) -> None:
     texts = [value, json.dumps({"k": value}), json.dumps({"k": value}, ensure_ascii=False),
              json.dumps({"k": json.dumps({"k": value})}), repr({"k": value}),
              f"error: {value!r} refused", json.dumps({"error": f"bad key {value!r}"}),
-             str(RuntimeError(value))]
+             str(RuntimeError(value)), f"GET https://api.test/v1?key={quote(value)}",
+             json.dumps({"url": f"https://api.test/v1?key={quote_plus(value)}"})]
     for text in texts:
         clean = redact(text)
         assert f"[secret:{name}]" in clean, text

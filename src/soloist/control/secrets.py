@@ -29,6 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -104,10 +105,11 @@ def _python_escapes(quoted: str) -> set[str]:
 
 
 def encodings(value: str) -> set[str]:
-    """Every form ``value`` takes in text a program writes: as is, JSON-escaped (with and
-    without ``ensure_ascii``), ``repr``/``ascii``-quoted, and each of those escaped once more
-    (JSON text inside a JSON string, a repr in an error that is then stored as JSON)."""
-    forms = {value}
+    """Every form ``value`` takes in text a program writes: as is, percent-encoded (in a
+    URL), JSON-escaped (with and without ``ensure_ascii``), ``repr``/``ascii``-quoted, and
+    each of those escaped once more (JSON text inside a JSON string, a repr in an error
+    that is then stored as JSON)."""
+    forms = {value, quote(value, safe=""), quote(value), quote_plus(value)}
     for _ in range(2):
         for form in list(forms):
             forms.add(json.dumps(form, ensure_ascii=False)[1:-1])
