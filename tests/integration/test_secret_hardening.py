@@ -328,10 +328,10 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-def test_state_folder_and_files_are_private(tmp_path: Path) -> None:
+def test_state_folder_and_files_are_private(tmp_path: Path, db_url: str) -> None:
     root = write_workspace(tmp_path / "ws", {"p": "name: p\nsteps:\n  - {id: a, tool: note, "
                                                   "args: {text: hi}}\n"})
-    with Workspace(root) as ws:
+    with Workspace(root, database_url=db_url) as ws:
         ws.deploy()
         ws.secrets.set("api", "value-123456", "person:test")
         ws.start("p")
@@ -339,8 +339,11 @@ def test_state_folder_and_files_are_private(tmp_path: Path) -> None:
         state = ws.settings.state_dir
         assert mode(state) == 0o700
         files = [p for p in state.rglob("*") if p.is_file()]
-        assert {p.name for p in files} >= {"state.db", "state.db-wal", "state.db-shm",
-                                           "secret.key", "first.sqlite"}
+        snapshot = "first.sqlite" if db_url.startswith("sqlite") else "first.pgdump"
+        assert {p.name for p in files} >= {"secret.key", snapshot, "first.json"}
+        if db_url.startswith("sqlite"):  # the store itself, wherever the URL puts it
+            database = Path(db_url.removeprefix("sqlite:///"))
+            files += [database, Path(f"{database}-wal"), Path(f"{database}-shm")]
         for path in files:
             assert mode(path) == 0o600, path
         for folder in [p for p in state.rglob("*") if p.is_dir()]:
@@ -359,6 +362,9 @@ def test_an_existing_world_readable_workspace_is_tightened_when_opened(
         os.chmod(path, 0o755 if path.is_dir() else 0o644)
     with Workspace(root) as ws:
         assert ws.secrets.get("api") == "value-123456"
+        ws.secrets.set("more", "value-7890123", "person:test")
+        for name in ("state.db", "state.db-wal", "state.db-shm"):  # the default store
+            assert mode(state / name) == 0o600, name
     for path in loose:
         if path.exists():
             assert mode(path) == (0o700 if path.is_dir() else 0o600), path
