@@ -46,6 +46,7 @@ from soloist.orchestration.scheduler import Scheduler
 from soloist.orchestration.worker import Worker, WorkerOptions, worker_id
 from soloist.store import open_store
 from soloist.store.base import ApprovalRow, EventRow, IntentRow, LLMCallRow, RunRow, StepRow
+from soloist.store.permissions import secure_tree
 
 if TYPE_CHECKING:
     from soloist.memory.embeddings import Embedder
@@ -75,6 +76,9 @@ class Workspace:
         # Python steps and tool modules are imported from the workspace folder.
         if str(self.root) not in sys.path:
             sys.path.insert(0, str(self.root))
+        # The store, its key and snapshots are the owner's alone (older versions left
+        # them readable by others: tightened here, whenever a workspace is opened).
+        secure_tree(self.settings.state_dir)
         self.store = open_store(self.settings.database_url)
         try:
             self._assemble()
@@ -98,7 +102,7 @@ class Workspace:
         for module in self.settings.tool_modules:
             self.tools.add_module(module)
         self.llm = LLMConfig.from_toml(self.settings.raw)
-        self.router = ConfiguredRouter(self.llm, self.secrets.resolve)
+        self.router = ConfiguredRouter(self.llm, self.secrets.get)
         self.guard = CallGuard(self.store, configured_breakers(self.settings.raw.get("breakers")),
                                cache=self.llm_cache_enabled())
         self.runner = StepRunner(self.tools, str(self.root), agents=self.registry.agent,
@@ -126,7 +130,7 @@ class Workspace:
 
         section = self.settings.raw.get("memory", {}).get("embeddings")
         if section is not None:
-            return embedder_from_config(section)
+            return embedder_from_config(section, resolve_secret=self.secrets.get)
         return None if local_embeddings_missing() else embedder_from_config({})
 
     def working_context(self, agent: Agent, task: str, run_id: str) -> WorkingContext:
@@ -329,8 +333,9 @@ class Workspace:
                                 queue_limits=dict(s.queue_limits))
         self.connect_tools()
         worker = Worker(self.store, self.registry, self.runner, options, name=name)
-        # Secrets set and policies deployed from another process apply within seconds.
-        worker.refresh_hooks.extend([self.secrets.install_redactor, self.refresh_policies])
+        # Policies deployed from another process apply within seconds (secrets at once:
+        # the store checks their stamp in every write transaction).
+        worker.refresh_hooks.append(self.refresh_policies)
         return worker
 
     def scheduler(self, owner: str | None = None) -> Scheduler:

@@ -90,13 +90,24 @@ def test_wrong_key_bad_names_and_loose_permissions(tmp_path: Path) -> None:
             ws.secrets.get("nope")
         ws.secrets.set("api", "value-123456", "t")
         key = ws.settings.secret_key_file
+    # A key in the workspace's .soloist is tightened when the workspace opens; one kept
+    # elsewhere (SOLOIST_SECRET_KEY_FILE) is refused when it is read.
     os.chmod(key, 0o644)
-    with pytest.raises(ConfigError, match="readable by others"):
-        Workspace(root)
-    os.chmod(key, 0o600)
+    Workspace(root).close()
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    outside = tmp_path / "elsewhere.key"
+    outside.write_bytes(key.read_bytes())
+    os.chmod(outside, 0o644)
+    with Workspace(root, env={"SOLOIST_SECRET_KEY_FILE": str(outside)}) as ws, \
+            pytest.raises(ConfigError, match="readable by others"):
+        ws.secrets.get("api")
     key.write_bytes(b"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
-    with pytest.raises(ConfigError, match="cannot be decrypted"):
-        Workspace(root)
+    with Workspace(root) as ws:
+        with pytest.raises(ConfigError, match="cannot be decrypted"):
+            ws.secrets.get("api")
+        with pytest.raises(ConfigError, match="cannot be decrypted"):  # no mixed keys
+            ws.secrets.set("other", "value-other-123", "t")
+        assert [r.name for r in ws.secrets.list()] == ["api"]
 
 
 def test_secret_cli_reads_stdin_and_never_prints_values(tmp_path: Path) -> None:

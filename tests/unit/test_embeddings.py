@@ -334,6 +334,8 @@ def test_a_secret_api_key_is_resolved() -> None:
                                      "api_key": "secret:OPENAI_API_KEY"},
                                     resolve_secret=resolve)
     assert isinstance(embedder, OpenAIEmbedder)
+    assert asked == []  # read when first used: a workspace whose key is lost still opens
+    embedder._open_client()
     embedder.close()
     assert asked == ["OPENAI_API_KEY"]
     with pytest.raises(ConfigError, match="no secret store"):

@@ -482,7 +482,8 @@ class OpenAIEmbedder(_Prompted):
     transient). ``dimensions`` is learnt from the first reply unless given.
     """
 
-    def __init__(self, base_url: str | None, model: str, api_key: str | None = None,
+    def __init__(self, base_url: str | None, model: str,
+                 api_key: str | Callable[[], str | None] | None = None,
                  timeout: float = DEFAULT_OPENAI_TIMEOUT, *,
                  batch_size: int = DEFAULT_OPENAI_BATCH_SIZE, dimensions: int | None = None,
                  query_prefix: str = "", document_prefix: str = "",
@@ -499,23 +500,35 @@ class OpenAIEmbedder(_Prompted):
         self.query_prefix = query_prefix
         self.document_prefix = document_prefix
         self._provider = f"embeddings provider {base_url or 'openai'}"
-        if client is None:
-            sdk = _import_openai()
-            if api_key is None and base_url is not None:
-                api_key = "not-needed"  # local OpenAI-compatible servers take any key
-            try:
-                client = sdk.OpenAI(api_key=api_key, base_url=base_url, timeout=timeout,
-                                    max_retries=0)
-            except sdk.OpenAIError as exc:
-                raise ConfigError(f"[memory.embeddings]: {exc}") from None
+        self._api_key = api_key
         self._client = client
+        self._client_lock = threading.Lock()
+        if client is None and not callable(api_key):
+            self._open_client()
+
+    def _open_client(self) -> openai.OpenAI:
+        """The SDK client; a key given as a callable (a secret) is read on first use only,
+        so a workspace whose secrets cannot be read still opens."""
+        with self._client_lock:
+            if self._client is None:
+                sdk = _import_openai()
+                api_key = self._api_key() if callable(self._api_key) else self._api_key
+                if api_key is None and self.base_url is not None:
+                    api_key = "not-needed"  # local OpenAI-compatible servers take any key
+                try:
+                    self._client = sdk.OpenAI(api_key=api_key, base_url=self.base_url,
+                                              timeout=self.timeout, max_retries=0)
+                except sdk.OpenAIError as exc:
+                    raise ConfigError(f"[memory.embeddings]: {exc}") from None
+            return self._client
 
     @property
     def name(self) -> str:
         return self._named(self.model)
 
     def close(self) -> None:
-        self._client.close()
+        if self._client is not None:
+            self._client.close()
 
     def __enter__(self) -> OpenAIEmbedder:
         return self
@@ -537,9 +550,9 @@ class OpenAIEmbedder(_Prompted):
 
         sdk = _import_openai()
         try:
-            reply = self._client.embeddings.create(model=self.model, input=texts,
-                                                   encoding_format="float",
-                                                   timeout=self.timeout)
+            reply = self._open_client().embeddings.create(model=self.model, input=texts,
+                                                          encoding_format="float",
+                                                          timeout=self.timeout)
         except sdk.OpenAIError as exc:
             raise sdk_failure(self._provider, exc, sdk) from exc
         items = sorted(reply.data, key=lambda item: item.index)
@@ -639,14 +652,21 @@ def embedder_from_config(section: Mapping[str, Any] | None, *,
                          resolve_secret: Callable[[str], str] | None = None) -> Embedder:
     """The embedder a ``[memory.embeddings]`` table describes.
 
-    ``api_key = "secret:NAME"`` is resolved with ``resolve_secret``.
+    ``api_key = "secret:NAME"`` is resolved with ``resolve_secret`` (given the NAME) when
+    the first texts are embedded.
     """
     config = parse_embeddings_config(section)
     if config.provider == "openai":
-        from soloist.execution.llm.config import resolve_api_key
+        from soloist.execution.llm.config import SECRET_PREFIX, resolve_api_key
 
         assert config.model is not None
-        api_key = resolve_api_key(config.api_key, resolve_secret, "[memory.embeddings]")
+        api_key: str | Callable[[], str | None] | None
+        reference, lookup = config.api_key, resolve_secret
+        if lookup is not None and reference is not None and reference.startswith(SECRET_PREFIX):
+            def api_key() -> str | None:
+                return resolve_api_key(reference, lookup, "[memory.embeddings]")
+        else:
+            api_key = resolve_api_key(reference, lookup, "[memory.embeddings]")
         return OpenAIEmbedder(config.base_url, config.model, api_key, config.timeout,
                               batch_size=config.batch_size or DEFAULT_OPENAI_BATCH_SIZE,
                               dimensions=config.dimensions, query_prefix=config.query_prefix,

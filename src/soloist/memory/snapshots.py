@@ -15,6 +15,7 @@ from pathlib import Path
 
 from soloist.errors import InputError, InvalidState, NotFound
 from soloist.store.base import NewEvent, Store
+from soloist.store.permissions import secure_tree
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
@@ -54,6 +55,7 @@ class Snapshots:
         partial.rename(path)  # a snapshot that exists is complete
         meta = {"created_at": time.time(), "created_by": actor, "store": self.kind}
         path.with_suffix(".json").write_text(json.dumps(meta))
+        secure_tree(self.folder)  # a copy of the store is as private as the store
         return self._load(path)
 
     def _load(self, path: Path) -> Snapshot:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from soloist.errors import ConfigError
 from soloist.store.base import Store
+from soloist.store.permissions import PRIVATE_DIR
 
 
 def open_store(url: str) -> Store:
@@ -15,7 +16,8 @@ def open_store(url: str) -> Store:
 
         path = url.removeprefix("sqlite:///")
         if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            # A folder made for the store is the owner's alone (the file is, see backend).
+            Path(path).parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
         return SQLiteStore(path)
     if url.startswith(("postgresql://", "postgres://")):
         try:

@@ -449,10 +449,27 @@ class SchedulerState(Protocol):
 
 
 class Secrets(Protocol):
+    """Every change (``put``, a ``delete`` that found the row) gives the secrets a new
+    ``stamp``, in the same transaction."""
+
     def put(self, name: str, ciphertext: str, now: float, actor: str) -> None: ...
     def get(self, name: str) -> SecretRow | None: ...
     def all(self) -> builtins.list[SecretRow]: ...
     def delete(self, name: str) -> bool: ...
+    def stamp(self) -> str: ...
+
+
+class Redaction(Protocol):
+    """Where a store gets the redactor for what it writes (the secret service)."""
+
+    def redactor(self, stamp: str,
+                 rows: Callable[[], builtins.list[SecretRow]]) -> Callable[[str], str] | None:
+        """Asked at the start of every write transaction with the secrets' current stamp;
+        ``rows`` reads the secrets in that transaction. None: nothing to hide."""
+        ...
+    def last(self) -> Callable[[str], str] | None:
+        """The redactor as last loaded (for reads, which write nothing)."""
+        ...
 
 
 class Costs(Protocol):
@@ -601,9 +618,9 @@ class Store(Protocol):
     url: str
     #: True when other processes cannot wake this one, so workers must also poll.
     polls: bool
-    #: Applied to every text the store writes (events, outputs, errors, intents):
-    #: replaces secret values by their names. None: nothing to hide.
-    redact: Callable[[str], str] | None
+    #: Its redactor is applied to every text the store writes (events, outputs, errors,
+    #: intents): replaces secret values by their names. None: nothing to hide.
+    redaction: Redaction | None
 
     def transaction(self) -> AbstractContextManager[Transaction]:
         """A write transaction. A StoreError raised inside dooms it: leave the block."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import builtins
 import hashlib
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -25,6 +26,7 @@ from soloist.store.base import (
     LLMCallRow,
     NewEvent,
     NewStep,
+    Redaction,
     RunRow,
     SecretRow,
     StepRow,
@@ -491,6 +493,7 @@ class SqlSecrets:
     def put(self, name: str, ciphertext: str, now: float, actor: str) -> None:
         self.conn.run(self.q.put_secret, {"name": name, "ciphertext": ciphertext, "now": now,
                                           "by": actor})
+        self._restamp()
 
     def get(self, name: str) -> SecretRow | None:
         rows = self.conn.fetch(self.q.get_secret, {"name": name})
@@ -500,11 +503,22 @@ class SqlSecrets:
         return [SecretRow(**r) for r in self.conn.fetch(self.q.list_secrets)]
 
     def delete(self, name: str) -> bool:
-        return self.conn.run(self.q.delete_secret, {"name": name}) == 1
+        deleted = self.conn.run(self.q.delete_secret, {"name": name}) == 1
+        if deleted:
+            self._restamp()
+        return deleted
+
+    def stamp(self) -> str:
+        return str(self.conn.fetch(self.q.secrets_stamp)[0]["stamp"])
+
+    def _restamp(self) -> None:
+        # Random, not a counter: a restored snapshot brings back an older state under its
+        # own stamp, which no process can mistake for the state it has loaded since.
+        self.conn.run(self.q.set_secrets_stamp, {"stamp": uuid.uuid4().hex})
 
 
-#: Parameters that are digests or ciphertext, never text a secret could hide in.
-_OPAQUE = frozenset({"hash", "prev_hash", "digest", "ciphertext"})
+#: Parameters that are digests, ciphertext or stamps, never text a secret could hide in.
+_OPAQUE = frozenset({"hash", "prev_hash", "digest", "ciphertext", "stamp"})
 
 
 class SqlCosts:
@@ -599,11 +613,23 @@ class RedactingConnection:
 
 
 class SqlTransaction:
-    """The aggregates of one transaction on one connection."""
+    """The aggregates of one transaction on one connection.
+
+    A write transaction first reads the secrets' stamp, so that its redactor knows every
+    secret committed before it began (one small read; the redactor reloads only when the
+    stamp changed).
+    """
 
     def __init__(self, conn: Connection, q: Any,
-                 redact: Callable[[str], str] | None = None,
-                 vectors: VectorOps | None = None) -> None:
+                 redaction: Redaction | None = None,
+                 vectors: VectorOps | None = None, *, write: bool = True) -> None:
+        redact: Callable[[str], str] | None = None
+        if redaction is not None:
+            if write:
+                secrets = SqlSecrets(conn, q)
+                redact = redaction.redactor(secrets.stamp(), secrets.all)
+            else:
+                redact = redaction.last()
         if redact is not None:
             conn = RedactingConnection(conn, redact)
         self.runs = SqlRuns(conn, q)

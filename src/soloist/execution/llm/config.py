@@ -134,13 +134,25 @@ class LLMConfig(_Strict):
 
 def resolve_api_key(value: str | None, resolve_secret: Callable[[str], str] | None,
                     provider: str) -> str | None:
+    """The key to send: ``value`` itself, or the value of the secret it refers to.
+
+    ``resolve_secret`` takes the secret's NAME and returns its value, as
+    :meth:`SecretService.get <soloist.control.secrets.SecretService.get>` does. A resolver
+    that hands back the name or the reference instead (one that expects ``secret:NAME``
+    and returns anything else unchanged) would send that to the provider as the key: it
+    is refused, never sent.
+    """
     if value is None or not value.startswith(SECRET_PREFIX):
         return value
     name = value[len(SECRET_PREFIX):]
     if resolve_secret is None:
         raise ConfigError(f"provider {provider}: api_key refers to secret {name!r}, "
                           "but no secret store is available")
-    return resolve_secret(name)
+    resolved = resolve_secret(name)
+    if resolved in (value, name):
+        raise ConfigError(f"provider {provider}: api_key refers to secret {name!r}, "
+                          "which the secret store did not resolve")
+    return resolved
 
 
 def build_provider(config: LLMConfig, name: str, *,
@@ -150,7 +162,11 @@ def build_provider(config: LLMConfig, name: str, *,
     if spec is None:
         raise ConfigError(f"unknown LLM provider {name!r}; configured: "
                           f"{', '.join(sorted(config.providers)) or 'none'}")
-    api_key = resolve_api_key(spec.api_key, resolve_secret, name)
+    return provider_with_key(spec, name, resolve_api_key(spec.api_key, resolve_secret, name))
+
+
+def provider_with_key(spec: ProviderConfig, name: str, api_key: str | None) -> LLMProvider:
+    """The provider ``spec`` describes, with its key already resolved."""
     if spec.kind == "openai":
         from soloist.execution.llm.openai_provider import OpenAIProvider
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from soloist.errors import ConfigError
 from soloist.execution.costs import Price
 from soloist.execution.llm.base import LLMProvider
-from soloist.execution.llm.config import LLMConfig, build_provider
+from soloist.execution.llm.config import LLMConfig, provider_with_key, resolve_api_key
 
 _log = logging.getLogger(__name__)
 LOCAL = "local"
@@ -32,18 +32,22 @@ class ConfiguredRouter:
         self.config = config
         self.resolve_secret = resolve_secret
         self._providers: dict[str, LLMProvider] = {}
+        #: The key each provider was built with: a secret set anew (a rotated key) builds
+        #: the provider again at the next route, also in a long-running worker.
+        self._keys: dict[str, str | None] = {}
         self._lock = threading.Lock()
 
     def route(self, model_or_tier: str) -> Route:
         if not self.config.providers:
             return self._local_fallback()
         name, model = self.config.resolve(model_or_tier)
+        spec = self.config.providers[name]
+        key = resolve_api_key(spec.api_key, self.resolve_secret, name)
         with self._lock:
             provider = self._providers.get(name)
-            if provider is None:
-                provider = build_provider(self.config, name,
-                                          resolve_secret=self.resolve_secret)
-                self._providers[name] = provider
+            if provider is None or self._keys.get(name) != key:
+                provider = provider_with_key(spec, name, key)
+                self._providers[name], self._keys[name] = provider, key
         return Route(provider, model, self.config.price(name, model))
 
 

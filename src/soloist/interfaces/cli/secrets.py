@@ -1,4 +1,4 @@
-"""``soloist secret set | list``: secrets encrypted at rest, never printed."""
+"""``soloist secret set | list | delete``: secrets encrypted at rest, never printed."""
 
 from __future__ import annotations
 
@@ -15,7 +15,10 @@ secret_app = typer.Typer(no_args_is_help=True, help="Secrets, referenced as secr
 @secret_app.command("set")
 def set_secret(name: Annotated[str, typer.Argument(help="The secret's name.")],
                workspace: WorkspaceOpt = DEFAULT_WS) -> None:
-    """Set NAME to the value read from standard input (prompted, hidden, on a terminal)."""
+    """Set NAME to the value read from standard input (prompted, hidden, on a terminal).
+
+    A value must have at least 8 characters: a shorter one could not be told apart from
+    ordinary text, so it could not be redacted from logs and outputs."""
     if sys.stdin.isatty():
         value = typer.prompt(f"value for {name}", hide_input=True)
     else:
@@ -23,6 +26,15 @@ def set_secret(name: Annotated[str, typer.Argument(help="The secret's name.")],
     with open_workspace(workspace) as ws:
         ws.secrets.set(name, value, ws.actor(None))
     typer.echo(f"secret {name} set; reference it as secret:{name}")
+
+
+@secret_app.command("delete")
+def delete_secret(name: Annotated[str, typer.Argument(help="The secret's name.")],
+                  workspace: WorkspaceOpt = DEFAULT_WS) -> None:
+    """Forget NAME (also when its value cannot be read, e.g. after losing the key file)."""
+    with open_workspace(workspace) as ws:
+        ws.secrets.delete(name, ws.actor(None))
+    typer.echo(f"secret {name} deleted")
 
 
 @secret_app.command("list")

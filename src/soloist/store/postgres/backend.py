@@ -45,6 +45,8 @@ from psycopg.rows import dict_row
 
 from soloist.errors import ConfigError, StoreConflict, StoreError, StoreUnavailable
 from soloist.store import migrations
+from soloist.store.base import Redaction
+from soloist.store.permissions import private_file
 from soloist.store.postgres import queries
 from soloist.store.postgres.vectors import PgVectors
 from soloist.store.repositories import SqlTransaction
@@ -178,7 +180,7 @@ class _Conn:
 
 class PostgresStore:
     polls = False
-    redact: Callable[[str], str] | None = None
+    redaction: Redaction | None = None
 
     def __init__(self, url: str, *, pool_size: int = DEFAULT_POOL_SIZE) -> None:
         self.url = url
@@ -314,7 +316,7 @@ class PostgresStore:
         raw = self._take()
         conn = _Conn(raw, self.where)
         try:
-            tx = SqlTransaction(conn, queries, self.redact, self.vectors)
+            tx = SqlTransaction(conn, queries, self.redaction, self.vectors)
             yield tx
             if conn.failed is None and (tx.events.buffer or tx.wants_notify):
                 self._commit_pipelined(conn, tx)
@@ -357,7 +359,8 @@ class PostgresStore:
         raw.isolation_level = IsolationLevel.REPEATABLE_READ
         raw.read_only = True
         try:
-            yield SqlTransaction(_Conn(raw, self.where), queries, self.redact, self.vectors)
+            yield SqlTransaction(_Conn(raw, self.where), queries, self.redaction, self.vectors,
+                                 write=False)
         finally:
             self._give(raw)
 
@@ -472,6 +475,7 @@ class PostgresStore:
 
     def backup(self, path: Path) -> None:
         """``pg_dump`` in custom format: a consistent copy while workers run."""
+        private_file(path)  # pg_dump writes into it, keeping its mode: the owner's alone
         self._pg_tool("pg_dump", ["--format=custom", "--no-owner", f"--file={path}",
                                   f"--dbname={self.url}"])
 
@@ -479,6 +483,7 @@ class PostgresStore:
         self._pg_tool("pg_restore", ["--clean", "--if-exists", "--no-owner",
                                      "--single-transaction", f"--dbname={self.url}",
                                      str(path)])
+        self._migrate()  # a copy made by an older version lacks the newer tables
 
     def _pg_tool(self, name: str, args: list[str]) -> None:
         binary = pg_binary(name)

@@ -363,6 +363,8 @@ SET ciphertext = excluded.ciphertext, updated_at = excluded.updated_at,
 get_secret = "SELECT * FROM secrets WHERE name = %(name)s"
 list_secrets = "SELECT * FROM secrets ORDER BY name"
 delete_secret = "DELETE FROM secrets WHERE name = %(name)s"
+secrets_stamp = "SELECT stamp FROM secrets_stamp WHERE id = 1"
+set_secrets_stamp = "UPDATE secrets_stamp SET stamp = %(stamp)s WHERE id = 1"
 
 insert_llm_call = """
 INSERT INTO llm_calls (run_id, step_id, playbook, provider, model, input_tokens, output_tokens,

@@ -19,6 +19,8 @@ from typing import Any
 
 from soloist.errors import StoreError, StoreUnavailable
 from soloist.store import migrations
+from soloist.store.base import Redaction
+from soloist.store.permissions import private_file
 from soloist.store.repositories import SqlTransaction
 from soloist.store.sqlite import queries
 
@@ -77,7 +79,7 @@ class _Conn:
 
 class SQLiteStore:
     polls = True
-    redact: Callable[[str], str] | None = None
+    redaction: Redaction | None = None
 
     def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
         self.path = str(path)
@@ -96,6 +98,7 @@ class SQLiteStore:
                 raise StoreUnavailable(
                     f"cannot open the SQLite store at {self.path}: folder {parent} does not exist"
                 )
+            self._make_private()
         try:
             raw = sqlite3.connect(
                 self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
@@ -108,6 +111,20 @@ class SQLiteStore:
         except sqlite3.Error as exc:
             raise _translate(exc, self.path) from exc
         return raw
+
+    def _make_private(self) -> None:
+        """The database and its -wal and -shm files are readable by their owner only.
+
+        Created 0600 before SQLite opens it (SQLite gives the -wal and -shm files the mode
+        of the database file); an existing one is tightened.
+        """
+        try:
+            for path in (self.path, f"{self.path}-wal", f"{self.path}-shm"):
+                if path == self.path or Path(path).exists():
+                    private_file(Path(path))
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot open the SQLite store at {self.path}: "
+                                   f"{exc.strerror}") from exc
 
     def _migrate(self) -> None:
         wanted = migrations.load("soloist.store.sqlite.migrations")
@@ -143,8 +160,8 @@ class SQLiteStore:
                 raw.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
                 raise _translate(exc, self.path) from exc
-            tx = SqlTransaction(conn, queries, self.redact)
             try:
+                tx = SqlTransaction(conn, queries, self.redaction)
                 yield tx
                 tx.events.flush()
                 if conn.failed is not None:
@@ -169,7 +186,7 @@ class SQLiteStore:
         except sqlite3.Error as exc:
             raise _translate(exc, self.path) from exc
         try:
-            yield SqlTransaction(_Conn(raw, self.path), queries, self.redact)
+            yield SqlTransaction(_Conn(raw, self.path), queries, self.redaction, write=False)
         finally:
             raw.execute("ROLLBACK")
 
@@ -194,6 +211,7 @@ class SQLiteStore:
 
     def backup(self, path: Path) -> None:
         """SQLite's online backup API, under the writer lock: a consistent copy."""
+        private_file(path)
         target = sqlite3.connect(str(path))
         try:
             with self._write_lock:
@@ -212,6 +230,7 @@ class SQLiteStore:
             raise _translate(exc, self.path) from exc
         finally:
             source.close()
+        self._migrate()  # a copy made by an older version lacks the newer tables
 
     def close(self) -> None:
         with self._write_lock:
