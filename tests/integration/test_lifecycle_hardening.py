@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -285,6 +286,27 @@ def test_transient_compensation_failures_retry_with_backoff_before_a_person(
     assert (ws.root / "undo.a.count").read_text() == "2"  # one transient failure, retried
     assert (ws.root / "undone.txt").read_text().split() == ["b", "a"]
     assert ws.approvals() == []
+
+
+def test_a_compensation_that_kills_its_workers_goes_to_a_person(ws: Workspace) -> None:
+    run_id = ws.start("held")
+    drain(ws)
+    ws.cancel(run_id)
+    reaper = ws.worker(concurrency=1, name="reaper")
+    for attempt in (1, 2, 3):
+        with ws.store.transaction() as tx:
+            [row] = tx.steps.claim(f"doomed-{attempt}", time.time(), 0.01, 1)
+        assert row.step_id == "compensate:b"
+        time.sleep(0.03)
+        assert reaper.reap_expired(time.time()) == 1
+    [pending] = ws.approvals()
+    assert pending.approval.reason == "compensation"
+    assert "PoisonStep" in pending.approval.message
+    ws.approve(pending.approval.id)
+    drain(ws)
+    run = ws.get_run(run_id)
+    assert run.state == "cancelled"  # undone after all: the run ends as it was going to
+    assert (ws.root / "undone.txt").read_text().split() == ["b"]
 
 
 # -- 2. intents are checked when staged and before the first dispatch -------------------

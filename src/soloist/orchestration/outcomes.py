@@ -183,7 +183,7 @@ def _apply_outcome(tx: Transaction, outcome: Outcome, actor: str, now: float) ->
     if row.kind == "compensation":
         # Only a bug in the worker gets here; even then the undo is not skipped silently.
         return _compensation_gate(tx, row, outcome.error or "it failed", actor, now,
-                                  row.attempt)
+                                  job.run.get("attempts", row.attempt))
     if not _fenced(tx, StepUpdate(row.id, row.lease_token, S.FAILED, error=outcome.error,
                                   finished_at=now)):
         return False

@@ -465,9 +465,14 @@ class Worker:
         """Fail an expired step that has used up its attempts; false if it may run again.
 
         Only steps that were executing: one that was dispatching its intents resumes the
-        dispatch, which is idempotent, and compensations always run to the end.
+        dispatch, which is idempotent. A compensation that used up its attempts so goes
+        to a person.
         """
-        if row.state != StepState.EXECUTING or row.kind != "step":
+        if row.state != StepState.EXECUTING:
+            return False
+        if row.kind == "compensation":
+            return self._fail_poison_compensation(tx, row, now)
+        if row.kind != "step":
             return False
         job = self._placeholder_job(row)
         policy = job.playbook.step(row.step_id).retry
@@ -476,6 +481,18 @@ class Worker:
         error = (f"PoisonStep: the lease of {row.lease_owner} expired during attempt "
                  f"{row.attempt} of {policy.max_attempts}: the worker running this step "
                  "stopped or died each time, and the step may be what kills it")
+        return apply_outcome(tx, Outcome(job, "failed", error=error), self.id, now)
+
+    def _fail_poison_compensation(self, tx: Transaction, row: StepRow, now: float) -> bool:
+        """A compensation whose workers keep dying goes to a person, like one that fails."""
+        attempts = row.attempt - compensation.attempt_base(tx.approvals.for_run(row.run_id),
+                                                           row.step_id)
+        if decide(RetryPolicy(), "transient", attempts).action != "fail":
+            return False
+        job = self._placeholder_job(row)
+        job.run["attempts"] = attempts
+        error = (f"PoisonStep: the lease of {row.lease_owner} expired during each of "
+                 f"{attempts} attempts: the worker running this compensation stopped or died")
         return apply_outcome(tx, Outcome(job, "failed", error=error), self.id, now)
 
     def _release_in_hand(self) -> None:
