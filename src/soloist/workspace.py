@@ -106,7 +106,7 @@ class Workspace:
                                  context=self.working_context)
         self._mcp: MCPClient | None = None
         self._hosts: tuple[str, ...] | None = None
-        self._file_roots: tuple[str, ...] = ()
+        self._file_roots: tuple[str, ...] | None = None
         self.refresh_policies()
 
     def __enter__(self) -> Workspace:
@@ -168,7 +168,12 @@ class Workspace:
             self._hosts = hosts
         roots = tuple(deployed.file_roots)
         if roots != self._file_roots:
-            for spec in file_tools(roots):
+            # The store's file and the key may live outside .soloist/: never a tool's target.
+            store_path = getattr(self.store, "path", None)
+            protected = [str(self.settings.secret_key_file)] + ([
+                store_path + suffix for suffix in ("", "-wal", "-shm", "-journal")]
+                if isinstance(store_path, str) and store_path != ":memory:" else [])
+            for spec in file_tools(roots, protected):
                 self.tools.add(spec)
             self._file_roots = roots
 

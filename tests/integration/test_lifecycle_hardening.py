@@ -432,3 +432,23 @@ def test_a_policy_can_name_other_folders(ws: Workspace, tmp_path: Path) -> None:
     state = ws.start("paths", {"paths": [str(ws.root / ".soloist" / "x")]})
     drain(ws)
     assert ws.get_run(state).state == "failed"
+
+
+def test_the_store_and_key_are_off_limits_wherever_they_live(tmp_path: Path) -> None:
+    store = tmp_path / "elsewhere" / "state.db"
+    key = tmp_path / "elsewhere" / "secret.key"
+    root = write_workspace(tmp_path / "ws2", {"paths": PLAYBOOKS["paths"]}, TASKS)
+    (root / "policies.yaml").write_text(f"file_roots: [{tmp_path / 'elsewhere'}]\n")
+    with Workspace(root, database_url=f"sqlite:///{store}",
+                   env={"SOLOIST_SECRET_KEY_FILE": str(key)}) as ws:
+        ws.deploy("person:test")
+        ws.refresh_policies()
+        for path in (store, Path(f"{store}-wal"), key):
+            run_id = ws.start("paths", {"paths": [str(path)]})
+            drain(ws)
+            run = ws.get_run(run_id)
+            assert run.state == "failed", path
+            assert "store or secret key" in (run.error or "")
+        ok = ws.start("paths", {"paths": [str(tmp_path / "elsewhere" / "fine.txt")]})
+        drain(ws)
+        assert ws.get_run(ok).state == "done"

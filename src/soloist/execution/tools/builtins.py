@@ -36,14 +36,16 @@ def note(text: str, call: ToolCall) -> dict[str, Any]:
 STATE_DIR = ".soloist"  # the store and the secret key: never a file tool's target
 
 
-def confine(path: str, workspace: str, roots: Sequence[str] = ()) -> Path:
+def confine(path: str, workspace: str, roots: Sequence[str] = (),
+            protected: Sequence[str] = ()) -> Path:
     """Where a file tool may write ``path``: its resolved location, or an error.
 
     A relative path is inside the workspace. The path is resolved with every symlink
     followed, so a link inside the workspace that points outside is judged by where it
     points. It must then lie in the workspace or in one of ``roots`` (policies.yaml
-    ``file_roots``), and never in the workspace's ``.soloist/``. A ``..`` is refused
-    outright: a tool names its file, it does not climb to it.
+    ``file_roots``), and never in the workspace's ``.soloist/`` nor at a ``protected``
+    path (the store's file and the secret key when they live elsewhere). A ``..`` is
+    refused outright: a tool names its file, it does not climb to it.
     """
     where = "the workspace" + (f" or {', '.join(roots)}" if roots else "")
     if not path or "\x00" in path:
@@ -59,6 +61,9 @@ def confine(path: str, workspace: str, roots: Sequence[str] = ()) -> Path:
     if resolved.is_relative_to(state):
         raise DeterministicError(f"file path {path!r} is inside {STATE_DIR}/, which holds "
                                  "the store and the secret key; no tool writes there.")
+    if any(resolved.is_relative_to(os.path.realpath(p)) for p in protected):
+        raise DeterministicError(f"file path {path!r} is the workspace's store or secret "
+                                 "key; no tool writes there.")
     allowed = [base, *(Path(os.path.realpath(root)) for root in roots)]
     if not any(resolved.is_relative_to(folder) for folder in allowed):
         shown = f" (it resolves to {resolved})" if str(resolved) != path else ""
@@ -83,13 +88,14 @@ def _open_confined(target: Path) -> IO[str]:
     return os.fdopen(fd, "a+", encoding="utf-8")
 
 
-def append_line(path: str, line: str, call: ToolCall, roots: Sequence[str] = ()) -> dict[str, Any]:
+def append_line(path: str, line: str, call: ToolCall, roots: Sequence[str] = (),
+                protected: Sequence[str] = ()) -> dict[str, Any]:
     """Append ``line`` to a confined file, once per idempotency key.
 
     The file is the external system here, so it honours keys the way a payment API does:
     a line tagged with a key already in the file is not written again.
     """
-    target = confine(path, call.workspace, roots)
+    target = confine(path, call.workspace, roots, protected)
     record = f"{call.idempotency_key}\t{line}".replace("\n", " ")
     tag = f"{call.idempotency_key}\t"
     with _open_confined(target) as handle:
@@ -107,9 +113,10 @@ def append_line(path: str, line: str, call: ToolCall, roots: Sequence[str] = ())
     return {"path": str(target), "appended": True, "key": call.idempotency_key}
 
 
-def remove_line(path: str, key: str, call: ToolCall, roots: Sequence[str] = ()) -> dict[str, Any]:
+def remove_line(path: str, key: str, call: ToolCall, roots: Sequence[str] = (),
+                protected: Sequence[str] = ()) -> dict[str, Any]:
     """Remove the line that :func:`append_line` wrote under ``key`` (its compensation)."""
-    target = confine(path, call.workspace, roots)
+    target = confine(path, call.workspace, roots, protected)
     if not target.exists():
         return {"path": str(target), "removed": 0}
     tag = f"{key}\t"
@@ -134,13 +141,13 @@ def file_append(path: str, line: str, call: ToolCall) -> dict[str, Any]:
     return append_line(path, line, call)
 
 
-def file_tools(roots: Iterable[str] = ()) -> tuple[Tool, Tool]:
+def file_tools(roots: Iterable[str] = (), protected: Iterable[str] = ()) -> tuple[Tool, Tool]:
     """``file.append`` and its compensation ``file.unappend``, confined to the workspace
-    and ``roots`` (policies.yaml ``file_roots``)."""
-    folders = tuple(roots)
+    and ``roots`` (policies.yaml ``file_roots``), never writing at a ``protected`` path."""
+    folders, kept = tuple(roots), tuple(protected)
 
     def check(args: Mapping[str, Any], workspace: str) -> None:
-        confine(str(args["path"]), workspace, folders)
+        confine(str(args["path"]), workspace, folders, kept)
 
     @tool("file.append", effect="write", idempotent=True, check_args=check,
           compensate=("file.unappend", {"path": "{{ result.path }}", "key": "{{ result.key }}"}))
@@ -150,12 +157,12 @@ def file_tools(roots: Iterable[str] = ()) -> tuple[Tool, Tool]:
         Relative paths are inside the workspace; a path outside it (symlinks followed)
         or in .soloist/ is refused unless policies.yaml lists its folder in file_roots.
         """
-        return append_line(path, line, call, folders)
+        return append_line(path, line, call, folders, kept)
 
     @tool("file.unappend", effect="write", idempotent=True, check_args=check)
     def unappend(path: str, key: str, call: ToolCall) -> dict[str, Any]:
         """Remove the line file.append wrote under an idempotency key (its undo)."""
-        return remove_line(path, key, call, folders)
+        return remove_line(path, key, call, folders, kept)
 
     return spec_of(append), spec_of(unappend)
 
