@@ -21,12 +21,13 @@ compensation, what failed and who decided what, and so does the episodic log
 
 from __future__ import annotations
 
-from soloist.orchestration.lifecycle import StepState
 from soloist.store.base import ApprovalRow, NewEvent, StepRow, Transaction
 
-S = StepState
 REASON = "compensation"
 PREFIX = "compensate:"
+#: The end of every compensation gate's message: what the person may decide.
+CHOICES = (" Approve to retry it, resolve if you undid it by hand, reject to give up "
+           "(its effects stay).")
 
 
 def original_of(step_id: str) -> str:
@@ -35,10 +36,9 @@ def original_of(step_id: str) -> str:
 
 
 def gate_message(step_id: str, error: str, attempts: int) -> str:
-    original = original_of(step_id)
+    """What failed, then the choices: the first part is also what the run's error keeps."""
     tries = f" after {attempts} attempts" if attempts > 1 else ""
-    return (f"Undoing step {original} failed{tries}: {error}. Approve to retry it, "
-            f"resolve if you undid it by hand, reject to give up (its effects stay).")
+    return f"Undoing step {original_of(step_id)} failed{tries}: {error.rstrip('.')}.{CHOICES}"
 
 
 def ask_a_person(tx: Transaction, row: StepRow, approval_id: str, error: str, attempts: int,
@@ -81,7 +81,7 @@ def attempt_base(approvals: list[ApprovalRow], step_id: str) -> int:
 
 def outcome_note(approval: ApprovalRow) -> str | None:
     """What the run's error says about one decided compensation gate, if anything."""
-    failed = approval.message.split(". Approve to retry", 1)[0]
+    failed = approval.message.removesuffix(CHOICES).rstrip(".")
     why = f": {approval.note}" if approval.note else ""
     if approval.decision == "rejected":
         return f"{failed}; given up by {approval.decided_by}{why}, its effects stay"
@@ -102,4 +102,3 @@ def summary(approvals: list[ApprovalRow]) -> tuple[list[str], bool]:
             notes.append(note)
         gave_up = gave_up or approval.decision == "rejected"
     return notes, gave_up
-
