@@ -193,7 +193,7 @@ def test_a_failed_compensation_waits_for_a_person_and_approve_retries_it(
     [pending] = ws.approvals()
     approval = pending.approval
     assert approval.reason == "compensation" and approval.step_id == "compensate:b"
-    assert "Undoing step b failed" in approval.message
+    assert "Undoing step b (python tasks_" in approval.message  # what failed, and how
     assert "the ledger refused to void b" in approval.message
     assert states(ws, run_id)["compensate:a"] == "scheduled"  # the next undo waits its turn
     # The run cannot be cancelled out of it, but the refusal says what to do.

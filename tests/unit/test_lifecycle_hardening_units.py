@@ -209,3 +209,19 @@ def test_a_bad_file_root_is_a_deploy_error_with_its_place() -> None:
 
     with pytest.raises(DefinitionError, match=r"policies.yaml:2:.*relative"):
         load_text("rules: []\nfile_roots: [srv/out]\n", "policies.yaml", Policies)
+
+
+def test_the_gate_names_the_compensating_action() -> None:
+    from soloist.control.loader import load_playbook_text
+
+    playbook = load_playbook_text(
+        "name: p\nsteps:\n"
+        "  - {id: a, tool: note, args: {text: x}, compensate: {tool: note, args: {text: y}}}\n"
+        "  - {id: b, tool: file.append, args: {path: f, line: x}}\n", "p.yaml")
+    assert compensation.action_of(playbook, "compensate:a", []) == "tool note"
+    intents = [{"status": "dispatched", "undo": {"tool": "file.unappend", "args": {}}},
+               {"status": "failed", "undo": None}]
+    assert compensation.action_of(playbook, "compensate:b", intents) == "tool file.unappend"
+    assert compensation.action_of(playbook, "compensate:gone", []) == ""
+    assert "(tool note) failed" in compensation.gate_message("compensate:a", "no", 1,
+                                                             "tool note")

@@ -21,6 +21,9 @@ compensation, what failed and who decided what, and so does the episodic log
 
 from __future__ import annotations
 
+from typing import Any
+
+from soloist.control.playbooks import Playbook
 from soloist.store.base import ApprovalRow, NewEvent, StepRow, Transaction
 
 REASON = "compensation"
@@ -35,25 +38,42 @@ def original_of(step_id: str) -> str:
     return step_id.removeprefix(PREFIX)
 
 
-def gate_message(step_id: str, error: str, attempts: int) -> str:
+def gate_message(step_id: str, error: str, attempts: int, action: str = "") -> str:
     """What failed, then the choices: the first part is also what the run's error keeps."""
     tries = f" after {attempts} attempts" if attempts > 1 else ""
-    return f"Undoing step {original_of(step_id)} failed{tries}: {error.rstrip('.')}.{CHOICES}"
+    how = f" ({action})" if action else ""
+    return (f"Undoing step {original_of(step_id)}{how} failed{tries}: "
+            f"{error.rstrip('.')}.{CHOICES}")
+
+
+def action_of(playbook: Playbook, step_id: str, intents: list[dict[str, Any]]) -> str:
+    """The compensating action, as a person would name it: the playbook's, or the undo
+    tools of the step's dispatched intents."""
+    try:
+        spec = playbook.step(original_of(step_id)).compensate
+    except KeyError:
+        spec = None
+    if spec is not None:
+        return f"tool {spec.tool}" if spec.tool else f"python {spec.python}"
+    tools = sorted({str(i["undo"]["tool"]) for i in intents
+                    if i.get("status") == "dispatched" and i.get("undo")})
+    return ", ".join(f"tool {name}" for name in tools)
 
 
 def ask_a_person(tx: Transaction, row: StepRow, approval_id: str, error: str, attempts: int,
-                 actor: str, now: float) -> ApprovalRow:
+                 actor: str, now: float, action: str = "") -> ApprovalRow:
     """Open the gate for a failed compensation (its step is already awaiting approval)."""
     approval = ApprovalRow(
         id=approval_id, run_id=row.run_id, step_id=row.step_id, attempt=row.attempt,
-        reason=REASON, message=gate_message(row.step_id, error, attempts), created_at=now,
+        reason=REASON, message=gate_message(row.step_id, error, attempts, action),
+        created_at=now,
         expires_at=None, default_decision=None, decision=None, decided_by=None,
         decided_at=None, note=None,
     )
     tx.approvals.insert(approval)
     tx.events.append(NewEvent("compensation.failed", {
         "step": original_of(row.step_id), "error": error, "attempts": attempts,
-        "approval": approval.id,
+        "action": action, "approval": approval.id,
     }, run_id=row.run_id, step_id=row.step_id, actor=actor, ts=now))
     tx.events.append(NewEvent("approval.requested", {
         "approval": approval.id, "message": approval.message, "intents": [],

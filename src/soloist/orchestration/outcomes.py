@@ -182,8 +182,7 @@ def _apply_outcome(tx: Transaction, outcome: Outcome, actor: str, now: float) ->
     # failed
     if row.kind == "compensation":
         # Only a bug in the worker gets here; even then the undo is not skipped silently.
-        return _compensation_gate(tx, row, outcome.error or "it failed", actor, now,
-                                  job.run.get("attempts", row.attempt))
+        return _compensation_gate(tx, job, outcome.error or "it failed", actor, now)
     if not _fenced(tx, StepUpdate(row.id, row.lease_token, S.FAILED, error=outcome.error,
                                   finished_at=now)):
         return False
@@ -194,14 +193,17 @@ def _apply_outcome(tx: Transaction, outcome: Outcome, actor: str, now: float) ->
     return True
 
 
-def _compensation_gate(tx: Transaction, row: StepRow, error: str, actor: str, now: float,
-                       attempts: int) -> bool:
+def _compensation_gate(tx: Transaction, job: StepJob, error: str, actor: str,
+                       now: float) -> bool:
     """A compensation failed for good: it waits for a person instead of ending the run."""
+    row = job.row
     if not _fenced(tx, StepUpdate(row.id, row.lease_token, S.AWAITING_APPROVAL, error=error)):
         return False
     log_moves(tx, row, S.EXECUTING, S.AWAITING_APPROVAL, ts=now, actor=actor,
               data={"error": error, "reason": compensation.REASON})
-    compensation.ask_a_person(tx, row, runs.new_id("a"), error, attempts, actor, now)
+    action = compensation.action_of(job.playbook, row.step_id, job.run.get("intents", []))
+    compensation.ask_a_person(tx, row, runs.new_id("a"), error,
+                              job.run.get("attempts", row.attempt), actor, now, action)
     return True
 
 
@@ -226,8 +228,7 @@ def apply_dispatched(tx: Transaction, done: Dispatched, actor: str, now: float) 
         failure = done.failure
         target = S.READY if failure.status == "retry" else S.FAILED
         if target == S.FAILED and row.kind == "compensation":
-            return _compensation_gate(tx, row, failure.error or "it failed", actor, now,
-                                      done.job.run.get("attempts", row.attempt))
+            return _compensation_gate(tx, done.job, failure.error or "it failed", actor, now)
         update = StepUpdate(row.id, row.lease_token, target, error=failure.error,
                             attempt=row.attempt + 1 if target == S.READY else None,
                             available_at=now + failure.delay if target == S.READY else None,
