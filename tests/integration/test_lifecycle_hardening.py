@@ -112,6 +112,13 @@ name: partial
 steps:
   - {id: s, python: "tasks:stage_then_refused"}
 """,
+    "partialspec": """
+name: partialspec
+steps:
+  - id: s
+    python: tasks:stage_then_refused
+    compensate: {python: "tasks:undo", args: {which: s}}
+""",
     "gatedlines": """
 name: gatedlines
 steps:
@@ -347,6 +354,14 @@ def test_a_dispatch_that_fails_part_way_undoes_what_it_did(ws: Workspace) -> Non
     intents = ws.show(run_id).intents
     assert [i.status for i in intents] == ["dispatched", "dispatched", "failed"]
     assert lines(ws.root / "effects.txt") == []  # both lines were removed again
+    assert states(ws, run_id)["compensate:s"] == "done"
+
+
+def test_a_step_that_half_dispatched_runs_its_own_compensation(ws: Workspace) -> None:
+    run_id = ws.start("partialspec")
+    drain(ws)
+    assert ws.get_run(run_id).state == "failed"
+    assert (ws.root / "undone.txt").read_text().split() == ["s"]  # the playbook's undo ran
     assert states(ws, run_id)["compensate:s"] == "done"
 
 
