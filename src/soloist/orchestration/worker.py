@@ -465,8 +465,8 @@ class Worker:
         """Fail an expired step that has used up its attempts; false if it may run again.
 
         Only steps that were executing: one that was dispatching its intents resumes the
-        dispatch, which is idempotent. A compensation that used up its attempts so goes
-        to a person.
+        dispatch, which is idempotent. A compensation whose attempts run out this way goes
+        to a person, as one that fails does.
         """
         if row.state != StepState.EXECUTING:
             return False
@@ -491,8 +491,8 @@ class Worker:
             return False
         job = self._placeholder_job(row)
         job.run["attempts"] = attempts
-        error = (f"PoisonStep: the lease of {row.lease_owner} expired during each of "
-                 f"{attempts} attempts: the worker running this compensation stopped or died")
+        error = (f"PoisonStep: the lease of {row.lease_owner} expired during attempt "
+                 f"{attempts}: the workers running this compensation stopped or died each time")
         return apply_outcome(tx, Outcome(job, "failed", error=error), self.id, now)
 
     def _release_in_hand(self) -> None:
