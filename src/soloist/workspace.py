@@ -26,7 +26,7 @@ from soloist.execution.llm.config import LLMConfig
 from soloist.execution.llm.guard import Budgets, CallGuard
 from soloist.execution.llm.router import ConfiguredRouter
 from soloist.execution.steps import StepRunner
-from soloist.execution.tools.builtins import builtin_registry
+from soloist.execution.tools.builtins import builtin_registry, file_tools
 from soloist.execution.tools.http import http_request_tool
 from soloist.execution.tools.mcp import MCPClient, MCPServerConfig, register_servers
 from soloist.memory.anchors import Anchor
@@ -111,6 +111,7 @@ class Workspace:
                                  context=self.working_context)
         self._mcp: MCPClient | None = None
         self._hosts: tuple[str, ...] | None = None
+        self._file_roots: tuple[str, ...] | None = None
         self.refresh_policies()
 
     def __enter__(self) -> Workspace:
@@ -163,11 +164,23 @@ class Workspace:
                        section.get("workspace_daily_usd"))
 
     def refresh_policies(self) -> None:
-        """http.request may reach the hosts that the deployed policies allow."""
-        hosts = tuple(self.registry.policies().allowed_hosts)
+        """http.request may reach the hosts that the deployed policies allow, and the file
+        tools write in the workspace and the policies' ``file_roots``."""
+        deployed = self.registry.policies()
+        hosts = tuple(deployed.allowed_hosts)
         if hosts != self._hosts:
             self.tools.add(http_request_tool(hosts))
             self._hosts = hosts
+        roots = tuple(deployed.file_roots)
+        if roots != self._file_roots:
+            # The store's file and the key may live outside .soloist/: never a tool's target.
+            store_path = getattr(self.store, "path", None)
+            protected = [str(self.settings.secret_key_file)] + ([
+                store_path + suffix for suffix in ("", "-wal", "-shm", "-journal")]
+                if isinstance(store_path, str) and store_path != ":memory:" else [])
+            for spec in file_tools(roots, protected):
+                self.tools.add(spec)
+            self._file_roots = roots
 
     def connect_tools(self) -> None:
         """Add the tools of the MCP servers in soloist.toml (started on first need)."""
@@ -249,6 +262,13 @@ class Workspace:
 
     def cancel(self, run_id: str, actor: str | None = None) -> RunRow:
         run = self.get_run(run_id)
+        if run.state == RunState.COMPENSATING:
+            waiting = [p.approval.id for p in self.approvals(run_id=run_id)]
+            hint = (f"a failed undo waits for you: `soloist approve {waiting[0]}` retries it, "
+                    f"`soloist resolve {waiting[0]} --note ...` records you undid it by hand, "
+                    f"`soloist reject {waiting[0]} --reason ...` gives up"
+                    if waiting else "it ends by itself once its compensations finish")
+            raise InvalidState(f"run {run_id} is already stopping (compensating); {hint}.")
         if run.state != RunState.RUNNING:
             raise InvalidState(f"run {run_id} is {run.state}; only a running run can be "
                                "cancelled")
@@ -309,6 +329,10 @@ class Workspace:
 
     def retry(self, approval_id: str, guidance: str, actor: str | None = None) -> ApprovalRow:
         return self.gates.retry(approval_id, self.actor(actor), guidance)
+
+    def resolve(self, approval_id: str, note: str, actor: str | None = None) -> ApprovalRow:
+        """A failed compensation was undone by hand (see orchestration/compensation.py)."""
+        return self.gates.resolve(approval_id, self.actor(actor), note)
 
     # -- log and audit ----------------------------------------------------------------
     def log(self, run_id: str | None = None, after: int = 0, limit: int = 1000

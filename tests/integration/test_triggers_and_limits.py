@@ -68,6 +68,8 @@ def test_gate_timeout_applies_the_default_decision(tmp_path: Path, db_url: str) 
         assert (root / "out.txt").read_text().count("sent") == 1
         time.sleep(0.15)
         assert ws.scheduler("s").tick()["gates"] == 1  # no default: rejected
+        ws.worker().run(until_idle=True)  # file.append declares its undo: it is compensated
+        assert (root / "out.txt").read_text().count("sent") == 0
         run = ws.get_run(run_id)
         assert run.state == "failed" and "timed out" in (run.error or "")
         decided = [a.decided_by for a in ws.show(run_id).approvals]

@@ -13,14 +13,19 @@ caller can log every decision. In order:
    (``default:granted``).
 
 ``allowed_hosts`` lists the hosts ``http.request`` may reach (see
-``soloist.execution.tools.http``); empty, the default, reaches none.
+``soloist.execution.tools.http``); empty, the default, reaches none. ``file_roots`` lists
+the folders outside the workspace that the built-in file tools may write in (absolute
+paths; see ``soloist.execution.tools.builtins.confine``); empty, the default, confines them
+to the workspace.
 """
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
+from pathlib import PurePosixPath
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -52,6 +57,7 @@ class Rule(Model):
 class Policies(Model):
     rules: list[Rule] = Field(default_factory=list)
     allowed_hosts: list[str] = Field(default_factory=list)  # for http.request; empty: none
+    file_roots: list[str] = Field(default_factory=list)  # for file tools; empty: workspace
     version: int | None = None  # assigned by deploy
 
     @field_validator("allowed_hosts")
@@ -61,6 +67,11 @@ class Policies(Model):
 
         return [check_host_pattern(host) for host in hosts]
 
+    @field_validator("file_roots")
+    @classmethod
+    def _roots(cls, roots: list[str]) -> list[str]:
+        return [check_file_root(root) for root in roots]
+
     @model_validator(mode="after")
     def _unique_names(self) -> Policies:
         seen: set[str] = set()
@@ -69,6 +80,22 @@ class Policies(Model):
                 raise ValueError(f"rule name {rule.name!r} is used twice")
             seen.add(rule.name)
         return self
+
+
+def check_file_root(root: str) -> str:
+    """A ``file_roots`` entry, normalised: an absolute folder path without ``..``."""
+    if not isinstance(root, str) or not root.strip() or "\x00" in root:
+        raise ValueError(f"file_roots entry {root!r} is not a folder path")
+    if not PurePosixPath(root).is_absolute():
+        raise ValueError(f"file_roots entry {root!r} is relative; give an absolute folder "
+                         "(the workspace itself is always allowed)")
+    if ".." in PurePosixPath(root).parts:
+        raise ValueError(f"file_roots entry {root!r} contains '..'; give the folder itself")
+    normal = posixpath.normpath(root)
+    if normal == "/":
+        raise ValueError("file_roots entry '/' would let file tools write anywhere; name "
+                         "the folders they may write in")
+    return normal
 
 
 def first_match(

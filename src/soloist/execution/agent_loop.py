@@ -216,7 +216,15 @@ def _tool_call(step: AgentStep, ctx: StepContext, tools: dict[str, Tool],
     if tool is None or decision.decision == "deny":
         return json.dumps({"error": f"refused by policy: {decision.reason}"})
     if effect == "write" or decision.decision == "needs_approval":
-        intent = ctx.stage(tool.name, args, f"{tool.name} {json.dumps(args, default=str)}")
+        try:
+            # Checked before it is staged: a bad call goes back to the model to repair,
+            # and never sits in the outbox beside good ones that would then half-act.
+            tool.admit(args, workspace)
+            intent = ctx.stage(tool.name, args, f"{tool.name} {json.dumps(args, default=str)}")
+        except SoloistError as exc:
+            event("tool.refused", {"tool": name, "args": args, "error": exc.message})
+            return json.dumps({"error": f"not staged: {exc.message} Fix the arguments and "
+                                        "call the tool again."})
         if decision.decision == "needs_approval":
             result.approvals.append(f"{tool.name}: {decision.reason}")
         event("tool.staged", {"tool": tool.name, "key": intent.idempotency_key,

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+#: (tool, args) -> the args checked against the tool, or a DeterministicError
+Admit = Callable[[str, Mapping[str, Any]], Any]
 
 
 def idempotency_key(run_id: str, step_id: str, index: int) -> str:
@@ -34,9 +38,18 @@ class StepContext:
     playbook: str = ""
     guidance: str | None = None
     intents: list[Intent] = field(default_factory=list)
+    #: checks each intent against its tool as it is staged (the runner sets it)
+    admit: Admit | None = field(default=None, repr=False, compare=False)
 
     def stage(self, tool: str, args: dict[str, Any], description: str = "") -> Intent:
-        """Stage a side effect through ``tool``; returns the intent with its key."""
+        """Stage a side effect through ``tool``; returns the intent with its key.
+
+        The arguments are checked against the tool now: a bad call raises a
+        :class:`~soloist.errors.DeterministicError` here, before anything is staged, rather
+        than failing at dispatch after its siblings have acted.
+        """
+        if self.admit is not None:
+            self.admit(tool, args)
         index = len(self.intents)
         intent = Intent(index, tool, dict(args), description or f"{tool}",
                         idempotency_key(self.run_id, self.step_id, index))

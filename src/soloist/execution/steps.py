@@ -10,7 +10,7 @@ import fnmatch
 import importlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -148,7 +148,8 @@ class StepRunner:
     def _run_kind(self, step: Step, job: StepJob, context: dict[str, Any]) -> Produced:
         row = job.row
         ctx = StepContext(row.run_id, row.step_id, row.attempt, job.inputs,
-                          context["steps"], row.playbook, row.guidance)
+                          context["steps"], row.playbook, row.guidance,
+                          admit=self.admit_intent)
         if step.kind == "gate":
             return Produced()
         if step.kind == "agent":
@@ -293,6 +294,11 @@ class StepRunner:
                        calls=list(getattr(exc, "calls", None) or
                                   (produced.calls if produced else [])),
                        same_attempt=same_attempt)
+
+    def admit_intent(self, tool: str, args: Mapping[str, Any]) -> dict[str, Any]:
+        """An intent's arguments checked against its tool: the schema and the tool's own
+        rules (a file tool's folder). Raises a deterministic error naming the problem."""
+        return self.tools.get(tool).admit(args, self.workspace)
 
     def dispatch(self, intent_tool: str, args: dict[str, Any], call: ToolCall) -> Any:
         return self.tools.get(intent_tool).invoke(args, call)

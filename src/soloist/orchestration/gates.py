@@ -10,7 +10,7 @@ import time
 
 from soloist.control.registry import Registry
 from soloist.errors import InvalidState, NotFound
-from soloist.orchestration import runs
+from soloist.orchestration import compensation, runs
 from soloist.orchestration.lifecycle import RunState, StepState
 from soloist.store.base import ApprovalRow, NewEvent, Store, Transaction
 
@@ -71,6 +71,9 @@ class Gates:
                    note: str | None, now: float) -> None:
         pk = _step(tx, approval)
         _record(tx, approval, "approved", actor, note, now)
+        if approval.reason == compensation.REASON:
+            self._retry_compensation(tx, approval, pk, actor, note, now)
+            return
         tx.intents.set_status(approval.run_id, approval.step_id, "pending", expect=["staged"])
         # The output is recorded: the claim resumes at dispatch, not at execution.
         tx.steps.set_state(pk, S.READY, expect=[S.AWAITING_APPROVAL], resume="dispatch",
@@ -90,6 +93,13 @@ class Gates:
                   now: float) -> None:
         pk = _step(tx, approval)
         _record(tx, approval, "rejected", actor, reason, now)
+        if approval.reason == compensation.REASON:
+            tx.steps.set_state(pk, S.FAILED, expect=[S.AWAITING_APPROVAL],
+                               error=f"given up by {actor}: {reason}", finished_at=now)
+            _move(tx, approval, S.FAILED, actor, now, error=f"given up: {reason}")
+            compensation.decided(tx, approval, "give_up", actor, reason, now)
+            runs.compensation_done(tx, approval.run_id, now)
+            return
         tx.intents.set_status(approval.run_id, approval.step_id, "rejected", expect=["staged"])
         tx.steps.set_state(pk, S.FAILED, expect=[S.AWAITING_APPROVAL],
                            error=f"rejected by {actor}: {reason}", finished_at=now)
@@ -108,6 +118,9 @@ class Gates:
             approval = _open(tx, approval_id)
             pk = _step(tx, approval)
             _record(tx, approval, "retry", actor, guidance, now)
+            if approval.reason == compensation.REASON:
+                self._retry_compensation(tx, approval, pk, actor, guidance, now)
+                return approval
             tx.intents.set_status(approval.run_id, approval.step_id, "discarded",
                                   expect=["staged"])
             step = tx.steps.get(approval.run_id, approval.step_id)
@@ -117,6 +130,46 @@ class Gates:
             _move(tx, approval, S.READY, actor, now, guidance=guidance)
             tx.notify_ready()
         return approval
+
+    def resolve(self, approval_id: str, actor: str, note: str,
+                now: float | None = None) -> ApprovalRow:
+        """A failed compensation was undone by hand: record it, and let the run go on."""
+        now = time.time() if now is None else now
+        with self.store.transaction() as tx:
+            approval = _open(tx, approval_id)
+            if approval.reason != compensation.REASON:
+                raise InvalidState(
+                    f"approval {approval_id} is not a failed compensation; resolve is for "
+                    "those. Use approve, reject or retry.")
+            pk = _step(tx, approval)
+            _record(tx, approval, "resolved", actor, note, now)
+            tx.steps.set_state(pk, S.PERSISTING, expect=[S.AWAITING_APPROVAL])
+            tx.steps.set_state(pk, S.DONE, expect=[S.PERSISTING], finished_at=now)
+            tx.events.append(NewEvent("step.transition", {
+                "from": S.AWAITING_APPROVAL.value, "to": S.DONE.value,
+                "path": [S.AWAITING_APPROVAL.value, S.PERSISTING.value, S.DONE.value],
+                "by_hand": True}, run_id=approval.run_id, step_id=approval.step_id,
+                actor=actor, ts=now))
+            original = compensation.original_of(approval.step_id)
+            orig = tx.steps.get(approval.run_id, original)
+            if orig is not None and tx.steps.set_state(orig.id, S.COMPENSATED, expect=[S.DONE]):
+                tx.events.append(NewEvent("step.transition", {
+                    "from": "done", "to": "compensated", "by_hand": True},
+                    run_id=approval.run_id, step_id=original, actor=actor, ts=now))
+            compensation.decided(tx, approval, "done_by_hand", actor, note, now)
+            runs.compensation_done(tx, approval.run_id, now)
+        return approval
+
+    @staticmethod
+    def _retry_compensation(tx: Transaction, approval: ApprovalRow, pk: int, actor: str,
+                            note: str | None, now: float) -> None:
+        step = tx.steps.get(approval.run_id, approval.step_id)
+        assert step is not None
+        tx.steps.set_state(pk, S.READY, expect=[S.AWAITING_APPROVAL],
+                           attempt=step.attempt + 1, available_at=now)
+        _move(tx, approval, S.READY, actor, now, retry=compensation.REASON)
+        compensation.decided(tx, approval, "retry", actor, note, now)
+        tx.notify_ready()
 
     def expire(self, now: float | None = None) -> int:
         """Apply the default decision of every gate whose timeout passed."""

@@ -42,7 +42,9 @@ STEP_TRANSITIONS: dict[StepState, frozenset[StepState]] = {
         {S.CHECKING, S.SKIPPED, S.READY, S.FAILED, S.AWAITING_APPROVAL, S.CANCELLED}
     ),
     S.CHECKING: frozenset({S.PERSISTING, S.AWAITING_APPROVAL, S.READY, S.FAILED, S.CANCELLED}),
-    S.AWAITING_APPROVAL: frozenset({S.READY, S.FAILED, S.CANCELLED}),
+    # Straight to persisting only when a person did the work by hand (a compensation
+    # resolved by hand): there is nothing left to dispatch, only the record to write.
+    S.AWAITING_APPROVAL: frozenset({S.READY, S.PERSISTING, S.FAILED, S.CANCELLED}),
     S.PERSISTING: frozenset({S.DONE, S.READY, S.FAILED, S.CANCELLED}),
     S.DONE: frozenset({S.COMPENSATED}),
     S.SKIPPED: frozenset(),

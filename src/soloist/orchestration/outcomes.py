@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from soloist.control.playbooks import Playbook
 from soloist.execution.steps import Outcome, StepJob
-from soloist.orchestration import runs
+from soloist.orchestration import compensation, runs
 from soloist.orchestration.lifecycle import RunState, StepState, path
 from soloist.store.base import (
     ApprovalRow,
@@ -180,16 +180,30 @@ def _apply_outcome(tx: Transaction, outcome: Outcome, actor: str, now: float) ->
         tx.notify_ready()
         return True
     # failed
+    if row.kind == "compensation":
+        # Only a bug in the worker gets here; even then the undo is not skipped silently.
+        return _compensation_gate(tx, job, outcome.error or "it failed", actor, now)
     if not _fenced(tx, StepUpdate(row.id, row.lease_token, S.FAILED, error=outcome.error,
                                   finished_at=now)):
         return False
     log_moves(tx, row, S.EXECUTING, S.FAILED, ts=checked, actor=actor,
               data={"error": outcome.error})
-    if row.kind == "compensation":
-        runs.compensation_done(tx, row.run_id, now)
-    else:
-        runs.end_run(tx, row.run_id, playbook, final_state=RunState.FAILED,
-                     error=f"step {row.step_id} failed: {outcome.error}", actor=actor, now=now)
+    runs.end_run(tx, row.run_id, playbook, final_state=RunState.FAILED,
+                 error=f"step {row.step_id} failed: {outcome.error}", actor=actor, now=now)
+    return True
+
+
+def _compensation_gate(tx: Transaction, job: StepJob, error: str, actor: str,
+                       now: float) -> bool:
+    """A compensation failed for good: it waits for a person instead of ending the run."""
+    row = job.row
+    if not _fenced(tx, StepUpdate(row.id, row.lease_token, S.AWAITING_APPROVAL, error=error)):
+        return False
+    log_moves(tx, row, S.EXECUTING, S.AWAITING_APPROVAL, ts=now, actor=actor,
+              data={"error": error, "reason": compensation.REASON})
+    action = compensation.action_of(job.playbook, row.step_id, job.run.get("intents", []))
+    compensation.ask_a_person(tx, row, runs.new_id("a"), error,
+                              job.run.get("attempts", row.attempt), actor, now, action)
     return True
 
 
@@ -213,6 +227,8 @@ def apply_dispatched(tx: Transaction, done: Dispatched, actor: str, now: float) 
     if done.failure is not None:
         failure = done.failure
         target = S.READY if failure.status == "retry" else S.FAILED
+        if target == S.FAILED and row.kind == "compensation":
+            return _compensation_gate(tx, done.job, failure.error or "it failed", actor, now)
         update = StepUpdate(row.id, row.lease_token, target, error=failure.error,
                             attempt=row.attempt + 1 if target == S.READY else None,
                             available_at=now + failure.delay if target == S.READY else None,

@@ -15,6 +15,7 @@ import jsonschema
 
 from soloist.control.playbooks import Playbook
 from soloist.errors import InputError
+from soloist.orchestration import compensation
 from soloist.orchestration.lifecycle import RunState, StepState, check_run_move
 from soloist.store.base import NewEvent, NewStep, RunRow, Transaction
 
@@ -176,8 +177,12 @@ def compensation_done(tx: Transaction, run_id: str, now: float) -> None:
                                       run_id=run_id, step_id=step_id, ts=now))
         tx.notify_ready()
         return
-    final = RunState(run.final_state or RunState.FAILED)
+    # A compensation a person resolved by hand or gave up is part of how the run ended.
+    notes, gave_up = compensation.summary(tx.approvals.for_run(run_id))
+    final = RunState.FAILED if gave_up else RunState(run.final_state or RunState.FAILED)
+    error = "; ".join(part for part in (run.error, *notes) if part) or None
     check_run_move(RunState.COMPENSATING, final)
-    tx.runs.set_state(run_id, final, expect=[RunState.COMPENSATING], finished_at=now)
-    tx.events.append(NewEvent(f"run.{final.value}", {"error": run.error, "compensated": True},
+    tx.runs.set_state(run_id, final, expect=[RunState.COMPENSATING], error=error,
+                      finished_at=now)
+    tx.events.append(NewEvent(f"run.{final.value}", {"error": error, "compensated": not gave_up},
                               run_id=run_id, ts=now))

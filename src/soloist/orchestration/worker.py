@@ -23,9 +23,10 @@ from typing import Any
 
 from soloist.control.playbooks import RetryPolicy
 from soloist.control.registry import Registry
-from soloist.errors import LeaseLost, StoreError, classify
+from soloist.errors import LeaseLost, SoloistError, StoreError, classify
 from soloist.execution.context import ToolCall
 from soloist.execution.steps import Outcome, Status, StepJob, StepRunner
+from soloist.orchestration import compensation
 from soloist.orchestration.lifecycle import StepState
 from soloist.orchestration.outcomes import (
     Dispatched,
@@ -36,7 +37,7 @@ from soloist.orchestration.outcomes import (
     log_moves,
 )
 from soloist.orchestration.retry import decide
-from soloist.store.base import NewEvent, StepRow, StepUpdate, Store, Transaction
+from soloist.store.base import IntentRow, NewEvent, StepRow, StepUpdate, Store, Transaction
 
 S = StepState
 _WAKE = object()
@@ -278,6 +279,9 @@ class Worker:
                 ]
                 origin = tx.steps.get(row.run_id, original)
                 job.run["original_output"] = origin.output if origin else None
+            if row.kind == "compensation":
+                base = compensation.attempt_base(tx.approvals.for_run(row.run_id), row.step_id)
+                job.run["attempts"] = row.attempt - base
             jobs.append(job)
         return jobs
 
@@ -329,6 +333,14 @@ class Worker:
             current = tx.steps.get(row.run_id, row.step_id)
         output = current.output if current is not None else None
         done = Dispatched(job, output=output)
+        refused = self._inadmissible(intents)
+        if refused is not None:
+            # One bad intent stops them all before anything acts: a step never half-acts
+            # because of arguments that could be known to fail.
+            key, message = refused
+            done.results.append((key, "failed", None, message, None))
+            done.failure = Outcome(job, "failed", error=message)
+            return done
         actor = self._actor_of(job)
         results: list[Any] = []
         for intent in intents:
@@ -360,6 +372,17 @@ class Worker:
         if done.output is None and results and job.playbook.step(row.step_id).kind == "tool":
             done.output = results[0] if len(results) == 1 else results
         return done
+
+    def _inadmissible(self, intents: list[IntentRow]) -> tuple[str, str] | None:
+        """The first intent still to dispatch that its tool would refuse, and why."""
+        for intent in intents:
+            if intent.status not in ("pending", "staged"):
+                continue
+            try:
+                self.runner.admit_intent(intent.tool, intent.args)
+            except SoloistError as exc:
+                return intent.idempotency_key, f"{type(exc).__name__}: {exc}"
+        return None
 
     @staticmethod
     def _actor_of(job: StepJob) -> str:
@@ -401,7 +424,10 @@ class Worker:
                 output = self.runner.compensate(spec, job, original,
                                                 job.run.get("original_output"), results)
         except Exception as exc:
-            decision = decide(RetryPolicy(), classify(exc), job.row.attempt,
+            # Counted from the last time a person sent it back, so their retry gets the
+            # same backoff as the first; when they are used up, a person decides again.
+            decision = decide(RetryPolicy(), classify(exc), job.run.get("attempts",
+                                                                        job.row.attempt),
                               getattr(exc, "retry_after", None))
             status: Status = "retry" if decision.action == "retry" else "failed"
             return Dispatched(job, failure=Outcome(job, status, error=f"{exc}",
@@ -439,9 +465,14 @@ class Worker:
         """Fail an expired step that has used up its attempts; false if it may run again.
 
         Only steps that were executing: one that was dispatching its intents resumes the
-        dispatch, which is idempotent, and compensations always run to the end.
+        dispatch, which is idempotent. A compensation whose attempts run out this way goes
+        to a person, as one that fails does.
         """
-        if row.state != StepState.EXECUTING or row.kind != "step":
+        if row.state != StepState.EXECUTING:
+            return False
+        if row.kind == "compensation":
+            return self._fail_poison_compensation(tx, row, now)
+        if row.kind != "step":
             return False
         job = self._placeholder_job(row)
         policy = job.playbook.step(row.step_id).retry
@@ -450,6 +481,18 @@ class Worker:
         error = (f"PoisonStep: the lease of {row.lease_owner} expired during attempt "
                  f"{row.attempt} of {policy.max_attempts}: the worker running this step "
                  "stopped or died each time, and the step may be what kills it")
+        return apply_outcome(tx, Outcome(job, "failed", error=error), self.id, now)
+
+    def _fail_poison_compensation(self, tx: Transaction, row: StepRow, now: float) -> bool:
+        """A compensation whose workers keep dying goes to a person, like one that fails."""
+        attempts = row.attempt - compensation.attempt_base(tx.approvals.for_run(row.run_id),
+                                                           row.step_id)
+        if decide(RetryPolicy(), "transient", attempts).action != "fail":
+            return False
+        job = self._placeholder_job(row)
+        job.run["attempts"] = attempts
+        error = (f"PoisonStep: the lease of {row.lease_owner} expired during attempt "
+                 f"{attempts}: the workers running this compensation stopped or died each time")
         return apply_outcome(tx, Outcome(job, "failed", error=error), self.id, now)
 
     def _release_in_hand(self) -> None:

@@ -34,6 +34,8 @@ from soloist.execution.context import ToolCall
 
 Effect = Literal["read", "write"]
 EffectOf = Callable[[Mapping[str, Any]], Effect]
+#: (validated args, workspace folder) -> None, or a DeterministicError saying what is wrong
+ArgsCheck = Callable[[Mapping[str, Any], str], None]
 F = TypeVar("F", bound=Callable[..., Any])
 _MARK = "__soloist_tool__"
 _CALL = "call"  # the parameter that receives the ToolCall; never an argument
@@ -79,6 +81,7 @@ class Tool:
     result_schema: dict[str, Any] | None = field(default=None, compare=False)
     compensate: ToolCompensation | None = field(default=None, compare=False)
     effect_of: EffectOf | None = field(default=None, compare=False)
+    check_args: ArgsCheck | None = field(default=None, compare=False)
     _model: type[BaseModel] | None = field(default=None, init=False, repr=False, compare=False)
     _params: dict[str, str] = field(default_factory=dict, init=False, repr=False,
                                     compare=False)
@@ -142,9 +145,22 @@ class Tool:
         values.update(parsed.model_extra or {})
         return values
 
+    def admit(self, args: Mapping[str, Any], workspace: str) -> dict[str, Any]:
+        """:meth:`validate`, then the tool's own rules on the values (``check_args``: a
+        file tool's path must be inside the workspace, say).
+
+        Called when an intent is staged, again before the first dispatch of a step, and by
+        :meth:`invoke`: a call that could only fail later is refused while nothing has
+        happened yet.
+        """
+        values = self.validate(args)
+        if self.check_args is not None:
+            self.check_args(values, workspace)
+        return values
+
     def invoke(self, args: Mapping[str, Any], call: ToolCall) -> Any:
-        """Validate ``args``, then call the function (with ``call`` if it takes it)."""
-        kwargs = self.validate(args)
+        """Admit ``args``, then call the function (with ``call`` if it takes it)."""
+        kwargs = self.admit(args, call.workspace)
         if _takes_call(self.fn):
             kwargs[_CALL] = call
         result = self.fn(**kwargs)
@@ -183,6 +199,7 @@ def tool(
     compensate: CompensateSpec | None = None,
     effect_of: EffectOf | None = None,
     description: str | None = None,
+    check_args: ArgsCheck | None = None,
 ) -> Callable[[F], F]:
     """Declare a function as a tool: ``@tool("crm.note", effect="write")``.
 
@@ -197,7 +214,7 @@ def tool(
             _first_line(inspect.getdoc(fn)) if description is None else description,
             tuple(tags),
             compensate=None if compensate is None else _compensation(tool_name, compensate),
-            effect_of=effect_of,
+            effect_of=effect_of, check_args=check_args,
         )
         setattr(fn, _MARK, spec)
         return fn

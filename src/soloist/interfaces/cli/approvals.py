@@ -1,4 +1,4 @@
-"""``soloist approvals | approve | reject | retry``: the human gates."""
+"""``soloist approvals | approve | reject | retry | resolve``: the human gates."""
 
 from __future__ import annotations
 
@@ -71,8 +71,20 @@ def retry(
     typer.echo(f"sent {a.step_id} of run {a.run_id} back with guidance")
 
 
+def resolve(
+    approval_id: str,
+    note: Annotated[str, typer.Option(help="What you did by hand, for the record.")],
+    workspace: WorkspaceOpt = DEFAULT_WS,
+) -> None:
+    """A failed compensation: you undid its effects by hand, and the run goes on."""
+    with open_workspace(workspace) as ws:
+        a = ws.resolve(approval_id, note)
+    typer.echo(f"resolved {a.id} by hand (run {a.run_id}, step {a.step_id})")
+
+
 def register(app: typer.Typer) -> None:
     app.command()(approvals)
     app.command()(approve)
     app.command()(reject)
     app.command()(retry)
+    app.command()(resolve)
