@@ -66,29 +66,35 @@ READY_FD = "{ready-fd}"  # placeholder in the argv for the launcher's ready pipe
 RUN_UID_BASE = 1_900_000_000
 RUN_UID_SPAN = 100_000_000
 
-# Runs inside, first: mounts the scratch, drops the one capability it had for that, sets
-# the limits and the syscall filter from argv, then becomes the program. Runs with -I -S so
-# it costs ~15 ms. Shell runs go through it too, so code.run needs a Python even for shell.
+# Runs inside, first: mounts the scratch, drops the capabilities it had for that, sets the
+# limits and the syscall filter from argv, then becomes the program. Runs with -I -S so it
+# costs ~15 ms. Shell runs go through it too, so code.run needs a Python even for shell.
 # bubblewrap cannot give a tmpfs an inode cap, and files and folders cost the kernel ~1 KiB
 # each that ``size=`` does not count (1.8 million empty folders in 8 s, 1.8 GB): so the
 # launcher mounts /scratch itself, in a mount namespace of its own (the one bubblewrap made
-# belongs to an outer user namespace, where CAP_SYS_ADMIN does not reach).
+# belongs to an outer user namespace, where CAP_SYS_ADMIN does not reach). The filter is
+# loaded here, not by bubblewrap, because it denies mount and unshare.
 _LAUNCHER = """\
 import ctypes, os, resource, sys
 ready, cpu, mem, nproc, fsize, nofile, size, inodes = (int(v) for v in sys.argv[1:9])
 scratch, bpf = sys.argv[9].encode(), bytes.fromhex(sys.argv[10])
+CLONE_NEWNS, MS_NOSUID_NODEV, CAP_SYS_ADMIN, CAP_SETPCAP = 0x20000, 0x6, 21, 8
+PR_CAPBSET_DROP, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 24, 47, 4
+PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 38, 22, 2
 libc = ctypes.CDLL(None, use_errno=True)
-L = ctypes.c_ulong
 def ok(result, what):
     if result != 0:
         raise OSError(ctypes.get_errno(), what + ": " + os.strerror(ctypes.get_errno()))
-ok(libc.unshare(0x20000), "unshare(CLONE_NEWNS)")
+def prctl(*args):  # variadic in C: every argument passed as a full unsigned long
+    return libc.prctl(*(ctypes.c_ulong(arg) for arg in (*args, 0, 0, 0)[:5]))
+ok(libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
 options = "size=%d,nr_inodes=%d,mode=0755" % (size, inodes)
-ok(libc.mount(b"scratch", scratch, b"tmpfs", L(0x6), options.encode()), "mount scratch")
+ok(libc.mount(b"scratch", scratch, b"tmpfs", ctypes.c_ulong(MS_NOSUID_NODEV),
+              options.encode()), "mount the scratch")
 os.chdir(scratch)
-for cap in (21, 8):  # CAP_SYS_ADMIN, then CAP_SETPCAP, which the dropping needs
-    ok(libc.prctl(L(24), L(cap), L(0), L(0), L(0)), "drop from the bounding set")
-ok(libc.prctl(L(47), L(4), L(0), L(0), L(0)), "clear ambient capabilities")
+for cap in (CAP_SYS_ADMIN, CAP_SETPCAP):  # CAP_SETPCAP last: dropping needs it
+    ok(prctl(PR_CAPBSET_DROP, cap), "drop a capability")
+ok(prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL), "clear the ambient capabilities")
 ok(libc.capset((ctypes.c_uint32 * 2)(0x20080522, 0), (ctypes.c_uint32 * 6)()), "capset")
 resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
@@ -96,11 +102,11 @@ resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
 resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
 resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
 resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
-class Program(ctypes.Structure):
+class Program(ctypes.Structure):  # struct sock_fprog
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_char_p)]
 program = Program(len(bpf) // 8, bpf)
-ok(libc.prctl(L(38), L(1), L(0), L(0), L(0)), "no_new_privs")
-ok(libc.prctl(L(22), L(2), L(ctypes.addressof(program)), L(0), L(0)), "seccomp")
+ok(prctl(PR_SET_NO_NEW_PRIVS, 1), "no_new_privs")
+ok(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(program)), "seccomp")
 os.write(ready, b"1")
 os.close(ready)
 os.execv(sys.argv[11], sys.argv[11:])
