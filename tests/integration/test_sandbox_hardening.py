@@ -91,13 +91,22 @@ for root, subdirs, names in os.walk("/"):
             written.append(path)
         except OSError:
             pass
+knobs = []  # of the kernel's settings, only the sandbox's own pid counter may be set
+for root, subdirs, names in os.walk("/proc/sys"):
+    for name in names:
+        try:
+            os.close(os.open(os.path.join(root, name), os.O_WRONLY))
+            knobs.append(os.path.join(root, name))
+        except OSError:
+            pass
 print(json.dumps({"created": sorted(set(created)), "written": written,
-                  "dirs": dirs, "files": files}))
+                  "dirs": dirs, "files": files, "knobs": knobs}))
 """)
     assert isinstance(found, dict)
     assert found["dirs"] > 1000 and found["files"] > 10000  # it did look at the system
     assert found["created"] == ["/scratch"]
     assert found["written"] == []
+    assert set(found["knobs"]) <= {"/proc/sys/kernel/ns_last_pid"}
 
 
 # Every way to hold bytes the code might try: files and folders under each writable

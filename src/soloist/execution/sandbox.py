@@ -5,12 +5,16 @@ The sandbox an agent's code sees::
     /usr  /bin /lib /lib64     the host's system, read-only (symlinks into /usr)
     /etc                       only ld.so.cache, alternatives, a two-line passwd and group
     /code/main.py|main.sh      the code, read-only
-    /scratch                   a fresh size-capped tmpfs: cwd, HOME and TMPDIR; gone afterwards
-    /proc /dev                 the sandbox's own; no network (a namespace with only its own lo)
+    /scratch                   a fresh tmpfs capped in bytes and entries: cwd, HOME, TMPDIR;
+                               /tmp and /dev/shm are symlinks to it; gone afterwards
+    /dev                       read-only: null zero full random urandom, the std* symlinks
+    /proc                      the sandbox's own; no network (a namespace with only its own lo)
 
-Nothing else of the host exists in it: not /root, /home, /work, /tmp, the workspace, its
-database or its secrets. The environment is rebuilt from nothing, so no ``SOLOIST_*``
-variable or credential crosses over.
+Nothing else of the host exists in it: not /root, /home, /work, the host's /tmp, the
+workspace, its database or its secrets. The environment is rebuilt from nothing, so no
+``SOLOIST_*`` variable or credential crosses over. /scratch is the only place that takes
+data; the filter (:mod:`soloist.execution.seccomp`) refuses the kernel objects that would
+hold data outside it (memfds, System V and POSIX IPC), and no process keeps a capability.
 
 Limits and how each is enforced:
 
@@ -21,10 +25,14 @@ Limits and how each is enforced:
   escaped the namespaces. The limit is set *inside* the new user namespace by a tiny
   launcher; set outside, the kernel would also check it against every process the calling
   user already has.
-- **cpu_seconds, memory_mb, scratch_mb**: ``RLIMIT_CPU``, ``RLIMIT_AS``, ``RLIMIT_FSIZE``
+- **cpu_seconds, memory_mb, open_files**: ``RLIMIT_CPU``, ``RLIMIT_AS``, ``RLIMIT_NOFILE``
   (and ``RLIMIT_CORE`` = 0), set by the same launcher. ``RLIMIT_AS`` is per process, so a
   program may hold up to ``processes`` x ``memory_mb``; a cgroup would give one total, but
-  cgroups are rarely writable where Soloist runs.
+  cgroups are rarely writable where Soloist runs. For the same reason the kernel memory a
+  program ties up in pipe and socket buffers or file locks is bounded only through
+  ``open_files`` x ``processes`` and the clocks.
+- **scratch_mb**: everything written, anywhere, together: the scratch's ``size`` and
+  ``nr_inodes`` (see :func:`_scratch`), and ``RLIMIT_FSIZE`` per file.
 - **wall_seconds**: the whole process group of bubblewrap is killed; ``--die-with-parent``
   and the pid namespace take everything inside with it.
 - **output_bytes**: stdout and stderr are read as they come; bytes past the cap are read
