@@ -274,7 +274,6 @@ class BubblewrapSandbox:
         return argv + program
 
 
-
 def _scratch(limits: Limits) -> tuple[int, int]:
     """The scratch's data bytes and inodes: the two together hold ``scratch_mb``.
 
