@@ -5,12 +5,16 @@ The sandbox an agent's code sees::
     /usr  /bin /lib /lib64     the host's system, read-only (symlinks into /usr)
     /etc                       only ld.so.cache, alternatives, a two-line passwd and group
     /code/main.py|main.sh      the code, read-only
-    /scratch                   a fresh size-capped tmpfs: cwd, HOME and TMPDIR; gone afterwards
-    /proc /dev                 the sandbox's own; no network (a namespace with only its own lo)
+    /scratch                   a fresh tmpfs capped in bytes and entries: cwd, HOME, TMPDIR;
+                               /tmp and /dev/shm are symlinks to it; gone afterwards
+    /dev                       read-only: null zero full random urandom, the std* symlinks
+    /proc                      the sandbox's own; no network (a namespace with only its own lo)
 
-Nothing else of the host exists in it: not /root, /home, /work, /tmp, the workspace, its
-database or its secrets. The environment is rebuilt from nothing, so no ``SOLOIST_*``
-variable or credential crosses over.
+Nothing else of the host exists in it: not /root, /home, /work, the host's /tmp, the
+workspace, its database or its secrets. The environment is rebuilt from nothing, so no
+``SOLOIST_*`` variable or credential crosses over. /scratch is the only place that takes
+data; the filter (:mod:`soloist.execution.seccomp`) refuses the kernel objects that would
+hold data outside it (memfds, System V and POSIX IPC), and no process keeps a capability.
 
 Limits and how each is enforced:
 
@@ -21,10 +25,14 @@ Limits and how each is enforced:
   escaped the namespaces. The limit is set *inside* the new user namespace by a tiny
   launcher; set outside, the kernel would also check it against every process the calling
   user already has.
-- **cpu_seconds, memory_mb, scratch_mb**: ``RLIMIT_CPU``, ``RLIMIT_AS``, ``RLIMIT_FSIZE``
+- **cpu_seconds, memory_mb, open_files**: ``RLIMIT_CPU``, ``RLIMIT_AS``, ``RLIMIT_NOFILE``
   (and ``RLIMIT_CORE`` = 0), set by the same launcher. ``RLIMIT_AS`` is per process, so a
   program may hold up to ``processes`` x ``memory_mb``; a cgroup would give one total, but
-  cgroups are rarely writable where Soloist runs.
+  cgroups are rarely writable where Soloist runs. For the same reason the kernel memory a
+  program ties up in pipe and socket buffers or file locks is bounded only through
+  ``open_files`` x ``processes`` and the clocks.
+- **scratch_mb**: everything written, anywhere, together: the scratch's ``size`` and
+  ``nr_inodes`` (see :func:`_scratch`), and ``RLIMIT_FSIZE`` per file.
 - **wall_seconds**: the whole process group of bubblewrap is killed; ``--die-with-parent``
   and the pid namespace take everything inside with it.
 - **output_bytes**: stdout and stderr are read as they come; bytes past the cap are read
@@ -49,11 +57,15 @@ from pathlib import Path
 from typing import Literal
 
 from soloist.errors import DeterministicError
+from soloist.execution import seccomp
 
 Language = Literal["python", "shell"]
 LANGUAGES: tuple[Language, ...] = ("python", "shell")
 
 SCRATCH = "/scratch"
+INODE_COST = 1024  # what tmpfs counts per inode against its nr_inodes (BOGO_INODE_SIZE)
+# Bound from the host one by one (as --dev does): character devices hold no data.
+DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
 SYSTEM_PYTHON = "/usr/bin/python3"
 SANDBOX_UID = 1000
 READY_FD = "{ready-fd}"  # placeholder in the argv for the launcher's ready pipe
@@ -62,19 +74,51 @@ READY_FD = "{ready-fd}"  # placeholder in the argv for the launcher's ready pipe
 RUN_UID_BASE = 1_900_000_000
 RUN_UID_SPAN = 100_000_000
 
-# Sets the limits from argv, then becomes the program. Runs with -I -S so it costs ~10 ms.
-# Shell runs go through it too, so code.run needs a Python even for shell.
+# Runs inside, first: mounts the scratch, drops the capabilities it had for that, sets the
+# limits and the syscall filter from argv, then becomes the program. Runs with -I -S so it
+# costs ~15 ms. Shell runs go through it too, so code.run needs a Python even for shell.
+# bubblewrap cannot give a tmpfs an inode cap, and files and folders cost the kernel ~1 KiB
+# each that ``size=`` does not count (1.8 million empty folders in 8 s, 1.8 GB): so the
+# launcher mounts /scratch itself, in a mount namespace of its own (the one bubblewrap made
+# belongs to an outer user namespace, where CAP_SYS_ADMIN does not reach). The filter is
+# loaded here, not by bubblewrap, because it denies mount and unshare.
 _LAUNCHER = """\
-import os, resource, sys
-ready, cpu, mem, nproc, fsize = (int(v) for v in sys.argv[1:6])
+import ctypes, os, resource, sys
+ready, cpu, mem, nproc, fsize, nofile, size, inodes = (int(v) for v in sys.argv[1:9])
+scratch, bpf = sys.argv[9].encode(), bytes.fromhex(sys.argv[10])
+CLONE_NEWNS, MS_NOSUID_NODEV, CAP_SYS_ADMIN, CAP_SETPCAP = 0x20000, 0x6, 21, 8
+PR_CAPBSET_DROP, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 24, 47, 4
+PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 38, 22, 2
+libc = ctypes.CDLL(None, use_errno=True)
+def ok(result, what):  # a failure is one line on stderr, and no ready byte
+    if result != 0:
+        sys.stderr.write("sandbox setup: %s: %s\\n" % (what, os.strerror(ctypes.get_errno())))
+        os._exit(125)
+def prctl(*args):  # variadic in C: every argument passed as a full unsigned long
+    return libc.prctl(*(ctypes.c_ulong(arg) for arg in (*args, 0, 0, 0)[:5]))
+ok(libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
+options = "size=%d,nr_inodes=%d,mode=0755" % (size, inodes)
+ok(libc.mount(b"scratch", scratch, b"tmpfs", ctypes.c_ulong(MS_NOSUID_NODEV),
+              options.encode()), "mount the scratch")
+os.chdir(scratch)
+for cap in (CAP_SYS_ADMIN, CAP_SETPCAP):  # CAP_SETPCAP last: dropping needs it
+    ok(prctl(PR_CAPBSET_DROP, cap), "drop a capability")
+ok(prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL), "clear the ambient capabilities")
+ok(libc.capset((ctypes.c_uint32 * 2)(0x20080522, 0), (ctypes.c_uint32 * 6)()), "capset")
 resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
 resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
 resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
 resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+class Program(ctypes.Structure):  # struct sock_fprog
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_char_p)]
+program = Program(len(bpf) // 8, bpf)
+ok(prctl(PR_SET_NO_NEW_PRIVS, 1), "no_new_privs")
+ok(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(program)), "seccomp")
 os.write(ready, b"1")
 os.close(ready)
-os.execv(sys.argv[6], sys.argv[6:])
+os.execv(sys.argv[11], sys.argv[11:])
 """
 
 # What a program prints when it runs into a limit; the first match names the limit.
@@ -95,9 +139,11 @@ class Limits:
     output_bytes: int = 64 * 1024
     wall_seconds: float = 30.0
     scratch_mb: int = 64
+    open_files: int = 256
 
     def __post_init__(self) -> None:
-        for name in ("cpu_seconds", "memory_mb", "processes", "output_bytes", "scratch_mb"):
+        for name in ("cpu_seconds", "memory_mb", "processes", "output_bytes", "scratch_mb",
+                     "open_files"):
             if int(getattr(self, name)) < 1:
                 raise DeterministicError(f"sandbox limit {name} must be at least 1")
         if not 0 < self.wall_seconds <= 3600:
@@ -200,14 +246,17 @@ class BubblewrapSandbox:
             fd = _memfd(dest, data.encode())
             fds.append(fd)
             argv += ["--ro-bind-data", str(fd), dest]
+        data_bytes, inodes = _scratch(limits)
         argv += [
-            "--proc", "/proc", "--dev", "/dev",
-            "--size", str(limits.scratch_mb << 20), "--tmpfs", SCRATCH,
-            "--symlink", SCRATCH, "/tmp",
-            # bubblewrap's root is a writable tmpfs of no fixed size; make it read-only
-            # so /scratch (a mount of its own, size-capped) is the only place to write.
-            "--remount-ro", "/",
-            "--chdir", SCRATCH,
+            # Capabilities in the sandbox's own user namespace, for the launcher to mount
+            # /scratch; it drops every one before anything of the agent's runs.
+            "--cap-add", "CAP_SYS_ADMIN", "--cap-add", "CAP_SETPCAP",
+            "--proc", "/proc",
+            "--dir", SCRATCH, "--symlink", SCRATCH, "/tmp",
+            *_dev_argv(),
+            # bubblewrap's root and /dev are writable tmpfs of no fixed size (half the
+            # host's memory); read-only, they leave /scratch the only place to write.
+            "--remount-ro", "/dev", "--remount-ro", "/",
             "--clearenv",
             "--setenv", "HOME", SCRATCH, "--setenv", "TMPDIR", SCRATCH,
             "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin",
@@ -215,13 +264,41 @@ class BubblewrapSandbox:
             "--",
             python, "-I", "-S", "-c", _LAUNCHER, READY_FD,
             str(limits.cpu_seconds), str(limits.memory_mb << 20),
-            str(limits.processes), str(limits.scratch_mb << 20),
+            str(limits.processes), str(limits.scratch_mb << 20), str(limits.open_files),
+            str(data_bytes), str(inodes), SCRATCH, seccomp.program().hex(),
         ]
         # -I: no user site, no PYTHON* variables, no cwd on sys.path; the system's own
         # site-packages stay importable (they are part of the read-only system).
         program = [python, "-I", "/code/main.py"] if language == "python" else [
             "/bin/sh", "/code/main.sh"]
         return argv + program
+
+
+def _scratch(limits: Limits) -> tuple[int, int]:
+    """The scratch's data bytes and inodes: the two together hold ``scratch_mb``.
+
+    A file or folder costs the kernel about 1 KiB (``INODE_COST``) besides its data; one
+    sixteenth of the cap is set aside for them, so 64 MB hold 4,096 entries and 60 MB.
+    """
+    cap = limits.scratch_mb << 20
+    inodes = max(cap // (16 * INODE_COST), 64)
+    return cap - inodes * INODE_COST, inodes
+
+
+def _dev_argv() -> list[str]:
+    """A /dev of the device nodes programs use, built by hand instead of ``--dev``.
+
+    ``--dev`` adds a devpts instance, whose terminals are kernel memory counted nowhere and
+    drawn from the host's shared pool of ptys; nothing here needs a terminal. /dev/shm is
+    /scratch, so shared memory and POSIX semaphores work and count in its cap.
+    """
+    argv = ["--tmpfs", "/dev"]
+    for node in DEVICES:
+        argv += ["--dev-bind", node, node]
+    for fd, name in enumerate(("stdin", "stdout", "stderr")):
+        argv += ["--symlink", f"/proc/self/fd/{fd}", f"/dev/{name}"]
+    return [*argv, "--symlink", "/proc/self/fd", "/dev/fd", "--symlink", SCRATCH, "/dev/shm"]
+
 
 def _collect(
     proc: subprocess.Popen[bytes], limits: Limits, started: float, ready_r: int
@@ -316,7 +393,7 @@ def _python() -> tuple[str, list[str]]:
     prefix = os.path.realpath(sys.base_prefix)
     python = os.path.join(prefix, "bin", "python3")
     missing = (
-        "code.run needs a Python interpreter (apt-get install python3-minimal): "
+        "code.run needs a Python interpreter (apt-get install python3): "
         f"no {SYSTEM_PYTHON}"
     )
     if not os.access(python, os.X_OK):
@@ -378,6 +455,8 @@ def _why(code: int, timed_out: bool, stderr: str, duration: float,
         return "cpu time limit"
     if code == 128 + signal.SIGXFSZ:
         return "file size limit"
+    if code == 128 + signal.SIGSYS:
+        return "syscall filter"
     for name, signs in _SIGNS:
         if any(sign in stderr for sign in signs):
             return name

@@ -1,7 +1,9 @@
 """``code.run``: Python or shell written by an agent, run in the bubblewrap sandbox.
 
 Its effect is ``read``: the code sees no network, no workspace and no secrets, and can write
-only its own scratch folder, which is gone when the run ends; so running it again is safe.
+only its own scratch folder (all it writes counted in one cap), which is gone when the run
+ends; so running it again is safe. What the sandbox allows and refuses, syscalls included,
+is in :mod:`soloist.execution.sandbox` and the README.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ MAX_TIMEOUT = 600.0
 @tool("code.run", effect="read", tags=("code",))
 def code_run(language: str, code: str, call: ToolCall, timeout: float = 30) -> dict[str, Any]:
     """Run ``code`` (``python`` or ``shell``) in a sandbox with no network, no workspace,
-    a read-only system, a scratch folder as cwd, and CPU, memory, process, output and
-    ``timeout`` (wall clock, seconds) limits. Returns exit_code, stdout, stderr, truncated,
+    a read-only system, a size-capped scratch folder as cwd (the only writable place), a
+    syscall filter, and CPU, memory, process, output and ``timeout`` (wall clock, seconds)
+    limits. Returns exit_code, stdout, stderr, truncated,
     timed_out, killed (the limit it ran into, if any) and duration_s."""
     del call  # the sandbox is the same for every run; nothing to key on
     if language not in LANGUAGES:
