@@ -109,16 +109,27 @@ def hostile_fail(ctx, customer):
 '''
 
 
+#: every string of the corpus in one: what a detail view (show, get, why, document) gets
+ALL = "".join(value for value, _ in HOSTILE.values())
+ALL_SHOWN = "".join(shown for _, shown in HOSTILE.values())
+ACTOR = "tester" + HOSTILE["bold_red"][0] + "\x1b[2J"
+ACTOR_SHOWN = "person:tester[bold red]loud\\x1b[2J"
+FAILING = ("close_tag", "clear_screen", "all")
+
+
 class Hostile:
-    def __init__(self, root: Path, env: dict[str, str]) -> None:
+    def __init__(self, root: Path) -> None:
         self.root = root
-        self.env = env
-        self.gates: dict[str, str] = {}  # name -> run id (waiting at its gate)
-        self.failed: dict[str, str] = {}  # name -> run id (failed with the string)
+        # The actor's name is data too: it shows in versions, memory listings and the log.
+        self.env = {"SOLOIST_ACTOR": ACTOR}
+        self.gates: dict[str, str] = {}  # name (or "all") -> run id waiting at its gate
+        self.failed: dict[str, str] = {}  # name (or "all") -> run id failed with the string
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = soloist(*args, "-w", str(self.root), env=self.env, check=check)
-        return result
+        """``soloist ARGS``, piped, wide enough that no table cell wraps (so that a value
+        reads whole on its line; test_ids_are_never_cut_when_piped_or_narrow goes narrow)."""
+        return soloist(*args, "-w", str(self.root), env={**self.env, "COLUMNS": "5000"},
+                       check=check)
 
 
 @pytest.fixture(scope="module")
@@ -130,21 +141,20 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hostile]:
         (root / "playbooks" / name).write_text(body)
     with (root / "tasks.py").open("a") as tasks:
         tasks.write(TASKS)
-    everything = "".join(value for value, _ in HOSTILE.values())
-    # The actor's name is data too: it shows in versions, memory listings and the log.
-    ws = Hostile(root, {"SOLOIST_ACTOR": "tester" + HOSTILE["bold_red"][0] + "\x1b[2J"})
+    ws = Hostile(root)
     ws.run("deploy")
+    corpus = {**{name: value for name, (value, _) in HOSTILE.items()}, "all": ALL}
     lines = []
-    for index, (name, (value, _)) in enumerate(HOSTILE.items()):
-        for field, run_id in (("gates", _start(ws, "hostile", value, AMOUNT)),
-                              ("failed", _start(ws, "failing", value, None))):
-            getattr(ws, field)[name] = run_id
-        lines.append({"type": "fact", "namespace": "hostile", "subject": f"s{index}",
-                      "key": "k", "value": value, "reason": value})
-        lines.append({"type": "document", "namespace": "docs", "key": f"d{index}",
+    for name, value in corpus.items():
+        ws.gates[name] = _start(ws, "hostile", value, AMOUNT)
+        if name in FAILING:
+            ws.failed[name] = _start(ws, "failing", value, None)
+        lines.append({"type": "fact", "namespace": "hostile", "subject": name, "key": "k",
+                      "value": value, "reason": value})
+        lines.append({"type": "document", "namespace": "docs", "key": name,
                       "text": f"findme {value} line two\nline three", "metadata": {}})
-    lines.append({"type": "fact", "namespace": "hostile", "subject": "all", "key": "k",
-                  "value": {"nested": everything, "amount": AMOUNT}, "reason": everything})
+    lines.append({"type": "fact", "namespace": "nested", "subject": "all", "key": "k",
+                  "value": {"nested": ALL, "amount": AMOUNT}, "reason": "nested"})
     memory = base / "memory.jsonl"
     memory.write_text("".join(json.dumps(line) + "\n" for line in lines))
     ws.run("memory", "import", str(memory))
@@ -152,11 +162,10 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hostile]:
                               env={**os.environ, **ws.env, "SOLOIST_POLL_SECONDS": "0.05"},
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait_until(ws, lambda: len(json.loads(ws.run("approvals", "--json").stdout))
-                    == len(HOSTILE))
-        _wait_until(ws, lambda: all(
-            json.loads(ws.run("show", run_id, "--json").stdout)["run"]["state"] == "failed"
-            for run_id in ws.failed.values()))
+        _wait_until(lambda: len(json.loads(ws.run("approvals", "--json").stdout))
+                    == len(ws.gates))
+        _wait_until(lambda: sum(r["state"] == "failed" for r in json.loads(
+            ws.run("runs", "--limit", "100", "--json").stdout)) == len(ws.failed))
     finally:
         worker.terminate()
         worker.wait(30)
@@ -171,7 +180,7 @@ def _start(ws: Hostile, playbook: str, customer: str, amount: int | None) -> str
     return str(json.loads(out)["id"])
 
 
-def _wait_until(ws: Hostile, done: Any, timeout: float = 90.0) -> None:
+def _wait_until(done: Any, timeout: float = 120.0) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
         if done():
@@ -189,137 +198,127 @@ def _clean(result: subprocess.CompletedProcess[str]) -> str:
     return result.stdout
 
 
-def _flat(text: str) -> str:
-    """The output with table borders and the line breaks of wrapped cells taken out."""
-    return re.sub(r"[\s│┃║|]+", "", text)
-
-
-def test_approvals_show_every_value_escaped_and_the_real_amount_alone(
-        hostile: Hostile) -> None:
-    out = _clean(hostile.run("approvals"))
-    lines = out.splitlines()
-    for name, (_, shown) in HOSTILE.items():
+def _check_gates(lines: list[str], hostile: Hostile) -> None:
+    """Each gate shows its message and its one intent, each whole on its own line."""
+    for name, (value, shown) in [*HOSTILE.items(), ("all", (ALL, ALL_SHOWN))]:
         run_id = hostile.gates[name]
         header = [i for i, line in enumerate(lines) if f" run {run_id} " in line]
         assert len(header) == 1, name
         message, intent = lines[header[0] + 1], lines[header[0] + 2]
         # The gate message, folded from two template lines, is one line with the value.
         assert message == f"  Send an invoice of {AMOUNT} to {shown}?", name
-        args = as_json({"customer": HOSTILE[name][0], "amount": AMOUNT})
+        args = as_json({"customer": value, "amount": AMOUNT})
         assert intent == f"  -> ledger.record {args}  key {run_id}/send/0", name
     # Every intent line is a real one: nothing forged a line of its own.
-    assert sum(line.startswith("  -> ") for line in lines) == len(HOSTILE)
-    assert not any(line.startswith(FORGED.strip()) or line.startswith(FORGED)
-                   for line in lines)
+    assert sum(line.startswith("  -> ") for line in lines) == len(hostile.gates)
+    assert not any(line.startswith(FORGED) for line in lines)
+
+
+def test_approvals_show_every_value_escaped_and_the_real_amount_alone(
+        hostile: Hostile) -> None:
+    _check_gates(_clean(hostile.run("approvals")).splitlines(), hostile)
 
 
 def test_runs_list_shows_whole_ids_and_escaped_errors(hostile: Hostile) -> None:
     out = _clean(hostile.run("runs", "--limit", "100"))
     for run_id in [*hostile.gates.values(), *hostile.failed.values()]:
         assert run_id in out  # whole, never cut to "r-1a2308b9697-c..."
-    flat = _flat(out)  # the errors are cut to fit; the start of each shows, escaped
-    for name in ("close_tag", "clear_screen", "overwrite", "nul_del_c1"):
-        assert _flat(HOSTILE[name][1]) in flat, name
+    for name in ("close_tag", "clear_screen"):  # errors are cut to fit; their start shows
+        assert HOSTILE[name][1] + " " in out, name
 
 
 @pytest.mark.parametrize("columns", ["60", "200"])
 def test_ids_are_never_cut_when_piped_or_narrow(hostile: Hostile, columns: str) -> None:
     env = {**hostile.env, "COLUMNS": columns}
-    runs = soloist("runs", "--limit", "100", "-w", str(hostile.root), env=env)
+    runs = _clean(soloist("runs", "--limit", "100", "-w", str(hostile.root), env=env))
     for run_id in [*hostile.gates.values(), *hostile.failed.values()]:
-        assert run_id in runs.stdout
-    for run_id in hostile.gates.values():
-        shown = soloist("show", run_id, "-w", str(hostile.root), env=env).stdout
+        assert run_id in runs
+    for name in ("forged_line", "all"):
+        run_id = hostile.gates[name]
+        shown = _clean(soloist("show", run_id, "-w", str(hostile.root), env=env))
         assert f"{run_id}/send/0" in shown  # the intent key, whole
         approvals = [line for line in shown.splitlines() if line.startswith("approval a-")]
         assert len(approvals) == 1
         assert re.match(r"approval a-[0-9a-f]+-[0-9a-f]{6} on send: ", approvals[0])
+    _check_gates(_clean(soloist("approvals", "-w", str(hostile.root), env=env)).splitlines(),
+                 hostile)
 
 
-@pytest.mark.parametrize("name", list(HOSTILE))
-def test_show_prints_inputs_outputs_intents_and_errors_escaped(hostile: Hostile,
-                                                               name: str) -> None:
-    value, shown = HOSTILE[name]
-    gate = _clean(hostile.run("show", hostile.gates[name]))
+def test_show_prints_inputs_outputs_intents_and_errors_escaped(hostile: Hostile) -> None:
+    gate = _clean(hostile.run("show", hostile.gates["all"]))
     lines = gate.splitlines()
-    assert lines[0].startswith(hostile.gates[name] + " hostile v1 running")
-    assert lines[1] == "inputs: " + as_json({"customer": value, "amount": AMOUNT})
+    assert lines[0].startswith(hostile.gates["all"] + " hostile v1 running  started ")
+    assert lines[0].endswith(f" by {ACTOR_SHOWN}, took -")
+    assert lines[1] == "inputs: " + as_json({"customer": ALL, "amount": AMOUNT})
     waiting = [line for line in lines if line.startswith("approval ")]
     assert waiting == [f"approval {waiting[0].split()[1]} on send: Send an invoice of "
-                       f"{AMOUNT} to {shown}? -> waiting"]
+                       f"{AMOUNT} to {ALL_SHOWN}? -> waiting"]
     # The step outputs and the intent args are cut to fit their cells; their start shows.
-    assert _flat(as_json(value)[:20]) in _flat(gate)
-    failed = _clean(hostile.run("show", hostile.failed[name])).splitlines()
-    assert failed[1] == "inputs: " + as_json({"customer": value})
-    assert failed[2].startswith("error: ") and failed[2].endswith(shown)
+    assert as_json(ALL)[:30] in gate
+    for name in FAILING:
+        shown = ALL_SHOWN if name == "all" else HOSTILE[name][1]
+        value = ALL if name == "all" else HOSTILE[name][0]
+        failed = _clean(hostile.run("show", hostile.failed[name])).splitlines()
+        assert failed[1] == "inputs: " + as_json({"customer": value})
+        assert failed[2].startswith("error: ") and failed[2].endswith(shown)
 
 
-@pytest.mark.parametrize("name", ["forged_line", "cursor_up", "hyperlink", "bidi", "long"])
-def test_show_step_and_log_print_events_escaped(hostile: Hostile, name: str) -> None:
-    value = HOSTILE[name][0]
-    step = _clean(hostile.run("show", hostile.gates[name], "--step", "send"))
+def test_show_step_and_log_print_events_escaped(hostile: Hostile) -> None:
+    step = _clean(hostile.run("show", hostile.gates["all"], "--step", "send"))
     assert all(line[:6].strip().isdigit() for line in step.splitlines())  # one per event
     requested = [line for line in step.splitlines() if " approval.requested " in line]
     assert len(requested) == 1
-    assert as_json({"customer": value, "amount": AMOUNT}) in requested[0]  # whole
-    failed = _clean(hostile.run("show", hostile.failed[name], "--step", "boom"))
+    assert as_json({"customer": ALL, "amount": AMOUNT}) in requested[0]  # whole
+    failed = _clean(hostile.run("show", hostile.failed["all"], "--step", "boom"))
     assert all(line[:6].strip().isdigit() for line in failed.splitlines())
-    assert as_json(value)[1:-1] in failed
-    log = _clean(hostile.run("log", "--run", hostile.gates[name]))
+    assert as_json(ALL)[1:-1] in failed
+    log = _clean(hostile.run("log", "--run", hostile.gates["all"]))
     assert all(line[:6].strip().isdigit() for line in log.splitlines())
-    assert "tester[bold red]loud\\x1b[2J]" in log  # the actor, escaped too
-
-
-def test_log_of_everything_is_one_line_per_event(hostile: Hostile) -> None:
-    log = _clean(hostile.run("log", "--limit", "100000"))
-    assert all(line[:6].strip().isdigit() for line in log.splitlines())
+    assert f"[{ACTOR_SHOWN}]" in log  # the actor, escaped too
+    everything = _clean(hostile.run("log", "--limit", "100000"))
+    assert all(line[:6].strip().isdigit() for line in everything.splitlines())
 
 
 def test_memory_listings_print_values_escaped(hostile: Hostile) -> None:
-    facts = _flat(_clean(hostile.run("memory", "facts", "hostile")))
-    for _, shown in list(HOSTILE.values())[:-1]:
-        assert _flat(shown[:40]) in facts
-    for index, (name, (value, shown)) in enumerate(HOSTILE.items()):
-        fact = ["hostile", f"s{index}", "k"]
-        got = _clean(hostile.run("memory", "get", *fact))
-        assert json.loads(got) == value, name  # still JSON, the same value, escaped
-        assert len(got.splitlines()) == 1
-        history = _flat(_clean(hostile.run("memory", "history", *fact)))
-        assert _flat(shown[:30]) in history, name
-        why = _clean(hostile.run("memory", "why", *fact))
-        assert why.startswith("v1 put "), name
-        assert len(why.splitlines()) == 1, name
-        assert why.rstrip("\n").endswith(": " + shown), name
-    everything = _clean(hostile.run("memory", "get", "hostile", "all", "k"))
-    assert json.loads(everything)["amount"] == AMOUNT
+    facts = _clean(hostile.run("memory", "facts", "hostile"))
+    for name, (_, shown) in HOSTILE.items():
+        if name != "long":
+            assert f"│ {name} " in facts and f"│ {shown[:40]}" in facts, name
+    assert ACTOR_SHOWN in facts
+    got = _clean(hostile.run("memory", "get", "hostile", "all", "k"))
+    assert json.loads(got) == ALL and len(got.splitlines()) == 1  # the same JSON, escaped
+    nested = _clean(hostile.run("memory", "get", "nested", "all", "k"))
+    assert json.loads(nested) == {"nested": ALL, "amount": AMOUNT}
+    history = _clean(hostile.run("memory", "history", "hostile", "all", "k"))
+    assert ALL_SHOWN[:30] in history and ACTOR_SHOWN in history
+    why = _clean(hostile.run("memory", "why", "hostile", "all", "k")).splitlines()
+    assert len(why) == 1 and why[0].startswith("v1 put ")
+    assert f" by {ACTOR_SHOWN} " in why[0]
+    assert why[0].endswith(": " + ALL_SHOWN)
 
 
 def test_memory_documents_and_search_print_text_escaped(hostile: Hostile) -> None:
-    for index, (name, (_, shown)) in enumerate(HOSTILE.items()):
-        text = _clean(hostile.run("memory", "document", "docs", f"d{index}"))
-        # A document keeps its own lines (so the forged line's newline stays one); nothing
-        # else in it acts on the terminal.
-        kept = shown.replace("\\n", "\n")
-        assert text == f"findme {kept} line two\nline three\n", name
-        history = _flat(_clean(hostile.run("memory", "document", "docs", f"d{index}",
-                                           "--history")))
-        assert _flat(f"findme {shown}"[:30]) in history, name
-    found = _flat(_clean(hostile.run("memory", "search", "findme", "--k", "100")))
+    text = _clean(hostile.run("memory", "document", "docs", "all"))
+    # A document keeps its own lines (so the forged line's newline stays one); nothing
+    # else in it acts on the terminal.
+    kept = ALL_SHOWN.replace("\\n", "\n")
+    assert text == f"findme {kept} line two\nline three\n"
+    history = _clean(hostile.run("memory", "document", "docs", "all", "--history"))
+    assert f"findme {ALL_SHOWN}"[:40] in history and ACTOR_SHOWN in history
+    found = _clean(hostile.run("memory", "search", "findme", "--k", "100"))
     for _, shown in HOSTILE.values():
-        assert _flat(f"findme {shown}"[:40]) in found
+        assert f"findme {shown}"[:40] in found
 
 
 def test_versions_print_the_actor_escaped(hostile: Hostile) -> None:
-    out = _flat(_clean(hostile.run("versions")))
-    assert _flat("tester[bold red]loud\\x1b[2J") in out
-    history = _flat(_clean(hostile.run("versions", "playbook", "hostile")))
-    assert _flat("tester[bold red]loud\\x1b[2J") in history
+    assert ACTOR_SHOWN in _clean(hostile.run("versions"))
+    assert ACTOR_SHOWN in _clean(hostile.run("versions", "playbook", "hostile"))
 
 
 def test_json_output_keeps_the_values_exactly(hostile: Hostile) -> None:
     pending = json.loads(_clean(hostile.run("approvals", "--json")))
     customers = {p["intents"][0]["args"]["customer"] for p in pending}
-    assert customers == {value for value, _ in HOSTILE.values()}
+    assert customers == {value for value, _ in HOSTILE.values()} | {ALL}
 
 
 def test_approvals_on_a_terminal_show_the_real_amount_and_no_forged_line(
@@ -332,12 +331,12 @@ def test_approvals_on_a_terminal_show_the_real_amount_and_no_forged_line(
     socket = tmp_path / "tmux.sock"
     env = {**os.environ, **hostile.env}
     env.pop("TMUX", None)
-    command = (f"{SOLOIST} approvals -w {hostile.root}; echo; echo __DONE__; sleep 60")
+    command = f"{SOLOIST} approvals -w {hostile.root}; echo; echo __DONE__; sleep 60"
     base = [tmux, "-S", str(socket), "-f", "/dev/null"]
     subprocess.run([*base, "new-session", "-d", "-s", "display", "-x", "220", "-y", "60",
                     command], env=env, check=True, timeout=30)
     try:
-        deadline = time.time() + 60
+        deadline = time.time() + 90
         screen = ""
         while time.time() < deadline:
             # -J joins lines the terminal wrapped; -S - takes the scrolled-off part too.
@@ -350,15 +349,5 @@ def test_approvals_on_a_terminal_show_the_real_amount_and_no_forged_line(
         assert "__DONE__" in screen, screen
     finally:
         subprocess.run([*base, "kill-server"], env=env, timeout=30, check=False)
-    lines = [line.rstrip() for line in screen.splitlines()]
-    for name, (_, shown) in HOSTILE.items():
-        run_id = hostile.gates[name]
-        header = [i for i, line in enumerate(lines) if f" run {run_id} " in line]
-        assert len(header) == 1, (name, screen)
-        message, intent = lines[header[0] + 1], lines[header[0] + 2]
-        assert message == f"  Send an invoice of {AMOUNT} to {shown}?", name
-        args = as_json({"customer": HOSTILE[name][0], "amount": AMOUNT})
-        assert intent == f"  -> ledger.record {args}  key {run_id}/send/0", name
-    assert sum(line.startswith("  -> ") for line in lines) == len(HOSTILE)
-    assert not any(line.startswith(FORGED) for line in lines)
+    _check_gates([line.rstrip() for line in screen.splitlines()], hostile)
     assert "http://evil" in screen  # shown as text, not hidden in a link
