@@ -55,7 +55,7 @@ def run_demo(directory: Path | None = None) -> None:
         ledger = (root / "ledger.tsv").read_text().strip().splitlines()
         con.print("9. ledger.tsv (the external system) holds each entry once:")
         for line in ledger:
-            con.print(f"   {line}")
+            con.print("   " + line.replace("\t", "  "))  # a str is escaped: \t would show
         table = render.table("run", "playbook", "state", "took", "error", title="Runs",
                              ids=("run",))
         for run in reversed(ws.runs()):
