@@ -108,3 +108,15 @@ def test_id_columns_are_never_cut_when_narrow() -> None:
         out = _printed(table, width=width)
         for run_id in ids:
             assert run_id in out, width
+
+
+def test_a_document_keeps_its_lines_even_with_crlf() -> None:
+    assert render.block("one\r\ntwo\rthree\x1b[2J\n") == "one\ntwo\\rthree\\x1b[2J\n"
+
+
+@pytest.mark.parametrize("width", [1, 2, 5, 20])
+def test_a_cut_value_is_the_start_of_the_whole_one(width: int) -> None:
+    value = "a\x1b\u202e" * 30
+    whole = render.plain(value)
+    cut = render.plain(value, width)
+    assert len(cut) == width and cut.endswith("…") and whole.startswith(cut[:-1])

@@ -56,12 +56,11 @@ def put(namespace: str, subject: str, key: str,
         value: Annotated[str, typer.Argument(help="JSON, or plain text.")],
         reason: Reason, workspace: WorkspaceOpt = DEFAULT_WS, as_json: JsonOpt = False) -> None:
     """A person's write: a new version of NAMESPACE/SUBJECT/KEY."""
+    from soloist.interfaces.cli import render
     from soloist.memory.facts import Cause
 
     with open_workspace(workspace) as ws:
         row = ws.memory.put(namespace, subject, key, _value(value), Cause(ws.actor(None), reason))
-    from soloist.interfaces.cli import render
-
     _print_versions([row], as_json) if as_json else typer.echo(
         render.plain(f"{namespace}/{subject}/{key} is now v{row.version}"))
 

@@ -33,8 +33,8 @@ def plain(value: Any, width: int | None = None) -> str:
     then every active character escaped; cut to ``width`` characters when given."""
     raw = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False,
                                                           default=str)
-    if width is not None and len(raw) > 4 * width + 16:
-        raw = raw[: 4 * width + 16]  # enough to fill the width after escaping, no more work
+    if width is not None:
+        raw = raw[: width + 1]  # escaping only lengthens: this still fills (and cuts) the width
     shown = display.escape(raw)
     if width is not None and len(shown) > width:
         return shown[: max(width - 1, 0)] + ELLIPSIS
@@ -54,8 +54,8 @@ def styled(value: Any, style: StyleType) -> Text:
 
 def block(value: str) -> str:
     """A multi-line text (a document) fit to print: its line breaks and tabs kept, every
-    other active character escaped."""
-    return display.escape(value, keep="\n\t")
+    other active character escaped (a carriage return too, unless it ends a CRLF line)."""
+    return display.escape(value.replace("\r\n", "\n"), keep="\n\t")
 
 
 def json_line(value: Any) -> str:
