@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import unicodedata
+from pathlib import Path
 
 import pytest
 from rich.console import Console
 
+import soloist.interfaces.cli as cli
 from soloist.control import display
 from soloist.interfaces.cli import render
 
@@ -120,3 +123,15 @@ def test_a_cut_value_is_the_start_of_the_whole_one(width: int) -> None:
     whole = render.plain(value)
     cut = render.plain(value, width)
     assert len(cut) == width and cut.endswith("…") and whole.startswith(cut[:-1])
+
+
+def test_the_cli_prints_only_through_render() -> None:
+    """No CLI module builds its own console or table, or writes Rich markup: what they print
+    goes through render, where a str is data."""
+    markup = re.compile(r"\[/?(bold|red|green|dim|yellow|cyan|magenta|blue|link|conceal)\b|\[/\]")
+    for path in Path(cli.__file__).parent.glob("*.py"):
+        if path.name == "render.py":
+            continue
+        source = path.read_text()
+        assert "Console(" not in source and "Table(" not in source, path.name
+        assert not markup.search(source), path.name
