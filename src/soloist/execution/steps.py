@@ -16,8 +16,8 @@ from typing import Any, Literal
 
 import jsonschema
 
+from soloist.control import display, templating
 from soloist.control import policies as policy
-from soloist.control import templating
 from soloist.control.agents import Agent
 from soloist.control.playbooks import CompensateSpec, Playbook, Step
 from soloist.control.policies import Policies, ToolRequest
@@ -136,7 +136,10 @@ class StepRunner:
                           events=produced.events, calls=produced.calls)
         if step.gate is not None:
             outcome.status = "gate"
-            outcome.gate_message = str(templating.render(step.gate.message, context))
+            # The template's own line breaks fold to spaces; any left came from data and
+            # are escaped with the approval (see outcomes), so a message is one line.
+            outcome.gate_message = str(templating.render(display.fold(step.gate.message),
+                                                         context))
         elif produced.approvals:
             outcome.status = "gate"
             outcome.gate_message = "Policy asks a person to approve: " + "; ".join(

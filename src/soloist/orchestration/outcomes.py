@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from soloist.control import display
 from soloist.control.playbooks import Playbook
 from soloist.execution.steps import Outcome, StepJob
 from soloist.orchestration import compensation, runs
@@ -155,7 +156,10 @@ def _apply_outcome(tx: Transaction, outcome: Outcome, actor: str, now: float) ->
         timeout = step.gate.timeout if step.gate is not None else None
         approval = ApprovalRow(
             id=runs.new_id("a"), run_id=row.run_id, step_id=row.step_id, attempt=row.attempt,
-            reason="semantic" if semantic else "gate", message=outcome.gate_message,
+            # One line, every active character escaped: data in the message (an input, an
+            # error) cannot forge a line or style what the person approving reads.
+            reason="semantic" if semantic else "gate",
+            message=display.one_line(outcome.gate_message),
             created_at=now, expires_at=None if timeout is None else now + timeout,
             default_decision=step.gate.default if step.gate is not None else None,
             decision=None, decided_by=None, decided_at=None, note=None,

@@ -24,18 +24,19 @@ def approvals(workspace: WorkspaceOpt = DEFAULT_WS, as_json: JsonOpt = False) ->
     con = render.console()
     for p in pending:
         a = p.approval
-        expires = (
-            f", default {a.default_decision} at {render.when(a.expires_at)}" if a.expires_at else ""
-        )
-        con.print(
-            f"[bold]{a.id}[/]  {p.playbook} run {a.run_id} step {a.step_id} "
-            f"({a.reason}, {render.ago(a.created_at)}{expires})"
-        )
-        con.print(f"  {a.message}")
+        # Every value is data, shown whole and escaped on its own line: what the person reads
+        # is exactly what a decision lets through, and nothing in it can style or forge it.
+        expires = (", default ", a.default_decision or "-", " at ", render.when(a.expires_at)
+                   ) if a.expires_at else ()
+        con.print(render.line(render.styled(a.id, "bold"), "  ", p.playbook, " run ", a.run_id,
+                              " step ", a.step_id, " (", a.reason, ", ",
+                              render.ago(a.created_at), *expires, ")"))
+        con.print(render.line("  ", a.message))
         for i in p.intents:
-            con.print(f"  -> {i.tool} {render.short(i.args, 90)}  key {i.idempotency_key}")
+            con.print(render.line("  -> ", i.tool, " ", render.text(i.args), "  key ",
+                                  i.idempotency_key))
         if not p.intents and p.output is not None:
-            con.print(f"  output: {render.short(p.output, 90)}")
+            con.print(render.line("  output: ", render.text(p.output)))
 
 
 def approve(

@@ -50,7 +50,8 @@ def versions(kind: Annotated[str | None, typer.Argument(
         render.print_json([{k: v for k, v in render.to_jsonable(r).items() if k != "body"}
                            for r in rows])
         return
-    out = render.table("kind", "name", "version", "deployed", "by", "note", "source")
+    out = render.table("kind", "name", "version", "deployed", "by", "note", "source",
+                       ids=("name",))
     for r in rows:
         out.add_row(r.kind, r.name, f"v{r.version}", render.when(r.deployed_at),
                     r.deployed_by, r.note or "", r.source or "")

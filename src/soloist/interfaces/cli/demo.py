@@ -27,8 +27,8 @@ def run_demo(directory: Path | None = None) -> None:
     con = render.console()
     root = directory or Path(tempfile.mkdtemp(prefix="soloist-demo-"))
     write_example(root, force=directory is not None)
-    con.rule("[bold]Soloist demo")
-    con.print(f"1. Example workspace written to [bold]{root}[/]")
+    con.rule(render.styled("Soloist demo", "bold"))
+    con.print(render.line("1. Example workspace written to ", render.styled(str(root), "bold")))
     with Workspace(root) as ws:
         report = ws.deploy(DEMO_ACTOR)
         deployed = ", ".join(f"{k} {n} v{v}" for k, n, v in report.deployed)
@@ -49,20 +49,23 @@ def run_demo(directory: Path | None = None) -> None:
             for thread in threads:
                 thread.join(timeout=10)
         report_chain = ws.verify()
-        con.print(f"8. [bold]soloist audit verify[/]: {report_chain.checked} events, "
-                  f"chain {'intact' if report_chain.ok else 'BROKEN'}")
+        con.print(render.line("8. ", render.styled("soloist audit verify", "bold"),
+                              f": {report_chain.checked} events, "
+                              f"chain {'intact' if report_chain.ok else 'BROKEN'}"))
         ledger = (root / "ledger.tsv").read_text().strip().splitlines()
         con.print("9. ledger.tsv (the external system) holds each entry once:")
         for line in ledger:
-            con.print(f"   {line}")
-        table = render.table("run", "playbook", "state", "took", "error", title="Runs")
+            con.print("   " + line.replace("\t", "  "))  # a str is escaped: \t would show
+        table = render.table("run", "playbook", "state", "took", "error", title="Runs",
+                             ids=("run",))
         for run in reversed(ws.runs()):
             table.add_row(run.id, run.playbook, render.state(run.state),
                           render.duration(run.created_at, run.finished_at),
                           render.short(run.error or "", 60))
         con.print(table)
-    con.print(f"Look around: [bold]soloist show RUN -w {root}[/], "
-              f"[bold]soloist log -w {root}[/], [bold]soloist runs -w {root}[/]")
+    con.print(render.line("Look around: ", render.styled(f"soloist show RUN -w {root}", "bold"),
+                          ", ", render.styled(f"soloist log -w {root}", "bold"), ", ",
+                          render.styled(f"soloist runs -w {root}", "bold")))
 
 
 def _gate(ws: Workspace, run_id: str, con: Console) -> str:
@@ -71,11 +74,11 @@ def _gate(ws: Workspace, run_id: str, con: Console) -> str:
     if not pending:
         raise RuntimeError(f"run {run_id} did not reach a gate")
     waiting = pending[0]
-    con.print(f"   gate [bold]{waiting.approval.id}[/] on step {waiting.approval.step_id}: "
-              f"{waiting.approval.message}")
+    con.print(render.line("   gate ", render.styled(waiting.approval.id, "bold"), " on step ",
+                          waiting.approval.step_id, ": ", waiting.approval.message))
     for intent in waiting.intents:
-        con.print(f"     will dispatch {intent.tool} {render.short(intent.args, 70)} "
-                  f"(key {intent.idempotency_key})")
+        con.print(render.line("     will dispatch ", intent.tool, " ", render.text(intent.args),
+                              " (key ", intent.idempotency_key, ")"))
     return waiting.approval.id
 
 
@@ -86,21 +89,23 @@ def _scenarios(ws: Workspace, con: Console) -> None:
     con.print("   approved -> the ledger entry is dispatched once, with its idempotency key")
     ws.approve(_gate(ws, ada, con), "Ada confirmed by email", actor=DEMO_ACTOR)
     done = ws.wait(ada, 30)
-    con.print(f"   run {ada}: {render.state(done.state)}")
+    con.print(render.line(f"   run {ada}: ", render.state(done.state)))
     con.print("5. Its completion event run.completed.invoice starts the follow-up playbook")
     follow = _wait_for_playbook(ws, "follow-up")
-    con.print(f"   run {follow}: {render.state(ws.wait(follow, 30).state)}")
+    con.print(render.line(f"   run {follow}: ", render.state(ws.wait(follow, 30).state)))
     con.print("6. Invoice for Bob: sent, then Bob disputes it and the acknowledgement is "
               "rejected")
     bob = ws.start("invoice", {"customer": "Bob", "hours": 3}, actor=DEMO_ACTOR)
     ws.approve(_gate(ws, bob, con), None, actor=DEMO_ACTOR)
     ws.reject(_gate(ws, bob, con), "Bob disputes the hours", actor=DEMO_ACTOR)
     ended = ws.wait(bob, 30)
-    con.print(f"   run {bob}: {render.state(ended.state)}; the sent invoice was voided by its "
-              "compensating action (ledger.void)")
+    con.print(render.line(f"   run {bob}: ", render.state(ended.state),
+                          "; the sent invoice was voided by its compensating action "
+                          "(ledger.void)"))
     con.print("7. Timeline of Bob's run:")
     for step in ws.show(bob).steps:
-        con.print(f"   {step.step_id:<24} {render.state(step.state)}  attempt {step.attempt}")
+        con.print(render.line(f"   {step.step_id:<24} ", render.state(step.state),
+                              f"  attempt {step.attempt}"))
     _agent_scenario(ws, con)
 
 
@@ -121,17 +126,17 @@ def _agent_scenario(ws: Workspace, con: Console) -> None:
                   f"{ws.get_run(run_id).error}")
         return
     draft = next(s for s in ws.show(run_id).steps if s.step_id == "draft").output
-    con.print(f"   subject: {render.short(draft.get('subject', ''), 90)}")
-    con.print(f"   body:    {render.short(draft.get('body', ''), 90)}")
+    con.print(render.line("   subject: ", render.text(draft.get("subject", ""), 90)))
+    con.print(render.line("   body:    ", render.text(draft.get("body", ""), 90)))
     ws.approve(_gate(ws, run_id, con), "reads fine", actor=DEMO_ACTOR)
     done = ws.wait(run_id, 60)
     calls = ws.costs(run_id)
     tokens_in = sum(c.input_tokens for c in calls)
     tokens_out = sum(c.output_tokens for c in calls)
     spent = sum(c.cost_usd for c in calls)
-    con.print(f"   run {run_id}: {render.state(done.state)}; cost ${spent:.6f} for "
-              f"{len(calls)} model call(s), {tokens_in} tokens in, {tokens_out} out "
-              "(a local model has no price)")
+    con.print(render.line(f"   run {run_id}: ", render.state(done.state),
+                          f"; cost ${spent:.6f} for {len(calls)} model call(s), {tokens_in} "
+                          f"tokens in, {tokens_out} out (a local model has no price)"))
 
 
 def _wait_for_playbook(ws: Workspace, playbook: str, timeout: float = 30.0) -> str:

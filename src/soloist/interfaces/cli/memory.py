@@ -42,7 +42,8 @@ def _print_versions(rows: list[Any], as_json: bool) -> None:
     if as_json:
         render.print_json(rows)
         return
-    out = render.table("version", "op", "value", "by", "when", "run/step", "reason")
+    out = render.table("version", "op", "value", "by", "when", "run/step", "reason",
+                       ids=("run/step",))
     for r in rows:
         cause = f"{r.run_id}/{r.step_id}" if r.run_id else "-"
         out.add_row(f"v{r.version}", r.op, render.short(r.value, 40), r.actor,
@@ -55,12 +56,13 @@ def put(namespace: str, subject: str, key: str,
         value: Annotated[str, typer.Argument(help="JSON, or plain text.")],
         reason: Reason, workspace: WorkspaceOpt = DEFAULT_WS, as_json: JsonOpt = False) -> None:
     """A person's write: a new version of NAMESPACE/SUBJECT/KEY."""
+    from soloist.interfaces.cli import render
     from soloist.memory.facts import Cause
 
     with open_workspace(workspace) as ws:
         row = ws.memory.put(namespace, subject, key, _value(value), Cause(ws.actor(None), reason))
     _print_versions([row], as_json) if as_json else typer.echo(
-        f"{namespace}/{subject}/{key} is now v{row.version}")
+        render.plain(f"{namespace}/{subject}/{key} is now v{row.version}"))
 
 
 @memory_app.command("get")
@@ -77,7 +79,9 @@ def get(namespace: str, subject: str, key: str,
     if as_json:
         _print_versions([row], True)
     else:
-        typer.echo(json.dumps(row.value, ensure_ascii=False))
+        from soloist.interfaces.cli import render
+
+        typer.echo(render.json_line(row.value))
 
 
 @memory_app.command("history")
@@ -103,10 +107,12 @@ def why(namespace: str, subject: str, key: str, workspace: WorkspaceOpt = DEFAUL
     con = render.console()
     for item in chain:
         v = item.version
-        con.print(f"[bold]v{v.version}[/] {v.op} {render.short(v.value, 60)} by {v.actor} "
-                  f"{render.when(v.recorded_at)}: {v.reason}")
+        con.print(render.line(render.styled(f"v{v.version}", "bold"), " ", v.op, " ",
+                              render.text(v.value, 60), " by ", v.actor, " ",
+                              render.when(v.recorded_at), ": ", v.reason))
         for e in item.events:
-            con.print(f"    {e.seq:>6} {e.kind:<18} {render.short(e.data, 70)} [{e.actor}]")
+            con.print(f"    {e.seq:>6} {render.plain(e.kind):<18} {render.short(e.data, 70)} "
+                      f"[{render.plain(e.actor)}]")
 
 
 @memory_app.command("revert")
@@ -121,6 +127,7 @@ def revert(reason: Reason,
            workspace: WorkspaceOpt = DEFAULT_WS) -> None:
     """Undo every memory write of one run (--run), or bring one fact back to an older
     version (NAMESPACE SUBJECT KEY --to N); either way as new versions that say so."""
+    from soloist.interfaces.cli import render
     from soloist.memory.facts import Cause
 
     one_fact = fact is not None and len(fact) == 3 and to is not None
@@ -131,12 +138,12 @@ def revert(reason: Reason,
             written, skipped = ws.memory.revert_run(run, Cause(ws.actor(None), reason))
             typer.echo(f"reverted {len(written)} fact(s) written by run {run}")
             for line in skipped:
-                typer.echo(f"left as is: {line}")
+                typer.echo(f"left as is: {render.plain(line)}")
             return
         assert fact is not None and to is not None
         namespace, subject, key = fact
         row = ws.memory.revert_to(namespace, subject, key, to, Cause(ws.actor(None), reason))
-    typer.echo(f"{'/'.join(fact)} is now v{row.version} (the value of v{to})")
+    typer.echo(render.plain(f"{'/'.join(fact)} is now v{row.version} (the value of v{to})"))
 
 
 @memory_app.command("facts")
@@ -150,7 +157,8 @@ def facts(namespace: Annotated[str, typer.Argument(help="A glob, like leads/*.")
     if as_json:
         render.print_json(rows)
         return
-    out = render.table("namespace", "subject", "key", "value", "version", "by")
+    out = render.table("namespace", "subject", "key", "value", "version", "by",
+                       ids=("namespace", "subject", "key"))
     for r in rows:
         out.add_row(r.namespace, r.subject, r.key, render.short(r.value, 50), f"v{r.version}",
                     r.actor)
@@ -201,14 +209,15 @@ def document(namespace: str, key: str,
     if as_json:
         render.print_json(rows if history else rows[0])
     elif history:
-        out = render.table("version", "by", "when", "run/step", "reason", "text")
+        out = render.table("version", "by", "when", "run/step", "reason", "text",
+                           ids=("run/step",))
         for r in rows:
             cause = f"{r.run_id}/{r.step_id}" if r.run_id else "-"
             out.add_row(f"v{r.version}", r.actor, render.when(r.created_at), cause,
                         render.short(r.reason, 40), render.short(r.text, 50))
         render.console().print(out)
     else:
-        typer.echo(rows[0].text)
+        typer.echo(render.block(rows[0].text))
 
 
 @memory_app.command("search")
@@ -240,9 +249,10 @@ def search(query: str,
         render.print_json([h.as_dict() for h in hits])
         return
     if not hits:
-        typer.echo(f"nothing in {namespace} matches {query!r}")
+        typer.echo(f"nothing in {render.plain(namespace)} matches "
+                   f"{render.plain(repr(query))}")
         return
-    out = render.table("#", "kind", "where", "text")
+    out = render.table("#", "kind", "where", "text", ids=("where",))
     for rank, h in enumerate(hits, start=1):
         out.add_row(str(rank), h.kind, f"{h.namespace}/{h.key}", render.short(h.text, 80))
     render.console().print(out)

@@ -25,7 +25,7 @@ def list_runs(
     if as_json:
         render.print_json(rows)
         return
-    out = render.table("run", "playbook", "state", "started", "took", "error")
+    out = render.table("run", "playbook", "state", "started", "took", "error", ids=("run",))
     for r in rows:
         out.add_row(
             r.id,
@@ -56,19 +56,18 @@ def show(run_id: str,
         return
     run = detail.run
     con = render.console()
-    con.print(
-        f"[bold]{run.id}[/] {run.playbook} v{run.playbook_version} "
-        f"{render.state(run.state)}  started {render.when(run.created_at)} "
-        f"by {run.created_by}, took {render.duration(run.created_at, run.finished_at)}"
-    )
-    con.print(f"inputs: {render.short(run.inputs, 100)}")
+    con.print(render.line(
+        render.styled(run.id, "bold"), " ", run.playbook, f" v{run.playbook_version} ",
+        render.state(run.state), "  started ", render.when(run.created_at), " by ",
+        run.created_by, ", took ", render.duration(run.created_at, run.finished_at)))
+    con.print(render.line("inputs: ", render.text(run.inputs)))
     if run.error:
-        con.print(f"[red]error:[/] {run.error}")
+        con.print(render.line(render.styled("error:", "red"), " ", run.error))
     per_step: dict[str, float] = {}
     for call in ws_costs:
         per_step[call.step_id or ""] = per_step.get(call.step_id or "", 0.0) + call.cost_usd
     steps = render.table("step", "state", "attempt", "started", "took", "cost",
-                         "output / error")
+                         "output / error", ids=("step",))
     for s in detail.steps:
         steps.add_row(
             s.step_id,
@@ -81,7 +80,8 @@ def show(run_id: str,
         )
     con.print(steps)
     if detail.intents:
-        intents = render.table("intent key", "tool", "status", "args", "result")
+        intents = render.table("intent key", "tool", "status", "args", "result",
+                               ids=("intent key",))
         for i in detail.intents:
             intents.add_row(
                 i.idempotency_key,
@@ -100,14 +100,13 @@ def show(run_id: str,
                   f"in, {tokens_out} out, {cached} from the cache")
     for a in detail.approvals:
         decided = (
-            (
-                f"{a.decision} by {a.decided_by} {render.when(a.decided_at)}"
-                + (f": {a.note}" if a.note else "")
-            )
+            (a.decision, " by ", a.decided_by or "-", " ", render.when(a.decided_at),
+             *((": ", a.note) if a.note else ()))
             if a.decision
-            else "waiting"
+            else ("waiting",)
         )
-        con.print(f"approval {a.id} on {a.step_id}: {a.message} -> {decided}")
+        con.print(render.line("approval ", a.id, " on ", a.step_id, ": ", a.message, " -> ",
+                              *decided))
 
 
 def log(
@@ -137,8 +136,9 @@ def log(
                 else:
                     where = f"{e.run_id or '-'}{'/' + e.step_id if e.step_id else ''}"
                     typer.echo(
-                        f"{e.seq:>6} {render.when(e.ts)} {e.kind:<18} {where} "
-                        f"{render.short(e.data, 80)}  [{e.actor}]"
+                        f"{e.seq:>6} {render.when(e.ts)} {render.plain(e.kind):<18} "
+                        f"{render.plain(where)} {render.short(e.data, 80)}  "
+                        f"[{render.plain(e.actor)}]"
                     )
                 after = e.seq
             if not follow:
@@ -174,14 +174,16 @@ def show_step(run_id: str, step_id: str, workspace: Any, as_json: bool) -> None:
     con = render.console()
     for e in events:
         if e.kind == "context.built":
-            con.print(f"[bold]context[/] {e.data['tokens']} of {e.data['budget']} tokens:")
+            con.print(render.line(render.styled("context", "bold"),
+                                  f" {e.data['tokens']} of {e.data['budget']} tokens:"))
             for item in e.data["included"]:
-                con.print(f"    {item['kind']:<12} {item['ref']:<50} {item['tokens']:>6} tokens")
+                con.print(f"    {render.plain(item['kind']):<12} {render.plain(item['ref']):<50} "
+                          f"{item['tokens']:>6} tokens")
             for item in e.data["left_out"]:
-                con.print(f"    left out     {item['ref']}")
+                con.print(f"    left out     {render.plain(item['ref'])}")
         else:
-            con.print(f"{e.seq:>6} {render.when(e.ts)} {e.kind:<18} "
-                      f"{render.short(e.data, 90)} [{e.actor}]")
+            con.print(f"{e.seq:>6} {render.when(e.ts)} {render.plain(e.kind):<18} "
+                      f"{render.plain(e.data)} [{render.plain(e.actor)}]")
 
 
 def metrics(days: Annotated[float, typer.Option(help="Over the last N days.")] = 30.0,

@@ -48,7 +48,7 @@ def list_secrets(workspace: WorkspaceOpt = DEFAULT_WS, as_json: JsonOpt = False)
         render.print_json([{"name": r.name, "updated_at": r.updated_at,
                             "updated_by": r.updated_by} for r in rows])
         return
-    out = render.table("name", "set", "by")
+    out = render.table("name", "set", "by", ids=("name",))
     for r in rows:
         out.add_row(r.name, render.when(r.updated_at), r.updated_by)
     render.console().print(out)

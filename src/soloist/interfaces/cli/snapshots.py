@@ -22,7 +22,7 @@ def create(name: Annotated[str | None, typer.Option(help="Default: the time.")] 
     if as_json:
         render.print_json(snap)
     else:
-        typer.echo(f"snapshot {snap.name}: {snap.path} ({snap.size_bytes} bytes)")
+        typer.echo(render.plain(f"snapshot {snap.name}: {snap.path} ({snap.size_bytes} bytes)"))
 
 
 @snapshot_app.command("list")
@@ -35,7 +35,7 @@ def list_snapshots(workspace: WorkspaceOpt = DEFAULT_WS, as_json: JsonOpt = Fals
     if as_json:
         render.print_json(snaps)
         return
-    out = render.table("name", "taken", "by", "size", "store")
+    out = render.table("name", "taken", "by", "size", "store", ids=("name",))
     for s in snaps:
         out.add_row(s.name, render.when(s.created_at), s.created_by, f"{s.size_bytes}", s.store)
     render.console().print(out)
@@ -47,6 +47,8 @@ def restore(name: str,
             = False,
             workspace: WorkspaceOpt = DEFAULT_WS) -> None:
     """Bring the whole store back to a snapshot."""
+    from soloist.interfaces.cli import render
+
     with open_workspace(workspace) as ws:
         snap = ws.snapshots.restore(name, ws.actor(None), force=force)
-    typer.echo(f"restored snapshot {snap.name}")
+    typer.echo(f"restored snapshot {render.plain(snap.name)}")
