@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from soloist.config import Settings, load_settings
 from soloist.control.agents import Agent
+from soloist.control.checks import ToolNames
 from soloist.control.registry import DeployReport, Registry
 from soloist.control.secrets import SecretService
 from soloist.errors import InvalidState, NotFound
@@ -178,7 +179,11 @@ class Workspace:
 
     # -- registry ------------------------------------------------------------------
     def deploy(self, actor: str | None = None) -> DeployReport:
-        return self.registry.deploy(self.root, self.actor(actor))
+        # What runs will find: the registered tools, and the MCP servers whose tools are
+        # only listed once a worker starts them.
+        servers = self.settings.raw.get("mcp", {}).get("servers", {})
+        tools = ToolNames(frozenset(self.tools.tools), frozenset(servers))
+        return self.registry.deploy(self.root, self.actor(actor), tools)
 
     def rollback(self, kind: str, name: str, version: int, actor: str | None = None) -> int:
         return self.registry.rollback(kind, name, version, self.actor(actor))

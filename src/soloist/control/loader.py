@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import graphlib
+import math
 import re
 import types
 from collections.abc import Callable, Iterator
@@ -20,10 +21,12 @@ import yaml
 from jsonschema import Draft202012Validator, SchemaError
 from pydantic import BaseModel, ValidationError
 from yaml.error import Mark
+from yaml.events import AliasEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from soloist.control import templating
+from soloist.control import checks, templating
 from soloist.control.agents import Agent
+from soloist.control.checks import ToolNames
 from soloist.control.playbooks import Playbook
 from soloist.control.policies import Policies
 from soloist.control.python_defs import load_python
@@ -31,6 +34,14 @@ from soloist.errors import DefinitionError
 from soloist.orchestration import cron
 
 Loc = tuple[str | int, ...]
+# What one definition file may hold: beyond these a file is a mistake or an attack, and
+# refusing it keeps a deploy from hanging or storing a huge row.
+MAX_FILE_BYTES = 2**20
+MAX_DEPTH = 64  # nesting of mappings and lists
+MAX_VALUES = 200_000  # keys, values and items, with aliases expanded
+MAX_CHARACTERS = 4 * 2**20  # text of all scalars, with aliases expanded
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+_PLACE = re.compile(r"^(.+?):(\d+):(\d+): ")
 M = TypeVar("M", bound=BaseModel)
 N = TypeVar("N", Playbook, Agent)
 
@@ -72,14 +83,20 @@ class _Doc:
         return [text for _, _, text in sorted(self.problems)]
 
 
-def load_definitions(root: Path) -> Definitions:
-    """Every playbook, agent and the policies under ``root``; DefinitionError lists all problems."""
+def load_definitions(root: Path, tools: ToolNames | None = None) -> Definitions:
+    """Every playbook, agent and the policies under ``root``; DefinitionError lists all problems.
+
+    Given the workspace's ``tools``, playbooks are also checked for what would only fail
+    in a run: unknown tools and functions, templates reading what they will not have, an
+    agent step's tools beyond its grants (see :mod:`soloist.control.checks`).
+    """
     if not root.is_dir():
         raise DefinitionError([f"{root}: not a workspace folder"])
     problems: list[str] = []
     sources: dict[tuple[str, str], str] = {}
     docs: dict[str, _Doc] = {}
-    playbooks = _load_named(root, "playbook", Playbook, problems, sources, docs)
+    failed: list[_Doc] = []
+    playbooks = _load_named(root, "playbook", Playbook, problems, sources, docs, failed)
     agents = _load_named(root, "agent", Agent, problems, sources)
     _add_python(root, "playbook", Playbook, playbooks, problems, sources)
     _add_python(root, "agent", Agent, agents, problems, sources)
@@ -88,9 +105,32 @@ def load_definitions(root: Path) -> Definitions:
         _, policies = _load_file(root / "policies.yaml", "policies.yaml", Policies, problems)
         sources["policies", "policies"] = "policies.yaml"
     problems.extend(_unknown_agents(playbooks, agents, docs))
+    if tools is not None:
+        # Files with other problems too, so that one deploy lists everything to fix.
+        for doc in [*docs.values(), *failed]:
+            found = list(checks.playbook_problems(doc.data, agents, tools, root))
+            known = set(problems)  # a template's syntax error was reported with its file
+            problems.extend(p for p in _placed(doc, doc.path, found) if p not in known)
+        for name, playbook in playbooks.items():
+            if name not in docs:  # written in Python
+                found = list(checks.playbook_problems(playbook.model_dump(), agents, tools,
+                                                      root))
+                problems.extend(_placed(None, sources["playbook", name], found))
     if problems or policies is None:
-        raise DefinitionError(problems)
+        raise DefinitionError(_in_order(problems))
     return Definitions(playbooks=playbooks, agents=agents, policies=policies, sources=sources)
+
+
+def _in_order(problems: list[str]) -> list[str]:
+    """Each file's problems by line and column, files in the order they were read."""
+    files: dict[str, int] = {}
+
+    def key(problem: str) -> tuple[int, int, int]:
+        found = _PLACE.match(problem)
+        path, line, column = found.groups() if found else (problem, "0", "0")
+        return files.setdefault(path, len(files)), int(line), int(column)
+
+    return sorted(problems, key=key)
 
 
 def load_playbook_text(text: str, path: str) -> Playbook:
@@ -128,14 +168,28 @@ def _unknown_agents(playbooks: dict[str, Playbook], agents: dict[str, Agent],
     return found
 
 
+def _placed(doc: _Doc | None, relative: str, found: list[tuple[Loc, str]]) -> list[str]:
+    """Problems found across files, at their place in the definition's file."""
+    if doc is None:  # written in Python: no lines to point at
+        return [f"{relative}: {'.'.join(map(str, loc))}: {message}" for loc, message in found]
+    doc.problems.clear()
+    for loc, message in found:
+        doc.report(loc, message)
+    return doc.messages()
+
+
 def _load_named(
     root: Path, kind: str, model: type[N], problems: list[str],
     sources: dict[tuple[str, str], str], docs: dict[str, _Doc] | None = None,
+    failed: list[_Doc] | None = None,
 ) -> dict[str, N]:
     found: dict[str, N] = {}
     for file in _yaml_files(root / f"{kind}s"):
         relative = file.relative_to(root).as_posix()
         doc, loaded = _load_file(file, relative, model, problems)
+        if doc is not None and loaded is None and isinstance(doc.data, dict):
+            if failed is not None:
+                failed.append(doc)
         if doc is None or loaded is None:
             continue
         if (kind, loaded.name) in sources:
@@ -175,6 +229,10 @@ def _yaml_files(folder: Path) -> list[Path]:
 def _load_file(
     file: Path, relative: str, model: type[M], problems: list[str]
 ) -> tuple[_Doc | None, M | None]:
+    size = file.stat().st_size
+    if size > MAX_FILE_BYTES:
+        problems.append(f"{relative}:1:1: {_too_big(size)}")
+        return None, None
     try:
         text = file.read_text(encoding="utf-8")
     except UnicodeDecodeError:
@@ -204,8 +262,12 @@ def _load_text(text: str, path: str, model: type[M]) -> tuple[_Doc, M | None]:
 
 def _parse(text: str, path: str) -> _Doc:
     doc = _Doc(path, None, {}, {}, [])
-    loader = yaml.SafeLoader(text)
+    if len(text) > MAX_FILE_BYTES or len(text.encode("utf-8")) > MAX_FILE_BYTES:
+        doc.report((), _too_big(len(text.encode("utf-8"))))
+        return doc
+    loader: _Loader | None = None
     try:
+        loader = _Loader(text)
         node = loader.get_single_node()
         if node is None:
             doc.report((), "the file is empty")
@@ -213,6 +275,16 @@ def _parse(text: str, path: str) -> _Doc:
         _walk(doc, node, ())
         doc.data = loader.construct_document(node)
         doc.parsed = True
+    except _Refused as exc:
+        line, column = exc.mark.line + 1, exc.mark.column + 1
+        doc.problems.append((line, column, f"{path}:{line}:{column}: {exc.message}"))
+    except yaml.reader.ReaderError as exc:
+        # Raised while the text is first read, for a character YAML does not allow (NUL...).
+        before = text[: exc.position]
+        line, column = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        doc.problems.append((line, column, f"{path}:{line}:{column}: the file holds the "
+                             f"character U+{code:04X}, which YAML does not allow; remove it"))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -225,14 +297,106 @@ def _parse(text: str, path: str) -> _Doc:
     except yaml.YAMLError as exc:
         doc.problems.append((1, 1, f"{path}:1:1: YAML syntax: {exc}"))
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return doc
 
 
+def _too_big(size: int) -> str:
+    return (f"the file is {size / 1024:.0f} KiB; a definition file may hold at most "
+            f"{MAX_FILE_BYTES // 1024} KiB")
+
+
+class _Refused(Exception):
+    """A file that would exhaust the deploy (nesting, aliases, size), where it goes wrong."""
+
+    def __init__(self, mark: Mark, message: str) -> None:
+        super().__init__(message)
+        self.mark = mark
+        self.message = message
+
+
+class _Loader(yaml.SafeLoader):
+    """The safe loader, refusing while it composes what no deploy should try to construct.
+
+    Aliases share nodes, so a few bytes can stand for an enormous document (a "billion
+    laughs") or for one that contains itself (``a: &a [*a]``), which would never finish.
+    Each composed node knows the size and depth it expands to; an alias adds its target's,
+    so every limit is checked at the node or alias that breaks it, before anything is built.
+    """
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self._depth = 0
+        self._open: set[str] = set()  # anchors whose nodes are still being composed
+        self._sizes: dict[int, tuple[int, int, int]] = {}  # node -> values, characters, depth
+        self._values = 0
+        self._characters = 0
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        mark = event.start_mark
+        if isinstance(event, AliasEvent):
+            if event.anchor in self._open:
+                raise _Refused(mark, f"the alias *{event.anchor} is inside the value it names "
+                               f"(&{event.anchor}); a value cannot contain itself")
+            node = super().compose_node(parent, index)
+            assert node is not None
+            values, characters, depth = self._sizes[id(node)]
+            self._count(mark, values, characters, self._depth + depth)
+            return node
+        anchor: str | None = getattr(event, "anchor", None)
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise _Refused(mark, f"values are nested more than {MAX_DEPTH} levels deep")
+        if anchor is not None:
+            self._open.add(anchor)
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+            if anchor is not None:
+                self._open.discard(anchor)
+        assert node is not None
+        self._sizes[id(node)] = self._size(node)
+        if isinstance(node, ScalarNode):
+            self._count(mark, 1, len(node.value), 0)
+            if node.tag == _FLOAT_TAG and not math.isfinite(self.construct_yaml_float(node)):
+                raise _Refused(mark, f"{node.value!r} is not a finite number; write a number "
+                               "or quote it to make it text")
+        else:
+            self._count(mark, 1, 0, 0)
+        return node
+
+    def _size(self, node: Node) -> tuple[int, int, int]:
+        if isinstance(node, ScalarNode):
+            return 1, len(node.value), 1
+        children: list[Node] = []
+        if isinstance(node, MappingNode):
+            children = [part for pair in node.value for part in pair]
+        elif isinstance(node, SequenceNode):
+            children = list(node.value)
+        sizes = [self._sizes[id(child)] for child in children]
+        return (1 + sum(s[0] for s in sizes), sum(s[1] for s in sizes),
+                1 + max((s[2] for s in sizes), default=0))
+
+    def _count(self, mark: Mark, values: int, characters: int, depth: int) -> None:
+        self._values += values
+        self._characters += characters
+        if depth > MAX_DEPTH:
+            raise _Refused(mark, f"values are nested more than {MAX_DEPTH} levels deep "
+                           "(through this alias)")
+        if self._values > MAX_VALUES:
+            raise _Refused(mark, f"the file expands to more than {MAX_VALUES} values "
+                           "(through YAML aliases?); write it out or make it smaller")
+        if self._characters > MAX_CHARACTERS:
+            raise _Refused(mark, f"the file expands to more than "
+                           f"{MAX_CHARACTERS // 2**20} MiB of text (through YAML aliases?)")
+
+
 def _walk(doc: _Doc, node: Node, loc: Loc) -> None:
+    """Record where every key and value starts (the loader bounded how far this goes)."""
     doc.values[loc] = node.start_mark
-    if len(loc) > 64:
-        return  # a recursive alias; pydantic refuses such data anyway
     if isinstance(node, MappingNode):
         for key_node, value_node in node.value:
             if not isinstance(key_node, ScalarNode) or key_node.value == "<<":
@@ -399,6 +563,10 @@ def _extra_checks(model: type[BaseModel], data: dict[str, Any]) -> Iterator[tupl
         for i, step in _items(data.get("steps")):
             loc = ("steps", i)
             yield from template(step.get("args"), (*loc, "args"))
+            yield from template(step.get("task"), (*loc, "task"))
+            gate = step.get("gate")
+            if isinstance(gate, dict):
+                yield from template(gate.get("message"), (*loc, "gate", "message"))
             yield from expression(step.get("when"), (*loc, "when"))
             yield from expression(step.get("check"), (*loc, "check"))
             compensate = step.get("compensate")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from typing import Annotated
 
 import typer
@@ -13,8 +15,16 @@ def deploy(workspace: WorkspaceOpt = DEFAULT_WS, as_json: JsonOpt = False) -> No
     """Validate every file and record a new version of what changed."""
     from soloist.interfaces.cli.render import print_json
 
+    from soloist.errors import DefinitionError
+
     with open_workspace(workspace) as ws:
-        report = ws.deploy()
+        try:
+            report = ws.deploy()
+        except DefinitionError as exc:
+            # Every problem, one line each, so that one deploy shows all there is to fix.
+            for problem in exc.problems:
+                typer.echo(f"error: {problem}", err=True)
+            sys.exit(1)
     if as_json:
         print_json(report)
         return
