@@ -170,7 +170,8 @@ class _Graph:
     """
 
     def __init__(self, steps: list[dict[str, Any]]) -> None:
-        self.ids = [step.get("id") if isinstance(step.get("id"), str) else "" for step in steps]
+        self.ids: list[str] = [step["id"] if isinstance(step.get("id"), str) else ""
+                               for step in steps]
         self._index = {step_id: i for i, step_id in enumerate(self.ids) if step_id}
         self.needs: dict[str, list[str]] = {}
         for i, step in enumerate(steps):

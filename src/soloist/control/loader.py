@@ -15,14 +15,17 @@ import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar, Union, get_args, get_origin
+from typing import Any, Protocol, TypeVar, Union, get_args, get_origin
 
 import yaml
 from jsonschema import Draft202012Validator, SchemaError
 from pydantic import BaseModel, ValidationError
+from yaml.composer import Composer
+from yaml.constructor import SafeConstructor
 from yaml.error import Mark
 from yaml.events import AliasEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.resolver import Resolver
 
 from soloist.control import checks, templating
 from soloist.control.agents import Agent
@@ -307,16 +310,33 @@ def _too_big(size: int) -> str:
             f"{MAX_FILE_BYTES // 1024} KiB")
 
 
+class _Place(Protocol):
+    """Where a YAML event starts (PyYAML's and libyaml's marks alike)."""
+
+    line: int
+    column: int
+
+
 class _Refused(Exception):
     """A file that would exhaust the deploy (nesting, aliases, size), where it goes wrong."""
 
-    def __init__(self, mark: Mark, message: str) -> None:
+    def __init__(self, mark: _Place, message: str) -> None:
         super().__init__(message)
         self.mark = mark
         self.message = message
 
 
-class _Loader(yaml.SafeLoader):
+if yaml.__with_libyaml__:
+    from yaml._yaml import CParser as _Events
+else:  # pragma: no cover - PyYAML built without libyaml
+    class _Events(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser):  # type: ignore[no-redef]
+        def __init__(self, text: str) -> None:
+            yaml.reader.Reader.__init__(self, text)
+            yaml.scanner.Scanner.__init__(self)
+            yaml.parser.Parser.__init__(self)
+
+
+class _Loader(Composer, _Events, SafeConstructor, Resolver):
     """The safe loader, refusing while it composes what no deploy should try to construct.
 
     Aliases share nodes, so a few bytes can stand for an enormous document (a "billion
@@ -326,7 +346,11 @@ class _Loader(yaml.SafeLoader):
     """
 
     def __init__(self, text: str) -> None:
-        super().__init__(text)
+        # libyaml parses (three times faster); composing stays here, where it is checked.
+        _Events.__init__(self, text)
+        Composer.__init__(self)
+        SafeConstructor.__init__(self)
+        Resolver.__init__(self)
         self._depth = 0
         self._open: set[str] = set()  # anchors whose nodes are still being composed
         self._sizes: dict[int, tuple[int, int, int]] = {}  # node -> values, characters, depth
@@ -334,8 +358,9 @@ class _Loader(yaml.SafeLoader):
         self._characters = 0
 
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:
-        event = self.peek_event()  # type: ignore[no-untyped-call]
-        mark = event.start_mark
+        event = self.peek_event()
+        assert event is not None  # the composer asks only where an event must come
+        mark: _Place = event.start_mark or Mark("", 0, 0, 0, "", 0)
         if isinstance(event, AliasEvent):
             if event.anchor in self._open:
                 raise _Refused(mark, f"the alias *{event.anchor} is inside the value it names "
@@ -380,7 +405,7 @@ class _Loader(yaml.SafeLoader):
         return (1 + sum(s[0] for s in sizes), sum(s[1] for s in sizes),
                 1 + max((s[2] for s in sizes), default=0))
 
-    def _count(self, mark: Mark, values: int, characters: int, depth: int) -> None:
+    def _count(self, mark: _Place, values: int, characters: int, depth: int) -> None:
         self._values += values
         self._characters += characters
         if depth > MAX_DEPTH:

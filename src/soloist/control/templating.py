@@ -20,7 +20,6 @@ from jinja2 import (
     TemplateError,
     TemplateSyntaxError,
     Undefined,
-    meta,
     nodes,
 )
 from jinja2.environment import TemplateExpression
@@ -52,7 +51,8 @@ class Templates:
         self._template = lru_cache(maxsize=cache_size)(self._compile_template)
         self._expression = lru_cache(maxsize=cache_size)(self._compile_expression)
         self._native = lru_cache(maxsize=cache_size)(self._native_source)
-        self._reads = lru_cache(maxsize=cache_size)(self._analyse)
+        # Large enough that a deploy's syntax check and its reference check share it.
+        self._reads = lru_cache(maxsize=8 * cache_size)(self._analyse)
 
     def render(self, value: Any, context: Mapping[str, Any]) -> Any:
         """``value`` with every string inside it rendered; other values pass through."""
@@ -99,24 +99,36 @@ class Templates:
             tree = self._parse(text, expression)
         except TemplateError as exc:
             raise ValueError(_syntax_message(exc)) from None
-        for kind, known, found in (
-                ("filter", self.environment.filters, tree.find_all(nodes.Filter)),
-                ("test", self.environment.tests, tree.find_all(nodes.Test))):
-            for check in found:
-                if check.name not in known:
-                    close = difflib.get_close_matches(check.name, list(known), n=1)
-                    hint = f" (did you mean {close[0]!r}?)" if close else ""
-                    raise ValueError(f"no {kind} named {check.name!r}{hint}")
-        names = meta.find_undeclared_variables(tree) - set(self.environment.globals)
+        loaded: set[str] = set()
+        declared: set[str] = set()
         steps: list[str] = []
-        for attribute in tree.find_all(nodes.Getattr):
-            if _is_steps(attribute.node):
-                steps.append(attribute.attr)
-        for item in tree.find_all(nodes.Getitem):
-            if (_is_steps(item.node) and isinstance(item.arg, nodes.Const)
-                    and isinstance(item.arg.value, str)):
-                steps.append(item.arg.value)
+        for node in tree.find_all(nodes.Node):  # one pass: templates can be many
+            if isinstance(node, nodes.Name):
+                (loaded if node.ctx == "load" else declared).add(node.name)
+            elif isinstance(node, nodes.Filter | nodes.Test):
+                self._known(node)
+            elif isinstance(node, nodes.Getattr) and _is_steps(node.node):
+                steps.append(node.attr)
+            elif (isinstance(node, nodes.Getitem) and _is_steps(node.node)
+                    and isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str)):
+                steps.append(node.arg.value)
+            elif isinstance(node, nodes.For):
+                declared.add("loop")
+            elif isinstance(node, nodes.Macro | nodes.CallBlock):
+                declared.update(("caller", "varargs", "kwargs"))
+        # A name set anywhere in the template (a loop variable, ``set``, a macro's
+        # argument) counts as its own: Jinja's exact analysis (meta) runs its code
+        # generator, too slow for thousands of templates, and this errs on accepting.
+        names = loaded - declared - set(self.environment.globals)
         return Reads(frozenset(names), tuple(steps))
+
+    def _known(self, node: nodes.Filter | nodes.Test) -> None:
+        kind, known = (("filter", self.environment.filters) if isinstance(node, nodes.Filter)
+                       else ("test", self.environment.tests))
+        if node.name not in known:
+            close = difflib.get_close_matches(node.name, list(known), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"no {kind} named {node.name!r}{hint}")
 
     def _parse(self, text: str, expression: bool) -> nodes.Template:
         source = self._native(text)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-
 from typing import Annotated
 
 import typer
@@ -13,9 +12,8 @@ from soloist.interfaces.cli.options import DEFAULT_WS, JsonOpt, WorkspaceOpt, op
 
 def deploy(workspace: WorkspaceOpt = DEFAULT_WS, as_json: JsonOpt = False) -> None:
     """Validate every file and record a new version of what changed."""
-    from soloist.interfaces.cli.render import print_json
-
     from soloist.errors import DefinitionError
+    from soloist.interfaces.cli.render import print_json
 
     with open_workspace(workspace) as ws:
         try:
