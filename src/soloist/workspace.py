@@ -182,7 +182,9 @@ class Workspace:
         # What runs will find: the registered tools, and the MCP servers whose tools are
         # only listed once a worker starts them.
         servers = self.settings.raw.get("mcp", {}).get("servers", {})
-        tools = ToolNames(frozenset(self.tools.tools), frozenset(servers))
+        tools = ToolNames(frozenset(self.tools.tools), frozenset(servers), {
+            spec.name: spec.compensate.tool for spec in self.tools.tools.values()
+            if spec.compensate is not None})
         return self.registry.deploy(self.root, self.actor(actor), tools)
 
     def rollback(self, kind: str, name: str, version: int, actor: str | None = None) -> int:

@@ -21,7 +21,8 @@ from soloist.errors import DefinitionError
 from soloist.store.base import Store
 
 TOOLS = ToolNames(frozenset({"note", "sleep", "file.append", "ledger.record", "ledger.void",
-                             "crm.lookup", "crm.note", "crm.delete"}), frozenset({"files"}))
+                             "crm.lookup", "crm.note", "crm.delete", "shop.order"}),
+                  frozenset({"files"}), {"shop.order": "shop.cancel", "crm.note": "crm.delete"})
 
 TASKS = """\
 import json
@@ -125,6 +126,12 @@ CASES: dict[str, tuple[str, str]] = {
             tool: ledger.record
             compensate: {tool: ledger.unrecord}
         """, "playbooks/p.yaml:5:24: steps.0.compensate.tool: no tool named 'ledger.unrecord'"),
+    "a tool whose own compensation is missing": ("""\
+        name: p
+        steps:
+          - {id: a, tool: shop.order}
+        """, "playbooks/p.yaml:3:19: steps.0.tool: tool 'shop.order' is compensated by "
+             "'shop.cancel', which is not a tool; fix the compensate= of shop.order's @tool"),
     "compensation function missing": ("""\
         name: p
         steps:

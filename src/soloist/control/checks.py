@@ -17,7 +17,7 @@ import difflib
 import fnmatch
 import importlib
 from collections.abc import Collection, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,10 +48,15 @@ class ToolNames:
 
     names: Collection[str]
     mcp_servers: Collection[str] = ()
+    compensated_by: Mapping[str, str] = field(default_factory=dict)  # tool -> its undoing tool
 
     def problem(self, name: str) -> str | None:
         """Why ``name`` is no tool here, or None when it is one."""
         if name in self.names:
+            undo = self.compensated_by.get(name)
+            if undo is not None and undo not in self.names:
+                return (f"tool {name!r} is compensated by {undo!r}, which is not a tool; "
+                        f"fix the compensate= of {name}'s @tool")
             return None
         if name.startswith("mcp."):
             server, _, remote = name.removeprefix("mcp.").partition(".")
@@ -343,8 +348,8 @@ def _bound_names(tree: ast.Module) -> set[str]:
             names.add("*")  # a module __getattr__ can answer any name
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             continue  # what a function or class binds inside is not the module's
-        for field in ("body", "orelse", "finalbody", "handlers"):
-            for child in getattr(node, field, []):
+        for block in ("body", "orelse", "finalbody", "handlers"):
+            for child in getattr(node, block, []):
                 if isinstance(child, ast.ExceptHandler):
                     pending.extend(child.body)
                 elif isinstance(child, ast.stmt):
