@@ -424,3 +424,16 @@ def test_thousands_of_chained_steps_deploy(tmp_path: Path) -> None:
     definitions = load_definitions(root, TOOLS)
     assert len(definitions.playbooks["long"].steps) == count
     assert isinstance(definitions.agents["clerk"], Agent)
+
+
+def test_an_agent_granted_a_tool_that_does_not_exist(tmp_path: Path) -> None:
+    root = workspace(tmp_path, 'name: p\nsteps: [{id: a, tool: note, args: {text: "x"}}]\n',
+                     extra={"agents/clerk.yaml": """\
+        name: clerk
+        instructions: You keep the books.
+        tools: [note, notes, "crm.*", "mcp.files.*", "mcp.elsewhere.*", mcp.files.read]
+        """})
+    assert refused(root) == [
+        "agents/clerk.yaml:3:15: tools.1: no tool named 'notes' (did you mean 'note'?)",
+        "agents/clerk.yaml:3:46: tools.4: no MCP server named 'elsewhere' in soloist.toml's "
+        "[mcp.servers] (configured: files)"]

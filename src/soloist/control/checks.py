@@ -125,6 +125,25 @@ def playbook_problems(data: Mapping[str, Any], agents: Mapping[str, Agent], tool
                               expression=True)
 
 
+def agent_problems(data: Mapping[str, Any], tools: ToolNames) -> Iterator[Problem]:
+    """An agent's grants that name no tool (a typo would leave the agent without it).
+
+    A glob may match tools yet to come and is checked only for its MCP server, if any.
+    """
+    for i, grant in enumerate(_list(data.get("tools"))):
+        if not isinstance(grant, str):
+            continue
+        if grant.startswith("mcp."):
+            server = grant.removeprefix("mcp.").partition(".")[0]
+            problem = tools.problem(f"mcp.{server}.*")
+        elif not any(ch in grant for ch in "*?["):
+            problem = tools.problem(grant)
+        else:
+            continue
+        if problem is not None:
+            yield ("tools", i), problem
+
+
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 

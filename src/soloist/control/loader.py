@@ -12,7 +12,7 @@ import graphlib
 import math
 import re
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, Union, get_args, get_origin
@@ -99,8 +99,10 @@ def load_definitions(root: Path, tools: ToolNames | None = None) -> Definitions:
     sources: dict[tuple[str, str], str] = {}
     docs: dict[str, _Doc] = {}
     failed: list[_Doc] = []
+    failed_agents: list[_Doc] = []
     playbooks = _load_named(root, "playbook", Playbook, problems, sources, docs, failed)
-    agents = _load_named(root, "agent", Agent, problems, sources)
+    agent_docs: dict[str, _Doc] = {}
+    agents = _load_named(root, "agent", Agent, problems, sources, agent_docs, failed_agents)
     _add_python(root, "playbook", Playbook, playbooks, problems, sources)
     _add_python(root, "agent", Agent, agents, problems, sources)
     policies: Policies | None = Policies()  # no policies.yaml: no rules
@@ -111,14 +113,18 @@ def load_definitions(root: Path, tools: ToolNames | None = None) -> Definitions:
     if tools is not None:
         # Files with other problems too, so that one deploy lists everything to fix.
         for doc in [*docs.values(), *failed]:
-            found = list(checks.playbook_problems(doc.data, agents, tools, root))
-            known = set(problems)  # a template's syntax error was reported with its file
-            problems.extend(p for p in _placed(doc, doc.path, found) if p not in known)
+            _add_placed(problems, doc, doc.path,
+                        checks.playbook_problems(doc.data, agents, tools, root))
+        for doc in [*agent_docs.values(), *failed_agents]:
+            _add_placed(problems, doc, doc.path, checks.agent_problems(doc.data, tools))
         for name, playbook in playbooks.items():
             if name not in docs:  # written in Python
-                found = list(checks.playbook_problems(playbook.model_dump(), agents, tools,
-                                                      root))
-                problems.extend(_placed(None, sources["playbook", name], found))
+                _add_placed(problems, None, sources["playbook", name], checks.playbook_problems(
+                    playbook.model_dump(), agents, tools, root))
+        for name, agent in agents.items():
+            if name not in agent_docs:
+                _add_placed(problems, None, sources["agent", name],
+                            checks.agent_problems(agent.model_dump(), tools))
     if problems or policies is None:
         raise DefinitionError(_in_order(problems))
     return Definitions(playbooks=playbooks, agents=agents, policies=policies, sources=sources)
@@ -171,14 +177,19 @@ def _unknown_agents(playbooks: dict[str, Playbook], agents: dict[str, Agent],
     return found
 
 
-def _placed(doc: _Doc | None, relative: str, found: list[tuple[Loc, str]]) -> list[str]:
-    """Problems found across files, at their place in the definition's file."""
+def _add_placed(problems: list[str], doc: _Doc | None, relative: str,
+                found: Iterable[tuple[Loc, str]]) -> None:
+    """Add problems found across files, at their place in the definition's file, once:
+    a template's syntax error was already reported with its file."""
+    known = set(problems)
     if doc is None:  # written in Python: no lines to point at
-        return [f"{relative}: {'.'.join(map(str, loc))}: {message}" for loc, message in found]
-    doc.problems.clear()
-    for loc, message in found:
-        doc.report(loc, message)
-    return doc.messages()
+        placed = [f"{relative}: {'.'.join(map(str, loc))}: {message}" for loc, message in found]
+    else:
+        doc.problems.clear()
+        for loc, message in found:
+            doc.report(loc, message)
+        placed = doc.messages()
+    problems.extend(p for p in placed if p not in known)
 
 
 def _load_named(
