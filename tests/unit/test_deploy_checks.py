@@ -14,9 +14,10 @@ import pytest
 
 from soloist.control.agents import Agent
 from soloist.control.checks import ToolNames
-from soloist.control.loader import MAX_FILE_BYTES, load_definitions, load_text
+from soloist.control.loader import load_definitions, load_text
 from soloist.control.playbooks import MAX_STEPS, Playbook, topological_order
 from soloist.control.registry import Registry
+from soloist.control.safe_yaml import MAX_FILE_BYTES
 from soloist.errors import DefinitionError
 from soloist.store.base import Store
 
