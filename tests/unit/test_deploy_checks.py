@@ -362,10 +362,14 @@ def test_python_playbooks_are_checked_too(tmp_path: Path) -> None:
                      extra={"playbooks/code.py": """\
         from soloist.control.playbooks import Playbook, Step
 
-        CODED = Playbook(name="coded", steps=[Step(id="a", tool="notes")])
+        CODED = Playbook(name="coded", steps=[
+            Step(id="a", tool="notes"),
+            Step(id="b", tool="note", output={"type": "objet"})])
         """})
-    assert refused(root) == ["playbooks/code.py: steps.0.tool: no tool named 'notes' "
-                             "(did you mean 'note'?)"]
+    assert refused(root) == [
+        "playbooks/code.py: steps.0.tool: no tool named 'notes' (did you mean 'note'?)",
+        "playbooks/code.py: steps.1.output.type: not a valid JSON Schema: 'objet' is not valid "
+        "under any of the given schemas"]
 
 
 def test_what_a_run_will_find_is_accepted(tmp_path: Path) -> None:

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jsonschema import Draft202012Validator, SchemaError
+
 from soloist.control import templating
 from soloist.control.agents import Agent
 from soloist.control.playbooks import topological_order
@@ -86,8 +88,10 @@ def playbook_problems(data: Mapping[str, Any], agents: Mapping[str, Agent], tool
     steps = [step if isinstance(step, dict) else {} for step in _list(data.get("steps"))]
     graph = _Graph(steps)
     modules = _Modules(root)
+    yield from schema_problems(data.get("inputs"), ("inputs",))  # for playbooks in Python
     for index, step in enumerate(steps):
         loc: Loc = ("steps", index)
+        yield from schema_problems(step.get("output"), (*loc, "output"))
         step_id = step.get("id") if isinstance(step.get("id"), str) else None
         if isinstance(step.get("tool"), str):
             yield from _tool(tools, step["tool"], (*loc, "tool"))
@@ -142,6 +146,16 @@ def agent_problems(data: Mapping[str, Any], tools: ToolNames) -> Iterator[Proble
             continue
         if problem is not None:
             yield ("tools", i), problem
+
+
+def schema_problems(schema: Any, loc: Loc) -> Iterator[Problem]:
+    """``schema`` checked against the JSON Schema metaschema, at the offending keyword."""
+    if not isinstance(schema, dict):
+        return  # the model refuses a schema that is not a mapping
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        yield (*loc, *exc.absolute_path), f"not a valid JSON Schema: {exc.message}"
 
 
 def _list(value: Any) -> list[Any]:

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, TypeVar, Union, get_args, get_origin
 
 import yaml
-from jsonschema import Draft202012Validator, SchemaError
 from pydantic import BaseModel, ValidationError
 from yaml.error import Mark
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -464,7 +463,7 @@ def _extra_checks(model: type[BaseModel], data: dict[str, Any]) -> Iterator[tupl
         return _problem(templating.check_template, value, loc, "template")
 
     if model is Playbook:
-        yield from _schema_problems(data.get("inputs"), ("inputs",))
+        yield from checks.schema_problems(data.get("inputs"), ("inputs",))
         for i, trigger in _items(data.get("triggers")):
             loc: Loc = ("triggers", i)
             yield from _problem(cron.check_expression, trigger.get("cron"), (*loc, "cron"))
@@ -483,7 +482,7 @@ def _extra_checks(model: type[BaseModel], data: dict[str, Any]) -> Iterator[tupl
             compensate = step.get("compensate")
             if isinstance(compensate, dict):
                 yield from template(compensate.get("args"), (*loc, "compensate", "args"))
-            yield from _schema_problems(step.get("output"), (*loc, "output"))
+            yield from checks.schema_problems(step.get("output"), (*loc, "output"))
     elif model is Policies:
         for i, rule in _items(data.get("rules")):
             match = rule.get("match")
@@ -509,12 +508,3 @@ def _problem(
         items = value.items() if isinstance(value, dict) else enumerate(value)
         for key, item in items:
             yield from _problem(check, item, (*loc, key), what)
-
-
-def _schema_problems(schema: Any, loc: Loc) -> Iterator[tuple[Loc, str]]:
-    if not isinstance(schema, dict):
-        return  # pydantic reports a schema that is not a mapping
-    try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError as exc:
-        yield (*loc, *exc.absolute_path), f"not a valid JSON Schema: {exc.message}"
