@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING, Any
 from soloist.config import Settings, load_settings
 from soloist.control.agents import Agent
 from soloist.control.checks import ToolNames
+from soloist.control.playbooks import PRIORITY_MAX, PRIORITY_MIN
 from soloist.control.registry import DeployReport, Registry
 from soloist.control.secrets import SecretService
-from soloist.errors import InvalidState, NotFound
+from soloist.errors import InvalidState, NotFound, UserError
 from soloist.execution.llm.base import ChatRequest, Message
 from soloist.execution.llm.config import LLMConfig
 from soloist.execution.llm.guard import Budgets, CallGuard
@@ -204,6 +205,9 @@ class Workspace:
     # -- runs ------------------------------------------------------------------------
     def start(self, playbook: str, inputs: dict[str, Any] | None = None, *,
               actor: str | None = None, priority: int | None = None) -> str:
+        if priority is not None and not PRIORITY_MIN <= priority <= PRIORITY_MAX:
+            raise UserError(f"priority {priority} is out of range: give a whole number from "
+                            f"{PRIORITY_MIN} to {PRIORITY_MAX}")
         definition = self.registry.latest_playbook(playbook)
         who = self.actor(actor)
         pins = self.registry.pins_for(definition)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from soloist.control.playbooks import PRIORITY_MAX, PRIORITY_MIN
-from soloist.errors import DefinitionError
+from soloist.errors import DefinitionError, UserError
 from soloist.interfaces.cli.scaffold import write_example
 from soloist.testing.workspaces import write_workspace
 from soloist.workspace import Workspace
@@ -55,6 +55,17 @@ def test_a_priority_at_the_limits_fits_the_database(tmp_path: Path, db_url: str,
         run_id = ws.start("edge")
         ws.worker(concurrency=1).run(until_idle=True)
         assert ws.get_run(run_id).state == "done"
+
+
+def test_a_run_started_with_a_priority_beyond_the_limits_is_refused(tmp_path: Path,
+                                                                     db_url: str) -> None:
+    root = write_workspace(tmp_path / "ws", {"p": "name: p\nsteps: [{id: a, tool: note}]\n"})
+    with Workspace(root, database_url=db_url) as ws:
+        ws.deploy("person:test")
+        for priority in (PRIORITY_MAX + 1, PRIORITY_MIN - 1):
+            with pytest.raises(UserError, match=f"^priority {priority} is out of range"):
+                ws.start("p", priority=priority)
+        assert ws.runs() == []
 
 
 def test_beyond_the_limits_nothing_is_deployed(tmp_path: Path, db_url: str) -> None:
