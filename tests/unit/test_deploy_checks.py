@@ -274,6 +274,9 @@ CASES: dict[str, tuple[str, str]] = {
     "NUL character": ("name: p\nsteps:\n  - {id: a, tool: note, args: {text: \"a\x00b\"}}\n",
                       "playbooks/p.yaml:3:40: the file holds the character U+0000, which YAML "
                       "does not allow; remove it"),
+    "NUL character after accented text": (
+        "name: p\ndescription: café\x00\nsteps: [{id: a, tool: note}]\n",
+        "playbooks/p.yaml:2:18: the file holds the character U+0000"),
     "recursive alias": ("name: p\nsteps: &s [{id: a, tool: note, args: {x: *s}}]\n",
                         "playbooks/p.yaml:2:42: the alias *s is inside the value it names (&s); "
                         "a value cannot contain itself"),

@@ -27,7 +27,13 @@ from soloist.control.checks import ToolNames
 from soloist.control.playbooks import Playbook
 from soloist.control.policies import Policies
 from soloist.control.python_defs import load_python
-from soloist.control.safe_yaml import MAX_FILE_BYTES, LimitedLoader, Refused, too_big
+from soloist.control.safe_yaml import (
+    MAX_FILE_BYTES,
+    LimitedLoader,
+    Refused,
+    too_big,
+    unreadable,
+)
 from soloist.errors import DefinitionError
 from soloist.orchestration import cron
 
@@ -281,12 +287,8 @@ def _parse(text: str, path: str) -> _Doc:
         line, column = exc.mark.line + 1, exc.mark.column + 1
         doc.problems.append((line, column, f"{path}:{line}:{column}: {exc.message}"))
     except yaml.reader.ReaderError as exc:
-        # Raised while the text is first read, for a character YAML does not allow (NUL...).
-        before = text[: exc.position]
-        line, column = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
-        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
-        doc.problems.append((line, column, f"{path}:{line}:{column}: the file holds the "
-                             f"character U+{code:04X}, which YAML does not allow; remove it"))
+        line, column, message = unreadable(text, exc)
+        doc.problems.append((line, column, f"{path}:{line}:{column}: {message}"))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)

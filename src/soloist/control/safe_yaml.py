@@ -35,6 +35,18 @@ def too_big(size: int) -> str:
             f"{MAX_FILE_BYTES // 1024} KiB")
 
 
+def unreadable(text: str, exc: yaml.reader.ReaderError) -> tuple[int, int, str]:
+    """Line, column and sentence for a character YAML does not allow (NUL, say)."""
+    if yaml.__with_libyaml__:  # libyaml counts bytes of the UTF-8 text, PyYAML characters
+        before = text.encode("utf-8")[: exc.position].decode("utf-8", "replace")
+    else:  # pragma: no cover
+        before = text[: exc.position]
+    line, column = before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1
+    code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+    return line, column, (f"the file holds the character U+{code:04X}, which YAML does not "
+                          "allow; remove it")
+
+
 class _Place(Protocol):
     """Where a YAML event starts (PyYAML's and libyaml's marks alike)."""
 
