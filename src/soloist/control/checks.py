@@ -1,10 +1,10 @@
 """Deploy-time checks: what a playbook names must exist, so it fails at deploy, not in a run.
 
 The loader checks each file on its own (syntax, keys, types); these checks look across the
-workspace: the tools a step calls and the tools a compensation calls, the Python functions
-it names, the names and steps its templates read, and an agent step's ``tools`` against
-its agent's grants. Each problem is ``(location, message)`` for the loader to place at the
-file, line and column of the offending value.
+workspace: the tools a step, a compensation or an agent's grant names (and the tool that
+undoes each), the Python functions a step names, the names and steps its templates read,
+and an agent step's ``tools`` against its agent's grants. Each problem is ``(location,
+message)`` for the loader to place at the file, line and column of the offending value.
 
 Which tools exist is known above the control plane (the execution plane builds the tool
 registry), so the caller passes a :class:`ToolNames`; control never imports execution.
