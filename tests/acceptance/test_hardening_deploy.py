@@ -117,3 +117,17 @@ def test_the_example_workspace_and_an_mcp_tool_of_a_configured_server_deploy(
     result = deploy(workspace)
     assert result.returncode == 0, result.stderr
     assert "deployed  playbook mcp-read v1" in result.stdout
+
+
+def test_a_syntax_error_in_a_tool_module_is_one_sentence_with_its_place(
+        workspace: Path) -> None:
+    before = versions(workspace)
+    tasks = workspace / "tasks.py"
+    lines = tasks.read_text().count("\n")
+    tasks.write_text(tasks.read_text() + "def oops(:\n    pass\n")
+    result = deploy(workspace)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"error: tasks.py:{lines + 1}:10: syntax error in tool module 'tasks': invalid syntax"]
+    tasks.write_text(tasks.read_text().replace("def oops(:\n    pass\n", ""))
+    assert versions(workspace) == before
