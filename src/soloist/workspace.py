@@ -18,9 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from soloist.config import Settings, load_settings
 from soloist.control.agents import Agent
+from soloist.control.checks import ToolNames
+from soloist.control.playbooks import PRIORITY_MAX, PRIORITY_MIN
 from soloist.control.registry import DeployReport, Registry
 from soloist.control.secrets import SecretService
-from soloist.errors import InvalidState, NotFound
+from soloist.errors import InvalidState, NotFound, UserError
 from soloist.execution.llm.base import ChatRequest, Message
 from soloist.execution.llm.config import LLMConfig
 from soloist.execution.llm.guard import Budgets, CallGuard
@@ -196,7 +198,13 @@ class Workspace:
 
     # -- registry ------------------------------------------------------------------
     def deploy(self, actor: str | None = None) -> DeployReport:
-        return self.registry.deploy(self.root, self.actor(actor))
+        # What runs will find: the registered tools, and the MCP servers whose tools are
+        # only listed once a worker starts them.
+        servers = self.settings.raw.get("mcp", {}).get("servers", {})
+        tools = ToolNames(frozenset(self.tools.tools), frozenset(servers), {
+            spec.name: spec.compensate.tool for spec in self.tools.tools.values()
+            if spec.compensate is not None})
+        return self.registry.deploy(self.root, self.actor(actor), tools)
 
     def rollback(self, kind: str, name: str, version: int, actor: str | None = None) -> int:
         return self.registry.rollback(kind, name, version, self.actor(actor))
@@ -215,6 +223,9 @@ class Workspace:
     # -- runs ------------------------------------------------------------------------
     def start(self, playbook: str, inputs: dict[str, Any] | None = None, *,
               actor: str | None = None, priority: int | None = None) -> str:
+        if priority is not None and not PRIORITY_MIN <= priority <= PRIORITY_MAX:
+            raise UserError(f"priority {priority} is out of range: give a whole number from "
+                            f"{PRIORITY_MIN} to {PRIORITY_MAX}")
         definition = self.registry.latest_playbook(playbook)
         who = self.actor(actor)
         pins = self.registry.pins_for(definition)

@@ -11,26 +11,34 @@ import difflib
 import graphlib
 import re
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, Union, get_args, get_origin
 
 import yaml
-from jsonschema import Draft202012Validator, SchemaError
 from pydantic import BaseModel, ValidationError
 from yaml.error import Mark
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from soloist.control import templating
+from soloist.control import checks, templating
 from soloist.control.agents import Agent
+from soloist.control.checks import ToolNames
 from soloist.control.playbooks import Playbook
 from soloist.control.policies import Policies
 from soloist.control.python_defs import load_python
+from soloist.control.safe_yaml import (
+    MAX_FILE_BYTES,
+    LimitedLoader,
+    Refused,
+    too_big,
+    unreadable,
+)
 from soloist.errors import DefinitionError
 from soloist.orchestration import cron
 
 Loc = tuple[str | int, ...]
+_PLACE = re.compile(r"^(.+?):(\d+):(\d+): ")
 M = TypeVar("M", bound=BaseModel)
 N = TypeVar("N", Playbook, Agent)
 
@@ -72,15 +80,23 @@ class _Doc:
         return [text for _, _, text in sorted(self.problems)]
 
 
-def load_definitions(root: Path) -> Definitions:
-    """Every playbook, agent and the policies under ``root``; DefinitionError lists all problems."""
+def load_definitions(root: Path, tools: ToolNames | None = None) -> Definitions:
+    """Every playbook, agent and the policies under ``root``; DefinitionError lists all problems.
+
+    Given the workspace's ``tools``, playbooks are also checked for what would only fail
+    in a run: unknown tools and functions, templates reading what they will not have, an
+    agent step's tools beyond its grants (see :mod:`soloist.control.checks`).
+    """
     if not root.is_dir():
         raise DefinitionError([f"{root}: not a workspace folder"])
     problems: list[str] = []
     sources: dict[tuple[str, str], str] = {}
     docs: dict[str, _Doc] = {}
-    playbooks = _load_named(root, "playbook", Playbook, problems, sources, docs)
-    agents = _load_named(root, "agent", Agent, problems, sources)
+    failed: list[_Doc] = []
+    failed_agents: list[_Doc] = []
+    playbooks = _load_named(root, "playbook", Playbook, problems, sources, docs, failed)
+    agent_docs: dict[str, _Doc] = {}
+    agents = _load_named(root, "agent", Agent, problems, sources, agent_docs, failed_agents)
     _add_python(root, "playbook", Playbook, playbooks, problems, sources)
     _add_python(root, "agent", Agent, agents, problems, sources)
     policies: Policies | None = Policies()  # no policies.yaml: no rules
@@ -88,9 +104,36 @@ def load_definitions(root: Path) -> Definitions:
         _, policies = _load_file(root / "policies.yaml", "policies.yaml", Policies, problems)
         sources["policies", "policies"] = "policies.yaml"
     problems.extend(_unknown_agents(playbooks, agents, docs))
+    if tools is not None:
+        # Files with other problems too, so that one deploy lists everything to fix.
+        for doc in [*docs.values(), *failed]:
+            _add_placed(problems, doc, doc.path,
+                        checks.playbook_problems(doc.data, agents, tools, root))
+        for doc in [*agent_docs.values(), *failed_agents]:
+            _add_placed(problems, doc, doc.path, checks.agent_problems(doc.data, tools))
+        for name, playbook in playbooks.items():
+            if name not in docs:  # written in Python
+                _add_placed(problems, None, sources["playbook", name], checks.playbook_problems(
+                    playbook.model_dump(), agents, tools, root))
+        for name, agent in agents.items():
+            if name not in agent_docs:
+                _add_placed(problems, None, sources["agent", name],
+                            checks.agent_problems(agent.model_dump(), tools))
     if problems or policies is None:
-        raise DefinitionError(problems)
+        raise DefinitionError(_in_order(problems))
     return Definitions(playbooks=playbooks, agents=agents, policies=policies, sources=sources)
+
+
+def _in_order(problems: list[str]) -> list[str]:
+    """Each file's problems by line and column, files in the order they were read."""
+    files: dict[str, int] = {}
+
+    def key(problem: str) -> tuple[int, int, int]:
+        found = _PLACE.match(problem)
+        path, line, column = found.groups() if found else (problem, "0", "0")
+        return files.setdefault(path, len(files)), int(line), int(column)
+
+    return sorted(problems, key=key)
 
 
 def load_playbook_text(text: str, path: str) -> Playbook:
@@ -128,14 +171,33 @@ def _unknown_agents(playbooks: dict[str, Playbook], agents: dict[str, Agent],
     return found
 
 
+def _add_placed(problems: list[str], doc: _Doc | None, relative: str,
+                found: Iterable[tuple[Loc, str]]) -> None:
+    """Add problems found across files, at their place in the definition's file, once:
+    a template's syntax error was already reported with its file."""
+    known = set(problems)
+    if doc is None:  # written in Python: no lines to point at
+        placed = [f"{relative}: {'.'.join(map(str, loc))}: {message}" for loc, message in found]
+    else:
+        doc.problems.clear()
+        for loc, message in found:
+            doc.report(loc, message)
+        placed = doc.messages()
+    problems.extend(p for p in placed if p not in known)
+
+
 def _load_named(
     root: Path, kind: str, model: type[N], problems: list[str],
     sources: dict[tuple[str, str], str], docs: dict[str, _Doc] | None = None,
+    failed: list[_Doc] | None = None,
 ) -> dict[str, N]:
     found: dict[str, N] = {}
     for file in _yaml_files(root / f"{kind}s"):
         relative = file.relative_to(root).as_posix()
         doc, loaded = _load_file(file, relative, model, problems)
+        if doc is not None and loaded is None and isinstance(doc.data, dict):
+            if failed is not None:
+                failed.append(doc)
         if doc is None or loaded is None:
             continue
         if (kind, loaded.name) in sources:
@@ -175,6 +237,10 @@ def _yaml_files(folder: Path) -> list[Path]:
 def _load_file(
     file: Path, relative: str, model: type[M], problems: list[str]
 ) -> tuple[_Doc | None, M | None]:
+    size = file.stat().st_size
+    if size > MAX_FILE_BYTES:
+        problems.append(f"{relative}:1:1: {too_big(size)}")
+        return None, None
     try:
         text = file.read_text(encoding="utf-8")
     except UnicodeDecodeError:
@@ -204,8 +270,12 @@ def _load_text(text: str, path: str, model: type[M]) -> tuple[_Doc, M | None]:
 
 def _parse(text: str, path: str) -> _Doc:
     doc = _Doc(path, None, {}, {}, [])
-    loader = yaml.SafeLoader(text)
+    if len(text) > MAX_FILE_BYTES or len(text.encode("utf-8")) > MAX_FILE_BYTES:
+        doc.report((), too_big(len(text.encode("utf-8"))))
+        return doc
+    loader: LimitedLoader | None = None
     try:
+        loader = LimitedLoader(text)
         node = loader.get_single_node()
         if node is None:
             doc.report((), "the file is empty")
@@ -213,6 +283,12 @@ def _parse(text: str, path: str) -> _Doc:
         _walk(doc, node, ())
         doc.data = loader.construct_document(node)
         doc.parsed = True
+    except Refused as exc:
+        line, column = exc.mark.line + 1, exc.mark.column + 1
+        doc.problems.append((line, column, f"{path}:{line}:{column}: {exc.message}"))
+    except yaml.reader.ReaderError as exc:
+        line, column, message = unreadable(text, exc)
+        doc.problems.append((line, column, f"{path}:{line}:{column}: {message}"))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -225,14 +301,14 @@ def _parse(text: str, path: str) -> _Doc:
     except yaml.YAMLError as exc:
         doc.problems.append((1, 1, f"{path}:1:1: YAML syntax: {exc}"))
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return doc
 
 
 def _walk(doc: _Doc, node: Node, loc: Loc) -> None:
+    """Record where every key and value starts (the loader bounded how far this goes)."""
     doc.values[loc] = node.start_mark
-    if len(loc) > 64:
-        return  # a recursive alias; pydantic refuses such data anyway
     if isinstance(node, MappingNode):
         for key_node, value_node in node.value:
             if not isinstance(key_node, ScalarNode) or key_node.value == "<<":
@@ -389,7 +465,7 @@ def _extra_checks(model: type[BaseModel], data: dict[str, Any]) -> Iterator[tupl
         return _problem(templating.check_template, value, loc, "template")
 
     if model is Playbook:
-        yield from _schema_problems(data.get("inputs"), ("inputs",))
+        yield from checks.schema_problems(data.get("inputs"), ("inputs",))
         for i, trigger in _items(data.get("triggers")):
             loc: Loc = ("triggers", i)
             yield from _problem(cron.check_expression, trigger.get("cron"), (*loc, "cron"))
@@ -399,12 +475,16 @@ def _extra_checks(model: type[BaseModel], data: dict[str, Any]) -> Iterator[tupl
         for i, step in _items(data.get("steps")):
             loc = ("steps", i)
             yield from template(step.get("args"), (*loc, "args"))
+            yield from template(step.get("task"), (*loc, "task"))
+            gate = step.get("gate")
+            if isinstance(gate, dict):
+                yield from template(gate.get("message"), (*loc, "gate", "message"))
             yield from expression(step.get("when"), (*loc, "when"))
             yield from expression(step.get("check"), (*loc, "check"))
             compensate = step.get("compensate")
             if isinstance(compensate, dict):
                 yield from template(compensate.get("args"), (*loc, "compensate", "args"))
-            yield from _schema_problems(step.get("output"), (*loc, "output"))
+            yield from checks.schema_problems(step.get("output"), (*loc, "output"))
     elif model is Policies:
         for i, rule in _items(data.get("rules")):
             match = rule.get("match")
@@ -430,12 +510,3 @@ def _problem(
         items = value.items() if isinstance(value, dict) else enumerate(value)
         for key, item in items:
             yield from _problem(check, item, (*loc, key), what)
-
-
-def _schema_problems(schema: Any, loc: Loc) -> Iterator[tuple[Loc, str]]:
-    if not isinstance(schema, dict):
-        return  # pydantic reports a schema that is not a mapping
-    try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError as exc:
-        yield (*loc, *exc.absolute_path), f"not a valid JSON Schema: {exc.message}"

@@ -13,10 +13,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from soloist.control.durations import Duration
+from soloist.control.durations import Duration, PositiveDuration
 
 StepKind = Literal["python", "tool", "gate", "emit", "agent"]
 NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]*$"
+MAX_STEPS = 5000  # far above any playbook a person writes; keeps a deploy and a run bounded
+# Priorities are stored in a 32-bit integer column (PostgreSQL's ``integer``).
+PRIORITY_MIN, PRIORITY_MAX = -(2**31), 2**31 - 1
 
 
 class Model(BaseModel):
@@ -39,7 +42,7 @@ class GateSpec(Model):
     """A person approves, rejects or retries the step before its effects are dispatched."""
 
     message: str = "Approve this step?"
-    timeout: Duration | None = None
+    timeout: PositiveDuration | None = None
     default: Literal["approve", "reject"] | None = None
 
     @model_validator(mode="after")
@@ -76,7 +79,7 @@ class Step(Model):
     needs: list[str] | None = None
     when: str | None = None
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
-    timeout: Duration | None = None
+    timeout: PositiveDuration | None = None
     gate: GateSpec | None = None
     compensate: CompensateSpec | None = None
     output: dict[str, Any] | None = None  # JSON schema the output must match
@@ -138,8 +141,8 @@ Trigger = ManualTrigger | CronTrigger | EventTrigger
 
 
 class Budget(Model):
-    cost_usd: float | None = Field(default=None, ge=0)
-    deadline: Duration | None = None  # a run not finished by then fails
+    cost_usd: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    deadline: PositiveDuration | None = None  # a run not finished by then fails
 
 
 class Playbook(Model):
@@ -150,9 +153,26 @@ class Playbook(Model):
     triggers: list[Trigger] = Field(default_factory=lambda: list[Trigger]([ManualTrigger()]))
     budget: Budget = Field(default_factory=Budget)
     queue: str = Field(default="default", pattern=NAME_PATTERN)
-    priority: int = 0
+    priority: int = Field(default=0, ge=PRIORITY_MIN, le=PRIORITY_MAX)
     concurrency: int | None = Field(default=None, ge=1)  # steps of this playbook in flight
     steps: list[Step] = Field(min_length=1)
+
+    @field_validator("inputs")
+    @classmethod
+    def _object_schema(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if value.get("type") not in ("object", ["object"]):
+            raise ValueError("the inputs schema must describe an object (type: object), "
+                             "since a run's inputs are named values")
+        return value
+
+    @field_validator("steps", mode="before")
+    @classmethod
+    def _not_too_many(cls, value: Any) -> Any:
+        # Checked before the steps are validated, so a huge list costs nothing.
+        if isinstance(value, list) and len(value) > MAX_STEPS:
+            raise ValueError(f"a playbook may have at most {MAX_STEPS} steps, this one has "
+                             f"{len(value)}; split it into playbooks that start each other")
+        return value
 
     @field_validator("triggers", mode="before")
     @classmethod
@@ -175,8 +195,7 @@ class Playbook(Model):
                     raise ValueError(f"step {step.id!r} needs {need!r}, which is not a step")
                 if need == step.id:
                     raise ValueError(f"step {step.id!r} needs itself")
-        order = _topological(ids, dict(zip(ids, self.needs_of(), strict=True)))
-        if order is None:
+        if topological_order(ids, self.needs_of()) is None:
             raise ValueError("the steps' needs form a cycle")
         return self
 
@@ -191,10 +210,11 @@ class Playbook(Model):
         return result
 
     def step(self, step_id: str) -> Step:
-        for step in self.steps:
-            if step.id == step_id:
-                return step
-        raise KeyError(step_id)
+        return self.steps_by_id[step_id]
+
+    @cached_property
+    def steps_by_id(self) -> dict[str, Step]:
+        return {step.id: step for step in self.steps}
 
     @cached_property
     def dependents_map(self) -> dict[str, list[str]]:
@@ -210,14 +230,24 @@ class Playbook(Model):
         return out
 
 
-def _topological(ids: list[str], needs: dict[str, list[str]]) -> list[str] | None:
-    done: list[str] = []
-    remaining = dict(needs)
-    while remaining:
-        ready = [i for i, n in remaining.items() if all(x in done for x in n)]
-        if not ready:
-            return None
-        for i in ready:
-            done.append(i)
-            del remaining[i]
-    return done
+def topological_order(ids: list[str], needs: list[list[str]]) -> list[str] | None:
+    """``ids`` ordered so that each comes after what it needs, or None on a cycle.
+
+    Kahn's algorithm: O(steps + needs). ``needs[i]`` are the needs of ``ids[i]``, all of
+    them ids (the model checks that first).
+    """
+    waiting = {step: len(set(wanted)) for step, wanted in zip(ids, needs, strict=True)}
+    dependents: dict[str, list[str]] = {step: [] for step in ids}
+    for step, wanted in zip(ids, needs, strict=True):
+        for need in set(wanted):
+            dependents[need].append(step)
+    ready = [step for step in ids if not waiting[step]]
+    order: list[str] = []
+    while ready:
+        step = ready.pop()
+        order.append(step)
+        for dependent in dependents[step]:
+            waiting[dependent] -= 1
+            if not waiting[dependent]:
+                ready.append(dependent)
+    return order if len(order) == len(ids) else None

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from soloist.control.agents import Agent
+from soloist.control.checks import ToolNames
 from soloist.control.loader import load_definitions
 from soloist.control.playbooks import Playbook
 from soloist.control.policies import Policies
@@ -35,8 +36,9 @@ class DeployReport:
     unchanged: list[tuple[str, str, int]] = field(default_factory=list)
 
 
-def _bodies(root: Path) -> list[tuple[str, str, dict[str, Any], str | None]]:
-    definitions = load_definitions(root)
+def _bodies(root: Path, tools: ToolNames | None
+            ) -> list[tuple[str, str, dict[str, Any], str | None]]:
+    definitions = load_definitions(root, tools)
     out: list[tuple[str, str, dict[str, Any], str | None]] = []
     for name, playbook in sorted(definitions.playbooks.items()):
         out.append(("playbook", name, playbook.model_dump(mode="json", exclude={"version"}),
@@ -58,8 +60,10 @@ class Registry:
         self._cache: dict[tuple[str, int], Playbook] = {}
         self._agents: dict[tuple[str, int], Agent] = {}
 
-    def deploy(self, root: Path, actor: str) -> DeployReport:
-        bodies = _bodies(root)  # raises DefinitionError before anything is written
+    def deploy(self, root: Path, actor: str, tools: ToolNames | None = None) -> DeployReport:
+        """Validate and version the workspace at ``root``; with ``tools``, also check that
+        what the playbooks call exists (see :mod:`soloist.control.checks`)."""
+        bodies = _bodies(root, tools)  # raises DefinitionError before anything is written
         report = DeployReport()
         now = time.time()
         with self.store.transaction() as tx:

@@ -8,18 +8,36 @@ template must fail the step, not send an empty email.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, Template, TemplateError, Undefined
+from jinja2 import (
+    StrictUndefined,
+    Template,
+    TemplateError,
+    TemplateSyntaxError,
+    Undefined,
+    nodes,
+)
 from jinja2.environment import TemplateExpression
+from jinja2.parser import Parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from soloist.errors import DeterministicError, StepFailure
 
 _CACHE_SIZE = 1024
 _SHOWN = 80  # characters of a template quoted in an error message
+
+
+@dataclass(frozen=True)
+class Reads:
+    """What a template or expression reads from its context, found without running it."""
+
+    names: frozenset[str]  # top-level names, e.g. ``inputs``; Jinja's own globals left out
+    steps: tuple[str, ...]  # step ids read as ``steps.ID`` or ``steps['ID']``, in order
 
 
 class Templates:
@@ -33,6 +51,8 @@ class Templates:
         self._template = lru_cache(maxsize=cache_size)(self._compile_template)
         self._expression = lru_cache(maxsize=cache_size)(self._compile_expression)
         self._native = lru_cache(maxsize=cache_size)(self._native_source)
+        # Large enough that a deploy's syntax check and its reference check share it.
+        self._reads = lru_cache(maxsize=8 * cache_size)(self._analyse)
 
     def render(self, value: Any, context: Mapping[str, Any]) -> Any:
         """``value`` with every string inside it rendered; other values pass through."""
@@ -59,18 +79,69 @@ class Templates:
 
     def check_template(self, text: str) -> None:
         """Raise ``ValueError`` with Jinja's message when ``text`` is not a valid template."""
-        try:
-            self._template(text)
-        except TemplateError as exc:
-            raise ValueError(_syntax_message(exc)) from None
+        self._reads(text, False)
 
     def check_expression(self, text: str) -> None:
         """Raise ``ValueError`` with Jinja's message when ``text`` is not a valid expression."""
-        source = self._native(text)
+        self._reads(text, True)
+
+    def reads(self, text: str, *, expression: bool = False) -> Reads:
+        """The names and steps ``text`` reads; ``ValueError`` when it is not valid.
+
+        Parsing is enough (no code is generated), so checking thousands of templates at
+        deploy stays cheap; unknown filters and tests, which Jinja reports only when it
+        compiles, are looked up here too.
+        """
+        return self._reads(text, expression)
+
+    def _analyse(self, text: str, expression: bool) -> Reads:
         try:
-            self._expression(text if source is None else source)
+            tree = self._parse(text, expression)
         except TemplateError as exc:
             raise ValueError(_syntax_message(exc)) from None
+        loaded: set[str] = set()
+        declared: set[str] = set()
+        steps: list[str] = []
+        for node in tree.find_all(nodes.Node):  # one pass: templates can be many
+            if isinstance(node, nodes.Name):
+                (loaded if node.ctx == "load" else declared).add(node.name)
+            elif isinstance(node, nodes.Filter | nodes.Test):
+                self._known(node)
+            elif isinstance(node, nodes.Getattr) and _is_steps(node.node):
+                steps.append(node.attr)
+            elif (isinstance(node, nodes.Getitem) and _is_steps(node.node)
+                    and isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str)):
+                steps.append(node.arg.value)
+            elif isinstance(node, nodes.For):
+                declared.add("loop")
+            elif isinstance(node, nodes.Macro | nodes.CallBlock):
+                declared.update(("caller", "varargs", "kwargs"))
+        # A name set anywhere in the template (a loop variable, ``set``, a macro's
+        # argument) counts as its own: Jinja's exact analysis (meta) runs its code
+        # generator, too slow for thousands of templates, and this errs on accepting.
+        names = loaded - declared - set(self.environment.globals)
+        return Reads(frozenset(names), tuple(steps))
+
+    def _known(self, node: nodes.Filter | nodes.Test) -> None:
+        kind, known = (("filter", self.environment.filters) if isinstance(node, nodes.Filter)
+                       else ("test", self.environment.tests))
+        if node.name not in known:
+            close = difflib.get_close_matches(node.name, list(known), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"no {kind} named {node.name!r}{hint}")
+
+    def _parse(self, text: str, expression: bool) -> nodes.Template:
+        source = self._native(text)
+        if not expression and source is None:
+            return self.environment.parse(text)
+        # As Environment.compile_expression parses, without generating code.
+        parser = Parser(self.environment, text if source is None else source, state="variable")
+        body = parser.parse_expression()
+        if not parser.stream.eos:
+            raise TemplateSyntaxError("chunk after expression", parser.stream.current.lineno)
+        tree = nodes.Template([nodes.Output([body])], lineno=1)
+        tree.set_environment(self.environment)
+        return tree
 
     def _render_string(self, text: str, context: Mapping[str, Any]) -> Any:
         if "{" not in text:
@@ -105,6 +176,10 @@ class Templates:
         if kinds.count("variable_begin") != 1:
             return None
         return "".join(value for _, _, value in tokens[1:-1]).strip()
+
+
+def _is_steps(node: nodes.Node) -> bool:
+    return isinstance(node, nodes.Name) and node.name == "steps"
 
 
 def _blank_data(kind: str, value: str) -> bool:
@@ -168,3 +243,8 @@ def check_template(text: str) -> None:
 def check_expression(text: str) -> None:
     """Raise ``ValueError`` when ``text`` is not a valid expression."""
     default().check_expression(text)
+
+
+def reads(text: str, *, expression: bool = False) -> Reads:
+    """What ``text`` reads; see :meth:`Templates.reads`."""
+    return default().reads(text, expression=expression)

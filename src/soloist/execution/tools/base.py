@@ -22,6 +22,7 @@ import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import jsonschema
@@ -242,6 +243,10 @@ class ToolRegistry:
             module = importlib.import_module(module_name)
         except ImportError as exc:
             raise ConfigError(f"cannot import tool module {module_name!r}: {exc}") from exc
+        except SyntaxError as exc:  # the workspace's own code: show where, as deploy does
+            where = f"{Path(exc.filename or module_name).name}:{exc.lineno or 1}:{exc.offset or 1}"
+            raise ConfigError(f"{where}: syntax error in tool module {module_name!r}: "
+                              f"{exc.msg}") from exc
         for value in vars(module).values():
             spec = getattr(value, _MARK, None)
             if isinstance(spec, Tool):

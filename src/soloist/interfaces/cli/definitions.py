@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -11,10 +12,17 @@ from soloist.interfaces.cli.options import DEFAULT_WS, JsonOpt, WorkspaceOpt, op
 
 def deploy(workspace: WorkspaceOpt = DEFAULT_WS, as_json: JsonOpt = False) -> None:
     """Validate every file and record a new version of what changed."""
+    from soloist.errors import DefinitionError
     from soloist.interfaces.cli.render import print_json
 
     with open_workspace(workspace) as ws:
-        report = ws.deploy()
+        try:
+            report = ws.deploy()
+        except DefinitionError as exc:
+            # Every problem, one line each, so that one deploy shows all there is to fix.
+            for problem in exc.problems:
+                typer.echo(f"error: {problem}", err=True)
+            sys.exit(1)
     if as_json:
         print_json(report)
         return
