@@ -48,6 +48,18 @@ def start_worker(root: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
                                 env=env, stdout=subprocess.DEVNULL, stderr=log)
 
 
+def holds_lease(ws: Workspace, worker: subprocess.Popen[bytes], until: float) -> bool:
+    """Wait until ``worker`` holds the lease of some step (or ``until`` passes)."""
+    marker = f":{worker.pid}:"
+    while time.time() < until:
+        with ws.store.read() as tx:
+            leased = tx.steps.expired(time.time() + 86400, 1000)
+        if any(marker in (row.lease_owner or "") for row in leased):
+            return True
+        time.sleep(0.02)
+    return False
+
+
 @pytest.mark.slow
 def test_sigkilled_worker_loses_nothing_and_repeats_nothing(tmp_path: Path,
                                                             db_url: str) -> None:
@@ -70,6 +82,9 @@ def test_sigkilled_worker_loses_nothing_and_repeats_nothing(tmp_path: Path,
             while time.time() < deadline:
                 time.sleep(rng.uniform(0.4, 1.0))  # past start-up, into work
                 if kills < 12:
+                    # On a loaded machine a new worker may not have claimed anything yet;
+                    # a kill counts only when it leaves a lease behind.
+                    holds_lease(ws, victim, time.time() + 10)
                     victim.send_signal(signal.SIGKILL)
                     victim.wait()
                     kills += 1
