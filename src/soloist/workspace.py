@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from soloist.config import Settings, load_settings
 from soloist.control.agents import Agent
-from soloist.control.registry import DeployReport, Registry
+from soloist.control.registry import DeployReport, Registry, RollbackReport
 from soloist.control.secrets import SecretService
 from soloist.errors import InvalidState, NotFound
 from soloist.execution.llm.base import ChatRequest, Message
@@ -180,8 +180,12 @@ class Workspace:
     def deploy(self, actor: str | None = None) -> DeployReport:
         return self.registry.deploy(self.root, self.actor(actor))
 
-    def rollback(self, kind: str, name: str, version: int, actor: str | None = None) -> int:
-        return self.registry.rollback(kind, name, version, self.actor(actor))
+    def rollback(self, kind: str, name: str, version: int, actor: str | None = None, *,
+                 write: bool = False) -> RollbackReport:
+        """Deploy ``version`` again; say whether the file on disk would undo it at the next
+        deploy, or (``write``) write the rolled-back content to that file."""
+        return self.registry.rollback(kind, name, version, self.actor(actor), root=self.root,
+                                      write=write)
 
     def definitions(self, kind: str | None = None) -> list[Any]:
         with self.store.read() as tx:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from soloist.control.playbooks import RetryPolicy
+from soloist.control.processes import Presence
 from soloist.control.registry import Registry
 from soloist.errors import LeaseLost, StoreError, classify
 from soloist.execution.context import ToolCall
@@ -96,6 +97,8 @@ class Worker:
         """Work until :meth:`stop` (or, with ``until_idle``, until nothing is ready)."""
         opts = self.options
         self.store.add_listener(self._wake)
+        presence = Presence(self.store, self.id, "worker", opts.lease_seconds)
+        presence.beat()  # alive from now: a snapshot restore refuses while it is
         pool = ThreadPoolExecutor(max_workers=opts.concurrency, thread_name_prefix="soloist")
         next_heartbeat = 0.0
         next_reap = 0.0
@@ -108,6 +111,7 @@ class Worker:
                 if stopping and stop_deadline is None:
                     stop_deadline = time.time() + opts.grace_seconds
                 now = time.time()
+                presence.beat(now)
                 if now >= next_reap and not stopping:
                     self.reap_expired(now)
                     next_reap = now + max(0.5, opts.lease_seconds / 2)
@@ -154,6 +158,7 @@ class Worker:
             self.store.remove_listener(self._wake)
             self._release_in_hand()
             pool.shutdown(wait=False, cancel_futures=True)
+            presence.leave()
 
     def _sleep(self, now: float) -> None:
         timeout = self.options.poll_seconds if self.store.polls else 5.0
@@ -261,7 +266,9 @@ class Worker:
         jobs: list[StepJob] = []
         for row in rows:
             run = run_rows.get(row.run_id)
-            playbook = self.registry.playbook(row.playbook, row.playbook_version)
+            playbook = self.registry.playbook(
+                row.playbook, row.playbook_version,
+                self.registry.pinned_digest(run.pins if run else None))
             target = S.PERSISTING if row.resume == "dispatch" else S.EXECUTING
             log_moves(tx, row, S.READY, S.CLAIMED, target, ts=now, actor=self.id,
                       data={"lease_token": row.lease_token})
@@ -327,6 +334,9 @@ class Worker:
         with self.store.read() as tx:
             intents = tx.intents.for_step(row.run_id, row.step_id)
             current = tx.steps.get(row.run_id, row.step_id)
+            # What was dispatched even if the store no longer says so (a restore rewound it).
+            kept = tx.ledger.dispatched([i.idempotency_key for i in intents
+                                         if i.status in ("pending", "staged")])
         output = current.output if current is not None else None
         done = Dispatched(job, output=output)
         actor = self._actor_of(job)
@@ -336,6 +346,12 @@ class Worker:
                 results.append(intent.result)
                 continue
             if intent.status not in ("pending", "staged"):
+                continue
+            replay = kept.get(intent.idempotency_key)
+            if replay is not None:  # done once already: its recorded result, never twice
+                done.results.append((intent.idempotency_key, "dispatched", replay.result, None,
+                                     self._undo_of(intent.tool, intent.args, replay.result)))
+                results.append(replay.result)
                 continue
             call = ToolCall(row.run_id, row.step_id, intent.idempotency_key,
                             self.runner.workspace, actor)

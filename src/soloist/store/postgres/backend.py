@@ -64,6 +64,9 @@ LISTEN_POLL_S = 0.5
 LISTEN_RETRY_S = 1.0
 """The pause before the listener thread reconnects after losing its connection."""
 
+KEPT_TABLES = ("dispatch_ledger", "version_marks")
+"""Left out of every snapshot, so a restore never rewinds them (``soloist.store.ledger``)."""
+
 _CONFLICT_STATES = frozenset({"40001", "40P01"})  # serialization_failure, deadlock_detected
 
 Connection = psycopg.Connection[dict[str, Any]]
@@ -472,7 +475,8 @@ class PostgresStore:
 
     def backup(self, path: Path) -> None:
         """``pg_dump`` in custom format: a consistent copy while workers run."""
-        self._pg_tool("pg_dump", ["--format=custom", "--no-owner", f"--file={path}",
+        kept = [f"--exclude-table={table}" for table in KEPT_TABLES]
+        self._pg_tool("pg_dump", ["--format=custom", "--no-owner", *kept, f"--file={path}",
                                   f"--dbname={self.url}"])
 
     def restore(self, path: Path) -> None:

@@ -17,7 +17,7 @@ Unlike SQLite, where ``BEGIN IMMEDIATE`` makes each write transaction the only w
 several transactions run at once here: claims skip rows another claim has locked, the
 chain head is a row lock taken last, and concurrency limits take an advisory lock.
 
-The statements after ``list_workers`` are this backend's own (locks, wake-ups,
+The statements after ``facts_recorded_since`` are this backend's own (locks, wake-ups,
 migrations); the shared repositories never use them.
 """
 
@@ -327,6 +327,49 @@ INSERT INTO workers (id, info, heartbeat_at) VALUES (%(id)s, %(info)s, %(now)s)
 ON CONFLICT (id) DO UPDATE SET info = excluded.info, heartbeat_at = excluded.heartbeat_at
 """
 list_workers = "SELECT * FROM workers WHERE heartbeat_at >= %(since)s ORDER BY id"
+worker_gone = "DELETE FROM workers WHERE id = %(id)s"
+
+# -- what a restore never rewinds (left out of every pg_dump) and what it forgets ----------
+ledger_record = """
+INSERT INTO dispatch_ledger (idempotency_key, run_id, step_id, tool, status, result, error,
+                             recorded_at)
+SELECT %(key)s, i.run_id, i.step_id, i.tool, %(status)s, %(result)s, %(error)s, %(now)s
+FROM (SELECT 1) AS one LEFT JOIN intents i ON i.idempotency_key = %(key)s
+ON CONFLICT (idempotency_key) DO UPDATE SET
+    status = excluded.status, result = excluded.result, error = excluded.error,
+    recorded_at = excluded.recorded_at
+WHERE dispatch_ledger.status <> 'dispatched'
+"""
+ledger_dispatched = """
+SELECT * FROM dispatch_ledger
+WHERE status = 'dispatched'
+  AND idempotency_key = ANY(ARRAY(SELECT jsonb_array_elements_text(%(keys)s::jsonb)))
+"""
+ledger_since = """
+SELECT * FROM dispatch_ledger WHERE recorded_at > %(since)s
+ORDER BY recorded_at, idempotency_key LIMIT %(limit)s
+"""
+version_mark = """
+SELECT version FROM version_marks WHERE kind = %(kind)s AND name = %(name)s
+"""
+mark_version = """
+INSERT INTO version_marks (kind, name, version) VALUES (%(kind)s, %(name)s, %(version)s)
+ON CONFLICT (kind, name) DO UPDATE
+SET version = greatest(version_marks.version, excluded.version)
+"""
+runs_created_since = """
+SELECT id, playbook, state, created_at, finished_at FROM runs WHERE created_at > %(since)s
+ORDER BY created_at, id LIMIT %(limit)s
+"""
+runs_finished_since = """
+SELECT id, playbook, state, created_at, finished_at FROM runs
+WHERE finished_at > %(since)s AND created_at <= %(since)s
+ORDER BY finished_at, id LIMIT %(limit)s
+"""
+facts_recorded_since = """
+SELECT namespace, subject, key, version, op, actor, run_id, recorded_at FROM facts
+WHERE recorded_at > %(since)s ORDER BY id LIMIT %(limit)s
+"""
 
 # -- this backend's own statements -----------------------------------------------------
 

@@ -36,6 +36,15 @@ def _translate(exc: sqlite3.Error, path: str) -> StoreError:
     return StoreError(f"SQLite error on {path}: {text}")
 
 
+def kept_path(path: str) -> str:
+    """The file beside the store that a restore leaves alone: ``state.db`` keeps
+    ``state-ledger.db``. The backup API copies and replaces the ``main`` database only."""
+    if path == ":memory:":
+        return path
+    store = Path(path)
+    return str(store.with_name(f"{store.stem}-ledger.db"))
+
+
 class _Conn:
     """The Connection seam over one sqlite3 connection."""
 
@@ -82,6 +91,8 @@ class SQLiteStore:
     def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
         self.path = str(path)
         self.url = f"sqlite:///{self.path}"
+        #: What a restore never rewinds (``soloist.store.ledger``), in a file of its own.
+        self.kept_path = kept_path(self.path)
         self.synchronous = synchronous
         self._write_lock = threading.Lock()
         self._listeners: list[Callable[[], None]] = []
@@ -105,6 +116,9 @@ class SQLiteStore:
             raw.execute("PRAGMA journal_mode = WAL")
             raw.execute(f"PRAGMA synchronous = {self.synchronous}")
             raw.execute("PRAGMA foreign_keys = ON")
+            raw.execute("ATTACH DATABASE ? AS kept", (self.kept_path,))
+            raw.execute("PRAGMA kept.journal_mode = WAL")
+            raw.execute(f"PRAGMA kept.synchronous = {self.synchronous}")
         except sqlite3.Error as exc:
             raise _translate(exc, self.path) from exc
         return raw
@@ -193,7 +207,8 @@ class SQLiteStore:
             tx.scheduler.resign("scheduler", owner)
 
     def backup(self, path: Path) -> None:
-        """SQLite's online backup API, under the writer lock: a consistent copy."""
+        """SQLite's online backup API, under the writer lock: a consistent copy (of
+        ``main``: the kept database is no part of a snapshot)."""
         target = sqlite3.connect(str(path))
         try:
             with self._write_lock:

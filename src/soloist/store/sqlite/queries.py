@@ -269,6 +269,46 @@ INSERT INTO workers (id, info, heartbeat_at) VALUES (:id, :info, :now)
 ON CONFLICT (id) DO UPDATE SET info = excluded.info, heartbeat_at = excluded.heartbeat_at
 """
 list_workers = "SELECT * FROM workers WHERE heartbeat_at >= :since ORDER BY id"
+worker_gone = "DELETE FROM workers WHERE id = :id"
+
+# -- what a restore never rewinds (the attached database ``kept``) and what it forgets ------
+ledger_record = """
+INSERT INTO kept.dispatch_ledger (idempotency_key, run_id, step_id, tool, status, result, error,
+                                  recorded_at)
+SELECT :key, i.run_id, i.step_id, i.tool, :status, :result, :error, :now
+FROM (SELECT 1) LEFT JOIN intents i ON i.idempotency_key = :key
+WHERE true
+ON CONFLICT (idempotency_key) DO UPDATE SET
+    status = excluded.status, result = excluded.result, error = excluded.error,
+    recorded_at = excluded.recorded_at
+WHERE dispatch_ledger.status <> 'dispatched'
+"""
+ledger_dispatched = """
+SELECT * FROM kept.dispatch_ledger
+WHERE status = 'dispatched' AND idempotency_key IN (SELECT value FROM json_each(:keys))
+"""
+ledger_since = """
+SELECT * FROM kept.dispatch_ledger WHERE recorded_at > :since
+ORDER BY recorded_at, idempotency_key LIMIT :limit
+"""
+version_mark = "SELECT version FROM kept.version_marks WHERE kind = :kind AND name = :name"
+mark_version = """
+INSERT INTO kept.version_marks (kind, name, version) VALUES (:kind, :name, :version)
+ON CONFLICT (kind, name) DO UPDATE SET version = max(version_marks.version, excluded.version)
+"""
+runs_created_since = """
+SELECT id, playbook, state, created_at, finished_at FROM runs WHERE created_at > :since
+ORDER BY created_at, id LIMIT :limit
+"""
+runs_finished_since = """
+SELECT id, playbook, state, created_at, finished_at FROM runs
+WHERE finished_at > :since AND created_at <= :since
+ORDER BY finished_at, id LIMIT :limit
+"""
+facts_recorded_since = """
+SELECT namespace, subject, key, version, op, actor, run_id, recorded_at FROM facts
+WHERE recorded_at > :since ORDER BY id LIMIT :limit
+"""
 
 put_secret = """
 INSERT INTO secrets (name, ciphertext, updated_at, updated_by)
