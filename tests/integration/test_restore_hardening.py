@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from soloist.control.processes import Presence
+from soloist.control.processes import Presence, alive
 from soloist.errors import InputError, InvalidState
 from soloist.memory.facts import Cause
 from soloist.store.base import DefinitionRow
@@ -201,6 +201,9 @@ def test_restore_refuses_while_a_worker_or_scheduler_process_is_alive(
         report = ws.snapshots.restore("s", "person:a", force=True)
         assert [p["id"] for p in report.alive] == ["host:1:abcd/scheduler"]
         assert ws.log()[-1].data["forced"] is True
+        # The registry is no part of the snapshot: the live process is still known.
+        assert [p["id"] for p in alive(ws.store)] == ["host:1:abcd/scheduler"]
+        scheduler.leave()
         # A process that died without leaving is taken for gone after two of its periods.
         dead = Presence(ws.store, "host:2:dead", "worker", 1.0)
         dead.beat(time.time() - 10)
@@ -218,16 +221,12 @@ def test_a_worker_is_registered_while_it_runs_and_gone_after_a_clean_stop(
         original = worker.runner.execute
 
         def spy(job):  # type: ignore[no-untyped-def]
-            from soloist.control.processes import alive
-
             seen.append([p["id"] for p in alive(ws.store)])
             return original(job)
 
         worker.runner.execute = spy  # type: ignore[method-assign]
         worker.run(until_idle=True)
         assert seen == [["w-test"]]
-        from soloist.control.processes import alive
-
         assert alive(ws.store) == []
 
 
@@ -258,6 +257,21 @@ def test_rollback_says_the_file_differs_and_write_puts_the_version_back(
         ws.deploy()  # v6, "Bill" (the content of v2)
         path.write_text(CHARGE)
         assert ws.rollback("playbook", "charge", 5).warning is None
+
+
+def test_rollback_write_follows_a_file_that_moved(tmp_path: Path, db_url: str) -> None:
+    root = charging_workspace(tmp_path / "ws")
+    path = root / "playbooks" / "charge.yaml"
+    with Workspace(root, database_url=db_url) as ws:
+        ws.deploy()
+        moved = root / "playbooks" / "billing.yaml"
+        path.rename(moved)
+        moved.write_text(CHARGE.replace("Charge", "Bill"))
+        ws.deploy()
+        report = ws.rollback("playbook", "charge", 1, write=True)
+        assert report.written and report.source == "playbooks/billing.yaml"
+        assert not path.exists() and "Charge" in moved.read_text()
+        assert ws.deploy().deployed == []
 
 
 def test_rollback_write_refuses_what_is_not_yaml_before_changing_anything(

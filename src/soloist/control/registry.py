@@ -120,7 +120,9 @@ class Registry:
             target = tx.registry.get(kind, name, to_version)
         if target is None:
             raise NotFound(f"{kind} {name!r} has no version {to_version}")
-        text = _yaml_text(kind, target) if write else None  # refused before anything changes
+        # Refused before anything changes: a definition that is not YAML cannot be written.
+        destination = _destination(root, kind, name, target) if write and root else None
+        text = _yaml_text(kind, target, destination) if destination is not None else None
         now = time.time()
         with self.store.transaction() as tx:
             latest = tx.registry.latest(kind, name)
@@ -135,12 +137,19 @@ class Registry:
                                              f"rollback to v{to_version}"))
             tx.events.append(NewEvent("registry.rollback", {
                 "kind": kind, "name": name, "version": version, "from_version": to_version,
-                "written": target.source if write else None}, actor=actor, ts=now))
+                "written": destination}, actor=actor, ts=now))
         if root is None:
             return RollbackReport(kind, name, version, to_version, target.source)
-        if text is not None and target.source is not None:
-            (root / target.source).write_text(text, encoding="utf-8")
-            return RollbackReport(kind, name, version, to_version, target.source, written=True)
+        if text is not None and destination is not None:
+            path = root / destination
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            unlike = _drift(root, kind, name, target, to_version)
+            return RollbackReport(kind, name, version, to_version, destination, written=True,
+                                  warning=None if unlike is None else (
+                                      f"{destination} was written but does not deploy as "
+                                      f"v{to_version} ({unlike}); check it before the next "
+                                      "deploy"))
         return RollbackReport(kind, name, version, to_version, target.source,
                               _drift(root, kind, name, target, to_version))
 
@@ -242,14 +251,25 @@ def _drift(root: Path, kind: str, name: str, target: DefinitionRow, to_version: 
     return f"{where} differs from v{to_version}: {advice}"
 
 
-def _yaml_text(kind: str, row: DefinitionRow) -> str:
+def _destination(root: Path, kind: str, name: str, target: DefinitionRow) -> str:
+    """The file that defines ``kind name`` now (it may have moved since), else the one
+    the version came from, or the usual place for it."""
+    try:
+        current = load_definitions(root).sources.get((kind, name))
+    except DefinitionError:
+        current = None
+    usual = "policies.yaml" if kind == "policies" else f"{kind}s/{name}.yaml"
+    return current or target.source or usual
+
+
+def _yaml_text(kind: str, row: DefinitionRow, destination: str) -> str:
     """The deployed content of ``row`` as the YAML file it can be written back to."""
     import yaml
 
-    if row.source is None or not row.source.endswith((".yaml", ".yml")):
-        raise InputError(f"{kind} {row.name!r} v{row.version} is not defined in a YAML file "
-                         f"({row.source or 'no file'}); --write can only write YAML: change "
-                         "its Python definition yourself")
+    if not destination.endswith((".yaml", ".yml")):
+        raise InputError(f"{kind} {row.name!r} is defined in {destination}, not in a YAML "
+                         "file; --write can only write YAML: change its Python definition "
+                         "yourself")
     models: dict[str, type[Playbook | Agent | Policies]] = {
         "playbook": Playbook, "agent": Agent, "policies": Policies}
     model = models[kind]

@@ -5,9 +5,10 @@ back intents that were dispatched after the snapshot as not yet dispatched, and 
 one of those keys must return the recorded result rather than act twice on the outside
 world. The **version marks** keep the highest version ever given to each definition, so
 that a deploy after a restore takes a new number instead of giving an old number new
-content.
+content. The **process registry** (``tx.scheduler.worker_seen``) says which workers and
+schedulers are alive now, which a snapshot's moment has nothing to say about.
 
-Both live where a restore cannot reach them: on SQLite in a database file of their own,
+All three live where a restore cannot reach them: on SQLite in a database file of their own,
 attached to every connection as ``kept`` (the backup API copies and replaces ``main``
 only); on PostgreSQL in tables that ``pg_dump`` leaves out of every snapshot.
 """

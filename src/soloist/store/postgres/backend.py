@@ -64,7 +64,7 @@ LISTEN_POLL_S = 0.5
 LISTEN_RETRY_S = 1.0
 """The pause before the listener thread reconnects after losing its connection."""
 
-KEPT_TABLES = ("dispatch_ledger", "version_marks")
+KEPT_TABLES = ("dispatch_ledger", "version_marks", "processes")
 """Left out of every snapshot, so a restore never rewinds them (``soloist.store.ledger``)."""
 
 _CONFLICT_STATES = frozenset({"40001", "40P01"})  # serialization_failure, deadlock_detected

@@ -323,11 +323,11 @@ INSERT INTO cron_state (playbook, trigger_index, last_fire) VALUES (%(playbook)s
 ON CONFLICT (playbook, trigger_index) DO UPDATE SET last_fire = excluded.last_fire
 """
 worker_seen = """
-INSERT INTO workers (id, info, heartbeat_at) VALUES (%(id)s, %(info)s, %(now)s)
+INSERT INTO processes (id, info, heartbeat_at) VALUES (%(id)s, %(info)s, %(now)s)
 ON CONFLICT (id) DO UPDATE SET info = excluded.info, heartbeat_at = excluded.heartbeat_at
 """
-list_workers = "SELECT * FROM workers WHERE heartbeat_at >= %(since)s ORDER BY id"
-worker_gone = "DELETE FROM workers WHERE id = %(id)s"
+list_workers = "SELECT * FROM processes WHERE heartbeat_at >= %(since)s ORDER BY id"
+worker_gone = "DELETE FROM processes WHERE id = %(id)s"
 
 # -- what a restore never rewinds (left out of every pg_dump) and what it forgets ----------
 ledger_record = """

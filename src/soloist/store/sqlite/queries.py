@@ -265,11 +265,11 @@ INSERT INTO cron_state (playbook, trigger_index, last_fire) VALUES (:playbook, :
 ON CONFLICT (playbook, trigger_index) DO UPDATE SET last_fire = excluded.last_fire
 """
 worker_seen = """
-INSERT INTO workers (id, info, heartbeat_at) VALUES (:id, :info, :now)
+INSERT INTO kept.processes (id, info, heartbeat_at) VALUES (:id, :info, :now)
 ON CONFLICT (id) DO UPDATE SET info = excluded.info, heartbeat_at = excluded.heartbeat_at
 """
-list_workers = "SELECT * FROM workers WHERE heartbeat_at >= :since ORDER BY id"
-worker_gone = "DELETE FROM workers WHERE id = :id"
+list_workers = "SELECT * FROM kept.processes WHERE heartbeat_at >= :since ORDER BY id"
+worker_gone = "DELETE FROM kept.processes WHERE id = :id"
 
 # -- what a restore never rewinds (the attached database ``kept``) and what it forgets ------
 ledger_record = """

@@ -21,3 +21,11 @@ CREATE TABLE IF NOT EXISTS version_marks (
     version integer NOT NULL,
     PRIMARY KEY (kind, name)
 );
+-- The process registry describes the processes alive now, not at a snapshot's moment: a
+-- restore must neither bring back the rows of processes long gone nor drop those running.
+CREATE TABLE IF NOT EXISTS processes (
+    id           text             PRIMARY KEY,
+    info         text             NOT NULL,
+    heartbeat_at double precision NOT NULL
+);
+DROP TABLE IF EXISTS workers;

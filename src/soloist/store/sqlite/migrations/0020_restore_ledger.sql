@@ -20,3 +20,11 @@ CREATE TABLE IF NOT EXISTS kept.version_marks (
     version INTEGER NOT NULL,
     PRIMARY KEY (kind, name)
 );
+-- The process registry describes the processes alive now, not at a snapshot's moment: a
+-- restore must neither bring back the rows of processes long gone nor drop those running.
+CREATE TABLE IF NOT EXISTS kept.processes (
+    id           TEXT PRIMARY KEY,
+    info         TEXT NOT NULL,
+    heartbeat_at REAL NOT NULL
+);
+DROP TABLE IF EXISTS workers;
