@@ -74,6 +74,7 @@ def test_reapproving_a_restored_gate_replays_the_charge_instead_of_charging_agai
         assert len(charges(root)) == 1
         first = ws.show(run_id).intents[0]
         ws.memory.put("customers", "acme", "paid", True, Cause("person:a", "paid"))
+        ws.documents.add("notes", "acme", "Acme paid on time.", Cause("person:a", "note"))
         later = ws.start("charge", {"amount": 5})
 
         report = ws.snapshots.restore("at-gate", "person:a")
@@ -86,8 +87,10 @@ def test_reapproving_a_restored_gate_replays_the_charge_instead_of_charging_agai
         assert [(f["subject"], f["key"]) for f in gone.facts] == [("acme", "paid")]
         event = ws.log()[-1]
         assert event.kind == "snapshot.restored"
+        assert [(d["namespace"], d["key"]) for d in gone.documents] == [("notes", "acme")]
         assert event.data["forgets"]["counts"] == {"intents": 1, "runs_started": 1,
-                                                   "runs_finished": 1, "facts": 1}
+                                                   "runs_finished": 1, "facts": 1,
+                                                   "documents": 1}
         assert event.data["forgets"]["intents"][0]["key"] == first.idempotency_key
 
         [again] = ws.approvals()  # the store is back at the gate...
@@ -191,7 +194,8 @@ def test_restore_refuses_while_a_worker_or_scheduler_process_is_alive(
         worker = Presence(ws.store, "host:1:abcd", "worker", 30.0)
         worker.beat()  # an idle worker: no lease held
         with pytest.raises(InvalidState, match=r"1 worker or scheduler process\(es\) are "
-                                               r"running .*worker host:1:abcd.*--force"):
+                                               r"running .*worker host:1:abcd, last seen "
+                                               r"0s ago.*--force"):
             ws.snapshots.restore("s", "person:a")
         worker.leave()
         scheduler = Presence(ws.store, "host:1:abcd/scheduler", "scheduler", 15.0)
@@ -291,3 +295,22 @@ def test_rollback_write_refuses_what_is_not_yaml_before_changing_anything(
         with pytest.raises(InputError, match="--write can only write YAML"):
             ws.rollback("agent", "helper", 1, write=True)
         assert [r.version for r in ws.history("agent", "helper")] == [1, 2]
+
+
+def test_a_restore_takes_away_what_memory_indexed_since(tmp_path: Path, db_url: str) -> None:
+    """Tables made after the snapshot (PostgreSQL's vector index) go with the restore: no
+    vector of a forgotten document answers a search afterwards, and the restore works."""
+    root = charging_workspace(tmp_path / "ws")
+    with Workspace(root, database_url=db_url) as ws:
+        ws.snapshots.create("person:a", "blank")
+        ws.documents.add("notes", "acme", "Acme paid the invoice on time.",
+                         Cause("person:a", "note"))
+        assert ws.documents.search("invoice paid")
+        ws.snapshots.restore("blank", "person:a")
+        assert ws.documents.search("invoice paid") == []
+        ws.documents.add("notes", "globex", "Globex asked for a discount.",
+                         Cause("person:a", "note"))
+        hits = ws.documents.search("discount")
+        assert [h.chunk.doc_key for h in hits] == ["globex"]
+    with Workspace(root, database_url=db_url) as again:  # and the store opens as ever
+        assert [h.chunk.doc_key for h in again.documents.search("discount")] == ["globex"]

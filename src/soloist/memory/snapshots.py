@@ -6,8 +6,8 @@ so that an intent dispatched after the snapshot is recognised when its gate is a
 again and is not done twice, and the highest version of each definition, so that version
 numbers never repeat. It refuses while any worker or scheduler process is alive (their
 work would be written over, and they hold what the store no longer says), unless forced.
-It says what it forgets (intents dispatched, runs started and finished, facts written
-since the snapshot) and records that in the log it brings back.
+It says what it forgets (intents dispatched, runs started and finished, facts and
+documents written since the snapshot) and records that in the log it brings back.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ class Forgotten:
     runs_started: list[dict[str, Any]] = field(default_factory=list)
     runs_finished: list[dict[str, Any]] = field(default_factory=list)
     facts: list[dict[str, Any]] = field(default_factory=list)
+    documents: list[dict[str, Any]] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
@@ -113,6 +114,7 @@ class Snapshots:
             started = tx.changes.runs_created(since, 100_000)
             finished = tx.changes.runs_finished(since, 100_000)
             facts = tx.changes.facts(since, 100_000)
+            documents = tx.changes.documents(since, 100_000)
         out.intents = [{"key": e.idempotency_key, "tool": e.tool, "run": e.run_id,
                         "step": e.step_id, "status": e.status, "at": e.recorded_at}
                        for e in intents[:LISTED]]
@@ -123,8 +125,12 @@ class Snapshots:
         out.facts = [{"namespace": r["namespace"], "subject": r["subject"], "key": r["key"],
                       "version": r["version"], "op": r["op"], "actor": r["actor"]}
                      for r in facts[:LISTED]]
+        out.documents = [{"namespace": r["namespace"], "key": r["doc_key"],
+                          "version": r["version"], "actor": r["actor"]}
+                         for r in documents[:LISTED]]
         out.counts = {"intents": len(intents), "runs_started": len(started),
-                      "runs_finished": len(finished), "facts": len(facts)}
+                      "runs_finished": len(finished), "facts": len(facts),
+                      "documents": len(documents)}
         return out
 
     def restore(self, name: str, actor: str, *, force: bool = False) -> RestoreReport:
@@ -137,7 +143,9 @@ class Snapshots:
         now = time.time()
         alive = alive_processes(self.store, now)
         if alive and not force:
-            names = ", ".join(f"{p.get('role', 'worker')} {p['id']}" for p in alive[:5])
+            names = ", ".join(f"{p.get('role', 'worker')} {p['id']}, last seen "
+                              f"{max(0.0, now - float(p['heartbeat_at'])):.0f}s ago"
+                              for p in alive[:5])
             raise InvalidState(f"{len(alive)} worker or scheduler process(es) are running on "
                                f"this store ({names}); stop them first (`soloist up` and "
                                "`soloist worker` stop on Ctrl-C or SIGTERM), or pass --force")
@@ -156,5 +164,6 @@ class Snapshots:
                 "forgets": {"counts": forgotten.counts, "intents": forgotten.intents,
                             "runs_started": forgotten.runs_started,
                             "runs_finished": forgotten.runs_finished,
-                            "facts": forgotten.facts}}, actor=actor))
+                            "facts": forgotten.facts,
+                            "documents": forgotten.documents}}, actor=actor))
         return RestoreReport(snapshot, force, forgotten, alive)

@@ -74,3 +74,7 @@ class SqlChanges:
 
     def facts(self, since: float, limit: int) -> builtins.list[dict[str, Any]]:
         return self.conn.fetch(self.q.facts_recorded_since, {"since": since, "limit": limit})
+
+    def documents(self, since: float, limit: int) -> builtins.list[dict[str, Any]]:
+        return self.conn.fetch(self.q.documents_written_since,
+                               {"since": since, "limit": limit})

@@ -77,12 +77,14 @@ def restore(name: str,
         "facts": ("facts written", [f"{f['namespace']}/{f['subject']}/{f['key']} "
                                     f"v{f['version']} {f['op']} by {f['actor']}"
                                     for f in gone.facts]),
+        "documents": ("documents written", [f"{d['namespace']}/{d['key']} v{d['version']} "
+                                            f"by {d['actor']}" for d in gone.documents]),
     }
     for key, (title, items) in lines.items():
         count = gone.counts.get(key, 0)
         if not count:
             continue
-        typer.echo(f"  {count} {title}:")
+        typer.echo(f"  {title}: {count}")
         for item in items:
             typer.echo(f"    {_printable(item)}")
         if count > len(items):

@@ -17,7 +17,7 @@ Unlike SQLite, where ``BEGIN IMMEDIATE`` makes each write transaction the only w
 several transactions run at once here: claims skip rows another claim has locked, the
 chain head is a row lock taken last, and concurrency limits take an advisory lock.
 
-The statements after ``facts_recorded_since`` are this backend's own (locks, wake-ups,
+The statements after ``documents_written_since`` are this backend's own (locks, wake-ups,
 migrations); the shared repositories never use them.
 """
 
@@ -370,6 +370,10 @@ facts_recorded_since = """
 SELECT namespace, subject, key, version, op, actor, run_id, recorded_at FROM facts
 WHERE recorded_at > %(since)s ORDER BY id LIMIT %(limit)s
 """
+documents_written_since = """
+SELECT namespace, doc_key, version, actor, run_id, created_at FROM documents
+WHERE created_at > %(since)s ORDER BY id LIMIT %(limit)s
+"""
 
 # -- this backend's own statements -----------------------------------------------------
 
@@ -381,6 +385,10 @@ listen_ready = f"LISTEN {READY_CHANNEL}"
 # Session-level: held on a dedicated connection for as long as this process leads.
 try_scheduler_lock = f"SELECT pg_try_advisory_lock({SCHEDULER_LOCK_KEY}) AS locked"
 release_scheduler_lock = f"SELECT pg_advisory_unlock({SCHEDULER_LOCK_KEY}) AS released"
+# The tables of this store's schema (a restore drops them all but the kept ones).
+current_tables = """
+SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename
+"""
 # Held until the migrating transaction commits: concurrent processes migrate in turn.
 lock_migrations = f"SELECT 1 AS locked FROM pg_advisory_xact_lock({MIGRATIONS_LOCK_KEY})"
 create_migrations_table = """

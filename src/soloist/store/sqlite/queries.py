@@ -309,6 +309,10 @@ facts_recorded_since = """
 SELECT namespace, subject, key, version, op, actor, run_id, recorded_at FROM facts
 WHERE recorded_at > :since ORDER BY id LIMIT :limit
 """
+documents_written_since = """
+SELECT namespace, doc_key, version, actor, run_id, created_at FROM documents
+WHERE created_at > :since ORDER BY id LIMIT :limit
+"""
 
 put_secret = """
 INSERT INTO secrets (name, ciphertext, updated_at, updated_by)
