@@ -314,3 +314,29 @@ def test_a_restore_takes_away_what_memory_indexed_since(tmp_path: Path, db_url: 
         assert [h.chunk.doc_key for h in hits] == ["globex"]
     with Workspace(root, database_url=db_url) as again:  # and the store opens as ever
         assert [h.chunk.doc_key for h in again.documents.search("discount")] == ["globex"]
+
+
+@pytest.mark.parametrize("embedded_before", [False, True])
+def test_vectors_held_in_memory_are_loaded_anew_after_a_restore(
+        tmp_path: Path, db_url: str, embedded_before: bool) -> None:
+    """Chunk ids start again from the snapshot's: a process's vectors from before the
+    restore would stand for other chunks, so it loads them anew (from either side of the
+    store's first embedded document)."""
+    root = charging_workspace(tmp_path / "ws")
+    with Workspace(root, database_url=db_url) as ws:
+        if ws.documents.embedder is None:
+            pytest.skip("no local embedding model installed")
+        if embedded_before:
+            ws.documents.add("notes", "first", "A first note.", Cause("person:a", "note"))
+        ws.snapshots.create("person:a", "s")
+        ws.documents.add("notes", "acme", "Acme paid the invoice.", Cause("person:a", "n"))
+        ws.documents._vectors()  # this process now holds the vectors of the store as it is
+        ws.snapshots.restore("s", "person:a")
+        ws.documents.add("notes", "globex", "Globex wants a discount.", Cause("person:a", "n"))
+        cache = ws.documents._vectors()
+        with ws.store.read() as tx:
+            stored = dict((i, v) for i, _, v in tx.documents.vectors(cache.model))
+        assert sorted(stored) == sorted(int(i) for i in cache._ids[: cache.n])
+        for chunk_id, blob in stored.items():
+            row = cache._matrix[cache._row_of[chunk_id]]
+            assert row.tobytes() == blob  # each id's vector is its chunk's, none stale

@@ -21,7 +21,7 @@ from typing import Any
 
 from soloist.control.processes import alive as alive_processes
 from soloist.errors import InputError, InvalidState, NotFound
-from soloist.store.base import NewEvent, Store
+from soloist.store.base import NewEvent, Store, Transaction
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 #: How many of each kind of forgotten thing a restore names (it counts them all).
@@ -156,8 +156,12 @@ class Snapshots:
             raise InvalidState(f"{len(held)} step(s) are held by running workers; stop them "
                                "first, or pass --force")
         forgotten = self.forgotten(snapshot.created_at)
+        with self.store.read() as tx:
+            model = tx.documents.embedding_model()
+        seen = model.generation if model is not None else 0
         self.store.restore(snapshot.path)
         with self.store.transaction() as tx:
+            _renew_vectors(tx, seen)
             tx.events.append(NewEvent("snapshot.restored", {
                 "name": name, "forced": force, "taken_at": snapshot.created_at,
                 "alive": [p["id"] for p in alive],
@@ -167,3 +171,20 @@ class Snapshots:
                             "facts": forgotten.facts,
                             "documents": forgotten.documents}}, actor=actor))
         return RestoreReport(snapshot, force, forgotten, alive)
+
+
+def _renew_vectors(tx: Transaction, seen: int) -> None:
+    """Make every process that holds memory's vectors in memory load them anew.
+
+    Chunk ids after a restore start again from the snapshot's, so vectors cached from the
+    store as it was would stand for other chunks. The restored generation gets a number
+    above any it ever had (``seen``: the store's just before; the mark: before earlier
+    restores), and so does a first model recorded later (``set_embedding_model``): a
+    cache never takes the vectors of the restored store for its own.
+    """
+    restored = tx.documents.embedding_model()
+    generation = max(seen, restored.generation if restored is not None else 0,
+                     tx.ledger.version_mark("memory", "vectors")) + 1
+    tx.ledger.mark_version("memory", "vectors", generation)
+    if restored is not None:
+        tx.changes.renew_generation(generation)

@@ -78,3 +78,8 @@ class SqlChanges:
     def documents(self, since: float, limit: int) -> builtins.list[dict[str, Any]]:
         return self.conn.fetch(self.q.documents_written_since,
                                {"since": since, "limit": limit})
+
+    def renew_generation(self, generation: int) -> None:
+        """Give memory's vectors a generation no process has seen (after a restore), so
+        that every process holding vectors in memory loads them anew."""
+        self.conn.run(self.q.renew_generation, {"generation": generation})

@@ -17,7 +17,7 @@ Unlike SQLite, where ``BEGIN IMMEDIATE`` makes each write transaction the only w
 several transactions run at once here: claims skip rows another claim has locked, the
 chain head is a row lock taken last, and concurrency limits take an advisory lock.
 
-The statements after ``documents_written_since`` are this backend's own (locks, wake-ups,
+The statements after ``renew_generation`` are this backend's own (locks, wake-ups,
 migrations); the shared repositories never use them.
 """
 
@@ -374,6 +374,7 @@ documents_written_since = """
 SELECT namespace, doc_key, version, actor, run_id, created_at FROM documents
 WHERE created_at > %(since)s ORDER BY id LIMIT %(limit)s
 """
+renew_generation = "UPDATE embedding_model SET generation = %(generation)s WHERE id = 1"
 
 # -- this backend's own statements -----------------------------------------------------
 
@@ -583,9 +584,13 @@ embedding_model = """
 SELECT model, dim, indexed, generation FROM embedding_model WHERE id = 1
 """
 bump_generation = "UPDATE embedding_model SET generation = generation + 1 WHERE id = 1"
+# A first model starts at a generation above any a restore has given (version_marks), so
+# vectors a process held from before the restore are never taken for these.
 set_embedding_model = """
-INSERT INTO embedding_model (id, model, dim, indexed, set_at)
-VALUES (1, %(model)s, %(dim)s, %(indexed)s, %(now)s)
+INSERT INTO embedding_model (id, model, dim, indexed, set_at, generation)
+VALUES (1, %(model)s, %(dim)s, %(indexed)s, %(now)s,
+        (SELECT coalesce(max(version), 0) FROM version_marks
+         WHERE kind = 'memory' AND name = 'vectors'))
 ON CONFLICT (id) DO UPDATE SET model = excluded.model, dim = excluded.dim,
   indexed = excluded.indexed, set_at = excluded.set_at
 """

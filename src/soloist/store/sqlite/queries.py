@@ -313,6 +313,7 @@ documents_written_since = """
 SELECT namespace, doc_key, version, actor, run_id, created_at FROM documents
 WHERE created_at > :since ORDER BY id LIMIT :limit
 """
+renew_generation = "UPDATE embedding_model SET generation = :generation WHERE id = 1"
 
 put_secret = """
 INSERT INTO secrets (name, ciphertext, updated_at, updated_by)
@@ -493,9 +494,13 @@ embedding_model = """
 SELECT model, dim, indexed, generation FROM embedding_model WHERE id = 1
 """
 bump_generation = "UPDATE embedding_model SET generation = generation + 1 WHERE id = 1"
+# A first model starts at a generation above any a restore has given (kept.version_marks),
+# so vectors a process held from before the restore are never taken for these.
 set_embedding_model = """
-INSERT INTO embedding_model (id, model, dim, indexed, set_at)
-VALUES (1, :model, :dim, :indexed, :now)
+INSERT INTO embedding_model (id, model, dim, indexed, set_at, generation)
+VALUES (1, :model, :dim, :indexed, :now,
+        (SELECT coalesce(max(version), 0) FROM kept.version_marks
+         WHERE kind = 'memory' AND name = 'vectors'))
 ON CONFLICT (id) DO UPDATE SET model = excluded.model, dim = excluded.dim,
   indexed = excluded.indexed, set_at = excluded.set_at
 """
