@@ -250,6 +250,14 @@ def test_rollback_says_the_file_differs_and_write_puts_the_version_back(
         assert "--write" in report.warning
         assert "Bill" in path.read_text()  # nothing written unless asked
 
+        # The rollback is deployed, so --write now writes the file and deploys nothing.
+        report = ws.rollback("playbook", "charge", 1, write=True)
+        assert (report.version, report.deployed, report.written) == (3, False, True)
+        assert "Charge {{ inputs.amount }}?" in path.read_text()
+        assert ws.deploy().deployed == []
+        with pytest.raises(InvalidState, match="v3 is already the same as v1"):
+            ws.rollback("playbook", "charge", 1)
+
         path.write_text(CHARGE.replace("Charge", "Pay"))
         ws.deploy()  # v4
         report = ws.rollback("playbook", "charge", 1, write=True)

@@ -50,6 +50,7 @@ class RollbackReport:
     #: Why the next deploy would undo this rollback (the file on disk differs), or None.
     warning: str | None = None
     written: bool = False  # the rolled-back content was written to ``source``
+    deployed: bool = True  # false: ``version`` already had that content, only written
 
 
 def next_version(tx: Transaction, kind: str, name: str, latest: DefinitionRow | None) -> int:
@@ -128,16 +129,19 @@ class Registry:
             latest = tx.registry.latest(kind, name)
             if latest is None:
                 raise NotFound(f"{kind} {name!r} has no version {to_version}")
-            if latest.digest == target.digest:
+            fresh = latest.digest != target.digest
+            if not fresh and text is None:
                 raise InvalidState(f"{kind} {name!r} v{latest.version} is already the same as "
                                    f"v{to_version}")
-            version = next_version(tx, kind, name, latest)
-            tx.registry.insert(DefinitionRow(kind, name, version, target.digest, target.body,
-                                             target.source, actor, now,
-                                             f"rollback to v{to_version}"))
-            tx.events.append(NewEvent("registry.rollback", {
-                "kind": kind, "name": name, "version": version, "from_version": to_version,
-                "written": destination}, actor=actor, ts=now))
+            # Already deployed (a rollback before, which warned): only the file is left.
+            version = next_version(tx, kind, name, latest) if fresh else latest.version
+            if fresh:
+                tx.registry.insert(DefinitionRow(kind, name, version, target.digest,
+                                                 target.body, target.source, actor, now,
+                                                 f"rollback to v{to_version}"))
+                tx.events.append(NewEvent("registry.rollback", {
+                    "kind": kind, "name": name, "version": version,
+                    "from_version": to_version, "written": destination}, actor=actor, ts=now))
         if root is None:
             return RollbackReport(kind, name, version, to_version, target.source)
         if text is not None and destination is not None:
@@ -146,7 +150,7 @@ class Registry:
             path.write_text(text, encoding="utf-8")
             unlike = _drift(root, kind, name, target, to_version)
             return RollbackReport(kind, name, version, to_version, destination, written=True,
-                                  warning=None if unlike is None else (
+                                  deployed=fresh, warning=None if unlike is None else (
                                       f"{destination} was written but does not deploy as "
                                       f"v{to_version} ({unlike}); check it before the next "
                                       "deploy"))
@@ -278,4 +282,4 @@ def _yaml_text(kind: str, row: DefinitionRow, destination: str) -> str:
     body = model.model_validate({**row.body, "version": None}).model_dump(
         mode="json", exclude={"version"}, exclude_defaults=True)
     header = f"# {kind} {row.name} as of v{row.version}, written by `soloist rollback --write`\n"
-    return header + yaml.safe_dump(body, sort_keys=False, allow_unicode=True)
+    return header + yaml.safe_dump(body, sort_keys=False, allow_unicode=True, width=1_000_000)

@@ -39,7 +39,8 @@ def rollback(kind: Annotated[str, typer.Argument(help="playbook, agent or polici
     if as_json:
         print_json(report)
         return
-    typer.echo(f"{kind} {name} is now v{report.version} (the content of v{to})")
+    now = "is now" if report.deployed else "already is"
+    typer.echo(f"{kind} {name} {now} v{report.version} (the content of v{to})")
     if report.written:
         typer.echo(f"wrote v{to} to {report.source}")
     if report.warning is not None:

@@ -9,6 +9,7 @@ processes poll, which ``polls = True`` tells them.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -93,6 +94,10 @@ class SQLiteStore:
         self.url = f"sqlite:///{self.path}"
         #: What a restore never rewinds (``soloist.store.ledger``), in a file of its own.
         self.kept_path = kept_path(self.path)
+        if self.kept_path != ":memory:" and Path(self.path).parent.is_dir():
+            # Intents' results are no one else's business: private from its first byte
+            # (SQLite gives its -wal and -shm files the same mode).
+            os.close(os.open(self.kept_path, os.O_CREAT | os.O_WRONLY, 0o600))
         self.synchronous = synchronous
         self._write_lock = threading.Lock()
         self._listeners: list[Callable[[], None]] = []
