@@ -348,3 +348,29 @@ def test_vectors_held_in_memory_are_loaded_anew_after_a_restore(
         for chunk_id, blob in stored.items():
             row = cache._matrix[cache._row_of[chunk_id]]
             assert row.tobytes() == blob  # each id's vector is its chunk's, none stale
+
+
+def test_rollback_write_round_trips_every_definition_of_the_example(
+        tmp_path: Path, db_url: str) -> None:
+    """Whatever a definition uses (triggers, durations, gates, compensation, schemas,
+    grants, rules), the file --write makes deploys to the very version it came from."""
+    from soloist.interfaces.cli.scaffold import write_example
+
+    root = tmp_path / "co"
+    write_example(root)
+    with Workspace(root, database_url=db_url) as ws:
+        first = ws.deploy().deployed
+        files = sorted([*root.glob("playbooks/*.yaml"), *root.glob("agents/*.yaml"),
+                        root / "policies.yaml"])
+        for file in files:
+            text = file.read_text()
+            changed = text.replace("description: ", "description: changed ", 1)
+            if changed == text:
+                changed = text.replace("reason: ", "reason: changed ", 1)
+            assert changed != text, file
+            file.write_text(changed)
+        assert len(ws.deploy().deployed) == len(first)
+        for kind, name, version in first:
+            report = ws.rollback(kind, name, version, write=True)
+            assert report.written and report.warning is None, (kind, name)
+        assert ws.deploy().deployed == []
