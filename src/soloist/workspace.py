@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -64,6 +64,9 @@ class PendingApproval:
     playbook: str
     intents: list[IntentRow]
     output: Any
+    #: Keys of these intents that were dispatched before a snapshot restore forgot it
+    #: (the dispatch ledger): approving replays their recorded result, never acts again.
+    dispatched: list[str] = field(default_factory=list)
 
 
 class Workspace:
@@ -295,8 +298,11 @@ class Workspace:
                 step = tx.steps.get(approval.run_id, approval.step_id)
                 intents = [i for i in tx.intents.for_step(approval.run_id, approval.step_id)
                            if i.status == "staged"]
+                kept = tx.ledger.dispatched([i.idempotency_key for i in intents])
                 out.append(PendingApproval(approval, step.playbook if step else "", intents,
-                                           step.output if step else None))
+                                           step.output if step else None,
+                                           [i.idempotency_key for i in intents
+                                            if i.idempotency_key in kept]))
         return out
 
     def approve(self, approval_id: str, note: str | None = None,

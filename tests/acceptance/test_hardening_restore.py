@@ -115,6 +115,8 @@ def test_reapproving_a_restored_gate_does_not_charge_again(tmp_path: Path) -> No
     restored = [e for e in events if e["kind"] == "snapshot.restored"]
     assert restored[-1]["data"]["forgets"]["intents"][0]["key"] == key
 
+    listed = soloist("approvals", *ws).stdout
+    assert f"!! {key} was dispatched before a restore: approving replays" in listed
     again = json.loads(soloist("approvals", "--json", *ws).stdout)
     assert [a["approval"]["id"] for a in again] == [gate["approval"]["id"]]  # type: ignore[index]
     soloist("approve", again[0]["approval"]["id"], *ws)

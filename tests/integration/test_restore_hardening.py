@@ -95,6 +95,8 @@ def test_reapproving_a_restored_gate_replays_the_charge_instead_of_charging_agai
 
         [again] = ws.approvals()  # the store is back at the gate...
         assert again.approval.id == gate.approval.id
+        assert again.dispatched == [first.idempotency_key]  # the person is told
+        assert gate.dispatched == []
         ws.approve(again.approval.id)
         ws.worker().run(until_idle=True)
         assert ws.get_run(run_id).state == "done"

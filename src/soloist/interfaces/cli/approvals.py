@@ -34,6 +34,9 @@ def approvals(workspace: WorkspaceOpt = DEFAULT_WS, as_json: JsonOpt = False) ->
         con.print(f"  {a.message}")
         for i in p.intents:
             con.print(f"  -> {i.tool} {render.short(i.args, 90)}  key {i.idempotency_key}")
+        for key in p.dispatched:  # a restore forgot it, the dispatch ledger did not
+            con.print(f"  !! {key} was dispatched before a restore: approving replays its "
+                      "recorded result, it does not act again", markup=False)
         if not p.intents and p.output is not None:
             con.print(f"  output: {render.short(p.output, 90)}")
 
