@@ -376,3 +376,23 @@ def test_rollback_write_round_trips_every_definition_of_the_example(
             report = ws.rollback(kind, name, version, write=True)
             assert report.written and report.warning is None, (kind, name)
         assert ws.deploy().deployed == []
+
+
+def test_a_run_whose_pinned_content_is_gone_fails_and_runs_nothing(
+        tmp_path: Path, db_url: str) -> None:
+    from soloist.orchestration.runs import StartRequest, start_run
+
+    root = charging_workspace(tmp_path / "ws")
+    (root / "playbooks" / "note.yaml").write_text(
+        "name: note\nsteps:\n  - {id: w, tool: file.append, args: {path: out.txt, line: x}}\n")
+    with Workspace(root, database_url=db_url) as ws:
+        ws.deploy()
+        playbook = ws.registry.latest_playbook("note")
+        with ws.store.transaction() as tx:  # pinned to a content the store does not have
+            run_id = start_run(tx, StartRequest(playbook, {}, {"test": "t"}, "test",
+                                                pins={"playbook_digest": "0" * 64}))
+        ws.worker().run(until_idle=True)  # and the worker lives on
+        run = ws.get_run(run_id)
+        assert run.state == "failed" and "no longer the content this run started" in (
+            run.error or "")
+        assert not (root / "out.txt").exists()

@@ -24,7 +24,7 @@ from typing import Any
 from soloist.control.playbooks import RetryPolicy
 from soloist.control.processes import Presence
 from soloist.control.registry import Registry
-from soloist.errors import LeaseLost, StoreError, classify
+from soloist.errors import InvalidState, LeaseLost, StoreError, classify
 from soloist.execution.context import ToolCall
 from soloist.execution.steps import Outcome, Status, StepJob, StepRunner
 from soloist.orchestration.lifecycle import StepState
@@ -266,9 +266,14 @@ class Worker:
         jobs: list[StepJob] = []
         for row in rows:
             run = run_rows.get(row.run_id)
-            playbook = self.registry.playbook(
-                row.playbook, row.playbook_version,
-                self.registry.pinned_digest(run.pins if run else None))
+            refused: str | None = None
+            try:
+                playbook = self.registry.playbook(
+                    row.playbook, row.playbook_version,
+                    self.registry.pinned_digest(run.pins if run else None))
+            except InvalidState as exc:  # what the run pinned is gone: fail it, run nothing
+                refused = exc.message
+                playbook = self.registry.playbook(row.playbook, row.playbook_version)
             target = S.PERSISTING if row.resume == "dispatch" else S.EXECUTING
             log_moves(tx, row, S.READY, S.CLAIMED, target, ts=now, actor=self.id,
                       data={"lease_token": row.lease_token})
@@ -276,6 +281,8 @@ class Worker:
                           {"id": row.run_id, "playbook": row.playbook,
                            "version": row.playbook_version, "attempt": row.attempt,
                            "pins": run.pins if run else None})
+            if refused is not None:
+                job.run["refused"] = refused
             if row.kind == "compensation" or row.resume == "dispatch":
                 original = row.step_id.removeprefix("compensate:")
                 job.run["intents"] = [
@@ -322,6 +329,8 @@ class Worker:
             self.inbox.put(Outcome(job, "failed", error=f"internal error: {exc!r}"))
 
     def _job(self, job: StepJob) -> Outcome | Dispatched:
+        if job.run.get("refused"):
+            return Outcome(job, "failed", error=str(job.run["refused"]))
         if job.row.kind == "compensation":
             return self._compensate(job)
         if job.row.resume == "dispatch":
