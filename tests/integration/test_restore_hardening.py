@@ -196,8 +196,8 @@ def test_restore_refuses_while_a_worker_or_scheduler_process_is_alive(
         worker = Presence(ws.store, "host:1:abcd", "worker", 30.0)
         worker.beat()  # an idle worker: no lease held
         with pytest.raises(InvalidState, match=r"1 worker or scheduler process\(es\) are "
-                                               r"running .*worker host:1:abcd, last seen "
-                                               r"0s ago.*--force"):
+                                               r"running .*worker host:1:abcd seen 0s "
+                                               r"ago.*--force"):
             ws.snapshots.restore("s", "person:a")
         worker.leave()
         scheduler = Presence(ws.store, "host:1:abcd/scheduler", "scheduler", 15.0)

@@ -143,7 +143,7 @@ class Snapshots:
         now = time.time()
         alive = alive_processes(self.store, now)
         if alive and not force:
-            names = ", ".join(f"{p.get('role', 'worker')} {p['id']}, last seen "
+            names = "; ".join(f"{p.get('role', 'worker')} {p['id']} seen "
                               f"{max(0.0, now - float(p['heartbeat_at'])):.0f}s ago"
                               for p in alive[:5])
             raise InvalidState(f"{len(alive)} worker or scheduler process(es) are running on "
