@@ -41,7 +41,25 @@ def charge(amount: float, call: ToolCall) -> dict:
     with path.open("a") as out:
         out.write(f"{call.idempotency_key}\\t{amount}\\n")
     return {"charged": amount, "receipt": len(path.read_text().splitlines())}
+
+
+@tool("pay.refund", effect="write")
+def refund(amount: float, call: ToolCall) -> dict:
+    path = Path(call.workspace) / "refunds.txt"
+    with path.open("a") as out:
+        out.write(f"{call.idempotency_key}\\t{amount}\\n")
+    return {"refunded": amount}
 '''
+
+REFUNDED = """
+name: refunded
+steps:
+  - id: pay
+    tool: pay.charge
+    args: {amount: "{{ inputs.amount }}"}
+    compensate: {tool: pay.refund, args: {amount: "{{ inputs.amount }}"}}
+  - {id: confirm, gate: true}
+"""
 
 
 def charging_workspace(root: Path) -> Path:
@@ -54,8 +72,8 @@ def charging_workspace(root: Path) -> Path:
     return root
 
 
-def charges(root: Path) -> list[str]:
-    path = root / "charges.txt"
+def charges(root: Path, name: str = "charges.txt") -> list[str]:
+    path = root / name
     return path.read_text().splitlines() if path.exists() else []
 
 
@@ -396,3 +414,28 @@ def test_a_run_whose_pinned_content_is_gone_fails_and_runs_nothing(
         assert run.state == "failed" and "no longer the content this run started" in (
             run.error or "")
         assert not (root / "out.txt").exists()
+
+
+def test_a_compensation_done_before_a_restore_is_not_done_again(
+        tmp_path: Path, db_url: str) -> None:
+    root = charging_workspace(tmp_path / "ws")
+    (root / "playbooks" / "refunded.yaml").write_text(REFUNDED)
+    with Workspace(root, database_url=db_url) as ws:
+        ws.deploy()
+        run_id = ws.start("refunded", {"amount": 7})
+        ws.worker().run(until_idle=True)
+        [gate] = ws.approvals()  # charged, waiting for the confirmation
+        assert len(charges(root)) == 1
+        ws.snapshots.create("person:a", "charged")
+        ws.reject(gate.approval.id, "the customer cancelled")
+        ws.worker().run(until_idle=True)
+        assert ws.get_run(run_id).state == "failed"
+        assert len(charges(root, "refunds.txt")) == 1
+
+        ws.snapshots.restore("charged", "person:a")
+        [again] = ws.approvals()
+        ws.reject(again.approval.id, "the customer cancelled")
+        ws.worker().run(until_idle=True)
+        assert ws.get_run(run_id).state == "failed"
+        assert len(charges(root)) == 1
+        assert len(charges(root, "refunds.txt")) == 1  # refunded once, not twice

@@ -413,6 +413,13 @@ class Worker:
         spec = job.playbook.step(original).compensate
         intents = job.run.get("intents", [])
         results = [i["result"] for i in intents]
+        # A compensation is a side effect too: done once (even before a snapshot restore
+        # that forgot it), it is replayed from the dispatch ledger, never done again.
+        key = f"{job.row.run_id}/{job.row.step_id}"
+        with self.store.read() as tx:
+            before = tx.ledger.dispatched([key]).get(key)
+        if before is not None:
+            return Dispatched(job, output=before.result)
         try:
             if spec is None:  # the tools say how: undo each dispatched intent, newest first
                 output = [
@@ -431,7 +438,7 @@ class Worker:
             status: Status = "retry" if decision.action == "retry" else "failed"
             return Dispatched(job, failure=Outcome(job, status, error=f"{exc}",
                                                    delay=decision.delay))
-        return Dispatched(job, output=output)
+        return Dispatched(job, output=output, results=[(key, "dispatched", output, None, None)])
 
     # -- leases ------------------------------------------------------------------------
     def reap_expired(self, now: float) -> int:
