@@ -1,12 +1,13 @@
 """What a snapshot restore never rewinds, and what it is about to forget.
 
-The **dispatch ledger** keeps every intent's outcome by idempotency key: a restore brings
-back intents that were dispatched after the snapshot as not yet dispatched, and a replay of
-one of those keys must return the recorded result rather than act twice on the outside
-world. The **version marks** keep the highest version ever given to each definition, so
-that a deploy after a restore takes a new number instead of giving an old number new
-content. The **process registry** (``tx.scheduler.worker_seen``) says which workers and
-schedulers are alive now, which a snapshot's moment has nothing to say about.
+The **dispatch ledger** keeps every intent's outcome by idempotency key (and every
+compensation's, by ``run/compensate:step``): a restore brings back intents that were
+dispatched after the snapshot as not yet dispatched, and a replay of one of those keys must
+return the recorded result rather than act twice on the outside world. The **version
+marks** keep the highest version ever given to each definition (and memory's vector
+generation), so that a deploy after a restore takes a new number instead of giving an old
+number new content. The **process registry** (``tx.scheduler.worker_seen``) says which
+workers and schedulers are alive now, which a snapshot's moment has nothing to say about.
 
 All three live where a restore cannot reach them: on SQLite in a database file of their own,
 attached to every connection as ``kept`` (the backup API copies and replaces ``main``
