@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -20,7 +20,7 @@ from soloist.config import Settings, load_settings
 from soloist.control.agents import Agent
 from soloist.control.checks import ToolNames
 from soloist.control.playbooks import PRIORITY_MAX, PRIORITY_MIN
-from soloist.control.registry import DeployReport, Registry
+from soloist.control.registry import DeployReport, Registry, RollbackReport
 from soloist.control.secrets import SecretService
 from soloist.errors import InvalidState, NotFound, UserError
 from soloist.execution.llm.base import ChatRequest, Message
@@ -68,6 +68,9 @@ class PendingApproval:
     playbook: str
     intents: list[IntentRow]
     output: Any
+    #: Keys of these intents that were dispatched before a snapshot restore forgot it
+    #: (the dispatch ledger): approving replays their recorded result, never acts again.
+    dispatched: list[str] = field(default_factory=list)
 
 
 class Workspace:
@@ -206,8 +209,12 @@ class Workspace:
             if spec.compensate is not None})
         return self.registry.deploy(self.root, self.actor(actor), tools)
 
-    def rollback(self, kind: str, name: str, version: int, actor: str | None = None) -> int:
-        return self.registry.rollback(kind, name, version, self.actor(actor))
+    def rollback(self, kind: str, name: str, version: int, actor: str | None = None, *,
+                 write: bool = False) -> RollbackReport:
+        """Deploy ``version`` again; say whether the file on disk would undo it at the next
+        deploy, or (``write``) write the rolled-back content to that file."""
+        return self.registry.rollback(kind, name, version, self.actor(actor), root=self.root,
+                                      write=write)
 
     def definitions(self, kind: str | None = None) -> list[Any]:
         with self.store.read() as tx:
@@ -327,8 +334,11 @@ class Workspace:
                 step = tx.steps.get(approval.run_id, approval.step_id)
                 intents = [i for i in tx.intents.for_step(approval.run_id, approval.step_id)
                            if i.status == "staged"]
+                kept = tx.ledger.dispatched([i.idempotency_key for i in intents])
                 out.append(PendingApproval(approval, step.playbook if step else "", intents,
-                                           step.output if step else None))
+                                           step.output if step else None,
+                                           [i.idempotency_key for i in intents
+                                            if i.idempotency_key in kept]))
         return out
 
     def approve(self, approval_id: str, note: str | None = None,

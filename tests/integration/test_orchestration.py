@@ -330,7 +330,7 @@ def test_deploy_versions_only_what_changed_and_runs_pin_versions(ws: Workspace) 
     drain(ws)
     assert ws.get_run(first).playbook_version == 1
     assert ws.get_run(second).playbook_version == 2
-    assert ws.rollback("playbook", "three", 1) == 3
+    assert ws.rollback("playbook", "three", 1).version == 3
     assert ws.registry.latest_playbook("three").description == ""
 
 

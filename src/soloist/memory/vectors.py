@@ -55,7 +55,9 @@ class VectorCache:
         with self._lock, store.read() as tx:
             recorded = tx.documents.embedding_model()
             if recorded is not None and recorded.generation != self.generation:
-                self._empty(recorded.generation)  # re-embedded since: load them anew
+                self._empty(recorded.generation)  # re-embedded or restored since: anew
+            elif recorded is None and self.n:
+                self._empty()  # the store was restored to before its first vector
             after = self.max_id
             while fresh := tx.documents.vectors(self.model, after, LOAD_BATCH):
                 self._append(fresh)

@@ -13,6 +13,7 @@ from typing import Any
 
 from soloist.control import templating
 from soloist.control.playbooks import CronTrigger, EventTrigger, Playbook
+from soloist.control.processes import Presence
 from soloist.control.registry import Registry
 from soloist.errors import SoloistError
 from soloist.orchestration import cron, runs
@@ -40,11 +41,14 @@ class Scheduler:
         self.stop_event.set()
 
     def run(self) -> None:
+        presence = Presence(self.store, f"{self.owner}/scheduler", "scheduler", 15.0)
         try:
             while not self.stop_event.is_set():
+                presence.beat()
                 self.tick()
                 self.stop_event.wait(self.interval)
         finally:
+            presence.leave()
             if self.leading:
                 self.store.release_scheduler_lock(self.owner)
 

@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from soloist.control.playbooks import RetryPolicy
+from soloist.control.processes import Presence
 from soloist.control.registry import Registry
-from soloist.errors import LeaseLost, SoloistError, StoreError, classify
+from soloist.errors import InvalidState, LeaseLost, SoloistError, StoreError, classify
 from soloist.execution.context import ToolCall
 from soloist.execution.steps import Outcome, Status, StepJob, StepRunner
 from soloist.orchestration import compensation
@@ -97,6 +98,8 @@ class Worker:
         """Work until :meth:`stop` (or, with ``until_idle``, until nothing is ready)."""
         opts = self.options
         self.store.add_listener(self._wake)
+        presence = Presence(self.store, self.id, "worker", opts.lease_seconds)
+        presence.beat()  # alive from now: a snapshot restore refuses while it is
         pool = ThreadPoolExecutor(max_workers=opts.concurrency, thread_name_prefix="soloist")
         next_heartbeat = 0.0
         next_reap = 0.0
@@ -109,6 +112,7 @@ class Worker:
                 if stopping and stop_deadline is None:
                     stop_deadline = time.time() + opts.grace_seconds
                 now = time.time()
+                presence.beat(now)
                 if now >= next_reap and not stopping:
                     self.reap_expired(now)
                     next_reap = now + max(0.5, opts.lease_seconds / 2)
@@ -155,6 +159,7 @@ class Worker:
             self.store.remove_listener(self._wake)
             self._release_in_hand()
             pool.shutdown(wait=False, cancel_futures=True)
+            presence.leave()
 
     def _sleep(self, now: float) -> None:
         timeout = self.options.poll_seconds if self.store.polls else 5.0
@@ -262,7 +267,14 @@ class Worker:
         jobs: list[StepJob] = []
         for row in rows:
             run = run_rows.get(row.run_id)
-            playbook = self.registry.playbook(row.playbook, row.playbook_version)
+            refused: str | None = None
+            try:
+                playbook = self.registry.playbook(
+                    row.playbook, row.playbook_version,
+                    self.registry.pinned_digest(run.pins if run else None))
+            except InvalidState as exc:  # what the run pinned is gone: fail it, run nothing
+                refused = exc.message
+                playbook = self.registry.playbook(row.playbook, row.playbook_version)
             target = S.PERSISTING if row.resume == "dispatch" else S.EXECUTING
             log_moves(tx, row, S.READY, S.CLAIMED, target, ts=now, actor=self.id,
                       data={"lease_token": row.lease_token})
@@ -270,6 +282,8 @@ class Worker:
                           {"id": row.run_id, "playbook": row.playbook,
                            "version": row.playbook_version, "attempt": row.attempt,
                            "pins": run.pins if run else None})
+            if refused is not None:
+                job.run["refused"] = refused
             if row.kind == "compensation" or row.resume == "dispatch":
                 original = row.step_id.removeprefix("compensate:")
                 job.run["intents"] = [
@@ -319,6 +333,8 @@ class Worker:
             self.inbox.put(Outcome(job, "failed", error=f"internal error: {exc!r}"))
 
     def _job(self, job: StepJob) -> Outcome | Dispatched:
+        if job.run.get("refused"):
+            return Outcome(job, "failed", error=str(job.run["refused"]))
         if job.row.kind == "compensation":
             return self._compensate(job)
         if job.row.resume == "dispatch":
@@ -331,6 +347,9 @@ class Worker:
         with self.store.read() as tx:
             intents = tx.intents.for_step(row.run_id, row.step_id)
             current = tx.steps.get(row.run_id, row.step_id)
+            # What was dispatched even if the store no longer says so (a restore rewound it).
+            kept = tx.ledger.dispatched([i.idempotency_key for i in intents
+                                         if i.status in ("pending", "staged")])
         output = current.output if current is not None else None
         done = Dispatched(job, output=output)
         refused = self._inadmissible(intents)
@@ -348,6 +367,12 @@ class Worker:
                 results.append(intent.result)
                 continue
             if intent.status not in ("pending", "staged"):
+                continue
+            replay = kept.get(intent.idempotency_key)
+            if replay is not None:  # done once already: its recorded result, never twice
+                done.results.append((intent.idempotency_key, "dispatched", replay.result, None,
+                                     self._undo_of(intent.tool, intent.args, replay.result)))
+                results.append(replay.result)
                 continue
             call = ToolCall(row.run_id, row.step_id, intent.idempotency_key,
                             self.runner.workspace, actor)
@@ -411,6 +436,13 @@ class Worker:
         spec = job.playbook.step(original).compensate
         intents = job.run.get("intents", [])
         results = [i["result"] for i in intents]
+        # A compensation is a side effect too: done once (even before a snapshot restore
+        # that forgot it), it is replayed from the dispatch ledger, never done again.
+        key = f"{job.row.run_id}/{job.row.step_id}"
+        with self.store.read() as tx:
+            before = tx.ledger.dispatched([key]).get(key)
+        if before is not None:
+            return Dispatched(job, output=before.result)
         try:
             if spec is None:  # the tools say how: undo each dispatched intent, newest first
                 output = [
@@ -432,7 +464,7 @@ class Worker:
             status: Status = "retry" if decision.action == "retry" else "failed"
             return Dispatched(job, failure=Outcome(job, status, error=f"{exc}",
                                                    delay=decision.delay))
-        return Dispatched(job, output=output)
+        return Dispatched(job, output=output, results=[(key, "dispatched", output, None, None)])
 
     # -- leases ------------------------------------------------------------------------
     def reap_expired(self, now: float) -> int:

@@ -311,6 +311,20 @@ class BreakerRow:
     updated_at: float
 
 
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """The recorded outcome of one dispatched intent (kept across restores)."""
+
+    idempotency_key: str
+    run_id: str | None
+    step_id: str | None
+    tool: str | None
+    status: str  # dispatched | failed
+    result: Any
+    error: str | None
+    recorded_at: float
+
+
 @dataclass(slots=True)
 class StepUpdate:
     """A fenced write to a leased step: refused unless the lease token still matches."""
@@ -446,6 +460,9 @@ class SchedulerState(Protocol):
     def cron_set(self, playbook: str, index: int, fired_at: float) -> None: ...
     def worker_seen(self, worker_id: str, info: dict[str, Any], now: float) -> None: ...
     def workers(self, since: float) -> builtins.list[dict[str, Any]]: ...
+    def worker_gone(self, worker_id: str) -> None:
+        """Forget a process that stopped cleanly (see :meth:`worker_seen`)."""
+        ...
 
 
 class Secrets(Protocol):
@@ -579,6 +596,27 @@ class Documents(Protocol):
         ...
 
 
+class Ledger(Protocol):
+    """What a snapshot restore never rewinds: see ``soloist.store.ledger``."""
+
+    def record(self, idempotency_key: str, status: str, result: Any, error: str | None,
+               now: float) -> None: ...
+    def dispatched(self, keys: Sequence[str]) -> dict[str, LedgerEntry]: ...
+    def since(self, since: float, limit: int = 1000) -> builtins.list[LedgerEntry]: ...
+    def version_mark(self, kind: str, name: str) -> int: ...
+    def mark_version(self, kind: str, name: str, version: int) -> None: ...
+
+
+class Changes(Protocol):
+    """What was written after a point in time (what a restore to then forgets)."""
+
+    def runs_created(self, since: float, limit: int) -> builtins.list[dict[str, Any]]: ...
+    def runs_finished(self, since: float, limit: int) -> builtins.list[dict[str, Any]]: ...
+    def facts(self, since: float, limit: int) -> builtins.list[dict[str, Any]]: ...
+    def documents(self, since: float, limit: int) -> builtins.list[dict[str, Any]]: ...
+    def renew_generation(self, generation: int) -> None: ...
+
+
 class Transaction(Protocol):
     @property
     def runs(self) -> Runs: ...
@@ -608,6 +646,10 @@ class Transaction(Protocol):
     def facts(self) -> Facts: ...
     @property
     def documents(self) -> Documents: ...
+    @property
+    def ledger(self) -> Ledger: ...
+    @property
+    def changes(self) -> Changes: ...
 
     def notify_ready(self) -> None:
         """Wake waiting workers once this transaction commits."""

@@ -32,6 +32,7 @@ from soloist.store.base import (
     StepRow,
     StepUpdate,
 )
+from soloist.store.ledger import SqlChanges, SqlLedger
 from soloist.store.memory_repositories import SqlDocuments, SqlFacts
 from soloist.store.seam import Connection, Row, VectorOps, dumps, loads
 
@@ -307,6 +308,8 @@ class SqlIntents:
             "key": idempotency_key, "status": status, "result": dumps(result),
             "error": error, "now": now, "undo": None if undo is None else dumps(undo),
         })
+        # Kept where a restore cannot rewind it, so a replay is recognised even then.
+        SqlLedger(self.conn, self.q).record(idempotency_key, status, result, error, now)
 
 
 class SqlApprovals:
@@ -485,6 +488,9 @@ class SqlSchedulerState:
             for r in self.conn.fetch(self.q.list_workers, {"since": since})
         ]
 
+    def worker_gone(self, worker_id: str) -> None:
+        self.conn.run(self.q.worker_gone, {"id": worker_id})
+
 
 class SqlSecrets:
     def __init__(self, conn: Connection, q: Any) -> None:
@@ -646,6 +652,8 @@ class SqlTransaction:
         self.breakers = SqlBreakers(conn, q)
         self.facts = SqlFacts(conn, q)
         self.documents = SqlDocuments(conn, q, vectors)
+        self.ledger = SqlLedger(conn, q)
+        self.changes = SqlChanges(conn, q)
         self.wants_notify = False
 
     def notify_ready(self) -> None:

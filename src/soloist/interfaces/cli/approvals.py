@@ -35,6 +35,9 @@ def approvals(workspace: WorkspaceOpt = DEFAULT_WS, as_json: JsonOpt = False) ->
         for i in p.intents:
             con.print(render.line("  -> ", i.tool, " ", render.text(i.args), "  key ",
                                   i.idempotency_key))
+        for key in p.dispatched:  # a restore forgot it, the dispatch ledger did not
+            con.print(render.line("  !! ", key, " was dispatched before a restore: approving "
+                                  "replays its recorded result, it does not act again"))
         if not p.intents and p.output is not None:
             con.print(render.line("  output: ", render.text(p.output)))
 

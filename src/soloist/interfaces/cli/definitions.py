@@ -35,11 +35,24 @@ def deploy(workspace: WorkspaceOpt = DEFAULT_WS, as_json: JsonOpt = False) -> No
 def rollback(kind: Annotated[str, typer.Argument(help="playbook, agent or policies")],
              name: str,
              to: Annotated[int, typer.Option("--to", help="The version to deploy again.")],
-             workspace: WorkspaceOpt = DEFAULT_WS) -> None:
+             write: Annotated[bool, typer.Option(
+                 "--write", help="Also write that version to its file, so that the next "
+                                 "deploy keeps it.")] = False,
+             workspace: WorkspaceOpt = DEFAULT_WS, as_json: JsonOpt = False) -> None:
     """Deploy an older version of a definition again (as a new version)."""
+    from soloist.interfaces.cli.render import print_json
+
     with open_workspace(workspace) as ws:
-        version = ws.rollback(kind, name, to)
-    typer.echo(f"{kind} {name} is now v{version} (the content of v{to})")
+        report = ws.rollback(kind, name, to, write=write)
+    if as_json:
+        print_json(report)
+        return
+    now = "is now" if report.deployed else "already is"
+    typer.echo(f"{kind} {name} {now} v{report.version} (the content of v{to})")
+    if report.written:
+        typer.echo(f"wrote v{to} to {report.source}")
+    if report.warning is not None:
+        typer.echo(f"warning: {report.warning}", err=True)
 
 
 def versions(kind: Annotated[str | None, typer.Argument(

@@ -66,6 +66,9 @@ LISTEN_POLL_S = 0.5
 LISTEN_RETRY_S = 1.0
 """The pause before the listener thread reconnects after losing its connection."""
 
+KEPT_TABLES = ("dispatch_ledger", "version_marks", "processes")
+"""Left out of every snapshot, so a restore never rewinds them (``soloist.store.ledger``)."""
+
 _CONFLICT_STATES = frozenset({"40001", "40P01"})  # serialization_failure, deadlock_detected
 
 Connection = psycopg.Connection[dict[str, Any]]
@@ -476,13 +479,42 @@ class PostgresStore:
     def backup(self, path: Path) -> None:
         """``pg_dump`` in custom format: a consistent copy while workers run."""
         private_file(path)  # pg_dump writes into it, keeping its mode: the owner's alone
-        self._pg_tool("pg_dump", ["--format=custom", "--no-owner", f"--file={path}",
+        kept = [f"--exclude-table={table}" for table in KEPT_TABLES]
+        self._pg_tool("pg_dump", ["--format=custom", "--no-owner", *kept, f"--file={path}",
                                   f"--dbname={self.url}"])
 
     def restore(self, path: Path) -> None:
-        self._pg_tool("pg_restore", ["--clean", "--if-exists", "--no-owner",
-                                     "--single-transaction", f"--dbname={self.url}",
-                                     str(path)])
+        """The snapshot's content, all or nothing, and nothing else but the kept tables.
+
+        ``pg_restore --clean`` drops only what the snapshot has: a table made since (the
+        vector index, made when memory first embeds) would outlive the restore with rows
+        of a store that no longer exists, and pins the vector extension, whose drop then
+        fails the whole restore. So every table but the kept ones is dropped first, in the
+        same transaction as pg_restore's script (run by psql), and rolled back with it.
+        """
+        raw = self._take()
+        try:
+            rows = raw.execute(queries.current_tables).fetchall()
+        except psycopg.Error as exc:
+            raise translate(exc, self.where) from exc
+        finally:
+            self._give(raw)
+        tables = [r["name"] for r in rows if r["name"] not in KEPT_TABLES]
+        script = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.sql")
+        try:
+            self._pg_tool("pg_restore", ["--clean", "--if-exists", "--no-owner",
+                                         f"--file={script}", str(path)])
+            body = script.read_bytes()
+            with script.open("wb") as out:
+                if tables:
+                    names = ", ".join(sql.Identifier(t).as_string(None) for t in tables)
+                    out.write(f"DROP TABLE IF EXISTS {names} CASCADE;\n".encode())
+                out.write(body)
+            self._pg_tool("psql", ["--no-psqlrc", "--quiet", "--single-transaction",
+                                   "--set=ON_ERROR_STOP=1", f"--dbname={self.url}",
+                                   f"--file={script}"])
+        finally:
+            script.unlink(missing_ok=True)
         self._migrate()  # a copy made by an older version lacks the newer tables
 
     def _pg_tool(self, name: str, args: list[str]) -> None:

@@ -17,7 +17,7 @@ Unlike SQLite, where ``BEGIN IMMEDIATE`` makes each write transaction the only w
 several transactions run at once here: claims skip rows another claim has locked, the
 chain head is a row lock taken last, and concurrency limits take an advisory lock.
 
-The statements after ``list_workers`` are this backend's own (locks, wake-ups,
+The statements after ``renew_generation`` are this backend's own (locks, wake-ups,
 migrations); the shared repositories never use them.
 """
 
@@ -324,10 +324,58 @@ INSERT INTO cron_state (playbook, trigger_index, last_fire) VALUES (%(playbook)s
 ON CONFLICT (playbook, trigger_index) DO UPDATE SET last_fire = excluded.last_fire
 """
 worker_seen = """
-INSERT INTO workers (id, info, heartbeat_at) VALUES (%(id)s, %(info)s, %(now)s)
+INSERT INTO processes (id, info, heartbeat_at) VALUES (%(id)s, %(info)s, %(now)s)
 ON CONFLICT (id) DO UPDATE SET info = excluded.info, heartbeat_at = excluded.heartbeat_at
 """
-list_workers = "SELECT * FROM workers WHERE heartbeat_at >= %(since)s ORDER BY id"
+list_workers = "SELECT * FROM processes WHERE heartbeat_at >= %(since)s ORDER BY id"
+worker_gone = "DELETE FROM processes WHERE id = %(id)s"
+
+# -- what a restore never rewinds (left out of every pg_dump) and what it forgets ----------
+ledger_record = """
+INSERT INTO dispatch_ledger (idempotency_key, run_id, step_id, tool, status, result, error,
+                             recorded_at)
+SELECT %(key)s, i.run_id, i.step_id, i.tool, %(status)s, %(result)s, %(error)s, %(now)s
+FROM (SELECT 1) AS one LEFT JOIN intents i ON i.idempotency_key = %(key)s
+ON CONFLICT (idempotency_key) DO UPDATE SET
+    status = excluded.status, result = excluded.result, error = excluded.error,
+    recorded_at = excluded.recorded_at
+WHERE dispatch_ledger.status <> 'dispatched'
+"""
+ledger_dispatched = """
+SELECT * FROM dispatch_ledger
+WHERE status = 'dispatched'
+  AND idempotency_key = ANY(ARRAY(SELECT jsonb_array_elements_text(%(keys)s::jsonb)))
+"""
+ledger_since = """
+SELECT * FROM dispatch_ledger WHERE recorded_at > %(since)s
+ORDER BY recorded_at, idempotency_key LIMIT %(limit)s
+"""
+version_mark = """
+SELECT version FROM version_marks WHERE kind = %(kind)s AND name = %(name)s
+"""
+mark_version = """
+INSERT INTO version_marks (kind, name, version) VALUES (%(kind)s, %(name)s, %(version)s)
+ON CONFLICT (kind, name) DO UPDATE
+SET version = greatest(version_marks.version, excluded.version)
+"""
+runs_created_since = """
+SELECT id, playbook, state, created_at, finished_at FROM runs WHERE created_at > %(since)s
+ORDER BY created_at, id LIMIT %(limit)s
+"""
+runs_finished_since = """
+SELECT id, playbook, state, created_at, finished_at FROM runs
+WHERE finished_at > %(since)s AND created_at <= %(since)s
+ORDER BY finished_at, id LIMIT %(limit)s
+"""
+facts_recorded_since = """
+SELECT namespace, subject, key, version, op, actor, run_id, recorded_at FROM facts
+WHERE recorded_at > %(since)s ORDER BY id LIMIT %(limit)s
+"""
+documents_written_since = """
+SELECT namespace, doc_key, version, actor, run_id, created_at FROM documents
+WHERE created_at > %(since)s ORDER BY id LIMIT %(limit)s
+"""
+renew_generation = "UPDATE embedding_model SET generation = %(generation)s WHERE id = 1"
 
 # -- this backend's own statements -----------------------------------------------------
 
@@ -339,6 +387,10 @@ listen_ready = f"LISTEN {READY_CHANNEL}"
 # Session-level: held on a dedicated connection for as long as this process leads.
 try_scheduler_lock = f"SELECT pg_try_advisory_lock({SCHEDULER_LOCK_KEY}) AS locked"
 release_scheduler_lock = f"SELECT pg_advisory_unlock({SCHEDULER_LOCK_KEY}) AS released"
+# The tables of this store's schema (a restore drops them all but the kept ones).
+current_tables = """
+SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename
+"""
 # Held until the migrating transaction commits: concurrent processes migrate in turn.
 lock_migrations = f"SELECT 1 AS locked FROM pg_advisory_xact_lock({MIGRATIONS_LOCK_KEY})"
 create_migrations_table = """
@@ -535,9 +587,13 @@ embedding_model = """
 SELECT model, dim, indexed, generation FROM embedding_model WHERE id = 1
 """
 bump_generation = "UPDATE embedding_model SET generation = generation + 1 WHERE id = 1"
+# A first model starts at a generation above any a restore has given (version_marks), so
+# vectors a process held from before the restore are never taken for these.
 set_embedding_model = """
-INSERT INTO embedding_model (id, model, dim, indexed, set_at)
-VALUES (1, %(model)s, %(dim)s, %(indexed)s, %(now)s)
+INSERT INTO embedding_model (id, model, dim, indexed, set_at, generation)
+VALUES (1, %(model)s, %(dim)s, %(indexed)s, %(now)s,
+        (SELECT coalesce(max(version), 0) FROM version_marks
+         WHERE kind = 'memory' AND name = 'vectors'))
 ON CONFLICT (id) DO UPDATE SET model = excluded.model, dim = excluded.dim,
   indexed = excluded.indexed, set_at = excluded.set_at
 """

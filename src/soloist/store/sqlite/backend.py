@@ -9,6 +9,7 @@ processes poll, which ``polls = True`` tells them.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -36,6 +37,15 @@ def _translate(exc: sqlite3.Error, path: str) -> StoreError:
     if isinstance(exc, sqlite3.OperationalError) and "locked" in text:
         return StoreUnavailable(f"the SQLite store at {path} stayed locked: {text}")
     return StoreError(f"SQLite error on {path}: {text}")
+
+
+def kept_path(path: str) -> str:
+    """The file beside the store that a restore leaves alone: ``state.db`` keeps
+    ``state-ledger.db``. The backup API copies and replaces the ``main`` database only."""
+    if path == ":memory:":
+        return path
+    store = Path(path)
+    return str(store.with_name(f"{store.stem}-ledger.db"))
 
 
 class _Conn:
@@ -84,6 +94,12 @@ class SQLiteStore:
     def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
         self.path = str(path)
         self.url = f"sqlite:///{self.path}"
+        #: What a restore never rewinds (``soloist.store.ledger``), in a file of its own.
+        self.kept_path = kept_path(self.path)
+        if self.kept_path != ":memory:" and Path(self.path).parent.is_dir():
+            # Intents' results are no one else's business: private from its first byte
+            # (SQLite gives its -wal and -shm files the same mode).
+            os.close(os.open(self.kept_path, os.O_CREAT | os.O_WRONLY, 0o600))
         self.synchronous = synchronous
         self._write_lock = threading.Lock()
         self._listeners: list[Callable[[], None]] = []
@@ -108,6 +124,9 @@ class SQLiteStore:
             raw.execute("PRAGMA journal_mode = WAL")
             raw.execute(f"PRAGMA synchronous = {self.synchronous}")
             raw.execute("PRAGMA foreign_keys = ON")
+            raw.execute("ATTACH DATABASE ? AS kept", (self.kept_path,))
+            raw.execute("PRAGMA kept.journal_mode = WAL")
+            raw.execute(f"PRAGMA kept.synchronous = {self.synchronous}")
         except sqlite3.Error as exc:
             raise _translate(exc, self.path) from exc
         return raw
@@ -210,7 +229,8 @@ class SQLiteStore:
             tx.scheduler.resign("scheduler", owner)
 
     def backup(self, path: Path) -> None:
-        """SQLite's online backup API, under the writer lock: a consistent copy."""
+        """SQLite's online backup API, under the writer lock: a consistent copy (of
+        ``main``: the kept database is no part of a snapshot)."""
         private_file(path)
         target = sqlite3.connect(str(path))
         try:

@@ -266,10 +266,55 @@ INSERT INTO cron_state (playbook, trigger_index, last_fire) VALUES (:playbook, :
 ON CONFLICT (playbook, trigger_index) DO UPDATE SET last_fire = excluded.last_fire
 """
 worker_seen = """
-INSERT INTO workers (id, info, heartbeat_at) VALUES (:id, :info, :now)
+INSERT INTO kept.processes (id, info, heartbeat_at) VALUES (:id, :info, :now)
 ON CONFLICT (id) DO UPDATE SET info = excluded.info, heartbeat_at = excluded.heartbeat_at
 """
-list_workers = "SELECT * FROM workers WHERE heartbeat_at >= :since ORDER BY id"
+list_workers = "SELECT * FROM kept.processes WHERE heartbeat_at >= :since ORDER BY id"
+worker_gone = "DELETE FROM kept.processes WHERE id = :id"
+
+# -- what a restore never rewinds (the attached database ``kept``) and what it forgets ------
+ledger_record = """
+INSERT INTO kept.dispatch_ledger (idempotency_key, run_id, step_id, tool, status, result, error,
+                                  recorded_at)
+SELECT :key, i.run_id, i.step_id, i.tool, :status, :result, :error, :now
+FROM (SELECT 1) LEFT JOIN intents i ON i.idempotency_key = :key
+WHERE true
+ON CONFLICT (idempotency_key) DO UPDATE SET
+    status = excluded.status, result = excluded.result, error = excluded.error,
+    recorded_at = excluded.recorded_at
+WHERE dispatch_ledger.status <> 'dispatched'
+"""
+ledger_dispatched = """
+SELECT * FROM kept.dispatch_ledger
+WHERE status = 'dispatched' AND idempotency_key IN (SELECT value FROM json_each(:keys))
+"""
+ledger_since = """
+SELECT * FROM kept.dispatch_ledger WHERE recorded_at > :since
+ORDER BY recorded_at, idempotency_key LIMIT :limit
+"""
+version_mark = "SELECT version FROM kept.version_marks WHERE kind = :kind AND name = :name"
+mark_version = """
+INSERT INTO kept.version_marks (kind, name, version) VALUES (:kind, :name, :version)
+ON CONFLICT (kind, name) DO UPDATE SET version = max(version_marks.version, excluded.version)
+"""
+runs_created_since = """
+SELECT id, playbook, state, created_at, finished_at FROM runs WHERE created_at > :since
+ORDER BY created_at, id LIMIT :limit
+"""
+runs_finished_since = """
+SELECT id, playbook, state, created_at, finished_at FROM runs
+WHERE finished_at > :since AND created_at <= :since
+ORDER BY finished_at, id LIMIT :limit
+"""
+facts_recorded_since = """
+SELECT namespace, subject, key, version, op, actor, run_id, recorded_at FROM facts
+WHERE recorded_at > :since ORDER BY id LIMIT :limit
+"""
+documents_written_since = """
+SELECT namespace, doc_key, version, actor, run_id, created_at FROM documents
+WHERE created_at > :since ORDER BY id LIMIT :limit
+"""
+renew_generation = "UPDATE embedding_model SET generation = :generation WHERE id = 1"
 
 put_secret = """
 INSERT INTO secrets (name, ciphertext, updated_at, updated_by)
@@ -452,9 +497,13 @@ embedding_model = """
 SELECT model, dim, indexed, generation FROM embedding_model WHERE id = 1
 """
 bump_generation = "UPDATE embedding_model SET generation = generation + 1 WHERE id = 1"
+# A first model starts at a generation above any a restore has given (kept.version_marks),
+# so vectors a process held from before the restore are never taken for these.
 set_embedding_model = """
-INSERT INTO embedding_model (id, model, dim, indexed, set_at)
-VALUES (1, :model, :dim, :indexed, :now)
+INSERT INTO embedding_model (id, model, dim, indexed, set_at, generation)
+VALUES (1, :model, :dim, :indexed, :now,
+        (SELECT coalesce(max(version), 0) FROM kept.version_marks
+         WHERE kind = 'memory' AND name = 'vectors'))
 ON CONFLICT (id) DO UPDATE SET model = excluded.model, dim = excluded.dim,
   indexed = excluded.indexed, set_at = excluded.set_at
 """
