@@ -12,42 +12,39 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from soloist.config import Settings, load_settings
-from soloist.control.agents import Agent
-from soloist.control.registry import DeployReport, Registry
 from soloist.control.secrets import SecretService
 from soloist.errors import InvalidState, NotFound
-from soloist.execution.llm.base import ChatRequest, Message
-from soloist.execution.llm.config import LLMConfig
-from soloist.execution.llm.guard import Budgets, CallGuard
-from soloist.execution.llm.router import ConfiguredRouter
-from soloist.execution.steps import StepRunner
-from soloist.execution.tools.builtins import builtin_registry
-from soloist.execution.tools.http import http_request_tool
-from soloist.execution.tools.mcp import MCPClient, MCPServerConfig, register_servers
-from soloist.memory.context import WorkingContext
-from soloist.memory.context import build as build_context
-from soloist.memory.documents import Documents
-from soloist.memory.episodic import VerifyReport, verify
-from soloist.memory.facts import Memory
-from soloist.memory.ranking import configured_recipes
-from soloist.memory.snapshots import Snapshots
-from soloist.memory.tools import memory_tools
-from soloist.orchestration import runs
-from soloist.orchestration.breakers import configured_breakers
-from soloist.orchestration.gates import Gates
 from soloist.orchestration.lifecycle import TERMINAL_RUN_STATES, RunState
-from soloist.orchestration.scheduler import Scheduler
-from soloist.orchestration.worker import Worker, WorkerOptions, worker_id
 from soloist.store import open_store
 from soloist.store.base import ApprovalRow, EventRow, IntentRow, LLMCallRow, RunRow, StepRow
 
+# The services below are assembled on first use (see `Workspace`), so that a command that
+# only reads runs imports neither the model providers, MCP, embeddings nor the workspace's
+# own Python modules; their imports live where they are built.
 if TYPE_CHECKING:
+    from soloist.control.agents import Agent
+    from soloist.control.registry import DeployReport, Registry
+    from soloist.execution.llm.config import LLMConfig
+    from soloist.execution.llm.guard import Budgets, CallGuard
+    from soloist.execution.llm.router import ConfiguredRouter
+    from soloist.execution.steps import StepRunner
+    from soloist.execution.tools.base import ToolRegistry
+    from soloist.execution.tools.mcp import MCPClient
+    from soloist.memory.context import WorkingContext
+    from soloist.memory.documents import Documents
     from soloist.memory.embeddings import Embedder
+    from soloist.memory.episodic import VerifyReport
+    from soloist.memory.facts import Memory
+    from soloist.memory.snapshots import Snapshots
+    from soloist.orchestration.gates import Gates
+    from soloist.orchestration.scheduler import Scheduler
+    from soloist.orchestration.worker import Worker
 
 
 @dataclass(frozen=True)
@@ -82,31 +79,89 @@ class Workspace:
             raise
 
     def _assemble(self) -> None:
-        """The services over the open store, from the settings."""
+        """The services over the open store, from the settings. Only what every command
+        needs is built here; the rest are the properties below, built on first use."""
         self.secrets = SecretService(self.store, self.settings.secret_key_file)
         self.secrets.install_redactor()
-        self.registry = Registry(self.store)
-        self.memory = Memory(self.store, self.settings.raw.get("memory", {}).get("expiry"))
-        self.documents = Documents(self.store, self._embedder(), recipes=configured_recipes(
-            self.settings.raw.get("memory", {}).get("search")))
-        self.snapshots = Snapshots(self.store, self.settings.state_dir / "snapshots")
-        self.gates = Gates(self.store, self.registry)
-        self.tools = builtin_registry()
-        for spec in memory_tools(self.memory, self.documents):
-            self.tools.add(spec)
-        for module in self.settings.tool_modules:
-            self.tools.add_module(module)
-        self.llm = LLMConfig.from_toml(self.settings.raw)
-        self.router = ConfiguredRouter(self.llm, self.secrets.resolve)
-        self.guard = CallGuard(self.store, configured_breakers(self.settings.raw.get("breakers")),
-                               cache=self.llm_cache_enabled())
-        self.runner = StepRunner(self.tools, str(self.root), agents=self.registry.agent,
-                                 router=self.router, policies=self.registry.policies,
-                                 guard=self.guard, budgets=self.budgets,
-                                 context=self.working_context)
         self._mcp: MCPClient | None = None
         self._hosts: tuple[str, ...] | None = None
+
+    @cached_property
+    def registry(self) -> Registry:
+        from soloist.control.registry import Registry
+
+        return Registry(self.store)
+
+    @cached_property
+    def memory(self) -> Memory:
+        from soloist.memory.facts import Memory
+
+        return Memory(self.store, self.settings.raw.get("memory", {}).get("expiry"))
+
+    @cached_property
+    def documents(self) -> Documents:
+        from soloist.memory.documents import Documents
+        from soloist.memory.ranking import configured_recipes
+
+        return Documents(self.store, self._embedder(), recipes=configured_recipes(
+            self.settings.raw.get("memory", {}).get("search")))
+
+    @cached_property
+    def snapshots(self) -> Snapshots:
+        from soloist.memory.snapshots import Snapshots
+
+        return Snapshots(self.store, self.settings.state_dir / "snapshots")
+
+    @cached_property
+    def gates(self) -> Gates:
+        from soloist.orchestration.gates import Gates
+
+        return Gates(self.store, self.registry)
+
+    @cached_property
+    def tools(self) -> ToolRegistry:
+        """The built-in tools, memory's, those of ``[tools] modules`` (the workspace's own
+        Python, imported here and only here) and http.request for the allowed hosts."""
+        from soloist.execution.tools.builtins import builtin_registry
+        from soloist.memory.tools import memory_tools
+
+        tools = builtin_registry()
+        for spec in memory_tools(self.memory, self.documents):
+            tools.add(spec)
+        for module in self.settings.tool_modules:
+            tools.add_module(module)
+        self.__dict__["tools"] = tools  # refresh_policies adds to it
         self.refresh_policies()
+        return tools
+
+    @cached_property
+    def llm(self) -> LLMConfig:
+        from soloist.execution.llm.config import LLMConfig
+
+        return LLMConfig.from_toml(self.settings.raw)
+
+    @cached_property
+    def router(self) -> ConfiguredRouter:
+        from soloist.execution.llm.router import ConfiguredRouter
+
+        return ConfiguredRouter(self.llm, self.secrets.resolve)
+
+    @cached_property
+    def guard(self) -> CallGuard:
+        from soloist.execution.llm.guard import CallGuard
+        from soloist.orchestration.breakers import configured_breakers
+
+        return CallGuard(self.store, configured_breakers(self.settings.raw.get("breakers")),
+                         cache=self.llm_cache_enabled())
+
+    @cached_property
+    def runner(self) -> StepRunner:
+        from soloist.execution.steps import StepRunner
+
+        return StepRunner(self.tools, str(self.root), agents=self.registry.agent,
+                          router=self.router, policies=self.registry.policies,
+                          guard=self.guard, budgets=self.budgets,
+                          context=self.working_context)
 
     def __enter__(self) -> Workspace:
         return self
@@ -130,6 +185,9 @@ class Workspace:
 
     def working_context(self, agent: Agent, task: str, run_id: str) -> WorkingContext:
         """What an agent step sees from memory, under ``[memory] context_tokens``."""
+        from soloist.execution.llm.base import ChatRequest, Message
+        from soloist.memory.context import build as build_context
+
         budget = int(self.settings.raw.get("memory", {}).get("context_tokens", 4000))
 
         def summarise(text: str) -> str:
@@ -159,6 +217,8 @@ class Workspace:
 
     def refresh_policies(self) -> None:
         """http.request may reach the hosts that the deployed policies allow."""
+        from soloist.execution.tools.http import http_request_tool
+
         hosts = tuple(self.registry.policies().allowed_hosts)
         if hosts != self._hosts:
             self.tools.add(http_request_tool(hosts))
@@ -166,6 +226,8 @@ class Workspace:
 
     def connect_tools(self) -> None:
         """Add the tools of the MCP servers in soloist.toml (started on first need)."""
+        from soloist.execution.tools.mcp import MCPServerConfig, register_servers
+
         if self._mcp is not None:
             return
         servers = self.settings.raw.get("mcp", {}).get("servers", {})
@@ -197,6 +259,8 @@ class Workspace:
     # -- runs ------------------------------------------------------------------------
     def start(self, playbook: str, inputs: dict[str, Any] | None = None, *,
               actor: str | None = None, priority: int | None = None) -> str:
+        from soloist.orchestration import runs
+
         definition = self.registry.latest_playbook(playbook)
         who = self.actor(actor)
         pins = self.registry.pins_for(definition)
@@ -243,6 +307,8 @@ class Workspace:
                              tx.approvals.for_run(run_id))
 
     def cancel(self, run_id: str, actor: str | None = None) -> RunRow:
+        from soloist.orchestration import runs
+
         run = self.get_run(run_id)
         if run.state != RunState.RUNNING:
             raise InvalidState(f"run {run_id} is {run.state}; only a running run can be "
@@ -312,10 +378,14 @@ class Workspace:
             return tx.events.list(run_id=run_id, after_seq=after, limit=limit)
 
     def verify(self) -> VerifyReport:
+        from soloist.memory.episodic import verify
+
         return verify(self.store)
 
     # -- processes -------------------------------------------------------------------
     def worker(self, concurrency: int | None = None, name: str | None = None) -> Worker:
+        from soloist.orchestration.worker import Worker, WorkerOptions
+
         s = self.settings
         options = WorkerOptions(concurrency=concurrency or s.concurrency,
                                 lease_seconds=s.lease_seconds, poll_seconds=s.poll_seconds,
@@ -327,6 +397,9 @@ class Workspace:
         return worker
 
     def scheduler(self, owner: str | None = None) -> Scheduler:
+        from soloist.orchestration.scheduler import Scheduler
+        from soloist.orchestration.worker import worker_id
+
         return Scheduler(self.store, self.registry, self.gates, owner or worker_id())
 
     def serve(self, *, concurrency: int | None = None, scheduler: bool = True,

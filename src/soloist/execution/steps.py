@@ -25,7 +25,7 @@ from soloist.errors import DeterministicError, SemanticError, classify
 from soloist.execution.agent_loop import AgentFailed, AgentStep, Router, run_agent
 from soloist.execution.context import Intent, StepContext, ToolCall, idempotency_key
 from soloist.execution.llm.guard import Budgets, CallGuard
-from soloist.execution.tools.base import Tool, ToolRegistry
+from soloist.execution.tools.base import Tool, ToolRegistry, import_problem
 from soloist.memory.context import WorkingContext
 from soloist.orchestration.retry import RetryDecision, decide
 from soloist.store.base import LLMCallRow, NewEvent, StepRow
@@ -91,8 +91,11 @@ def resolve_callable(target: str) -> Callable[..., Any]:
         obj: Any = importlib.import_module(module_name)
         for part in attr.split("."):
             obj = getattr(obj, part)
-    except (ImportError, AttributeError) as exc:
+    except AttributeError as exc:
         raise DeterministicError(f"cannot find python function {target!r}: {exc}") from exc
+    except Exception as exc:  # the workspace's own module does not import
+        raise DeterministicError(f"cannot import python function {target!r} "
+                                 f"({import_problem(exc)})") from exc
     if not callable(obj):
         raise DeterministicError(f"{target!r} is not callable")
     return obj  # type: ignore[no-any-return]

@@ -1,7 +1,8 @@
 """The ``soloist`` command. Each subcommand is a thin call into :class:`Workspace`.
 
 Imports of the engine happen inside the commands so that ``soloist --help`` stays fast.
-A user's mistake (a :class:`SoloistError`) prints one sentence and exits 1.
+A user's mistake (a :class:`SoloistError`) prints one sentence and exits 1; the exit codes
+are :data:`EXIT_CODES`.
 """
 
 from __future__ import annotations
@@ -16,10 +17,59 @@ import typer
 
 from soloist.interfaces.cli.options import DEFAULT_WS, JsonOpt, WorkspaceOpt, open_workspace
 
+# One meaning per code, for scripts; shown at the end of `soloist --help`.
+EXIT_OK, EXIT_USER, EXIT_USAGE, EXIT_FAILED, EXIT_WAITING, EXIT_INTERNAL = 0, 1, 2, 3, 4, 70
+EXIT_CODES = {
+    EXIT_OK: "done",
+    EXIT_USER: "a mistake in what was asked (one sentence on stderr), or a check that failed "
+               "(audit verify)",
+    EXIT_USAGE: "a usage error (unknown command or option, missing argument)",
+    EXIT_FAILED: "run --wait: the run failed or was cancelled",
+    EXIT_WAITING: "run --wait: the run waits for a person (the approval is named)",
+    EXIT_INTERNAL: "an internal error (a bug: set SOLOIST_DEBUG=1 for the traceback)",
+}
+EPILOG = "Exit codes: " + "; ".join(f"{code} {what}" for code, what in EXIT_CODES.items())
+
 app = typer.Typer(
     name="soloist", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
     help="Design, run and audit multi-step workflows carried out by software agents.",
+    epilog=EPILOG,
 )
+
+
+def _plain_flags() -> None:
+    """Typer shows ``<bool>`` beside on/off flags (``--json <bool>``) as if they took a
+    value; a flag takes none, so its help shows none."""
+    from typer.core import TyperOption
+
+    shown = TyperOption.display_type_rich
+    if getattr(shown, "_soloist_plain_flags", False):
+        return
+
+    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
+        return None if self.is_flag else shown(self, ctx)
+
+    display_type_rich._soloist_plain_flags = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_plain_flags()
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"soloist {version('soloist')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option(
+        "--version", callback=_show_version, is_eager=True,
+        help="Print the version and exit.")] = False) -> None:
+    """Design, run and audit multi-step workflows carried out by software agents."""
+
 
 def parse_input(text: str | None) -> dict[str, Any]:
     """``--input`` takes JSON, or ``@file`` holding JSON."""
@@ -61,7 +111,9 @@ def init(directory: Annotated[Path, typer.Argument(help="Folder to create.")],
 def run(playbook: str,
         input: Annotated[str | None, typer.Option(
             "--input", "-i", help="JSON object, or @file.json")] = None,
-        wait: Annotated[bool, typer.Option(help="Wait until the run ends.")] = False,
+        wait: Annotated[bool, typer.Option(
+            help="Wait until the run ends (exit 0 done, 3 failed or cancelled) or waits "
+                 "for a person (exit 4, naming the approval).")] = False,
         timeout: Annotated[float, typer.Option(help="Seconds to wait.")] = 300.0,
         priority: Annotated[int | None, typer.Option(
             help="Higher runs first (default: the playbook's).")] = None,
@@ -72,13 +124,23 @@ def run(playbook: str,
     inputs = parse_input(input)
     with open_workspace(workspace) as ws:
         run_id = ws.start(playbook, inputs, priority=priority)
-        row = ws.wait(run_id, timeout) if wait else ws.get_run(run_id)
+        row = ws.wait(run_id, timeout, until_waiting=True) if wait else ws.get_run(run_id)
+        waiting = ws.approvals(run_id=run_id) if wait and row.state == "running" else []
     if as_json:
         print_json(row)
     else:
         typer.echo(f"{row.id} {row.state}" + (f": {row.error}" if row.error else ""))
-    if wait and row.state != "done":
-        raise typer.Exit(2)
+        for p in waiting:
+            a = p.approval
+            typer.echo(f"waiting for a person at step {a.step_id}: approval {a.id}\n"
+                       f"  approve: soloist approve {a.id}\n"
+                       f"  reject:  soloist reject {a.id} --reason \"...\"")
+    if not wait:
+        return
+    if waiting:
+        raise typer.Exit(EXIT_WAITING)
+    if row.state != "done":
+        raise typer.Exit(EXIT_FAILED)
 
 
 @app.command()
@@ -132,10 +194,12 @@ def main() -> None:
 
     _register_more()
     try:
-        app(standalone_mode=False)
+        # Outside standalone mode click returns the code of a `typer.Exit` instead of
+        # raising it, so the code is whatever comes back (None when a command returns).
+        code = app(standalone_mode=False)
     except SoloistError as exc:
         typer.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+        sys.exit(EXIT_USER)
     except KeyboardInterrupt:
         sys.exit(130)
     except typer.Exit as exc:
@@ -154,4 +218,5 @@ def main() -> None:
             raise
         typer.echo(f"internal error: {type(exc).__name__}: {exc} "
                    "(set SOLOIST_DEBUG=1 for the traceback)", err=True)
-        sys.exit(70)
+        sys.exit(EXIT_INTERNAL)
+    sys.exit(code if isinstance(code, int) else EXIT_OK)
