@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from soloist.config import Settings, load_settings
 from soloist.control.secrets import SecretService
-from soloist.errors import InvalidState, NotFound
+from soloist.errors import InputError, InvalidState, NotFound
 from soloist.orchestration.lifecycle import TERMINAL_RUN_STATES, RunState
 from soloist.store import open_store
 from soloist.store.base import ApprovalRow, EventRow, IntentRow, LLMCallRow, RunRow, StepRow
@@ -45,6 +45,11 @@ if TYPE_CHECKING:
     from soloist.orchestration.gates import Gates
     from soloist.orchestration.scheduler import Scheduler
     from soloist.orchestration.worker import Worker
+
+
+def _positive(number: int, what: str) -> None:
+    if number < 1:
+        raise InputError(f"{what} must be at least 1, not {number}")
 
 
 @dataclass(frozen=True)
@@ -297,6 +302,10 @@ class Workspace:
 
     def runs(self, state: str | None = None, playbook: str | None = None,
              limit: int = 50) -> list[RunRow]:
+        known = [s.value for s in RunState]
+        if state is not None and state not in known:
+            raise InputError(f"{state!r} is not a run state; use one of {', '.join(known)}")
+        _positive(limit, "the limit")
         with self.store.read() as tx:
             return tx.runs.list(state=state, playbook=playbook, limit=limit)
 
@@ -374,6 +383,9 @@ class Workspace:
     # -- log and audit ----------------------------------------------------------------
     def log(self, run_id: str | None = None, after: int = 0, limit: int = 1000
             ) -> list[EventRow]:
+        _positive(limit, "the limit")
+        if run_id is not None:
+            self.get_run(run_id)  # an unknown run is a mistake, not an empty log
         with self.store.read() as tx:
             return tx.events.list(run_id=run_id, after_seq=after, limit=limit)
 

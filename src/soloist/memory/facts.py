@@ -16,6 +16,7 @@ from typing import Any
 
 from soloist.control.durations import parse_duration
 from soloist.errors import DeterministicError, InputError, NotFound
+from soloist.jsonvalues import check_finite
 from soloist.memory.retrieval import query_words
 from soloist.store.base import EventRow, FactRow, NewEvent, Store, Transaction
 from soloist.store.seam import glob_to_like
@@ -82,6 +83,7 @@ class Memory:
             _name(value_, what)
         if not cause.reason.strip():
             raise InputError("a memory write needs a reason")
+        check_finite(value, f"the value of {namespace}/{subject}/{key}")
         if scopes is not None and not may(scopes, namespace):
             raise DeterministicError(f"{cause.actor} may not write memory namespace "
                                      f"{namespace!r} (its scopes: {', '.join(scopes) or 'none'})")
@@ -125,6 +127,8 @@ class Memory:
         written: list[FactRow] = []
         skipped: list[str] = []
         with self.store.transaction() as tx:
+            if tx.runs.get(run_id) is None:
+                raise NotFound(f"no run {run_id!r}; `soloist runs` lists them")
             touched = {(r.namespace, r.subject, r.key) for r in tx.facts.by_run(run_id)}
             for namespace, subject, key in sorted(touched):
                 history = tx.facts.history(namespace, subject, key)

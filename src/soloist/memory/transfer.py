@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from soloist import jsonvalues
 from soloist.errors import DefinitionError, InputError
 from soloist.memory.documents import Documents
 from soloist.memory.facts import Cause, Memory
@@ -30,9 +31,12 @@ def _records(path: Path, namespace: str | None) -> list[dict[str, Any]]:
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            record = jsonvalues.loads(line, "the line")
         except json.JSONDecodeError as exc:
             problems.append(f"{path}:{number}: not JSON ({exc.msg})")
+            continue
+        except InputError as exc:
+            problems.append(f"{path}:{number}: {exc}")
             continue
         problem = _check(record, namespace)
         if problem:

@@ -176,7 +176,8 @@ def _apply_outcome(tx: Transaction, outcome: Outcome, actor: str, now: float) ->
                                       attempt=attempt, available_at=now + outcome.delay)):
             return False
         log_moves(tx, row, S.EXECUTING, S.READY, ts=checked, actor=actor,
-                  data={"error": outcome.error, "retry_in": round(outcome.delay, 3)})
+                  data={"error": outcome.error, "kind": outcome.kind,
+                        "retry_in": round(outcome.delay, 3)})
         tx.notify_ready()
         return True
     # failed
@@ -184,7 +185,7 @@ def _apply_outcome(tx: Transaction, outcome: Outcome, actor: str, now: float) ->
                                   finished_at=now)):
         return False
     log_moves(tx, row, S.EXECUTING, S.FAILED, ts=checked, actor=actor,
-              data={"error": outcome.error})
+              data={"error": outcome.error, "kind": outcome.kind})
     if row.kind == "compensation":
         runs.compensation_done(tx, row.run_id, now)
     else:
@@ -220,7 +221,7 @@ def apply_dispatched(tx: Transaction, done: Dispatched, actor: str, now: float) 
         if not _fenced(tx, update):
             return False
         log_moves(tx, row, S.PERSISTING, target, ts=now, actor=actor,
-                  data={"error": failure.error})
+                  data={"error": failure.error, "kind": failure.kind})
         if target == S.FAILED:
             runs.end_run(tx, row.run_id, done.job.playbook, final_state=RunState.FAILED,
                          error=f"step {row.step_id} failed: {failure.error}", actor=actor,

@@ -72,7 +72,8 @@ def _root(version: Annotated[bool, typer.Option(
 
 
 def parse_input(text: str | None) -> dict[str, Any]:
-    """``--input`` takes JSON, or ``@file`` holding JSON."""
+    """``--input`` takes JSON, or ``@file`` holding JSON (UTF-8, at most 1 MiB)."""
+    from soloist import jsonvalues
     from soloist.errors import InputError
 
     if text is None:
@@ -82,11 +83,12 @@ def parse_input(text: str | None) -> dict[str, Any]:
         path = Path(text[1:])
         source = str(path)
         try:
-            text = path.read_text(encoding="utf-8")
+            with path.open("rb") as stream:
+                text = jsonvalues.read_limited(stream, source)
         except OSError as exc:
             raise InputError(f"cannot read input file {path}: {exc.strerror}") from None
     try:
-        value = json.loads(text)
+        value = jsonvalues.loads(text, source)
     except json.JSONDecodeError as exc:
         raise InputError(f"{source} is not valid JSON: {exc.msg} at line {exc.lineno} column "
                          f"{exc.colno}") from None
