@@ -336,6 +336,8 @@ class Workspace:
 
     def metrics(self, days: float = 30.0) -> dict[str, Any]:
         """The measures that matter (DESIGN.md §8) over the last ``days``."""
+        if not days > 0:
+            raise InputError(f"the number of days must be positive, not {days:g}")
         since = time.time() - days * 86400
         with self.store.read() as tx:
             by_state = tx.runs.count_by_state()
@@ -388,6 +390,23 @@ class Workspace:
             self.get_run(run_id)  # an unknown run is a mistake, not an empty log
         with self.store.read() as tx:
             return tx.events.list(run_id=run_id, after_seq=after, limit=limit)
+
+    def log_head(self) -> int:
+        """The sequence number of the newest event (0 for an empty log), found in a few
+        indexed reads rather than by reading the whole log."""
+        def beyond(seq: int) -> bool:
+            with self.store.read() as tx:
+                return bool(tx.events.list(after_seq=seq, limit=1))
+
+        low, high = 0, 1  # invariant: an event lies beyond `low`, none beyond `high`
+        if not beyond(low):
+            return 0
+        while beyond(high):
+            low, high = high, high * 2
+        while high - low > 1:
+            middle = (low + high) // 2
+            low, high = (middle, high) if beyond(middle) else (low, middle)
+        return high
 
     def verify(self) -> VerifyReport:
         from soloist.memory.episodic import verify

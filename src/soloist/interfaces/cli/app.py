@@ -157,11 +157,23 @@ def worker(concurrency: Annotated[int | None, typer.Option(
 @app.command()
 def up(concurrency: Annotated[int | None, typer.Option(
            envvar="SOLOIST_CONCURRENCY", help="Steps run at once.")] = None,
+       quiet: Annotated[bool, typer.Option(
+           "--quiet", "-q", help="Print only the banner, not a line per run and gate.")]
+       = False,
        workspace: WorkspaceOpt = DEFAULT_WS) -> None:
-    """Run a worker and the scheduler (cron, events, gate timeouts) in one process."""
+    """Run a worker and the scheduler (cron, events, gate timeouts) in one process,
+    printing a line as each run starts, waits for a person, finishes or fails."""
+    from contextlib import nullcontext
+
+    from soloist.interfaces.cli.progress import Narrator
+
     with open_workspace(workspace) as ws:
+        ws.tools  # noqa: B018 -- a broken tool module is said before the banner
         typer.echo(f"soloist up: workspace {ws.root}, store {ws.store.url}; Ctrl-C stops")
-        ws.serve(concurrency=concurrency, scheduler=True)
+        narrator = nullcontext() if quiet else Narrator(
+            ws, lambda line: typer.echo(line, nl=True))
+        with narrator:
+            ws.serve(concurrency=concurrency, scheduler=True)
 
 
 @app.command()
