@@ -66,7 +66,8 @@ def check_finite(value: Any, source: str = "the value") -> Any:
         item, path = stack.pop()
         if isinstance(item, float) and not math.isfinite(item):
             where = f" at {path.lstrip('.')}" if path else ""
-            raise InputError(f"{source}{where} holds the number {item!r}, which JSON cannot "
+            spelled = "NaN" if math.isnan(item) else "Infinity" if item > 0 else "-Infinity"
+            raise InputError(f"{source}{where} holds the number {spelled}, which JSON cannot "
                              "carry; give a finite number")
         if isinstance(item, dict):
             stack.extend((v, f"{path}.{k}") for k, v in item.items())

@@ -169,9 +169,9 @@ def up(concurrency: Annotated[int | None, typer.Option(
 
     with open_workspace(workspace) as ws:
         ws.tools  # noqa: B018 -- a broken tool module is said before the banner
+        # What happens from the banner on is told (the narrator starts at the log's head).
+        narrator = nullcontext() if quiet else Narrator(ws, typer.echo)
         typer.echo(f"soloist up: workspace {ws.root}, store {ws.store.url}; Ctrl-C stops")
-        narrator = nullcontext() if quiet else Narrator(
-            ws, lambda line: typer.echo(line, nl=True))
         with narrator:
             ws.serve(concurrency=concurrency, scheduler=True)
 
