@@ -86,8 +86,17 @@ class Workspace:
     def _assemble(self) -> None:
         """The services over the open store, from the settings. Only what every command
         needs is built here; the rest are the properties below, built on first use."""
+        from soloist.memory.ranking import configured_recipes
+        from soloist.orchestration.breakers import configured_breakers
+
         self.secrets = SecretService(self.store, self.settings.secret_key_file)
         self.secrets.install_redactor()
+        # The pure tables are checked now, so a typo in them stops every command with one
+        # sentence; those that need an engine ([llm], [memory.embeddings], [mcp], [tools])
+        # are checked where it is built, so they cannot lock a person out of a gate.
+        raw = self.settings.raw
+        self._breakers = configured_breakers(raw.get("breakers"))
+        self._recipes = configured_recipes(raw.get("memory", {}).get("search"))
         self._mcp: MCPClient | None = None
         self._hosts: tuple[str, ...] | None = None
 
@@ -106,10 +115,8 @@ class Workspace:
     @cached_property
     def documents(self) -> Documents:
         from soloist.memory.documents import Documents
-        from soloist.memory.ranking import configured_recipes
 
-        return Documents(self.store, self._embedder(), recipes=configured_recipes(
-            self.settings.raw.get("memory", {}).get("search")))
+        return Documents(self.store, self._embedder(), recipes=self._recipes)
 
     @cached_property
     def snapshots(self) -> Snapshots:
@@ -154,10 +161,8 @@ class Workspace:
     @cached_property
     def guard(self) -> CallGuard:
         from soloist.execution.llm.guard import CallGuard
-        from soloist.orchestration.breakers import configured_breakers
 
-        return CallGuard(self.store, configured_breakers(self.settings.raw.get("breakers")),
-                         cache=self.llm_cache_enabled())
+        return CallGuard(self.store, self._breakers, cache=self.llm_cache_enabled())
 
     @cached_property
     def runner(self) -> StepRunner:
@@ -214,6 +219,8 @@ class Workspace:
     def budgets(self, playbook: str) -> Budgets:
         """The daily budgets from ``[budgets]`` in soloist.toml (the run budget is the
         playbook's own ``budget.cost_usd``)."""
+        from soloist.execution.llm.guard import Budgets
+
         section = self.settings.raw.get("budgets", {})
         per_playbook = section.get("playbook_daily_usd", {})
         value = per_playbook.get(playbook) if isinstance(per_playbook, dict) else per_playbook

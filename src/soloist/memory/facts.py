@@ -127,9 +127,9 @@ class Memory:
         written: list[FactRow] = []
         skipped: list[str] = []
         with self.store.transaction() as tx:
-            if tx.runs.get(run_id) is None:
-                raise NotFound(f"no run {run_id!r}; `soloist runs` lists them")
             touched = {(r.namespace, r.subject, r.key) for r in tx.facts.by_run(run_id)}
+            if not touched and tx.runs.get(run_id) is None:  # a typo, not "nothing to undo"
+                raise NotFound(f"no run {run_id!r}; `soloist runs` lists them")
             for namespace, subject, key in sorted(touched):
                 history = tx.facts.history(namespace, subject, key)
                 if history[-1].run_id != run_id:
