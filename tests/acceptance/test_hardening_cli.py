@@ -119,6 +119,9 @@ def test_every_exit_code_means_what_it_says(root: Path, worker: object) -> None:
     approval_id = approval["approval"]["id"]
     assert f"soloist approve {approval_id}" in waiting.stdout
     assert "step send" in waiting.stdout
+    again = json.loads(soloist("run", "gated", "--input", '{"amount": 1}', "--wait", "--json",
+                               *ws, check=False).stdout)
+    assert again["state"] == "running" and len(again["waiting_for"]) == 1
     soloist("approve", approval_id, *ws)
 
     assert soloist("audit", "verify", *ws).returncode == 0

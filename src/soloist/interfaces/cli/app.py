@@ -129,7 +129,10 @@ def run(playbook: str,
         row = ws.wait(run_id, timeout, until_waiting=True) if wait else ws.get_run(run_id)
         waiting = ws.approvals(run_id=run_id) if wait and row.state == "running" else []
     if as_json:
-        print_json(row)
+        from soloist.interfaces.cli.render import to_jsonable
+
+        print_json({**to_jsonable(row), "waiting_for": [p.approval.id for p in waiting]}
+                   if wait else row)
     else:
         typer.echo(f"{row.id} {row.state}" + (f": {row.error}" if row.error else ""))
         for p in waiting:
