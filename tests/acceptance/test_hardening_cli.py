@@ -230,6 +230,9 @@ def test_input_files_are_capped_and_must_be_utf8(root: Path, tmp_path: Path) -> 
     latin.write_bytes(b'{"customer": "Ren\xe9"}')
     result = soloist("run", "plain", "--input", f"@{latin}", *ws, check=False)
     assert result.returncode == 1 and "not UTF-8" in one_sentence(result)
+    for source, problem in (("/dev/urandom", "is not a file"), (str(latin), "not UTF-8")):
+        imported = soloist("memory", "import", source, *ws, check=False)
+        assert imported.returncode == 1 and problem in one_sentence(imported)
 
 
 # -- 4. a person reads sentences, the log keeps the kind --------------------------------
