@@ -41,6 +41,11 @@ name: crashing
 steps:
   - {id: boom, python: "tasks:crash"}
 """
+SLOW = """
+name: slow
+steps:
+  - {id: a, tool: sleep, args: {seconds: 3}}
+"""
 PLAIN = """
 name: plain
 steps:
@@ -67,7 +72,8 @@ def run_args(root: Path) -> list[str]:
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
     path = write_workspace(tmp_path / "ws", {"gated": GATED, "failing": FAILING,
-                                             "crashing": CRASHING, "plain": PLAIN},
+                                             "crashing": CRASHING, "plain": PLAIN,
+                                             "slow": SLOW},
                            tasks=TASKS)
     module = next(p.stem for p in path.glob("tasks_*.py"))
     (path / "soloist.toml").write_text((path / "soloist.toml").read_text()
@@ -108,6 +114,8 @@ def test_every_exit_code_means_what_it_says(root: Path, worker: object) -> None:
     mistake = soloist("run", "nope", *ws, check=False)
     assert mistake.returncode == 1 and "nope" in one_sentence(mistake)
 
+    late = soloist("run", "slow", "--wait", "--timeout", "0.5", *ws, check=False)
+    assert late.returncode == 5 and "still running" in one_sentence(late)
     done = soloist("run", "plain", "--wait", "--timeout", "60", *ws, check=False)
     assert done.returncode == 0 and " done" in done.stdout
     failed = soloist("run", "failing", "--wait", "--timeout", "60", *ws, check=False)

@@ -18,7 +18,8 @@ import typer
 from soloist.interfaces.cli.options import DEFAULT_WS, JsonOpt, WorkspaceOpt, open_workspace
 
 # One meaning per code, for scripts; shown at the end of `soloist --help`.
-EXIT_OK, EXIT_USER, EXIT_USAGE, EXIT_FAILED, EXIT_WAITING, EXIT_INTERNAL = 0, 1, 2, 3, 4, 70
+EXIT_OK, EXIT_USER, EXIT_USAGE, EXIT_FAILED, EXIT_WAITING, EXIT_TIMEOUT = 0, 1, 2, 3, 4, 5
+EXIT_INTERNAL = 70
 EXIT_CODES = {
     EXIT_OK: "done",
     EXIT_USER: "a mistake in what was asked (one sentence on stderr), or a check that failed "
@@ -26,6 +27,7 @@ EXIT_CODES = {
     EXIT_USAGE: "a usage error (unknown command or option, missing argument)",
     EXIT_FAILED: "run --wait: the run failed or was cancelled",
     EXIT_WAITING: "run --wait: the run waits for a person (the approval is named)",
+    EXIT_TIMEOUT: "run --wait: the run is still running when --timeout runs out",
     EXIT_INTERNAL: "an internal error (a bug: set SOLOIST_DEBUG=1 for the traceback)",
 }
 EPILOG = "Exit codes: " + "; ".join(f"{code} {what}" for code, what in EXIT_CODES.items())
@@ -115,18 +117,24 @@ def run(playbook: str,
             "--input", "-i", help="JSON object, or @file.json")] = None,
         wait: Annotated[bool, typer.Option(
             help="Wait until the run ends (exit 0 done, 3 failed or cancelled) or waits "
-                 "for a person (exit 4, naming the approval).")] = False,
+                 "for a person (exit 4, naming the approval); 5 if --timeout runs out.")]
+        = False,
         timeout: Annotated[float, typer.Option(help="Seconds to wait.")] = 300.0,
         priority: Annotated[int | None, typer.Option(
             help="Higher runs first (default: the playbook's).")] = None,
         workspace: WorkspaceOpt = DEFAULT_WS, as_json: JsonOpt = False) -> None:
     """Start a run of PLAYBOOK."""
+    from soloist.errors import InvalidState
     from soloist.interfaces.cli.render import print_json
 
     inputs = parse_input(input)
     with open_workspace(workspace) as ws:
         run_id = ws.start(playbook, inputs, priority=priority)
-        row = ws.wait(run_id, timeout, until_waiting=True) if wait else ws.get_run(run_id)
+        try:
+            row = ws.wait(run_id, timeout, until_waiting=True) if wait else ws.get_run(run_id)
+        except InvalidState as exc:  # the wait ran out; the run goes on
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(EXIT_TIMEOUT) from None
         waiting = ws.approvals(run_id=run_id) if wait and row.state == "running" else []
     if as_json:
         from soloist.interfaces.cli.render import to_jsonable
