@@ -44,9 +44,9 @@ def _plain_flags() -> None:
     value; a flag takes none, so its help shows none."""
     from typer.core import TyperOption
 
-    shown = TyperOption.display_type_rich
-    if getattr(shown, "_soloist_plain_flags", False):
-        return
+    shown = getattr(TyperOption, "display_type_rich", None)
+    if shown is None or getattr(shown, "_soloist_plain_flags", False):
+        return  # another Typer: its help is its own
 
     def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
         return None if self.is_flag else shown(self, ctx)
