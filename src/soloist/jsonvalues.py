@@ -81,8 +81,9 @@ def read_limited(stream: Any, source: str, limit: int = MAX_INPUT_BYTES) -> str:
     (``@/dev/urandom``) and bytes that are not UTF-8 are refused, not read for ever."""
     data = stream.read(limit + 1)
     if len(data) > limit:
-        raise InputError(f"{source} is larger than {limit // 1024} KiB, the most an input "
-                         "may be; pass a smaller document")
+        cap = f"{limit / 2**20:g} MiB" if limit >= 2**20 else f"{limit:,} bytes"
+        raise InputError(f"{source} is larger than {cap}, the most an input may be; pass a "
+                         "smaller document")
     try:
         return bytes(data).decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -232,7 +232,7 @@ def test_input_files_are_capped_and_must_be_utf8(root: Path, tmp_path: Path) -> 
     ws = run_args(root)
     started = time.monotonic()
     endless = soloist("run", "plain", "--input", "@/dev/urandom", *ws, check=False)
-    assert endless.returncode == 1 and "1024 KiB" in one_sentence(endless)
+    assert endless.returncode == 1 and "1 MiB" in one_sentence(endless)
     assert time.monotonic() - started < 30
     latin = tmp_path / "latin.json"
     latin.write_bytes(b'{"customer": "Ren\xe9"}')

@@ -46,7 +46,7 @@ def test_parsed_values_are_checked_at_any_depth(value: float) -> None:
 
 def test_reading_is_capped_and_utf8() -> None:
     assert read_limited(io.BytesIO("é".encode()), "f") == "é"
-    with pytest.raises(InputError, match="larger than 1024 KiB"):
+    with pytest.raises(InputError, match="larger than 1 MiB"):
         read_limited(io.BytesIO(b"x" * (MAX_INPUT_BYTES + 1)), "f")
     with pytest.raises(InputError, match="not UTF-8"):
         read_limited(io.BytesIO(b"\xff\xfe"), "f")
