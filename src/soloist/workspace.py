@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from soloist.memory.episodic import VerifyReport
     from soloist.memory.facts import Memory
     from soloist.memory.snapshots import Snapshots
+    from soloist.orchestration.breakers import Breakers
     from soloist.orchestration.gates import Gates
     from soloist.orchestration.scheduler import Scheduler
     from soloist.orchestration.worker import Worker
@@ -87,7 +88,6 @@ class Workspace:
         """The services over the open store, from the settings. Only what every command
         needs is built here; the rest are the properties below, built on first use."""
         from soloist.memory.ranking import configured_recipes
-        from soloist.orchestration.breakers import configured_breakers
 
         self.secrets = SecretService(self.store, self.settings.secret_key_file)
         self.secrets.install_redactor()
@@ -95,7 +95,7 @@ class Workspace:
         # sentence; those that need an engine ([llm], [memory.embeddings], [mcp], [tools])
         # are checked where it is built, so they cannot lock a person out of a gate.
         raw = self.settings.raw
-        self._breakers = configured_breakers(raw.get("breakers"))
+        self._breakers = self._configured_breakers() if raw.get("breakers") else None
         self._recipes = configured_recipes(raw.get("memory", {}).get("search"))
         self._mcp: MCPClient | None = None
         self._hosts: tuple[str, ...] | None = None
@@ -162,7 +162,13 @@ class Workspace:
     def guard(self) -> CallGuard:
         from soloist.execution.llm.guard import CallGuard
 
-        return CallGuard(self.store, self._breakers, cache=self.llm_cache_enabled())
+        breakers = self._breakers if self._breakers is not None else self._configured_breakers()
+        return CallGuard(self.store, breakers, cache=self.llm_cache_enabled())
+
+    def _configured_breakers(self) -> Breakers:
+        from soloist.orchestration.breakers import configured_breakers
+
+        return configured_breakers(self.settings.raw.get("breakers"))
 
     @cached_property
     def runner(self) -> StepRunner:

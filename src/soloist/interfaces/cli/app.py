@@ -58,6 +58,15 @@ def _plain_flags() -> None:
 _plain_flags()
 
 
+def _plain_coercion() -> None:
+    from soloist.interfaces.cli import coercion
+
+    coercion.install()
+
+
+_plain_coercion()
+
+
 def _show_version(value: bool) -> None:
     if value:
         from importlib.metadata import version
