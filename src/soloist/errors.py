@@ -133,3 +133,16 @@ def classify(exc: BaseException) -> FailureKind:
     if isinstance(exc, TimeoutError | ConnectionError):
         return "transient"
     return "deterministic"
+
+
+def describe(exc: BaseException) -> str:
+    """What a person reads about a failure, without Python's class names or reprs.
+
+    Soloist's own errors are sentences already (their class is the ``kind``, which the log
+    keeps beside the text). Another exception comes from step or library code, where the
+    type is part of the meaning (``KeyError: 'total'``), so it keeps it.
+    """
+    if isinstance(exc, SoloistError):
+        return exc.message or (type(exc).__doc__ or "").strip()
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

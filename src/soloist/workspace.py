@@ -12,46 +12,47 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from soloist.config import Settings, load_settings
-from soloist.control.agents import Agent
-from soloist.control.checks import ToolNames
-from soloist.control.playbooks import PRIORITY_MAX, PRIORITY_MIN
-from soloist.control.registry import DeployReport, Registry, RollbackReport
 from soloist.control.secrets import SecretService
-from soloist.errors import InvalidState, NotFound, UserError
-from soloist.execution.llm.base import ChatRequest, Message
-from soloist.execution.llm.config import LLMConfig
-from soloist.execution.llm.guard import Budgets, CallGuard
-from soloist.execution.llm.router import ConfiguredRouter
-from soloist.execution.steps import StepRunner
-from soloist.execution.tools.builtins import builtin_registry, file_tools
-from soloist.execution.tools.http import http_request_tool
-from soloist.execution.tools.mcp import MCPClient, MCPServerConfig, register_servers
-from soloist.memory.anchors import Anchor
-from soloist.memory.context import WorkingContext
-from soloist.memory.context import build as build_context
-from soloist.memory.documents import Documents
-from soloist.memory.episodic import VerifyReport, anchor_head, verify_against
-from soloist.memory.facts import Memory
-from soloist.memory.ranking import configured_recipes
-from soloist.memory.snapshots import Snapshots
-from soloist.memory.tools import memory_tools
-from soloist.orchestration import runs
-from soloist.orchestration.breakers import configured_breakers
-from soloist.orchestration.gates import Gates
+from soloist.errors import InputError, InvalidState, NotFound
 from soloist.orchestration.lifecycle import TERMINAL_RUN_STATES, RunState
-from soloist.orchestration.scheduler import Scheduler
-from soloist.orchestration.worker import Worker, WorkerOptions, worker_id
 from soloist.store import open_store
 from soloist.store.base import ApprovalRow, EventRow, IntentRow, LLMCallRow, RunRow, StepRow
 from soloist.store.permissions import secure_tree
 
+# The services below are assembled on first use (see `Workspace`), so that a command that
+# only reads runs imports neither the model providers, MCP, embeddings nor the workspace's
+# own Python modules; their imports live where they are built.
 if TYPE_CHECKING:
+    from soloist.control.agents import Agent
+    from soloist.control.registry import DeployReport, Registry, RollbackReport
+    from soloist.execution.llm.config import LLMConfig
+    from soloist.execution.llm.guard import Budgets, CallGuard
+    from soloist.execution.llm.router import ConfiguredRouter
+    from soloist.execution.steps import StepRunner
+    from soloist.execution.tools.base import ToolRegistry
+    from soloist.execution.tools.mcp import MCPClient
+    from soloist.memory.anchors import Anchor
+    from soloist.memory.context import WorkingContext
+    from soloist.memory.documents import Documents
     from soloist.memory.embeddings import Embedder
+    from soloist.memory.episodic import VerifyReport
+    from soloist.memory.facts import Memory
+    from soloist.memory.snapshots import Snapshots
+    from soloist.orchestration.breakers import Breakers
+    from soloist.orchestration.gates import Gates
+    from soloist.orchestration.scheduler import Scheduler
+    from soloist.orchestration.worker import Worker
+
+
+def _positive(number: int, what: str) -> None:
+    if number < 1:
+        raise InputError(f"{what} must be at least 1, not {number}")
 
 
 @dataclass(frozen=True)
@@ -92,32 +93,100 @@ class Workspace:
             raise
 
     def _assemble(self) -> None:
-        """The services over the open store, from the settings."""
+        """The services over the open store, from the settings. Only what every command
+        needs is built here; the rest are the properties below, built on first use."""
+        from soloist.memory.ranking import configured_recipes
+
         self.secrets = SecretService(self.store, self.settings.secret_key_file)
         self.secrets.install_redactor()
-        self.registry = Registry(self.store)
-        self.memory = Memory(self.store, self.settings.raw.get("memory", {}).get("expiry"))
-        self.documents = Documents(self.store, self._embedder(), recipes=configured_recipes(
-            self.settings.raw.get("memory", {}).get("search")))
-        self.snapshots = Snapshots(self.store, self.settings.state_dir / "snapshots")
-        self.gates = Gates(self.store, self.registry)
-        self.tools = builtin_registry()
-        for spec in memory_tools(self.memory, self.documents):
-            self.tools.add(spec)
-        for module in self.settings.tool_modules:
-            self.tools.add_module(module)
-        self.llm = LLMConfig.from_toml(self.settings.raw)
-        self.router = ConfiguredRouter(self.llm, self.secrets.get)
-        self.guard = CallGuard(self.store, configured_breakers(self.settings.raw.get("breakers")),
-                               cache=self.llm_cache_enabled())
-        self.runner = StepRunner(self.tools, str(self.root), agents=self.registry.agent,
-                                 router=self.router, policies=self.registry.policies,
-                                 guard=self.guard, budgets=self.budgets,
-                                 context=self.working_context)
+        # The pure tables are checked now, so a typo in them stops every command with one
+        # sentence; those that need an engine ([llm], [memory.embeddings], [mcp], [tools])
+        # are checked where it is built, so they cannot lock a person out of a gate.
+        raw = self.settings.raw
+        self._breakers = self._configured_breakers() if raw.get("breakers") else None
+        self._recipes = configured_recipes(raw.get("memory", {}).get("search"))
         self._mcp: MCPClient | None = None
         self._hosts: tuple[str, ...] | None = None
         self._file_roots: tuple[str, ...] | None = None
+
+    @cached_property
+    def registry(self) -> Registry:
+        from soloist.control.registry import Registry
+
+        return Registry(self.store)
+
+    @cached_property
+    def memory(self) -> Memory:
+        from soloist.memory.facts import Memory
+
+        return Memory(self.store, self.settings.raw.get("memory", {}).get("expiry"))
+
+    @cached_property
+    def documents(self) -> Documents:
+        from soloist.memory.documents import Documents
+
+        return Documents(self.store, self._embedder(), recipes=self._recipes)
+
+    @cached_property
+    def snapshots(self) -> Snapshots:
+        from soloist.memory.snapshots import Snapshots
+
+        return Snapshots(self.store, self.settings.state_dir / "snapshots")
+
+    @cached_property
+    def gates(self) -> Gates:
+        from soloist.orchestration.gates import Gates
+
+        return Gates(self.store, self.registry)
+
+    @cached_property
+    def tools(self) -> ToolRegistry:
+        """The built-in tools, memory's, those of ``[tools] modules`` (the workspace's own
+        Python, imported here and only here) and http.request for the allowed hosts."""
+        from soloist.execution.tools.builtins import builtin_registry
+        from soloist.memory.tools import memory_tools
+
+        tools = builtin_registry()
+        for spec in memory_tools(self.memory, self.documents):
+            tools.add(spec)
+        for module in self.settings.tool_modules:
+            tools.add_module(module)
+        self.__dict__["tools"] = tools  # refresh_policies adds to it
         self.refresh_policies()
+        return tools
+
+    @cached_property
+    def llm(self) -> LLMConfig:
+        from soloist.execution.llm.config import LLMConfig
+
+        return LLMConfig.from_toml(self.settings.raw)
+
+    @cached_property
+    def router(self) -> ConfiguredRouter:
+        from soloist.execution.llm.router import ConfiguredRouter
+
+        return ConfiguredRouter(self.llm, self.secrets.get)
+
+    @cached_property
+    def guard(self) -> CallGuard:
+        from soloist.execution.llm.guard import CallGuard
+
+        breakers = self._breakers if self._breakers is not None else self._configured_breakers()
+        return CallGuard(self.store, breakers, cache=self.llm_cache_enabled())
+
+    def _configured_breakers(self) -> Breakers:
+        from soloist.orchestration.breakers import configured_breakers
+
+        return configured_breakers(self.settings.raw.get("breakers"))
+
+    @cached_property
+    def runner(self) -> StepRunner:
+        from soloist.execution.steps import StepRunner
+
+        return StepRunner(self.tools, str(self.root), agents=self.registry.agent,
+                          router=self.router, policies=self.registry.policies,
+                          guard=self.guard, budgets=self.budgets,
+                          context=self.working_context)
 
     def __enter__(self) -> Workspace:
         return self
@@ -141,6 +210,9 @@ class Workspace:
 
     def working_context(self, agent: Agent, task: str, run_id: str) -> WorkingContext:
         """What an agent step sees from memory, under ``[memory] context_tokens``."""
+        from soloist.execution.llm.base import ChatRequest, Message
+        from soloist.memory.context import build as build_context
+
         budget = int(self.settings.raw.get("memory", {}).get("context_tokens", 4000))
 
         def summarise(text: str) -> str:
@@ -162,6 +234,8 @@ class Workspace:
     def budgets(self, playbook: str) -> Budgets:
         """The daily budgets from ``[budgets]`` in soloist.toml (the run budget is the
         playbook's own ``budget.cost_usd``)."""
+        from soloist.execution.llm.guard import Budgets
+
         section = self.settings.raw.get("budgets", {})
         per_playbook = section.get("playbook_daily_usd", {})
         value = per_playbook.get(playbook) if isinstance(per_playbook, dict) else per_playbook
@@ -171,6 +245,9 @@ class Workspace:
     def refresh_policies(self) -> None:
         """http.request may reach the hosts that the deployed policies allow, and the file
         tools write in the workspace and the policies' ``file_roots``."""
+        from soloist.execution.tools.builtins import file_tools
+        from soloist.execution.tools.http import http_request_tool
+
         deployed = self.registry.policies()
         hosts = tuple(deployed.allowed_hosts)
         if hosts != self._hosts:
@@ -189,6 +266,8 @@ class Workspace:
 
     def connect_tools(self) -> None:
         """Add the tools of the MCP servers in soloist.toml (started on first need)."""
+        from soloist.execution.tools.mcp import MCPServerConfig, register_servers
+
         if self._mcp is not None:
             return
         servers = self.settings.raw.get("mcp", {}).get("servers", {})
@@ -203,6 +282,8 @@ class Workspace:
     def deploy(self, actor: str | None = None) -> DeployReport:
         # What runs will find: the registered tools, and the MCP servers whose tools are
         # only listed once a worker starts them.
+        from soloist.control.checks import ToolNames
+
         servers = self.settings.raw.get("mcp", {}).get("servers", {})
         tools = ToolNames(frozenset(self.tools.tools), frozenset(servers), {
             spec.name: spec.compensate.tool for spec in self.tools.tools.values()
@@ -230,9 +311,8 @@ class Workspace:
     # -- runs ------------------------------------------------------------------------
     def start(self, playbook: str, inputs: dict[str, Any] | None = None, *,
               actor: str | None = None, priority: int | None = None) -> str:
-        if priority is not None and not PRIORITY_MIN <= priority <= PRIORITY_MAX:
-            raise UserError(f"priority {priority} is out of range: give a whole number from "
-                            f"{PRIORITY_MIN} to {PRIORITY_MAX}")
+        from soloist.orchestration import runs
+
         definition = self.registry.latest_playbook(playbook)
         who = self.actor(actor)
         pins = self.registry.pins_for(definition)
@@ -269,6 +349,10 @@ class Workspace:
 
     def runs(self, state: str | None = None, playbook: str | None = None,
              limit: int = 50) -> list[RunRow]:
+        known = [s.value for s in RunState]
+        if state is not None and state not in known:
+            raise InputError(f"{state!r} is not a run state; use one of {', '.join(known)}")
+        _positive(limit, "the limit")
         with self.store.read() as tx:
             return tx.runs.list(state=state, playbook=playbook, limit=limit)
 
@@ -279,6 +363,8 @@ class Workspace:
                              tx.approvals.for_run(run_id))
 
     def cancel(self, run_id: str, actor: str | None = None) -> RunRow:
+        from soloist.orchestration import runs
+
         run = self.get_run(run_id)
         if run.state == RunState.COMPENSATING:
             waiting = [p.approval.id for p in self.approvals(run_id=run_id)]
@@ -304,6 +390,8 @@ class Workspace:
 
     def metrics(self, days: float = 30.0) -> dict[str, Any]:
         """The measures that matter (DESIGN.md §8) over the last ``days``."""
+        if not days > 0:
+            raise InputError(f"the number of days must be positive, not {days:g}")
         since = time.time() - days * 86400
         with self.store.read() as tx:
             by_state = tx.runs.count_by_state()
@@ -358,20 +446,46 @@ class Workspace:
     # -- log and audit ----------------------------------------------------------------
     def log(self, run_id: str | None = None, after: int = 0, limit: int = 1000
             ) -> list[EventRow]:
+        _positive(limit, "the limit")
+        if run_id is not None:
+            self.get_run(run_id)  # an unknown run is a mistake, not an empty log
         with self.store.read() as tx:
             return tx.events.list(run_id=run_id, after_seq=after, limit=limit)
+
+    def log_head(self) -> int:
+        """The sequence number of the newest event (0 for an empty log), found in a few
+        indexed reads rather than by reading the whole log."""
+        def beyond(seq: int) -> bool:
+            with self.store.read() as tx:
+                return bool(tx.events.list(after_seq=seq, limit=1))
+
+        low, high = 0, 1  # invariant: an event lies beyond `low`, none beyond `high`
+        if not beyond(low):
+            return 0
+        while beyond(high):
+            low, high = high, high * 2
+        while high - low > 1:
+            middle = (low + high) // 2
+            low, high = (middle, high) if beyond(middle) else (low, middle)
+        return high
 
     def verify(self, anchor: Path | None = None, key: Path | None = None) -> VerifyReport:
         """The chain, its end against the stored head and, with ``anchor``, the log against
         each anchor in that file (``key``: the file that signed them)."""
+        from soloist.memory.episodic import verify_against
+
         return verify_against(self.store, self.settings, anchor, key)
 
     def anchor(self, to: Path, key: Path | None = None) -> Anchor:
         """Append the verified chain head to ``to``, a file kept outside the store."""
+        from soloist.memory.episodic import anchor_head
+
         return anchor_head(self.store, self.settings, to, key)
 
     # -- processes -------------------------------------------------------------------
     def worker(self, concurrency: int | None = None, name: str | None = None) -> Worker:
+        from soloist.orchestration.worker import Worker, WorkerOptions
+
         s = self.settings
         options = WorkerOptions(concurrency=concurrency or s.concurrency,
                                 lease_seconds=s.lease_seconds, poll_seconds=s.poll_seconds,
@@ -384,6 +498,9 @@ class Workspace:
         return worker
 
     def scheduler(self, owner: str | None = None) -> Scheduler:
+        from soloist.orchestration.scheduler import Scheduler
+        from soloist.orchestration.worker import worker_id
+
         return Scheduler(self.store, self.registry, self.gates, owner or worker_id())
 
     def serve(self, *, concurrency: int | None = None, scheduler: bool = True,

@@ -247,7 +247,7 @@ def _drift(root: Path, kind: str, name: str, target: DefinitionRow, to_version: 
     advice = (f"the next `soloist deploy` deploys it again; pass --write to write v{to_version}"
               " to the file, or change the file yourself")
     try:
-        bodies = _bodies(root)
+        bodies = _bodies(root, None)
     except DefinitionError:
         return (f"the workspace's files do not deploy as they are, so {where} may still hold "
                 f"newer content than v{to_version}: check it before the next deploy")

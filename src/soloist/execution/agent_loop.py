@@ -19,9 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from soloist import jsonvalues
 from soloist.control.agents import Agent
 from soloist.control.policies import Policies, PolicyDecision, ToolRequest, decide
-from soloist.errors import DeterministicError, SoloistError, StepFailure
+from soloist.errors import DeterministicError, InputError, SoloistError, StepFailure
 from soloist.execution.context import StepContext, ToolCall
 from soloist.execution.costs import cost_usd
 from soloist.execution.llm.base import ChatRequest, Message, ToolSpec
@@ -192,8 +193,8 @@ def _final(text: str, schema: dict[str, Any] | None) -> Any:
     if schema is not None:
         return parse_json_output(text, schema)
     try:
-        return json.loads(text)
-    except json.JSONDecodeError:
+        return jsonvalues.loads(text, "the reply")
+    except (json.JSONDecodeError, InputError):  # not JSON (or not finite): the text itself
         return text
 
 

@@ -21,11 +21,11 @@ from soloist.control import policies as policy
 from soloist.control.agents import Agent
 from soloist.control.playbooks import CompensateSpec, Playbook, Step
 from soloist.control.policies import Policies, ToolRequest
-from soloist.errors import DeterministicError, SemanticError, classify
+from soloist.errors import DeterministicError, SemanticError, classify, describe
 from soloist.execution.agent_loop import AgentFailed, AgentStep, Router, run_agent
 from soloist.execution.context import Intent, StepContext, ToolCall, idempotency_key
 from soloist.execution.llm.guard import Budgets, CallGuard
-from soloist.execution.tools.base import Tool, ToolRegistry
+from soloist.execution.tools.base import Tool, ToolRegistry, import_problem
 from soloist.memory.context import WorkingContext
 from soloist.orchestration.retry import RetryDecision, decide
 from soloist.store.base import LLMCallRow, NewEvent, StepRow
@@ -63,6 +63,7 @@ class Outcome:
     events: list[NewEvent] = field(default_factory=list)  # what an agent did, for the log
     calls: list[LLMCallRow] = field(default_factory=list)  # for the cost ledger
     same_attempt: bool = False  # a wait that is nobody's failure (an open breaker)
+    kind: str | None = None  # a failure's kind (transient, deterministic...), for the log
 
 
 @dataclass(slots=True)
@@ -91,8 +92,11 @@ def resolve_callable(target: str) -> Callable[..., Any]:
         obj: Any = importlib.import_module(module_name)
         for part in attr.split("."):
             obj = getattr(obj, part)
-    except (ImportError, AttributeError) as exc:
+    except AttributeError as exc:
         raise DeterministicError(f"cannot find python function {target!r}: {exc}") from exc
+    except Exception as exc:  # the workspace's own module does not import
+        raise DeterministicError(f"cannot import python function {target!r} "
+                                 f"({import_problem(exc)})") from exc
     if not callable(obj):
         raise DeterministicError(f"{target!r} is not callable")
     return obj  # type: ignore[no-any-return]
@@ -283,13 +287,13 @@ class StepRunner:
         kind = classify(exc)
         retry_after = getattr(exc, "retry_after", None)
         decision = decide(step.retry, kind, job.row.attempt, retry_after)
-        message = f"{type(exc).__name__}: {exc}"
+        message = describe(exc)
         statuses: dict[str, Status] = {"retry": "retry", "fail": "failed", "gate": "gate"}
         status = statuses[decision.action]
         same_attempt = not getattr(exc, "counts_attempt", True)
         if same_attempt:  # an open breaker: wait for it, this was no attempt
             status, decision = "retry", RetryDecision("retry", retry_after or 1.0)
-        return Outcome(job, status, error=message, delay=decision.delay,
+        return Outcome(job, status, error=message, delay=decision.delay, kind=kind,
                        gate_message=message if status == "gate" else "",
                        started=started, checked=time.time(),
                        events=list(getattr(exc, "events", None) or

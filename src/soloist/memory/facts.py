@@ -16,6 +16,7 @@ from typing import Any
 
 from soloist.control.durations import parse_duration
 from soloist.errors import DeterministicError, InputError, NotFound
+from soloist.jsonvalues import check_finite
 from soloist.memory.retrieval import query_words
 from soloist.store.base import EventRow, FactRow, NewEvent, Store, Transaction
 from soloist.store.seam import glob_to_like
@@ -82,6 +83,7 @@ class Memory:
             _name(value_, what)
         if not cause.reason.strip():
             raise InputError("a memory write needs a reason")
+        check_finite(value, f"the value of {namespace}/{subject}/{key}")
         if scopes is not None and not may(scopes, namespace):
             raise DeterministicError(f"{cause.actor} may not write memory namespace "
                                      f"{namespace!r} (its scopes: {', '.join(scopes) or 'none'})")
@@ -126,6 +128,8 @@ class Memory:
         skipped: list[str] = []
         with self.store.transaction() as tx:
             touched = {(r.namespace, r.subject, r.key) for r in tx.facts.by_run(run_id)}
+            if not touched and tx.runs.get(run_id) is None:  # a typo, not "nothing to undo"
+                raise NotFound(f"no run {run_id!r}; `soloist runs` lists them")
             for namespace, subject, key in sorted(touched):
                 history = tx.facts.history(namespace, subject, key)
                 if history[-1].run_id != run_id:

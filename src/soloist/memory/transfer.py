@@ -11,9 +11,22 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from soloist import jsonvalues
 from soloist.errors import DefinitionError, InputError
 from soloist.memory.documents import Documents
 from soloist.memory.facts import Cause, Memory
+
+
+def _text(path: Path) -> str:
+    """A file's UTF-8 text; a device or a pipe (``/dev/urandom`` never ends) is refused."""
+    if not path.is_file():
+        raise InputError(f"{path} is not a file or a folder of Markdown; import takes a JSONL "
+                         "file or a folder")
+    try:
+        return path.read_text("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path} is not UTF-8 text (byte {exc.start + 1} cannot be read); "
+                         "save it as UTF-8") from None
 
 
 def _records(path: Path, namespace: str | None) -> list[dict[str, Any]]:
@@ -21,18 +34,21 @@ def _records(path: Path, namespace: str | None) -> list[dict[str, Any]]:
         if not namespace:
             raise InputError("importing a folder of Markdown needs --namespace")
         return [{"type": "document", "namespace": namespace,
-                 "key": md.relative_to(path).as_posix(), "text": md.read_text("utf-8"),
+                 "key": md.relative_to(path).as_posix(), "text": _text(md),
                  "metadata": {"source": str(md)}}
                 for md in sorted(path.rglob("*.md"))]
     problems: list[str] = []
     records: list[dict[str, Any]] = []
-    for number, line in enumerate(path.read_text("utf-8").splitlines(), start=1):
+    for number, line in enumerate(_text(path).splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            record = jsonvalues.loads(line, "the line")
         except json.JSONDecodeError as exc:
             problems.append(f"{path}:{number}: not JSON ({exc.msg})")
+            continue
+        except InputError as exc:
+            problems.append(f"{path}:{number}: {exc}")
             continue
         problem = _check(record, namespace)
         if problem:

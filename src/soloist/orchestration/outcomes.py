@@ -180,7 +180,8 @@ def _apply_outcome(tx: Transaction, outcome: Outcome, actor: str, now: float) ->
                                       attempt=attempt, available_at=now + outcome.delay)):
             return False
         log_moves(tx, row, S.EXECUTING, S.READY, ts=checked, actor=actor,
-                  data={"error": outcome.error, "retry_in": round(outcome.delay, 3)})
+                  data={"error": outcome.error, "kind": outcome.kind,
+                        "retry_in": round(outcome.delay, 3)})
         tx.notify_ready()
         return True
     # failed
@@ -191,7 +192,7 @@ def _apply_outcome(tx: Transaction, outcome: Outcome, actor: str, now: float) ->
                                   finished_at=now)):
         return False
     log_moves(tx, row, S.EXECUTING, S.FAILED, ts=checked, actor=actor,
-              data={"error": outcome.error})
+              data={"error": outcome.error, "kind": outcome.kind})
     runs.end_run(tx, row.run_id, playbook, final_state=RunState.FAILED,
                  error=f"step {row.step_id} failed: {outcome.error}", actor=actor, now=now)
     return True
@@ -240,7 +241,7 @@ def apply_dispatched(tx: Transaction, done: Dispatched, actor: str, now: float) 
         if not _fenced(tx, update):
             return False
         log_moves(tx, row, S.PERSISTING, target, ts=now, actor=actor,
-                  data={"error": failure.error})
+                  data={"error": failure.error, "kind": failure.kind})
         if target == S.FAILED:
             runs.end_run(tx, row.run_id, done.job.playbook, final_state=RunState.FAILED,
                          error=f"step {row.step_id} failed: {failure.error}", actor=actor,

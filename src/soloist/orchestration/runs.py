@@ -13,8 +13,9 @@ from typing import Any
 
 import jsonschema
 
-from soloist.control.playbooks import Playbook
+from soloist.control.playbooks import PRIORITY_MAX, PRIORITY_MIN, Playbook
 from soloist.errors import InputError
+from soloist.jsonvalues import check_finite
 from soloist.orchestration import compensation
 from soloist.orchestration.lifecycle import RunState, StepState, check_run_move
 from soloist.store.base import NewEvent, NewStep, RunRow, Transaction
@@ -25,7 +26,19 @@ def new_id(prefix: str) -> str:
     return f"{prefix}-{int(time.time() * 1000):x}-{secrets.token_hex(3)}"
 
 
+#: The priorities both stores can hold: PostgreSQL's ``integer`` (SQLite's is wider).
+MIN_PRIORITY, MAX_PRIORITY = PRIORITY_MIN, PRIORITY_MAX
+
+
+def validate_priority(priority: int) -> None:
+    if not MIN_PRIORITY <= priority <= MAX_PRIORITY:
+        raise InputError(f"priority {priority} is out of range; give a whole number from "
+                         f"{MIN_PRIORITY} to {MAX_PRIORITY}")
+
+
 def validate_inputs(playbook: Playbook, inputs: Any) -> None:
+    # A schema's `type: number` takes NaN and infinity, and `inf > 0` passes a check.
+    check_finite(inputs, f"the input for playbook {playbook.name!r}")
     try:
         jsonschema.validate(inputs, playbook.inputs)
     except jsonschema.ValidationError as exc:
@@ -51,8 +64,9 @@ def start_run(tx: Transaction, request: StartRequest, now: float | None = None) 
     assert playbook.version is not None, "only deployed playbooks run"
     now = time.time() if now is None else now
     validate_inputs(playbook, request.inputs)
-    run_id = new_id("r")
     priority = playbook.priority if request.priority is None else request.priority
+    validate_priority(priority)
+    run_id = new_id("r")
     deadline = playbook.budget.deadline
     tx.runs.insert(RunRow(
         id=run_id, playbook=playbook.name, playbook_version=playbook.version,

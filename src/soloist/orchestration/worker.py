@@ -24,7 +24,7 @@ from typing import Any
 from soloist.control.playbooks import RetryPolicy
 from soloist.control.processes import Presence
 from soloist.control.registry import Registry
-from soloist.errors import InvalidState, LeaseLost, SoloistError, StoreError, classify
+from soloist.errors import InvalidState, LeaseLost, SoloistError, StoreError, classify, describe
 from soloist.execution.context import ToolCall
 from soloist.execution.steps import Outcome, Status, StepJob, StepRunner
 from soloist.orchestration import compensation
@@ -205,7 +205,7 @@ class Worker:
                 policy = job.playbook.step(flight.row.step_id).retry
                 decision = decide(policy, "transient", flight.row.attempt)
                 status: Status = "retry" if decision.action == "retry" else "failed"
-                late.append(Outcome(job, status, error="TimeoutError: the step timed out",
+                late.append(Outcome(job, status, error="the step timed out", kind="transient",
                                     delay=decision.delay))
         return late
 
@@ -330,7 +330,10 @@ class Worker:
         try:
             self.inbox.put(fn(job))
         except BaseException as exc:  # a bug must not lose the step: report it as failed
-            self.inbox.put(Outcome(job, "failed", error=f"internal error: {exc!r}"))
+            # Only what Soloist did not raise on purpose is a bug ("internal error").
+            error = describe(exc) if isinstance(exc, SoloistError) else \
+                f"internal error: {describe(exc)}"
+            self.inbox.put(Outcome(job, "failed", error=error, kind=classify(exc)))
 
     def _job(self, job: StepJob) -> Outcome | Dispatched:
         if job.run.get("refused"):
@@ -385,11 +388,12 @@ class Worker:
                 decision = decide(policy, "deterministic" if kind == "semantic" else kind,
                                   row.attempt, getattr(exc, "retry_after", None))
                 status: Status = "retry" if decision.action == "retry" else "failed"
-                message = f"{type(exc).__name__}: {exc}"
+                message = describe(exc)
                 if status == "failed":
                     done.results.append((intent.idempotency_key, "failed", None, message,
                                          None))
-                done.failure = Outcome(job, status, error=message, delay=decision.delay)
+                done.failure = Outcome(job, status, error=message, delay=decision.delay,
+                                       kind=kind)
                 return done
             done.results.append((intent.idempotency_key, "dispatched", result, None,
                                  self._undo_of(intent.tool, intent.args, result)))

@@ -23,7 +23,8 @@ from typing import Any
 
 import openai
 
-from soloist.errors import ConfigError, DeterministicError, StepFailure
+from soloist import jsonvalues
+from soloist.errors import ConfigError, DeterministicError, InputError, StepFailure
 from soloist.execution.llm.base import (
     ChatRequest,
     ChatResponse,
@@ -165,8 +166,8 @@ class OpenAIProvider:
             arguments = function.get("arguments") or "{}"
             if isinstance(arguments, str):
                 try:
-                    arguments = json.loads(arguments)
-                except json.JSONDecodeError:
+                    arguments = jsonvalues.loads(arguments, "the arguments")
+                except (json.JSONDecodeError, InputError):
                     raise invalid_reply(
                         self.name, f"the arguments of tool call {function.get('name')!r} "
                         "are not JSON") from None

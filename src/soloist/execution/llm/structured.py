@@ -15,7 +15,8 @@ from typing import Any
 import jsonschema
 from jsonschema.exceptions import SchemaError
 
-from soloist.errors import DeterministicError
+from soloist import jsonvalues
+from soloist.errors import DeterministicError, InputError
 
 _FENCE = re.compile(r"^\s*```[A-Za-z0-9_-]*\s*\n(?P<body>.*?)\n?\s*```\s*$", re.DOTALL)
 _MAX_PROBLEMS = 5
@@ -54,10 +55,13 @@ def parse_json_output(text: str, schema: dict[str, Any] | None) -> Any:
     """
     body = _strip_fence(text)
     try:
-        value = json.loads(body)
+        value = jsonvalues.loads(body, "the reply")
     except json.JSONDecodeError as exc:
         problem = f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         raise InvalidOutput(f"the model's reply is {problem}", [problem], text) from None
+    except InputError as exc:  # NaN, Infinity, 1e999: repaired like any other bad reply
+        raise InvalidOutput(f"the model's reply is not valid JSON: {exc}", [str(exc)],
+                            text) from None
     if schema is None:
         return value
     try:

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import traceback
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import jsonschema
@@ -231,6 +231,19 @@ def spec_of(fn: Callable[..., Any]) -> Tool:
     return spec
 
 
+def import_problem(exc: BaseException) -> str:
+    """Where and why importing a person's module failed: ``file:line: what``, without a
+    traceback (a syntax error names its own place; other errors the deepest frame)."""
+    if isinstance(exc, SyntaxError):
+        return f"{exc.filename}:{exc.lineno or 1}: syntax error: {exc.msg}"
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if not f.filename.startswith("<frozen")]
+    where = f"{frames[-1].filename}:{frames[-1].lineno}: " if frames else ""
+    if isinstance(exc, ModuleNotFoundError):
+        return f"{where}no module named {exc.name!r}"
+    return f"{where}{exc} ({type(exc).__name__})"
+
+
 @dataclass
 class ToolRegistry:
     tools: dict[str, Tool] = field(default_factory=dict)
@@ -241,12 +254,10 @@ class ToolRegistry:
     def add_module(self, module_name: str) -> None:
         try:
             module = importlib.import_module(module_name)
-        except ImportError as exc:
-            raise ConfigError(f"cannot import tool module {module_name!r}: {exc}") from exc
-        except SyntaxError as exc:  # the workspace's own code: show where, as deploy does
-            where = f"{Path(exc.filename or module_name).name}:{exc.lineno or 1}:{exc.offset or 1}"
-            raise ConfigError(f"{where}: syntax error in tool module {module_name!r}: "
-                              f"{exc.msg}") from exc
+        except Exception as exc:  # the workspace's own code: any error is its author's
+            raise ConfigError(f"cannot import tool module {module_name!r} "
+                              f"({import_problem(exc)}); fix it, or take it out of "
+                              "[tools] modules in soloist.toml") from exc
         for value in vars(module).values():
             spec = getattr(value, _MARK, None)
             if isinstance(spec, Tool):

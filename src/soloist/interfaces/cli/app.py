@@ -1,7 +1,8 @@
 """The ``soloist`` command. Each subcommand is a thin call into :class:`Workspace`.
 
 Imports of the engine happen inside the commands so that ``soloist --help`` stays fast.
-A user's mistake (a :class:`SoloistError`) prints one sentence and exits 1.
+A user's mistake (a :class:`SoloistError`) prints one sentence and exits 1; the exit codes
+are :data:`EXIT_CODES`.
 """
 
 from __future__ import annotations
@@ -16,13 +17,74 @@ import typer
 
 from soloist.interfaces.cli.options import DEFAULT_WS, JsonOpt, WorkspaceOpt, open_workspace
 
+# One meaning per code, for scripts; shown at the end of `soloist --help`.
+EXIT_OK, EXIT_USER, EXIT_USAGE, EXIT_FAILED, EXIT_WAITING, EXIT_TIMEOUT = 0, 1, 2, 3, 4, 5
+EXIT_INTERNAL = 70
+EXIT_CODES = {
+    EXIT_OK: "done",
+    EXIT_USER: "a mistake in what was asked (one sentence on stderr), or a check that failed "
+               "(audit verify)",
+    EXIT_USAGE: "a usage error (unknown command or option, missing argument)",
+    EXIT_FAILED: "run --wait: the run failed or was cancelled",
+    EXIT_WAITING: "run --wait: the run waits for a person (the approval is named)",
+    EXIT_TIMEOUT: "run --wait: the run is still running when --timeout runs out",
+    EXIT_INTERNAL: "an internal error (a bug: set SOLOIST_DEBUG=1 for the traceback)",
+}
+EPILOG = "Exit codes: " + "; ".join(f"{code} {what}" for code, what in EXIT_CODES.items())
+
 app = typer.Typer(
     name="soloist", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
     help="Design, run and audit multi-step workflows carried out by software agents.",
+    epilog=EPILOG,
 )
 
+
+def _plain_flags() -> None:
+    """Typer shows ``<bool>`` beside on/off flags (``--json <bool>``) as if they took a
+    value; a flag takes none, so its help shows none."""
+    from typer.core import TyperOption
+
+    shown = getattr(TyperOption, "display_type_rich", None)
+    if shown is None or getattr(shown, "_soloist_plain_flags", False):
+        return  # another Typer: its help is its own
+
+    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
+        return None if self.is_flag else shown(self, ctx)
+
+    display_type_rich._soloist_plain_flags = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_plain_flags()
+
+
+def _plain_coercion() -> None:
+    from soloist.interfaces.cli import coercion
+
+    coercion.install()
+
+
+_plain_coercion()
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"soloist {version('soloist')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option(
+        "--version", callback=_show_version, is_eager=True,
+        help="Print the version and exit.")] = False) -> None:
+    """Design, run and audit multi-step workflows carried out by software agents."""
+
+
 def parse_input(text: str | None) -> dict[str, Any]:
-    """``--input`` takes JSON, or ``@file`` holding JSON."""
+    """``--input`` takes JSON, or ``@file`` holding JSON (UTF-8, at most 1 MiB)."""
+    from soloist import jsonvalues
     from soloist.errors import InputError
 
     if text is None:
@@ -32,11 +94,12 @@ def parse_input(text: str | None) -> dict[str, Any]:
         path = Path(text[1:])
         source = str(path)
         try:
-            text = path.read_text(encoding="utf-8")
+            with path.open("rb") as stream:
+                text = jsonvalues.read_limited(stream, source)
         except OSError as exc:
             raise InputError(f"cannot read input file {path}: {exc.strerror}") from None
     try:
-        value = json.loads(text)
+        value = jsonvalues.loads(text, source)
     except json.JSONDecodeError as exc:
         raise InputError(f"{source} is not valid JSON: {exc.msg} at line {exc.lineno} column "
                          f"{exc.colno}") from None
@@ -61,24 +124,45 @@ def init(directory: Annotated[Path, typer.Argument(help="Folder to create.")],
 def run(playbook: str,
         input: Annotated[str | None, typer.Option(
             "--input", "-i", help="JSON object, or @file.json")] = None,
-        wait: Annotated[bool, typer.Option(help="Wait until the run ends.")] = False,
+        wait: Annotated[bool, typer.Option(
+            help="Wait until the run ends (exit 0 done, 3 failed or cancelled) or waits "
+                 "for a person (exit 4, naming the approval); 5 if --timeout runs out.")]
+        = False,
         timeout: Annotated[float, typer.Option(help="Seconds to wait.")] = 300.0,
         priority: Annotated[int | None, typer.Option(
             help="Higher runs first (default: the playbook's).")] = None,
         workspace: WorkspaceOpt = DEFAULT_WS, as_json: JsonOpt = False) -> None:
     """Start a run of PLAYBOOK."""
+    from soloist.errors import InvalidState
     from soloist.interfaces.cli.render import print_json
 
     inputs = parse_input(input)
     with open_workspace(workspace) as ws:
         run_id = ws.start(playbook, inputs, priority=priority)
-        row = ws.wait(run_id, timeout) if wait else ws.get_run(run_id)
+        try:
+            row = ws.wait(run_id, timeout, until_waiting=True) if wait else ws.get_run(run_id)
+        except InvalidState as exc:  # the wait ran out; the run goes on
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(EXIT_TIMEOUT) from None
+        waiting = ws.approvals(run_id=run_id) if wait and row.state == "running" else []
     if as_json:
-        print_json(row)
+        from soloist.interfaces.cli.render import to_jsonable
+
+        print_json({**to_jsonable(row), "waiting_for": [p.approval.id for p in waiting]}
+                   if wait else row)
     else:
         typer.echo(f"{row.id} {row.state}" + (f": {row.error}" if row.error else ""))
-    if wait and row.state != "done":
-        raise typer.Exit(2)
+        for p in waiting:
+            a = p.approval
+            typer.echo(f"waiting for a person at step {a.step_id}: approval {a.id}\n"
+                       f"  approve: soloist approve {a.id}\n"
+                       f"  reject:  soloist reject {a.id} --reason \"...\"")
+    if not wait:
+        return
+    if waiting:
+        raise typer.Exit(EXIT_WAITING)
+    if row.state != "done":
+        raise typer.Exit(EXIT_FAILED)
 
 
 @app.command()
@@ -93,11 +177,23 @@ def worker(concurrency: Annotated[int | None, typer.Option(
 @app.command()
 def up(concurrency: Annotated[int | None, typer.Option(
            envvar="SOLOIST_CONCURRENCY", help="Steps run at once.")] = None,
+       quiet: Annotated[bool, typer.Option(
+           "--quiet", "-q", help="Print only the banner, not a line per run and gate.")]
+       = False,
        workspace: WorkspaceOpt = DEFAULT_WS) -> None:
-    """Run a worker and the scheduler (cron, events, gate timeouts) in one process."""
+    """Run a worker and the scheduler (cron, events, gate timeouts) in one process,
+    printing a line as each run starts, waits for a person, finishes or fails."""
+    from contextlib import nullcontext
+
+    from soloist.interfaces.cli.progress import Narrator
+
     with open_workspace(workspace) as ws:
+        ws.tools  # noqa: B018 -- a broken tool module is said before the banner
+        # What happens from the banner on is told (the narrator starts at the log's head).
+        narrator = nullcontext() if quiet else Narrator(ws, typer.echo)
         typer.echo(f"soloist up: workspace {ws.root}, store {ws.store.url}; Ctrl-C stops")
-        ws.serve(concurrency=concurrency, scheduler=True)
+        with narrator:
+            ws.serve(concurrency=concurrency, scheduler=True)
 
 
 @app.command()
@@ -132,10 +228,12 @@ def main() -> None:
 
     _register_more()
     try:
-        app(standalone_mode=False)
+        # Outside standalone mode click returns the code of a `typer.Exit` instead of
+        # raising it, so the code is whatever comes back (None when a command returns).
+        code = app(standalone_mode=False)
     except SoloistError as exc:
         typer.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+        sys.exit(EXIT_USER)
     except KeyboardInterrupt:
         sys.exit(130)
     except typer.Exit as exc:
@@ -154,4 +252,5 @@ def main() -> None:
             raise
         typer.echo(f"internal error: {type(exc).__name__}: {exc} "
                    "(set SOLOIST_DEBUG=1 for the traceback)", err=True)
-        sys.exit(70)
+        sys.exit(EXIT_INTERNAL)
+    sys.exit(code if isinstance(code, int) else EXIT_OK)

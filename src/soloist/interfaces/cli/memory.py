@@ -17,9 +17,12 @@ Reason = Annotated[str, typer.Option("--reason", help="Why (kept with the versio
 
 
 def _value(text: str) -> Any:
-    """A value is JSON when it parses as JSON, else the text itself."""
+    """A value is JSON when it parses as JSON, else the text itself (but never a NaN or an
+    infinity, which are not JSON)."""
+    from soloist import jsonvalues
+
     try:
-        return json.loads(text)
+        return jsonvalues.loads(text, "the value")
     except json.JSONDecodeError:
         return text
 

@@ -17,7 +17,19 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a t
 DEFAULT_WS = Path(".")
 
 
+def find_workspace(path: Path) -> Path:
+    """The folder holding soloist.toml: ``path`` itself or, as git finds its repository,
+    the nearest folder above it; ``path`` when there is none (the error then names it)."""
+    from soloist.config import CONFIG_FILE
+
+    start = path.resolve()
+    for folder in (start, *start.parents):
+        if (folder / CONFIG_FILE).is_file():
+            return folder
+    return path
+
+
 def open_workspace(path: Path) -> Workspace:
     from soloist.workspace import Workspace
 
-    return Workspace(path)
+    return Workspace(find_workspace(path))

@@ -126,8 +126,7 @@ def log(
     with open_workspace(workspace) as ws:
         after = 0
         if not follow and run is None:
-            newest = ws.log(limit=1_000_000_000)
-            after = max(0, newest[-1].seq - limit) if newest else 0
+            after = max(0, ws.log_head() - limit)
         while True:
             events = ws.log(run_id=run, after=after, limit=limit if not follow else 1000)
             for e in events:
@@ -200,14 +199,21 @@ def metrics(days: Annotated[float, typer.Option(help="Over the last N days.")] =
     def pct(value: float | None) -> str:
         return "-" if value is None else f"{value * 100:.1f}%"
 
-    con = render.console()
-    con.print(f"last {days:g} days: runs {figures['runs']}")
-    con.print(f"completion rate: {pct(figures['completion_rate'])}")
+    def usd(value: float | None) -> str:
+        return "-" if value is None else f"${value:.6f}"
+
+    by_state = figures["runs"]
     per100 = figures["human_interventions_per_100_runs"]
-    con.print(f"human interventions per 100 runs: {'-' if per100 is None else f'{per100:.1f}'}")
-    per_outcome = figures["cost_per_successful_outcome_usd"]
-    con.print(f"cost: ${figures['cost_usd']:.6f}; per successful outcome: "
-              f"{'-' if per_outcome is None else f'${per_outcome:.6f}'}")
+    states = ", ".join(f"{count} {state}" for state, count in sorted(by_state.items()))
+    con = render.console()
+    summary = render.table("measure", "value", title=f"the last {days:g} days")
+    summary.add_row("runs", f"{sum(by_state.values())}" + (f" ({states})" if states else ""))
+    summary.add_row("completion rate (done / ended)", pct(figures["completion_rate"]))
+    summary.add_row("human interventions per 100 runs",
+                    "-" if per100 is None else f"{per100:.1f}")
+    summary.add_row("model cost", usd(figures["cost_usd"]))
+    summary.add_row("cost per successful outcome", usd(figures["cost_per_successful_outcome_usd"]))
+    con.print(summary)
     if figures["by_playbook"]:
         out = render.table("playbook", "calls", "tokens in", "tokens out", "cached", "cost")
         for r in figures["by_playbook"]:

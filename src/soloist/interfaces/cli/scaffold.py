@@ -25,14 +25,22 @@ def _walk(node: Traversable, rel: Path) -> list[tuple[Path, bytes]]:
 
 
 def write_example(directory: Path, *, force: bool = False) -> list[Path]:
-    """Write the example workspace; refuses a folder with files unless ``force``."""
-    if directory.exists() and any(directory.iterdir()) and not force:
-        raise InvalidState(f"{directory} is not empty; choose a new folder or pass --force")
-    files = _walk(resources.files("soloist.templates").joinpath("workspace"), Path())
-    written: list[Path] = []
-    for rel, content in sorted(files):
-        path = directory / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content)
-        written.append(path)
+    """Write the example workspace; refuses a folder with files unless ``force``, and a
+    path that is a file or cannot be written, before writing anything."""
+    if directory.exists() and not directory.is_dir():
+        raise InvalidState(f"{directory} is a file, not a folder; choose a new folder")
+    try:
+        if directory.exists() and any(directory.iterdir()) and not force:
+            raise InvalidState(f"{directory} is not empty; choose a new folder or pass --force")
+        files = _walk(resources.files("soloist.templates").joinpath("workspace"), Path())
+        written: list[Path] = []
+        for rel, content in sorted(files):
+            path = directory / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content)
+            written.append(path)
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename and Path(exc.filename) != directory else ""
+        raise InvalidState(f"cannot create the workspace in {directory}: {where}"
+                           f"{exc.strerror or exc}; choose a folder you may write to") from None
     return written
