@@ -217,16 +217,21 @@ def dump_tables(url: str) -> str:
     if url.startswith("sqlite"):
         import sqlite3
 
-        con = sqlite3.connect(url.removeprefix("sqlite:///"))
-        try:
-            tables = [r[0] for r in con.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table'")]
-            for table in tables:
-                for row in con.execute(f'SELECT * FROM "{table}"'):
-                    out.extend(v.decode("utf-8", "replace") if isinstance(v, bytes)
-                               else str(v) for v in row)
-        finally:
-            con.close()
+        from soloist.store.sqlite.backend import kept_path
+
+        main = url.removeprefix("sqlite:///")
+        # The kept database (dispatch ledger, version marks) is a file of its own.
+        for path in (main, kept_path(main)):
+            con = sqlite3.connect(path)
+            try:
+                tables = [r[0] for r in con.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table'")]
+                for table in tables:
+                    for row in con.execute(f'SELECT * FROM "{table}"'):
+                        out.extend(v.decode("utf-8", "replace") if isinstance(v, bytes)
+                                   else str(v) for v in row)
+            finally:
+                con.close()
         return "\n".join(out)
     import psycopg
 
@@ -274,8 +279,11 @@ def test_awkward_secrets_reach_no_table_on_either_backend(tmp_path: Path,
     assert "[secret:pem]" in dump and "[secret:control]" in dump
     assert_no_secret(dump, "the store's tables")
     if db_url.startswith("sqlite"):
+        from soloist.store.sqlite.backend import kept_path
+
         path = Path(db_url.removeprefix("sqlite:///"))
-        for file in (path, Path(f"{path}-wal")):
+        kept = Path(kept_path(str(path)))
+        for file in (path, Path(f"{path}-wal"), kept, Path(f"{kept}-wal")):
             if file.exists():
                 assert_no_secret_bytes(file.read_bytes(), file.name)
 

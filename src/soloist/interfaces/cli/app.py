@@ -142,7 +142,7 @@ def run(playbook: str,
         try:
             row = ws.wait(run_id, timeout, until_waiting=True) if wait else ws.get_run(run_id)
         except InvalidState as exc:  # the wait ran out; the run goes on
-            typer.echo(f"error: {exc}", err=True)
+            typer.echo(f"error: {_shown(exc)}", err=True)
             raise typer.Exit(EXIT_TIMEOUT) from None
         waiting = ws.approvals(run_id=run_id) if wait and row.state == "running" else []
     if as_json:
@@ -151,7 +151,7 @@ def run(playbook: str,
         print_json({**to_jsonable(row), "waiting_for": [p.approval.id for p in waiting]}
                    if wait else row)
     else:
-        typer.echo(f"{row.id} {row.state}" + (f": {row.error}" if row.error else ""))
+        typer.echo(f"{row.id} {row.state}" + (f": {_shown(row.error)}" if row.error else ""))
         for p in waiting:
             a = p.approval
             typer.echo(f"waiting for a person at step {a.step_id}: approval {a.id}\n"
@@ -222,6 +222,15 @@ def _register_more() -> None:
     app.add_typer(audit_app, name="audit")
 
 
+def _shown(message: object) -> str:
+    """A message that may quote stored data (an actor, an error), fit for a terminal: its
+    own line breaks kept (a deploy lists its problems), every other active character
+    escaped."""
+    from soloist.control.display import escape
+
+    return escape(str(message), keep="\n")
+
+
 def main() -> None:
     """Entry point: run the app; a user's mistake is one line on stderr and exit 1."""
     from soloist.errors import SoloistError
@@ -232,7 +241,7 @@ def main() -> None:
         # raising it, so the code is whatever comes back (None when a command returns).
         code = app(standalone_mode=False)
     except SoloistError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"error: {_shown(exc)}", err=True)
         sys.exit(EXIT_USER)
     except KeyboardInterrupt:
         sys.exit(130)
@@ -245,12 +254,12 @@ def main() -> None:
         if callable(show):
             show()
         else:
-            typer.echo(f"error: {exc.format_message()}", err=True)
+            typer.echo(f"error: {_shown(exc.format_message())}", err=True)
         sys.exit(exc.exit_code)
     except Exception as exc:
         if os.environ.get("SOLOIST_DEBUG"):
             raise
-        typer.echo(f"internal error: {type(exc).__name__}: {exc} "
+        typer.echo(f"internal error: {type(exc).__name__}: {_shown(exc)} "
                    "(set SOLOIST_DEBUG=1 for the traceback)", err=True)
         sys.exit(EXIT_INTERNAL)
     sys.exit(code if isinstance(code, int) else EXIT_OK)

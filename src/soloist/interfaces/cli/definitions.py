@@ -13,7 +13,7 @@ from soloist.interfaces.cli.options import DEFAULT_WS, JsonOpt, WorkspaceOpt, op
 def deploy(workspace: WorkspaceOpt = DEFAULT_WS, as_json: JsonOpt = False) -> None:
     """Validate every file and record a new version of what changed."""
     from soloist.errors import DefinitionError
-    from soloist.interfaces.cli.render import print_json
+    from soloist.interfaces.cli.render import plain, print_json
 
     with open_workspace(workspace) as ws:
         try:
@@ -21,7 +21,7 @@ def deploy(workspace: WorkspaceOpt = DEFAULT_WS, as_json: JsonOpt = False) -> No
         except DefinitionError as exc:
             # Every problem, one line each, so that one deploy shows all there is to fix.
             for problem in exc.problems:
-                typer.echo(f"error: {problem}", err=True)
+                typer.echo(f"error: {plain(problem)}", err=True)
             sys.exit(1)
     if as_json:
         print_json(report)
@@ -40,7 +40,7 @@ def rollback(kind: Annotated[str, typer.Argument(help="playbook, agent or polici
                                  "deploy keeps it.")] = False,
              workspace: WorkspaceOpt = DEFAULT_WS, as_json: JsonOpt = False) -> None:
     """Deploy an older version of a definition again (as a new version)."""
-    from soloist.interfaces.cli.render import print_json
+    from soloist.interfaces.cli.render import plain, print_json
 
     with open_workspace(workspace) as ws:
         report = ws.rollback(kind, name, to, write=write)
@@ -50,9 +50,9 @@ def rollback(kind: Annotated[str, typer.Argument(help="playbook, agent or polici
     now = "is now" if report.deployed else "already is"
     typer.echo(f"{kind} {name} {now} v{report.version} (the content of v{to})")
     if report.written:
-        typer.echo(f"wrote v{to} to {report.source}")
+        typer.echo(f"wrote v{to} to {plain(report.source)}")
     if report.warning is not None:
-        typer.echo(f"warning: {report.warning}", err=True)
+        typer.echo(f"warning: {plain(report.warning)}", err=True)
 
 
 def versions(kind: Annotated[str | None, typer.Argument(
