@@ -26,12 +26,16 @@ from soloist.workspace import Workspace
 SOLOIST = str(Path(sys.executable).with_name("soloist"))
 RUNS = 200
 
+# Kills are aimed at a worker while it holds leases, so one step may be under it more than
+# the three times after which a step counts as poison (a test of its own): here each step
+# may go round as often as the kills can make it.
 PLAYBOOK = """
 name: crash
 steps:
-  - {id: a, python: "tasks:pause", args: {ms: 40}}
-  - {id: b, tool: file.append, args: {path: effects.txt, line: "{{ run.id }}"}}
-  - {id: c, python: "tasks:pause", args: {ms: 40}}
+  - {id: a, python: "tasks:pause", args: {ms: 40}, retry: {max_attempts: 30}}
+  - {id: b, tool: file.append, args: {path: effects.txt, line: "{{ run.id }}"},
+     retry: {max_attempts: 30}}
+  - {id: c, python: "tasks:pause", args: {ms: 40}, retry: {max_attempts: 30}}
 """
 TASKS = """
 import time

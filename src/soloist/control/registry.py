@@ -62,7 +62,7 @@ def next_version(tx: Transaction, kind: str, name: str, latest: DefinitionRow | 
     return version
 
 
-def _bodies(root: Path, tools: ToolNames | None
+def _bodies(root: Path, tools: ToolNames | None = None
             ) -> list[tuple[str, str, dict[str, Any], str | None]]:
     definitions = load_definitions(root, tools)
     out: list[tuple[str, str, dict[str, Any], str | None]] = []
