@@ -110,17 +110,19 @@ def main() -> None:
         figures: dict[str, dict[str, float]] = {}
         print(f"median of {args.runs} runs each, in {root}; load average "
               f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-        print(f"{'command':<20} {'wall now':>9} {'eager':>8} {'cpu now':>9} {'eager':>8}"
-              f"  goal <= {GOAL_SECONDS} s")
+        print(f"{'command':<20} {'wall now':>9} {'eager':>8} {'ratio':>6} {'cpu now':>9} "
+              f"{'eager':>8}  goal <= {GOAL_SECONDS} s")
         for name, argv in commands.items():
             now, now_cpu = timed([*lazy_entry, *argv], root, args.runs, env)
             eager, eager_cpu = timed([*eager_entry, *argv], root, args.runs, env)
             figures[name] = {"seconds": round(now, 4), "eager_seconds": round(eager, 4),
                              "cpu_seconds": round(now_cpu, 4),
-                             "eager_cpu_seconds": round(eager_cpu, 4)}
+                             "eager_cpu_seconds": round(eager_cpu, 4),
+                             "ratio": round(now / eager, 3) if eager else 0.0}
             mark = "ok" if min(now, now_cpu) <= GOAL_SECONDS else "over"
-            print(f"{name:<20} {now:>8.3f}s {eager:>7.3f}s {now_cpu:>8.3f}s {eager_cpu:>7.3f}s"
-                  f"  {mark}")
+            ratio = now / eager if eager else 0.0
+            print(f"{name:<20} {now:>8.3f}s {eager:>7.3f}s {ratio:>6.2f} {now_cpu:>8.3f}s "
+                  f"{eager_cpu:>7.3f}s  {mark}")
     if args.json:
         print(json.dumps({"runs": args.runs, "goal_seconds": GOAL_SECONDS,
                           "load_average": round(os.getloadavg()[0], 2),

@@ -78,6 +78,8 @@ def measure(count: int, old_max: int, folder: Path) -> dict[str, Any]:
         row["old_order_s"] = None
     row["order_s"], order = timed(topological_order, ids, needs)
     assert order == ids
+    old_s = row["old_order_s"]
+    row["speedup"] = None if old_s is None else round(old_s / max(row["order_s"], 1e-9), 1)
     data = {"name": "long", "steps": [{"id": i, "tool": "note"} for i in ids]}
     row["model_s"], _ = timed(Playbook.model_validate, data)
     row["deploy_s"], definitions = timed(load_definitions, root, TOOLS)
@@ -101,11 +103,13 @@ def main() -> None:
         for count in sizes:
             print(f"measuring {count} steps...", file=sys.stderr)
             rows.append(measure(count, args.old_max, Path(folder)))
-    print(f"{'steps':>6} {'old order s':>12} {'order s':>10} {'model s':>10} {'deploy s':>10}")
+    print(f"{'steps':>6} {'old order s':>12} {'order s':>10} {'old/new':>9} {'model s':>10} "
+          f"{'deploy s':>10}")
     for row in rows:
         old = "skipped" if row["old_order_s"] is None else f"{row['old_order_s']:.3f}"
-        print(f"{row['steps']:>6} {old:>12} {row['order_s']:>10.4f} {row['model_s']:>10.3f} "
-              f"{row['deploy_s']:>10.3f}")
+        ratio = "-" if row["speedup"] is None else f"{row['speedup']:.0f}x"
+        print(f"{row['steps']:>6} {old:>12} {row['order_s']:>10.4f} {ratio:>9} "
+              f"{row['model_s']:>10.3f} {row['deploy_s']:>10.3f}")
     if args.json:
         print(json.dumps({"sizes": rows}, sort_keys=True))
 
