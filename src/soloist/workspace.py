@@ -453,21 +453,11 @@ class Workspace:
             return tx.events.list(run_id=run_id, after_seq=after, limit=limit)
 
     def log_head(self) -> int:
-        """The sequence number of the newest event (0 for an empty log), found in a few
-        indexed reads rather than by reading the whole log."""
-        def beyond(seq: int) -> bool:
-            with self.store.read() as tx:
-                return bool(tx.events.list(after_seq=seq, limit=1))
-
-        low, high = 0, 1  # invariant: an event lies beyond `low`, none beyond `high`
-        if not beyond(low):
-            return 0
-        while beyond(high):
-            low, high = high, high * 2
-        while high - low > 1:
-            middle = (low + high) // 2
-            low, high = (middle, high) if beyond(middle) else (low, middle)
-        return high
+        """The sequence number of the newest event (0 for an empty log): the chain head
+        that every append moves in its own transaction, one read."""
+        with self.store.read() as tx:
+            head = tx.events.head()
+        return head.seq if head is not None else 0
 
     def verify(self, anchor: Path | None = None, key: Path | None = None) -> VerifyReport:
         """The chain, its end against the stored head and, with ``anchor``, the log against

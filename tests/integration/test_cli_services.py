@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from soloist.control.playbooks import PRIORITY_MAX as MAX_PRIORITY
+from soloist.control.playbooks import PRIORITY_MIN as MIN_PRIORITY
 from soloist.errors import ConfigError, InputError, NotFound
 from soloist.memory.facts import Cause
-from soloist.orchestration.runs import MAX_PRIORITY, MIN_PRIORITY
 from soloist.testing.workspaces import write_workspace
 from soloist.workspace import Workspace
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -167,11 +167,7 @@ class Snapshots:
             tx.events.append(NewEvent("snapshot.restored", {
                 "name": name, "forced": force, "taken_at": snapshot.created_at,
                 "alive": [p["id"] for p in alive],
-                "forgets": {"counts": forgotten.counts, "intents": forgotten.intents,
-                            "runs_started": forgotten.runs_started,
-                            "runs_finished": forgotten.runs_finished,
-                            "facts": forgotten.facts,
-                            "documents": forgotten.documents}}, actor=actor))
+                "forgets": asdict(forgotten)}, actor=actor))
         return RestoreReport(snapshot, force, forgotten, alive)
 
 

@@ -26,14 +26,10 @@ def new_id(prefix: str) -> str:
     return f"{prefix}-{int(time.time() * 1000):x}-{secrets.token_hex(3)}"
 
 
-#: The priorities both stores can hold: PostgreSQL's ``integer`` (SQLite's is wider).
-MIN_PRIORITY, MAX_PRIORITY = PRIORITY_MIN, PRIORITY_MAX
-
-
 def validate_priority(priority: int) -> None:
-    if not MIN_PRIORITY <= priority <= MAX_PRIORITY:
+    if not PRIORITY_MIN <= priority <= PRIORITY_MAX:
         raise InputError(f"priority {priority} is out of range; give a whole number from "
-                         f"{MIN_PRIORITY} to {MAX_PRIORITY}")
+                         f"{PRIORITY_MIN} to {PRIORITY_MAX}")
 
 
 def validate_inputs(playbook: Playbook, inputs: Any) -> None:

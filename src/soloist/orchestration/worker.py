@@ -410,7 +410,7 @@ class Worker:
             try:
                 self.runner.admit_intent(intent.tool, intent.args)
             except SoloistError as exc:
-                return intent.idempotency_key, f"{type(exc).__name__}: {exc}"
+                return intent.idempotency_key, describe(exc)
         return None
 
     @staticmethod

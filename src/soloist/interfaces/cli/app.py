@@ -233,7 +233,7 @@ def _shown(message: object) -> str:
 
 def main() -> None:
     """Entry point: run the app; a user's mistake is one line on stderr and exit 1."""
-    from soloist.errors import SoloistError
+    from soloist.errors import SoloistError, describe
 
     _register_more()
     try:
@@ -259,7 +259,7 @@ def main() -> None:
     except Exception as exc:
         if os.environ.get("SOLOIST_DEBUG"):
             raise
-        typer.echo(f"internal error: {type(exc).__name__}: {_shown(exc)} "
+        typer.echo(f"internal error: {_shown(describe(exc))} "
                    "(set SOLOIST_DEBUG=1 for the traceback)", err=True)
         sys.exit(EXIT_INTERNAL)
     sys.exit(code if isinstance(code, int) else EXIT_OK)

@@ -12,6 +12,8 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from soloist.control.display import escape
+
 if TYPE_CHECKING:
     from soloist.store.base import EventRow
     from soloist.workspace import Workspace
@@ -20,7 +22,7 @@ if TYPE_CHECKING:
 def _text(value: object) -> str:
     """Stored text on one line: a newline or an escape sequence in an input or an error
     cannot start a forged line."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(value))
+    return escape(str(value))
 
 
 def narrate(event: EventRow) -> str | None:
