@@ -37,8 +37,8 @@ EAGER = (
     "soloist.execution.tools.builtins", "soloist.execution.tools.http",
     "soloist.execution.tools.mcp", "soloist.memory.context", "soloist.memory.documents",
     "soloist.memory.embeddings", "soloist.memory.episodic", "soloist.memory.facts",
-    "soloist.memory.ranking", "soloist.memory.snapshots", "soloist.memory.tools",
-    "soloist.orchestration.runs", "soloist.orchestration.breakers",
+    "soloist.memory.ranking", "soloist.memory.snapshots", "soloist.execution.tools.memory",
+    "soloist.orchestration.runs", "soloist.control.breakers",
     "soloist.orchestration.gates", "soloist.orchestration.scheduler",
     "soloist.orchestration.worker",
 )

@@ -30,6 +30,7 @@ from soloist.store.permissions import secure_tree
 # own Python modules; their imports live where they are built.
 if TYPE_CHECKING:
     from soloist.control.agents import Agent
+    from soloist.control.breakers import Breakers
     from soloist.control.registry import DeployReport, Registry, RollbackReport
     from soloist.execution.llm.config import LLMConfig
     from soloist.execution.llm.guard import Budgets, CallGuard
@@ -44,7 +45,6 @@ if TYPE_CHECKING:
     from soloist.memory.episodic import VerifyReport
     from soloist.memory.facts import Memory
     from soloist.memory.snapshots import Snapshots
-    from soloist.orchestration.breakers import Breakers
     from soloist.orchestration.gates import Gates
     from soloist.orchestration.scheduler import Scheduler
     from soloist.orchestration.worker import Worker
@@ -144,7 +144,7 @@ class Workspace:
         """The built-in tools, memory's, those of ``[tools] modules`` (the workspace's own
         Python, imported here and only here) and http.request for the allowed hosts."""
         from soloist.execution.tools.builtins import builtin_registry
-        from soloist.memory.tools import memory_tools
+        from soloist.execution.tools.memory import memory_tools
 
         tools = builtin_registry()
         for spec in memory_tools(self.memory, self.documents):
@@ -175,7 +175,7 @@ class Workspace:
         return CallGuard(self.store, breakers, cache=self.llm_cache_enabled())
 
     def _configured_breakers(self) -> Breakers:
-        from soloist.orchestration.breakers import configured_breakers
+        from soloist.control.breakers import configured_breakers
 
         return configured_breakers(self.settings.raw.get("breakers"))
 

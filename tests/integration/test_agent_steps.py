@@ -206,8 +206,8 @@ def test_an_exceeded_budget_goes_to_a_person_not_a_silent_overspend(ws: Workspac
 
 
 def test_an_open_breaker_makes_steps_wait_without_spending_attempts(ws: Workspace) -> None:
+    from soloist.control.breakers import configured_breakers
     from soloist.errors import TransientError
-    from soloist.orchestration.breakers import configured_breakers
 
     # a cooldown longer than the 1 s backoff, for this provider only
     provider = script(ws, TransientError("503"), reply('{"summary": "back"}'))

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from soloist.control.breakers import BreakerPolicy
 from soloist.errors import ConfigError
-from soloist.orchestration.breakers import BreakerPolicy
 from soloist.testing.workspaces import write_workspace
 from soloist.workspace import Workspace
 

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from soloist.orchestration.breakers import BreakerPolicy, after_call, before_call
+from soloist.control.breakers import BreakerPolicy, after_call, before_call
 from soloist.store.base import BreakerRow
 
 POLICY = BreakerPolicy(failure_threshold=3, cooldown=10.0)
@@ -39,7 +39,7 @@ def test_deterministic_failures_and_quiet_successes_change_nothing() -> None:
 
 
 def test_breakers_come_from_the_toml_with_overrides_per_provider() -> None:
-    from soloist.orchestration.breakers import Breakers, configured_breakers
+    from soloist.control.breakers import Breakers, configured_breakers
 
     assert configured_breakers(None) == Breakers()
     breakers = configured_breakers({"failure_threshold": 2, "cooldown": "1m",
@@ -58,8 +58,8 @@ def test_breakers_come_from_the_toml_with_overrides_per_provider() -> None:
 ])
 def test_bad_breaker_settings_are_one_sentence(section: dict[str, object], message: str
                                                ) -> None:
+    from soloist.control.breakers import configured_breakers
     from soloist.errors import ConfigError
-    from soloist.orchestration.breakers import configured_breakers
 
     with pytest.raises(ConfigError, match=re.escape(message)):
         configured_breakers(section)

@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from soloist.orchestration import cron
+from soloist.control import cron
 
 PARIS = ZoneInfo("Europe/Paris")
 

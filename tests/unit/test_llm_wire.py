@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from soloist.control.providers import parse_retry_after, status_failure
 from soloist.errors import DeterministicError, TransientError
 from soloist.execution.llm.anthropic_provider import STRUCTURED_TOOL, AnthropicProvider
 from soloist.execution.llm.base import (
@@ -16,7 +17,6 @@ from soloist.execution.llm.base import (
     ToolCallRequest,
     ToolSpec,
 )
-from soloist.execution.llm.failures import parse_retry_after, status_failure
 from soloist.execution.llm.naming import ToolNames
 from soloist.execution.llm.openai_provider import OpenAIProvider
 

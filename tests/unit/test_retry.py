@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 
 from soloist.control.playbooks import RetryPolicy
+from soloist.control.retry import backoff, decide
 from soloist.errors import DeterministicError, SemanticError, TransientError, classify
-from soloist.orchestration.retry import backoff, decide
 
 POLICY = RetryPolicy(max_attempts=4, backoff=1.0, multiplier=2.0, max_backoff=5.0, jitter=0.0)
 

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 from yaml.error import Mark
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from soloist.control import checks, templating
+from soloist.control import checks, cron, templating
 from soloist.control.agents import Agent
 from soloist.control.checks import ToolNames
 from soloist.control.playbooks import Playbook
@@ -35,7 +35,6 @@ from soloist.control.safe_yaml import (
     unreadable,
 )
 from soloist.errors import DefinitionError
-from soloist.orchestration import cron
 
 Loc = tuple[str | int, ...]
 _PLACE = re.compile(r"^(.+?):(\d+):(\d+): ")

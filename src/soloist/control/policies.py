@@ -31,6 +31,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from soloist.control import templating
+from soloist.control.hosts import check_host_pattern
 from soloist.control.playbooks import Model
 
 Decision = Literal["allow", "deny", "needs_approval"]
@@ -63,8 +64,6 @@ class Policies(Model):
     @field_validator("allowed_hosts")
     @classmethod
     def _hosts(cls, hosts: list[str]) -> list[str]:
-        from soloist.execution.tools.http import check_host_pattern
-
         return [check_host_pattern(host) for host in hosts]
 
     @field_validator("file_roots")

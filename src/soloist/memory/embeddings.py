@@ -546,7 +546,7 @@ class OpenAIEmbedder(_Prompted):
         return result
 
     def _embed_batch(self, texts: list[str]) -> list[list[float]]:
-        from soloist.execution.llm.failures import invalid_reply, sdk_failure
+        from soloist.control.providers import invalid_reply, sdk_failure
 
         sdk = _import_openai()
         try:
@@ -657,7 +657,7 @@ def embedder_from_config(section: Mapping[str, Any] | None, *,
     """
     config = parse_embeddings_config(section)
     if config.provider == "openai":
-        from soloist.execution.llm.config import SECRET_PREFIX, resolve_api_key
+        from soloist.control.providers import SECRET_PREFIX, resolve_api_key
 
         assert config.model is not None
         api_key: str | Callable[[], str | None] | None

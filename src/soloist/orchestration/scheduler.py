@@ -11,12 +11,12 @@ import threading
 import time
 from typing import Any
 
-from soloist.control import templating
+from soloist.control import cron, templating
 from soloist.control.playbooks import CronTrigger, EventTrigger, Playbook
 from soloist.control.processes import Presence
 from soloist.control.registry import Registry
 from soloist.errors import SoloistError
-from soloist.orchestration import cron, runs
+from soloist.orchestration import runs
 from soloist.orchestration.gates import Gates
 from soloist.orchestration.lifecycle import RunState
 from soloist.store.base import NewEvent, Store

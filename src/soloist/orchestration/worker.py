@@ -24,6 +24,7 @@ from typing import Any
 from soloist.control.playbooks import RetryPolicy
 from soloist.control.processes import Presence
 from soloist.control.registry import Registry
+from soloist.control.retry import decide
 from soloist.errors import InvalidState, LeaseLost, SoloistError, StoreError, classify, describe
 from soloist.execution.context import ToolCall
 from soloist.execution.steps import Outcome, Status, StepJob, StepRunner
@@ -37,7 +38,6 @@ from soloist.orchestration.outcomes import (
     is_plain_finish,
     log_moves,
 )
-from soloist.orchestration.retry import decide
 from soloist.store.base import IntentRow, NewEvent, StepRow, StepUpdate, Store, Transaction
 
 S = StepState

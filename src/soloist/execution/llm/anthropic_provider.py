@@ -30,6 +30,11 @@ from typing import Any
 
 import anthropic
 
+from soloist.control.providers import (
+    error_message,
+    invalid_reply,
+    sdk_failure,
+)
 from soloist.errors import ConfigError, StepFailure
 from soloist.execution.llm.base import (
     ChatRequest,
@@ -37,11 +42,6 @@ from soloist.execution.llm.base import (
     Message,
     ToolCallRequest,
     Usage,
-)
-from soloist.execution.llm.failures import (
-    error_message,
-    invalid_reply,
-    sdk_failure,
 )
 from soloist.execution.llm.naming import ToolNames
 from soloist.execution.llm.structured import schema_instructions

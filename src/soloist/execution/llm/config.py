@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from soloist.control.providers import resolve_api_key
 from soloist.errors import ConfigError
 from soloist.execution.llm.base import LLMProvider
 
@@ -43,7 +44,6 @@ if TYPE_CHECKING:
 
 ProviderKind = Literal["openai", "anthropic", "local"]
 TIERS: tuple[str, ...] = ("planner", "worker", "light")
-SECRET_PREFIX = "secret:"
 
 
 class _Strict(BaseModel):
@@ -130,29 +130,6 @@ class LLMConfig(_Strict):
 
         found = self.prices.get(f"{provider}:{model}") or self.prices.get(model)
         return None if found is None else Price(input=found.input, output=found.output)
-
-
-def resolve_api_key(value: str | None, resolve_secret: Callable[[str], str] | None,
-                    provider: str) -> str | None:
-    """The key to send: ``value`` itself, or the value of the secret it refers to.
-
-    ``resolve_secret`` takes the secret's NAME and returns its value, as
-    :meth:`SecretService.get <soloist.control.secrets.SecretService.get>` does. A resolver
-    that hands back the name or the reference instead (one that expects ``secret:NAME``
-    and returns anything else unchanged) would send that to the provider as the key: it
-    is refused, never sent.
-    """
-    if value is None or not value.startswith(SECRET_PREFIX):
-        return value
-    name = value[len(SECRET_PREFIX):]
-    if resolve_secret is None:
-        raise ConfigError(f"provider {provider}: api_key refers to secret {name!r}, "
-                          "but no secret store is available")
-    resolved = resolve_secret(name)
-    if resolved in (value, name):
-        raise ConfigError(f"provider {provider}: api_key refers to secret {name!r}, "
-                          "which the secret store did not resolve")
-    return resolved
 
 
 def build_provider(config: LLMConfig, name: str, *,

@@ -16,17 +16,17 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from soloist.errors import SemanticError, StepFailure
-from soloist.execution.costs import Price, cache_key, cost_usd
-from soloist.execution.llm.base import ChatRequest, ChatResponse, Usage
-from soloist.execution.llm.router import Route
-from soloist.orchestration.breakers import (
+from soloist.control.breakers import (
     BreakerOpen,
     BreakerPolicy,
     Breakers,
     after_call,
     before_call,
 )
+from soloist.errors import SemanticError, StepFailure
+from soloist.execution.costs import Price, cache_key, cost_usd
+from soloist.execution.llm.base import ChatRequest, ChatResponse, Usage
+from soloist.execution.llm.router import Route
 from soloist.store.base import BreakerRow, LLMCallRow, Store
 
 #: Characters per token for the pre-call estimate (no tokenizer download at run time).

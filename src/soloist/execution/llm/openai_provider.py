@@ -24,6 +24,11 @@ from typing import Any
 import openai
 
 from soloist import jsonvalues
+from soloist.control.providers import (
+    error_message,
+    invalid_reply,
+    sdk_failure,
+)
 from soloist.errors import ConfigError, DeterministicError, InputError, StepFailure
 from soloist.execution.llm.base import (
     ChatRequest,
@@ -31,11 +36,6 @@ from soloist.execution.llm.base import (
     Message,
     ToolCallRequest,
     Usage,
-)
-from soloist.execution.llm.failures import (
-    error_message,
-    invalid_reply,
-    sdk_failure,
 )
 from soloist.execution.llm.naming import ToolNames
 

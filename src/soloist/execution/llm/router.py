@@ -8,10 +8,11 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from soloist.control.providers import resolve_api_key
 from soloist.errors import ConfigError
 from soloist.execution.costs import Price
 from soloist.execution.llm.base import LLMProvider
-from soloist.execution.llm.config import LLMConfig, provider_with_key, resolve_api_key
+from soloist.execution.llm.config import LLMConfig, provider_with_key
 
 _log = logging.getLogger(__name__)
 LOCAL = "local"

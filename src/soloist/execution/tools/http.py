@@ -24,13 +24,12 @@ import json as jsonlib
 import math
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field
 
+from soloist.control.hosts import HostAllowList
 from soloist.errors import ConfigError, DeterministicError, TransientError
 from soloist.execution.context import ToolCall
 from soloist.execution.tools.base import Effect, Tool
@@ -49,53 +48,6 @@ def http_effect(args: Mapping[str, Any]) -> Effect:
     """``read`` for GET and HEAD (the default method is GET), ``write`` for anything else."""
     method = args.get("method", "GET")
     return "read" if isinstance(method, str) and method.upper() in READ_METHODS else "write"
-
-
-@dataclass(frozen=True)
-class HostAllowList:
-    """Host patterns a tool may reach; empty allows nothing."""
-
-    patterns: tuple[str, ...] = ()
-
-    @classmethod
-    def of(cls, patterns: Iterable[str]) -> HostAllowList:
-        return cls(tuple(check_host_pattern(p) for p in patterns))
-
-    def allows(self, host: str, port: int | None) -> bool:
-        host = host.lower().strip("[]")
-        for pattern in self.patterns:
-            want_host, want_port = _split(pattern)
-            if fnmatchcase(host, want_host) and (want_port is None or want_port == port):
-                return True
-        return False
-
-
-def check_host_pattern(pattern: str) -> str:
-    """``pattern`` normalised (lower case), or ``ValueError`` saying what is wrong."""
-    text = str(pattern).strip().lower()
-    if not text:
-        raise ValueError("a host pattern cannot be empty")
-    if "://" in text or "/" in text or any(ch.isspace() for ch in text):
-        raise ValueError(f"host pattern {pattern!r} must be a host name such as "
-                         "'api.example.com', 'example.com:8443' or '*.example.com', not a URL")
-    _, port = _split(text)
-    if port is not None and not 0 < port < 65536:
-        raise ValueError(f"host pattern {pattern!r} has an invalid port")
-    return text
-
-
-def _split(pattern: str) -> tuple[str, int | None]:
-    """(host glob, port or None) of a pattern; ``[::1]:8080`` and ``::1`` work too."""
-    if pattern.startswith("["):
-        host, _, rest = pattern[1:].partition("]")
-        port = rest[1:] if rest.startswith(":") else ""
-    elif pattern.count(":") == 1:
-        host, _, port = pattern.partition(":")
-    else:
-        host, port = pattern, ""
-    if port and not port.isdigit():
-        raise ValueError(f"host pattern {pattern!r} has an invalid port")
-    return host, int(port) if port else None
 
 
 def _upper(value: Any) -> Any:

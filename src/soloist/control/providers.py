@@ -1,4 +1,7 @@
-"""Classifying a provider's failures into Soloist's failure kinds.
+"""What LLM providers and embedders share: their API key, and their failures classified.
+
+An ``api_key`` is a literal or ``secret:NAME``, resolved by :func:`resolve_api_key`.
+Failures map to Soloist's failure kinds:
 
 * timeouts, connection errors, 408, 429 and every 5xx -> :class:`TransientError`, with
   ``retry_after`` (seconds) taken from ``Retry-After-Ms`` or ``Retry-After`` when present;
@@ -9,12 +12,36 @@ from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from soloist.errors import DeterministicError, StepFailure, TransientError
+from soloist.errors import ConfigError, DeterministicError, StepFailure, TransientError
 
 TRANSIENT_STATUSES = frozenset({408, 429})
+SECRET_PREFIX = "secret:"
+
+
+def resolve_api_key(value: str | None, resolve_secret: Callable[[str], str] | None,
+                    provider: str) -> str | None:
+    """The key to send: ``value`` itself, or the value of the secret it refers to.
+
+    ``resolve_secret`` takes the secret's NAME and returns its value, as
+    :meth:`SecretService.get <soloist.control.secrets.SecretService.get>` does. A resolver
+    that hands back the name or the reference instead (one that expects ``secret:NAME``
+    and returns anything else unchanged) would send that to the provider as the key: it
+    is refused, never sent.
+    """
+    if value is None or not value.startswith(SECRET_PREFIX):
+        return value
+    name = value[len(SECRET_PREFIX):]
+    if resolve_secret is None:
+        raise ConfigError(f"provider {provider}: api_key refers to secret {name!r}, "
+                          "but no secret store is available")
+    resolved = resolve_secret(name)
+    if resolved in (value, name):
+        raise ConfigError(f"provider {provider}: api_key refers to secret {name!r}, "
+                          "which the secret store did not resolve")
+    return resolved
 
 
 def parse_retry_after(headers: Mapping[str, str] | None, *, now: float | None = None
