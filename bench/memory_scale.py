@@ -14,6 +14,7 @@ import json
 import random
 import resource
 import statistics
+import sys
 import tempfile
 import time
 from array import array
@@ -143,7 +144,8 @@ def main() -> None:
     figures["db_mb"] = sum(p.stat().st_size for p in folder.glob("state.db*")) / 1e6
     if not args.skip_postgres:
         try:
-            from soloist.testing.postgres import EmbeddedPostgres
+            sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+            from support.postgres import EmbeddedPostgres  # a test harness, not the product
 
             with EmbeddedPostgres(fast=False, settings=PG_SETTINGS) as server:
                 url = server.create_database("memscale")

@@ -494,7 +494,8 @@ def postgres(root: Path, n: int, concurrency: int, rate: float, seconds: float,
     reason = postgres_unavailable()
     if reason is not None:
         return {"pg_unavailable": reason}
-    from soloist.testing.postgres import EmbeddedPostgres
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from support.postgres import EmbeddedPostgres  # a test harness, not the product
 
     out: dict[str, Any] = {"pg_worker_concurrency": concurrency}
     # The server's own temporary directory under the system temp dir (same disk here): as

@@ -20,8 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
-from soloist.testing.postgres import EmbeddedPostgres, PostgresUnavailableError
+from support.postgres import EmbeddedPostgres, PostgresUnavailableError
 
 # ---------------------------------------------------------------------------------------
 # Generic fixtures

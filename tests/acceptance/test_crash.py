@@ -18,9 +18,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from support.workspaces import write_workspace
 
 from soloist.orchestration.runs import StartRequest, start_run
-from soloist.testing.workspaces import write_workspace
 from soloist.workspace import Workspace
 
 SOLOIST = str(Path(sys.executable).with_name("soloist"))

@@ -15,9 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.workspaces import write_workspace
 from tests_support import SOLOIST, soloist
-
-from soloist.testing.workspaces import write_workspace
 
 GATED = """
 name: gated

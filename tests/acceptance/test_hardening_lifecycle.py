@@ -8,9 +8,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from support.workspaces import write_workspace
 from tests_support import SOLOIST, soloist
-
-from soloist.testing.workspaces import write_workspace
 
 TASKS = '''
 from pathlib import Path

@@ -12,10 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.llm_server import LLMTestServer, Reply
+from support.workspaces import write_workspace
 from tests_support import SOLOIST, soloist
-
-from soloist.testing.llm_server import LLMTestServer, Reply
-from soloist.testing.workspaces import write_workspace
 
 AGENT = """
 name: helper

@@ -9,9 +9,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from support.workspaces import write_workspace
 from tests_support import SOLOIST, soloist
-
-from soloist.testing.workspaces import write_workspace
 
 FIRST = """
 name: first

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.workspaces import write_workspace
 
 from soloist.errors import InvalidState, NotFound, StoreError, UserError
 from soloist.memory.episodic import verify
@@ -18,7 +19,6 @@ from soloist.store import open_store
 from soloist.store.base import NewEvent
 from soloist.store.repositories import chain_hash
 from soloist.store.seam import dumps
-from soloist.testing.workspaces import write_workspace
 from soloist.workspace import Workspace
 
 EVENTS = 10

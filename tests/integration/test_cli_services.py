@@ -8,12 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.workspaces import write_workspace
 
 from soloist.control.playbooks import PRIORITY_MAX as MAX_PRIORITY
 from soloist.control.playbooks import PRIORITY_MIN as MIN_PRIORITY
 from soloist.errors import ConfigError, InputError, NotFound
 from soloist.memory.facts import Cause
-from soloist.testing.workspaces import write_workspace
 from soloist.workspace import Workspace
 
 PLAYBOOK = """

@@ -10,11 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from support.workspaces import write_workspace
 
 from soloist.control.playbooks import PRIORITY_MAX, PRIORITY_MIN
 from soloist.errors import DefinitionError, UserError
 from soloist.interfaces.cli.scaffold import write_example
-from soloist.testing.workspaces import write_workspace
 from soloist.workspace import Workspace
 
 

@@ -6,8 +6,7 @@ import socket
 from urllib.parse import urlsplit
 
 import pytest
-
-from soloist.testing.postgres import HOST, EmbeddedPostgres
+from support.postgres import HOST, EmbeddedPostgres
 
 psycopg = pytest.importorskip("psycopg")
 

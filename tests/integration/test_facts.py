@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.workspaces import write_workspace
 
 from soloist.errors import DeterministicError, InputError, NotFound, StoreError
 from soloist.memory.facts import Cause
-from soloist.testing.workspaces import write_workspace
 from soloist.workspace import Workspace
 
 TASKS = '''

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.workspaces import write_workspace
 
-from soloist.testing.workspaces import write_workspace
 from soloist.workspace import Workspace
 
 TASKS = '''

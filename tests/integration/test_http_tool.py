@@ -15,13 +15,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from support.workspaces import write_workspace
 
 from soloist.errors import DeterministicError, TransientError
 from soloist.execution.context import ToolCall
 from soloist.execution.tools.base import Tool
 from soloist.execution.tools.builtins import builtin_registry
 from soloist.execution.tools.http import http_request_tool
-from soloist.testing.workspaces import write_workspace
 from soloist.workspace import Workspace
 
 CALL = ToolCall("run-1", "step-1", "run-1/step-1/0", "/tmp")

@@ -14,13 +14,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.workspaces import write_workspace
 
 from soloist.errors import InvalidState
 from soloist.execution.costs import Price
 from soloist.execution.llm.base import ChatResponse, ToolCallRequest, Usage
 from soloist.execution.llm.router import FixedRouter
 from soloist.testing.llm import ScriptedProvider, reply
-from soloist.testing.workspaces import write_workspace
 from soloist.workspace import Workspace
 
 TASKS = '''

@@ -9,19 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-
-from soloist.errors import DeterministicError, TransientError
-from soloist.execution.llm import parse_json_output
-from soloist.execution.llm.anthropic_provider import STRUCTURED_TOOL, AnthropicProvider
-from soloist.execution.llm.base import (
-    ChatRequest,
-    ChatResponse,
-    Message,
-    ToolSpec,
-)
-from soloist.execution.llm.config import LLMConfig, build_provider
-from soloist.execution.llm.openai_provider import OpenAIProvider
-from soloist.testing.llm_server import (
+from support.llm_server import (
     Behaviour,
     Delay,
     InvalidJSON,
@@ -34,6 +22,18 @@ from soloist.testing.llm_server import (
     rate_limited,
     server_error,
 )
+
+from soloist.errors import DeterministicError, TransientError
+from soloist.execution.llm import parse_json_output
+from soloist.execution.llm.anthropic_provider import STRUCTURED_TOOL, AnthropicProvider
+from soloist.execution.llm.base import (
+    ChatRequest,
+    ChatResponse,
+    Message,
+    ToolSpec,
+)
+from soloist.execution.llm.config import LLMConfig, build_provider
+from soloist.execution.llm.openai_provider import OpenAIProvider
 
 TOOL = ToolSpec(name="crm.lookup", description="Find a contact by email",
                 parameters={"type": "object", "properties": {"email": {"type": "string"}},

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.workspaces import write_workspace
 
 from soloist.execution.llm.base import ChatRequest, Message
 from soloist.execution.llm.local_provider import (
@@ -25,7 +26,6 @@ from soloist.execution.llm.local_provider import (
 )
 from soloist.execution.llm.router import FixedRouter
 from soloist.execution.llm.structured import parse_json_output
-from soloist.testing.workspaces import write_workspace
 from soloist.workspace import Workspace
 
 

@@ -15,6 +15,8 @@ import pytest
 
 pytest.importorskip("mcp")
 
+from support.mcp_servers import FAIL_MESSAGE, MCPHTTPServer, stdio_command
+
 from soloist.errors import ConfigError, DeterministicError, TransientError
 from soloist.execution.context import ToolCall
 from soloist.execution.tools.base import ToolRegistry
@@ -24,7 +26,6 @@ from soloist.execution.tools.mcp import (
     MCPTool,
     register_servers,
 )
-from soloist.testing.mcp_servers import FAIL_MESSAGE, MCPHTTPServer, stdio_command
 
 TRANSPORTS = ["stdio", "http"]
 CALL = ToolCall(run_id="r1", step_id="s1", idempotency_key="r1/s1/0", workspace="w")

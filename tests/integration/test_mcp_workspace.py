@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from support.mcp_servers import stdio_command
+from support.workspaces import write_workspace
+
 from soloist.execution.llm.router import FixedRouter
 from soloist.testing.llm import ScriptedProvider, reply, tool_call
-from soloist.testing.mcp_servers import stdio_command
-from soloist.testing.workspaces import write_workspace
 from soloist.workspace import Workspace
 
 PLAYBOOKS = {

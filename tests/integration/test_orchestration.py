@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.workspaces import write_workspace
 
 from soloist.errors import InputError, InvalidState, NotFound
-from soloist.testing.workspaces import write_workspace
 from soloist.workspace import Workspace
 
 TASKS = '''

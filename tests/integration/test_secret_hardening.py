@@ -19,14 +19,14 @@ from typing import Any, ClassVar
 from urllib.parse import quote, quote_plus
 
 import pytest
+from support.llm_server import LLMTestServer, RecordedRequest, Reply
+from support.workspaces import write_workspace
 
 from soloist.control.secrets import Redactor, encodings
 from soloist.errors import ConfigError, InputError, NotFound
 from soloist.execution.llm.base import ChatRequest, Message
 from soloist.memory.facts import Cause
 from soloist.store.base import NewEvent
-from soloist.testing.llm_server import LLMTestServer, RecordedRequest, Reply
-from soloist.testing.workspaces import write_workspace
 from soloist.workspace import Workspace
 
 # Awkward values: each is escaped by JSON, by repr, or both, or hides inside another.

@@ -8,9 +8,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from support.workspaces import write_workspace
 
 from soloist.errors import ConfigError, InputError, NotFound
-from soloist.testing.workspaces import write_workspace
 from soloist.workspace import Workspace
 
 SECRET = "sk-live-4f9a2c7e1b8d"

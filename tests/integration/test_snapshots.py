@@ -6,10 +6,10 @@ import time
 from pathlib import Path
 
 import pytest
+from support.workspaces import write_workspace
 
 from soloist.errors import InvalidState, NotFound
 from soloist.memory.facts import Cause
-from soloist.testing.workspaces import write_workspace
 from soloist.workspace import Workspace
 
 PLAYBOOKS = {"two": """

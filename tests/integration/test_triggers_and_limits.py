@@ -6,9 +6,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from support.workspaces import write_workspace
 from test_orchestration import assert_one_at_a_time
 
-from soloist.testing.workspaces import write_workspace
 from soloist.workspace import Workspace
 
 CRON = """

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from support.workspaces import write_workspace
 
 from soloist.control.breakers import BreakerPolicy
 from soloist.errors import ConfigError
-from soloist.testing.workspaces import write_workspace
 from soloist.workspace import Workspace
 
 PLAYBOOK = """

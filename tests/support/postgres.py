@@ -529,7 +529,7 @@ class EmbeddedPostgres:
         settings.update(self._settings)
         lines = [f"{key} = {_conf_value(value)}" for key, value in settings.items()]
         with (self.data_dir / "postgresql.conf").open("a") as conf:
-            conf.write("\n# soloist.testing.postgres\n" + "\n".join(lines) + "\n")
+            conf.write("\n# tests/support/postgres.py\n" + "\n".join(lines) + "\n")
 
     def _start_server(self) -> None:
         for attempt in range(1, _PORT_ATTEMPTS + 1):

@@ -14,7 +14,7 @@ Its tools cover every mapping the client makes:
 
 Two ways to run it:
 
-* over stdio, as a subprocess: ``python -m soloist.testing.mcp_servers stdio``
+* over stdio, as a subprocess: ``python tests/support/mcp_servers.py stdio``
   (:func:`stdio_command` gives that command line for the running interpreter);
 * over streamable HTTP on ``127.0.0.1`` and a free port, in a thread of this process::
 
@@ -31,6 +31,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
@@ -105,7 +106,7 @@ def build_server(name: str = "soloist-test") -> MCPServer:
 
 def stdio_command() -> list[str]:
     """The command line that runs this server over stdio with the current interpreter."""
-    return [sys.executable, "-m", "soloist.testing.mcp_servers", "stdio"]
+    return [sys.executable, str(Path(__file__).resolve()), "stdio"]
 
 
 class MCPHTTPServer:
@@ -207,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
                     time.sleep(3600)
             except KeyboardInterrupt:
                 return 0
-    print("usage: python -m soloist.testing.mcp_servers [stdio|http]", file=sys.stderr)
+    print("usage: python tests/support/mcp_servers.py [stdio|http]", file=sys.stderr)
     return 2
 
 
