@@ -2,15 +2,22 @@
 
 A duplicate key is a :class:`UniqueViolation` naming its table and columns (and the
 constraint: PostgreSQL's name, or ``table(columns)`` on SQLite, which names none), so a
-caller can tell an idempotency hit from any other failure of the store.
+caller can tell an idempotency hit from any other failure of the store. A write that
+waits too long for another connection's lock is a transient :class:`StoreConflict`.
 """
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
 import pytest
 from test_store import make_intent, make_run, make_step
 
-from soloist.errors import StoreError, UniqueViolation, classify
+from soloist.errors import StoreConflict, StoreError, UniqueViolation, classify
+from soloist.store import open_store, sqlite_path
 from soloist.store.base import Store
 
 
@@ -66,3 +73,47 @@ def test_a_violation_caught_inside_the_transaction_still_refuses_the_commit(
     assert isinstance(caught.value.__cause__, UniqueViolation)
     with store.read() as tx:
         assert [r.id for r in tx.runs.list()] == ["r1"]
+
+
+# -- a lock held by another connection -------------------------------------------------
+
+
+def impatient(url: str) -> str:
+    """The same database, with writes that give up on a held lock after 100 ms."""
+    if url.startswith("sqlite:///"):
+        return f"{url}?busy_timeout_ms=100"
+    joiner = "&" if "?" in url else "?"
+    return f"{url}{joiner}options=-c%20lock_timeout%3D100ms"
+
+
+@contextmanager
+def lock_held(url: str) -> Iterator[None]:
+    """Another connection holding the write lock on the runs table (all of SQLite)."""
+    if url.startswith("sqlite:///"):
+        holder: Any = sqlite3.connect(sqlite_path(url), isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+    else:
+        import psycopg
+
+        holder = psycopg.connect(url)
+        holder.execute("LOCK TABLE runs IN ACCESS EXCLUSIVE MODE")
+    try:
+        yield
+    finally:
+        holder.rollback()
+        holder.close()
+
+
+def test_a_write_that_meets_a_held_lock_is_a_transient_conflict(
+        store_url: str, open_another: Callable[[], Store]) -> None:
+    open_another()  # migrated
+    store = open_store(impatient(store_url))
+    try:
+        with lock_held(store_url):
+            with pytest.raises(StoreConflict) as caught, store.transaction() as tx:
+                tx.runs.insert(make_run("r1"))
+            assert classify(caught.value) == "transient"
+        with store.transaction() as tx:  # the lock let go: the same write goes through
+            tx.runs.insert(make_run("r1"))
+    finally:
+        store.close()

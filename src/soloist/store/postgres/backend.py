@@ -120,7 +120,7 @@ def translate(exc: psycopg.Error, where: str) -> StoreError:
     if sqlstate == _UNIQUE_VIOLATION:
         table = exc.diag.table_name or ""
         columns = _key_columns(exc.diag.message_detail or "")
-        name = constraint or f"{table}({', '.join(columns)})"
+        name = constraint or (f"{table}({', '.join(columns)})" if table else "unnamed")
         # Not the detail itself: it quotes the duplicate key's values.
         return UniqueViolation(f"a row with the same key already exists in PostgreSQL at "
                                f"{where} (constraint {name}, {sqlstate})",
