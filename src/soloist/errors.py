@@ -3,35 +3,48 @@
 Every error a user can cause is a :class:`SoloistError` whose message is one clear
 sentence; interfaces print it and exit non-zero, never a traceback.
 
+Every class carries a ``kind`` that decides what a step that raised it does next (read by
+:func:`classify`): ``transient`` is retried with backoff, ``deterministic`` fails the step,
+``semantic`` sends it to a person. ``retry_after`` (seconds, or ``None``) is the least wait
+before a retry that the failing side asked for.
+
 ::
 
-    SoloistError
-     +-- UserError                  bad input from a person: fix it and try again
-     |    +-- ConfigError           soloist.toml, environment or flags
-     |    +-- DefinitionError       a playbook/agent/policy file (file:line:column)
-     |    +-- InputError            run inputs that fail the playbook's schema
-     |    +-- NotFound              an unknown playbook, run, approval, version...
-     |    +-- InvalidState          the thing exists but cannot do that now
-     +-- StepFailure                raised by step code; carries ``kind``
-     |    +-- TransientError        retried with backoff (timeouts, 429, 5xx, busy)
-     |    +-- DeterministicError    fails the step at once (bad input, 4xx, schema)
-     |    +-- SemanticError         a check or business rule failed: goes to a gate
-     +-- StoreError                 translated driver errors
-     |    +-- StoreUnavailable      cannot reach or open the database (transient)
-     |    |    +-- StoreConflict    lost a deadlock/serialization conflict: run it again
-     |    +-- LeaseLost             the fencing token was refused: a newer claim owns the step
-     +-- IllegalTransition          the lifecycle table refuses a move
+    SoloistError                          kind
+     +-- UserError                        deterministic: bad input from a person
+     |    +-- ConfigError                 soloist.toml, environment or flags
+     |    +-- DefinitionError             a playbook/agent/policy file (file:line:column)
+     |    +-- InputError                  run inputs that fail the playbook's schema
+     |    +-- NotFound                    an unknown playbook, run, approval, version...
+     |    +-- InvalidState                the thing exists but cannot do that now
+     +-- StepFailure                      raised by step code; its subclass is its kind
+     |    +-- TransientError              transient: timeouts, 429, 5xx, busy
+     |    |    +-- BreakerOpen            a provider's breaker is open; not an attempt
+     |    +-- DeterministicError          deterministic: bad input, 4xx, schema
+     |    |    +-- InvalidOutput          a model's reply is not the JSON asked for
+     |    |    +-- AgentFailed            an agent gave up (may carry its cause's kind)
+     |    +-- SemanticError               semantic: a check or business rule failed
+     +-- StoreError                       deterministic: a driver error, translated
+     |    +-- UniqueViolation             a row with the same key exists (names it)
+     |    +-- StoreUnavailable            transient: cannot reach or open the database
+     |    |    +-- StoreConflict          transient: busy, locked, deadlock, serialization
+     |    +-- LeaseLost                   transient: a newer claim owns the step
+     +-- IllegalTransition                deterministic: the lifecycle refuses a move
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal, Protocol
 
 FailureKind = Literal["transient", "deterministic", "semantic"]
 
 
 class SoloistError(Exception):
     """Something went wrong in Soloist."""
+
+    kind: FailureKind = "deterministic"
+    #: seconds the failing side asked to wait before a retry (``Retry-After``), if any
+    retry_after: float | None = None
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or (self.__doc__ or "").strip())
@@ -43,6 +56,8 @@ class SoloistError(Exception):
 
 class UserError(SoloistError):
     """The request cannot be carried out as given."""
+
+    kind: FailureKind = "deterministic"
 
 
 class ConfigError(UserError):
@@ -90,10 +105,55 @@ class TransientError(StepFailure):
     kind: FailureKind = "transient"
 
 
+class BreakerOpen(TransientError):
+    """The breaker is open: wait, this attempt does not count."""
+
+    counts_attempt = False
+
+
 class DeterministicError(StepFailure):
     """A deterministic failure: retrying will not help."""
 
     kind: FailureKind = "deterministic"
+
+
+class InvalidOutput(DeterministicError):
+    """The model's reply is not JSON, or does not match the requested schema.
+
+    ``problems`` holds one short line per problem (``$.path: what is wrong``).
+    """
+
+    def __init__(self, message: str, problems: list[str], text: str) -> None:
+        super().__init__(message)
+        self.problems = problems
+        self.text = text
+
+
+class _Trail(Protocol):
+    """What an agent did before it failed (its result so far)."""
+
+    @property
+    def events(self) -> list[Any]: ...
+
+    @property
+    def calls(self) -> list[Any]: ...
+
+
+class AgentFailed(DeterministicError):
+    """The agent could not produce a valid output; ``events`` and ``calls`` say what it
+    did before, so that the log and the cost ledger keep them."""
+
+    def __init__(self, message: str, result: _Trail,
+                 kind_of: SoloistError | None = None) -> None:
+        super().__init__(message)
+        self.events = result.events
+        self.calls = result.calls
+        self.counts_attempt = getattr(kind_of, "counts_attempt", True)
+        if kind_of is not None:
+            # A model that timed out or rate-limited, or a store that was busy, stays
+            # transient: the step retries.
+            self.kind = kind_of.kind
+            self.retry_after = kind_of.retry_after
 
 
 class SemanticError(StepFailure):
@@ -105,30 +165,60 @@ class SemanticError(StepFailure):
 class StoreError(SoloistError):
     """The store failed."""
 
+    kind: FailureKind = "deterministic"
+
+
+class UniqueViolation(StoreError):
+    """A row with the same key already exists.
+
+    ``table`` and ``columns`` name the key the same way on both backends. ``constraint``
+    is PostgreSQL's constraint (or unique index) name, such as ``intents_pkey``; SQLite
+    names none, so there it is ``table(column, ...)`` from its message.
+    """
+
+    def __init__(self, message: str, *, constraint: str, table: str = "",
+                 columns: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.constraint = constraint
+        self.table = table
+        self.columns = columns
+
 
 class StoreUnavailable(StoreError):
     """The database cannot be reached or opened."""
 
+    kind: FailureKind = "transient"
+
 
 class StoreConflict(StoreUnavailable):
-    """The transaction lost a deadlock or serialization conflict; run it again."""
+    """The database was busy, or the transaction lost a deadlock or serialization
+    conflict; run it again."""
+
+    kind: FailureKind = "transient"
 
 
 class LeaseLost(StoreError):
     """The step's lease is held by a newer claim; this worker's write was refused."""
 
+    # Transient: the refusal says this worker is stale, not that the step's work is wrong.
+    # The newer claim carries the step on; nothing here may fail it for good.
+    kind: FailureKind = "transient"
+
 
 class IllegalTransition(SoloistError):
     """The lifecycle does not allow this move."""
+
+    kind: FailureKind = "deterministic"
 
 
 def classify(exc: BaseException) -> FailureKind:
     """The failure kind of any exception raised by step code.
 
-    Exceptions that Soloist did not raise are treated as deterministic, except the
-    usual transient families (timeouts and connection errors).
+    A Soloist error says its own ``kind``. Exceptions that Soloist did not raise are
+    treated as deterministic, except the usual transient families (timeouts and
+    connection errors).
     """
-    if isinstance(exc, StepFailure):
+    if isinstance(exc, SoloistError):
         return exc.kind
     if isinstance(exc, TimeoutError | ConnectionError):
         return "transient"

@@ -20,6 +20,9 @@ MAX_INPUT_BYTES = 1024 * 1024
 
 
 class _NotFinite(ValueError):
+    """Not a Soloist error: the ``json`` module's constant hook raises it, and ``loads``
+    turns it into an :class:`~soloist.errors.InputError` before anyone else sees it."""
+
     def __init__(self, text: str) -> None:
         super().__init__(text)
         self.text = text

@@ -4,8 +4,8 @@ from typing import Any
 
 import pytest
 
-from soloist.errors import DeterministicError
-from soloist.execution.llm import InvalidOutput, parse_json_output, repair_prompt
+from soloist.errors import DeterministicError, InvalidOutput
+from soloist.execution.llm import parse_json_output, repair_prompt
 
 SCHEMA: dict[str, Any] = {
     "type": "object",

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from soloist.control.durations import parse_duration
-from soloist.errors import ConfigError, TransientError
+from soloist.errors import ConfigError
 from soloist.store.base import BreakerRow
 
 
@@ -78,12 +78,6 @@ class BreakerCheck:
     allow: bool
     wait: float = 0.0
     probe: bool = False
-
-
-class BreakerOpen(TransientError):
-    """The breaker is open: wait, this attempt does not count."""
-
-    counts_attempt = False
 
 
 def before_call(row: BreakerRow | None, now: float, policy: BreakerPolicy) -> BreakerCheck:

@@ -55,7 +55,11 @@ class _Place(Protocol):
 
 
 class Refused(Exception):
-    """A file that would exhaust the deploy (nesting, aliases, size), where it goes wrong."""
+    """A file that would exhaust the deploy (nesting, aliases, size), where it goes wrong.
+
+    Not a Soloist error: a signal inside the loader, which reports it as one of the file's
+    problems (``file:line:column``) in a :class:`~soloist.errors.DefinitionError`.
+    """
 
     def __init__(self, mark: _Place, message: str) -> None:
         super().__init__(message)

@@ -22,18 +22,13 @@ from typing import Any, Protocol
 from soloist import jsonvalues
 from soloist.control.agents import Agent
 from soloist.control.policies import Policies, PolicyDecision, ToolRequest, decide
-from soloist.errors import DeterministicError, InputError, SoloistError, StepFailure
+from soloist.errors import AgentFailed, DeterministicError, InputError, InvalidOutput, SoloistError
 from soloist.execution.context import StepContext, ToolCall
 from soloist.execution.costs import cost_usd
 from soloist.execution.llm.base import ChatRequest, Message, ToolSpec
 from soloist.execution.llm.guard import Budgets, CallGuard, CallSite
 from soloist.execution.llm.router import Route
-from soloist.execution.llm.structured import (
-    InvalidOutput,
-    parse_json_output,
-    repair_prompt,
-    schema_instructions,
-)
+from soloist.execution.llm.structured import parse_json_output, repair_prompt, schema_instructions
 from soloist.execution.tools.base import Tool
 from soloist.memory.context import WorkingContext
 from soloist.store.base import LLMCallRow, NewEvent
@@ -68,22 +63,6 @@ class AgentResult:
     calls: list[LLMCallRow] = field(default_factory=list)  # for the cost ledger
     cost_usd: float = 0.0
     turns: int = 0
-
-
-class AgentFailed(DeterministicError):
-    """The agent could not produce a valid output; ``events`` and ``calls`` say what it
-    did before, so that the log and the cost ledger keep them."""
-
-    def __init__(self, message: str, result: AgentResult,
-                 kind_of: SoloistError | None = None) -> None:
-        super().__init__(message)
-        self.events = result.events
-        self.calls = result.calls
-        self.counts_attempt = getattr(kind_of, "counts_attempt", True)
-        if isinstance(kind_of, StepFailure):
-            # A model that timed out or rate-limited stays transient: the step retries.
-            self.kind = kind_of.kind
-            self.retry_after = kind_of.retry_after
 
 
 def tool_spec(tool: Tool) -> ToolSpec:

@@ -22,8 +22,8 @@ from soloist.control.agents import Agent
 from soloist.control.playbooks import CompensateSpec, Playbook, Step
 from soloist.control.policies import Policies, ToolRequest
 from soloist.control.retry import RetryDecision, decide
-from soloist.errors import DeterministicError, SemanticError, classify, describe
-from soloist.execution.agent_loop import AgentFailed, AgentStep, Router, run_agent
+from soloist.errors import AgentFailed, DeterministicError, SemanticError, classify, describe
+from soloist.execution.agent_loop import AgentStep, Router, run_agent
 from soloist.execution.context import Intent, StepContext, ToolCall, idempotency_key
 from soloist.execution.llm.guard import Budgets, CallGuard
 from soloist.execution.tools.base import Tool, ToolRegistry, import_problem

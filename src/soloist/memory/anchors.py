@@ -30,6 +30,7 @@ from pathlib import Path
 
 from soloist.config import Settings
 from soloist.errors import NotFound, UserError
+from soloist.store import sqlite_path
 
 FORMAT = "soloist-anchor/1"
 MIN_KEY_BYTES = 16
@@ -181,7 +182,7 @@ def _store_files(settings: Settings) -> list[Path]:
     url = settings.database_url
     if not url.startswith("sqlite:///") or url.endswith(":memory:"):
         return []
-    db = Path(url.removeprefix("sqlite:///"))
+    db = Path(sqlite_path(url))
     return [db.with_name(db.name + suffix) for suffix in ("", "-wal", "-shm", "-journal")]
 
 

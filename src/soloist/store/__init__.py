@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 from soloist.errors import ConfigError
 from soloist.store.base import Store
@@ -14,11 +15,13 @@ def open_store(url: str) -> Store:
     if url.startswith("sqlite:///"):
         from soloist.store.sqlite.backend import SQLiteStore
 
-        path = url.removeprefix("sqlite:///")
+        path, busy_timeout_ms = _sqlite_options(url)
         if path != ":memory:":
             # A folder made for the store is the owner's alone (the file is, see backend).
             Path(path).parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
-        return SQLiteStore(path)
+        if busy_timeout_ms is None:
+            return SQLiteStore(path)
+        return SQLiteStore(path, busy_timeout_ms=busy_timeout_ms)
     if url.startswith(("postgresql://", "postgres://")):
         try:
             from soloist.store.postgres.backend import PostgresStore
@@ -28,3 +31,24 @@ def open_store(url: str) -> Store:
             ) from exc
         return PostgresStore(url)
     raise ConfigError(f"unknown database URL {url!r}; use sqlite:///PATH or postgresql://...")
+
+
+def sqlite_path(url: str) -> str:
+    """The file a ``sqlite:///PATH[?options]`` URL names."""
+    return url.removeprefix("sqlite:///").partition("?")[0]
+
+
+def _sqlite_options(url: str) -> tuple[str, int | None]:
+    """The path and the one option (``busy_timeout_ms``) of a SQLite URL."""
+    path = sqlite_path(url)
+    query = url.partition("?")[2]
+    busy: int | None = None
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        if name != "busy_timeout_ms":
+            raise ConfigError(f"unknown option {name!r} in the SQLite URL; the one option is "
+                              "busy_timeout_ms")
+        if not value.isdigit():
+            raise ConfigError(f"busy_timeout_ms in the SQLite URL must be a whole number of "
+                              f"milliseconds, not {value!r}")
+        busy = int(value)
+    return path, busy

@@ -20,12 +20,11 @@ from soloist.execution.llm.base import (
     ToolSpec,
     Usage,
 )
-from soloist.execution.llm.structured import InvalidOutput, parse_json_output, repair_prompt
+from soloist.execution.llm.structured import parse_json_output, repair_prompt
 
 __all__ = [
     "ChatRequest",
     "ChatResponse",
-    "InvalidOutput",
     "LLMProvider",
     "Message",
     "Role",

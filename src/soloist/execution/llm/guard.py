@@ -17,13 +17,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from soloist.control.breakers import (
-    BreakerOpen,
     BreakerPolicy,
     Breakers,
     after_call,
     before_call,
 )
-from soloist.errors import SemanticError, StepFailure
+from soloist.errors import BreakerOpen, SemanticError, StepFailure
 from soloist.execution.costs import Price, cache_key, cost_usd
 from soloist.execution.llm.base import ChatRequest, ChatResponse, Usage
 from soloist.execution.llm.router import Route

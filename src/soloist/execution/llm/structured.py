@@ -16,22 +16,10 @@ import jsonschema
 from jsonschema.exceptions import SchemaError
 
 from soloist import jsonvalues
-from soloist.errors import DeterministicError, InputError
+from soloist.errors import DeterministicError, InputError, InvalidOutput
 
 _FENCE = re.compile(r"^\s*```[A-Za-z0-9_-]*\s*\n(?P<body>.*?)\n?\s*```\s*$", re.DOTALL)
 _MAX_PROBLEMS = 5
-
-
-class InvalidOutput(DeterministicError):
-    """The model's reply is not JSON, or does not match the requested schema.
-
-    ``problems`` holds one short line per problem (``$.path: what is wrong``).
-    """
-
-    def __init__(self, message: str, problems: list[str], text: str) -> None:
-        super().__init__(message)
-        self.problems = problems
-        self.text = text
 
 
 def _strip_fence(text: str) -> str:

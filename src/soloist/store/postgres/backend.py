@@ -12,9 +12,12 @@ Driver errors are translated here, at the boundary:
 
 * cannot connect, or the connection was lost: :class:`~soloist.errors.StoreUnavailable`,
   naming host, port and database, never the password;
-* a deadlock or serialization failure: :class:`TransactionConflict` (a
-  ``StoreUnavailable``: transient). ``transaction()`` cannot replay the caller's block, so
-  it does not retry; the caller retries the whole unit of work, as for any transient error;
+* a deadlock, serialization failure or lock timeout: :class:`~soloist.errors.StoreConflict`
+  (a ``StoreUnavailable``: transient). ``transaction()`` cannot replay the caller's block,
+  so it does not retry; the caller retries the whole unit of work, as for any transient
+  error;
+* a unique or primary-key violation (23505): :class:`~soloist.errors.UniqueViolation`,
+  naming the constraint, its table and columns;
 * anything else: :class:`~soloist.errors.StoreError`, with the SQLSTATE and constraint.
 
 One difference from SQLite is kept visible rather than hidden: after an error, PostgreSQL
@@ -43,7 +46,13 @@ from psycopg import IsolationLevel, pq, sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
 
-from soloist.errors import ConfigError, StoreConflict, StoreError, StoreUnavailable
+from soloist.errors import (
+    ConfigError,
+    StoreConflict,
+    StoreError,
+    StoreUnavailable,
+    UniqueViolation,
+)
 from soloist.store import migrations
 from soloist.store.base import Redaction
 from soloist.store.permissions import private_file
@@ -69,12 +78,11 @@ LISTEN_RETRY_S = 1.0
 KEPT_TABLES = ("dispatch_ledger", "version_marks", "processes")
 """Left out of every snapshot, so a restore never rewinds them (``soloist.store.ledger``)."""
 
-_CONFLICT_STATES = frozenset({"40001", "40P01"})  # serialization_failure, deadlock_detected
+# serialization_failure, deadlock_detected, lock_not_available (lock_timeout ran out)
+_CONFLICT_STATES = frozenset({"40001", "40P01", "55P03"})
+_UNIQUE_VIOLATION = "23505"
 
 Connection = psycopg.Connection[dict[str, Any]]
-
-
-TransactionConflict = StoreConflict  # the name this module used first
 
 
 def describe(url: str) -> str:
@@ -98,7 +106,7 @@ def translate(exc: psycopg.Error, where: str) -> StoreError:
     """The Soloist error for a driver error (raise it ``from`` the original)."""
     sqlstate = exc.sqlstate or ""
     if sqlstate in _CONFLICT_STATES:
-        return TransactionConflict(
+        return StoreConflict(
             f"PostgreSQL at {where} aborted a conflicting transaction ({sqlstate}): "
             f"{_first_line(exc)}"
         )
@@ -109,9 +117,25 @@ def translate(exc: psycopg.Error, where: str) -> StoreError:
         # 08: connection exception; 57P: server shutting down; 53: out of resources.
         return StoreUnavailable(f"cannot reach PostgreSQL at {where}: {_first_line(exc)}")
     constraint = getattr(exc.diag, "constraint_name", None)
+    if sqlstate == _UNIQUE_VIOLATION:
+        table = exc.diag.table_name or ""
+        columns = _key_columns(exc.diag.message_detail or "")
+        name = constraint or (f"{table}({', '.join(columns)})" if table else "unnamed")
+        # Not the detail itself: it quotes the duplicate key's values.
+        return UniqueViolation(f"a row with the same key already exists in PostgreSQL at "
+                               f"{where} (constraint {name}, {sqlstate})",
+                               constraint=name, table=table, columns=columns)
     detail = f" (constraint {constraint})" if constraint else ""
     code = f" [{sqlstate}]" if sqlstate else ""
     return StoreError(f"PostgreSQL error on {where}{code}{detail}: {_first_line(exc)}")
+
+
+def _key_columns(detail: str) -> tuple[str, ...]:
+    """The columns of ``Key (a, b)=(1, 2) already exists.``, the detail of a 23505."""
+    if not detail.startswith("Key (") or ")=(" not in detail:
+        return ()
+    listed = detail.removeprefix("Key (").partition(")=(")[0]
+    return tuple(column.strip().strip('"') for column in listed.split(","))
 
 
 def pg_binary(name: str) -> Path | None:
@@ -171,10 +195,12 @@ class _Conn:
 
     def commit(self) -> None:
         if self.failed is not None:
-            raise StoreError(
+            aborted = StoreError(
                 f"the transaction on {self.where} was aborted by an earlier error and "
                 f"cannot commit: {self.failed.message}"
-            ) from self.failed
+            )
+            aborted.kind = self.failed.kind  # a conflict stays worth a retry
+            raise aborted from self.failed
         try:
             self.raw.commit()
         except psycopg.Error as exc:

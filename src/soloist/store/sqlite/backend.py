@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from soloist.errors import StoreError, StoreUnavailable
+from soloist.errors import StoreConflict, StoreError, StoreUnavailable, UniqueViolation
 from soloist.store import migrations
 from soloist.store.base import Redaction
 from soloist.store.permissions import private_file
@@ -26,17 +26,56 @@ from soloist.store.repositories import SqlTransaction
 from soloist.store.sqlite import queries
 
 BUSY_TIMEOUT_MS = 30_000
+"""How long a write waits for another connection's lock before it is a
+:class:`~soloist.errors.StoreConflict` (``?busy_timeout_ms=`` in the URL changes it)."""
+
+
+_BUSY = ("SQLITE_BUSY", "SQLITE_LOCKED")
+_UNAVAILABLE = ("SQLITE_CANTOPEN", "SQLITE_READONLY", "SQLITE_IOERR")
+_UNIQUE = frozenset({"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"})
+
+
+def _family(name: str, families: tuple[str, ...]) -> bool:
+    """Whether an error code name is one of the primary codes or an extended code of one
+    (``SQLITE_IOERR_FSYNC`` is an ``SQLITE_IOERR``)."""
+    return any(name == f or name.startswith(f + "_") for f in families)
+
+
+def _unique_key(text: str) -> tuple[str, str, tuple[str, ...]]:
+    """The constraint, table and columns of ``UNIQUE constraint failed: t.a, t.b``.
+
+    SQLite names no constraint; its message lists the key's columns, so the constraint is
+    ``t(a, b)``. A unique index on expressions is named instead (``index 'name'``).
+    """
+    listed = text.partition(":")[2].strip()
+    if listed.startswith("index "):
+        return listed.removeprefix("index ").strip("'\""), "", ()
+    pairs = [item.strip().partition(".") for item in listed.split(",") if item.strip()]
+    table = pairs[0][0] if pairs else ""
+    columns = tuple(column for _, _, column in pairs)
+    return f"{table}({', '.join(columns)})", table, columns
 
 
 def _translate(exc: sqlite3.Error, path: str) -> StoreError:
+    """The Soloist error for a driver error, by SQLite's error code name (the message text
+    is for people and changes between versions)."""
     text = str(exc)
-    if isinstance(exc, sqlite3.OperationalError) and (
-        "unable to open" in text or "readonly" in text or "disk I/O" in text
-    ):
-        return StoreUnavailable(f"cannot open the SQLite store at {path}: {text}")
-    if isinstance(exc, sqlite3.OperationalError) and "locked" in text:
-        return StoreUnavailable(f"the SQLite store at {path} stayed locked: {text}")
-    return StoreError(f"SQLite error on {path}: {text}")
+    name = getattr(exc, "sqlite_errorname", None) or ""
+    if _family(name, _BUSY):
+        # Another connection holds the lock past the busy timeout, or a read snapshot
+        # went stale before it could write (SQLITE_BUSY_SNAPSHOT): run it again.
+        return StoreConflict(f"the SQLite store at {path} stayed locked ({name}): {text}")
+    if _family(name, ("SQLITE_FULL",)):
+        return StoreUnavailable(f"the SQLite store at {path} cannot grow ({name}): {text}")
+    if _family(name, _UNAVAILABLE):
+        return StoreUnavailable(f"cannot open the SQLite store at {path} ({name}): {text}")
+    if name in _UNIQUE:
+        constraint, table, columns = _unique_key(text)
+        return UniqueViolation(f"a row with the same key already exists in the SQLite store "
+                               f"at {path} (constraint {constraint}, {name})",
+                               constraint=constraint, table=table, columns=columns)
+    code = f" ({name})" if name else ""
+    return StoreError(f"SQLite error on {path}{code}: {text}")
 
 
 def kept_path(path: str) -> str:
@@ -91,8 +130,10 @@ class SQLiteStore:
     polls = True
     redaction: Redaction | None = None
 
-    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
+    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL",
+                 busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
         self.path = str(path)
+        self.busy_timeout_ms = busy_timeout_ms
         self.url = f"sqlite:///{self.path}"
         #: What a restore never rewinds (``soloist.store.ledger``), in a file of its own.
         self.kept_path = kept_path(self.path)
@@ -117,10 +158,10 @@ class SQLiteStore:
             self._make_private()
         try:
             raw = sqlite3.connect(
-                self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=None,
                 check_same_thread=False,
             )
-            raw.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            raw.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
             raw.execute("PRAGMA journal_mode = WAL")
             raw.execute(f"PRAGMA synchronous = {self.synchronous}")
             raw.execute("PRAGMA foreign_keys = ON")
@@ -184,8 +225,10 @@ class SQLiteStore:
                 yield tx
                 tx.events.flush()
                 if conn.failed is not None:
-                    raise StoreError(f"the transaction on {self.path} was aborted by an "
-                                     f"earlier error: {conn.failed.message}") from conn.failed
+                    aborted = StoreError(f"the transaction on {self.path} was aborted by an "
+                                         f"earlier error: {conn.failed.message}")
+                    aborted.kind = conn.failed.kind  # a busy store stays worth a retry
+                    raise aborted from conn.failed
                 raw.execute("COMMIT")
             except BaseException:
                 if raw.in_transaction:
