@@ -7,7 +7,6 @@ methods; none of them talks to the store or the orchestrator directly.
 from __future__ import annotations
 
 import signal
-import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -18,6 +17,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from soloist.config import Settings, load_settings
+from soloist.control.modules import WorkspaceModules
 from soloist.control.secrets import SecretService
 from soloist.errors import InputError, InvalidState, NotFound
 from soloist.orchestration.lifecycle import TERMINAL_RUN_STATES, RunState
@@ -79,9 +79,9 @@ class Workspace:
                  env: Mapping[str, str] | None = None) -> None:
         self.settings: Settings = load_settings(Path(root), env, database_url)
         self.root = self.settings.root
-        # Python steps and tool modules are imported from the workspace folder.
-        if str(self.root) not in sys.path:
-            sys.path.insert(0, str(self.root))
+        # Python steps, tool modules and Python definitions are imported from the
+        # workspace folder by this loader, never through sys.path (see control/modules.py).
+        self.modules = WorkspaceModules(self.root)
         # The store, its key and snapshots are the owner's alone (older versions left
         # them readable by others: tightened here, whenever a workspace is opened).
         secure_tree(self.settings.state_dir)
@@ -150,7 +150,7 @@ class Workspace:
         for spec in memory_tools(self.memory, self.documents):
             tools.add(spec)
         for module in self.settings.tool_modules:
-            tools.add_module(module)
+            tools.add_module(module, self.modules)
         self.__dict__["tools"] = tools  # refresh_policies adds to it
         self.refresh_policies()
         return tools
@@ -186,7 +186,7 @@ class Workspace:
         return StepRunner(self.tools, str(self.root), agents=self.registry.agent,
                           router=self.router, policies=self.registry.policies,
                           guard=self.guard, budgets=self.budgets,
-                          context=self.working_context)
+                          context=self.working_context, modules=self.modules)
 
     def __enter__(self) -> Workspace:
         return self
@@ -198,6 +198,7 @@ class Workspace:
         if self._mcp is not None:
             self._mcp.close()
         self.store.close()
+        self.modules.unload()
 
     def _embedder(self) -> Embedder | None:
         """The ``[memory.embeddings]`` embedder; by default the local model if installed."""
@@ -288,7 +289,7 @@ class Workspace:
         tools = ToolNames(frozenset(self.tools.tools), frozenset(servers), {
             spec.name: spec.compensate.tool for spec in self.tools.tools.values()
             if spec.compensate is not None})
-        return self.registry.deploy(self.root, self.actor(actor), tools)
+        return self.registry.deploy(self.root, self.actor(actor), tools, self.modules)
 
     def rollback(self, kind: str, name: str, version: int, actor: str | None = None, *,
                  write: bool = False) -> RollbackReport:
