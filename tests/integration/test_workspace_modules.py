@@ -58,7 +58,7 @@ def test_two_workspaces_in_one_process_each_run_their_own_tasks(tmp_path: Path) 
         a.deploy()
         # B has a tasks.py without only_a: checked against B's own folder, not A's.
         (root_b / "playbooks" / "only.yaml").write_text(ONLY_A)
-        with pytest.raises(DefinitionError, match="tasks.py defines no 'only_a'"):
+        with pytest.raises(DefinitionError, match=r"tasks\.py defines no 'only_a'"):
             b.deploy()
         (root_b / "playbooks" / "only.yaml").unlink()
         b.deploy()
