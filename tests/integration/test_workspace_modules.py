@@ -132,6 +132,15 @@ def test_a_python_definition_reaches_the_workspace_modules(tmp_path: Path) -> No
         assert outputs(ws, run_id) == {"s": "A"}
 
 
+def test_a_definition_importing_tasks_plainly_is_told_how(tmp_path: Path) -> None:
+    root = workspace(tmp_path / "ws", "A")
+    (root / "playbooks" / "coded.py").write_text("import tasks\n")
+    with Workspace(root) as ws, pytest.raises(DefinitionError) as raised:
+        ws.deploy()
+    assert "playbooks/coded.py:1:1: no module named 'tasks'" in str(raised.value)
+    assert "(`from .. import tasks`)" in str(raised.value)
+
+
 def test_a_name_the_folder_does_not_hold_is_imported_as_usual(tmp_path: Path) -> None:
     import json
 

@@ -87,7 +87,7 @@ class WorkspaceModules:
         try:
             spec.loader.exec_module(module)
         except ModuleNotFoundError as exc:
-            raise self._sibling(exc) from None
+            raise self._sibling(exc, "." * len(relative.parts)) from None
         finally:
             sys.modules.pop(name, None)
         return module
@@ -111,7 +111,7 @@ class WorkspaceModules:
             sys.modules[self.package] = package
             self._installed = True
 
-    def _sibling(self, exc: ModuleNotFoundError) -> ModuleNotFoundError:
+    def _sibling(self, exc: ModuleNotFoundError, dots: str = ".") -> ModuleNotFoundError:
         """The error in the workspace's names: a missing module under the private package
         by its own name, and a plain import of a sibling with the way to write it."""
         name = exc.name or ""
@@ -120,9 +120,9 @@ class WorkspaceModules:
             named: ModuleNotFoundError = ModuleNotFoundError(
                 f"no module named {own!r} in the workspace", name=own)
         elif self.file(name) is not None:
-            named = SiblingImport(f"no module named {name!r}: {name} is a module of the "
-                                  "workspace, which its siblings import relatively "
-                                  f"(`from . import {name.split('.')[0]}`)", name=name)
+            named = SiblingImport(f"no module named {name!r}: {name} is the workspace's own "
+                                  "module, which its neighbours import relatively "
+                                  f"(`from {dots} import {name.split('.')[0]}`)", name=name)
         else:
             return exc
         return named.with_traceback(exc.__traceback__)
