@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import importlib.util
 import json
 import math
@@ -263,8 +262,8 @@ def latency(root: Path, url: str, rate: float, seconds: float,
     ws = open_workspace(root, url)
     stamps: dict[str, float] = {}
     try:
-        # The workspace put its folder on sys.path; the steps record into this module.
-        benchsteps = importlib.import_module("benchsteps")
+        # The steps record into the workspace's own module, which its loader imported.
+        benchsteps = ws.modules.import_module("benchsteps")
         benchsteps.STAMPS.clear()
         stamps = benchsteps.STAMPS
         worker = ws.worker(concurrency=concurrency)

@@ -7,10 +7,9 @@ methods; none of them talks to the store or the orchestrator directly.
 from __future__ import annotations
 
 import signal
-import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -18,6 +17,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from soloist.config import Settings, load_settings
+from soloist.control.modules import WorkspaceModules
 from soloist.control.secrets import SecretService
 from soloist.errors import InputError, InvalidState, NotFound
 from soloist.orchestration.lifecycle import TERMINAL_RUN_STATES, RunState
@@ -43,11 +43,13 @@ if TYPE_CHECKING:
     from soloist.memory.documents import Documents
     from soloist.memory.embeddings import Embedder
     from soloist.memory.episodic import VerifyReport
-    from soloist.memory.facts import Memory
+    from soloist.memory.facts import Cause, Explanation, FactWrite, Memory
+    from soloist.memory.search import MemoryHit
     from soloist.memory.snapshots import Snapshots
     from soloist.orchestration.gates import Gates
     from soloist.orchestration.scheduler import Scheduler
     from soloist.orchestration.worker import Worker
+    from soloist.store.base import DocumentRow, FactRow
 
 
 def _positive(number: int, what: str) -> None:
@@ -79,9 +81,9 @@ class Workspace:
                  env: Mapping[str, str] | None = None) -> None:
         self.settings: Settings = load_settings(Path(root), env, database_url)
         self.root = self.settings.root
-        # Python steps and tool modules are imported from the workspace folder.
-        if str(self.root) not in sys.path:
-            sys.path.insert(0, str(self.root))
+        # Python steps, tool modules and Python definitions are imported from the
+        # workspace folder by this loader, never through sys.path (see control/modules.py).
+        self.modules = WorkspaceModules(self.root)
         # The store, its key and snapshots are the owner's alone (older versions left
         # them readable by others: tightened here, whenever a workspace is opened).
         secure_tree(self.settings.state_dir)
@@ -147,10 +149,10 @@ class Workspace:
         from soloist.execution.tools.memory import memory_tools
 
         tools = builtin_registry()
-        for spec in memory_tools(self.memory, self.documents):
+        for spec in memory_tools(self):
             tools.add(spec)
         for module in self.settings.tool_modules:
-            tools.add_module(module)
+            tools.add_module(module, self.modules)
         self.__dict__["tools"] = tools  # refresh_policies adds to it
         self.refresh_policies()
         return tools
@@ -186,7 +188,7 @@ class Workspace:
         return StepRunner(self.tools, str(self.root), agents=self.registry.agent,
                           router=self.router, policies=self.registry.policies,
                           guard=self.guard, budgets=self.budgets,
-                          context=self.working_context)
+                          context=self.working_context, modules=self.modules)
 
     def __enter__(self) -> Workspace:
         return self
@@ -198,6 +200,7 @@ class Workspace:
         if self._mcp is not None:
             self._mcp.close()
         self.store.close()
+        self.modules.unload()
 
     def _embedder(self) -> Embedder | None:
         """The ``[memory.embeddings]`` embedder; by default the local model if installed."""
@@ -288,7 +291,7 @@ class Workspace:
         tools = ToolNames(frozenset(self.tools.tools), frozenset(servers), {
             spec.name: spec.compensate.tool for spec in self.tools.tools.values()
             if spec.compensate is not None})
-        return self.registry.deploy(self.root, self.actor(actor), tools)
+        return self.registry.deploy(self.root, self.actor(actor), tools, self.modules)
 
     def rollback(self, kind: str, name: str, version: int, actor: str | None = None, *,
                  write: bool = False) -> RollbackReport:
@@ -442,6 +445,122 @@ class Workspace:
     def resolve(self, approval_id: str, note: str, actor: str | None = None) -> ApprovalRow:
         """A failed compensation was undone by hand (see orchestration/compensation.py)."""
         return self.gates.resolve(approval_id, self.actor(actor), note)
+
+    # -- memory ----------------------------------------------------------------------
+    # What `soloist memory` and the agents' memory tools both call: plain arguments and an
+    # actor (a person by default), from which each method builds the cause of its write.
+    def search_memory(self, query: str, namespace: str = "*", k: int = 10, *,
+                      subject: str | None = None, since: float | None = None,
+                      until: float | None = None, recency_days: float | None = None,
+                      as_of: float | None = None) -> list[MemoryHit]:
+        """The ``k`` best documents and facts for ``query`` in the namespaces of a glob
+        (see memory/search.py for what each filter keeps)."""
+        from soloist.memory.search import search_memory
+
+        _positive(k, "the number of hits")
+        return search_memory(self.memory, self.documents, query, namespace, k,
+                             subject=subject, since=since, until=until,
+                             recency_days=recency_days, as_of=as_of)
+
+    def get_fact(self, namespace: str, subject: str, key: str, *,
+                 as_of: float | None = None) -> FactRow | None:
+        """The current version of a fact (or the one current at ``as_of``), or None."""
+        return self.memory.get(namespace, subject, key, as_of=as_of)
+
+    def fact_history(self, namespace: str, subject: str, key: str) -> list[FactRow]:
+        """Every version of a fact, oldest first; NotFound if it was never written."""
+        return self.memory.history(namespace, subject, key)
+
+    def put_fact(self, namespace: str, subject: str, key: str, value: Any, reason: str, *,
+                 actor: str | None = None, run_id: str | None = None,
+                 step_id: str | None = None, once: str | None = None) -> FactWrite:
+        """A new version of the fact, caused by ``actor`` (and the run step that wrote it).
+
+        ``once``, an idempotency key, makes the write happen once: the reason carries the
+        key, and a second call with it returns the first version, replayed.
+        """
+        return self._write_fact(namespace, subject, key, reason, actor, run_id, step_id, once,
+                                lambda cause: self.memory.put(namespace, subject, key, value,
+                                                              cause))
+
+    def forget_fact(self, namespace: str, subject: str, key: str, reason: str, *,
+                    actor: str | None = None, run_id: str | None = None,
+                    step_id: str | None = None, once: str | None = None) -> FactWrite:
+        """Mark the fact as no longer true; it stays in its history."""
+        return self._write_fact(namespace, subject, key, reason, actor, run_id, step_id, once,
+                                lambda cause: self.memory.forget(namespace, subject, key,
+                                                                 cause))
+
+    def _write_fact(self, namespace: str, subject: str, key: str, reason: str,
+                    actor: str | None, run_id: str | None, step_id: str | None,
+                    once: str | None, write: Callable[[Cause], FactRow]) -> FactWrite:
+        from soloist.memory.facts import Cause, FactWrite
+
+        if once is not None:
+            marker = f"[{once}]"
+            reason = f"{reason} {marker}"
+            for row in reversed(self.memory.history_or_empty(namespace, subject, key)):
+                if row.reason.endswith(marker):
+                    return FactWrite(row, replayed=True)
+        return FactWrite(write(Cause(self.actor(actor), reason, run_id, step_id)))
+
+    def why(self, namespace: str, subject: str, key: str) -> list[Explanation]:
+        """Why we believe it: each version with the events of the step that wrote it."""
+        return self.memory.why(namespace, subject, key)
+
+    def revert_run(self, run_id: str, reason: str, *, actor: str | None = None
+                   ) -> tuple[list[FactRow], list[str]]:
+        """Undo every memory write of one run, as new versions; also the facts left as
+        they are because a later write changed them again."""
+        from soloist.memory.facts import Cause
+
+        return self.memory.revert_run(run_id, Cause(self.actor(actor), reason))
+
+    def revert_fact(self, namespace: str, subject: str, key: str, version: int, reason: str,
+                    *, actor: str | None = None) -> FactRow:
+        """Bring one fact back to the value of an older ``version``, as a new version."""
+        from soloist.memory.facts import Cause
+
+        _positive(version, "the version")
+        return self.memory.revert_to(namespace, subject, key, version,
+                                     Cause(self.actor(actor), reason))
+
+    def facts(self, namespace: str = "*") -> list[FactRow]:
+        """The current facts of the namespaces matching a glob (``leads/*``)."""
+        return self.memory.facts(namespace)
+
+    def import_memory(self, path: Path | str, namespace: str | None = None, *,
+                      actor: str | None = None) -> dict[str, int]:
+        """Facts and documents from a JSONL file or a folder of Markdown; a bad line stops
+        the import before any write. How many of each were imported."""
+        from soloist.memory.transfer import import_file
+
+        return import_file(Path(path), self.memory, self.documents, self.actor(actor),
+                           namespace)
+
+    def export_memory(self, namespace: str = "*") -> Iterator[str]:
+        """The current facts and documents as JSONL lines that import takes again."""
+        from soloist.memory.transfer import export_lines
+
+        return export_lines(self.memory, self.documents, namespace)
+
+    def document(self, namespace: str, key: str, *, version: int | None = None,
+                 as_of: float | None = None) -> DocumentRow:
+        """A document's newest version, its ``version``, or the one newest at ``as_of``."""
+        return self.documents.get(namespace, key, version=version, as_of=as_of)
+
+    def document_history(self, namespace: str, key: str) -> list[DocumentRow]:
+        """Every version of a document, oldest first, with who wrote it and why."""
+        return self.documents.history(namespace, key)
+
+    def memory_status(self) -> dict[str, Any]:
+        """Which model memory's vectors come from, how many chunks have one, how they are
+        searched."""
+        return self.documents.status()
+
+    def reembed(self, progress: Callable[[int], None] | None = None) -> int:
+        """Make every current chunk's vector anew with the configured embedder; how many."""
+        return self.documents.reembed(progress=progress)
 
     # -- log and audit ----------------------------------------------------------------
     def log(self, run_id: str | None = None, after: int = 0, limit: int = 1000

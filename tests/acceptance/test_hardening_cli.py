@@ -73,10 +73,7 @@ def root(tmp_path: Path) -> Path:
     path = write_workspace(tmp_path / "ws", {"gated": GATED, "failing": FAILING,
                                              "crashing": CRASHING, "plain": PLAIN,
                                              "slow": SLOW},
-                           tasks=TASKS)
-    module = next(p.stem for p in path.glob("tasks_*.py"))
-    (path / "soloist.toml").write_text((path / "soloist.toml").read_text()
-                                       + f'[tools]\nmodules = ["{module}"]\n')
+                           tasks=TASKS, toml='[tools]\nmodules = ["tasks"]\n')
     soloist("deploy", *run_args(path))
     return path
 
@@ -156,7 +153,7 @@ def test_a_broken_tasks_module_does_not_lock_a_person_out(root: Path) -> None:
         worker.terminate()
         assert worker.wait(30) == 0
     other = json.loads(soloist("run", "plain", "--json", *ws).stdout)
-    module = next(root.glob("tasks_*.py"))
+    module = root / "tasks.py"
     module.write_text(module.read_text() + "\ndef broken(:\n")
     line = len(module.read_text().splitlines())
 
@@ -334,7 +331,8 @@ except SystemExit:
     pass
 heavy = ("soloist.execution.llm", "soloist.execution.tools.mcp", "soloist.memory.embeddings",
          "soloist.execution.steps", "soloist.orchestration.worker", "onnxruntime", "httpx")
-print("LOADED", [m for m in sys.modules if m.startswith(heavy) or m.startswith("tasks_")])
+print("LOADED", [m for m in sys.modules if m.startswith(heavy) or m.split(".")[-1] == "tasks"
+                 or m.startswith("_soloist_workspace_")])
 """
     for args in (["runs"], ["show", run["id"]], ["approvals"], ["log"], ["versions"],
                  ["metrics"]):

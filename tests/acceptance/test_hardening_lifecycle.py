@@ -80,7 +80,7 @@ def test_a_failed_compensation_is_retried_resolved_or_given_up_by_a_person(
         gates = {which: wait_for(ws, run_id) for which, run_id in started.items()}
         listing = soloist("approvals", *ws).stdout
         assert "compensation" in listing
-        assert "Undoing step charge (python tasks_" in listing
+        assert "Undoing step charge (python tasks:" in listing
         assert "the ledger refused to void ada" in listing
         assert state_of(ws, started["ada"], {"compensating"})
 

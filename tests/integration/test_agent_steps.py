@@ -63,9 +63,6 @@ def both(*calls: tuple[str, dict[str, object]]) -> ChatResponse:
 def ws(tmp_path: Path, db_url: str) -> Iterator[Workspace]:
     root = write_workspace(tmp_path / "ws", {"triage": TRIAGE}, TASKS,
                            toml='[tools]\nmodules = ["tasks"]\n')
-    module = next(p.stem for p in root.glob("tasks_*.py"))
-    (root / "soloist.toml").write_text(
-        (root / "soloist.toml").read_text().replace('"tasks"', f'"{module}"'))
     (root / "agents").mkdir()
     (root / "agents" / "assistant.yaml").write_text(AGENT)
     with Workspace(root, database_url=db_url) as workspace:
@@ -282,10 +279,8 @@ steps:
   - {id: add, agent: clerk, task: "Add Ada to the CRM."}
   - {id: next, python: "tasks:boom"}
 """
-    root = write_workspace(tmp_path / "ws", {"onboard": playbook}, UNDO_TASKS)
-    module = next(p.stem for p in root.glob("tasks_*.py"))
-    (root / "soloist.toml").write_text((root / "soloist.toml").read_text()
-                                       + f'[tools]\nmodules = ["{module}"]\n')
+    root = write_workspace(tmp_path / "ws", {"onboard": playbook}, UNDO_TASKS,
+                           toml='[tools]\nmodules = ["tasks"]\n')
     (root / "agents").mkdir()
     (root / "agents" / "clerk.yaml").write_text(
         "name: clerk\ninstructions: Keep the CRM.\ntools: [crm.create]\n")

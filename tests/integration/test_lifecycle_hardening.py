@@ -153,9 +153,6 @@ tools: [file.append]
 @pytest.fixture
 def ws(tmp_path: Path, db_url: str) -> Iterator[Workspace]:
     root = write_workspace(tmp_path / "ws", PLAYBOOKS, TASKS, toml='[tools]\nmodules = ["tasks"]\n')
-    module = next(p.stem for p in root.glob("tasks_*.py"))
-    (root / "soloist.toml").write_text(
-        (root / "soloist.toml").read_text().replace('"tasks"', f'"{module}"'))
     (root / "agents").mkdir()
     (root / "agents" / "scribe.yaml").write_text(AGENT)
     with Workspace(root, database_url=db_url) as workspace:
@@ -200,7 +197,7 @@ def test_a_failed_compensation_waits_for_a_person_and_approve_retries_it(
     [pending] = ws.approvals()
     approval = pending.approval
     assert approval.reason == "compensation" and approval.step_id == "compensate:b"
-    assert "Undoing step b (python tasks_" in approval.message  # what failed, and how
+    assert "Undoing step b (python tasks:" in approval.message  # what failed, and how
     assert "the ledger refused to void b" in approval.message
     assert states(ws, run_id)["compensate:a"] == "scheduled"  # the next undo waits its turn
     # The run cannot be cancelled out of it, but the refusal says what to do.

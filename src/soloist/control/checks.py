@@ -15,7 +15,6 @@ from __future__ import annotations
 import ast
 import difflib
 import fnmatch
-import importlib
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from jsonschema import Draft202012Validator, SchemaError
 
 from soloist.control import templating
 from soloist.control.agents import Agent
+from soloist.control.modules import WorkspaceModules
 from soloist.control.playbooks import topological_order
 
 Loc = tuple[str | int, ...]
@@ -78,7 +78,7 @@ class ToolNames:
 
 
 def playbook_problems(data: Mapping[str, Any], agents: Mapping[str, Agent], tools: ToolNames,
-                      root: Path) -> Iterator[Problem]:
+                      modules: WorkspaceModules) -> Iterator[Problem]:
     """Everything in a playbook that would only fail once a run reaches it.
 
     ``data`` is the playbook as written (a YAML file's mapping, or a model's dump), so a
@@ -87,7 +87,7 @@ def playbook_problems(data: Mapping[str, Any], agents: Mapping[str, Agent], tool
     """
     steps = [step if isinstance(step, dict) else {} for step in _list(data.get("steps"))]
     graph = _Graph(steps)
-    modules = _Modules(root)
+    python = _Modules(modules)
     yield from schema_problems(data.get("inputs"), ("inputs",))  # for playbooks in Python
     for index, step in enumerate(steps):
         loc: Loc = ("steps", index)
@@ -96,13 +96,13 @@ def playbook_problems(data: Mapping[str, Any], agents: Mapping[str, Agent], tool
         if isinstance(step.get("tool"), str):
             yield from _tool(tools, step["tool"], (*loc, "tool"))
         if isinstance(step.get("python"), str):
-            yield from _python(modules, step["python"], (*loc, "python"))
+            yield from _python(python, step["python"], (*loc, "python"))
         compensate = step.get("compensate")
         if isinstance(compensate, dict):
             if isinstance(compensate.get("tool"), str):
                 yield from _tool(tools, compensate["tool"], (*loc, "compensate", "tool"))
             if isinstance(compensate.get("python"), str):
-                yield from _python(modules, compensate["python"], (*loc, "compensate", "python"))
+                yield from _python(python, compensate["python"], (*loc, "compensate", "python"))
             yield from _templates(compensate.get("args"), (*loc, "compensate", "args"),
                                   COMPENSATE_NAMES, graph, step_id, itself=True)
         wanted = step.get("tools")
@@ -294,18 +294,19 @@ def _shown(text: str) -> str:
 class _Modules:
     """Finds ``module:function`` targets without running the workspace's code.
 
-    A module of the workspace (found under its root, which runs put first on the path) is
-    parsed, so a syntax error is reported at its own line and a missing function by name;
-    any other module is looked up as an import would.
+    A module of the workspace (a file in its folder, which a run imports through the
+    workspace's own loader) is parsed, so a syntax error is reported at its own line and a
+    missing function by name; any other module is imported as a run would.
     """
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(self, modules: WorkspaceModules) -> None:
+        self.modules = modules
+        self.root = modules.root
         self._parsed: dict[Path, ast.Module | SyntaxError | OSError] = {}
 
     def problem(self, target: str) -> str | None:
         module, _, attribute = target.partition(":")
-        file = self._file(module)
+        file = self.modules.file(module)
         if file is None:
             return self._installed(module, attribute)
         tree = self._parse(file)
@@ -323,13 +324,6 @@ class _Modules:
         hint = f" (did you mean {module}:{close[0]}?)" if close else ""
         return f"{relative} defines no {first!r}{hint}"
 
-    def _file(self, module: str) -> Path | None:
-        base = self.root.joinpath(*module.split("."))
-        for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-            if candidate.is_file():
-                return candidate
-        return None
-
     def _parse(self, file: Path) -> ast.Module | SyntaxError | OSError:
         if file not in self._parsed:
             try:
@@ -344,7 +338,7 @@ class _Modules:
     def _installed(self, module: str, attribute: str) -> str | None:
         # Not the workspace's own: an installed package, imported as the worker would.
         try:
-            found: Any = importlib.import_module(module)
+            found: Any = self.modules.import_module(module)
         except Exception as exc:  # whatever importing it raises, a run would raise too
             return f"cannot import {module!r}: {exc}"
         for part in attribute.split("."):

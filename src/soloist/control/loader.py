@@ -24,6 +24,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from soloist.control import checks, cron, templating
 from soloist.control.agents import Agent
 from soloist.control.checks import ToolNames
+from soloist.control.modules import WorkspaceModules
 from soloist.control.playbooks import Playbook
 from soloist.control.policies import Policies
 from soloist.control.python_defs import load_python
@@ -79,15 +80,28 @@ class _Doc:
         return [text for _, _, text in sorted(self.problems)]
 
 
-def load_definitions(root: Path, tools: ToolNames | None = None) -> Definitions:
+def load_definitions(root: Path, tools: ToolNames | None = None,
+                     modules: WorkspaceModules | None = None) -> Definitions:
     """Every playbook, agent and the policies under ``root``; DefinitionError lists all problems.
 
     Given the workspace's ``tools``, playbooks are also checked for what would only fail
     in a run: unknown tools and functions, templates reading what they will not have, an
-    agent step's tools beyond its grants (see :mod:`soloist.control.checks`).
+    agent step's tools beyond its grants (see :mod:`soloist.control.checks`). ``modules``
+    imports the workspace's Python (its own loader; by default one used for this call).
     """
     if not root.is_dir():
         raise DefinitionError([f"{root}: not a workspace folder"])
+    if modules is not None:
+        return _definitions(root, tools, modules)
+    modules = WorkspaceModules(root)
+    try:
+        return _definitions(root, tools, modules)
+    finally:
+        modules.unload()
+
+
+def _definitions(root: Path, tools: ToolNames | None, modules: WorkspaceModules
+                 ) -> Definitions:
     problems: list[str] = []
     sources: dict[tuple[str, str], str] = {}
     docs: dict[str, _Doc] = {}
@@ -96,8 +110,8 @@ def load_definitions(root: Path, tools: ToolNames | None = None) -> Definitions:
     playbooks = _load_named(root, "playbook", Playbook, problems, sources, docs, failed)
     agent_docs: dict[str, _Doc] = {}
     agents = _load_named(root, "agent", Agent, problems, sources, agent_docs, failed_agents)
-    _add_python(root, "playbook", Playbook, playbooks, problems, sources)
-    _add_python(root, "agent", Agent, agents, problems, sources)
+    _add_python(modules, "playbook", Playbook, playbooks, problems, sources)
+    _add_python(modules, "agent", Agent, agents, problems, sources)
     policies: Policies | None = Policies()  # no policies.yaml: no rules
     if (root / "policies.yaml").is_file():
         _, policies = _load_file(root / "policies.yaml", "policies.yaml", Policies, problems)
@@ -107,13 +121,13 @@ def load_definitions(root: Path, tools: ToolNames | None = None) -> Definitions:
         # Files with other problems too, so that one deploy lists everything to fix.
         for doc in [*docs.values(), *failed]:
             _add_placed(problems, doc, doc.path,
-                        checks.playbook_problems(doc.data, agents, tools, root))
+                        checks.playbook_problems(doc.data, agents, tools, modules))
         for doc in [*agent_docs.values(), *failed_agents]:
             _add_placed(problems, doc, doc.path, checks.agent_problems(doc.data, tools))
         for name, playbook in playbooks.items():
             if name not in docs:  # written in Python
                 _add_placed(problems, None, sources["playbook", name], checks.playbook_problems(
-                    playbook.model_dump(), agents, tools, root))
+                    playbook.model_dump(), agents, tools, modules))
         for name, agent in agents.items():
             if name not in agent_docs:
                 _add_placed(problems, None, sources["agent", name],
@@ -212,11 +226,11 @@ def _load_named(
 
 
 def _add_python(
-    root: Path, kind: str, model: type[N], found: dict[str, N], problems: list[str],
+    modules: WorkspaceModules, kind: str, model: type[N], found: dict[str, N], problems: list[str],
     sources: dict[tuple[str, str], str],
 ) -> None:
     """Definitions written in Python join the YAML ones (one model, one registry)."""
-    for loaded, relative in load_python(root, f"{kind}s", model, problems):
+    for loaded, relative in load_python(modules, f"{kind}s", model, problems):
         if (kind, loaded.name) in sources:
             problems.append(f"{relative}:1:1: {kind} {loaded.name!r} is also defined in "
                             f"{sources[kind, loaded.name]}")

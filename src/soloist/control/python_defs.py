@@ -7,13 +7,13 @@ import is reported as ``file:line:column: what is wrong`` like a YAML problem.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import traceback
 from pathlib import Path
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
+
+from soloist.control.modules import SiblingImport, WorkspaceModules
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -30,12 +30,16 @@ def _describe(exc: BaseException) -> str:
         return f"{loc}: {first['msg']}" if loc else str(first["msg"])
     if isinstance(exc, SyntaxError):
         return f"syntax error: {exc.msg}"
+    if isinstance(exc, SiblingImport):
+        return str(exc)
     return f"{type(exc).__name__}: {exc}"
 
 
-def load_python(root: Path, folder: str, model: type[M],
+def load_python(modules: WorkspaceModules, folder: str, model: type[M],
                 problems: list[str]) -> list[tuple[M, str]]:
-    """Module-level ``model`` instances of each ``root/folder/*.py``, with their file."""
+    """Module-level ``model`` instances of each ``folder/*.py`` of the workspace, with
+    their file (each run anew: a deploy reads the files as they are now)."""
+    root = modules.root
     directory = root / folder
     if not directory.is_dir():
         return []
@@ -44,20 +48,13 @@ def load_python(root: Path, folder: str, model: type[M],
         if file.name.startswith((".", "_")):
             continue
         relative = file.relative_to(root).as_posix()
-        name = f"_soloist_defs_{folder}_{file.stem}"
-        spec = importlib.util.spec_from_file_location(name, file)
-        if spec is None or spec.loader is None:
-            continue
-        module = importlib.util.module_from_spec(spec)
         try:
-            spec.loader.exec_module(module)
+            module = modules.execute(file)
         except Exception as exc:
             line = exc.lineno or 1 if isinstance(exc, SyntaxError) else _where(exc, file)
             column = (exc.offset or 1) if isinstance(exc, SyntaxError) else 1
             problems.append(f"{relative}:{line}:{column}: {_describe(exc)}")
             continue
-        finally:
-            sys.modules.pop(name, None)
         for value in vars(module).values():
             if isinstance(value, model):
                 found.append((value, relative))

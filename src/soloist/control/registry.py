@@ -23,6 +23,7 @@ from typing import Any
 from soloist.control.agents import Agent
 from soloist.control.checks import ToolNames
 from soloist.control.loader import load_definitions
+from soloist.control.modules import WorkspaceModules
 from soloist.control.playbooks import Playbook
 from soloist.control.policies import Policies
 from soloist.errors import DefinitionError, InputError, InvalidState, NotFound
@@ -62,9 +63,10 @@ def next_version(tx: Transaction, kind: str, name: str, latest: DefinitionRow | 
     return version
 
 
-def _bodies(root: Path, tools: ToolNames | None = None
+def _bodies(root: Path, tools: ToolNames | None = None,
+            modules: WorkspaceModules | None = None
             ) -> list[tuple[str, str, dict[str, Any], str | None]]:
-    definitions = load_definitions(root, tools)
+    definitions = load_definitions(root, tools, modules)
     out: list[tuple[str, str, dict[str, Any], str | None]] = []
     for name, playbook in sorted(definitions.playbooks.items()):
         out.append(("playbook", name, playbook.model_dump(mode="json", exclude={"version"}),
@@ -89,10 +91,12 @@ class Registry:
         self._agents: dict[tuple[str, int, str], Agent] = {}
         self._digests: dict[int, str] = {}  # id of a cached model -> its content digest
 
-    def deploy(self, root: Path, actor: str, tools: ToolNames | None = None) -> DeployReport:
+    def deploy(self, root: Path, actor: str, tools: ToolNames | None = None,
+               modules: WorkspaceModules | None = None) -> DeployReport:
         """Validate and version the workspace at ``root``; with ``tools``, also check that
-        what the playbooks call exists (see :mod:`soloist.control.checks`)."""
-        bodies = _bodies(root, tools)  # raises DefinitionError before anything is written
+        what the playbooks call exists (see :mod:`soloist.control.checks`), importing the
+        workspace's Python through ``modules``."""
+        bodies = _bodies(root, tools, modules)  # raises DefinitionError before anything is written
         report = DeployReport()
         now = time.time()
         with self.store.transaction() as tx:

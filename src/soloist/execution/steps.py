@@ -7,11 +7,11 @@ lifecycle should do next: finish, skip, wait at a gate, retry, fail, or dispatch
 from __future__ import annotations
 
 import fnmatch
-import importlib
 import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Literal
 
 import jsonschema
@@ -19,6 +19,7 @@ import jsonschema
 from soloist.control import display, templating
 from soloist.control import policies as policy
 from soloist.control.agents import Agent
+from soloist.control.modules import WorkspaceModules
 from soloist.control.playbooks import CompensateSpec, Playbook, Step
 from soloist.control.policies import Policies, ToolRequest
 from soloist.control.retry import RetryDecision, decide
@@ -86,12 +87,10 @@ def template_context(job: StepJob) -> dict[str, Any]:
     }
 
 
-def resolve_callable(target: str) -> Callable[..., Any]:
-    module_name, _, attr = target.partition(":")
+def resolve_callable(target: str, modules: WorkspaceModules) -> Callable[..., Any]:
+    """The function a ``module:function`` names, from the workspace's folder first."""
     try:
-        obj: Any = importlib.import_module(module_name)
-        for part in attr.split("."):
-            obj = getattr(obj, part)
+        obj: Any = modules.resolve(target)
     except AttributeError as exc:
         raise DeterministicError(f"cannot find python function {target!r}: {exc}") from exc
     except Exception as exc:  # the workspace's own module does not import
@@ -111,9 +110,11 @@ class StepRunner:
                  policies: Callable[[], Policies] | None = None,
                  guard: CallGuard | None = None,
                  budgets: Callable[[str], Budgets] | None = None,
-                 context: ContextBuilder | None = None) -> None:
+                 context: ContextBuilder | None = None,
+                 modules: WorkspaceModules | None = None) -> None:
         self.tools = tools
         self.workspace = workspace
+        self.modules = modules or WorkspaceModules(Path(workspace))
         self.agents = agents
         self.router = router
         self.policies = policies or Policies
@@ -167,7 +168,7 @@ class StepRunner:
             return Produced({"topic": step.emit, "payload": args}, emitted=(step.emit, args))
         if step.kind == "python":
             assert step.python is not None
-            fn = resolve_callable(step.python)
+            fn = resolve_callable(step.python, self.modules)
             return Produced(fn(ctx, **args), ctx.intents)
         assert step.tool is not None
         spec = self.tools.get(step.tool)
@@ -322,4 +323,4 @@ class StepRunner:
         assert spec.python is not None
         ctx = StepContext(job.row.run_id, job.row.step_id, job.row.attempt, job.inputs,
                           context["steps"], job.row.playbook)
-        return resolve_callable(spec.python)(ctx, **args)
+        return resolve_callable(spec.python, self.modules)(ctx, **args)

@@ -33,6 +33,15 @@ class Cause:
 
 
 @dataclass(frozen=True)
+class FactWrite:
+    """A write's version, and whether it was one made earlier for the same idempotency key
+    (a retried dispatch replays it instead of writing again)."""
+
+    row: FactRow
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
 class Explanation:
     """One version of a fact and the episodic events of the step that wrote it."""
 

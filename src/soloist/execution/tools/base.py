@@ -16,7 +16,6 @@ asks, and the idempotency key) and is left out of the schema.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import traceback
 import types
@@ -30,6 +29,7 @@ from jsonschema.exceptions import best_match
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 
 from soloist.control import templating
+from soloist.control.modules import SiblingImport, WorkspaceModules
 from soloist.errors import ConfigError, DeterministicError, NotFound
 from soloist.execution.context import ToolCall
 
@@ -239,6 +239,8 @@ def import_problem(exc: BaseException) -> str:
     frames = [f for f in traceback.extract_tb(exc.__traceback__)
               if not f.filename.startswith("<frozen")]
     where = f"{frames[-1].filename}:{frames[-1].lineno}: " if frames else ""
+    if isinstance(exc, SiblingImport):
+        return f"{where}{exc}"
     if isinstance(exc, ModuleNotFoundError):
         return f"{where}no module named {exc.name!r}"
     return f"{where}{exc} ({type(exc).__name__})"
@@ -251,9 +253,11 @@ class ToolRegistry:
     def add(self, spec: Tool) -> None:
         self.tools[spec.name] = spec
 
-    def add_module(self, module_name: str) -> None:
+    def add_module(self, module_name: str, modules: WorkspaceModules) -> None:
+        """The ``@tool`` functions of a module: the workspace's own (through its loader)
+        or an installed one."""
         try:
-            module = importlib.import_module(module_name)
+            module = modules.import_module(module_name)
         except Exception as exc:  # the workspace's own code: any error is its author's
             raise ConfigError(f"cannot import tool module {module_name!r} "
                               f"({import_problem(exc)}); fix it, or take it out of "

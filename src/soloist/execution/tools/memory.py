@@ -5,37 +5,62 @@
 version they add names the run and step that caused it. Namespace scopes (an agent's
 ``memory.read`` / ``memory.write`` globs) are enforced by the agent loop before any call,
 never by the prompt.
+
+The tools call the same memory service as ``soloist memory`` (the workspace, through
+:class:`MemoryService`), so an agent's write and a person's are made alike.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from soloist.execution.context import ToolCall
 from soloist.execution.tools.base import Tool, spec_of, tool
-from soloist.memory.documents import Documents
-from soloist.memory.facts import Cause, Memory
-from soloist.memory.search import search_memory
+from soloist.memory.facts import FactWrite
+from soloist.memory.search import MemoryHit
+from soloist.store.base import FactRow
 
 READ_TAG = "memory:read"
 WRITE_TAG = "memory:write"
+MAX_HITS = 50  # what one search hands an agent, whatever k it asks for
 
 
-def memory_tools(memory: Memory, documents: Documents) -> list[Tool]:
+class MemoryService(Protocol):
+    """What the memory tools need from the workspace (which the execution plane cannot
+    import): its memory service methods."""
+
+    def search_memory(self, query: str, namespace: str = "*", k: int = 10, *,
+                      subject: str | None = None,
+                      recency_days: float | None = None) -> list[MemoryHit]: ...
+
+    def get_fact(self, namespace: str, subject: str, key: str) -> FactRow | None: ...
+
+    def fact_history(self, namespace: str, subject: str, key: str) -> list[FactRow]: ...
+
+    def put_fact(self, namespace: str, subject: str, key: str, value: Any, reason: str, *,
+                 actor: str | None = None, run_id: str | None = None,
+                 step_id: str | None = None, once: str | None = None) -> FactWrite: ...
+
+    def forget_fact(self, namespace: str, subject: str, key: str, reason: str, *,
+                    actor: str | None = None, run_id: str | None = None,
+                    step_id: str | None = None, once: str | None = None) -> FactWrite: ...
+
+
+def memory_tools(service: MemoryService) -> list[Tool]:
     @tool("memory.search", effect="read", tags=(READ_TAG,))
     def search(query: str, namespace: str = "*", k: int = 5, subject: str | None = None,
                recency_days: float | None = None) -> list[dict[str, Any]]:
         """Search memory: documents and notes (keyword and vector search) and facts (by
         subject, key and value). subject keeps one subject's; recency_days favours recent
         documents."""
-        return [hit.as_dict() for hit in search_memory(
-            memory, documents, query, namespace, max(1, min(k, 50)), subject=subject,
+        return [hit.as_dict() for hit in service.search_memory(
+            query, namespace, max(1, min(k, MAX_HITS)), subject=subject,
             recency_days=recency_days)]
 
     @tool("memory.get", effect="read", tags=(READ_TAG,))
     def get(namespace: str, subject: str, key: str) -> dict[str, Any] | None:
         """The current value of a fact, with its version and who wrote it."""
-        row = memory.get(namespace, subject, key)
+        row = service.get_fact(namespace, subject, key)
         return None if row is None else {"value": row.value, "version": row.version,
                                          "by": row.actor, "reason": row.reason}
 
@@ -43,32 +68,32 @@ def memory_tools(memory: Memory, documents: Documents) -> list[Tool]:
     def history(namespace: str, subject: str, key: str) -> list[dict[str, Any]]:
         """Every version of a fact, oldest first."""
         return [{"version": r.version, "op": r.op, "value": r.value, "by": r.actor,
-                 "reason": r.reason} for r in memory.history(namespace, subject, key)]
+                 "reason": r.reason} for r in service.fact_history(namespace, subject, key)]
 
     @tool("memory.put", effect="write", idempotent=True, tags=(WRITE_TAG,))
     def put(namespace: str, subject: str, key: str, value: Any, reason: str,
             call: ToolCall) -> dict[str, Any]:
         """Record a fact (a new version; nothing is overwritten)."""
-        return _once(memory, namespace, subject, key, call, lambda cause: memory.put(
-            namespace, subject, key, value, cause), reason)
+        return _result(service.put_fact(namespace, subject, key, value, reason,
+                                        **_caused_by(call)))
 
     @tool("memory.forget", effect="write", idempotent=True, tags=(WRITE_TAG,))
     def forget(namespace: str, subject: str, key: str, reason: str,
                call: ToolCall) -> dict[str, Any]:
         """Mark a fact as no longer true (it stays in history)."""
-        return _once(memory, namespace, subject, key, call, lambda cause: memory.forget(
-            namespace, subject, key, cause), reason)
+        return _result(service.forget_fact(namespace, subject, key, reason,
+                                           **_caused_by(call)))
 
     return [spec_of(fn) for fn in (search, get, history, put, forget)]
 
 
-def _once(memory: Memory, namespace: str, subject: str, key: str, call: ToolCall,
-          write: Any, reason: str) -> dict[str, Any]:
-    """Apply a write once per idempotency key: a retried dispatch replays the version."""
-    marker = f"[{call.idempotency_key}]"
-    for row in reversed(memory.history_or_empty(namespace, subject, key)):
-        if row.reason.endswith(marker):
-            return {"version": row.version, "replayed": True}
-    actor = call.actor or f"run:{call.run_id}"
-    row = write(Cause(actor, f"{reason} {marker}", call.run_id, call.step_id))
-    return {"version": row.version}
+def _caused_by(call: ToolCall) -> dict[str, str | None]:
+    """The run and step that write, as whom; once per idempotency key, so that a retried
+    dispatch replays the version instead of writing again."""
+    return {"actor": call.actor or f"run:{call.run_id}", "run_id": call.run_id,
+            "step_id": call.step_id, "once": call.idempotency_key}
+
+
+def _result(write: FactWrite) -> dict[str, Any]:
+    return ({"version": write.row.version, "replayed": True} if write.replayed
+            else {"version": write.row.version})

@@ -60,10 +60,9 @@ def put(namespace: str, subject: str, key: str,
         reason: Reason, workspace: WorkspaceOpt = DEFAULT_WS, as_json: JsonOpt = False) -> None:
     """A person's write: a new version of NAMESPACE/SUBJECT/KEY."""
     from soloist.interfaces.cli import render
-    from soloist.memory.facts import Cause
 
     with open_workspace(workspace) as ws:
-        row = ws.memory.put(namespace, subject, key, _value(value), Cause(ws.actor(None), reason))
+        row = ws.put_fact(namespace, subject, key, _value(value), reason).row
     _print_versions([row], as_json) if as_json else typer.echo(
         render.plain(f"{namespace}/{subject}/{key} is now v{row.version}"))
 
@@ -76,7 +75,7 @@ def get(namespace: str, subject: str, key: str,
     from soloist.errors import NotFound
 
     with open_workspace(workspace) as ws:
-        row = ws.memory.get(namespace, subject, key, as_of=as_of)
+        row = ws.get_fact(namespace, subject, key, as_of=as_of)
     if row is None:
         raise NotFound(f"{namespace}/{subject}/{key} has no current value")
     if as_json:
@@ -92,7 +91,7 @@ def history(namespace: str, subject: str, key: str, workspace: WorkspaceOpt = DE
             as_json: JsonOpt = False) -> None:
     """Every version, oldest first."""
     with open_workspace(workspace) as ws:
-        rows = ws.memory.history(namespace, subject, key)
+        rows = ws.fact_history(namespace, subject, key)
     _print_versions(rows, as_json)
 
 
@@ -103,7 +102,7 @@ def why(namespace: str, subject: str, key: str, workspace: WorkspaceOpt = DEFAUL
     from soloist.interfaces.cli import render
 
     with open_workspace(workspace) as ws:
-        chain = ws.memory.why(namespace, subject, key)
+        chain = ws.why(namespace, subject, key)
     if as_json:
         render.print_json(chain)
         return
@@ -131,21 +130,20 @@ def revert(reason: Reason,
     """Undo every memory write of one run (--run), or bring one fact back to an older
     version (NAMESPACE SUBJECT KEY --to N); either way as new versions that say so."""
     from soloist.interfaces.cli import render
-    from soloist.memory.facts import Cause
 
     one_fact = fact is not None and len(fact) == 3 and to is not None
     if (run is None) == (not one_fact) or (run is not None and (fact or to is not None)):
         raise typer.BadParameter("give either --run RUN_ID, or NAMESPACE SUBJECT KEY --to N")
     with open_workspace(workspace) as ws:
         if run is not None:
-            written, skipped = ws.memory.revert_run(run, Cause(ws.actor(None), reason))
+            written, skipped = ws.revert_run(run, reason)
             typer.echo(f"reverted {len(written)} fact(s) written by run {run}")
             for line in skipped:
                 typer.echo(f"left as is: {render.plain(line)}")
             return
         assert fact is not None and to is not None
         namespace, subject, key = fact
-        row = ws.memory.revert_to(namespace, subject, key, to, Cause(ws.actor(None), reason))
+        row = ws.revert_fact(namespace, subject, key, to, reason)
     typer.echo(render.plain(f"{'/'.join(fact)} is now v{row.version} (the value of v{to})"))
 
 
@@ -156,7 +154,7 @@ def facts(namespace: Annotated[str, typer.Argument(help="A glob, like leads/*.")
     from soloist.interfaces.cli import render
 
     with open_workspace(workspace) as ws:
-        rows = ws.memory.facts(namespace)
+        rows = ws.facts(namespace)
     if as_json:
         render.print_json(rows)
         return
@@ -174,10 +172,8 @@ def import_(path: Annotated[Path, typer.Argument(help="A JSONL file, or a folder
                 help="For Markdown, and for lines that name none.")] = None,
             workspace: WorkspaceOpt = DEFAULT_WS) -> None:
     """Import facts and documents; a bad line stops the import before any write."""
-    from soloist.memory.transfer import import_file
-
     with open_workspace(workspace) as ws:
-        counts = import_file(path, ws.memory, ws.documents, ws.actor(None), namespace)
+        counts = ws.import_memory(path, namespace)
     typer.echo(f"imported {counts['facts']} fact(s) and {counts['documents']} document(s)")
 
 
@@ -185,10 +181,8 @@ def import_(path: Annotated[Path, typer.Argument(help="A JSONL file, or a folder
 def export(namespace: Annotated[str, typer.Argument(help="A glob.")] = "*",
            workspace: WorkspaceOpt = DEFAULT_WS) -> None:
     """The current facts and documents as JSONL on standard output (importable again)."""
-    from soloist.memory.transfer import export_lines
-
     with open_workspace(workspace) as ws:
-        for line in export_lines(ws.memory, ws.documents, namespace):
+        for line in ws.export_memory(namespace):
             typer.echo(line)
 
 
@@ -206,9 +200,9 @@ def document(namespace: str, key: str,
     at = _timestamp("--as-of", as_of)
     with open_workspace(workspace) as ws:
         if history:
-            rows = ws.documents.history(namespace, key)
+            rows = ws.document_history(namespace, key)
         else:
-            rows = [ws.documents.get(namespace, key, version=version, as_of=at)]
+            rows = [ws.document(namespace, key, version=version, as_of=at)]
     if as_json:
         render.print_json(rows if history else rows[0])
     elif history:
@@ -240,14 +234,12 @@ def search(query: str,
     """Search memory: documents (keyword and vectors) and facts, fused by reciprocal
     rank."""
     from soloist.interfaces.cli import render
-    from soloist.memory.search import search_memory
 
     since_at, until_at, at = (_timestamp(flag, text) for flag, text in (
         ("--since", since), ("--until", until), ("--as-of", as_of)))
     with open_workspace(workspace) as ws:
-        hits = search_memory(ws.memory, ws.documents, query, namespace, k, subject=subject,
-                             since=since_at, until=until_at, recency_days=recency_days,
-                             as_of=at)
+        hits = ws.search_memory(query, namespace, k, subject=subject, since=since_at,
+                                until=until_at, recency_days=recency_days, as_of=at)
     if as_json:
         render.print_json([h.as_dict() for h in hits])
         return
@@ -268,7 +260,7 @@ def status(workspace: WorkspaceOpt = DEFAULT_WS, as_json: JsonOpt = False) -> No
     from soloist.interfaces.cli import render
 
     with open_workspace(workspace) as ws:
-        figures = ws.documents.status()
+        figures = ws.memory_status()
     if as_json:
         render.print_json(figures)
         return
@@ -284,7 +276,6 @@ def reembed(workspace: WorkspaceOpt = DEFAULT_WS) -> None:
     """Make every current chunk's vector anew with the configured embedder (after a change
     of model); resumes where a stopped run left off."""
     with open_workspace(workspace) as ws:
-        done = ws.documents.reembed(
-            progress=lambda n: typer.echo(f"  {n} chunk(s) embedded", err=True))
-        model = ws.documents.status()["model"]
+        done = ws.reembed(progress=lambda n: typer.echo(f"  {n} chunk(s) embedded", err=True))
+        model = ws.memory_status()["model"]
     typer.echo(f"re-embedded {done} chunk(s) with {model}")
