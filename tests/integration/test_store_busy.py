@@ -72,9 +72,6 @@ def ws(tmp_path: Path) -> Iterator[Workspace]:
     root = write_workspace(tmp_path / "ws", PLAYBOOKS,
                            TASKS.replace("HOLD", repr(HOLD_SECONDS)),
                            toml='[tools]\nmodules = ["tasks"]\n')
-    module = next(p.stem for p in root.glob("tasks_*.py"))
-    (root / "soloist.toml").write_text(
-        (root / "soloist.toml").read_text().replace('"tasks"', f'"{module}"'))
     url = f"sqlite:///{root / '.soloist' / 'state.db'}?busy_timeout_ms={BUSY_TIMEOUT_MS}"
     with Workspace(root, database_url=url) as workspace:
         workspace.deploy("person:test")
