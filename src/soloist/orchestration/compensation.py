@@ -1,5 +1,13 @@
-"""A compensation that cannot be done goes to a person; the run never stays compensating.
+"""Compensation: a run that fails or is cancelled undoes what it did, newest first (saga).
 
+When a run ends early, :func:`plan` picks the steps to undo and :func:`new_steps` queues
+one compensating step for each, run one after the other (:func:`advance`); each is a step
+row of kind ``compensation`` whose id names the step it undoes (:func:`step_id`,
+:func:`original_of`: the only place that knows how). Its action is the playbook's
+``compensate`` or, failing that, the undo its tools declared for each dispatched intent
+(:class:`Compensator`).
+
+A compensation that cannot be done goes to a person; the run never stays compensating.
 A compensating step that fails deterministically, or transiently until its retries with
 backoff are used up, waits at a gate of reason ``compensation`` whose message says which
 step's undo failed and why. The person decides with the usual verbs:

@@ -7,10 +7,9 @@ whole outcome is refused and nothing of it is written.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
 from soloist.control import display
-from soloist.control.playbooks import Playbook
 from soloist.execution.steps import Outcome, StepJob
 from soloist.orchestration import compensation, runs
 from soloist.orchestration.dispatch import Dispatched
@@ -32,10 +31,6 @@ from soloist.store.base import (
 )
 
 S = StepState
-
-
-class Catalog(Protocol):
-    def playbook(self, name: str, version: int) -> Playbook: ...
 
 
 def is_plain_finish(outcome: Outcome) -> bool:
