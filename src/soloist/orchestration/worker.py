@@ -23,7 +23,6 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
 
 from soloist.control.processes import Presence
 from soloist.control.registry import Registry
@@ -44,6 +43,8 @@ from soloist.orchestration.outcomes import (
 from soloist.store.base import NewEvent, RunRow, StepRow, Store, Transaction
 
 S = StepState
+#: What an executor thread hands back to the loop.
+Finished = Outcome | Dispatched
 _WAKE = object()
 _log = logging.getLogger(__name__)
 #: Consecutive failed turns (about a minute of backoff) before the worker gives up.
@@ -81,14 +82,14 @@ class Worker:
         self.dispatcher = Dispatcher(store, runner)
         self.compensator = Compensator(store, runner)
         self.stop_event = threading.Event()
-        self.inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.inbox: queue.SimpleQueue[Finished | object] = queue.SimpleQueue()
         self.inflight: dict[int, _InFlight] = {}
         self.abandoned: set[tuple[int, int]] = set()
         self.completed = 0
         self.refused = 0
         self._limits_at = 0.0
         self._playbook_limits: dict[str, int] = {}
-        self._carry: list[Any] = []  # results of a turn the store refused, to write again
+        self._carry: list[Finished] = []  # results of a turn the store refused, to write again
         #: Called every few seconds from the loop (e.g. to reload what must be redacted).
         self.refresh_hooks: list[Callable[[], None]] = []
 
@@ -188,15 +189,15 @@ class Worker:
         if item is not _WAKE:
             self.inbox.put(item)
 
-    def _drain(self) -> list[Any]:
-        items: list[Any] = self._carry
+    def _drain(self) -> list[Finished]:
+        items: list[Finished] = self._carry
         self._carry = []
         while True:
             try:
                 item = self.inbox.get_nowait()
             except queue.Empty:
                 return items
-            if item is _WAKE:
+            if not isinstance(item, (Outcome, Dispatched)):  # a wake-up
                 continue
             key = (item.job.row.id, item.job.row.lease_token)
             if key in self.abandoned:
@@ -218,17 +219,17 @@ class Worker:
         return late
 
     # -- one transaction per turn ---------------------------------------------------
-    def _turn(self, finished: list[Any], want: int, heartbeat: bool,
+    def _turn(self, finished: list[Finished], want: int, heartbeat: bool,
               now: float) -> tuple[list[StepJob], list[StepJob]]:
         to_dispatch: list[StepJob] = []
         plain = [i for i in finished if isinstance(i, Outcome) and is_plain_finish(i)]
         others = [i for i in finished if not (isinstance(i, Outcome) and is_plain_finish(i))]
         with self.store.transaction() as tx:
             if plain:
-                for item, accepted in zip(plain, apply_finishes(tx, plain, self.id, now),
-                                          strict=True):
-                    self.inflight.pop(item.job.row.id, None)
-                    self._count(tx, item, accepted, now)
+                for finish, accepted in zip(plain, apply_finishes(tx, plain, self.id, now),
+                                            strict=True):
+                    self.inflight.pop(finish.job.row.id, None)
+                    self._count(tx, finish, accepted, now)
             for item in others:
                 pk = item.job.row.id
                 if isinstance(item, Dispatched):
@@ -313,7 +314,7 @@ class Worker:
         return rows
 
     # -- executor threads ------------------------------------------------------------
-    def _guard(self, fn: Callable[[StepJob], Any], job: StepJob) -> None:
+    def _guard(self, fn: Callable[[StepJob], Finished], job: StepJob) -> None:
         try:
             self.inbox.put(fn(job))
         except BaseException as exc:  # a bug must not lose the step: report it as failed
