@@ -66,6 +66,10 @@ class Leases:
         self.registry = registry
         self.owner = owner
         self.lease_seconds = lease_seconds
+        #: Renewed three times a lease: a beat or two may be late without losing a step.
+        self.heartbeat_every = lease_seconds / 3
+        #: Expired leases are looked for twice a lease (not in a busy loop for short ones).
+        self.reap_every = max(0.5, lease_seconds / 2)
 
     def heartbeat(self, tx: Transaction, step_ids: Sequence[int], now: float) -> None:
         """Renew the leases of the steps in hand."""

@@ -122,7 +122,7 @@ class Worker:
                 presence.beat(now)
                 if now >= next_reap and not stopping:
                     self.reap_expired(now)
-                    next_reap = now + max(0.5, opts.lease_seconds / 2)
+                    next_reap = now + self.leases.reap_every
                 finished.extend(self._timeouts(now))
                 free = opts.concurrency - len(self.inflight) + sum(
                     1 for f in finished if f.job.row.id in self.inflight)
@@ -144,7 +144,7 @@ class Worker:
                         continue
                     failures = 0
                     if heartbeat:
-                        next_heartbeat = now + opts.lease_seconds / 3
+                        next_heartbeat = now + self.leases.heartbeat_every
                 for job in to_dispatch:
                     pool.submit(self._guard, self.dispatcher.dispatch, job)
                 for job in claimed:
@@ -346,12 +346,12 @@ def _run_info(tx: Transaction, row: StepRow, run: RunRow | None,
     if row.kind != TaskKind.COMPENSATION and row.resume != Resume.DISPATCH:
         return RunInfo(row.run_id, row.playbook, row.playbook_version, row.attempt, pins,
                        refused)
-    original = compensation.original_of(row.step_id)
-    origin = tx.steps.get(row.run_id, original)
-    attempts = None
+    original, attempts = row.step_id, None
     if row.kind == TaskKind.COMPENSATION:
+        original = compensation.original_of(row.step_id)
         attempts = row.attempt - compensation.attempt_base(tx.approvals.for_run(row.run_id),
                                                            row.step_id)
+    origin = tx.steps.get(row.run_id, original)
     return RunInfo(row.run_id, row.playbook, row.playbook_version, row.attempt, pins,
                    refused, tuple(tx.intents.for_step(row.run_id, original)),
                    origin.output if origin else None, attempts)
