@@ -6,14 +6,12 @@ methods; none of them talks to the store or the orchestrator directly.
 
 from __future__ import annotations
 
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from soloist.config import Settings, load_settings
@@ -615,31 +613,8 @@ class Workspace:
     def serve(self, *, concurrency: int | None = None, scheduler: bool = True,
               workers: bool = True) -> None:
         """Run a worker and/or the scheduler until SIGTERM or SIGINT, then stop cleanly."""
+        from soloist.orchestration.supervisor import Supervisor
+
         worker = self.worker(concurrency) if workers else None
-        sched = self.scheduler(worker.id if worker else None) if scheduler else None
-        threads: list[threading.Thread] = []
-        if sched is not None:
-            threads.append(threading.Thread(target=sched.run, name="scheduler", daemon=True))
-        stopped = threading.Event()
-
-        def on_signal(signum: int, frame: FrameType | None) -> None:
-            stopped.set()
-            if worker is not None:
-                worker.stop()
-            if sched is not None:
-                sched.stop()
-
-        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM,
-                                                                    signal.SIGINT)}
-        try:
-            for thread in threads:
-                thread.start()
-            if worker is not None:
-                worker.run()
-            else:
-                stopped.wait()
-            for thread in threads:
-                thread.join(timeout=10)
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+        Supervisor(worker, self.scheduler(worker.id if worker else None) if scheduler
+                   else None).run()

@@ -17,7 +17,7 @@ from soloist.execution.tools.base import Tool
 from soloist.execution.tools.builtins import builtin_registry, confine, file_tools
 from soloist.orchestration import compensation
 from soloist.orchestration.lifecycle import StepState, check_step_move
-from soloist.store.base import ApprovalRow
+from soloist.store.base import ApprovalRow, IntentRow
 
 
 @pytest.fixture
@@ -219,8 +219,10 @@ def test_the_gate_names_the_compensating_action() -> None:
         "  - {id: a, tool: note, args: {text: x}, compensate: {tool: note, args: {text: y}}}\n"
         "  - {id: b, tool: file.append, args: {path: f, line: x}}\n", "p.yaml")
     assert compensation.action_of(playbook, "compensate:a", []) == "tool note"
-    intents = [{"status": "dispatched", "undo": {"tool": "file.unappend", "args": {}}},
-               {"status": "failed", "undo": None}]
+    intents = [IntentRow("r", "b", 0, "r/b/0", "file.append", {}, "", "dispatched", None, None,
+                         0.0, 1.0, {"tool": "file.unappend", "args": {}}),
+               IntentRow("r", "b", 1, "r/b/1", "file.append", {}, "", "failed", None, "no",
+                         0.0, None)]
     assert compensation.action_of(playbook, "compensate:b", intents) == "tool file.unappend"
     assert compensation.action_of(playbook, "compensate:gone", []) == ""
     assert "(tool note) failed" in compensation.gate_message("compensate:a", "no", 1,

@@ -8,6 +8,7 @@ needs the step before it, so a plain list runs in order.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from functools import cached_property
 from typing import Any, Literal
 
@@ -15,7 +16,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from soloist.control.durations import Duration, PositiveDuration
 
-StepKind = Literal["python", "tool", "gate", "emit", "agent"]
+
+class StepKind(StrEnum):
+    PYTHON = "python"
+    TOOL = "tool"
+    GATE = "gate"
+    EMIT = "emit"
+    AGENT = "agent"
+
+
 NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]*$"
 MAX_STEPS = 5000  # far above any playbook a person writes; keeps a deploy and a run bounded
 # Priorities are stored in a 32-bit integer column (PostgreSQL's ``integer``).
@@ -111,14 +120,14 @@ class Step(Model):
     @property
     def kind(self) -> StepKind:
         if self.python is not None:
-            return "python"
+            return StepKind.PYTHON
         if self.tool is not None:
-            return "tool"
+            return StepKind.TOOL
         if self.emit is not None:
-            return "emit"
+            return StepKind.EMIT
         if self.agent is not None:
-            return "agent"
-        return "gate"
+            return StepKind.AGENT
+        return StepKind.GATE
 
 
 class ManualTrigger(Model):

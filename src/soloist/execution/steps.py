@@ -20,7 +20,7 @@ from soloist.control import display, templating
 from soloist.control import policies as policy
 from soloist.control.agents import Agent
 from soloist.control.modules import WorkspaceModules
-from soloist.control.playbooks import CompensateSpec, Playbook, Step
+from soloist.control.playbooks import CompensateSpec, Playbook, Step, StepKind
 from soloist.control.policies import Policies, ToolRequest
 from soloist.control.retry import RetryDecision, decide
 from soloist.errors import AgentFailed, DeterministicError, SemanticError, classify, describe
@@ -29,7 +29,7 @@ from soloist.execution.context import Intent, StepContext, ToolCall, idempotency
 from soloist.execution.llm.guard import Budgets, CallGuard
 from soloist.execution.tools.base import Tool, ToolRegistry, import_problem
 from soloist.memory.context import WorkingContext
-from soloist.store.base import LLMCallRow, NewEvent, StepRow
+from soloist.store.base import IntentRow, LLMCallRow, NewEvent, StepRow
 
 Status = Literal["done", "dispatch", "skipped", "gate", "retry", "failed"]
 #: (agent, task, run id) -> what memory adds to the agent's context
@@ -40,13 +40,42 @@ VERDICT_SCHEMA: dict[str, Any] = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    """What a claimed step knows of its run, read in the transaction that claimed it."""
+
+    id: str
+    playbook: str
+    version: int
+    attempt: int
+    pins: Mapping[str, Any] | None = None  # what the run keeps: agents' versions, policies
+    #: Why the step must not run at all (what the run pinned is gone), if it must not.
+    refused: str | None = None
+    #: A compensation's or a resumed dispatch's view of the intents of the step concerned.
+    intents: tuple[IntentRow, ...] = ()
+    original_output: Any = None  # a compensation: the output of the step it undoes
+    #: A compensation: its attempts since a person last sent it back (its retries count
+    #: from there).
+    attempts: int | None = None
+
+    def agent_version(self, agent: str) -> int | None:
+        """The version of an agent this run pinned, if it pinned one."""
+        pinned = (self.pins or {}).get("agents", {}).get(agent)
+        return int(pinned) if pinned else None
+
+    def template(self) -> dict[str, Any]:
+        """What templates see as ``run``."""
+        return {"id": self.id, "playbook": self.playbook, "version": self.version,
+                "attempt": self.attempt, "pins": self.pins}
+
+
 @dataclass(slots=True)
 class StepJob:
     row: StepRow
     playbook: Playbook
     inputs: dict[str, Any]
     outputs: dict[str, Any]  # step id -> output, for the steps done so far
-    run: dict[str, Any]
+    run: RunInfo
 
 
 @dataclass(slots=True)
@@ -83,7 +112,7 @@ def template_context(job: StepJob) -> dict[str, Any]:
     return {
         "inputs": job.inputs,
         "steps": {sid: {"output": out} for sid, out in job.outputs.items()},
-        "run": job.run,
+        "run": job.run.template(),
     }
 
 
@@ -132,7 +161,7 @@ class StepRunner:
                 return Outcome(job, "skipped", started=started, checked=time.time())
             produced = self._run_kind(step, job, context)
             self._check(step, produced.output)
-            if step.kind != "agent":  # an agent's calls were each decided as they came
+            if step.kind != StepKind.AGENT:  # an agent's calls were each decided as they came
                 self._check_intents(job, produced)
         except Exception as exc:
             return self._failure(job, step, exc, started, produced)
@@ -158,15 +187,15 @@ class StepRunner:
         ctx = StepContext(row.run_id, row.step_id, row.attempt, job.inputs,
                           context["steps"], row.playbook, row.guidance,
                           admit=self.admit_intent)
-        if step.kind == "gate":
+        if step.kind == StepKind.GATE:
             return Produced()
-        if step.kind == "agent":
+        if step.kind == StepKind.AGENT:
             return self._agent(step, job, ctx, context)
         args = templating.render(step.args, context)
-        if step.kind == "emit":
+        if step.kind == StepKind.EMIT:
             assert step.emit is not None
             return Produced({"topic": step.emit, "payload": args}, emitted=(step.emit, args))
-        if step.kind == "python":
+        if step.kind == StepKind.PYTHON:
             assert step.python is not None
             fn = resolve_callable(step.python, self.modules)
             return Produced(fn(ctx, **args), ctx.intents)
@@ -186,8 +215,7 @@ class StepRunner:
             raise DeterministicError("agent steps need a model: configure [llm] in "
                                      "soloist.toml")
         assert step.agent is not None and step.task is not None
-        pinned = (job.run.get("pins") or {}).get("agents", {}).get(step.agent)
-        agent = self.agents(step.agent, pinned)
+        agent = self.agents(step.agent, job.run.agent_version(step.agent))
         budgets = self.budgets(job.row.playbook) if self.budgets else Budgets()
         if job.playbook.budget.cost_usd is not None:
             budgets = replace(budgets, run_usd=job.playbook.budget.cost_usd)
@@ -209,8 +237,7 @@ class StepRunner:
         person (semantic), and nothing it could stage is kept."""
         assert step.verifier is not None and self.agents is not None
         assert self.router is not None
-        pinned = (job.run.get("pins") or {}).get("agents", {}).get(step.verifier)
-        verifier = self.agents(step.verifier, pinned)
+        verifier = self.agents(step.verifier, job.run.agent_version(step.verifier))
         judge_ctx = StepContext(ctx.run_id, ctx.step_id, ctx.attempt, ctx.inputs, ctx.steps,
                                 ctx.playbook)
         task = (f"Check the work of another agent.\nTask it was given:\n{step.task}\n\n"

@@ -11,7 +11,7 @@ import time
 from soloist.control.registry import Registry
 from soloist.errors import InvalidState, NotFound
 from soloist.orchestration import compensation, runs
-from soloist.orchestration.lifecycle import RunState, StepState
+from soloist.orchestration.lifecycle import IntentStatus, Resume, RunState, StepState
 from soloist.store.base import ApprovalRow, NewEvent, Store, Transaction
 
 S = StepState
@@ -35,7 +35,7 @@ def _record(tx: Transaction, approval: ApprovalRow, decision: str, actor: str,
     tx.events.append(NewEvent("approval.decided", {
         "approval": approval.id, "decision": decision, "note": note,
         "intents": [{"tool": i.tool, "args": i.args, "key": i.idempotency_key}
-                    for i in intents if i.status == "staged"],
+                    for i in intents if i.status == IntentStatus.STAGED],
     }, run_id=approval.run_id, step_id=approval.step_id, actor=actor, ts=now))
 
 
@@ -74,11 +74,12 @@ class Gates:
         if approval.reason == compensation.REASON:
             self._retry_compensation(tx, approval, pk, actor, note, now)
             return
-        tx.intents.set_status(approval.run_id, approval.step_id, "pending", expect=["staged"])
+        tx.intents.set_status(approval.run_id, approval.step_id, IntentStatus.PENDING,
+                              expect=[IntentStatus.STAGED])
         # The output is recorded: the claim resumes at dispatch, not at execution.
-        tx.steps.set_state(pk, S.READY, expect=[S.AWAITING_APPROVAL], resume="dispatch",
+        tx.steps.set_state(pk, S.READY, expect=[S.AWAITING_APPROVAL], resume=Resume.DISPATCH,
                            available_at=now)
-        _move(tx, approval, S.READY, actor, now, resume="dispatch")
+        _move(tx, approval, S.READY, actor, now, resume=Resume.DISPATCH.value)
         tx.notify_ready()
 
     def reject(self, approval_id: str, actor: str, reason: str,
@@ -98,9 +99,10 @@ class Gates:
                                error=f"given up by {actor}: {reason}", finished_at=now)
             _move(tx, approval, S.FAILED, actor, now, error=f"given up: {reason}")
             compensation.decided(tx, approval, "give_up", actor, reason, now)
-            runs.compensation_done(tx, approval.run_id, now)
+            compensation.advance(tx, approval.run_id, now)
             return
-        tx.intents.set_status(approval.run_id, approval.step_id, "rejected", expect=["staged"])
+        tx.intents.set_status(approval.run_id, approval.step_id, IntentStatus.REJECTED,
+                              expect=[IntentStatus.STAGED])
         tx.steps.set_state(pk, S.FAILED, expect=[S.AWAITING_APPROVAL],
                            error=f"rejected by {actor}: {reason}", finished_at=now)
         _move(tx, approval, S.FAILED, actor, now, error=f"rejected: {reason}")
@@ -121,11 +123,11 @@ class Gates:
             if approval.reason == compensation.REASON:
                 self._retry_compensation(tx, approval, pk, actor, guidance, now)
                 return approval
-            tx.intents.set_status(approval.run_id, approval.step_id, "discarded",
-                                  expect=["staged"])
+            tx.intents.set_status(approval.run_id, approval.step_id, IntentStatus.DISCARDED,
+                                  expect=[IntentStatus.STAGED])
             step = tx.steps.get(approval.run_id, approval.step_id)
             assert step is not None
-            tx.steps.set_state(pk, S.READY, expect=[S.AWAITING_APPROVAL], resume="execute",
+            tx.steps.set_state(pk, S.READY, expect=[S.AWAITING_APPROVAL], resume=Resume.EXECUTE,
                                attempt=step.attempt + 1, available_at=now, guidance=guidance)
             _move(tx, approval, S.READY, actor, now, guidance=guidance)
             tx.notify_ready()
@@ -157,7 +159,7 @@ class Gates:
                     "from": "done", "to": "compensated", "by_hand": True},
                     run_id=approval.run_id, step_id=original, actor=actor, ts=now))
             compensation.decided(tx, approval, "done_by_hand", actor, note, now)
-            runs.compensation_done(tx, approval.run_id, now)
+            compensation.advance(tx, approval.run_id, now)
         return approval
 
     @staticmethod

@@ -1,11 +1,18 @@
-"""Step and run states, and the table of legal moves between them (DESIGN.md §3)."""
+"""Step and run states, the table of legal moves between them, and how a move is logged.
+
+The other names a step row carries (its kind, where a claim resumes it, its intents'
+statuses) are string enums too: they compare equal to the strings the store keeps, so the
+stored values are the same as ever.
+"""
 
 from __future__ import annotations
 
 import itertools
 from enum import StrEnum
+from typing import Any
 
 from soloist.errors import IllegalTransition
+from soloist.store.base import NewEvent, StepRow, StepUpdate, Transaction
 
 
 class StepState(StrEnum):
@@ -21,6 +28,33 @@ class StepState(StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
     COMPENSATED = "compensated"  # done, then undone by its compensating action
+
+
+class TaskKind(StrEnum):
+    """What a step row is: a step of the playbook, or the undo of one."""
+
+    STEP = "step"
+    COMPENSATION = "compensation"
+
+
+class Resume(StrEnum):
+    """What the next claim of a step does."""
+
+    EXECUTE = "execute"
+    DISPATCH = "dispatch"  # the output is recorded: only its intents are left to do
+
+
+class IntentStatus(StrEnum):
+    STAGED = "staged"  # waiting for a person at the step's gate
+    PENDING = "pending"  # to be dispatched
+    DISPATCHED = "dispatched"
+    FAILED = "failed"
+    REJECTED = "rejected"  # a person said no at the gate
+    DISCARDED = "discarded"  # a person sent the step back: it stages anew
+
+
+#: What a dispatch still has to do (a restore may rewind a dispatched intent to these).
+UNDISPATCHED = frozenset({IntentStatus.PENDING, IntentStatus.STAGED})
 
 
 class RunState(StrEnum):
@@ -88,3 +122,26 @@ def path(*states: StepState) -> list[tuple[StepState, StepState]]:
     for old, new in moves:
         check_step_move(old, new)
     return moves
+
+
+def log_moves(tx: Transaction, row: StepRow, *states: StepState, ts: float,
+              actor: str, data: dict[str, Any] | None = None) -> None:
+    """One event for a path of moves made at one persistence point.
+
+    Each move is checked against the transition table; the event names the first and
+    last state and, when the step passed through others, the whole ``path``.
+    """
+    path(*states)
+    payload: dict[str, Any] = {"from": states[0].value, "to": states[-1].value,
+                               "attempt": row.attempt}
+    if len(states) > 2:
+        payload["path"] = [state.value for state in states]
+    if data:
+        payload.update(data)
+    tx.events.append(NewEvent("step.transition", payload, run_id=row.run_id,
+                              step_id=row.step_id, actor=actor, ts=ts))
+
+
+def fenced(tx: Transaction, update: StepUpdate) -> bool:
+    """Write one step update unless another claim took the step since (its token moved)."""
+    return not tx.steps.update_fenced([update])

@@ -7,19 +7,25 @@ whole outcome is refused and nothing of it is written.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from soloist.control import display
-from soloist.control.playbooks import Playbook
 from soloist.execution.steps import Outcome, StepJob
 from soloist.orchestration import compensation, runs
-from soloist.orchestration.lifecycle import RunState, StepState, path
+from soloist.orchestration.dispatch import Dispatched
+from soloist.orchestration.lifecycle import (
+    IntentStatus,
+    Resume,
+    RunState,
+    StepState,
+    TaskKind,
+    fenced,
+    log_moves,
+)
 from soloist.store.base import (
     ApprovalRow,
     IntentRow,
     NewEvent,
-    StepRow,
     StepUpdate,
     Transaction,
 )
@@ -27,46 +33,9 @@ from soloist.store.base import (
 S = StepState
 
 
-class Catalog(Protocol):
-    def playbook(self, name: str, version: int) -> Playbook: ...
-
-
-@dataclass(slots=True)
-class Dispatched:
-    """The result of dispatching a persisting step's intents."""
-
-    job: StepJob
-    #: (idempotency key, status, result, error, how to undo it) per intent dispatched
-    results: list[tuple[str, str, Any, str | None, Any]] = field(default_factory=list)
-    output: Any = None
-    failure: Outcome | None = None  # retry or failed, when a dispatch failed
-
-
-def log_moves(tx: Transaction, row: StepRow, *states: StepState, ts: float,
-              actor: str, data: dict[str, Any] | None = None) -> None:
-    """One event for a path of moves made at one persistence point.
-
-    Each move is checked against the transition table; the event names the first and
-    last state and, when the step passed through others, the whole ``path``.
-    """
-    path(*states)
-    payload: dict[str, Any] = {"from": states[0].value, "to": states[-1].value,
-                               "attempt": row.attempt}
-    if len(states) > 2:
-        payload["path"] = [state.value for state in states]
-    if data:
-        payload.update(data)
-    tx.events.append(NewEvent("step.transition", payload, run_id=row.run_id,
-                              step_id=row.step_id, actor=actor, ts=ts))
-
-
-def _fenced(tx: Transaction, update: StepUpdate) -> bool:
-    return not tx.steps.update_fenced([update])
-
-
 def is_plain_finish(outcome: Outcome) -> bool:
     """A step that simply finished (done or skipped): the common case, written in batches."""
-    return outcome.status in ("done", "skipped") and outcome.job.row.kind == "step"
+    return outcome.status in ("done", "skipped") and outcome.job.row.kind == TaskKind.STEP
 
 
 def apply_finishes(tx: Transaction, outcomes: list[Outcome], actor: str,
@@ -136,22 +105,22 @@ def _apply_outcome(tx: Transaction, outcome: Outcome, actor: str, now: float) ->
     status = outcome.status
     checked = outcome.checked or now
     if status == "dispatch":
-        if not _fenced(tx, StepUpdate(row.id, row.lease_token, S.PERSISTING,
-                                      output=outcome.output, keep_lease=True,
-                                      resume="dispatch")):
+        if not fenced(tx, StepUpdate(row.id, row.lease_token, S.PERSISTING,
+                                     output=outcome.output, keep_lease=True,
+                                     resume=Resume.DISPATCH)):
             return False
-        _stage(tx, outcome, "pending", now)
+        _stage(tx, outcome, IntentStatus.PENDING, now)
         log_moves(tx, row, S.EXECUTING, S.CHECKING, S.PERSISTING, ts=checked, actor=actor,
                   data={"intents": len(outcome.intents)})
         return True
     if status == "gate":
         semantic = outcome.error is not None
-        resume = "execute" if semantic else "dispatch"
-        if not _fenced(tx, StepUpdate(row.id, row.lease_token, S.AWAITING_APPROVAL,
-                                      output=outcome.output, error=outcome.error,
-                                      resume=resume)):
+        resume = Resume.EXECUTE if semantic else Resume.DISPATCH
+        if not fenced(tx, StepUpdate(row.id, row.lease_token, S.AWAITING_APPROVAL,
+                                     output=outcome.output, error=outcome.error,
+                                     resume=resume)):
             return False
-        _stage(tx, outcome, "staged", now)
+        _stage(tx, outcome, IntentStatus.STAGED, now)
         step = playbook.step(row.step_id)
         timeout = step.gate.timeout if step.gate is not None else None
         approval = ApprovalRow(
@@ -176,8 +145,8 @@ def _apply_outcome(tx: Transaction, outcome: Outcome, actor: str, now: float) ->
         return True
     if status == "retry":
         attempt = row.attempt if outcome.same_attempt else row.attempt + 1
-        if not _fenced(tx, StepUpdate(row.id, row.lease_token, S.READY, error=outcome.error,
-                                      attempt=attempt, available_at=now + outcome.delay)):
+        if not fenced(tx, StepUpdate(row.id, row.lease_token, S.READY, error=outcome.error,
+                                     attempt=attempt, available_at=now + outcome.delay)):
             return False
         log_moves(tx, row, S.EXECUTING, S.READY, ts=checked, actor=actor,
                   data={"error": outcome.error, "kind": outcome.kind,
@@ -185,11 +154,12 @@ def _apply_outcome(tx: Transaction, outcome: Outcome, actor: str, now: float) ->
         tx.notify_ready()
         return True
     # failed
-    if row.kind == "compensation":
+    if row.kind == TaskKind.COMPENSATION:
         # Only a bug in the worker gets here; even then the undo is not skipped silently.
-        return _compensation_gate(tx, job, outcome.error or "it failed", actor, now)
-    if not _fenced(tx, StepUpdate(row.id, row.lease_token, S.FAILED, error=outcome.error,
-                                  finished_at=now)):
+        return compensation.gate_failed(tx, job, outcome.error or "it failed", actor, now,
+                                        runs.new_id("a"))
+    if not fenced(tx, StepUpdate(row.id, row.lease_token, S.FAILED, error=outcome.error,
+                                 finished_at=now)):
         return False
     log_moves(tx, row, S.EXECUTING, S.FAILED, ts=checked, actor=actor,
               data={"error": outcome.error, "kind": outcome.kind})
@@ -198,21 +168,7 @@ def _apply_outcome(tx: Transaction, outcome: Outcome, actor: str, now: float) ->
     return True
 
 
-def _compensation_gate(tx: Transaction, job: StepJob, error: str, actor: str,
-                       now: float) -> bool:
-    """A compensation failed for good: it waits for a person instead of ending the run."""
-    row = job.row
-    if not _fenced(tx, StepUpdate(row.id, row.lease_token, S.AWAITING_APPROVAL, error=error)):
-        return False
-    log_moves(tx, row, S.EXECUTING, S.AWAITING_APPROVAL, ts=now, actor=actor,
-              data={"error": error, "reason": compensation.REASON})
-    action = compensation.action_of(job.playbook, row.step_id, job.run.get("intents", []))
-    compensation.ask_a_person(tx, row, runs.new_id("a"), error,
-                              job.run.get("attempts", row.attempt), actor, now, action)
-    return True
-
-
-def _stage(tx: Transaction, outcome: Outcome, status: str, now: float) -> None:
+def _stage(tx: Transaction, outcome: Outcome, status: IntentStatus, now: float) -> None:
     row = outcome.job.row
     tx.intents.insert_many([
         IntentRow(row.run_id, row.step_id, i.index, i.idempotency_key, i.tool, i.args,
@@ -224,21 +180,22 @@ def _stage(tx: Transaction, outcome: Outcome, status: str, now: float) -> None:
 def apply_dispatched(tx: Transaction, done: Dispatched, actor: str, now: float) -> bool:
     """Record dispatch results; then the step is done, retried or failed."""
     row = done.job.row
-    for key, status, result, error, undo in done.results:
-        tx.intents.record_result(key, status, result, error, now, undo)
+    for r in done.results:
+        tx.intents.record_result(r.key, r.status, r.result, r.error, now, r.undo)
         tx.events.append(NewEvent("intent.dispatched", {
-            "key": key, "status": status, "result": result, "error": error,
+            "key": r.key, "status": r.status.value, "result": r.result, "error": r.error,
         }, run_id=row.run_id, step_id=row.step_id, actor=actor, ts=now))
     if done.failure is not None:
         failure = done.failure
         target = S.READY if failure.status == "retry" else S.FAILED
-        if target == S.FAILED and row.kind == "compensation":
-            return _compensation_gate(tx, done.job, failure.error or "it failed", actor, now)
+        if target == S.FAILED and row.kind == TaskKind.COMPENSATION:
+            return compensation.gate_failed(tx, done.job, failure.error or "it failed",
+                                            actor, now, runs.new_id("a"))
         update = StepUpdate(row.id, row.lease_token, target, error=failure.error,
                             attempt=row.attempt + 1 if target == S.READY else None,
                             available_at=now + failure.delay if target == S.READY else None,
                             finished_at=now if target == S.FAILED else None)
-        if not _fenced(tx, update):
+        if not fenced(tx, update):
             return False
         log_moves(tx, row, S.PERSISTING, target, ts=now, actor=actor,
                   data={"error": failure.error, "kind": failure.kind})
@@ -249,19 +206,11 @@ def apply_dispatched(tx: Transaction, done: Dispatched, actor: str, now: float) 
         else:
             tx.notify_ready()
         return True
-    if not _fenced(tx, StepUpdate(row.id, row.lease_token, S.DONE, output=done.output,
-                                  finished_at=now)):
+    if not fenced(tx, StepUpdate(row.id, row.lease_token, S.DONE, output=done.output,
+                                 finished_at=now)):
         return False
-    if row.kind == "compensation":
-        log_moves(tx, row, S.PERSISTING, S.DONE, ts=now, actor=actor)
-        original = row.step_id.removeprefix("compensate:")
-        orig = tx.steps.get(row.run_id, original)
-        if orig is not None and orig.state == S.DONE:
-            tx.steps.set_state(orig.id, S.COMPENSATED, expect=[S.DONE])
-            tx.events.append(NewEvent("step.transition", {"from": "done", "to": "compensated"},
-                                      run_id=row.run_id, step_id=original, actor=actor,
-                                      ts=now))
-        runs.compensation_done(tx, row.run_id, now)
+    if row.kind == TaskKind.COMPENSATION:
+        compensation.record_done(tx, row, actor, now)
     else:
         step_finished(tx, done.job, now, (S.PERSISTING, S.DONE), now, actor)
     return True

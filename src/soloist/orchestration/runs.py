@@ -17,7 +17,7 @@ from soloist.control.playbooks import PRIORITY_MAX, PRIORITY_MIN, Playbook
 from soloist.errors import InputError
 from soloist.jsonvalues import check_finite
 from soloist.orchestration import compensation
-from soloist.orchestration.lifecycle import RunState, StepState, check_run_move
+from soloist.orchestration.lifecycle import RunState, StepState, TaskKind, check_run_move
 from soloist.store.base import NewEvent, NewStep, RunRow, Transaction
 
 
@@ -75,7 +75,7 @@ def start_run(tx: Transaction, request: StartRequest, now: float | None = None) 
     for position, (step, needs) in enumerate(zip(playbook.steps, playbook.needs_of(),
                                                  strict=True)):
         state = StepState.READY if not needs else StepState.SCHEDULED
-        steps.append(NewStep(run_id, step.id, position, "step", playbook.name,
+        steps.append(NewStep(run_id, step.id, position, TaskKind.STEP, playbook.name,
                              playbook.version, playbook.queue, priority, state, len(needs),
                              now, now))
     tx.steps.insert_many(steps)
@@ -127,7 +127,9 @@ def end_run(
         tx.events.append(NewEvent("step.transition", {"from": old, "to": "cancelled"},
                                   run_id=run_id, step_id=step_id, actor=actor, ts=now))
     tx.approvals.close_for_run(run_id, "cancelled", actor, now)
-    to_undo = compensations_needed(tx, run_id, playbook)
+    to_undo = compensation.plan(
+        tx.steps.for_run(run_id), tx.intents.for_run(run_id),
+        {step.id for step in playbook.steps if step.compensate is not None})
     check_run_move(RunState.RUNNING, final_state if not to_undo else RunState.COMPENSATING)
     if not to_undo:
         tx.runs.set_state(run_id, final_state, expect=[RunState.RUNNING], error=error,
@@ -140,59 +142,6 @@ def end_run(
     tx.events.append(NewEvent("run.compensating",
                               {"error": error, "undo": to_undo, "then": final_state.value},
                               run_id=run_id, actor=actor, ts=now))
-    base = len(playbook.steps)
-    rows = [
-        NewStep(run_id, f"compensate:{step_id}", base + i, "compensation", playbook.name,
-                run.playbook_version, run.queue, run.priority,
-                StepState.READY if i == 0 else StepState.SCHEDULED, 0 if i == 0 else 1,
-                now, now)
-        for i, step_id in enumerate(to_undo)
-    ]
-    tx.steps.insert_many(rows)
+    tx.steps.insert_many(compensation.new_steps(run, playbook, to_undo, now))
     tx.notify_ready()
     return True
-
-
-def compensations_needed(tx: Transaction, run_id: str, playbook: Playbook) -> list[str]:
-    """Steps to undo, newest first: finished steps that declare a compensating action,
-    and steps whose dispatched intents' tools declare how to undo them (an agent's
-    writes, say)."""
-    steps = [s for s in tx.steps.for_run(run_id) if s.kind == "step"]
-    intents = [i for i in tx.intents.for_run(run_id) if i.status == "dispatched"]
-    dispatched = {i.step_id for i in intents}
-    undoable = {i.step_id for i in intents if i.undo}
-    chosen = [
-        s for s in steps
-        if (playbook.step(s.step_id).compensate is not None
-            and (s.state == StepState.DONE or s.step_id in dispatched))
-        or s.step_id in undoable
-    ]
-    chosen.sort(key=lambda s: (s.finished_at or 0.0, s.position), reverse=True)
-    return [s.step_id for s in chosen]
-
-
-
-
-def compensation_done(tx: Transaction, run_id: str, now: float) -> None:
-    """After one compensation finished: start the next, or end the run."""
-    run = tx.runs.get(run_id)
-    if run is None or run.state != RunState.COMPENSATING:
-        return
-    pending = [s for s in tx.steps.for_run(run_id)
-               if s.kind == "compensation" and s.state == StepState.SCHEDULED]
-    if pending:
-        nxt = min(pending, key=lambda s: s.position)
-        for step_id in tx.steps.promote(run_id, [nxt.step_id], now):
-            tx.events.append(NewEvent("step.transition", {"from": "scheduled", "to": "ready"},
-                                      run_id=run_id, step_id=step_id, ts=now))
-        tx.notify_ready()
-        return
-    # A compensation a person resolved by hand or gave up is part of how the run ended.
-    notes, gave_up = compensation.summary(tx.approvals.for_run(run_id))
-    final = RunState.FAILED if gave_up else RunState(run.final_state or RunState.FAILED)
-    error = "; ".join(part for part in (run.error, *notes) if part) or None
-    check_run_move(RunState.COMPENSATING, final)
-    tx.runs.set_state(run_id, final, expect=[RunState.COMPENSATING], error=error,
-                      finished_at=now)
-    tx.events.append(NewEvent(f"run.{final.value}", {"error": error, "compensated": not gave_up},
-                              run_id=run_id, ts=now))

@@ -5,6 +5,10 @@ that records everything the executor threads finished since the last turn, renew
 leases when due, and claims as many ready steps as there are free slots. Executor threads
 never write; they hand results back through a queue, which is also where the store's
 wake-ups arrive, so an idle worker sleeps until there is something to do.
+
+The stages a step goes through live in their own modules: leases (heartbeats, reaping,
+poison steps, release on stop), dispatch of intents, compensation, and the recording of
+outcomes; this module only decides what to do each turn.
 """
 
 from __future__ import annotations
@@ -19,28 +23,28 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
 
-from soloist.control.playbooks import RetryPolicy
 from soloist.control.processes import Presence
 from soloist.control.registry import Registry
 from soloist.control.retry import decide
-from soloist.errors import InvalidState, LeaseLost, SoloistError, StoreError, classify, describe
-from soloist.execution.context import ToolCall
-from soloist.execution.steps import Outcome, Status, StepJob, StepRunner
+from soloist.errors import InvalidState, SoloistError, StoreError, classify, describe
+from soloist.execution.steps import Outcome, RunInfo, Status, StepJob, StepRunner
 from soloist.orchestration import compensation
-from soloist.orchestration.lifecycle import StepState
+from soloist.orchestration.compensation import Compensator
+from soloist.orchestration.dispatch import Dispatched, Dispatcher
+from soloist.orchestration.leases import Leases, placeholder_job
+from soloist.orchestration.lifecycle import Resume, StepState, TaskKind, log_moves
 from soloist.orchestration.outcomes import (
-    Dispatched,
     apply_dispatched,
     apply_finishes,
     apply_outcome,
     is_plain_finish,
-    log_moves,
 )
-from soloist.store.base import IntentRow, NewEvent, StepRow, StepUpdate, Store, Transaction
+from soloist.store.base import NewEvent, RunRow, StepRow, Store, Transaction
 
 S = StepState
+#: What an executor thread hands back to the loop.
+Finished = Outcome | Dispatched
 _WAKE = object()
 _log = logging.getLogger(__name__)
 #: Consecutive failed turns (about a minute of backoff) before the worker gives up.
@@ -74,15 +78,18 @@ class Worker:
         self.runner = runner
         self.options = options or WorkerOptions()
         self.id = name or worker_id()
+        self.leases = Leases(store, registry, self.id, self.options.lease_seconds)
+        self.dispatcher = Dispatcher(store, runner)
+        self.compensator = Compensator(store, runner)
         self.stop_event = threading.Event()
-        self.inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.inbox: queue.SimpleQueue[Finished | object] = queue.SimpleQueue()
         self.inflight: dict[int, _InFlight] = {}
         self.abandoned: set[tuple[int, int]] = set()
         self.completed = 0
         self.refused = 0
         self._limits_at = 0.0
         self._playbook_limits: dict[str, int] = {}
-        self._carry: list[Any] = []  # results of a turn the store refused, to write again
+        self._carry: list[Finished] = []  # results of a turn the store refused, to write again
         #: Called every few seconds from the loop (e.g. to reload what must be redacted).
         self.refresh_hooks: list[Callable[[], None]] = []
 
@@ -115,7 +122,7 @@ class Worker:
                 presence.beat(now)
                 if now >= next_reap and not stopping:
                     self.reap_expired(now)
-                    next_reap = now + max(0.5, opts.lease_seconds / 2)
+                    next_reap = now + self.leases.reap_every
                 finished.extend(self._timeouts(now))
                 free = opts.concurrency - len(self.inflight) + sum(
                     1 for f in finished if f.job.row.id in self.inflight)
@@ -137,11 +144,12 @@ class Worker:
                         continue
                     failures = 0
                     if heartbeat:
-                        next_heartbeat = now + opts.lease_seconds / 3
+                        next_heartbeat = now + self.leases.heartbeat_every
                 for job in to_dispatch:
-                    pool.submit(self._guard, self._dispatch, job)
+                    pool.submit(self._guard, self.dispatcher.dispatch, job)
                 for job in claimed:
-                    step = job.playbook.step(job.row.step_id) if job.row.kind == "step" else None
+                    step = (job.playbook.step(job.row.step_id)
+                            if job.row.kind == TaskKind.STEP else None)
                     timeout = step.timeout if step is not None else None
                     self.inflight[job.row.id] = _InFlight(
                         job.row, None if timeout is None else time.time() + timeout)
@@ -157,7 +165,8 @@ class Worker:
                     self._sleep(now)
         finally:
             self.store.remove_listener(self._wake)
-            self._release_in_hand()
+            self.leases.release(f.row for f in self.inflight.values())
+            self.inflight.clear()
             pool.shutdown(wait=False, cancel_futures=True)
             presence.leave()
 
@@ -180,15 +189,15 @@ class Worker:
         if item is not _WAKE:
             self.inbox.put(item)
 
-    def _drain(self) -> list[Any]:
-        items: list[Any] = self._carry
+    def _drain(self) -> list[Finished]:
+        items: list[Finished] = self._carry
         self._carry = []
         while True:
             try:
                 item = self.inbox.get_nowait()
             except queue.Empty:
                 return items
-            if item is _WAKE:
+            if not isinstance(item, (Outcome, Dispatched)):  # a wake-up
                 continue
             key = (item.job.row.id, item.job.row.lease_token)
             if key in self.abandoned:
@@ -201,7 +210,7 @@ class Worker:
         for pk, flight in list(self.inflight.items()):
             if flight.deadline is not None and now > flight.deadline:
                 self.abandoned.add((pk, flight.row.lease_token))
-                job = self._placeholder_job(flight.row)
+                job = placeholder_job(self.registry, flight.row)
                 policy = job.playbook.step(flight.row.step_id).retry
                 decision = decide(policy, "transient", flight.row.attempt)
                 status: Status = "retry" if decision.action == "retry" else "failed"
@@ -209,22 +218,18 @@ class Worker:
                                     delay=decision.delay))
         return late
 
-    def _placeholder_job(self, row: StepRow) -> StepJob:
-        playbook = self.registry.playbook(row.playbook, row.playbook_version)
-        return StepJob(row, playbook, {}, {}, {})
-
     # -- one transaction per turn ---------------------------------------------------
-    def _turn(self, finished: list[Any], want: int, heartbeat: bool,
+    def _turn(self, finished: list[Finished], want: int, heartbeat: bool,
               now: float) -> tuple[list[StepJob], list[StepJob]]:
         to_dispatch: list[StepJob] = []
         plain = [i for i in finished if isinstance(i, Outcome) and is_plain_finish(i)]
         others = [i for i in finished if not (isinstance(i, Outcome) and is_plain_finish(i))]
         with self.store.transaction() as tx:
             if plain:
-                for item, accepted in zip(plain, apply_finishes(tx, plain, self.id, now),
-                                          strict=True):
-                    self.inflight.pop(item.job.row.id, None)
-                    self._count(tx, item, accepted, now)
+                for finish, accepted in zip(plain, apply_finishes(tx, plain, self.id, now),
+                                            strict=True):
+                    self.inflight.pop(finish.job.row.id, None)
+                    self._count(tx, finish, accepted, now)
             for item in others:
                 pk = item.job.row.id
                 if isinstance(item, Dispatched):
@@ -238,7 +243,7 @@ class Worker:
                         self.inflight.pop(pk, None)
                 self._count(tx, item, accepted, now)
             if heartbeat:
-                tx.steps.heartbeat(self.id, list(self.inflight), now + self.options.lease_seconds)
+                self.leases.heartbeat(tx, list(self.inflight), now)
             claimed = self._claim(tx, want, now) if want > 0 else []
         return claimed, to_dispatch
 
@@ -275,28 +280,11 @@ class Worker:
             except InvalidState as exc:  # what the run pinned is gone: fail it, run nothing
                 refused = exc.message
                 playbook = self.registry.playbook(row.playbook, row.playbook_version)
-            target = S.PERSISTING if row.resume == "dispatch" else S.EXECUTING
+            target = S.PERSISTING if row.resume == Resume.DISPATCH else S.EXECUTING
             log_moves(tx, row, S.READY, S.CLAIMED, target, ts=now, actor=self.id,
                       data={"lease_token": row.lease_token})
-            job = StepJob(row, playbook, run.inputs if run else {}, outputs[row.run_id],
-                          {"id": row.run_id, "playbook": row.playbook,
-                           "version": row.playbook_version, "attempt": row.attempt,
-                           "pins": run.pins if run else None})
-            if refused is not None:
-                job.run["refused"] = refused
-            if row.kind == "compensation" or row.resume == "dispatch":
-                original = row.step_id.removeprefix("compensate:")
-                job.run["intents"] = [
-                    {"key": i.idempotency_key, "tool": i.tool, "args": i.args,
-                     "status": i.status, "result": i.result, "undo": i.undo}
-                    for i in tx.intents.for_step(row.run_id, original)
-                ]
-                origin = tx.steps.get(row.run_id, original)
-                job.run["original_output"] = origin.output if origin else None
-            if row.kind == "compensation":
-                base = compensation.attempt_base(tx.approvals.for_run(row.run_id), row.step_id)
-                job.run["attempts"] = row.attempt - base
-            jobs.append(job)
+            jobs.append(StepJob(row, playbook, run.inputs if run else {}, outputs[row.run_id],
+                                _run_info(tx, row, run, refused)))
         return jobs
 
     def _limits(self, now: float) -> tuple[dict[str, int], dict[str, int]]:
@@ -326,7 +314,7 @@ class Worker:
         return rows
 
     # -- executor threads ------------------------------------------------------------
-    def _guard(self, fn: Callable[[StepJob], Any], job: StepJob) -> None:
+    def _guard(self, fn: Callable[[StepJob], Finished], job: StepJob) -> None:
         try:
             self.inbox.put(fn(job))
         except BaseException as exc:  # a bug must not lose the step: report it as failed
@@ -336,218 +324,34 @@ class Worker:
             self.inbox.put(Outcome(job, "failed", error=error, kind=classify(exc)))
 
     def _job(self, job: StepJob) -> Outcome | Dispatched:
-        if job.run.get("refused"):
-            return Outcome(job, "failed", error=str(job.run["refused"]))
-        if job.row.kind == "compensation":
-            return self._compensate(job)
-        if job.row.resume == "dispatch":
-            return self._dispatch(job)
+        if job.run.refused:
+            return Outcome(job, "failed", error=job.run.refused)
+        if job.row.kind == TaskKind.COMPENSATION:
+            return self.compensator.run(job)
+        if job.row.resume == Resume.DISPATCH:
+            return self.dispatcher.dispatch(job)
         return self.runner.execute(job)
-
-    def _dispatch(self, job: StepJob) -> Dispatched:
-        """Call each pending intent's tool with its key; replay what was recorded."""
-        row = job.row
-        with self.store.read() as tx:
-            intents = tx.intents.for_step(row.run_id, row.step_id)
-            current = tx.steps.get(row.run_id, row.step_id)
-            # What was dispatched even if the store no longer says so (a restore rewound it).
-            kept = tx.ledger.dispatched([i.idempotency_key for i in intents
-                                         if i.status in ("pending", "staged")])
-        output = current.output if current is not None else None
-        done = Dispatched(job, output=output)
-        refused = self._inadmissible(intents)
-        if refused is not None:
-            # One bad intent stops them all before anything acts: a step never half-acts
-            # because of arguments that could be known to fail.
-            key, message = refused
-            done.results.append((key, "failed", None, message, None))
-            done.failure = Outcome(job, "failed", error=message)
-            return done
-        actor = self._actor_of(job)
-        results: list[Any] = []
-        for intent in intents:
-            if intent.status == "dispatched":
-                results.append(intent.result)
-                continue
-            if intent.status not in ("pending", "staged"):
-                continue
-            replay = kept.get(intent.idempotency_key)
-            if replay is not None:  # done once already: its recorded result, never twice
-                done.results.append((intent.idempotency_key, "dispatched", replay.result, None,
-                                     self._undo_of(intent.tool, intent.args, replay.result)))
-                results.append(replay.result)
-                continue
-            call = ToolCall(row.run_id, row.step_id, intent.idempotency_key,
-                            self.runner.workspace, actor)
-            try:
-                result = self.runner.dispatch(intent.tool, intent.args, call)
-            except Exception as exc:
-                kind = classify(exc)
-                policy = job.playbook.step(row.step_id).retry if row.kind == "step" \
-                    else RetryPolicy()
-                decision = decide(policy, "deterministic" if kind == "semantic" else kind,
-                                  row.attempt, getattr(exc, "retry_after", None))
-                status: Status = "retry" if decision.action == "retry" else "failed"
-                message = describe(exc)
-                if status == "failed":
-                    done.results.append((intent.idempotency_key, "failed", None, message,
-                                         None))
-                done.failure = Outcome(job, status, error=message, delay=decision.delay,
-                                       kind=kind)
-                return done
-            done.results.append((intent.idempotency_key, "dispatched", result, None,
-                                 self._undo_of(intent.tool, intent.args, result)))
-            results.append(result)
-        if done.output is None and results and job.playbook.step(row.step_id).kind == "tool":
-            done.output = results[0] if len(results) == 1 else results
-        return done
-
-    def _inadmissible(self, intents: list[IntentRow]) -> tuple[str, str] | None:
-        """The first intent still to dispatch that its tool would refuse, and why."""
-        for intent in intents:
-            if intent.status not in ("pending", "staged"):
-                continue
-            try:
-                self.runner.admit_intent(intent.tool, intent.args)
-            except SoloistError as exc:
-                return intent.idempotency_key, describe(exc)
-        return None
-
-    @staticmethod
-    def _actor_of(job: StepJob) -> str:
-        """Whose effect a dispatch is: the agent (at its pinned version) or the playbook."""
-        row = job.row
-        step = job.playbook.step(row.step_id) if row.kind == "step" else None
-        if step is not None and step.agent is not None:
-            pinned = (job.run.get("pins") or {}).get("agents", {}).get(step.agent)
-            return f"agent:{step.agent}@v{pinned}" if pinned else f"agent:{step.agent}"
-        return f"playbook:{row.playbook}@v{row.playbook_version}"
-
-    def _undo_of(self, tool: str, args: dict[str, Any], result: Any) -> Any:
-        """How to undo this dispatched call, if its tool declares a compensation."""
-        spec = self.runner.tools.tools.get(tool)
-        if spec is None or spec.compensate is None:
-            return None
-        try:
-            return {"tool": spec.compensate.tool,
-                    "args": spec.compensate.arguments(args, result)}
-        except Exception:
-            _log.warning("cannot derive the compensation of %s from its result", tool)
-            return None
-
-    def _compensate(self, job: StepJob) -> Dispatched:
-        original = job.row.step_id.removeprefix("compensate:")
-        spec = job.playbook.step(original).compensate
-        intents = job.run.get("intents", [])
-        results = [i["result"] for i in intents]
-        # A compensation is a side effect too: done once (even before a snapshot restore
-        # that forgot it), it is replayed from the dispatch ledger, never done again.
-        key = f"{job.row.run_id}/{job.row.step_id}"
-        with self.store.read() as tx:
-            before = tx.ledger.dispatched([key]).get(key)
-        if before is not None:
-            return Dispatched(job, output=before.result)
-        try:
-            if spec is None:  # the tools say how: undo each dispatched intent, newest first
-                output = [
-                    self.runner.tools.get(i["undo"]["tool"]).invoke(i["undo"]["args"], ToolCall(
-                        job.row.run_id, job.row.step_id,
-                        f"{job.row.run_id}/{job.row.step_id}/{i['key'].rsplit('/', 1)[-1]}",
-                        self.runner.workspace))
-                    for i in reversed(intents) if i["status"] == "dispatched" and i["undo"]
-                ]
-            else:
-                output = self.runner.compensate(spec, job, original,
-                                                job.run.get("original_output"), results)
-        except Exception as exc:
-            # Counted from the last time a person sent it back, so their retry gets the
-            # same backoff as the first; when they are used up, a person decides again.
-            decision = decide(RetryPolicy(), classify(exc), job.run.get("attempts",
-                                                                        job.row.attempt),
-                              getattr(exc, "retry_after", None))
-            status: Status = "retry" if decision.action == "retry" else "failed"
-            return Dispatched(job, failure=Outcome(job, status, error=f"{exc}",
-                                                   delay=decision.delay))
-        return Dispatched(job, output=output, results=[(key, "dispatched", output, None, None)])
 
     # -- leases ------------------------------------------------------------------------
     def reap_expired(self, now: float) -> int:
-        """Put steps whose lease expired back to ready (attempt + 1), or fail them.
+        """Put steps whose lease expired back to ready, or fail poison steps (see leases)."""
+        return self.leases.reap_expired(now)
 
-        An expired lease means the worker stopped or died while the step ran: a transient
-        failure of that attempt. A step that keeps killing its workers (a poison step: it
-        runs out of memory, crashes the interpreter) would otherwise go round every worker
-        for ever; after the step's ``retry.max_attempts`` it fails like any other.
-        """
-        count = 0
-        try:
-            with self.store.transaction() as tx:
-                for row in tx.steps.expired(now, 200):
-                    if self._fail_poison(tx, row, now):
-                        count += 1
-                    elif tx.steps.release_expired(row, now):
-                        count += 1
-                        tx.events.append(NewEvent("step.transition", {
-                            "from": row.state, "to": "ready", "attempt": row.attempt + 1,
-                            "reason": f"lease of {row.lease_owner} expired"},
-                            run_id=row.run_id, step_id=row.step_id, actor=self.id, ts=now))
-                if count:
-                    tx.notify_ready()
-        except StoreError:
-            return 0
-        return count
 
-    def _fail_poison(self, tx: Transaction, row: StepRow, now: float) -> bool:
-        """Fail an expired step that has used up its attempts; false if it may run again.
-
-        Only steps that were executing: one that was dispatching its intents resumes the
-        dispatch, which is idempotent. A compensation whose attempts run out this way goes
-        to a person, as one that fails does.
-        """
-        if row.state != StepState.EXECUTING:
-            return False
-        if row.kind == "compensation":
-            return self._fail_poison_compensation(tx, row, now)
-        if row.kind != "step":
-            return False
-        job = self._placeholder_job(row)
-        policy = job.playbook.step(row.step_id).retry
-        if decide(policy, "transient", row.attempt).action != "fail":
-            return False
-        error = (f"PoisonStep: the lease of {row.lease_owner} expired during attempt "
-                 f"{row.attempt} of {policy.max_attempts}: the worker running this step "
-                 "stopped or died each time, and the step may be what kills it")
-        return apply_outcome(tx, Outcome(job, "failed", error=error), self.id, now)
-
-    def _fail_poison_compensation(self, tx: Transaction, row: StepRow, now: float) -> bool:
-        """A compensation whose workers keep dying goes to a person, like one that fails."""
+def _run_info(tx: Transaction, row: StepRow, run: RunRow | None,
+              refused: str | None) -> RunInfo:
+    """What a claimed step knows of its run; a compensation and a resumed dispatch also
+    see the intents (and the output) of the step concerned."""
+    pins = run.pins if run else None
+    if row.kind != TaskKind.COMPENSATION and row.resume != Resume.DISPATCH:
+        return RunInfo(row.run_id, row.playbook, row.playbook_version, row.attempt, pins,
+                       refused)
+    original, attempts = row.step_id, None
+    if row.kind == TaskKind.COMPENSATION:
+        original = compensation.original_of(row.step_id)
         attempts = row.attempt - compensation.attempt_base(tx.approvals.for_run(row.run_id),
                                                            row.step_id)
-        if decide(RetryPolicy(), "transient", attempts).action != "fail":
-            return False
-        job = self._placeholder_job(row)
-        job.run["attempts"] = attempts
-        error = (f"PoisonStep: the lease of {row.lease_owner} expired during attempt "
-                 f"{attempts}: the workers running this compensation stopped or died each time")
-        return apply_outcome(tx, Outcome(job, "failed", error=error), self.id, now)
-
-    def _release_in_hand(self) -> None:
-        """On stop: steps still in hand go back to ready for another worker."""
-        if not self.inflight:
-            return
-        now = time.time()
-        try:
-            with self.store.transaction() as tx:
-                for flight in self.inflight.values():
-                    row = flight.row
-                    if tx.steps.update_fenced([StepUpdate(row.id, row.lease_token, S.READY,
-                                                          available_at=now)]):
-                        continue
-                    tx.events.append(NewEvent("step.transition", {
-                        "from": row.state, "to": "ready", "attempt": row.attempt,
-                        "reason": "worker stopped"}, run_id=row.run_id, step_id=row.step_id,
-                        actor=self.id, ts=now))
-                tx.notify_ready()
-        except (StoreError, LeaseLost):
-            pass  # the leases will expire and be reaped
-        self.inflight.clear()
+    origin = tx.steps.get(row.run_id, original)
+    return RunInfo(row.run_id, row.playbook, row.playbook_version, row.attempt, pins,
+                   refused, tuple(tx.intents.for_step(row.run_id, original)),
+                   origin.output if origin else None, attempts)

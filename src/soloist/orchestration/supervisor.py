@@ -1,0 +1,62 @@
+"""The long-running process: a worker and/or the scheduler until SIGTERM or SIGINT.
+
+The worker's loop runs in the calling thread, the scheduler in a thread of its own. A
+signal asks both to stop: the worker finishes (or gives back) the steps in hand within
+its grace period, the scheduler ends its pass and releases its lock, and the previous
+signal handlers come back.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType
+
+from soloist.orchestration.scheduler import Scheduler
+from soloist.orchestration.worker import Worker
+
+#: How long to wait for the scheduler's thread once asked to stop.
+SCHEDULER_JOIN_SECONDS = 10.0
+SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class Supervisor:
+    def __init__(self, worker: Worker | None, scheduler: Scheduler | None) -> None:
+        self.worker = worker
+        self.scheduler = scheduler
+        self.stopped = threading.Event()
+        #: Set once the signal handlers are in place: from then on a signal stops us.
+        self.ready = threading.Event()
+
+    def stop(self) -> None:
+        """Ask everything to stop (what a signal does); :meth:`run` then returns."""
+        self.stopped.set()
+        if self.worker is not None:
+            self.worker.stop()
+        if self.scheduler is not None:
+            self.scheduler.stop()
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.stop()
+
+    def run(self) -> None:
+        """Run until a signal or :meth:`stop`. Signals are caught only here, so this must
+        run in the main thread (as Python requires of a signal handler)."""
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in SIGNALS}
+        self.ready.set()
+        thread = None
+        if self.scheduler is not None:
+            thread = threading.Thread(target=self.scheduler.run, name="scheduler", daemon=True)
+        try:
+            if thread is not None:
+                thread.start()
+            if self.worker is not None:
+                self.worker.run()
+            else:
+                self.stopped.wait()
+            if thread is not None:
+                thread.join(timeout=SCHEDULER_JOIN_SECONDS)
+        finally:
+            self.ready.clear()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
