@@ -1,4 +1,4 @@
-"""Step and run states, and the table of legal moves between them (DESIGN.md §3)."""
+"""Step and run states, and the table of legal moves between them."""
 
 from __future__ import annotations
 
