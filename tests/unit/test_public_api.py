@@ -40,6 +40,9 @@ def error_classes() -> set[str]:
 
 def test_all_is_exactly_the_public_api() -> None:
     assert len(soloist.__all__) == len(set(soloist.__all__))
+    unexported = sorted(error_classes() - set(soloist.__all__))
+    assert not unexported, (f"soloist/errors.py defines {unexported}: add them to __all__ "
+                            f"and the TYPE_CHECKING imports of soloist/__init__.py")
     assert set(soloist.__all__) == set(HOMES) | error_classes()
     assert "SoloistError" in soloist.__all__ and "UserError" in soloist.__all__
 
