@@ -390,7 +390,7 @@ class Workspace:
             return tx.costs.for_run(run_id)
 
     def metrics(self, days: float = 30.0) -> dict[str, Any]:
-        """The measures that matter (DESIGN.md §8) over the last ``days``."""
+        """The measures that matter over the last ``days``."""
         if not days > 0:
             raise InputError(f"the number of days must be positive, not {days:g}")
         since = time.time() - days * 86400

@@ -3,7 +3,7 @@
 Two ``soloist worker`` processes share one store. One of them is SIGKILLed again and
 again while 200 three-step runs (one side effect each) are processed, and restarted each
 time. Afterwards every run is done and the effects file holds each idempotency key
-exactly once (DESIGN.md §9, invariants 1 and 2).
+exactly once.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 One call of :func:`run_agent` is the execute phase of an ``agent`` step. The model sees
 only the tools granted to the agent (narrowed by the step); every proposed call is put to
 the policy engine first, whatever the conversation says, so text in an email cannot make
-the agent use a tool it was not given (DESIGN.md §9.4). Reads run at once and their results
+the agent use a tool it was not given. Reads run at once and their results
 go back to the model; writes become intents in the step's outbox and the model is told
 they are staged. The loop ends with an output that matches the step's schema, after a
 bounded number of repair turns. Every call, decision and tool result becomes an event,

@@ -24,7 +24,7 @@ from soloist.store.seam import glob_to_like
 
 @dataclass(frozen=True)
 class Cause:
-    """Who changes memory, and why (DESIGN.md §9.3: nothing changes without them)."""
+    """Who changes memory, and why: nothing changes without them."""
 
     actor: str
     reason: str

@@ -1,7 +1,7 @@
 """Pure, storage-free retrieval building blocks: tokenizer, BM25, exact vectors, RRF, recency.
 
 Nothing here touches a store. The store-backed retriever (SQLite FTS5 / PostgreSQL full text
-plus sqlite-vec / pgvector, DESIGN.md §4) can use these as its reference implementation and
+plus sqlite-vec / pgvector) can use these as its reference implementation and
 as the baseline that benchmarks compare against.
 
 Every ranking is deterministic: ties are broken by the order documents were added.

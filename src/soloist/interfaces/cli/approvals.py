@@ -69,7 +69,7 @@ def retry(
     guidance: Annotated[str, typer.Option(help="What to do differently.")],
     workspace: WorkspaceOpt = DEFAULT_WS,
 ) -> None:
-    """Run the step again with guidance (it sees ``ctx.guidance``)."""
+    """Run the step again with guidance (the step reads it as 'ctx.guidance')."""
     with open_workspace(workspace) as ws:
         a = ws.retry(approval_id, guidance)
     typer.echo(f"sent {a.step_id} of run {a.run_id} back with guidance")

@@ -60,7 +60,7 @@ def audit_anchor(
     key: KeyOpt = None,
 ) -> None:
     """Verify the log, then append its head (event, hash, time) to a file you keep
-    elsewhere; `audit verify --anchor FILE` later proves the log still extends it."""
+    elsewhere; 'audit verify --anchor FILE' later proves the log still extends it."""
     from soloist.interfaces.cli.render import print_json
 
     with open_workspace(workspace) as ws:
