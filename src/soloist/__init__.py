@@ -16,11 +16,14 @@ if TYPE_CHECKING:
     from soloist.control.playbooks import Playbook
     from soloist.control.policies import Policies
     from soloist.errors import (
+        AgentFailed,
+        BreakerOpen,
         ConfigError,
         DefinitionError,
         DeterministicError,
         IllegalTransition,
         InputError,
+        InvalidOutput,
         InvalidState,
         LeaseLost,
         NotFound,
@@ -31,6 +34,7 @@ if TYPE_CHECKING:
         StoreError,
         StoreUnavailable,
         TransientError,
+        UniqueViolation,
         UserError,
     )
     from soloist.execution.context import StepContext, ToolCall
@@ -40,12 +44,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Agent",
+    "AgentFailed",
+    "BreakerOpen",
     "Cause",
     "ConfigError",
     "DefinitionError",
     "DeterministicError",
     "IllegalTransition",
     "InputError",
+    "InvalidOutput",
     "InvalidState",
     "LeaseLost",
     "NotFound",
@@ -60,6 +67,7 @@ __all__ = [
     "StoreUnavailable",
     "ToolCall",
     "TransientError",
+    "UniqueViolation",
     "UserError",
     "Workspace",
     "tool",
