@@ -13,6 +13,7 @@ from soloist.memory.ranking import (
     map_ranking,
     named_speaker,
     rank,
+    recency_boost,
     vector_query,
     window_text,
     window_texts,
@@ -270,3 +271,17 @@ def test_bad_search_settings_are_refused_in_one_sentence(section: dict[str, obje
 
     with pytest.raises(ConfigError, match=re.escape(message)):
         configured_recipes(section)
+
+
+def test_recency_boost_halves_per_half_life() -> None:
+    scores = [("old", 1.0), ("new", 0.8), ("undated", 0.9)]
+    stamps = {"old": 0.0, "new": 100.0}
+    boosted = recency_boost(scores, stamps, half_life_seconds=100.0)
+    assert dict(boosted) == pytest.approx({"old": 1.5, "new": 1.6, "undated": 0.9})
+    assert [d for d, _ in boosted] == ["new", "old", "undated"]
+    later = recency_boost({"old": 1.0}, stamps, 100.0, now=300.0, weight=2.0)
+    assert [d for d, _ in later] == ["old"]
+    assert later[0][1] == pytest.approx(1.0 * (1 + 2.0 * 0.5**3))
+    assert recency_boost(scores, {}, 10.0) == scores
+    with pytest.raises(ValueError):
+        recency_boost(scores, stamps, 0.0)

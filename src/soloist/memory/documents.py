@@ -30,10 +30,11 @@ from soloist.memory.ranking import (
     Candidate,
     Recipe,
     rank,
+    recency_boost,
     vector_query,
     window_text,
 )
-from soloist.memory.retrieval import query_words, recency_boost
+from soloist.memory.text import query_words
 from soloist.store.base import (
     ChunkFilter,
     ChunkRow,
@@ -91,14 +92,20 @@ def thread_of(namespace: str, key: str, metadata: dict[str, Any]) -> tuple[str, 
 
 
 def candidate(chunk: ChunkRow) -> Candidate:
-    """What the ranking knows of a chunk: its thread, place there, and who wrote it."""
+    """What the ranking knows of a chunk of a conversation: its thread, place there, speaker.
+
+    Only a turn of a conversation, a document with both a thread and a speaker in its
+    metadata, gets the conversation priors; any other document (a brief, a note, a mail,
+    whoever its author) is a plain candidate, so a name in the query changes nothing for it.
+    """
     meta = chunk.metadata if isinstance(chunk.metadata, dict) else {}
-    thread, position = meta.get("thread"), meta.get("position")
-    speaker = meta.get("speaker") or meta.get("author")
+    thread, position, speaker = meta.get("thread"), meta.get("position"), meta.get("speaker")
+    if thread is None or not isinstance(speaker, str) or not speaker:
+        return Candidate()
     return Candidate(
-        group=(chunk.namespace, str(thread)) if thread is not None else None,
+        group=(chunk.namespace, str(thread)),
         position=position if isinstance(position, int) and chunk.seq == 0 else None,
-        speaker=speaker if isinstance(speaker, str) else None)
+        speaker=speaker)
 
 
 @dataclass(frozen=True)
@@ -222,8 +229,9 @@ class Documents:
             context_ids = tx.documents.keyword_context(tokens, pattern, CANDIDATES, where)
             if self.embedder is not None:
                 self._same_model(tx)
-                # Names say who, not what: the vector looks for the rest (LoCoMo dev:
-                # multi-hop recall_all@10 0.180 -> 0.198); the keyword side keeps them.
+                # Names say who, not what: the vector looks for the rest; the keyword
+                # side keeps them. Only speakers count, so a query over documents
+                # that are not conversations is embedded as it is.
                 names = {who for c in keyword if (who := candidate(c).speaker)}
                 from soloist.memory.embeddings import embed_queries
 

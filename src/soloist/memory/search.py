@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from soloist.memory.documents import Documents
 from soloist.memory.facts import Memory
-from soloist.memory.retrieval import rrf_fuse
+from soloist.memory.text import rrf_fuse
 from soloist.store.base import ChunkRow, FactRow
 from soloist.store.seam import dumps
 
