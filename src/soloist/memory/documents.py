@@ -1,10 +1,12 @@
 """Documents and hybrid retrieval over the store.
 
 A document is versioned text with metadata (namespace, source, author, time), split into
-chunks. Search fuses two rankings by reciprocal rank: keyword (SQLite FTS5 with BM25, or
+chunks. Search fuses rankings by reciprocal rank: keyword (SQLite FTS5 with BM25, or
 PostgreSQL full text) and vectors (the store's own index, pgvector, or else an exact
 search in memory, so retrieval never silently degrades to keyword only when an embedder
-is configured).
+is configured). A document in a thread is also found by the words of its neighbours; a
+turn of a conversation (thread and speaker in its metadata) gets the conversation priors
+of ``memory/ranking.py``, no other document does.
 
 Memory's vectors come from one model at a time, recorded in the store. When the
 configured embedder is another model, writes and searches refuse with a clear error
@@ -230,8 +232,8 @@ class Documents:
             if self.embedder is not None:
                 self._same_model(tx)
                 # Names say who, not what: the vector looks for the rest; the keyword
-                # side keeps them. Only speakers count, so a query over documents
-                # that are not conversations is embedded as it is.
+                # side keeps them. Only speakers of conversation turns count, so a query
+                # over other documents is embedded as it is.
                 names = {who for c in keyword if (who := candidate(c).speaker)}
                 from soloist.memory.embeddings import embed_queries
 
