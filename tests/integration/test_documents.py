@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
@@ -485,13 +486,48 @@ def test_turns_of_a_conversation_still_get_the_conversation_priors(db_url: str) 
         assert hits["s1:1"] == pytest.approx(0.5 * undemoted["s1:1"])
         assert hits["s1:0"] == pytest.approx(undemoted["s1:0"])
         assert hits["note"] == pytest.approx(undemoted["note"])
-        # The query vector leaves out the speaker's name.
-        assert embedder.queries[0] == "What did paint?"
+        # The turns are looked for without the speaker's name, the note with it.
+        assert embedder.queries[:2] == ["What did paint?", query]
         # Neighbours and the thread prior lift the turns of the conversation only.
         plain = {h.chunk.doc_key: h.score
                  for h in Documents(store, embedder, recipes=without_priors()).search(
                      query, "chat", k=5)}
         assert hits["s1:2"] > plain["s1:2"]
         assert hits["note"] == pytest.approx(plain["note"])
+    finally:
+        store.close()
+
+
+class NameEmbedder:
+    """Two directions: "ada" and everything else, so a query's vector shows the name."""
+
+    name = "test-name-2"
+    dimensions = 2
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        out = []
+        for text in texts:
+            named = 1.0 if "ada" in re.findall(r"\w+", text.lower()) else 0.0
+            norm = math.sqrt(named + 1.0)
+            out.append([named / norm, 1.0 / norm])
+        return out
+
+
+def test_beside_a_conversation_other_documents_are_looked_for_with_the_names(
+        db_url: str) -> None:
+    store = open_store(db_url)
+    try:
+        docs = Documents(store, NameEmbedder())
+        docs.add_many([*thread_turns([("Ada", "We plan the offsite."), ("Bob", "Fine by me.")]),
+                       ("chat", "for-ada", "Notes for Ada on the venue.", {"author": "Cy"}),
+                       ("chat", "venue", "Notes on the venue.", {"author": "Cy"})], CAUSE)
+        rank = {h.chunk.doc_key: h.vector_rank or 0
+                for h in docs.search("What did Ada plan?", "chat", k=10)}
+        assert sorted(rank.values()) == [1, 2, 3, 4]
+        # Ada is a speaker here, so the turns are looked for by "What did plan?": Bob's
+        # turn comes nearer than Ada's. The notes are looked for by the whole query:
+        # the one that names Ada comes nearer than the one that does not.
+        assert rank["s1:1"] < rank["s1:0"]
+        assert rank["for-ada"] < rank["venue"]
     finally:
         store.close()

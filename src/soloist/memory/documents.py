@@ -110,6 +110,23 @@ def candidate(chunk: ChunkRow) -> Candidate:
         speaker=speaker)
 
 
+def _by_kind(turns: Sequence[int], others: Sequence[int], known: dict[int, ChunkRow]
+             ) -> list[int]:
+    """One vector ranking from two: the conversation turns as ranked in ``turns``, every
+    other chunk as ranked in ``others``, merged by place (a turn first on a tie).
+
+    Both rankings are over the same chunks, so a place in one is worth one in the other.
+    Chunks not in ``known`` (retired since the vectors were read) drop out.
+    """
+    place: dict[int, int] = {}
+    for ranking, wanted in ((turns, True), (others, False)):
+        for index, chunk_id in enumerate(ranking):
+            chunk = known.get(chunk_id)
+            if chunk is not None and (candidate(chunk).speaker is not None) is wanted:
+                place.setdefault(chunk_id, index)
+    return sorted(place, key=place.__getitem__)
+
+
 @dataclass(frozen=True)
 class SearchHit:
     chunk: ChunkRow
@@ -224,26 +241,38 @@ class Documents:
         # Filters apply inside the keyword query but after the vector one: look deeper.
         depth = CANDIDATES * (4 if where else 1)
         tokens = query_words(query)
-        q: list[float] = []
-        vector_ids: list[int] | None = []
+        vectors: list[list[float]] = []
+        found: list[list[int] | None] = []
         with self.store.read() as tx:
             keyword = tx.documents.keyword(tokens, pattern, CANDIDATES, where)
             context_ids = tx.documents.keyword_context(tokens, pattern, CANDIDATES, where)
             if self.embedder is not None:
                 self._same_model(tx)
-                # Names say who, not what: the vector looks for the rest; the keyword
-                # side keeps them. Only speakers of conversation turns count, so a query
-                # over other documents is embedded as it is.
-                names = {who for c in keyword if (who := candidate(c).speaker)}
                 from soloist.memory.embeddings import embed_queries
 
-                q = embed_queries(self.embedder,
-                                  [vector_query(query, names) if names else query])[0]
-                if tx.documents.embedding_model() is not None:
-                    vector_ids = tx.documents.nearest(pack(q), pattern, depth)
-        if vector_ids is None:  # no store-side index: exact, in memory
-            vector_ids = self._vectors().nearest(q, namespace, depth)
+                # Names say who, not what: turns of a conversation are looked for by the
+                # rest of the query (the keyword side keeps the names); every other
+                # document by the query as it is. One query each, so that each vector is
+                # the one a search with a single query would make.
+                names = {who for c in keyword if (who := candidate(c).speaker)}
+                texts = dict.fromkeys([vector_query(query, names) if names else query, query])
+                vectors = [embed_queries(self.embedder, [text])[0] for text in texts]
+                indexed = tx.documents.embedding_model() is not None
+                found = [tx.documents.nearest(pack(v), pattern, depth) if indexed else []
+                         for v in vectors]
+        cache: VectorCache | None = None
+        rankings: list[list[int]] = []
+        for vector, ids in zip(vectors, found, strict=True):
+            if ids is None:  # no store-side index: exact, in memory
+                cache = cache or self._vectors()
+                ids = cache.nearest(vector, namespace, depth)
+            rankings.append(ids)
         known = {c.id: c for c in keyword}
+        if len(rankings) == 2:
+            self._load(known, [*rankings[0], *rankings[1]])
+            vector_ids = _by_kind(rankings[0], rankings[1], known)
+        else:
+            vector_ids = rankings[0] if rankings else []
         if where:
             self._load(known, vector_ids)
             vector_ids = [i for i in vector_ids if i in known and where.admits(known[i])]

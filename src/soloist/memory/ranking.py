@@ -14,9 +14,9 @@ rules, each with why:
    are demoted, as the person asked about usually says the answer.
 4. Neighbour propagation and a thread prior: a turn next to, or in the same thread as, a
    strong hit is more likely to hold the answer too.
-5. The query *vector* is made without the speakers' names (``vector_query``; the keyword
-   query and ``rank``'s ``query`` keep them): a name says who, not what, yet pulls the
-   query embedding towards every turn addressed to or mentioning that person.
+5. The query *vector* for the turns is made without the speakers' names (``vector_query``;
+   the keyword query and ``rank``'s ``query`` keep them): a name says who, not what, yet
+   pulls the query embedding towards every turn addressed to or mentioning that person.
 6. A query that asks for several things (``asks_for_several``) skips 4.: its answers lie
    apart, and the neighbours of the best hit would take their places.
 
@@ -45,9 +45,9 @@ Caller contract at query time, for ``rank``:
   id, or a field left ``None``, only switches that part of the recipe off for it.
 - ``query``: the user's query text (only used to find a named speaker).
 
-The vector search itself should embed ``vector_query(query, speakers)`` rather than the raw
-query, ``speakers`` being the names of the speakers of the searched conversation(s) (e.g. the
-speakers of the keyword candidates).
+The vector search for the turns should embed ``vector_query(query, speakers)`` rather than
+the raw query, ``speakers`` being the names of the speakers of the searched conversation(s)
+(e.g. the speakers of the keyword candidates); other documents keep the raw query.
 
 Ids can be any hashable values (chunk ids, document keys) as long as the four arguments
 agree. The result is every candidate id with its final score, best first; deterministic.
