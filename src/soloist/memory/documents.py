@@ -252,8 +252,8 @@ class Documents:
 
                 # Names say who, not what: turns of a conversation are looked for by the
                 # rest of the query (the keyword side keeps the names); every other
-                # document by the query as it is. One query each, so that each vector is
-                # the one a search with a single query would make.
+                # document by the query as it is. Each is embedded alone: in one batch,
+                # padding could change a vector in its last bits.
                 names = {who for c in keyword if (who := candidate(c).speaker)}
                 texts = dict.fromkeys([vector_query(query, names) if names else query, query])
                 vectors = [embed_queries(self.embedder, [text])[0] for text in texts]
