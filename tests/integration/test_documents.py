@@ -498,6 +498,18 @@ def test_turns_of_a_conversation_still_get_the_conversation_priors(db_url: str) 
         store.close()
 
 
+def test_a_conversation_alone_is_searched_with_the_name_free_vector_only(db_url: str) -> None:
+    store = open_store(db_url)
+    try:
+        embedder = QueryRecordingEmbedder()
+        docs = Documents(store, embedder)
+        docs.add_many(thread_turns([("Ann", "I painted the lake."), ("Bob", "Nice!")]), CAUSE)
+        assert docs.search("What did Ann paint?", "chat", k=2)
+        assert embedder.queries == ["What did paint?"]
+    finally:
+        store.close()
+
+
 class NameEmbedder:
     """Two directions: "ada" and everything else, so a query's vector shows the name."""
 

@@ -241,38 +241,15 @@ class Documents:
         # Filters apply inside the keyword query but after the vector one: look deeper.
         depth = CANDIDATES * (4 if where else 1)
         tokens = query_words(query)
-        vectors: list[list[float]] = []
-        found: list[list[int] | None] = []
         with self.store.read() as tx:
             keyword = tx.documents.keyword(tokens, pattern, CANDIDATES, where)
             context_ids = tx.documents.keyword_context(tokens, pattern, CANDIDATES, where)
             if self.embedder is not None:
                 self._same_model(tx)
-                from soloist.memory.embeddings import embed_queries
-
-                # Names say who, not what: turns of a conversation are looked for by the
-                # rest of the query (the keyword side keeps the names); every other
-                # document by the query as it is. Each is embedded alone: in one batch,
-                # padding could change a vector in its last bits.
-                names = {who for c in keyword if (who := candidate(c).speaker)}
-                texts = dict.fromkeys([vector_query(query, names) if names else query, query])
-                vectors = [embed_queries(self.embedder, [text])[0] for text in texts]
-                indexed = tx.documents.embedding_model() is not None
-                found = [tx.documents.nearest(pack(v), pattern, depth) if indexed else []
-                         for v in vectors]
-        cache: VectorCache | None = None
-        rankings: list[list[int]] = []
-        for vector, ids in zip(vectors, found, strict=True):
-            if ids is None:  # no store-side index: exact, in memory
-                cache = cache or self._vectors()
-                ids = cache.nearest(vector, namespace, depth)
-            rankings.append(ids)
         known = {c.id: c for c in keyword}
-        if len(rankings) == 2:
-            self._load(known, [*rankings[0], *rankings[1]])
-            vector_ids = _by_kind(rankings[0], rankings[1], known)
-        else:
-            vector_ids = rankings[0] if rankings else []
+        vector_ids: list[int] = []
+        if self.embedder is not None:
+            vector_ids = self._vector_ranking(query, known, pattern, namespace, depth)
         if where:
             self._load(known, vector_ids)
             vector_ids = [i for i in vector_ids if i in known and where.admits(known[i])]
@@ -293,6 +270,43 @@ class Documents:
         vector_rank = {i: place for place, i in enumerate(vector_ids, start=1)}
         return [SearchHit(known[i], scores[i], keyword_rank.get(i), vector_rank.get(i))
                 for i in chosen if i in known]
+
+    def _vector_ranking(self, query: str, known: dict[int, ChunkRow], pattern: str,
+                        namespace: str, depth: int) -> list[int]:
+        """Chunk ids by their vectors' nearness to ``query``; ``known`` holds the keyword
+        candidates and gains the chunks read here.
+
+        Names say who, not what: turns of a conversation are looked for by the rest of the
+        query (the keyword side keeps the names), every other document by the query as it
+        is. That second search runs only when the candidates so far hold a document that is
+        not a turn: a conversation alone costs one search.
+        """
+        names = {who for c in known.values() if (who := candidate(c).speaker)}
+        turn_query = vector_query(query, names) if names else query
+        found = self._nearest(turn_query, pattern, namespace, depth)
+        if turn_query == query:
+            return found
+        self._load(known, found)
+        if all(candidate(c).speaker is not None for c in known.values()):
+            return found
+        others = self._nearest(query, pattern, namespace, depth)
+        self._load(known, others)
+        return _by_kind(found, others, known)
+
+    def _nearest(self, text: str, pattern: str, namespace: str, depth: int) -> list[int]:
+        """Current chunk ids nearest the query vector of ``text``, best first."""
+        from soloist.memory.embeddings import embed_queries
+
+        assert self.embedder is not None
+        vector = embed_queries(self.embedder, [text])[0]
+        with self.store.read() as tx:
+            self._same_model(tx)
+            if tx.documents.embedding_model() is None:
+                return []
+            ids = tx.documents.nearest(pack(vector), pattern, depth)
+        if ids is None:  # no store-side index: exact, in memory
+            ids = self._vectors().nearest(vector, namespace, depth)
+        return ids
 
     # -- versions -----------------------------------------------------------------------
     def history(self, namespace: str, key: str) -> list[DocumentRow]:
