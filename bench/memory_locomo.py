@@ -5,9 +5,10 @@ the turn's dia_id; text "speaker: text" with the image caption and the session d
 speaker, session (as the document's thread) and the turn's place in it as metadata), with
 the default local embedding model; each category 1-4 question is searched within its
 conversation through ``Documents.search`` (FTS5 over the turns and over each turn with its
-thread neighbours, exact vectors, fused and re-ranked by ``memory/ranking.py``). No LLM
-call at ingestion or query time. The data is
-read from ../shared/data/locomo (CC BY-NC, never copied into the repository).
+thread neighbours, exact vectors, fused and re-ranked by ``memory/ranking.py``). Beside it,
+plain BM25 over the same turns (``locomo/baseline.py``) is the baseline. No LLM call at
+ingestion or query time. The data is read from ../shared/data/locomo (CC BY-NC, never
+copied into the repository).
 
     python bench/memory_locomo.py [--data PATH] [--json] [--no-vectors] [--config TOML]
 
@@ -28,10 +29,12 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from locomo.baseline import retriever_search
+from locomo.data import Conversation, evaluate, load, turn_text
+
 from soloist.errors import ConfigError
 from soloist.memory.documents import Documents
 from soloist.memory.facts import Cause
-from soloist.memory.locomo import Conversation, evaluate, load, retriever_search, turn_text
 from soloist.memory.ranking import configured_recipes
 from soloist.store.sqlite.backend import SQLiteStore
 

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from soloist.errors import InputError, InvalidState
-from soloist.memory.documents import Documents, chunk_text, pack
+from soloist.memory.documents import Documents, SearchHit, chunk_text, pack
 from soloist.memory.facts import Cause
+from soloist.memory.ranking import RECIPE, RECIPE_WITHOUT_WINDOWS, Recipe
 from soloist.store import open_store
 from soloist.store.base import Store
 
@@ -396,3 +399,147 @@ def test_document_versions_are_kept_and_read_back(store: Store) -> None:
     assert [d.namespace for d in docs.latest()] == ["legal/eu", "legal_us"]
     with pytest.raises(NotFound, match="there is no document legal/eu/privacy"):
         docs.history("legal/eu", "privacy")
+
+
+class QueryRecordingEmbedder(HashingEmbedder):
+    """The hashing embedder, recording the text of every query it embeds."""
+
+    def __init__(self) -> None:
+        self.queries: list[str] = []
+
+    def embed_queries(self, texts: Sequence[str]) -> list[list[float]]:
+        self.queries.extend(texts)
+        return self.embed(texts)
+
+
+def without_priors() -> tuple[Recipe, Recipe]:
+    """The default recipes with every conversation prior switched off."""
+    return (replace(RECIPE, neighbour_weights=(), group_weight=0.0, other_speaker_factor=1.0),
+            replace(RECIPE_WITHOUT_WINDOWS, neighbour_weights=(), group_weight=0.0,
+                    other_speaker_factor=1.0))
+
+
+def ranked(hits: Sequence[SearchHit]) -> list[tuple[str, float]]:
+    return [(h.chunk.doc_key, h.score) for h in hits]
+
+
+BRIEFS = [
+    ("acme", "pricing-brief", "Pricing brief: Ada decided to keep the starter plan at 20 "
+     "euros a month and to drop the annual discount.", {"author": "Bob"}),
+    ("acme", "ada-notes", "Ada's notes: pricing questions to raise at the next review.",
+     {"author": "Ada"}),
+    ("acme", "cy-notes", "Cy's notes on the pricing page copy and the onboarding mails.",
+     {"author": "Cy"}),
+    ("acme", "offsite", "The offsite is in Lisbon; Ada books the rooms.", {"author": "Cy"}),
+]
+
+
+def test_a_named_author_demotes_no_business_document(db_url: str) -> None:
+    store = open_store(db_url)
+    try:
+        embedder = QueryRecordingEmbedder()
+        docs = Documents(store, embedder)
+        docs.add_many(BRIEFS, CAUSE)
+        query = "What did Ada decide on pricing?"
+        hits = docs.search(query, "acme", k=4)
+        # The brief Bob wrote answers the question: Ada is named, but Bob is no speaker.
+        assert hits[0].chunk.doc_key == "pricing-brief"
+        # Nothing was demoted or lifted: the scores are those of the plain fusion.
+        plain = Documents(store, embedder, recipes=without_priors())
+        assert ranked(hits) == ranked(plain.search(query, "acme", k=4))
+        # The query vector keeps the name: these documents are no conversation.
+        assert embedder.queries == [query, query]
+        # A thread of minutes with authors but no speakers is no conversation either.
+        docs.add_many([("acme", f"minutes-{i}", text, {"thread": "pricing review",
+                                                         "position": i, "author": who})
+                       for i, (who, text) in enumerate([
+                           ("Cy", "Minutes of the pricing review, with Ada and Bob."),
+                           ("Bob", "Ada decided the starter plan stays at 20 euros."),
+                           ("Cy", "Next review in June.")])], CAUSE)
+        embedder.queries.clear()
+        hits = docs.search(query, "acme", k=6)
+        assert ranked(hits) == ranked(plain.search(query, "acme", k=6))
+        assert embedder.queries == [query, query]
+    finally:
+        store.close()
+
+
+def test_turns_of_a_conversation_still_get_the_conversation_priors(db_url: str) -> None:
+    store = open_store(db_url)
+    try:
+        embedder = QueryRecordingEmbedder()
+        docs = Documents(store, embedder)
+        docs.add_many([*thread_turns([
+            ("Ann", "I finally painted the lake at sunrise."),
+            ("Bob", "I painted the fence, nothing as grand."),
+            ("Ann", "It took three mornings."),
+            ("Bob", "Next time paint the mountains."),
+        ]), ("chat", "note", "Bob's note: the painted fence needs a second coat.",
+             {"author": "Bob"})], CAUSE)
+        query = "What did Ann paint?"
+        hits = {h.chunk.doc_key: h.score for h in docs.search(query, "chat", k=5)}
+        no_speaker = Documents(store, embedder, recipes=(
+            replace(RECIPE, other_speaker_factor=1.0),
+            replace(RECIPE_WITHOUT_WINDOWS, other_speaker_factor=1.0)))
+        undemoted = {h.chunk.doc_key: h.score for h in no_speaker.search(query, "chat", k=5)}
+        # Bob's turns count half when the question names Ann; Ann's and the note do not.
+        assert hits["s1:1"] == pytest.approx(0.5 * undemoted["s1:1"])
+        assert hits["s1:0"] == pytest.approx(undemoted["s1:0"])
+        assert hits["note"] == pytest.approx(undemoted["note"])
+        # The turns are looked for without the speaker's name, the note with it.
+        assert embedder.queries[:2] == ["What did paint?", query]
+        # Neighbours and the thread prior lift the turns of the conversation only.
+        plain = {h.chunk.doc_key: h.score
+                 for h in Documents(store, embedder, recipes=without_priors()).search(
+                     query, "chat", k=5)}
+        assert hits["s1:2"] > plain["s1:2"]
+        assert hits["note"] == pytest.approx(plain["note"])
+    finally:
+        store.close()
+
+
+def test_a_conversation_alone_is_searched_with_the_name_free_vector_only(db_url: str) -> None:
+    store = open_store(db_url)
+    try:
+        embedder = QueryRecordingEmbedder()
+        docs = Documents(store, embedder)
+        docs.add_many(thread_turns([("Ann", "I painted the lake."), ("Bob", "Nice!")]), CAUSE)
+        assert docs.search("What did Ann paint?", "chat", k=2)
+        assert embedder.queries == ["What did paint?"]
+    finally:
+        store.close()
+
+
+class NameEmbedder:
+    """Two directions: "ada" and everything else, so a query's vector shows the name."""
+
+    name = "test-name-2"
+    dimensions = 2
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        out = []
+        for text in texts:
+            named = 1.0 if "ada" in re.findall(r"\w+", text.lower()) else 0.0
+            norm = math.sqrt(named + 1.0)
+            out.append([named / norm, 1.0 / norm])
+        return out
+
+
+def test_beside_a_conversation_other_documents_are_looked_for_with_the_names(
+        db_url: str) -> None:
+    store = open_store(db_url)
+    try:
+        docs = Documents(store, NameEmbedder())
+        docs.add_many([*thread_turns([("Ada", "We plan the offsite."), ("Bob", "Fine by me.")]),
+                       ("chat", "for-ada", "Notes for Ada on the venue.", {"author": "Cy"}),
+                       ("chat", "venue", "Notes on the venue.", {"author": "Cy"})], CAUSE)
+        rank = {h.chunk.doc_key: h.vector_rank or 0
+                for h in docs.search("What did Ada plan?", "chat", k=10)}
+        assert sorted(rank.values()) == [1, 2, 3, 4]
+        # Ada is a speaker here, so the turns are looked for by "What did plan?": Bob's
+        # turn comes nearer than Ada's. The notes are looked for by the whole query:
+        # the one that names Ada comes nearer than the one that does not.
+        assert rank["s1:1"] < rank["s1:0"]
+        assert rank["for-ada"] < rank["venue"]
+    finally:
+        store.close()

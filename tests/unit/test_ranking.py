@@ -13,6 +13,7 @@ from soloist.memory.ranking import (
     map_ranking,
     named_speaker,
     rank,
+    recency_boost,
     vector_query,
     window_text,
     window_texts,
@@ -157,16 +158,17 @@ def test_the_group_prior_lifts_turns_of_the_best_session() -> None:
 
 
 @pytest.mark.parametrize(("query", "several"), [
-    ("Which cities has John been to?", True),
-    ("What books has Melanie read?", True),
-    ("What LGBTQ+ events has Caroline participated in?", True),
-    ("How many times did they hike together?", True),
-    ("In what ways is Caroline helping?", True),
-    ("What is Caroline's identity?", False),
-    ("What does Melanie do to destress?", False),
-    ("When did Melanie paint a sunrise?", False),
-    ("Where has Melanie camped?", False),
-    ("What class did Nate take?", False),
+    ("Which invoices are overdue?", True),
+    ("What plans does Acme buy?", True),
+    ("What new features has the team shipped?", True),
+    ("How many times did the build fail?", True),
+    ("In what ways is the team helping?", True),
+    ("What are some risks?", True),
+    ("What is Acme's address?", False),
+    ("What does Ada do on Mondays?", False),
+    ("When did Bob send the invoices?", False),
+    ("Where has the team met?", False),
+    ("What class did Ada take?", False),
     ("", False),
 ])
 def test_asks_for_several(query: str, several: bool) -> None:
@@ -222,8 +224,7 @@ def test_recipes_are_valid_and_validated() -> None:
 
 
 def test_vector_query_drops_the_given_names_and_their_possessive() -> None:
-    assert vector_query("What is Caroline's identity?", ["Caroline", "Melanie"]) == \
-        "What is identity?"
+    assert vector_query("What is Ada's role?", ["Ada", "Bob"]) == "What is role?"
     assert vector_query("When did ann and BOB meet?", ["Ann Lee", "Bob"]) == \
         "When did and meet?"
     assert vector_query("Where did Annabel go?", ["Ann"]) == "Where did Annabel go?"
@@ -231,13 +232,13 @@ def test_vector_query_drops_the_given_names_and_their_possessive() -> None:
 
 
 def test_vector_query_without_names_drops_capitalised_words_inside_sentences() -> None:
-    assert vector_query("Which city have both Jean and John visited?") == \
-        "Which city have both and visited?"
+    assert vector_query("Which offices have both Ada and Bob visited?") == \
+        "Which offices have both and visited?"
     assert vector_query("Did Ann call. Then Bob left") == "Did call. Then left"
 
 
 def test_vector_query_keeps_the_query_when_nothing_would_be_left() -> None:
-    assert vector_query("Caroline?", ["Caroline"]) == "Caroline?"
+    assert vector_query("Ada?", ["Ada"]) == "Ada?"
     assert vector_query("Hi Ann") == "Hi"
     assert vector_query("", ["Ann"]) == ""
     assert vector_query("plain words", []) == "plain words"
@@ -270,3 +271,17 @@ def test_bad_search_settings_are_refused_in_one_sentence(section: dict[str, obje
 
     with pytest.raises(ConfigError, match=re.escape(message)):
         configured_recipes(section)
+
+
+def test_recency_boost_halves_per_half_life() -> None:
+    scores = [("old", 1.0), ("new", 0.8), ("undated", 0.9)]
+    stamps = {"old": 0.0, "new": 100.0}
+    boosted = recency_boost(scores, stamps, half_life_seconds=100.0)
+    assert dict(boosted) == pytest.approx({"old": 1.5, "new": 1.6, "undated": 0.9})
+    assert [d for d, _ in boosted] == ["new", "old", "undated"]
+    later = recency_boost({"old": 1.0}, stamps, 100.0, now=300.0, weight=2.0)
+    assert [d for d, _ in later] == ["old"]
+    assert later[0][1] == pytest.approx(1.0 * (1 + 2.0 * 0.5**3))
+    assert recency_boost(scores, {}, 10.0) == scores
+    with pytest.raises(ValueError):
+        recency_boost(scores, stamps, 0.0)

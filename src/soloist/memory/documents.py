@@ -1,10 +1,12 @@
 """Documents and hybrid retrieval over the store.
 
 A document is versioned text with metadata (namespace, source, author, time), split into
-chunks. Search fuses two rankings by reciprocal rank: keyword (SQLite FTS5 with BM25, or
+chunks. Search fuses rankings by reciprocal rank: keyword (SQLite FTS5 with BM25, or
 PostgreSQL full text) and vectors (the store's own index, pgvector, or else an exact
 search in memory, so retrieval never silently degrades to keyword only when an embedder
-is configured).
+is configured). A document in a thread is also found by the words of its neighbours; a
+turn of a conversation (thread and speaker in its metadata) gets the conversation priors
+of ``memory/ranking.py``, no other document does.
 
 Memory's vectors come from one model at a time, recorded in the store. When the
 configured embedder is another model, writes and searches refuse with a clear error
@@ -30,10 +32,11 @@ from soloist.memory.ranking import (
     Candidate,
     Recipe,
     rank,
+    recency_boost,
     vector_query,
     window_text,
 )
-from soloist.memory.retrieval import query_words, recency_boost
+from soloist.memory.text import query_words
 from soloist.store.base import (
     ChunkFilter,
     ChunkRow,
@@ -91,14 +94,37 @@ def thread_of(namespace: str, key: str, metadata: dict[str, Any]) -> tuple[str, 
 
 
 def candidate(chunk: ChunkRow) -> Candidate:
-    """What the ranking knows of a chunk: its thread, place there, and who wrote it."""
+    """What the ranking knows of a chunk of a conversation: its thread, place there, speaker.
+
+    Only a turn of a conversation, a document with both a thread and a speaker in its
+    metadata, gets the conversation priors; any other document (a brief, a note, a mail,
+    whoever its author) is a plain candidate, so a name in the query changes nothing for it.
+    """
     meta = chunk.metadata if isinstance(chunk.metadata, dict) else {}
-    thread, position = meta.get("thread"), meta.get("position")
-    speaker = meta.get("speaker") or meta.get("author")
+    thread, position, speaker = meta.get("thread"), meta.get("position"), meta.get("speaker")
+    if thread is None or not isinstance(speaker, str) or not speaker:
+        return Candidate()
     return Candidate(
-        group=(chunk.namespace, str(thread)) if thread is not None else None,
+        group=(chunk.namespace, str(thread)),
         position=position if isinstance(position, int) and chunk.seq == 0 else None,
-        speaker=speaker if isinstance(speaker, str) else None)
+        speaker=speaker)
+
+
+def _by_kind(turns: Sequence[int], others: Sequence[int], known: dict[int, ChunkRow]
+             ) -> list[int]:
+    """One vector ranking from two: the conversation turns as ranked in ``turns``, every
+    other chunk as ranked in ``others``, merged by place (a turn first on a tie).
+
+    Both rankings are over the same chunks, so a place in one is worth one in the other.
+    Chunks not in ``known`` (retired since the vectors were read) drop out.
+    """
+    place: dict[int, int] = {}
+    for ranking, wanted in ((turns, True), (others, False)):
+        for index, chunk_id in enumerate(ranking):
+            chunk = known.get(chunk_id)
+            if chunk is not None and (candidate(chunk).speaker is not None) is wanted:
+                place.setdefault(chunk_id, index)
+    return sorted(place, key=place.__getitem__)
 
 
 @dataclass(frozen=True)
@@ -215,25 +241,15 @@ class Documents:
         # Filters apply inside the keyword query but after the vector one: look deeper.
         depth = CANDIDATES * (4 if where else 1)
         tokens = query_words(query)
-        q: list[float] = []
-        vector_ids: list[int] | None = []
         with self.store.read() as tx:
             keyword = tx.documents.keyword(tokens, pattern, CANDIDATES, where)
             context_ids = tx.documents.keyword_context(tokens, pattern, CANDIDATES, where)
             if self.embedder is not None:
                 self._same_model(tx)
-                # Names say who, not what: the vector looks for the rest (LoCoMo dev:
-                # multi-hop recall_all@10 0.180 -> 0.198); the keyword side keeps them.
-                names = {who for c in keyword if (who := candidate(c).speaker)}
-                from soloist.memory.embeddings import embed_queries
-
-                q = embed_queries(self.embedder,
-                                  [vector_query(query, names) if names else query])[0]
-                if tx.documents.embedding_model() is not None:
-                    vector_ids = tx.documents.nearest(pack(q), pattern, depth)
-        if vector_ids is None:  # no store-side index: exact, in memory
-            vector_ids = self._vectors().nearest(q, namespace, depth)
         known = {c.id: c for c in keyword}
+        vector_ids: list[int] = []
+        if self.embedder is not None:
+            vector_ids = self._vector_ranking(query, known, pattern, namespace, depth)
         if where:
             self._load(known, vector_ids)
             vector_ids = [i for i in vector_ids if i in known and where.admits(known[i])]
@@ -254,6 +270,43 @@ class Documents:
         vector_rank = {i: place for place, i in enumerate(vector_ids, start=1)}
         return [SearchHit(known[i], scores[i], keyword_rank.get(i), vector_rank.get(i))
                 for i in chosen if i in known]
+
+    def _vector_ranking(self, query: str, known: dict[int, ChunkRow], pattern: str,
+                        namespace: str, depth: int) -> list[int]:
+        """Chunk ids by their vectors' nearness to ``query``; ``known`` holds the keyword
+        candidates and gains the chunks read here.
+
+        Names say who, not what: turns of a conversation are looked for by the rest of the
+        query (the keyword side keeps the names), every other document by the query as it
+        is. That second search runs only when the candidates so far hold a document that is
+        not a turn: a conversation alone costs one search.
+        """
+        names = {who for c in known.values() if (who := candidate(c).speaker)}
+        turn_query = vector_query(query, names) if names else query
+        found = self._nearest(turn_query, pattern, namespace, depth)
+        if turn_query == query:
+            return found
+        self._load(known, found)
+        if all(candidate(c).speaker is not None for c in known.values()):
+            return found
+        others = self._nearest(query, pattern, namespace, depth)
+        self._load(known, others)
+        return _by_kind(found, others, known)
+
+    def _nearest(self, text: str, pattern: str, namespace: str, depth: int) -> list[int]:
+        """Current chunk ids nearest the query vector of ``text``, best first."""
+        from soloist.memory.embeddings import embed_queries
+
+        assert self.embedder is not None
+        vector = embed_queries(self.embedder, [text])[0]
+        with self.store.read() as tx:
+            self._same_model(tx)
+            if tx.documents.embedding_model() is None:
+                return []
+            ids = tx.documents.nearest(pack(vector), pattern, depth)
+        if ids is None:  # no store-side index: exact, in memory
+            ids = self._vectors().nearest(vector, namespace, depth)
+        return ids
 
     # -- versions -----------------------------------------------------------------------
     def history(self, namespace: str, key: str) -> list[DocumentRow]:

@@ -17,7 +17,7 @@ from typing import Any
 from soloist.control.durations import parse_duration
 from soloist.errors import DeterministicError, InputError, NotFound
 from soloist.jsonvalues import check_finite
-from soloist.memory.retrieval import query_words
+from soloist.memory.text import query_words
 from soloist.store.base import EventRow, FactRow, NewEvent, Store, Transaction
 from soloist.store.seam import glob_to_like
 

@@ -1,82 +1,53 @@
-"""Storage-free re-ranking of hybrid search candidates for conversational memory.
+"""Storage-free re-ranking of search candidates: the conversation recipe, and recency.
 
-No LLM call anywhere: the recipe works on the rankings the store already produces (keyword
-and vector) plus a little structure every chunk of a conversation has (which thread or
-session it belongs to, its position there, who said it). Measured on the LoCoMo dev split
-(883 questions; all-MiniLM-L6-v2 vectors; SQLite FTS5 porter BM25 over one table holding
-turns and windows; candidate lists 50 deep; parameters chosen on that split, the only data):
+No LLM call anywhere: ``rank`` works on the rankings the store already produces (keyword
+over the chunks, keyword over each thread turn with its neighbours, vectors) plus the
+structure a conversation turn carries (its thread, its place there, who said it). The
+rules, each with why:
 
-=========================================  =============  =============  =================
-recipe                                     recall_any@10  recall_all@10  multi-hop all@10
-=========================================  =============  =============  =================
-FTS5 + vectors, RRF k=60, w=0.3 (before)   0.701          0.573          0.163
-RECIPE_WITHOUT_WINDOWS                     0.820          0.689          0.186
-RECIPE (with the window index)             0.856          0.724          0.180
-=========================================  =============  =============  =================
-
-Through the product (``Documents.search`` with thread context chunks, as
-``bench/memory_locomo.py`` runs it, with ``vector_query`` and ``asks_for_several`` below):
-recall_any@10 0.856, recall_all@10 0.733, multi-hop recall_all@10 0.238 (plain BM25: 0.669,
-0.555, 0.145).
-
-What moves the numbers, in order of effect:
-
-1. A second keyword representation per turn: the turn with its same-session neighbours
-   (``window_texts``). Answers in a dialogue are short ("Yes, last May!") and share few words
-   with the question; the question's words are usually in the turns around the answer.
-2. Fusing with a small RRF constant (k=10): the top few ranks of each list matter most.
+1. A second keyword representation per thread turn: the turn with its neighbours
+   (``window_text``). Answers in a dialogue are short ("Yes, last May!") and share few
+   words with the question, whose words are usually in the turns around the answer.
+2. Fusion by reciprocal rank with a small constant (k=10): the top few ranks of each list
+   matter most.
 3. A speaker prior: when the query names exactly one of the speakers, turns by the others
-   are demoted (on LoCoMo 96% of evidence turns for such questions are the named speaker's).
-4. Neighbour propagation and a session prior (small): a turn next to, or in the same
-   session as, a strong hit is more likely to be evidence.
-5. The query *vector* is made from the query without the speakers' names (``vector_query``;
-   the keyword query and ``rank``'s ``query`` keep them). A name says little about what a
-   turn is about, yet it pulls the query embedding towards every turn addressed to or
-   mentioning that person. On LoCoMo: recall_any@10 0.856 -> 0.861, recall_all@10 0.724 ->
-   0.728, multi-hop recall_all@10 0.180 -> 0.198 (3 questions better, none worse); it costs
-   nothing (the caller embeds a different string).
-6. A query that asks for several things ("Which cities has John been to?", "How many
-   times...": ``asks_for_several``) skips 4.: its answers lie apart in the conversation, and
-   the neighbours of the best hit would take their places. Multi-hop recall_all@10 0.198 ->
-   0.238, recall_all@10 0.726 -> 0.733, recall_any@10 0.860 -> 0.856.
+   are demoted, as the person asked about usually says the answer.
+4. Neighbour propagation and a thread prior: a turn next to, or in the same thread as, a
+   strong hit is more likely to hold the answer too.
+5. The query *vector* for the turns is made without the speakers' names (``vector_query``;
+   the keyword query and ``rank``'s ``query`` keep them): a name says who, not what, yet
+   pulls the query embedding towards every turn addressed to or mentioning that person.
+6. A query that asks for several things (``asks_for_several``) skips 4.: its answers lie
+   apart, and the neighbours of the best hit would take their places.
 
-With a stronger embedding model the vectors deserve more weight (``configured_recipes``,
-``[memory.search]``). EmbeddingGemma-300m (int8 ONNX, from a path; about 2.7x slower to
-ingest) with ``vector_weight`` 3, ``keyword_weight`` 0.25, ``neighbour_weights`` (0.1,):
-see bench/README.md for the figures.
+Rules 3 to 6 are conversation priors: they touch only candidates that are turns of a
+conversation (a ``Candidate`` with a group, a position or a speaker; ``Documents`` gives
+those only to documents with thread and speaker metadata). Every other candidate keeps its
+fused score. What each rule measured, and what was tried and left out, is in
+bench/README.md.
 
-Things that did not help and are deliberately absent: dropping speaker names or question
-words from the keyword query, RM3 / Rocchio pseudo-relevance feedback, per-session caps and MMR-like
-neighbour suppression (they hurt: the evidence is usually *next to* the best match); for
-multi-hop questions, soft per-session diversity, per-query-term sub-query lists, greedy
-query-term coverage of the ten slots, conversation-local co-occurrence expansion and deeper
-(100-200) candidate lists (none moved multi-hop recall_all@10 past 0.198 without costing
-overall recall).
-
-Caller contract at ingestion (only for ``RECIPE``): for each session, index
-``window_texts(turn_texts, 2, 2, suffix=session_date)`` as a second document per turn
-(turn texts without their dates), in a namespace the turn search does not match (e.g.
-"<namespace>/~window"), with metadata naming the turn it is centred on; store for every turn
-its session key, its ordinal in the session and its speaker (metadata), so they can be read
-back for the candidates. A window longer than the chunk limit may be cut into two chunks:
-both map to the same turn, which is fine. No extra embedding is needed.
+Caller contract at ingestion (only for ``RECIPE``): for each thread, index
+``window_texts(turn_texts, 2, 2)`` as a second document per turn, in a place the turn
+search does not match, with metadata naming the turn it is centred on; store for every turn
+its thread key, its ordinal in the thread and its speaker, so they can be read back for the
+candidates. A window longer than the chunk limit may be cut into two chunks: both map to
+the same turn, which is fine. No extra embedding is needed.
 
 Caller contract at query time, for ``rank``:
 
-- ``keyword``: ids from the keyword engine for the raw turn chunks, best first (50 deep).
+- ``keyword``: ids from the keyword engine for the chunks, best first (50 deep).
 - ``window``: ids from the keyword engine for the window chunks, best first (50 deep),
   *each already mapped to the id of its centre turn* (``map_ranking`` does it). Empty when
   there is no window index; then use ``RECIPE_WITHOUT_WINDOWS``.
-- ``vector``: ids from the exact vector search over the turn chunks, best first (50 deep).
+- ``vector``: ids from the vector search over the chunks, best first (50 deep).
 - ``candidates``: for every id that occurs in any of the three rankings, a ``Candidate``
-  (group = session or thread key, position = ordinal of the turn in its group, speaker).
-  A missing id, or a field left ``None``, only switches that part of the recipe off for it.
+  (group = thread key, position = ordinal of the turn in its group, speaker). A missing
+  id, or a field left ``None``, only switches that part of the recipe off for it.
 - ``query``: the user's query text (only used to find a named speaker).
 
-The vector search itself should embed ``vector_query(query, speakers)`` rather than the raw
-query, ``speakers`` being the names of the speakers of the searched conversation(s) (e.g. the
-speakers of the keyword candidates); without a list of names, ``vector_query(query)`` drops
-the capitalised words that do not start a sentence, which measured the same on LoCoMo.
+The vector search for the turns should embed ``vector_query(query, speakers)`` rather than
+the raw query, ``speakers`` being the names of the speakers of the searched conversation(s)
+(e.g. the speakers of the keyword candidates); other documents keep the raw query.
 
 Ids can be any hashable values (chunk ids, document keys) as long as the four arguments
 agree. The result is every candidate id with its final score, best first; deterministic.
@@ -90,6 +61,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, TypeVar
 
 from soloist.errors import ConfigError
+from soloist.memory.text import rrf_fuse, words
 
 __all__ = [
     "RECIPE",
@@ -101,6 +73,7 @@ __all__ = [
     "map_ranking",
     "named_speaker",
     "rank",
+    "recency_boost",
     "vector_query",
     "window_text",
     "window_texts",
@@ -109,7 +82,7 @@ __all__ = [
 K = TypeVar("K", bound=Hashable)
 S = TypeVar("S", bound=Hashable)
 
-_WORD = re.compile(r"\w+", re.UNICODE)
+_WORD_CHAR = re.compile(r"\w", re.UNICODE)
 
 
 @dataclass(frozen=True)
@@ -126,7 +99,7 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Recipe:
-    """The weights of ``rank``; the defaults are the measured optimum with a window index."""
+    """The weights of ``rank``; the defaults are the best measured with a window index."""
 
     rrf_k: float = 10.0
     keyword_weight: float = 0.5
@@ -141,7 +114,7 @@ class Recipe:
     spread_for_several: bool = True
     """No neighbour propagation or thread prior for a query that asks for several things
     (``asks_for_several``): its answers lie apart, and the neighbours of the best hit would
-    take their places (LoCoMo dev, multi-hop recall_all@10 0.198 -> 0.239)."""
+    take their places."""
 
     def __post_init__(self) -> None:
         if self.rrf_k < 0:
@@ -155,20 +128,20 @@ class Recipe:
 
 
 RECIPE = Recipe()
-"""Turn keyword + window keyword + turn vector ranking (LoCoMo dev recall_any@10 0.856)."""
+"""Turn keyword + window keyword + turn vector ranking."""
 
 # Without a window index the neighbour propagation has to do the window's work, so it is
 # wider and stronger; the keyword list then carries the full weight.
 RECIPE_WITHOUT_WINDOWS = Recipe(keyword_weight=1.0, window_weight=0.0,
                                 neighbour_weights=(0.5, 0.25))
-"""Turn keyword + turn vector ranking only (LoCoMo dev recall_any@10 0.820)."""
+"""Turn keyword + turn vector ranking only."""
 
 
 def configured_recipes(section: Mapping[str, Any] | None) -> tuple[Recipe, Recipe]:
     """``RECIPE`` and ``RECIPE_WITHOUT_WINDOWS`` with the weights of ``[memory.search]``.
 
-    A stronger embedding model than MiniLM deserves a higher ``vector_weight`` (LoCoMo dev,
-    EmbeddingGemma-300m: see bench/README.md). Both recipes take the same overrides.
+    A stronger embedding model than MiniLM deserves a higher ``vector_weight`` (see
+    bench/README.md). Both recipes take the same overrides.
     """
     if not section:
         return RECIPE, RECIPE_WITHOUT_WINDOWS
@@ -246,20 +219,16 @@ def map_ranking(ranking: Iterable[S], to: Mapping[S, K]) -> list[K]:
     return out
 
 
-def _words(text: str) -> list[str]:
-    return _WORD.findall(text.lower())
-
-
 def named_speaker(query: str, speakers: Iterable[str]) -> str | None:
     """The one speaker the query names (every word of the name present), else None.
 
     Two or more named speakers say nothing about who holds the answer, so they give None.
     """
-    words = set(_words(query))
+    said = set(words(query))
     named: set[str] = set()
     for speaker in speakers:
-        name = _words(speaker)
-        if name and all(w in words for w in name):
+        name = words(speaker)
+        if name and all(w in said for w in name):
             named.add(speaker)
     return next(iter(named)) if len(named) == 1 else None
 
@@ -274,17 +243,17 @@ def asks_for_several(query: str) -> bool:
     """Whether ``query`` asks for a list: "Which cities...", "What books...", "How many...".
 
     A plural noun among the three words after an opening "what" or "which", or one of a few
-    openings that always count. A rough test by design: on LoCoMo dev it picks 161 of 883
-    questions, 98 of them multi-hop (of 172).
+    openings that always count. A rough test by design (bench/README.md says how often it
+    fires on the benchmark's questions).
     """
     text = query.strip().lower()
     if text.startswith(_SEVERAL_OPENINGS):
         return True
-    words = re.findall(r"[\w']+", text)
-    if not words or words[0] not in ("what", "which"):
+    tokens = re.findall(r"[\w']+", text)
+    if not tokens or tokens[0] not in ("what", "which"):
         return False
     return any(w.endswith("s") and not w.endswith(("ss", "'s")) and w not in _NOT_PLURAL
-               for w in words[1:4])
+               for w in tokens[1:4])
 
 
 _SENTENCE_END = re.compile(r"[.!?]$")
@@ -308,40 +277,27 @@ def vector_query(query: str, names: Iterable[str] | None = None) -> str:
             start = bool(_SENTENCE_END.search(word))
         out = " ".join(kept)
     else:
-        words = {w for name in names for w in _words(name)}
+        parts = {w for name in names for w in words(name)}
         out = query
-        for word in sorted(words, key=len, reverse=True):
+        for word in sorted(parts, key=len, reverse=True):
             out = re.sub(rf"\b{re.escape(word)}{_POSSESSIVE}(?!\w)", " ", out, flags=re.IGNORECASE)
         out = " ".join(out.split())
-    return out if _WORD.search(out) else query
-
-
-def _fuse(rankings: Sequence[tuple[Sequence[K], float]], k: float) -> dict[K, float]:
-    scores: dict[K, float] = {}
-    for ranking, weight in rankings:
-        if weight == 0:
-            continue
-        seen: set[K] = set()
-        for position, item in enumerate(ranking, start=1):
-            if item in seen:
-                continue
-            seen.add(item)
-            scores[item] = scores.get(item, 0.0) + weight / (k + position)
-    return scores
+    return out if _WORD_CHAR.search(out) else query
 
 
 def rank(keyword: Sequence[K], vector: Sequence[K], candidates: Mapping[K, Candidate],
          query: str, *, window: Sequence[K] = (), recipe: Recipe = RECIPE
          ) -> list[tuple[K, float]]:
     """Final order of the candidates, best first, with scores (see the module docstring)."""
-    fused = _fuse([(keyword, recipe.keyword_weight), (window, recipe.window_weight),
-                   (vector, recipe.vector_weight)], recipe.rrf_k)
+    fused = dict(rrf_fuse([keyword, window, vector], recipe.rrf_k,
+                          [recipe.keyword_weight, recipe.window_weight, recipe.vector_weight]))
     if not fused:
         return []
-    # First appearance across the lists breaks ties, so equal scores keep a stable order.
+    # First appearance across the lists breaks ties, so equal scores keep a stable order;
+    # the candidates are visited in that order too, so sums add up the same way every time.
     order = {item: i for i, item in enumerate(dict.fromkeys([*keyword, *window, *vector]))}
     none = Candidate()
-    info = {item: candidates.get(item, none) for item in fused}
+    info = {item: candidates.get(item, none) for item in order if item in fused}
 
     # Propagation only reaches other candidates: in measurement, adding non-candidate
     # neighbours changed nothing, and it keeps the caller from reading extra chunks.
@@ -375,3 +331,29 @@ def rank(keyword: Sequence[K], vector: Sequence[K], candidates: Mapping[K, Candi
                 scores[item] *= recipe.other_speaker_factor
 
     return sorted(scores.items(), key=lambda pair: (-pair[1], order[pair[0]]))
+
+
+def recency_boost(scores: Sequence[tuple[K, float]] | Mapping[K, float],
+                  timestamps: Mapping[K, float], half_life_seconds: float, *,
+                  weight: float = 1.0, now: float | None = None) -> list[tuple[K, float]]:
+    """Multiply each score by 1 + weight * 0.5 ** (age / half_life) and re-rank.
+
+    Ages are measured from `now` (default: the newest timestamp among the scored ids, so the
+    result does not depend on the wall clock). Ids without a timestamp get no boost;
+    future timestamps count as age 0. Ties keep the input order.
+    """
+    if half_life_seconds <= 0:
+        raise ValueError("half_life_seconds must be positive")
+    items = list(scores.items()) if isinstance(scores, Mapping) else list(scores)
+    if now is None:
+        known = [timestamps[item] for item, _ in items if item in timestamps]
+        if not known:
+            return items
+        now = max(known)
+    boosted: list[tuple[K, float]] = []
+    for item, score in items:
+        ts = timestamps.get(item)
+        if ts is not None:
+            score = score * (1.0 + weight * 0.5 ** (max(0.0, now - ts) / half_life_seconds))
+        boosted.append((item, score))
+    return sorted(boosted, key=lambda pair: -pair[1])

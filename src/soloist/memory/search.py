@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from soloist.memory.documents import Documents
 from soloist.memory.facts import Memory
-from soloist.memory.retrieval import rrf_fuse
+from soloist.memory.text import rrf_fuse
 from soloist.store.base import ChunkRow, FactRow
 from soloist.store.seam import dumps
 
@@ -61,6 +61,5 @@ def search_memory(memory: Memory, documents: Documents, query: str, namespace: s
         found.append(MemoryHit("fact", f.namespace, f"{f.subject}/{f.key}",
                                f"{f.subject} {f.key}: {value}", 0.0, fact=f))
     # Each list best first; fused by position in ``found``.
-    fused = rrf_fuse([[str(i) for i in range(documents_found)],
-                      [str(i) for i in range(documents_found, len(found))]])
-    return [replace(found[int(i)], score=score) for i, score in fused[:k]]
+    fused = rrf_fuse([range(documents_found), range(documents_found, len(found))])
+    return [replace(found[i], score=score) for i, score in fused[:k]]

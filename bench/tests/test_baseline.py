@@ -1,21 +1,13 @@
+"""The benchmark's baseline retriever: tokenizer, BM25, exact vectors, hybrid search."""
+
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
 
 import pytest
-
-from soloist.memory import retrieval
-from soloist.memory.retrieval import (
-    BM25Index,
-    HybridRetriever,
-    Recency,
-    VectorIndex,
-    recency_boost,
-    rrf_fuse,
-    stem,
-    tokenize,
-)
+from locomo import baseline
+from locomo.baseline import BM25Index, HybridRetriever, Recency, VectorIndex, stem, tokenize
 
 DOCS = {
     "garden": "Notes on the vegetable garden: tomatoes, beans and watering schedules.",
@@ -145,50 +137,11 @@ def test_vector_search_filter_k_and_errors() -> None:
 def test_vector_search_pure_python_matches_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
     query = [0.3, 0.9, 0.1]
     expected = vectors().search(query, k=3)
-    monkeypatch.setattr(retrieval, "_numpy", lambda: None)
+    monkeypatch.setattr(baseline, "_numpy", lambda: None)
     got = vectors().search(query, k=3)
     assert [d for d, _ in got] == [d for d, _ in expected]
     for (_, a), (_, b) in zip(got, expected, strict=True):
         assert a == pytest.approx(b)
-
-
-# --- fusion and recency ------------------------------------------------------------------
-
-
-def test_rrf_fuse_math() -> None:
-    fused = rrf_fuse([["a", "b", "c"], ["b", "d"]], k=60)
-    scores = dict(fused)
-    assert scores["a"] == pytest.approx(1 / 61)
-    assert scores["b"] == pytest.approx(1 / 62 + 1 / 61)
-    assert scores["c"] == pytest.approx(1 / 63)
-    assert scores["d"] == pytest.approx(1 / 62)
-    assert [d for d, _ in fused] == ["b", "a", "d", "c"]
-
-
-def test_rrf_fuse_weights_ties_and_duplicates() -> None:
-    # a and b tie without weights: first appearance wins
-    assert [d for d, _ in rrf_fuse([["a", "b"], ["b", "a"]])] == ["a", "b"]
-    fused = rrf_fuse([["a", "b"], ["b", "a"]], k=0, weights=[1.0, 3.0])
-    assert dict(fused) == pytest.approx({"a": 1 + 3 / 2, "b": 1 / 2 + 3})
-    assert [d for d, _ in fused] == ["b", "a"]
-    assert dict(rrf_fuse([["a", "a", "b"]], k=0)) == pytest.approx({"a": 1.0, "b": 1 / 3})
-    assert rrf_fuse([]) == []
-    with pytest.raises(ValueError):
-        rrf_fuse([["a"]], weights=[1.0, 2.0])
-
-
-def test_recency_boost_halves_per_half_life() -> None:
-    scores = [("old", 1.0), ("new", 0.8), ("undated", 0.9)]
-    stamps = {"old": 0.0, "new": 100.0}
-    boosted = recency_boost(scores, stamps, half_life_seconds=100.0)
-    assert dict(boosted) == pytest.approx({"old": 1.5, "new": 1.6, "undated": 0.9})
-    assert [d for d, _ in boosted] == ["new", "old", "undated"]
-    later = recency_boost({"old": 1.0}, stamps, 100.0, now=300.0, weight=2.0)
-    assert [d for d, _ in later] == ["old"]
-    assert later[0][1] == pytest.approx(1.0 * (1 + 2.0 * 0.5**3))
-    assert recency_boost(scores, {}, 10.0) == scores
-    with pytest.raises(ValueError):
-        recency_boost(scores, stamps, 0.0)
 
 
 # --- hybrid ------------------------------------------------------------------------------

@@ -1,8 +1,8 @@
-"""Pure, storage-free retrieval building blocks: tokenizer, BM25, exact vectors, RRF, recency.
+"""The benchmark's baseline: an in-memory retriever (BM25, exact vectors, RRF), no store.
 
-Nothing here touches a store. The store-backed retriever (SQLite FTS5 / PostgreSQL full text
-plus sqlite-vec / pgvector) can use these as its reference implementation and
-as the baseline that benchmarks compare against.
+Nothing here touches a store, and the product does not use it: it is what Soloist's
+``Documents.search`` is compared against (plain BM25 over the same turns), with its own
+tokenizer and light stemmer. Fusion is the product's own ``rrf_fuse`` and recency boost.
 
 Every ranking is deterministic: ties are broken by the order documents were added.
 numpy is used for vector search when it can be imported at call time, otherwise pure Python.
@@ -17,17 +17,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
+from locomo.data import Conversation, Search, Turn, turn_text
+from soloist.memory.ranking import recency_boost
+from soloist.memory.text import STOPWORDS, rrf_fuse
+
 __all__ = [
-    "STOPWORDS",
     "BM25Index",
     "Embedder",
     "Hit",
     "HybridRetriever",
     "Recency",
     "VectorIndex",
-    "query_words",
-    "recency_boost",
-    "rrf_fuse",
+    "retriever_search",
     "stem",
     "tokenize",
 ]
@@ -37,20 +38,6 @@ Embedder = Callable[[Sequence[str]], list[list[float]]]
 
 IdFilter = Callable[[str], bool]
 Id = TypeVar("Id", bound=Hashable)
-
-# A small, conventional English stopword list (function words only).
-STOPWORDS: frozenset[str] = frozenset(
-    """
-    a about above after again against all am an and any are as at be because been before
-    being below between both but by can could did do does doing down during each few for from
-    further had has have having he her here hers herself him himself his how i if in into is
-    it its itself just me more most my myself no nor not of off on once only or other our ours
-    ourselves out over own same she should so some such than that the their theirs them
-    themselves then there these they this those through to too under until up very was we were
-    what when where which while who whom why will with would you your yours yourself
-    yourselves s t d ll m re ve
-    """.split()
-)
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _VOWEL = re.compile(r"[aeiouy]")
@@ -87,13 +74,6 @@ def stem(word: str) -> str:
     if word.endswith("e") and len(word) >= 4:
         word = word[:-1]
     return word
-
-
-def query_words(query: str) -> list[str]:
-    """A query's words for a store's full-text engine, which stems them itself (porter,
-    english): lowercased, stopwords left out unless nothing else is left."""
-    words = _WORD.findall(query.lower())
-    return [w for w in words if w not in STOPWORDS] or words
 
 
 def tokenize(text: str) -> list[str]:
@@ -282,60 +262,6 @@ class VectorIndex:
         return _top(scored, self._pos, k)
 
 
-def rrf_fuse(rankings: Sequence[Sequence[str]], k: int = 60,
-             weights: Sequence[float] | None = None) -> list[tuple[str, float]]:
-    """Reciprocal rank fusion: score(d) = sum_i weights[i] / (k + rank_i(d)), ranks from 1.
-
-    A document absent from a ranking gets nothing from it; a repeated id counts at its first
-    rank only. Ties are broken by first appearance (earlier rankings first).
-    """
-    if weights is None:
-        weights = [1.0] * len(rankings)
-    if len(weights) != len(rankings):
-        raise ValueError("rrf_fuse needs one weight per ranking")
-    if k < 0:
-        raise ValueError("rrf_fuse needs k >= 0")
-    scores: dict[str, float] = {}
-    first: dict[str, int] = {}
-    for ranking, weight in zip(rankings, weights, strict=True):
-        seen: set[str] = set()
-        for rank, doc_id in enumerate(ranking, start=1):
-            if doc_id in seen:
-                continue
-            seen.add(doc_id)
-            first.setdefault(doc_id, len(first))
-            scores[doc_id] = scores.get(doc_id, 0.0) + weight / (k + rank)
-    return _top(scores.items(), first, len(scores))
-
-
-def recency_boost(scores: Sequence[tuple[Id, float]] | Mapping[Id, float],
-                  timestamps: Mapping[Id, float], half_life_seconds: float, *,
-                  weight: float = 1.0, now: float | None = None) -> list[tuple[Id, float]]:
-    """Multiply each score by 1 + weight * 0.5 ** (age / half_life) and re-rank.
-
-    Ages are measured from `now` (default: the newest timestamp among the scored ids, so the
-    result does not depend on the wall clock). Documents without a timestamp get no boost;
-    future timestamps count as age 0. Ties keep the input order.
-    """
-    if half_life_seconds <= 0:
-        raise ValueError("half_life_seconds must be positive")
-    items = list(scores.items()) if isinstance(scores, Mapping) else list(scores)
-    known = [timestamps[doc_id] for doc_id, _ in items if doc_id in timestamps]
-    if now is None:
-        if not known:
-            return list(items)
-        now = max(known)
-    order = {doc_id: i for i, (doc_id, _) in enumerate(items)}
-    boosted: list[tuple[Id, float]] = []
-    for doc_id, score in items:
-        ts = timestamps.get(doc_id)
-        if ts is not None:
-            age = max(0.0, now - ts)
-            score = score * (1.0 + weight * 0.5 ** (age / half_life_seconds))
-        boosted.append((doc_id, score))
-    return _top(boosted, order, len(boosted))
-
-
 @dataclass(frozen=True)
 class Recency:
     """Recency option for HybridRetriever.search: boost by the metadata timestamp `key`."""
@@ -476,3 +402,25 @@ class HybridRetriever:
         vector_rank = {d: i for i, d in enumerate(vector_ranking, start=1)}
         return [Hit(doc_id, score, keyword_rank.get(doc_id), vector_rank.get(doc_id), self.mode)
                 for doc_id, score in fused[:k]]
+
+
+def retriever_search(conversations: Iterable[Conversation],
+                     factory: Callable[[], HybridRetriever] = HybridRetriever,
+                     text: Callable[[Turn], str] = turn_text) -> Search:
+    """Index each conversation's turns in its own retriever; return a Search over them.
+
+    The default factory has no embedder, so this is the plain BM25 baseline.
+    """
+    retrievers: dict[str, HybridRetriever] = {}
+    for conv in conversations:
+        retriever = factory()
+        for turn in conv.turns:
+            retriever.add(turn.dia_id, text(turn),
+                          {"speaker": turn.speaker, "session": turn.session,
+                           "session_date": turn.session_date})
+        retrievers[conv.sample_id] = retriever
+
+    def search(conv_id: str, question: str, k: int) -> list[str]:
+        return [hit.id for hit in retrievers[conv_id].search(question, k)]
+
+    return search

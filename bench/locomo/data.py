@@ -1,7 +1,7 @@
 """LoCoMo (Maharana et al., ACL 2024) loader and retrieval-only scorer.
 
 The data is CC BY-NC 4.0: it is read from outside the repository at benchmark time and never
-packaged. Format (see ../shared/data/locomo/README.md): a JSON list of conversations;
+copied into it. Format (see ../shared/data/locomo/README.md): a JSON list of conversations;
 conversation.session_N is a list of turns {speaker, dia_id "D<session>:<turn>", text,
 blip_caption?}, conversation.session_N_date_time is that session's date; qa[] holds
 {question, answer | adversarial_answer, evidence: [dia_id...], category}.
@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from soloist.memory.retrieval import HybridRetriever
-
 __all__ = [
     "CATEGORIES",
     "QA",
@@ -33,7 +31,6 @@ __all__ = [
     "load",
     "normalise_dia_id",
     "parse_evidence",
-    "retriever_search",
     "score",
     "turn_text",
 ]
@@ -255,25 +252,3 @@ def turn_text(turn: Turn, *, caption: bool = True, date: bool = False) -> str:
     if date and turn.session_date:
         parts.append(f"({turn.session_date})")
     return " ".join(parts)
-
-
-def retriever_search(conversations: Iterable[Conversation],
-                     factory: Callable[[], HybridRetriever] = HybridRetriever,
-                     text: Callable[[Turn], str] = turn_text) -> Search:
-    """Index each conversation's turns in its own retriever; return a Search over them.
-
-    The default factory has no embedder, so this is the plain BM25 baseline.
-    """
-    retrievers: dict[str, HybridRetriever] = {}
-    for conv in conversations:
-        retriever = factory()
-        for turn in conv.turns:
-            retriever.add(turn.dia_id, text(turn),
-                          {"speaker": turn.speaker, "session": turn.session,
-                           "session_date": turn.session_date})
-        retrievers[conv.sample_id] = retriever
-
-    def search(conv_id: str, question: str, k: int) -> list[str]:
-        return [hit.id for hit in retrievers[conv_id].search(question, k)]
-
-    return search

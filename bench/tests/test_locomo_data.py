@@ -8,17 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from soloist.memory import locomo
-from soloist.memory.locomo import (
-    evaluate,
-    load,
-    normalise_dia_id,
-    parse_evidence,
-    retriever_search,
-    score,
-    turn_text,
-)
+from locomo import data
+from locomo.baseline import retriever_search
+from locomo.data import evaluate, load, normalise_dia_id, parse_evidence, score, turn_text
 
 
 def synthetic() -> list[dict[str, Any]]:
@@ -193,4 +185,4 @@ def test_turn_text_and_bm25_baseline_end_to_end(data_file: Path) -> None:
 
 
 def test_categories_match_the_readme() -> None:
-    assert locomo.CATEGORIES[1] == "multi-hop" and locomo.SCORED_CATEGORIES == (1, 2, 3, 4)
+    assert data.CATEGORIES[1] == "multi-hop" and data.SCORED_CATEGORIES == (1, 2, 3, 4)
