@@ -611,10 +611,15 @@ class Workspace:
         return Scheduler(self.store, self.registry, self.gates, owner or worker_id())
 
     def serve(self, *, concurrency: int | None = None, scheduler: bool = True,
-              workers: bool = True) -> None:
-        """Run a worker and/or the scheduler until SIGTERM or SIGINT, then stop cleanly."""
+              workers: bool = True, on_ready: Callable[[str], None] | None = None) -> None:
+        """Run a worker and/or the scheduler until SIGTERM or SIGINT, then stop cleanly.
+
+        ``on_ready`` is called with the worker's id (or the scheduler's) once a signal
+        would stop the process cleanly: before that, SIGTERM is Python's default."""
         from soloist.orchestration.supervisor import Supervisor
+        from soloist.orchestration.worker import worker_id
 
         worker = self.worker(concurrency) if workers else None
-        Supervisor(worker, self.scheduler(worker.id if worker else None) if scheduler
-                   else None).run()
+        owner = worker.id if worker is not None else worker_id()
+        Supervisor(worker, self.scheduler(owner) if scheduler else None,
+                   on_ready=None if on_ready is None else lambda: on_ready(owner)).run()

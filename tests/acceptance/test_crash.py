@@ -52,6 +52,12 @@ def start_worker(root: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
                                 env=env, stdout=subprocess.DEVNULL, stderr=log)
 
 
+def ready(root: Path, worker: subprocess.Popen[bytes]) -> bool:
+    """Whether ``worker`` said it is ready (its id, host:pid:tag, names its pid)."""
+    return any(f":{worker.pid}:" in line and ": ready," in line
+               for line in (root / "workers.log").read_text().splitlines())
+
+
 def holds_lease(ws: Workspace, worker: subprocess.Popen[bytes], until: float) -> bool:
     """Wait until ``worker`` holds the lease of some step (or ``until`` passes)."""
     marker = f":{worker.pid}:"
@@ -98,7 +104,11 @@ def test_sigkilled_worker_loses_nothing_and_repeats_nothing(tmp_path: Path,
                 if counts.get("done", 0) == RUNS:
                     break
         finally:
-            time.sleep(2)  # let the last restart install its SIGTERM handler
+            # SIGTERM stops a worker cleanly once it says it is ready (before, it kills it).
+            ready_by = time.time() + 60
+            while not all(ready(root, proc) for proc in (steady, victim)) \
+                    and time.time() < ready_by:
+                time.sleep(0.05)
             for proc in (steady, victim):
                 proc.send_signal(signal.SIGTERM)
             codes = [proc.wait(60) for proc in (steady, victim)]
@@ -106,6 +116,7 @@ def test_sigkilled_worker_loses_nothing_and_repeats_nothing(tmp_path: Path,
             counts = tx.runs.count_by_state()
         assert counts == {"done": RUNS}, counts
         assert codes == [0, 0], (root / "workers.log").read_text()[-2000:]
+        assert ready(root, steady) and ready(root, victim)
         assert kills >= 5
         lines = (root / "effects.txt").read_text().splitlines()
         keys = Counter(line.split("\t")[0] for line in lines)

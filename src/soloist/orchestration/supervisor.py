@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Callable
 from types import FrameType
 
 from soloist.orchestration.scheduler import Scheduler
@@ -21,9 +22,11 @@ SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 class Supervisor:
-    def __init__(self, worker: Worker | None, scheduler: Scheduler | None) -> None:
+    def __init__(self, worker: Worker | None, scheduler: Scheduler | None, *,
+                 on_ready: Callable[[], None] | None = None) -> None:
         self.worker = worker
         self.scheduler = scheduler
+        self.on_ready = on_ready
         self.stopped = threading.Event()
         #: Set once the signal handlers are in place: from then on a signal stops us.
         self.ready = threading.Event()
@@ -44,6 +47,8 @@ class Supervisor:
         run in the main thread (as Python requires of a signal handler)."""
         previous = {sig: signal.signal(sig, self._on_signal) for sig in SIGNALS}
         self.ready.set()
+        if self.on_ready is not None:
+            self.on_ready()
         thread = None
         if self.scheduler is not None:
             thread = threading.Thread(target=self.scheduler.run, name="scheduler", daemon=True)

@@ -170,8 +170,13 @@ def worker(concurrency: Annotated[int | None, typer.Option(
                envvar="SOLOIST_CONCURRENCY", help="Steps run at once.")] = None,
            workspace: WorkspaceOpt = DEFAULT_WS) -> None:
     """Run steps until SIGTERM (finishes or releases what it holds, then exits 0)."""
+    from soloist.interfaces.cli import render
+
     with open_workspace(workspace) as ws:
-        ws.serve(concurrency=concurrency, scheduler=False)
+        # On stderr, so that a supervisor (or a test) knows when SIGTERM stops it cleanly.
+        ws.serve(concurrency=concurrency, scheduler=False, on_ready=lambda owner: typer.echo(
+            render.plain(f"soloist worker {owner}: ready, store {ws.store.url}; SIGTERM "
+                         "stops"), err=True))
 
 
 @app.command()
