@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Self, TextIO, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from soloist.config.sections import DEFAULT_MCP_TIMEOUT, MCPServerSection
 from soloist.errors import ConfigError, DeterministicError, StepFailure, TransientError
 from soloist.execution.context import ToolCall
 from soloist.execution.tools.base import Tool, ToolRegistry
@@ -60,7 +61,7 @@ __all__ = [
     "tool_name",
 ]
 
-DEFAULT_TIMEOUT = 30.0
+DEFAULT_TIMEOUT = DEFAULT_MCP_TIMEOUT
 """Seconds allowed for connecting to a server and for each call, unless configured."""
 
 _GRACE = 2.0
@@ -120,6 +121,12 @@ class MCPServerConfig(BaseModel):
     @property
     def transport(self) -> str:
         return "stdio" if self.command is not None else "http"
+
+    @classmethod
+    def from_section(cls, name: str, section: MCPServerSection) -> MCPServerConfig:
+        """The server ``[mcp.servers.<name>]`` describes (checked when the workspace
+        opened)."""
+        return cls(name=name, **section.model_dump())
 
     @classmethod
     def parse(cls, data: dict[str, Any]) -> MCPServerConfig:
