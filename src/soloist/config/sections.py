@@ -34,7 +34,7 @@ _SERVER_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 class Section(BaseModel):
     """A table: frozen, strict, and no key it does not know."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, defer_build=True)
 
     #: fields whose entries are written as sub-tables of this table itself (``[breakers.x]``
     #: for ``Breakers.providers``), so error messages and line lookups skip their name

@@ -9,6 +9,7 @@ module) is still built on first use, from the checked tables.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -71,7 +72,12 @@ def parse_toml(text: str, file: str = CONFIG_FILE) -> SoloistToml:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{file}: {exc}") from None
+        where = re.fullmatch(r"(.*) \(at line (\d+), column \d+\)", str(exc), re.DOTALL)
+        if where is None:
+            raise ConfigError(f"{file}: {exc}") from None
+        message = where.group(1)
+        raise ConfigError(f"{file}:{where.group(2)}: {message[:1].lower()}{message[1:]}"
+                          ) from None
     try:
         return SoloistToml.model_validate(data)
     except ValidationError as exc:
