@@ -181,7 +181,7 @@ class BreakersSection(Section):
     @model_validator(mode="before")
     @classmethod
     def _sub_tables_are_providers(cls, data: Any) -> Any:
-        if not isinstance(data, dict) or "providers" in data:
+        if not isinstance(data, dict):
             return data
         return {**{k: v for k, v in data.items() if not isinstance(v, dict)},
                 "providers": {k: v for k, v in data.items() if isinstance(v, dict)}}

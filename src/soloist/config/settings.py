@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from soloist.config.problems import sentence
 from soloist.config.sections import Section, SoloistToml, WorkerSection
@@ -29,8 +29,6 @@ S = TypeVar("S", bound=Section)
 class Settings(SoloistToml):
     """The tables of ``soloist.toml`` (with the environment's overrides) and what the
     workspace derives from them."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
 
     root: Path
     database_url: str
