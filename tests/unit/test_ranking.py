@@ -265,7 +265,7 @@ def test_configured_recipes_override_both_recipes_alike() -> None:
     ({"vector_weight": True}, "[memory.search] vector_weight must be a number, not true"),
     ({"neighbour_weights": 0.3}, "[memory.search] neighbour_weights must be a list, not 0.3"),
     ({"neighbour_weights": [0.3, "x"]},
-     '[memory.search] neighbour_weights must be a number, not "x"'),
+     '[memory.search] neighbour_weights[1] must be a number, not "x"'),
     ({"vector_weight": -1}, "[memory.search] vector_weight must be at least 0, not -1"),
     ({"other_speaker_factor": 2},
      "[memory.search] other_speaker_factor must be at most 1, not 2"),

@@ -104,7 +104,7 @@ def sentence(text: str) -> str:
      "soloist.toml:1: [mcp.servers.files] give exactly one of 'command' (stdio) or 'url' "
      "(HTTP)"),
     ('[mcp.servers."a b"]\ncommand = ["x"]\n',
-     "soloist.toml:1: [mcp.servers] a b: the server name 'a b' may hold only letters, "
+     "soloist.toml:1: [mcp.servers] \"a b\": the server name 'a b' may hold only letters, "
      "digits, '_' and '-'"),
     ('[memory.embeddings]\nprovider = "openai"\n',
      "soloist.toml:1: [memory.embeddings] model: required when provider = 'openai'"),
@@ -112,8 +112,14 @@ def sentence(text: str) -> str:
      "soloist.toml:1: [memory.embeddings] model: provider = 'none' turns vectors off and "
      "takes no other setting"),
     ('[memory.expiry]\n"leads/*" = "soon"\n',
-     "soloist.toml:2: [memory.expiry] leads/*: 'soon' is not a duration; write it as 30s, "
-     "5m, 2h or 1d"),
+     "soloist.toml:2: [memory.expiry] \"leads/*\": 'soon' is not a duration; write it as "
+     "30s, 5m, 2h or 1d"),
+    ("[worker]\nconcurrency = 1979-05-27\n",
+     "soloist.toml:2: [worker] concurrency must be a whole number, not 1979-05-27"),
+    ('[tools]\nmodules = ["tasks", 1]\n',
+     "soloist.toml:2: [tools] modules[1] must be a string, not 1"),
+    ('[llm.prices."gpt-4.1"]\ninput = "1"\n',
+     'soloist.toml:2: [llm.prices."gpt-4.1"] input must be a number, not "1"'),
     ('[memory]\nsearch = { vector_weight = "x" }\n',
      'soloist.toml:2: [memory.search] vector_weight must be a number, not "x"'),
     ('[budgets]\nplaybook_daily_usd = { triage = "1" }\n',

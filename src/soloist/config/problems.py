@@ -4,8 +4,10 @@ concurrency?``)."""
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import json
+import re
 import types
 from dataclasses import dataclass
 from typing import Annotated, Any, Union, get_args, get_origin
@@ -15,6 +17,8 @@ from pydantic_core import ErrorDetails
 
 from soloist.config.sections import Section
 from soloist.config.toml import line_of
+
+_BARE = re.compile(r"[A-Za-z0-9_-]+")
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,8 @@ def shown(value: Any) -> str:
         return "a table"
     if isinstance(value, list):
         return "a list"
+    if isinstance(value, datetime.date | datetime.time):
+        return value.isoformat()
     return repr(value)
 
 
@@ -101,8 +107,13 @@ def _number(value: Any) -> Any:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
+def _written(name: str) -> str:
+    """A key as TOML writes it: bare when it can be, else quoted."""
+    return name if _BARE.fullmatch(name) else json.dumps(name, ensure_ascii=False)
+
+
 def _table(path: list[str]) -> str:
-    return "[" + ".".join(path) + "]"
+    return "[" + ".".join(map(_written, path)) + "]"
 
 
 _KINDS = {
@@ -130,6 +141,15 @@ def _what(error: ErrorDetails) -> str | None:
     return None
 
 
+def _trailing_ints(loc: tuple[int | str, ...]) -> int:
+    count = 0
+    for part in reversed(loc):
+        if not isinstance(part, int):
+            break
+        count += 1
+    return count
+
+
 def sentence(error: ErrorDetails, *, root: type[Section], text: str | None = None,
              file: str | None = None, base: tuple[str, ...] = ()) -> str:
     """``error`` (of validating ``root`` from ``text``, read from ``file``) in one sentence;
@@ -141,7 +161,8 @@ def sentence(error: ErrorDetails, *, root: type[Section], text: str | None = Non
     where = f"{file}:{line}: " if file and line else f"{file}: " if file else ""
     kind, value = error["type"], error.get("input")
     name, table = (path[-1], path[:-1]) if path else ("", [])
-    key = f"{_table(table)} {name}" if table else name
+    at = "".join(f"[{part}]" for part in loc[len(loc) - _trailing_ints(loc):])
+    key = f"{_table(table)} {_written(name)}{at}" if table else f"{_written(name)}{at}"
     if kind == "extra_forbidden":
         known = _known(holder)
         close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
@@ -156,7 +177,7 @@ def sentence(error: ErrorDetails, *, root: type[Section], text: str | None = Non
             return f"{where}unknown table {_table(path)}; {hint}"
         hint = f"did you mean {close[0]}?" if close else "known: " + ", ".join(known)
         inside = f"in {_table(table)}" if table else "outside any table"
-        return f"{where}unknown key {name} {inside}; {hint}"
+        return f"{where}unknown key {_written(name)} {inside}; {hint}"
     if kind == "missing":
         return f"{where}{key} is required"
     ctx = error.get("ctx") or {}
