@@ -22,8 +22,12 @@ steps:
 
 COMMANDS = [
     ("deploy",), ("runs",), ("worker",), ("up",), ("approvals",), ("run", "plain"),
-    ("show", "r-1"), ("log",), ("metrics",), ("versions",), ("secret", "list"),
-    ("memory", "search", "refunds"), ("memory", "status"), ("snapshot", "list"),
+    ("show", "r-1"), ("log",), ("metrics",), ("versions",), ("cancel", "r-1"),
+    ("approve", "a-1"), ("reject", "a-1", "--reason", "no"), ("rollback", "playbook", "plain",
+                                                             "--to", "1"),
+    ("secret", "list"), ("secret", "delete", "k"), ("memory", "search", "refunds"),
+    ("memory", "status"), ("memory", "facts"), ("memory", "get", "n", "s", "k"),
+    ("memory", "export"), ("memory", "reembed"), ("snapshot", "list"), ("snapshot", "create"),
     ("audit", "verify"),
 ]
 
