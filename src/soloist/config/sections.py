@@ -193,12 +193,12 @@ class BreakersSection(Section):
 class MCPServerSection(Section):
     """One MCP server: ``command`` (stdio, with ``env`` and ``cwd``) or ``url`` (HTTP)."""
 
-    command: list[str] | None = None
-    env: dict[str, str] = Field(default_factory=dict)
-    cwd: str | None = None
-    url: str | None = None
-    headers: dict[str, str] = Field(default_factory=dict)
-    timeout: float = Field(default=DEFAULT_MCP_TIMEOUT, gt=0)
+    command: list[str] | None = Field(default=None, description="argv of a stdio server.")
+    env: dict[str, str] = Field(default_factory=dict, description="Extra environment (stdio).")
+    cwd: str | None = Field(default=None, description="Working directory (stdio).")
+    url: str | None = Field(default=None, description="Streamable HTTP endpoint.")
+    headers: dict[str, str] = Field(default_factory=dict, description="HTTP headers (url).")
+    timeout: float = Field(default=DEFAULT_MCP_TIMEOUT, gt=0, description="Seconds per call.")
 
     @model_validator(mode="after")
     def _one_transport(self) -> Self:
