@@ -37,7 +37,7 @@ class Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True, defer_build=True)
 
     #: fields whose entries are written as sub-tables of this table itself (``[breakers.x]``
-    #: for ``Breakers.providers``), so error messages and line lookups skip their name
+    #: for ``BreakersSection.providers``), so error messages and line lookups skip their name
     inlined: ClassVar[frozenset[str]] = frozenset()
 
 
@@ -53,7 +53,6 @@ def _server_name(name: str) -> str:
 
 
 Strings = Annotated[tuple[str, ...], BeforeValidator(_as_tuple)]
-Numbers = Annotated[tuple[float, ...], BeforeValidator(_as_tuple)]
 ServerName = Annotated[str, AfterValidator(_server_name)]
 
 
