@@ -19,10 +19,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from soloist.config.sections import BreakersSection
 from soloist.errors import TransientError
 from soloist.store.base import BreakerRow
+
+if TYPE_CHECKING:
+    from soloist.config.sections import BreakersSection
 
 
 @dataclass(frozen=True)
