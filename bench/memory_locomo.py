@@ -32,6 +32,8 @@ from typing import Any
 from locomo.baseline import retriever_search
 from locomo.data import Conversation, evaluate, load, turn_text
 
+from soloist.config import parse_table
+from soloist.config.sections import SearchSection
 from soloist.errors import ConfigError
 from soloist.memory.documents import Documents
 from soloist.memory.facts import Cause
@@ -49,10 +51,11 @@ def soloist_search(conversations: list[Conversation], vectors: bool,
     store = SQLiteStore(root / "state.db")
     embedder = None
     if vectors:
-        from soloist.memory.embeddings import embedder_from_config
+        from soloist.memory.embeddings import embedder_from_config, parse_embeddings_config
 
-        embedder = embedder_from_config(memory.get("embeddings"))
-    docs = Documents(store, embedder, recipes=configured_recipes(memory.get("search")))
+        embedder = embedder_from_config(parse_embeddings_config(memory.get("embeddings")))
+    search = parse_table(SearchSection, memory.get("search"), "memory.search")
+    docs = Documents(store, embedder, recipes=configured_recipes(search))
     cause = Cause("bench:locomo", "ingest the conversation")
     started = time.perf_counter()
     for conv in conversations:

@@ -93,18 +93,11 @@ class Workspace:
             raise
 
     def _assemble(self) -> None:
-        """The services over the open store, from the settings. Only what every command
-        needs is built here; the rest are the properties below, built on first use."""
-        from soloist.memory.ranking import configured_recipes
-
+        """The services over the open store, from the settings (every table of soloist.toml
+        was checked when they were read). Only what every command needs is built here; the
+        rest are the properties below, built on first use."""
         self.secrets = SecretService(self.store, self.settings.secret_key_file)
         self.secrets.install_redactor()
-        # The pure tables are checked now, so a typo in them stops every command with one
-        # sentence; those that need an engine ([llm], [memory.embeddings], [mcp], [tools])
-        # are checked where it is built, so they cannot lock a person out of a gate.
-        raw = self.settings.raw
-        self._breakers = self._configured_breakers() if raw.get("breakers") else None
-        self._recipes = configured_recipes(raw.get("memory", {}).get("search"))
         self._mcp: MCPClient | None = None
         self._hosts: tuple[str, ...] | None = None
         self._file_roots: tuple[str, ...] | None = None
@@ -119,13 +112,15 @@ class Workspace:
     def memory(self) -> Memory:
         from soloist.memory.facts import Memory
 
-        return Memory(self.store, self.settings.raw.get("memory", {}).get("expiry"))
+        return Memory(self.store, self.settings.memory.expiry)
 
     @cached_property
     def documents(self) -> Documents:
         from soloist.memory.documents import Documents
+        from soloist.memory.ranking import configured_recipes
 
-        return Documents(self.store, self._embedder(), recipes=self._recipes)
+        return Documents(self.store, self._embedder(),
+                         recipes=configured_recipes(self.settings.memory.search))
 
     @cached_property
     def snapshots(self) -> Snapshots:
@@ -159,7 +154,7 @@ class Workspace:
     def llm(self) -> LLMConfig:
         from soloist.execution.llm.config import LLMConfig
 
-        return LLMConfig.from_toml(self.settings.raw)
+        return LLMConfig(self.settings.llm)
 
     @cached_property
     def router(self) -> ConfiguredRouter:
@@ -171,13 +166,13 @@ class Workspace:
     def guard(self) -> CallGuard:
         from soloist.execution.llm.guard import CallGuard
 
-        breakers = self._breakers if self._breakers is not None else self._configured_breakers()
-        return CallGuard(self.store, breakers, cache=self.llm_cache_enabled())
+        return CallGuard(self.store, self._configured_breakers(),
+                         cache=self.llm_cache_enabled())
 
     def _configured_breakers(self) -> Breakers:
         from soloist.control.breakers import configured_breakers
 
-        return configured_breakers(self.settings.raw.get("breakers"))
+        return configured_breakers(self.settings.breakers)
 
     @cached_property
     def runner(self) -> StepRunner:
@@ -201,20 +196,24 @@ class Workspace:
         self.modules.unload()
 
     def _embedder(self) -> Embedder | None:
-        """The ``[memory.embeddings]`` embedder; by default the local model if installed."""
+        """The ``[memory.embeddings]`` embedder (none for ``provider = "none"``); by default
+        the local model if installed."""
+        from soloist.config.sections import EmbeddingsSection
         from soloist.memory.embeddings import embedder_from_config, local_embeddings_missing
 
-        section = self.settings.raw.get("memory", {}).get("embeddings")
-        if section is not None:
-            return embedder_from_config(section, resolve_secret=self.secrets.get)
-        return None if local_embeddings_missing() else embedder_from_config({})
+        section = self.settings.memory.embeddings
+        if section is None:
+            if local_embeddings_missing():
+                return None
+            section = EmbeddingsSection()
+        return embedder_from_config(section, resolve_secret=self.secrets.get)
 
     def working_context(self, agent: Agent, task: str, run_id: str) -> WorkingContext:
         """What an agent step sees from memory, under ``[memory] context_tokens``."""
         from soloist.execution.llm.base import ChatRequest, Message
         from soloist.memory.context import build as build_context
 
-        budget = int(self.settings.raw.get("memory", {}).get("context_tokens", 4000))
+        budget = self.settings.memory.context_tokens
 
         def summarise(text: str) -> str:
             route = self.router.route("light")
@@ -230,18 +229,15 @@ class Workspace:
                              summarise=summarise if self.llm.providers else None)
 
     def llm_cache_enabled(self) -> bool:
-        return bool(self.settings.raw.get("worker", {}).get("llm_cache", True))
+        return self.settings.worker.llm_cache
 
     def budgets(self, playbook: str) -> Budgets:
         """The daily budgets from ``[budgets]`` in soloist.toml (the run budget is the
         playbook's own ``budget.cost_usd``)."""
         from soloist.execution.llm.guard import Budgets
 
-        section = self.settings.raw.get("budgets", {})
-        per_playbook = section.get("playbook_daily_usd", {})
-        value = per_playbook.get(playbook) if isinstance(per_playbook, dict) else per_playbook
-        return Budgets(None, None if value is None else float(value),
-                       section.get("workspace_daily_usd"))
+        section = self.settings.budgets
+        return Budgets(None, section.playbook(playbook), section.workspace_daily_usd)
 
     def refresh_policies(self) -> None:
         """http.request may reach the hosts that the deployed policies allow, and the file
@@ -271,9 +267,8 @@ class Workspace:
 
         if self._mcp is not None:
             return
-        servers = self.settings.raw.get("mcp", {}).get("servers", {})
-        configs = [MCPServerConfig.parse({"name": name, **spec})
-                   for name, spec in servers.items()]
+        configs = [MCPServerConfig.from_section(name, server)
+                   for name, server in self.settings.mcp.servers.items()]
         self._mcp = register_servers(self.tools, configs)
 
     def actor(self, actor: str | None) -> str:
@@ -285,7 +280,7 @@ class Workspace:
         # only listed once a worker starts them.
         from soloist.control.checks import ToolNames
 
-        servers = self.settings.raw.get("mcp", {}).get("servers", {})
+        servers = self.settings.mcp.servers
         tools = ToolNames(frozenset(self.tools.tools), frozenset(servers), {
             spec.name: spec.compensate.tool for spec in self.tools.tools.values()
             if spec.compensate is not None})

@@ -203,13 +203,15 @@ def test_an_exceeded_budget_goes_to_a_person_not_a_silent_overspend(ws: Workspac
 
 
 def test_an_open_breaker_makes_steps_wait_without_spending_attempts(ws: Workspace) -> None:
+    from soloist.config import parse_table
+    from soloist.config.sections import BreakersSection
     from soloist.control.breakers import configured_breakers
     from soloist.errors import TransientError
 
     # a cooldown longer than the 1 s backoff, for this provider only
     provider = script(ws, TransientError("503"), reply('{"summary": "back"}'))
-    ws.guard.breakers = configured_breakers({provider.name: {
-        "failure_threshold": 1, "cooldown": "1.5s"}})
+    ws.guard.breakers = configured_breakers(parse_table(BreakersSection, {provider.name: {
+        "failure_threshold": 1, "cooldown": "1.5s"}}, "breakers"))
     run_id = ws.start("triage", {"email": "y"})
     import time
 

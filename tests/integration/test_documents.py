@@ -360,6 +360,8 @@ class PromptedEmbedder:
 
 def test_queries_use_the_query_prompt_and_the_vector_weight_is_configurable(
         db_url: str) -> None:
+    from soloist.config import parse_table
+    from soloist.config.sections import SearchSection
     from soloist.memory.ranking import configured_recipes
 
     store = open_store(db_url)
@@ -373,8 +375,8 @@ def test_queries_use_the_query_prompt_and_the_vector_weight_is_configurable(
         assert plain.search("invoice paid", "books", k=2)[0].chunk.doc_key == "late"
         assert embedder.seen[-1] == ("query", "invoice paid")
         # A model the user trusts more than the words: weigh its ranking up.
-        trusting = Documents(store, embedder, recipes=configured_recipes(
-            {"vector_weight": 5, "keyword_weight": 0.1}))
+        trusting = Documents(store, embedder, recipes=configured_recipes(parse_table(
+            SearchSection, {"vector_weight": 5, "keyword_weight": 0.1}, "memory.search")))
         assert trusting.search("invoice paid", "books", k=2)[0].chunk.doc_key == "settled"
     finally:
         store.close()

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import pytest
 
@@ -21,7 +22,15 @@ from soloist.memory.embeddings import (
     default_tokenizer_path,
     embedder_from_config,
     local_embeddings_missing,
+    parse_embeddings_config,
 )
+
+
+def build(table: Mapping[str, Any] | None, *,
+          resolve_secret: Callable[[str], str] | None = None) -> Any:
+    """The embedder a ``[memory.embeddings]`` table given as a mapping describes."""
+    return embedder_from_config(parse_embeddings_config(table), resolve_secret=resolve_secret)
+
 
 MISSING = local_embeddings_missing()
 if MISSING and os.environ.get("SOLOIST_REQUIRE_EMBEDDINGS") == "1":
@@ -90,7 +99,7 @@ def test_long_texts_are_truncated_not_refused(embedder: MiniLMEmbedder) -> None:
 
 
 def test_the_default_table_uses_the_packaged_model() -> None:
-    embedder = embedder_from_config({"provider": "local", "batch_size": 16})
+    embedder = build({"provider": "local", "batch_size": 16})
     (vector,) = embedder.embed(["hello"])
     assert embedder.name == "all-MiniLM-L6-v2-int8" and len(vector) == embedder.dimensions
 
@@ -100,7 +109,7 @@ def test_the_generic_onnx_provider_runs_the_same_model_the_same_way(
     """Any sentence-embedding ONNX export with its tokenizer.json: MiniLM's files, by path."""
     model, tokenizer = default_model_path(), default_tokenizer_path()
     assert model is not None and tokenizer is not None
-    generic = embedder_from_config({"provider": "onnx", "name": "minilm-by-path",
+    generic = build({"provider": "onnx", "name": "minilm-by-path",
                                     "model_path": str(model),
                                     "tokenizer_path": str(tokenizer)})
     texts = ["The invoice was paid on Friday.", "short"]
@@ -114,7 +123,7 @@ def test_a_query_prompt_changes_only_the_query_vector() -> None:
 
     model, tokenizer = default_model_path(), default_tokenizer_path()
     assert model is not None and tokenizer is not None
-    prompted = embedder_from_config({"provider": "onnx", "name": "minilm-prompted",
+    prompted = build({"provider": "onnx", "name": "minilm-prompted",
                                      "model_path": str(model), "tokenizer_path": str(tokenizer),
                                      "query_prefix": "query: "})
     text = ["when was the invoice paid"]

@@ -23,6 +23,8 @@ from support.llm_server import (
     server_error,
 )
 
+from soloist.config import parse_table
+from soloist.config.sections import LLMSection
 from soloist.errors import DeterministicError, TransientError
 from soloist.execution.llm import parse_json_output
 from soloist.execution.llm.anthropic_provider import STRUCTURED_TOOL, AnthropicProvider
@@ -246,14 +248,14 @@ def test_connection_refused_is_transient() -> None:
 
 def test_providers_built_from_config() -> None:
     with LLMTestServer([Reply("from openai"), Reply("from anthropic")]) as server:
-        config = LLMConfig.from_toml({"llm": {
+        config = LLMConfig(parse_table(LLMSection, {
             "providers": {
                 "local": {"kind": "openai", "base_url": server.openai_base_url},
                 "claude": {"kind": "anthropic", "base_url": server.anthropic_base_url,
                            "api_key": "secret:CLAUDE"},
             },
             "tiers": {"worker": "local:qwen2.5:7b", "planner": "claude:claude-x"},
-        }})
+        }, "llm"))
         texts = []
         for tier in ("worker", "planner"):
             name, model = config.resolve(tier)

@@ -3,7 +3,8 @@
 It serves ``POST /v1/chat/completions`` (OpenAI chat completions) and ``POST /v1/messages``
 (Anthropic messages) on ``127.0.0.1`` at a free port, from a background thread, and answers
 each request with the next behaviour of its script, rendered in the format of the endpoint
-that was called:
+that was called (``POST /v1/embeddings`` takes no script: every text gets a small
+vector made from its hash, the same each time):
 
 * :class:`Reply` -- a normal reply (text and/or tool calls, with usage);
 * :class:`ToolCall` -- a reply asking for one tool call;
@@ -27,6 +28,7 @@ can assert what the client sent. When the script is empty the server answers ``5
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import json
 import threading
@@ -114,6 +116,17 @@ class RecordedRequest:
     body: Any  # the parsed JSON body, or the raw text when it is not JSON
 
 
+EMBEDDING_DIMENSIONS = 8
+
+
+def _hash_vector(text: str) -> list[float]:
+    """A unit vector of ``EMBEDDING_DIMENSIONS`` floats that depends on ``text`` only."""
+    digest = hashlib.sha256(text.encode()).digest()
+    raw = [byte - 127.5 for byte in digest[:EMBEDDING_DIMENSIONS]]
+    norm = sum(x * x for x in raw) ** 0.5 or 1.0
+    return [x / norm for x in raw]
+
+
 _OPENAI_ERROR_TYPES = {400: "invalid_request_error", 401: "invalid_api_key",
                        404: "not_found_error", 429: "rate_limit_exceeded"}
 _ANTHROPIC_ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error",
@@ -178,6 +191,7 @@ class LLMTestServer:
         app = Starlette(routes=[
             Route("/v1/chat/completions", self._openai, methods=["POST"]),
             Route("/v1/messages", self._anthropic, methods=["POST"]),
+            Route("/v1/embeddings", self._embeddings, methods=["POST"]),
         ])
         config = uvicorn.Config(app, host=self.host, port=0, log_config=None,
                                 log_level="warning", access_log=False, lifespan="off",
@@ -218,6 +232,17 @@ class LLMTestServer:
 
     async def _anthropic(self, request: Request) -> Response:
         return await self._handle("anthropic", request)
+
+    async def _embeddings(self, request: Request) -> Response:
+        body: Any = json.loads(await request.body())
+        with self._lock:
+            self._requests.append(RecordedRequest("openai", request.url.path,
+                                                  dict(request.headers), body))
+        texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        data = [{"object": "embedding", "index": i, "embedding": _hash_vector(str(text))}
+                for i, text in enumerate(texts)]
+        return JSONResponse({"object": "list", "data": data, "model": body.get("model", ""),
+                             "usage": {"prompt_tokens": 0, "total_tokens": 0}})
 
     async def _handle(self, api: Api, request: Request) -> Response:
         raw = await request.body()

