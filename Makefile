@@ -50,7 +50,7 @@ demo: install
 	$(BIN)/soloist demo
 
 lint: dev
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
 test: lint

@@ -89,7 +89,7 @@ class Workspace:
         try:
             self._assemble()
         except BaseException:
-            self.store.close()  # a bad table in soloist.toml leaves no connection open
+            self.store.close()  # a service that cannot be built leaves no connection open
             raise
 
     def _assemble(self) -> None:

@@ -126,7 +126,7 @@ def sentence(text: str) -> str:
      "soloist.toml:2: [budgets] playbook_daily_usd: the figure for triage must be a number "
      "of at least 0, not '1'"),
     ("[worker]\nconcurrency = 1\n[worker]\n",
-     "soloist.toml:3: cannot declare ('worker',) twice"),
+     "soloist.toml:3: cannot declare [worker] twice"),
     ("[worker\n", "soloist.toml:1: expected ']' at the end of a table declaration"),
 ])
 def test_a_mistake_is_one_sentence_with_its_line(text: str, expected: str) -> None:

@@ -73,7 +73,9 @@ def parse_toml(text: str, file: str = CONFIG_FILE) -> SoloistToml:
         where = re.fullmatch(r"(.*) \(at line (\d+), column \d+\)", str(exc), re.DOTALL)
         if where is None:
             raise ConfigError(f"{file}: {exc}") from None
-        message = where.group(1)
+        # tomllib names a table as a Python tuple, ('worker',): say it as the file does
+        message = re.sub(r"\(((?:'[^']*',? ?)+)\)", lambda m: "[" + ".".join(
+            re.findall(r"'([^']*)'", m.group(1))) + "]", where.group(1))
         raise ConfigError(f"{file}:{where.group(2)}: {message[:1].lower()}{message[1:]}"
                           ) from None
     try:

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from soloist.control.durations import Duration, PositiveDuration
+from soloist.config.durations import Duration, PositiveDuration
 
 
 class StepKind(StrEnum):

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from soloist.execution.context import StepContext, ToolCall
-from soloist.execution.tools.base import tool
+from soloist import StepContext, ToolCall, tool
 
 
 def draft_invoice(ctx: StepContext, customer: str, hours: float, rate: float) -> dict[str, Any]:
