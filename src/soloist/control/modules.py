@@ -40,6 +40,9 @@ class WorkspaceModules:
         self.package = f"{PACKAGE_PREFIX}{uuid.uuid4().hex[:12]}"
         self._lock = threading.Lock()
         self._installed = False
+        # Every python step resolves its function: after the first time, one dict lookup
+        # rather than looking at the folder and through the import system again.
+        self._resolved: dict[str, Any] = {}
 
     def file(self, module: str) -> Path | None:
         """The file of ``module`` (``a.b``: ``a/b.py`` or ``a/b/__init__.py``) if it is
@@ -66,10 +69,14 @@ class WorkspaceModules:
     def resolve(self, target: str) -> Any:
         """The object a ``module:attribute.path`` target names (AttributeError if the
         module lacks it; whatever importing the module raises, otherwise)."""
+        found: Any = self._resolved.get(target)
+        if found is not None:
+            return found
         module, _, attribute = target.partition(":")
-        found: Any = self.import_module(module)
+        found = self.import_module(module)
         for part in attribute.split("."):
             found = getattr(found, part)
+        self._resolved[target] = found
         return found
 
     def execute(self, file: Path) -> ModuleType:
@@ -95,6 +102,7 @@ class WorkspaceModules:
     def unload(self) -> None:
         """Forget the modules imported so far (the workspace is closed)."""
         with self._lock:
+            self._resolved.clear()
             for name in [n for n in sys.modules
                          if n == self.package or n.startswith(self.package + ".")]:
                 del sys.modules[name]
