@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from soloist.store.connectors import Buckets, Cursors, Inbound
+
 
 @dataclass(slots=True)
 class RunRow:
@@ -650,6 +652,12 @@ class Transaction(Protocol):
     def ledger(self) -> Ledger: ...
     @property
     def changes(self) -> Changes: ...
+    @property
+    def cursors(self) -> Cursors: ...
+    @property
+    def buckets(self) -> Buckets: ...
+    @property
+    def inbound(self) -> Inbound: ...
 
     def notify_ready(self) -> None:
         """Wake waiting workers once this transaction commits."""
