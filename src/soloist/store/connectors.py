@@ -109,8 +109,8 @@ class Inbound(Protocol):
         stored, or ``limit`` events of the source wait to be processed."""
         ...
     def take_batch(self, source: str, limit: int) -> builtins.list[InboundRow]:
-        """The oldest unprocessed events of ``source``; on PostgreSQL they stay locked
-        until commit, and a concurrent taker skips them."""
+        """The oldest unprocessed events of ``source``, in a write transaction: on
+        PostgreSQL they stay locked until commit, and a concurrent taker skips them."""
         ...
     def mark_processed(self, ids: Sequence[int]) -> int:
         """Mark unprocessed events processed; how many were."""
