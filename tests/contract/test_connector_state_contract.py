@@ -221,6 +221,35 @@ def test_concurrent_receivers_never_grow_a_backlog_past_its_limit(
     assert len(set(delivered)) == len(delivered) == outcomes.count("accepted") == 12
 
 
+def test_two_consumers_never_take_the_same_events(
+        store: Store, open_another: Callable[[], Store], store_url: str) -> None:
+    with store.transaction() as tx:
+        ids = [tx.inbound.accept("mail", f"m{i}", {"uid": i}, limit=10).id for i in range(5)]
+    other = open_another()
+    taken: list[list[int]] = []
+
+    def consume(s: Store) -> None:
+        with s.transaction() as tx:
+            batch = [r.id for r in tx.inbound.take_batch("mail", 3)]
+            tx.inbound.mark_processed(batch)
+            taken.append(batch)
+
+    if store_url.startswith("postgres"):
+        # At the same time: the second consumer skips the rows the first holds locked.
+        with store.transaction() as tx:
+            batch = [r.id for r in tx.inbound.take_batch("mail", 3)]
+            consume(other)
+            tx.inbound.mark_processed(batch)
+            taken.insert(0, batch)
+    else:
+        # One writer at a time: the second consumer begins once the first has committed.
+        consume(store)
+        consume(other)
+    assert taken == [ids[:3], ids[3:]]
+    with store.read() as tx:
+        assert tx.inbound.backlog("mail") == 0
+
+
 # -- all or nothing --------------------------------------------------------------------------
 
 def test_a_rolled_back_transaction_leaves_no_connector_state(store: Store) -> None:
