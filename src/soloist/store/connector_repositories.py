@@ -1,8 +1,8 @@
 """Connector state over the named queries of either backend (``soloist.store.connectors``).
 
 The times recorded here come from the database's clock, inside the statements themselves
-(``updated_at``, ``received_at``, ``processed_at``) or read by ``db_now`` right after the
-connector's lock was taken, so no worker's own clock takes part.
+(``updated_at``, ``received_at``, ``processed_at``) or read by ``lock_connector`` once the
+connector's lock is held, so no worker's own clock takes part.
 """
 
 from __future__ import annotations
@@ -57,8 +57,7 @@ class SqlBuckets:
         self.conn, self.q = conn, q
 
     def _lock(self, name: str) -> float:
-        self.conn.fetch(self.q.lock_connector, {"key": f"bucket/{name}"})
-        return float(self.conn.fetch(self.q.db_now)[0]["now"])
+        return float(self.conn.fetch(self.q.lock_connector, {"key": f"bucket/{name}"})[0]["now"])
 
     def lock_bucket(self, name: str) -> tuple[BucketRow | None, float]:
         now = self._lock(name)

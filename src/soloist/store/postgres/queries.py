@@ -620,7 +620,6 @@ def fts_query(tokens: list[str], namespace_pattern: str | None = None) -> str:
 # The database's clock in epoch seconds: clock_timestamp(), not now(), which is the time the
 # transaction began, before it waited for the lock a decision is made under.
 _NOW = "extract(epoch FROM clock_timestamp())::float8"
-db_now = f"SELECT {_NOW} AS now"
 get_cursor = """
 SELECT * FROM connector_cursors WHERE connector = %(connector)s AND source = %(source)s
 """
@@ -641,10 +640,12 @@ WHERE %(connector)s::text IS NULL OR connector = %(connector)s
 ORDER BY connector, source
 """
 # Held until commit: the deciders of one connector's bucket and slots (or of one source's
-# backlog) take turns; the key is spelled apart from the facts' locks by its prefix.
-lock_connector = """
-SELECT 1 AS locked FROM pg_advisory_xact_lock(hashtextextended('soloist.connector/'
-                                                               || %(key)s, 0))
+# backlog) take turns; the key is spelled apart from the facts' locks by its prefix. The
+# clock is read once the lock is held. What the lock guards is read by the next statements:
+# this one's snapshot was taken before it waited.
+lock_connector = f"""
+SELECT {_NOW} AS now
+FROM pg_advisory_xact_lock(hashtextextended('soloist.connector/' || %(key)s, 0))
 """
 get_bucket = "SELECT * FROM connector_buckets WHERE name = %(name)s"
 put_bucket = """

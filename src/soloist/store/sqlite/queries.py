@@ -540,7 +540,6 @@ def fts_query(tokens: list[str], namespace_pattern: str | None = None) -> str:
 # -- connector state (soloist.store.connectors) ----------------------------------------------
 # The database's clock in epoch seconds; 'now' is one value throughout a statement.
 _NOW = "((julianday('now') - 2440587.5) * 86400.0)"
-db_now = f"SELECT {_NOW} AS now"
 get_cursor = """
 SELECT * FROM connector_cursors WHERE connector = :connector AND source = :source
 """
@@ -559,7 +558,8 @@ list_cursors = """
 SELECT * FROM connector_cursors WHERE :connector IS NULL OR connector = :connector
 ORDER BY connector, source
 """
-lock_connector = "SELECT 1 AS locked"  # BEGIN IMMEDIATE: this is the only writer already
+# BEGIN IMMEDIATE made this the only writer already: just the clock.
+lock_connector = f"SELECT {_NOW} AS now"
 get_bucket = "SELECT * FROM connector_buckets WHERE name = :name"
 put_bucket = """
 INSERT INTO connector_buckets (name, tokens, updated_at) VALUES (:name, :tokens, :updated_at)
