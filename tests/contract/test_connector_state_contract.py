@@ -192,6 +192,8 @@ def test_a_full_backlog_refuses_new_events_until_some_are_processed(store: Store
         assert tx.inbound.accept("hooks", "d5", {"i": 5}, limit=3).outcome == "full"
         # A processed event's delivery id is still a duplicate: it is never taken twice.
         assert tx.inbound.accept("hooks", "d1", {"i": 1}, limit=3).outcome == "duplicate"
+        tx.inbound.accept("mail", "m1", {}, limit=3)
+        assert tx.inbound.backlogs() == {"hooks": 3, "mail": 1}
     with store.transaction() as tx:
         assert [r.delivery_id for r in tx.inbound.take_batch("hooks", 10)] == ["d2", "d3", "d4"]
 
@@ -247,7 +249,7 @@ def test_two_consumers_never_take_the_same_events(
         consume(other)
     assert taken == [ids[:3], ids[3:]]
     with store.read() as tx:
-        assert tx.inbound.backlog("mail") == 0
+        assert tx.inbound.backlog("mail") == 0 and tx.inbound.backlogs() == {}
 
 
 # -- all or nothing --------------------------------------------------------------------------

@@ -116,3 +116,6 @@ class SqlInbound:
 
     def backlog(self, source: str) -> int:
         return int(self.conn.fetch(self.q.inbound_backlog, {"source": source})[0]["n"])
+
+    def backlogs(self) -> dict[str, int]:
+        return {r["source"]: int(r["n"]) for r in self.conn.fetch(self.q.inbound_backlogs)}

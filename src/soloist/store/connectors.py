@@ -118,3 +118,6 @@ class Inbound(Protocol):
     def backlog(self, source: str) -> int:
         """How many events of ``source`` wait to be processed."""
         ...
+    def backlogs(self) -> dict[str, int]:
+        """:meth:`backlog` of every source that has one, by source."""
+        ...

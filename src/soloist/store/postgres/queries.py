@@ -675,6 +675,10 @@ SELECT id FROM inbound_events WHERE source = %(source)s AND delivery_id = %(deli
 inbound_backlog = """
 SELECT count(*) AS n FROM inbound_events WHERE source = %(source)s AND processed_at IS NULL
 """
+inbound_backlogs = """
+SELECT source, count(*) AS n FROM inbound_events WHERE processed_at IS NULL
+GROUP BY source ORDER BY source
+"""
 insert_inbound = f"""
 INSERT INTO inbound_events (source, delivery_id, payload, received_at)
 VALUES (%(source)s, %(delivery_id)s, %(payload)s, {_NOW})

@@ -584,6 +584,10 @@ SELECT id FROM inbound_events WHERE source = :source AND delivery_id = :delivery
 inbound_backlog = """
 SELECT count(*) AS n FROM inbound_events WHERE source = :source AND processed_at IS NULL
 """
+inbound_backlogs = """
+SELECT source, count(*) AS n FROM inbound_events WHERE processed_at IS NULL
+GROUP BY source ORDER BY source
+"""
 insert_inbound = f"""
 INSERT INTO inbound_events (source, delivery_id, payload, received_at)
 VALUES (:source, :delivery_id, :payload, {_NOW})
