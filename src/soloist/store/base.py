@@ -4,7 +4,9 @@ Backends implement :class:`Store`. Domain rules (the lifecycle table, retry deci
 hash chaining) live above this contract; a backend only stores and finds rows. Every
 write happens inside ``store.transaction()``; the episodic events buffered with
 ``tx.events.append`` are chained and written at commit, after the other writes, so the
-lock on the chain head is held as briefly as possible.
+lock on the chain head is held as briefly as possible. Connector state (cursors, shared
+rate-limit buckets and slots, inbound backlogs) has its part of the contract in
+``soloist.store.connectors``.
 """
 
 from __future__ import annotations
