@@ -4,7 +4,9 @@ Backends implement :class:`Store`. Domain rules (the lifecycle table, retry deci
 hash chaining) live above this contract; a backend only stores and finds rows. Every
 write happens inside ``store.transaction()``; the episodic events buffered with
 ``tx.events.append`` are chained and written at commit, after the other writes, so the
-lock on the chain head is held as briefly as possible.
+lock on the chain head is held as briefly as possible. Connector state (cursors, shared
+rate-limit buckets and slots, inbound backlogs) has its part of the contract in
+``soloist.store.connectors``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+
+from soloist.store.connectors import Buckets, Cursors, Inbound
 
 
 @dataclass(slots=True)
@@ -650,6 +654,12 @@ class Transaction(Protocol):
     def ledger(self) -> Ledger: ...
     @property
     def changes(self) -> Changes: ...
+    @property
+    def cursors(self) -> Cursors: ...
+    @property
+    def buckets(self) -> Buckets: ...
+    @property
+    def inbound(self) -> Inbound: ...
 
     def notify_ready(self) -> None:
         """Wake waiting workers once this transaction commits."""

@@ -32,6 +32,7 @@ from soloist.store.base import (
     StepRow,
     StepUpdate,
 )
+from soloist.store.connector_repositories import SqlBuckets, SqlCursors, SqlInbound
 from soloist.store.ledger import SqlChanges, SqlLedger
 from soloist.store.memory_repositories import SqlDocuments, SqlFacts
 from soloist.store.seam import Connection, Row, VectorOps, dumps, loads
@@ -654,6 +655,9 @@ class SqlTransaction:
         self.documents = SqlDocuments(conn, q, vectors)
         self.ledger = SqlLedger(conn, q)
         self.changes = SqlChanges(conn, q)
+        self.cursors = SqlCursors(conn, q)
+        self.buckets = SqlBuckets(conn, q)
+        self.inbound = SqlInbound(conn, q)
         self.wants_notify = False
 
     def notify_ready(self) -> None:

@@ -615,3 +615,83 @@ def fts_query(tokens: list[str], namespace_pattern: str | None = None) -> str:
 
     words = [w for w in (re.sub(r"[^\w]", "", t) for t in tokens) if w]
     return " | ".join(words) or "''"
+
+# -- connector state (soloist.store.connectors) ----------------------------------------------
+# The database's clock in epoch seconds: clock_timestamp(), not now(), which is the time the
+# transaction began, before it waited for the lock a decision is made under.
+_NOW = "extract(epoch FROM clock_timestamp())::float8"
+get_cursor = """
+SELECT * FROM connector_cursors WHERE connector = %(connector)s AND source = %(source)s
+"""
+insert_cursor = f"""
+INSERT INTO connector_cursors (connector, source, value, version, updated_at)
+VALUES (%(connector)s, %(source)s, %(value)s, 1, {_NOW})
+ON CONFLICT (connector, source) DO NOTHING
+RETURNING *
+"""
+advance_cursor = f"""
+UPDATE connector_cursors SET value = %(value)s, version = version + 1, updated_at = {_NOW}
+WHERE connector = %(connector)s AND source = %(source)s AND version = %(version)s
+RETURNING *
+"""
+list_cursors = """
+SELECT * FROM connector_cursors
+WHERE %(connector)s::text IS NULL OR connector = %(connector)s
+ORDER BY connector, source
+"""
+# Held until commit: the deciders of one connector's bucket and slots (or of one source's
+# backlog) take turns; the key is spelled apart from the facts' locks by its prefix. The
+# clock is read once the lock is held. What the lock guards is read by the next statements:
+# this one's snapshot was taken before it waited.
+lock_connector = f"""
+SELECT {_NOW} AS now
+FROM pg_advisory_xact_lock(hashtextextended('soloist.connector/' || %(key)s, 0))
+"""
+get_bucket = "SELECT * FROM connector_buckets WHERE name = %(name)s"
+put_bucket = """
+INSERT INTO connector_buckets (name, tokens, updated_at)
+VALUES (%(name)s, %(tokens)s, %(updated_at)s)
+ON CONFLICT (name) DO UPDATE SET tokens = excluded.tokens, updated_at = excluded.updated_at
+"""
+list_buckets = "SELECT * FROM connector_buckets ORDER BY name"
+slots_of = "SELECT * FROM connector_slots WHERE name = %(name)s ORDER BY holder"
+put_slot = """
+INSERT INTO connector_slots (name, holder, expires_at)
+VALUES (%(name)s, %(holder)s, %(expires_at)s)
+ON CONFLICT (name, holder) DO UPDATE SET expires_at = excluded.expires_at
+"""
+drop_slots = """
+DELETE FROM connector_slots
+WHERE name = %(name)s
+  AND holder = ANY(ARRAY(SELECT jsonb_array_elements_text(%(holders)s::jsonb)))
+"""
+list_slots = """
+SELECT * FROM connector_slots WHERE %(name)s::text IS NULL OR name = %(name)s
+ORDER BY name, holder
+"""
+inbound_by_delivery = """
+SELECT id FROM inbound_events WHERE source = %(source)s AND delivery_id = %(delivery_id)s
+"""
+inbound_backlog = """
+SELECT count(*) AS n FROM inbound_events WHERE source = %(source)s AND processed_at IS NULL
+"""
+inbound_backlogs = """
+SELECT source, count(*) AS n FROM inbound_events WHERE processed_at IS NULL
+GROUP BY source ORDER BY source
+"""
+insert_inbound = f"""
+INSERT INTO inbound_events (source, delivery_id, payload, received_at)
+VALUES (%(source)s, %(delivery_id)s, %(payload)s, {_NOW})
+ON CONFLICT (source, delivery_id) DO NOTHING
+RETURNING id
+"""
+take_inbound = """
+SELECT * FROM inbound_events WHERE source = %(source)s AND processed_at IS NULL
+ORDER BY id LIMIT %(limit)s
+FOR UPDATE SKIP LOCKED
+"""
+mark_inbound_processed = f"""
+UPDATE inbound_events SET processed_at = {_NOW}
+WHERE id = ANY(ARRAY(SELECT jsonb_array_elements_text(%(ids)s::jsonb)::bigint))
+  AND processed_at IS NULL
+"""

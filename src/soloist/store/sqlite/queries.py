@@ -536,3 +536,69 @@ def fts_query(tokens: list[str], namespace_pattern: str | None = None) -> str:
         return f"text : ({text})"
     wildcard = " *" if len(fixed.group(0) if fixed else "") < len(namespace_pattern) else ""
     return f"namespace : {_quote(start)}{wildcard} AND text : ({text})"
+
+# -- connector state (soloist.store.connectors) ----------------------------------------------
+# The database's clock in epoch seconds; 'now' is one value throughout a statement.
+_NOW = "((julianday('now') - 2440587.5) * 86400.0)"
+get_cursor = """
+SELECT * FROM connector_cursors WHERE connector = :connector AND source = :source
+"""
+insert_cursor = f"""
+INSERT INTO connector_cursors (connector, source, value, version, updated_at)
+VALUES (:connector, :source, :value, 1, {_NOW})
+ON CONFLICT (connector, source) DO NOTHING
+RETURNING *
+"""
+advance_cursor = f"""
+UPDATE connector_cursors SET value = :value, version = version + 1, updated_at = {_NOW}
+WHERE connector = :connector AND source = :source AND version = :version
+RETURNING *
+"""
+list_cursors = """
+SELECT * FROM connector_cursors WHERE :connector IS NULL OR connector = :connector
+ORDER BY connector, source
+"""
+# BEGIN IMMEDIATE made this the only writer already: just the clock.
+lock_connector = f"SELECT {_NOW} AS now"
+get_bucket = "SELECT * FROM connector_buckets WHERE name = :name"
+put_bucket = """
+INSERT INTO connector_buckets (name, tokens, updated_at) VALUES (:name, :tokens, :updated_at)
+ON CONFLICT (name) DO UPDATE SET tokens = excluded.tokens, updated_at = excluded.updated_at
+"""
+list_buckets = "SELECT * FROM connector_buckets ORDER BY name"
+slots_of = "SELECT * FROM connector_slots WHERE name = :name ORDER BY holder"
+put_slot = """
+INSERT INTO connector_slots (name, holder, expires_at) VALUES (:name, :holder, :expires_at)
+ON CONFLICT (name, holder) DO UPDATE SET expires_at = excluded.expires_at
+"""
+drop_slots = """
+DELETE FROM connector_slots
+WHERE name = :name AND holder IN (SELECT value FROM json_each(:holders))
+"""
+list_slots = """
+SELECT * FROM connector_slots WHERE :name IS NULL OR name = :name ORDER BY name, holder
+"""
+inbound_by_delivery = """
+SELECT id FROM inbound_events WHERE source = :source AND delivery_id = :delivery_id
+"""
+inbound_backlog = """
+SELECT count(*) AS n FROM inbound_events WHERE source = :source AND processed_at IS NULL
+"""
+inbound_backlogs = """
+SELECT source, count(*) AS n FROM inbound_events WHERE processed_at IS NULL
+GROUP BY source ORDER BY source
+"""
+insert_inbound = f"""
+INSERT INTO inbound_events (source, delivery_id, payload, received_at)
+VALUES (:source, :delivery_id, :payload, {_NOW})
+ON CONFLICT (source, delivery_id) DO NOTHING
+RETURNING id
+"""
+take_inbound = """
+SELECT * FROM inbound_events WHERE source = :source AND processed_at IS NULL
+ORDER BY id LIMIT :limit
+"""
+mark_inbound_processed = f"""
+UPDATE inbound_events SET processed_at = {_NOW}
+WHERE id IN (SELECT value FROM json_each(:ids)) AND processed_at IS NULL
+"""

@@ -1,0 +1,131 @@
+"""Rate limits (token buckets) and concurrency caps, one per connector, shared by every worker.
+
+Pure decisions over small frozen values, times in epoch seconds passed in, as for the
+breakers. The store keeps the state (``tx.buckets``) and locks it while one worker decides,
+with the time read from the database's clock after the lock, so that every worker on every
+host draws from one bucket and clock skew between hosts cannot widen it. The three
+functions at the end (:func:`take_token`, :func:`acquire_slot`, :func:`release_slot`) are
+that round trip: lock, decide here, write back, all in the caller's transaction.
+
+A bucket holds at most ``burst`` tokens and gains ``rate`` a second, continuously. Taking
+``n`` when it holds ``n`` or more grants at once (wait 0); otherwise nothing is taken and
+the answer is how long until it will hold ``n``. So over any window of ``w`` seconds at
+most ``burst + rate * w`` tokens are granted. A clock that goes backwards (another host's
+reading, a stepped clock) refills nothing and never un-refills: time only counts forward
+from the latest moment the bucket has seen.
+
+A concurrency cap admits at most ``cap`` holders at once; each slot has an expiry (a
+lease), so the slot of a worker that crashed comes back when its lease ends. A holder that
+asks again renews its own slot rather than taking a second one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from soloist.store.base import Transaction
+from soloist.store.connectors import BucketRow, SlotRow
+
+
+@dataclass(frozen=True, slots=True)
+class TokenBucket:
+    rate: float  # tokens a second
+    burst: float  # the most it holds
+    tokens: float
+    updated_at: float  # the latest moment it has seen
+
+    def __post_init__(self) -> None:
+        if not self.rate > 0 or not self.burst >= 1:
+            raise ValueError(f"a token bucket needs rate > 0 and burst >= 1, not "
+                             f"rate={self.rate} and burst={self.burst}")
+
+
+def full(rate: float, burst: float, now: float) -> TokenBucket:
+    """A bucket never used yet: it starts full."""
+    return TokenBucket(rate, burst, float(burst), now)
+
+
+def refill(state: TokenBucket, now: float) -> TokenBucket:
+    """The bucket at ``now``: what it gained since it was last seen, up to ``burst``."""
+    elapsed = max(0.0, now - state.updated_at)
+    tokens = min(float(state.burst), state.tokens + elapsed * state.rate)
+    return TokenBucket(state.rate, state.burst, tokens, max(state.updated_at, now))
+
+
+def take(state: TokenBucket, now: float, n: float = 1) -> tuple[TokenBucket, float]:
+    """Take ``n`` tokens: (the new state, 0) if granted, else (the refilled state, seconds
+    until ``n`` are there); nothing is taken or reserved when the answer is to wait."""
+    if not 0 < n <= state.burst:
+        raise ValueError(f"cannot take {n} tokens from a bucket of burst {state.burst}")
+    current = refill(state, now)
+    if current.tokens >= n:
+        return (TokenBucket(current.rate, current.burst, current.tokens - n,
+                            current.updated_at), 0.0)
+    # Measured from the bucket's own latest moment: a reading behind it waits no less.
+    wait = (n - current.tokens) / current.rate + (current.updated_at - now)
+    return current, max(wait, 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    holder: str
+    expires_at: float
+
+
+def live(slots: Sequence[Slot], now: float) -> tuple[Slot, ...]:
+    """The slots whose lease has not ended."""
+    return tuple(s for s in slots if s.expires_at > now)
+
+
+def acquire(slots: Sequence[Slot], holder: str, now: float, cap: int,
+            lease: float) -> tuple[tuple[Slot, ...], float]:
+    """Take (or renew) ``holder``'s slot until ``now + lease``: (the new slots, 0) if
+    granted, else (the live slots, seconds until the first lease ends)."""
+    if cap < 1 or not lease > 0:
+        raise ValueError(f"a concurrency cap needs cap >= 1 and a lease > 0, not cap={cap} "
+                         f"and lease={lease}")
+    others = tuple(s for s in live(slots, now) if s.holder != holder)
+    if len(others) >= cap:
+        return others, max(0.0, min(s.expires_at for s in others) - now)
+    return (*others, Slot(holder, now + lease)), 0.0
+
+
+def release(slots: Sequence[Slot], holder: str) -> tuple[Slot, ...]:
+    return tuple(s for s in slots if s.holder != holder)
+
+
+# -- the shared state, through the store ----------------------------------------------------
+
+
+def take_token(tx: Transaction, name: str, rate: float, burst: float, n: float = 1) -> float:
+    """Take ``n`` tokens from connector ``name``'s shared bucket: 0 if granted, else the
+    seconds to wait (nothing taken). Decided on the database's clock, under its lock."""
+    row, now = tx.buckets.lock_bucket(name)
+    state = (full(rate, burst, now) if row is None
+             else TokenBucket(rate, burst, min(row.tokens, float(burst)), row.updated_at))
+    new, wait = take(state, now, n)
+    tx.buckets.put_bucket(BucketRow(name, new.tokens, new.updated_at))
+    return wait
+
+
+def acquire_slot(tx: Transaction, name: str, holder: str, cap: int, lease: float) -> float:
+    """Take or renew ``holder``'s slot under connector ``name``'s cap for ``lease`` seconds
+    of the database's clock: 0 if granted, else the seconds until a lease ends."""
+    rows, now = tx.buckets.lock_slots(name)
+    before = [Slot(r.holder, r.expires_at) for r in rows]
+    after, wait = acquire(before, holder, now, cap, lease)
+    gone = {s.holder for s in before} - {s.holder for s in after}
+    tx.buckets.drop_slots(name, sorted(gone))
+    if not wait:
+        mine = next(s for s in after if s.holder == holder)
+        tx.buckets.put_slot(SlotRow(name, holder, mine.expires_at))
+    return wait
+
+
+def release_slot(tx: Transaction, name: str, holder: str) -> bool:
+    """Give ``holder``'s slot back; false if it held none (its lease had ended)."""
+    rows, now = tx.buckets.lock_slots(name)
+    held = any(r.holder == holder and r.expires_at > now for r in rows)
+    tx.buckets.drop_slots(name, [holder])
+    return held
