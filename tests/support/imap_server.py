@@ -1,8 +1,8 @@
 """A real IMAP server (``pymap``, in-memory ``dict`` backend) on ``127.0.0.1``.
 
-``pymap`` runs as a subprocess (its console script's ``main``, run by this interpreter): one user and password, plaintext
-LOGIN with no TLS (``--no-tls``; pymap then advertises ``LOGINDISABLED`` only when TLS is
-configured, so LOGIN works), nothing on disk, everything gone when it stops. At start the
+``pymap`` runs as a subprocess (its console script's ``main``, under this interpreter):
+one user and password, plaintext LOGIN with no TLS (``--no-tls``), nothing on disk,
+everything gone when it stops. At start the
 harness creates the ``Sent`` folder (pymap's dict backend starts a user with ``INBOX``
 only unless given its demo data, which this harness does not load).
 

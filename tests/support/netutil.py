@@ -15,7 +15,14 @@ from pathlib import Path
 
 HOST = "127.0.0.1"
 
-__all__ = ["HOST", "ServerStartError", "free_port", "self_signed_cert", "stop_process", "wait_for_port"]
+__all__ = [
+    "HOST",
+    "ServerStartError",
+    "free_port",
+    "self_signed_cert",
+    "stop_process",
+    "wait_for_port",
+]
 
 
 class ServerStartError(RuntimeError):
@@ -70,11 +77,12 @@ def self_signed_cert(folder: Path, host: str = HOST) -> tuple[Path, Path]:
 
     Generated at run time so no key material is ever committed or downloaded.
     """
+    import ipaddress
+
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
-    import ipaddress
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
