@@ -175,6 +175,40 @@ def test_caldav_event_round_trip_and_sync_token(caldav_server: CalDAVTestServer)
         assert "SUMMARY:one" in calendar.event_by_uid("ev-1").data
 
 
+_SYNC_REPORT = (
+    '<?xml version="1.0" encoding="utf-8"?><D:sync-collection xmlns:D="DAV:">'
+    "<D:sync-token>{token}</D:sync-token><D:sync-level>1</D:sync-level>"
+    "<D:prop><D:getetag/></D:prop></D:sync-collection>"
+)
+
+
+def test_caldav_sync_report_lists_deletions_and_refuses_unknown_tokens(
+    caldav_server: CalDAVTestServer,
+) -> None:
+    with caldav_server.client() as client:
+        calendar = client.calendar(url=caldav_server.calendar_url)
+        event = calendar.save_event(_EVENT.format(uid="ev-gone", summary="gone"))
+        token = calendar.objects_by_sync_token(load_objects=False).sync_token
+        event.delete()
+
+    def report(sync_token: str) -> requests.Response:
+        return requests.request(
+            "REPORT",
+            caldav_server.calendar_url,
+            data=_SYNC_REPORT.format(token=sync_token),
+            headers={"Content-Type": "application/xml; charset=utf-8", "Depth": "1"},
+            auth=(caldav_server.user, caldav_server.password),
+            timeout=10,
+        )
+
+    changed = report(token)
+    assert changed.status_code == 207
+    assert "/planner/calendar/ev-gone.ics</href><status>HTTP/1.1 404 Not Found" in changed.text
+    unknown = report("http://radicale.org/ns/sync/unknown")
+    assert unknown.status_code == 403
+    assert "valid-sync-token" in unknown.text
+
+
 def test_caldav_create_only_put_answers_412_on_an_existing_resource(
     caldav_server: CalDAVTestServer,
 ) -> None:
