@@ -78,24 +78,57 @@ def test_smtp_answers_the_chosen_error_and_records_nothing(smtp_server: SMTPTest
     assert smtp_server.messages == []
 
 
-def test_smtp_reply_delay_holds_the_250_until_the_window_ends(tmp_path: Path) -> None:
+def test_smtp_message_is_recorded_while_its_reply_is_held(smtp_server: SMTPTestServer) -> None:
     # The message is complete on the server while the client still waits for the reply:
     # the sender cannot know yet whether it was delivered (the crash test's window).
-    with SMTPTestServer(reply_delay=0.5, folder=tmp_path / "mail") as server:
-        seen_before_reply: list[int] = []
+    smtp_server.hold_replies()
+    errors: list[BaseException] = []
 
-        def send() -> None:
-            with smtplib.SMTP(server.host, server.port, timeout=10) as client:
-                client.login(server.user, server.password)
+    def send() -> None:
+        try:
+            with smtplib.SMTP(smtp_server.host, smtp_server.port, timeout=30) as client:
+                client.login(smtp_server.user, smtp_server.password)
                 client.send_message(_email("<four@example.test>"))
+        except BaseException as error:
+            errors.append(error)
 
-        sender = threading.Thread(target=send)
-        sender.start()
-        seen_before_reply.append(len(server.messages))
-        sender.join()
+    sender = threading.Thread(target=send)
+    sender.start()
+    [received] = smtp_server.wait_for_messages(1)
+    assert received.message_id == "<four@example.test>"
+    assert sender.is_alive()  # still waiting for the 250
+    smtp_server.release_replies()
+    sender.join()
+    assert errors == []
 
-    assert seen_before_reply == [0]
-    assert SMTPTestServer.message_ids_in(tmp_path / "mail") == {"<four@example.test>": 1}
+
+def test_smtp_message_of_a_sender_gone_before_the_reply_stays_delivered(
+    tmp_path: Path,
+) -> None:
+    # What a crash inside the window leaves behind: delivered, never acknowledged.
+    folder = tmp_path / "mail"
+    with SMTPTestServer(folder=folder) as server:
+        server.hold_replies()
+        client = smtplib.SMTP(server.host, server.port, timeout=10)
+        client.login(server.user, server.password)
+        client.mail("sender@example.test")
+        client.rcpt("someone@example.test")
+        assert client.docmd("DATA")[0] == 354
+        client.send(_email("<gone@example.test>").as_bytes().replace(b"\n", b"\r\n"))
+        client.send(b".\r\n")
+        server.wait_for_messages(1)
+        client.close()  # without reading the reply
+        server.release_replies()
+
+    # A server restarted on the same folder keeps counting.
+    with SMTPTestServer(folder=folder, reply_delay=0.05) as server:
+        with smtplib.SMTP(server.host, server.port, timeout=10) as client:
+            client.login(server.user, server.password)
+            client.send_message(_email("<again@example.test>"))
+    assert SMTPTestServer.message_ids_in(folder) == {
+        "<gone@example.test>": 1,
+        "<again@example.test>": 1,
+    }
 
 
 def test_smtp_starttls_with_a_certificate_made_at_start() -> None:

@@ -3,13 +3,19 @@
 It asks for AUTH PLAIN or LOGIN with one user and password, and records every message it
 accepts (envelope and raw bytes) in memory and, when given a folder, as ``<n>.eml`` plus
 ``<n>.json`` (envelope) files, so a test can count deliveries by Message-ID even across
-restarts of the process that sent them. Two knobs, settable while it runs:
+restarts of the process that sent them (or of the server: numbering continues).
+Two knobs, settable while it runs:
 
-* ``reply_delay``: seconds to wait before answering the end of DATA (the message is
-  recorded only after the wait, just before the ``250``): the window in which a crash
-  test kills a sender that has sent the whole message but not seen the reply;
+* ``reply_delay``: seconds to wait before answering the end of DATA. The message is
+  recorded when its DATA ends, before the wait, as a relay that has queued it: the
+  wait is the window in which a crash test kills a sender that has sent the whole
+  message but not seen the ``250``; the message stays delivered when the sender is
+  gone. :meth:`SMTPTestServer.hold_replies` / :meth:`SMTPTestServer.release_replies`
+  hold the replies for as long as a test wants instead (no timing involved), and
+  :meth:`SMTPTestServer.wait_for_messages` waits until messages have arrived;
 * ``reply_error``: answer the end of DATA with this line (``"451 4.3.0 try later"``,
-  ``"554 5.7.1 rejected"``) instead of accepting; the message is not recorded.
+  ``"554 5.7.1 rejected"``) instead of accepting (after the same wait); the message is
+  not recorded.
 
 STARTTLS is offered when ``starttls=True`` (a self-signed certificate made at start;
 clients use ``ssl_context`` from :attr:`SMTPTestServer.client_ssl_context`).
@@ -79,9 +85,8 @@ class _Handler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         owner = self._server
-        if owner.reply_delay > 0:
-            await asyncio.sleep(owner.reply_delay)
         if owner.reply_error is not None:
+            await self._wait(owner)
             return owner.reply_error
         login = session.auth_data
         content = envelope.original_content or b""
@@ -91,8 +96,19 @@ class _Handler:
             rcpt_tos=tuple(envelope.rcpt_tos),
             data=content,
         )
+        # Recorded before the wait, as a relay that has queued the message: if the sender
+        # disconnects now, aiosmtpd cancels this coroutine, but the message is delivered.
         owner._record(message)
+        await self._wait(owner)
         return "250 2.0.0 OK queued"
+
+    @staticmethod
+    async def _wait(owner: SMTPTestServer) -> None:
+        if owner.reply_delay > 0:
+            await asyncio.sleep(owner.reply_delay)
+        # Polled rather than awaited in a thread, so a cancelled session leaves nothing behind.
+        while not owner._released.is_set():
+            await asyncio.sleep(0.01)
 
 
 class SMTPTestServer:
@@ -120,8 +136,11 @@ class SMTPTestServer:
         self.require_auth = require_auth
         self.client_ssl_context: ssl.SSLContext | None = None
         self._messages: list[ReceivedMessage] = []
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._controller: Controller | None = None
+        self._first_file = 0
+        self._released = threading.Event()
+        self._released.set()
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -142,6 +161,7 @@ class SMTPTestServer:
             self.client_ssl_context = client_context
         if self.folder is not None:
             self.folder.mkdir(parents=True, exist_ok=True)
+            self._first_file = len(list(self.folder.glob("*.eml")))
         self.port = free_port()
         self._controller = Controller(_Handler(self), hostname=self.host, port=self.port, **params)
         self._controller.start()
@@ -173,6 +193,19 @@ class SMTPTestServer:
         with self._lock:
             return list(self._messages)
 
+    def hold_replies(self) -> None:
+        """Hold every reply to the end of DATA (messages are recorded) until released."""
+        self._released.clear()
+
+    def release_replies(self) -> None:
+        self._released.set()
+
+    def wait_for_messages(self, count: int, timeout: float = 30.0) -> list[ReceivedMessage]:
+        """Block until at least ``count`` messages were accepted (or ``timeout`` passed)."""
+        with self._lock:
+            self._lock.wait_for(lambda: len(self._messages) >= count, timeout)
+            return list(self._messages)
+
     def message_ids(self) -> Counter[str | None]:
         """How many times each Message-ID was accepted (from memory, this process only)."""
         return Counter(m.message_id for m in self.messages)
@@ -189,17 +222,24 @@ class SMTPTestServer:
 
     def _record(self, message: ReceivedMessage) -> None:
         with self._lock:
+            number = len(self._messages) + 1
+            if self.folder is not None:
+                self._write(number, message)
             self._messages.append(message)
-            number = len(self._messages)
-        if self.folder is not None:
-            stem = self.folder / f"{number:06d}"
-            envelope = {
-                "login": message.login,
-                "mail_from": message.mail_from,
-                "rcpt_tos": list(message.rcpt_tos),
-            }
-            stem.with_suffix(".json").write_text(json.dumps(envelope))
-            stem.with_suffix(".eml").write_bytes(message.data)
+            self._lock.notify_all()
+
+    def _write(self, number: int, message: ReceivedMessage) -> None:
+        assert self.folder is not None
+        # Numbered after what a previous server left in the folder, so a restarted
+        # server adds to the count instead of overwriting it.
+        stem = self.folder / f"{self._first_file + number:06d}"
+        envelope = {
+            "login": message.login,
+            "mail_from": message.mail_from,
+            "rcpt_tos": list(message.rcpt_tos),
+        }
+        stem.with_suffix(".json").write_text(json.dumps(envelope))
+        stem.with_suffix(".eml").write_bytes(message.data)
 
     def _authenticate(
         self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
