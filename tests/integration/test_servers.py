@@ -330,6 +330,19 @@ def test_stripe_ignores_idempotency_key(stripe_client: stripe.StripeClient) -> N
     assert len(listed.data) == 2
 
 
+def test_stripe_rate_limit_storm_then_recovery(
+    stripe_server: StripeTestServer, stripe_client: stripe.StripeClient
+) -> None:
+    stripe_server.rate_limit(2, retry_after=1)
+    for _ in range(2):
+        with pytest.raises(stripe.RateLimitError) as limited:
+            stripe_client.v1.customers.list(options={"max_network_retries": 0})
+        assert limited.value.http_status == 429
+        assert limited.value.headers is not None
+        assert limited.value.headers.get("Retry-After") == "1"
+    assert stripe_client.v1.customers.list(options={"max_network_retries": 0}).data == []
+
+
 def test_stripe_refuses_a_malformed_key(stripe_server: StripeTestServer) -> None:
     http = stripe.RequestsClient()
     try:
