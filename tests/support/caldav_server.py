@@ -9,7 +9,7 @@ collection, :attr:`CalDAVTestServer.calendar_url` (``/<user>/calendar/``), with 
 ::
 
     with CalDAVTestServer() as dav:
-        client = caldav.DAVClient(dav.url, username=dav.user, password=dav.password)
+        client = DAVClient(dav.url, username=dav.user, password=dav.password)
         calendar = client.calendar(url=dav.calendar_url)
 """
 
@@ -22,7 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-import caldav
+from caldav.davclient import DAVClient
 
 from support.netutil import HOST, free_port, stop_process, wait_for_port
 
@@ -119,6 +119,6 @@ class CalDAVTestServer:
     ) -> None:
         self.stop()
 
-    def client(self) -> caldav.DAVClient:
+    def client(self) -> DAVClient:
         """A ``caldav`` client logged in as the user (use it as a context manager)."""
-        return caldav.DAVClient(self.url, username=self.user, password=self.password, timeout=10)
+        return DAVClient(self.url, username=self.user, password=self.password, timeout=10)
