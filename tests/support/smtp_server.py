@@ -168,6 +168,7 @@ class SMTPTestServer:
         return self
 
     def stop(self) -> None:
+        self.release_replies()
         if self._controller is not None:
             self._controller.stop()
             self._controller = None
