@@ -39,11 +39,11 @@ from pydantic import (
 from soloist.errors import InvalidPayload
 
 _BREAKS = re.compile(r"[\r\n\x00]")
-_EMAIL = re.compile(r"^[^@\s<>,;\"\x00-\x1f\x7f]+@[^@\s<>,;\"\x00-\x1f\x7f]+$")
-_SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_CURRENCY = re.compile(r"^[a-z]{3}$")
-_TRAILER = re.compile(r"^([A-Za-z0-9][A-Za-z0-9-]*):[ \t]*(.*?)\s*$")
+_EMAIL = re.compile(r"[^@\s<>,;\"\x00-\x1f\x7f]+@[^@\s<>,;\"\x00-\x1f\x7f]+")
+_SHA = re.compile(r"(?:[0-9a-f]{40}|[0-9a-f]{64})")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_CURRENCY = re.compile(r"[a-z]{3}")
+_TRAILER = re.compile(r"([A-Za-z0-9][A-Za-z0-9-]*):[ \t]*(.*?)\s*")
 
 
 def _one_line(value: str) -> str:
@@ -53,7 +53,7 @@ def _one_line(value: str) -> str:
 
 
 def _email(value: str) -> str:
-    if not _EMAIL.match(value):
+    if not _EMAIL.fullmatch(value):
         raise ValueError(f"{value!r} is not an email address")
     return value
 
@@ -63,27 +63,27 @@ def _message_id(value: str) -> str:
     value = value.strip()
     if not value.startswith("<"):
         value = f"<{value}>"
-    if not re.match(r"^<[^<>\s]+>$", value):
+    if not re.fullmatch(r"<[^<>\s]+>", value):
         raise ValueError(f"{value!r} is not a Message-ID")
     return value
 
 
 def _sha(value: str) -> str:
     value = value.lower()
-    if not _SHA.match(value):
+    if not _SHA.fullmatch(value):
         raise ValueError("must be a full commit id (40 or 64 hex digits)")
     return value
 
 
 def _sha256(value: str) -> str:
-    if not _SHA256.match(value):
+    if not _SHA256.fullmatch(value):
         raise ValueError("must be 64 lower-case hex digits")
     return value
 
 
 def _currency(value: str) -> str:
     value = value.lower()
-    if not _CURRENCY.match(value):
+    if not _CURRENCY.fullmatch(value):
         raise ValueError("must be a three-letter ISO 4217 code such as eur")
     return value
 
@@ -243,7 +243,7 @@ def trailers_of(message: str) -> dict[str, tuple[str, ...]]:
     found: dict[str, list[str]] = {}
     last: list[str] | None = None
     for line in paragraphs[-1].splitlines():
-        match = _TRAILER.match(line)
+        match = _TRAILER.fullmatch(line)
         if match:
             last = found.setdefault(match.group(1), [])
             last.append(match.group(2))
