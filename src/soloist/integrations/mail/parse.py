@@ -125,6 +125,10 @@ class _Reader:
         value = self.text(name)
         found = _MSG_ID.findall(value)
         if value and not found:
+            bare = value.split()
+            if len(bare) == 1 and "@" in bare[0]:
+                self.note(f"{name}: no angle brackets; read as <{bare[0]}>")
+                return [f"<{bare[0]}>"]
             self.note(f"{name}: {value[:80]!r} holds no <message-id>")
         return found
 
@@ -175,17 +179,19 @@ class _Reader:
                 if isinstance(children, list):
                     stack.extend((child, depth + 1) for child in reversed(children)
                                  if isinstance(child, RawMessage))
-                self._defects(part, kind)
+                self.defects(part)
                 continue
-            self._defects(part, kind)
             if kind.startswith("multipart/"):
+                self.defects(part)
                 self.note(f"{kind} without its parts (broken boundary); read as text")
                 kind = "text/plain"
             yield part, kind
 
-    def _defects(self, part: RawMessage, kind: str) -> None:
+    def defects(self, part: RawMessage) -> None:
+        """Note what the parser found wrong in ``part`` (decoding its payload can add to
+        them, so a leaf's are read after its content)."""
         for defect in part.defects:
-            self.note(f"{kind}: {_defect(defect)}")
+            self.note(f"{part.get_content_type()}: {_defect(defect)}")
 
     def body_text(self, part: RawMessage, kind: str) -> str:
         data = _payload(part)
@@ -228,11 +234,17 @@ def _payload(part: RawMessage) -> bytes:
     return text.encode("utf-8", "surrogateescape") if isinstance(text, str) else b""
 
 
-def _name(part: RawMessage) -> str:
+def _name(part: RawMessage, reader: _Reader) -> str:
     try:
-        return _one_line(part.get_filename() or "")
-    except Exception:  # an RFC 2231 name in a charset no codec knows
+        name = _one_line(part.get_filename() or "")
+    except Exception:  # the stdlib has raised on malformed RFC 2231 parameters
+        reader.note(f"{part.get_content_type()}: its file name cannot be read")
         return ""
+    if "\ufffd" in name:
+        # RFC 2231 names in a charset no codec knows are decoded with replacements
+        reader.note(f"{part.get_content_type()}: its file name {name!r} has characters "
+                    "that could not be decoded")
+    return name
 
 
 def _disposition(part: RawMessage) -> str | None:
@@ -271,16 +283,19 @@ def _read(raw: bytes, keep: bool) -> tuple[Message, list[bytes]]:
     attachments: list[Attachment] = []
     contents: list[bytes] = []
     for part, kind in reader.parts():
-        name = _name(part)
+        name = _name(part, reader)
         disposition = _disposition(part)
-        if kind in ("text/plain", "text/html") and disposition != "attachment" and not name:
-            if kind == "text/plain":
-                texts.append(reader.body_text(part, kind))
-                continue
-            if html is None:
-                html = reader.body_text(part, kind)
-                continue
+        body = kind in ("text/plain", "text/html") and disposition != "attachment" and not name
+        if body and kind == "text/plain":
+            texts.append(reader.body_text(part, kind))
+            reader.defects(part)
+            continue
+        if body and html is None:
+            html = reader.body_text(part, kind)
+            reader.defects(part)
+            continue
         data = _payload(part)
+        reader.defects(part)
         attachments.append(Attachment(
             name=name, content_type=_one_line(kind), size=len(data),
             sha256=hashlib.sha256(data).hexdigest()))
