@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
+import random
 import re
 from datetime import UTC, datetime, timedelta, timezone
 from email import message_from_bytes, policy
@@ -23,8 +25,8 @@ from soloist.integrations.mail.compose import (
     build,
     message_id_for,
     recipients,
+    reply,
     reply_subject,
-    reply_to,
 )
 from soloist.integrations.mail.parse import (
     MAX_DEPTH,
@@ -134,7 +136,7 @@ def test_an_encoded_line_break_in_a_received_subject_stays_in_the_subject() -> N
     got = parse_message(raw)
     assert got.subject == "Invoice Bcc: victim@example.com"
     assert any(p.startswith("Subject: line breaks") for p in got.problems)
-    answer = message_from_bytes(build(reply_to(got, BOB, text="ok"), "k").as_bytes(),
+    answer = message_from_bytes(build(reply(got, BOB, text="ok"), "k").as_bytes(),
                                 policy=policy.default)
     assert answer.get_all("Subject") == ["Re: Invoice Bcc: victim@example.com"]
     assert answer["Bcc"] is None and answer.get_all("To") == ["Ada <ada@example.com>"]
@@ -156,7 +158,7 @@ def test_a_reply_threads_under_the_original() -> None:
         "Date: Tue, 01 Dec 2026 10:00:00 +0000", "Message-ID: <m3@example.org>",
         "In-Reply-To: <m2@example.com>", "References: <m1@example.org> <m2@example.com>",
         "Subject: Re: the invoice"))
-    answer = reply_to(original, ADA, text="Paid.", everyone=True)
+    answer = reply(original, ADA, text="Paid.", everyone=True)
     assert answer.to == (Contact(name="Billing", email="billing@example.org"),)
     assert answer.cc == (Contact(name="Carol", email="carol@example.net"),)  # never Ada
     assert answer.subject == "Re: the invoice"
@@ -169,21 +171,21 @@ def test_a_reply_threads_under_the_original() -> None:
 def test_a_reply_to_a_message_with_only_in_reply_to_starts_its_references_there() -> None:
     original = Message(message_id="<b@x>", in_reply_to="<a@x>", subject="hi",
                        from_=BOB)
-    assert reply_to(original, ADA).references == ("<a@x>", "<b@x>")
+    assert reply(original, ADA).references == ("<a@x>", "<b@x>")
     assert reply_subject("RE: hi") == "RE: hi" and reply_subject("") == "Re:"
 
 
 def test_a_long_thread_keeps_its_first_and_latest_references() -> None:
     ids = tuple(f"<m{i}@x>" for i in range(50))
     original = Message(message_id="<m50@x>", references=ids, from_=BOB)
-    kept = reply_to(original, ADA).references
+    kept = reply(original, ADA).references
     assert len(kept) == MAX_REFERENCES
     assert kept[0] == "<m0@x>" and kept[-1] == "<m50@x>"
 
 
 def test_a_message_with_no_one_to_answer_cannot_be_replied_to() -> None:
     with pytest.raises(InvalidPayload, match="no From or Reply-To"):
-        reply_to(Message(message_id="<a@x>"), ADA)
+        reply(Message(message_id="<a@x>"), ADA)
 
 
 # -- a corpus of broken mail ------------------------------------------------------------------
@@ -241,6 +243,13 @@ CORPUS: dict[str, tuple[bytes, list[str]]] = {
             b"--b\r\nContent-Type: application/octet-stream\r\n"
             b"Content-Disposition: attachment; filename*=x-klingon''%E9t%E9.bin\r\n\r\n"
             b"data\r\n--b--\r\n")), ["could not be decoded"]),
+    "8-bit names and parameters in a part": (mail(
+        *BASIC, 'Content-Type: multipart/mixed; boundary="b"', body=(
+            b"--b\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; "
+            b"filename=\"r\xc3\xa9sum\xc3\xa9.pdf\"\r\n\r\nxx\r\n--b\r\n"
+            b"Content-Type: te\xe9xt/pl; charset=\"\xe9\"\r\n\r\nhi\r\n--b--\r\n")),
+        ["application/pdf: raw 8-bit bytes in its Content-Disposition header",
+         "'te\ufffdxt/pl' is not a MIME type; read as application/octet-stream"]),
     "nested too deep": (mail(*BASIC, 'Content-Type: multipart/mixed; boundary="b0"', body=(
         b"".join(f"--b{i}\r\nContent-Type: multipart/mixed; boundary=\"b{i + 1}\"\r\n\r\n"
                  .encode() for i in range(MAX_DEPTH + 5)) + b"--end\r\n")),
@@ -266,6 +275,29 @@ def test_broken_mail_parses_with_its_problems_noted(name: str) -> None:
     attachment_contents(raw)  # reading the bytes back does not raise either
 
 
+def test_mangled_mail_never_raises() -> None:
+    """Seeded random damage (bytes changed, MIME syntax inserted, runs cut out) to good and
+    broken mail: every result is a Message that survives its own JSON round trip."""
+    seeds = [build(draft(), "k").as_bytes(), *(raw for raw, _ in CORPUS.values())]
+    rng = random.Random(11)
+    for _ in range(300):
+        raw = bytearray(rng.choice(seeds))
+        for _ in range(rng.randint(1, 12)):
+            at = rng.randrange(len(raw) + 1)
+            roll = rng.random()
+            if roll < 0.4 and raw:
+                raw[min(at, len(raw) - 1)] = rng.choice(b'\r\n:;=?"<>@\x00\xff\xe9-')
+            elif roll < 0.7:
+                raw[at:at] = rng.choice([b"\r\n", b"=?utf-8?q?=0A?=", b"--b", b"\xc3",
+                                         b"boundary=", b"charset=x-y", b"filename*=", b"''"])
+            else:
+                del raw[at:at + rng.randint(1, 40)]
+        got = parse_message(bytes(raw))
+        assert not got.problems or not got.problems[0].startswith("the message cannot be")
+        assert load(Message, json.loads(got.model_dump_json(by_alias=True))) == got
+        assert len(attachment_contents(bytes(raw))) == len(got.attachments)
+
+
 def test_what_can_be_read_of_broken_mail_is_kept() -> None:
     assert parse_message(CORPUS["an 8-bit From"][0]).from_ == Contact(
         name="Jörg Müller", email="joerg@example.de")
@@ -287,6 +319,9 @@ def test_what_can_be_read_of_broken_mail_is_kept() -> None:
     assert [(a.name, a.content_type) for a in broken.attachments] == [
         ("a.pdf", "application/pdf")]
     assert parse_message(CORPUS["a file name in an unknown charset"][0]).attachments[0].size
+    eight_bit = parse_message(CORPUS["8-bit names and parameters in a part"][0])
+    assert [(a.name, a.content_type) for a in eight_bit.attachments] == [
+        ("résumé.pdf", "application/pdf"), ("", "application/octet-stream")]
 
 
 def test_nested_multiparts_and_a_forwarded_message() -> None:

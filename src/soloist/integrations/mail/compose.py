@@ -44,7 +44,7 @@ class FileAttachment(Entity):
 
 class Draft(Entity):
     """What a playbook asks to send. ``in_reply_to`` and ``references`` thread it; build
-    one with :func:`reply_to` rather than by hand."""
+    one with :func:`reply` rather than by hand."""
 
     sender: Contact
     to: tuple[Contact, ...] = ()
@@ -92,7 +92,7 @@ def _trimmed(references: tuple[str, ...]) -> tuple[str, ...]:
     return (references[0], *references[-(MAX_REFERENCES - 1):])
 
 
-def reply_to(original: Message, sender: Contact, *, text: str = "", html: str | None = None,
+def reply(original: Message, sender: Contact, *, text: str = "", html: str | None = None,
              attachments: tuple[FileAttachment, ...] = (), everyone: bool = False) -> Draft:
     """A draft answering ``original``: to its Reply-To (or From), ``Re:`` its subject,
     threaded under it. ``everyone`` also copies its other recipients (reply all), never
@@ -134,7 +134,7 @@ def _address(contact: Contact, field: str) -> Address:
 def build(draft: Draft, key: str, *, date: datetime | None = None) -> EmailMessage:
     """The message ``draft`` describes, under the Message-ID derived from ``key``.
 
-    ``date`` defaults to now; Bcc recipients are not written into the message (the SMTP
+    ``date`` (aware) defaults to now; Bcc recipients are not written into the message (the SMTP
     envelope carries them: see :func:`recipients`).
     """
     message = EmailMessage(policy=_POLICY)

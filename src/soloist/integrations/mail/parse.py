@@ -44,11 +44,17 @@ NOTED_HEADERS = ("Sender", "List-Id", "List-Unsubscribe", "Auto-Submitted", "Pre
 _MAX_HEADER_CHARS = 2000
 _CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]+")
 _MSG_ID = re.compile(r"<[^<>\s]+>")
+_SURROGATES = re.compile("[\udc80-\udcff]")
+_MIME_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*")
 _ADDRESS_FIELDS = (("From", "from"), ("Reply-To", "reply_to"), ("To", "to"), ("Cc", "cc"),
                    ("Bcc", "bcc"))
 
 
 def _one_line(text: str) -> str:
+    """``text`` as one clean line: control characters become spaces, and raw 8-bit bytes
+    the stdlib kept as surrogates are decoded (a surrogate cannot be stored as UTF-8)."""
+    if _SURROGATES.search(text):
+        text = _from_8bit(text.encode("utf-8", "surrogateescape"))[0]
     return _CONTROLS.sub(" ", text).strip()
 
 
@@ -99,8 +105,8 @@ class _Reader:
         if len(values) > 1 and name not in ("Received",):
             self.note(f"{name} appears {len(values)} times; the first is kept")
         value = "".join(values[0].splitlines())
-        if any("\udc80" <= char <= "\udcff" for char in value):
-            value, charset = _from_8bit(value.encode("ascii", "surrogateescape"))
+        if _SURROGATES.search(value):
+            value, charset = _from_8bit(value.encode("utf-8", "surrogateescape"))
             self.note(f"{name}: raw 8-bit bytes in the header, read as {charset}")
         try:
             parsed: BaseHeader = policy.default.header_factory(name, value)
@@ -181,6 +187,10 @@ class _Reader:
                                  if isinstance(child, RawMessage))
                 self.defects(part)
                 continue
+            if not _MIME_TYPE.fullmatch(kind):
+                self.note(f"{_one_line(kind)[:80]!r} is not a MIME type; read as "
+                          "application/octet-stream")
+                kind = "application/octet-stream"
             if kind.startswith("multipart/"):
                 self.defects(part)
                 self.note(f"{kind} without its parts (broken boundary); read as text")
@@ -190,8 +200,13 @@ class _Reader:
     def defects(self, part: RawMessage) -> None:
         """Note what the parser found wrong in ``part`` (decoding its payload can add to
         them, so a leaf's are read after its content)."""
+        kind = part.get_content_type()
         for defect in part.defects:
-            self.note(f"{part.get_content_type()}: {_defect(defect)}")
+            self.note(f"{kind}: {_defect(defect)}")
+        if part is not self.message:  # the message's own headers are read one by one
+            for name, value in part.raw_items():
+                if _SURROGATES.search(value):
+                    self.note(f"{kind}: raw 8-bit bytes in its {name} header")
 
     def body_text(self, part: RawMessage, kind: str) -> str:
         data = _payload(part)
@@ -201,7 +216,7 @@ class _Reader:
             charset = "us-ascii"
         try:
             codec = codecs.lookup(charset).name
-        except LookupError:
+        except (LookupError, ValueError):  # ValueError: a NUL in the name
             text, read_as = _from_8bit(data)
             self.note(f"{kind}: unknown charset {charset!r}; read as {read_as}")
             return text.replace("\r\n", "\n")
@@ -236,10 +251,11 @@ def _payload(part: RawMessage) -> bytes:
 
 def _name(part: RawMessage, reader: _Reader) -> str:
     try:
-        name = _one_line(part.get_filename() or "")
+        raw = part.get_filename() or ""
     except Exception:  # the stdlib has raised on malformed RFC 2231 parameters
         reader.note(f"{part.get_content_type()}: its file name cannot be read")
         return ""
+    name = _one_line(raw)
     if "\ufffd" in name:
         # RFC 2231 names in a charset no codec knows are decoded with replacements
         reader.note(f"{part.get_content_type()}: its file name {name!r} has characters "
@@ -336,6 +352,10 @@ def parse_message(raw: bytes) -> Message:
 
 
 def attachment_contents(raw: bytes) -> list[tuple[Attachment, bytes]]:
-    """Each attachment of ``raw`` with its bytes, in the order of ``Message.attachments``."""
-    message, contents = _read(raw, keep=True)
+    """Each attachment of ``raw`` with its bytes, in the order of ``Message.attachments``
+    (none when :func:`parse_message` could not read the message at all)."""
+    try:
+        message, contents = _read(raw, keep=True)
+    except Exception:  # as parse_message: its Message then lists no attachment either
+        return []
     return list(zip(message.attachments, contents, strict=True))
