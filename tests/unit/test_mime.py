@@ -258,7 +258,16 @@ CORPUS: dict[str, tuple[bytes, list[str]]] = {
     "binary noise": (bytes(range(256)) * 64, ["no From address"]),
     "control characters everywhere": (mail(
         *BASIC[:4], b"Subject: a\x00b\x07c", b"X-Mailer: \xff\xfe",
-        body=b"\x00\x01\x02 text \xff"), ["Subject: line breaks or control characters"]),
+        body=b"\x00\x01\x02 text \xff"), ["Subject: line breaks or control characters",
+                                         "text/plain: NUL or lone surrogate characters"]),
+    "a codec that is not a text encoding": (mail(
+        *BASIC, "Content-Type: text/plain; charset=base64", body=b"aGk="),
+        ["cannot be decoded as base64"]),
+    "a codec that makes lone surrogates": (mail(
+        *BASIC, "Content-Type: text/plain; charset=unicode_escape", body=b"a\\ud800b"),
+        ["NUL or lone surrogate characters replaced"]),
+    "a very long subject": (mail(*BASIC[:4], "Subject: " + "word " * 2000),
+                            ["Subject: 9999 characters; cut to the first 2000"]),
 }
 
 

@@ -22,7 +22,7 @@ import codecs
 import hashlib
 import re
 from collections.abc import Iterator
-from datetime import UTC
+from datetime import UTC, datetime
 from email import policy
 from email.headerregistry import BaseHeader
 from email.message import EmailMessage
@@ -38,13 +38,15 @@ from soloist.integrations.entities import Attachment, Contact, Message, field_pa
 MAX_BODY_CHARS = 1_000_000
 #: deeper multipart nesting than this is not read (real mail nests a handful of levels)
 MAX_DEPTH = 32
+#: a header's text (a subject, a List-Id) longer than this is cut
+MAX_HEADER_CHARS = 2000
 #: headers a playbook may want that have no field of their own
 NOTED_HEADERS = ("Sender", "List-Id", "List-Unsubscribe", "Auto-Submitted", "Precedence",
                  "Return-Path")
-_MAX_HEADER_CHARS = 2000
 _CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]+")
 _MSG_ID = re.compile(r"<[^<>\s]+>")
 _SURROGATES = re.compile("[\udc80-\udcff]")
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _MIME_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*")
 _ADDRESS_FIELDS = (("From", "from"), ("Reply-To", "reply_to"), ("To", "to"), ("Cc", "cc"),
                    ("Bcc", "bcc"))
@@ -92,6 +94,7 @@ class _Reader:
             self.raw.setdefault(name.lower(), []).append(value)
 
     def note(self, problem: str) -> None:
+        problem = _one_line(problem)
         if problem not in self.problems:
             self.problems.append(problem)
 
@@ -102,7 +105,7 @@ class _Reader:
         values = self.raw.get(name.lower())
         if not values:
             return None
-        if len(values) > 1 and name not in ("Received",):
+        if len(values) > 1:
             self.note(f"{name} appears {len(values)} times; the first is kept")
         value = "".join(values[0].splitlines())
         if _SURROGATES.search(value):
@@ -125,6 +128,9 @@ class _Reader:
         flat = _one_line(value)
         if flat != value.strip():
             self.note(f"{name}: line breaks or control characters replaced by spaces")
+        if len(flat) > MAX_HEADER_CHARS:
+            self.note(f"{name}: {len(flat)} characters; cut to the first {MAX_HEADER_CHARS}")
+            flat = flat[:MAX_HEADER_CHARS]
         return flat
 
     def ids(self, name: str) -> list[str]:
@@ -153,15 +159,15 @@ class _Reader:
                 self.note(f"{name}: {email!r} is not an email address; left out")
         return found
 
-    def date(self) -> Any:
+    def date(self) -> datetime | None:
         parsed = self.header("Date")
         if parsed is None:
             self.note("no Date header")
             return None
-        when = getattr(parsed, "datetime", None)
+        when: datetime | None = getattr(parsed, "datetime", None)
         if when is None:
-            if not parsed.defects:
-                    self.note(f"Date: {str(parsed)[:80]!r} is not a date")
+            if not parsed.defects:  # the parser's own note says it already
+                self.note(f"Date: {str(parsed)[:80]!r} is not a date")
             return None
         if when.tzinfo is None:
             self.note("Date: no time zone; read as UTC")
@@ -209,6 +215,14 @@ class _Reader:
                     self.note(f"{kind}: raw 8-bit bytes in its {name} header")
 
     def body_text(self, part: RawMessage, kind: str) -> str:
+        text = self._decoded(part, kind).replace("\r\n", "\n")
+        if _UNSTORABLE.search(text):
+            # PostgreSQL's text holds no NUL, and no store holds a lone surrogate as UTF-8
+            self.note(f"{kind}: NUL or lone surrogate characters replaced by U+FFFD")
+            text = _UNSTORABLE.sub("\ufffd", text)
+        return text
+
+    def _decoded(self, part: RawMessage, kind: str) -> str:
         data = _payload(part)
         try:
             charset = part.get_content_charset() or "us-ascii"
@@ -219,17 +233,17 @@ class _Reader:
         except (LookupError, ValueError):  # ValueError: a NUL in the name
             text, read_as = _from_8bit(data)
             self.note(f"{kind}: unknown charset {charset!r}; read as {read_as}")
-            return text.replace("\r\n", "\n")
+            return text
         try:
-            return data.decode(codec).replace("\r\n", "\n")
+            return data.decode(codec)
         except UnicodeDecodeError:
             text, read_as = _from_8bit(data)
             self.note(f"{kind}: not valid {charset} as labelled; read as {read_as}")
-            return text.replace("\r\n", "\n")
+            return text
         except Exception:  # some codecs raise other errors on bad input
             text, read_as = _from_8bit(data)
             self.note(f"{kind}: cannot be decoded as {charset}; read as {read_as}")
-            return text.replace("\r\n", "\n")
+            return text
 
 
 def _payload(part: RawMessage) -> bytes:
@@ -292,7 +306,7 @@ def _read(raw: bytes, keep: bool) -> tuple[Message, list[bytes]]:
             fields[field] = contacts
     fields["subject"] = reader.text("Subject")
     fields["date"] = reader.date()
-    fields["headers"] = {name: reader.text(name)[:_MAX_HEADER_CHARS]
+    fields["headers"] = {name: reader.text(name)
                          for name in NOTED_HEADERS if reader.raw.get(name.lower())}
     texts: list[str] = []
     html: str | None = None
