@@ -93,7 +93,7 @@ def _trimmed(references: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def reply(original: Message, sender: Contact, *, text: str = "", html: str | None = None,
-             attachments: tuple[FileAttachment, ...] = (), everyone: bool = False) -> Draft:
+          attachments: tuple[FileAttachment, ...] = (), everyone: bool = False) -> Draft:
     """A draft answering ``original``: to its Reply-To (or From), ``Re:`` its subject,
     threaded under it. ``everyone`` also copies its other recipients (reply all), never
     the sender themself."""
