@@ -220,7 +220,7 @@ class Commit(Entity):
 
     sha: Annotated[str, AfterValidator(_sha)]
     author: Line
-    email: Line
+    email: Line  # not EmailAddress: git records whatever the author configured
     date: AwareDatetime
     message: str
     trailers: dict[str, tuple[str, ...]] = Field(default_factory=dict)
