@@ -23,6 +23,7 @@ before a retry that the failing side asked for.
      |    +-- DeterministicError          deterministic: bad input, 4xx, schema
      |    |    +-- InvalidOutput          a model's reply is not the JSON asked for
      |    |    +-- AgentFailed            an agent gave up (may carry its cause's kind)
+     |    |    +-- InvalidPayload         a provider's payload does not map to an entity
      |    +-- SemanticError               semantic: a check or business rule failed
      +-- StoreError                       deterministic: a driver error, translated
      |    +-- UniqueViolation             a row with the same key exists (names it)
@@ -127,6 +128,22 @@ class InvalidOutput(DeterministicError):
         super().__init__(message)
         self.problems = problems
         self.text = text
+
+
+class InvalidPayload(DeterministicError):
+    """A payload from an outside system cannot be mapped to a canonical entity.
+
+    ``entity`` is the entity it was meant to become (``Invoice``), ``field`` the first
+    field that failed, written as a path (``lines[2].quantity``), and ``problems`` one
+    ``path: what is wrong`` line per failing field.
+    """
+
+    def __init__(self, message: str, *, entity: str, field: str,
+                 problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.entity = entity
+        self.field = field
+        self.problems = problems if problems is not None else [message]
 
 
 class _Trail(Protocol):

@@ -1,0 +1,174 @@
+"""An outgoing email, built from a :class:`Draft` and the intent's idempotency key.
+
+SMTP cannot deduplicate, so the message itself carries its identity: the Message-ID is
+``<soloist.{hash}@{domain}>``, a hash of the idempotency key at the sender's domain
+(:func:`message_id_for`). Sending the same intent twice gives the same Message-ID, which is
+what lets the connector look a send up in the Sent folder after a crash, and what a reply
+(``In-Reply-To``) points back at to find the run that sent the original.
+
+A draft is validated like any entity (no header value holds a line break, there is a
+recipient); :func:`build` returns an ``EmailMessage`` under ``policy.SMTP`` (CRLF line
+ends, 7-bit bodies) whose non-ASCII subjects, names and file names are encoded as RFC 2047
+and RFC 2231 say.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from email import policy, utils
+from email.headerregistry import Address
+from email.message import EmailMessage
+from typing import Self
+
+from pydantic import Field, model_validator
+
+from soloist.errors import InvalidPayload
+from soloist.integrations.entities import Contact, Entity, Line, Message, MessageId
+
+#: a reply keeps the thread's first id and its latest ones: some servers refuse very long
+#: headers, and clients thread on those ends (RFC 5322 3.6.4 allows trimming the middle)
+MAX_REFERENCES = 20
+_HASH_DIGITS = 32  # 128 bits of the key's SHA-256: no two keys meet
+#: bodies go out as quoted-printable or base64, so a server without 8BITMIME takes them too
+_POLICY = policy.SMTP.clone(cte_type="7bit")
+
+
+class FileAttachment(Entity):
+    """A file to send: its bytes and what to call it."""
+
+    name: Line = Field(min_length=1)
+    content_type: Line = "application/octet-stream"
+    content: bytes = Field(repr=False)
+
+
+class Draft(Entity):
+    """What a playbook asks to send. ``in_reply_to`` and ``references`` thread it; build
+    one with :func:`reply` rather than by hand."""
+
+    sender: Contact
+    to: tuple[Contact, ...] = ()
+    cc: tuple[Contact, ...] = ()
+    bcc: tuple[Contact, ...] = ()
+    reply_to: tuple[Contact, ...] = ()
+    subject: Line = ""
+    text: str = ""
+    html: str | None = None
+    attachments: tuple[FileAttachment, ...] = ()
+    in_reply_to: MessageId | None = None
+    references: tuple[MessageId, ...] = ()
+
+    @model_validator(mode="after")
+    def _has_a_recipient(self) -> Self:
+        if not (self.to or self.cc or self.bcc):
+            raise ValueError("a message needs at least one recipient (to, cc or bcc)")
+        return self
+
+
+def _ascii_domain(email: str) -> str:
+    domain = email.rpartition("@")[2].lower()
+    try:
+        return domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise InvalidPayload(f"the sender's domain {domain!r} is not a valid domain name",
+                             entity="Draft", field="sender.email") from None
+
+
+def message_id_for(key: str, sender: Contact) -> str:
+    """The Message-ID of the message an intent sends: the same key and sender always give
+    the same id, different keys different ones."""
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:_HASH_DIGITS]
+    return f"<soloist.{digest}@{_ascii_domain(sender.email)}>"
+
+
+def reply_subject(subject: str) -> str:
+    """``Re: subject``, without piling up ``Re: Re:``."""
+    return subject if subject[:3].lower() == "re:" else f"Re: {subject}".rstrip()
+
+
+def _trimmed(references: tuple[str, ...]) -> tuple[str, ...]:
+    if len(references) <= MAX_REFERENCES:
+        return references
+    return (references[0], *references[-(MAX_REFERENCES - 1):])
+
+
+def reply(original: Message, sender: Contact, *, text: str = "", html: str | None = None,
+          attachments: tuple[FileAttachment, ...] = (), everyone: bool = False) -> Draft:
+    """A draft answering ``original``: to its Reply-To (or From), ``Re:`` its subject,
+    threaded under it. ``everyone`` also copies its other recipients (reply all), never
+    the sender themself."""
+    to = original.reply_to or ((original.from_,) if original.from_ else ())
+    cc: tuple[Contact, ...] = ()
+    if everyone:
+        skip = {sender.email.lower(), *(c.email.lower() for c in to)}
+        seen: set[str] = set()
+        kept = []
+        for contact in (*original.to, *original.cc):
+            address = contact.email.lower()
+            if address not in skip and address not in seen:
+                seen.add(address)
+                kept.append(contact)
+        cc = tuple(kept)
+    if not to:
+        raise InvalidPayload("the message has no From or Reply-To to answer",
+                             entity="Message", field="from")
+    return Draft(sender=sender, to=to, cc=cc, subject=reply_subject(original.subject),
+                 text=text, html=html, attachments=attachments,
+                 in_reply_to=original.message_id, references=_trimmed(original.thread))
+
+
+def _address(contact: Contact, field: str) -> Address:
+    local, _, domain = contact.email.rpartition("@")
+    if not local.isascii():
+        # The stdlib would need SMTPUTF8 end to end; refuse here rather than at the server.
+        raise InvalidPayload(f"{field}: {contact.email!r} has a non-ASCII local part, which "
+                             "needs SMTPUTF8", entity="Draft", field=field)
+    try:
+        domain = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise InvalidPayload(f"{field}: {contact.email!r} has an invalid domain",
+                             entity="Draft", field=field) from None
+    return Address(display_name=contact.name, username=local, domain=domain)
+
+
+def build(draft: Draft, key: str, *, date: datetime | None = None) -> EmailMessage:
+    """The message ``draft`` describes, under the Message-ID derived from ``key``.
+
+    ``date`` (aware) defaults to now; Bcc recipients are not written into the message (the SMTP
+    envelope carries them: see :func:`recipients`).
+    """
+    message = EmailMessage(policy=_POLICY)
+    message["Message-ID"] = message_id_for(key, draft.sender)
+    message["Date"] = utils.format_datetime(date or datetime.now(UTC))
+    message["From"] = _address(draft.sender, "sender")
+    for header, field in (("To", "to"), ("Cc", "cc"), ("Reply-To", "reply_to")):
+        contacts: tuple[Contact, ...] = getattr(draft, field)
+        if contacts:
+            message[header] = [_address(c, f"{field}[{i}]") for i, c in enumerate(contacts)]
+    for i, contact in enumerate(draft.bcc):
+        _address(contact, f"bcc[{i}]")  # refused now rather than by the server later
+    message["Subject"] = draft.subject
+    if draft.in_reply_to:
+        message["In-Reply-To"] = draft.in_reply_to
+    references = _trimmed(draft.references or
+                          ((draft.in_reply_to,) if draft.in_reply_to else ()))
+    if references:
+        message["References"] = " ".join(references)
+    message.set_content(draft.text)
+    if draft.html is not None:
+        message.add_alternative(draft.html, subtype="html")
+    for attachment in draft.attachments:
+        maintype, _, subtype = attachment.content_type.partition("/")
+        if not subtype or maintype == "multipart":
+            maintype, subtype = "application", "octet-stream"
+        message.add_attachment(attachment.content, maintype=maintype, subtype=subtype,
+                               filename=attachment.name)
+    return message
+
+
+def recipients(draft: Draft) -> list[str]:
+    """The SMTP envelope's recipients: To, Cc and Bcc, each once, in that order."""
+    seen: dict[str, None] = {}
+    for contact in (*draft.to, *draft.cc, *draft.bcc):
+        seen.setdefault(contact.email, None)
+    return list(seen)
