@@ -75,7 +75,14 @@ def _http_url(value: str) -> str:
     if parts.password is not None:
         raise ValueError("a URL here carries no password: give it as password = "
                          "\"secret:NAME\"")
-    check_host(parts.hostname)
+    try:
+        check_host(parts.hostname)
+    except ValueError:
+        raise ValueError(f"{value!r} names no valid host") from None
+    try:
+        parts.port  # noqa: B018 - urlsplit checks the port only when asked for it
+    except ValueError:
+        raise ValueError(f"{value!r} has an invalid port") from None
     return value
 
 
