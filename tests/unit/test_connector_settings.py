@@ -238,8 +238,12 @@ def test_every_kind_is_strict_frozen_and_closed() -> None:
      "soloist.toml:4: [connectors.forms] dedupe_header: 'X Delivery' is not an HTTP header "
      "name"),
     (WEBHOOK + 'path = "a/b"\n',
-     "soloist.toml:4: [connectors.forms] path: the connector name 'a/b' may hold only "
+     "soloist.toml:4: [connectors.forms] path: the webhook path name 'a/b' may hold only "
      "letters, digits, '_' and '-'"),
+    (WEBHOOK + "colour = 1\n",
+     "soloist.toml:4: unknown key colour in [connectors.forms] (kind webhook); known: "
+     "kind, secret, tolerance, dedupe_header, path, rate, burst, concurrency, backlog, "
+     "timeout"),
     (WEBHOOK + 'tolerance = "0s"\n',
      "soloist.toml:4: [connectors.forms] tolerance: '0s' is no time at all; give a duration "
      "above zero, such as 30s"),

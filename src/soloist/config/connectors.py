@@ -130,6 +130,10 @@ def _connector_name(value: str) -> str:
     return check_name(value, "connector")
 
 
+def _hook_path(value: str) -> str:
+    return check_name(value, "webhook path")
+
+
 Host = Annotated[str, AfterValidator(_host)]
 Port = Annotated[int, BeforeValidator(_port)]
 Address = Annotated[str, AfterValidator(_address)]
@@ -250,7 +254,7 @@ class WebhookConnector(ConnectorBase):
     secret: SecretReference
     tolerance: PositiveDuration = DEFAULT_TOLERANCE
     dedupe_header: Annotated[str, AfterValidator(_header)] = "Webhook-Id"
-    path: ConnectorName | None = None  # unset: the connector's name
+    path: Annotated[str, AfterValidator(_hook_path)] | None = None  # unset: the name
 
 
 KINDS: dict[str, type[ConnectorBase]] = {

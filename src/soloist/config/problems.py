@@ -225,6 +225,10 @@ def sentence(error: ErrorDetails, *, root: type[Section], text: str | None = Non
         of_kind = ""
         if union is not None:  # a table whose keys depend on its kind: say which
             of_kind = f" ({union.by} {_tag_of(holder, union)})"
+            # the kind, its own keys, then those every kind has
+            common = set.intersection(*(set(m.model_fields) for m in union.models.values()))
+            known = [union.by, *(k for k in known if k not in common),
+                     *(k for k in known if k in common and k != union.by)]
             others = [tag for tag, model in union.models.items()
                       if model is not holder and name in model.model_fields]
             if others and not close and not isinstance(value, dict):
