@@ -52,10 +52,6 @@ _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP header name (RF
 _BAD_REF = re.compile(r"[\s~^:?*\[\\]|\.\.|@\{|//")  # what git check-ref-format refuses
 
 
-def _host(value: str) -> str:
-    return check_host(value)
-
-
 def _port(value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
         raise ValueError(f"expected a port number from 1 to 65535, not {value!r}")
@@ -134,7 +130,7 @@ def _hook_path(value: str) -> str:
     return check_name(value, "webhook path")
 
 
-Host = Annotated[str, AfterValidator(_host)]
+Host = Annotated[str, AfterValidator(check_host)]
 Port = Annotated[int, BeforeValidator(_port)]
 Address = Annotated[str, AfterValidator(_address)]
 HttpURL = Annotated[str, AfterValidator(_http_url)]
