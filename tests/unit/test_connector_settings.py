@@ -195,6 +195,8 @@ def test_every_kind_is_strict_frozen_and_closed() -> None:
     (EMAIL + 'smtp_security = "ssl"\n',
      "soloist.toml:7: [connectors.mail] smtp_security must be 'starttls', 'tls' or 'none', "
      'not "ssl"'),
+    (EMAIL.replace('username = "ada@example.com"', 'username = " "'),
+     "soloist.toml:4: [connectors.mail] username: cannot be empty"),
     (EMAIL + 'sent_folder = "Sent Items"\n',
      "soloist.toml:1: [connectors.mail] sent_folder: applies only with an imap_host"),
     (EMAIL.replace('"ada@example.com"\n', '"ada"\n'),

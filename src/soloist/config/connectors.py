@@ -58,6 +58,12 @@ def _port(value: Any) -> Any:
     return value
 
 
+def _filled(value: str) -> str:
+    if not value.strip():
+        raise ValueError("cannot be empty")
+    return value
+
+
 def _address(value: str) -> str:
     if not _ADDRESS.match(value):
         raise ValueError(f"{value!r} is not an email address such as ada@example.com")
@@ -130,6 +136,7 @@ def _hook_path(value: str) -> str:
     return check_name(value, "webhook path")
 
 
+Text = Annotated[str, AfterValidator(_filled)]
 Host = Annotated[str, AfterValidator(check_host)]
 Port = Annotated[int, BeforeValidator(_port)]
 Address = Annotated[str, AfterValidator(_address)]
@@ -180,11 +187,11 @@ class EmailConnector(ConnectorBase):
     imap_host: Host | None = None
     imap_port: Port | None = None  # unset: by imap_security (993, 143)
     imap_security: Security = "tls"
-    username: str
+    username: Text
     password: SecretReference
     from_address: Address
-    sent_folder: str = "Sent"
-    inbox_folder: str = "INBOX"
+    sent_folder: Text = "Sent"
+    inbox_folder: Text = "INBOX"
     poll_interval: PositiveDuration = DEFAULT_POLL
 
     @model_validator(mode="after")
@@ -212,9 +219,9 @@ class CalendarConnector(ConnectorBase):
 
     kind: Literal["calendar"]
     url: HttpURL
-    username: str
+    username: Text
     password: SecretReference
-    calendar: str | None = None  # unset: the account's first calendar
+    calendar: Text | None = None  # unset: the account's first calendar
     timezone: Annotated[str, AfterValidator(_zone)] = "UTC"
     poll_interval: PositiveDuration = DEFAULT_POLL
 
@@ -236,9 +243,9 @@ class GitConnector(ConnectorBase):
     kind: Literal["git"]
     remote: Annotated[str, AfterValidator(_remote)]
     branch: Annotated[str, AfterValidator(_branch)] = "main"
-    author_name: str
+    author_name: Text
     author_email: Address
-    workdir: str | None = None  # unset: a folder of its own under .soloist/
+    workdir: Text | None = None  # unset: a folder of its own under .soloist/
     poll_interval: PositiveDuration = DEFAULT_POLL
 
 
