@@ -14,7 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from soloist.config import Settings, load_settings
+from soloist.config import CONFIG_FILE, Settings, load_settings
 from soloist.control.modules import WorkspaceModules
 from soloist.control.secrets import SecretService
 from soloist.errors import InputError, InvalidState, NotFound
@@ -284,7 +284,21 @@ class Workspace:
         tools = ToolNames(frozenset(self.tools.tools), frozenset(servers), {
             spec.name: spec.compensate.tool for spec in self.tools.tools.values()
             if spec.compensate is not None})
-        return self.registry.deploy(self.root, self.actor(actor), tools, self.modules)
+        return self.registry.deploy(self.root, self.actor(actor), tools, self.modules,
+                                    self._connector_problems())
+
+    def _connector_problems(self) -> list[str]:
+        """The secrets soloist.toml's connectors refer to that are not set."""
+        from soloist.control.checks import connector_problems
+
+        if not self.settings.connectors:
+            return []
+        names = {row.name for row in self.secrets.list()}
+        try:  # for the lines: the tables themselves were read when the workspace opened
+            text: str | None = (self.root / CONFIG_FILE).read_text(encoding="utf-8")
+        except OSError:
+            text = None
+        return list(connector_problems(self.settings.connectors, names, text))
 
     def rollback(self, kind: str, name: str, version: int, actor: str | None = None, *,
                  write: bool = False) -> RollbackReport:

@@ -13,12 +13,14 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
 from soloist.config.sections import Section
 from soloist.config.toml import line_of
 
 _BARE = re.compile(r"[A-Za-z0-9_-]+")
+_NOTHING = object()
 
 
 @dataclass(frozen=True)
@@ -28,10 +30,34 @@ class _Names:
     of: Any
 
 
+@dataclass(frozen=True)
+class _Tagged:
+    """One of several models, picked by the value of the key ``by`` (a discriminated
+    union: ``kind`` of ``[connectors.NAME]``); pydantic puts the value in the error's
+    location, between the table and its key."""
+
+    by: str
+    models: dict[str, type[Section]]
+
+    def tags(self) -> str:
+        return ", ".join(self.models)
+
+
+def _tagged(union: Any, by: str) -> _Tagged:
+    models: dict[str, type[Section]] = {}
+    for model in get_args(union):
+        for tag in get_args(model.model_fields[by].annotation):
+            models[tag] = model
+    return _Tagged(by, models)
+
+
 def _inner(annotation: Any) -> Any:
-    """The model (or ``_Names``) a field's value is, if it is one."""
+    """The model (or ``_Names``, ``_Tagged``) a field's value is, if it is one."""
     origin = get_origin(annotation)
     if origin is Annotated:
+        for meta in annotation.__metadata__:
+            if isinstance(meta, FieldInfo) and isinstance(meta.discriminator, str):
+                return _tagged(get_args(annotation)[0], meta.discriminator)
         return _inner(get_args(annotation)[0])
     if origin in (Union, types.UnionType):
         for arg in get_args(annotation):
@@ -46,18 +72,33 @@ def _inner(annotation: Any) -> Any:
     return None
 
 
-def _walk(root: type[Section], loc: tuple[int | str, ...]) -> tuple[list[str], Any, Any]:
-    """The path as written in the file, what holds its last name, and what is there."""
+@dataclass(frozen=True)
+class _Place:
+    """Where an error's location leads: its path as written in the file, what holds its
+    last name, what is there, and the union the holder was picked from (if it was)."""
+
+    path: list[str]
+    holder: Any
+    there: Any
+    union: _Tagged | None
+
+
+def _walk(root: type[Section], loc: tuple[int | str, ...]) -> _Place:
     path: list[str] = []
     here: Any = root
     holder: Any = root
+    union: _Tagged | None = None  # the one ``here`` was picked from
+    holder_union: _Tagged | None = None
     for part in loc:
         if isinstance(part, int) or part == "[key]":
+            continue
+        if isinstance(here, _Tagged) and part in here.models:
+            union, here = here, here.models[part]  # the tag, not a key of the file
             continue
         if isinstance(here, type) and issubclass(here, Section) and part in here.inlined:
             here = _inner(here.model_fields[part].annotation)
             continue
-        holder = here
+        holder, holder_union, union = here, union, None
         if isinstance(here, type) and issubclass(here, Section):
             field = here.model_fields.get(part)
             here = _inner(field.annotation) if field is not None else None
@@ -66,7 +107,7 @@ def _walk(root: type[Section], loc: tuple[int | str, ...]) -> tuple[list[str], A
         else:
             here = None
         path.append(part)
-    return path, holder, here
+    return _Place(path, holder, here, holder_union)
 
 
 def _known(holder: Any) -> list[str]:
@@ -141,6 +182,10 @@ def _what(error: ErrorDetails) -> str | None:
     return None
 
 
+def _tag_of(model: Any, union: _Tagged) -> str:
+    return next(tag for tag, each in union.models.items() if each is model)
+
+
 def _trailing_ints(loc: tuple[int | str, ...]) -> int:
     count = 0
     for part in reversed(loc):
@@ -155,28 +200,54 @@ def sentence(error: ErrorDetails, *, root: type[Section], text: str | None = Non
     """``error`` (of validating ``root`` from ``text``, read from ``file``) in one sentence;
     ``base`` is where ``root`` sits in the file when it is not the whole of it."""
     loc = tuple(error["loc"])
-    inner, holder, there = _walk(root, loc)
-    path = [*base, *inner]
-    line = line_of(text, tuple(path)) if text is not None and path else None
-    where = f"{file}:{line}: " if file and line else f"{file}: " if file else ""
+    place = _walk(root, loc)
+    holder, there = place.holder, place.there
+    path = [*base, *place.path]
     kind, value = error["type"], error.get("input")
+    # a table of a union without a valid tag: what it holds there, if anything
+    tagged = there if isinstance(there, _Tagged) and kind.startswith("union_tag_") else None
+    tag = value.get(tagged.by, _NOTHING) if tagged and isinstance(value, dict) else _NOTHING
+    located = path if tag is _NOTHING or tagged is None else [*path, tagged.by]
+    line = line_of(text, tuple(located)) if text is not None and path else None
+    where = f"{file}:{line}: " if file and line else f"{file}: " if file else ""
     name, table = (path[-1], path[:-1]) if path else ("", [])
     at = "".join(f"[{part}]" for part in loc[len(loc) - _trailing_ints(loc):])
     key = f"{_table(table)} {_written(name)}{at}" if table else f"{_written(name)}{at}"
+    if tagged is not None:
+        if tag is _NOTHING:
+            return f"{where}{_table(path)} {tagged.by} is required: one of {tagged.tags()}"
+        return (f"{where}{_table(path)} {tagged.by} must be one of {tagged.tags()}, "
+                f"not {shown(tag)}")
     if kind == "extra_forbidden":
         known = _known(holder)
         close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        union = place.union
+        of_kind = ""
+        if union is not None:  # a table whose keys depend on its kind: say which
+            of_kind = f" ({union.by} {_tag_of(holder, union)})"
+            # the kind, its own keys, then those every kind has
+            common = set.intersection(*(set(m.model_fields) for m in union.models.values()))
+            known = [union.by, *(k for k in known if k not in common),
+                     *(k for k in known if k in common and k != union.by)]
+            others = [tag for tag, model in union.models.items()
+                      if model is not holder and name in model.model_fields]
+            if others and not close and not isinstance(value, dict):
+                kinds = " or ".join(others)
+                return (f"{where}unknown key {_written(name)} in {_table(table)}{of_kind}; "
+                        f"{_written(name)} is a setting of {union.by} {kinds}")
         if isinstance(value, dict):
             suggestion = [*table, close[0]] if close else None
             if suggestion is None:  # perhaps a table of another level: [search]
                 elsewhere = {p[-1]: p for p in _tables(root) if len(p) > 1}
                 near = difflib.get_close_matches(name, list(elsewhere), n=1, cutoff=0.8)
                 suggestion = [*base, *elsewhere[near[0]]] if near and not table else None
+            tables = [k for k in known if _inner(holder.model_fields[k].annotation)]
             hint = (f"did you mean {_table(suggestion)}?" if suggestion else
-                    "known: " + ", ".join(_table([*table, k]) for k in known))
+                    "known: " + ", ".join(_table([*table, k]) for k in tables) if tables
+                    else f"{_table(table)}{of_kind} has no tables inside it")
             return f"{where}unknown table {_table(path)}; {hint}"
         hint = f"did you mean {close[0]}?" if close else "known: " + ", ".join(known)
-        inside = f"in {_table(table)}" if table else "outside any table"
+        inside = f"in {_table(table)}{of_kind}" if table else "outside any table"
         return f"{where}unknown key {_written(name)} {inside}; {hint}"
     if kind == "missing":
         return f"{where}{key} is required"

@@ -2,25 +2,20 @@
 
 Every model refuses keys it does not know and takes values as TOML gives them (``"8"`` is
 not a number, ``"false"`` is not a boolean). A table whose keys are names the user picks
-(providers, servers, queues, prices, expiry globs) is a ``dict`` of a strict model. A new
-table is one model here and one field of :class:`SoloistToml`.
+(providers, servers, queues, prices, expiry globs, connectors) is a ``dict`` of a strict
+model. A new table is one model here (or in a module of its domain, as
+:mod:`soloist.config.connectors`) and one field of :class:`SoloistToml`.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    field_validator,
-    model_validator,
-)
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
+from soloist.config.base import Section as Section  # re-exported: tables import it from here
+from soloist.config.base import check_name
+from soloist.config.connectors import ConnectorName, ConnectorSection
 from soloist.config.durations import Duration
 
 MINILM_DIMENSIONS = 384
@@ -28,17 +23,6 @@ DEFAULT_MAX_LENGTH = 256  # all-MiniLM-L6-v2 was trained with max_seq_length 256
 DEFAULT_OPENAI_TIMEOUT = 30.0
 DEFAULT_MCP_TIMEOUT = 30.0
 TIERS: tuple[str, ...] = ("planner", "worker", "light")
-_SERVER_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
-
-
-class Section(BaseModel):
-    """A table: frozen, strict, and no key it does not know."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, defer_build=True)
-
-    #: fields whose entries are written as sub-tables of this table itself (``[breakers.x]``
-    #: for ``BreakersSection.providers``), so error messages and line lookups skip their name
-    inlined: ClassVar[frozenset[str]] = frozenset()
 
 
 def _as_tuple(value: Any) -> Any:
@@ -46,10 +30,7 @@ def _as_tuple(value: Any) -> Any:
 
 
 def _server_name(name: str) -> str:
-    if not _SERVER_NAME.match(name):
-        raise ValueError(f"the server name {name!r} may hold only letters, digits, '_' "
-                         "and '-'")
-    return name
+    return check_name(name, "server")
 
 
 Strings = Annotated[tuple[str, ...], BeforeValidator(_as_tuple)]
@@ -316,3 +297,4 @@ class SoloistToml(Section):
     breakers: BreakersSection = BreakersSection()
     mcp: MCPSection = MCPSection()
     memory: MemorySection = MemorySection()
+    connectors: dict[ConnectorName, ConnectorSection] = Field(default_factory=dict)

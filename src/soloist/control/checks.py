@@ -8,6 +8,10 @@ message)`` for the loader to place at the file, line and column of the offending
 
 Which tools exist is known above the control plane (the execution plane builds the tool
 registry), so the caller passes a :class:`ToolNames`; control never imports execution.
+
+:func:`connector_problems` checks soloist.toml's connectors against the secret store: the
+file itself was checked when the workspace opened, but whether a ``secret:NAME`` is set is
+known only with the database, so a deploy says it before a run needs it.
 """
 
 from __future__ import annotations
@@ -22,6 +26,10 @@ from typing import Any
 
 from jsonschema import Draft202012Validator, SchemaError
 
+from soloist.config import CONFIG_FILE
+from soloist.config.connectors import ConnectorBase
+from soloist.config.references import secret_name
+from soloist.config.toml import line_of
 from soloist.control import templating
 from soloist.control.agents import Agent
 from soloist.control.modules import WorkspaceModules
@@ -146,6 +154,21 @@ def agent_problems(data: Mapping[str, Any], tools: ToolNames) -> Iterator[Proble
             continue
         if problem is not None:
             yield ("tools", i), problem
+
+
+def connector_problems(connectors: Mapping[str, ConnectorBase], secrets: Collection[str],
+                       text: str | None = None, file: str = CONFIG_FILE) -> Iterator[str]:
+    """Each ``secret:NAME`` a connector refers to that is not among ``secrets`` (the names
+    set), as one sentence at its line of ``text`` (the file's content) when it is given."""
+    for name, connector in connectors.items():
+        for key, reference in connector.secrets().items():
+            secret = secret_name(reference)
+            if secret is None or secret in secrets:
+                continue
+            line = line_of(text, ("connectors", name, key)) if text is not None else None
+            where = f"{file}:{line}: " if line else f"{file}: "
+            yield (f"{where}[connectors.{name}] {key} refers to secret {secret}, which is not "
+                   f"set; `soloist secret set {secret}`")
 
 
 def schema_problems(schema: Any, loc: Loc) -> Iterator[Problem]:

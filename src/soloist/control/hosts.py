@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
+from soloist.config.hosts import split_port, url_like
+
 
 @dataclass(frozen=True)
 class HostAllowList:
@@ -37,7 +39,7 @@ def check_host_pattern(pattern: str) -> str:
     text = str(pattern).strip().lower()
     if not text:
         raise ValueError("a host pattern cannot be empty")
-    if "://" in text or "/" in text or any(ch.isspace() for ch in text):
+    if url_like(text):
         raise ValueError(f"host pattern {pattern!r} must be a host name such as "
                          "'api.example.com', 'example.com:8443' or '*.example.com', not a URL")
     _, port = _split(text)
@@ -48,13 +50,4 @@ def check_host_pattern(pattern: str) -> str:
 
 def _split(pattern: str) -> tuple[str, int | None]:
     """(host glob, port or None) of a pattern; ``[::1]:8080`` and ``::1`` work too."""
-    if pattern.startswith("["):
-        host, _, rest = pattern[1:].partition("]")
-        port = rest[1:] if rest.startswith(":") else ""
-    elif pattern.count(":") == 1:
-        host, _, port = pattern.partition(":")
-    else:
-        host, port = pattern, ""
-    if port and not port.isdigit():
-        raise ValueError(f"host pattern {pattern!r} has an invalid port")
-    return host, int(port) if port else None
+    return split_port(pattern, "host pattern")

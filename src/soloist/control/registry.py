@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,11 +93,20 @@ class Registry:
         self._digests: dict[int, str] = {}  # id of a cached model -> its content digest
 
     def deploy(self, root: Path, actor: str, tools: ToolNames | None = None,
-               modules: WorkspaceModules | None = None) -> DeployReport:
+               modules: WorkspaceModules | None = None,
+               problems: Sequence[str] = ()) -> DeployReport:
         """Validate and version the workspace at ``root``; with ``tools``, also check that
         what the playbooks call exists (see :mod:`soloist.control.checks`), importing the
-        workspace's Python through ``modules``."""
-        bodies = _bodies(root, tools, modules)  # raises DefinitionError before anything is written
+        workspace's Python through ``modules``. ``problems`` found by the caller elsewhere
+        (soloist.toml's connectors) stop the deploy too, listed with the definitions'."""
+        try:
+            bodies = _bodies(root, tools, modules)  # raises before anything is written
+        except DefinitionError as exc:
+            if not problems:
+                raise
+            raise DefinitionError([*problems, *exc.problems]) from None
+        if problems:
+            raise DefinitionError(list(problems))
         report = DeployReport()
         now = time.time()
         with self.store.transaction() as tx:

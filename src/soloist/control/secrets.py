@@ -34,14 +34,15 @@ from urllib.parse import quote, quote_plus
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from soloist.config.references import REFERENCE as REFERENCE
+from soloist.config.references import SECRET_NAME
 from soloist.errors import ConfigError, InputError, NotFound
 from soloist.store.base import NewEvent, SecretRow, Store
 from soloist.store.permissions import PRIVATE_DIR
 
 _log = logging.getLogger(__name__)
 
-NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,99}$")
-REFERENCE = "secret:"
+NAME = SECRET_NAME
 #: A new value shorter than this is refused: it would match ordinary text, so it could
 #: neither be redacted safely nor left in clear.
 MIN_SECRET_LENGTH = 8
