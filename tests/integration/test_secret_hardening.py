@@ -417,9 +417,9 @@ def test_a_snapshot_from_before_the_stamp_restores_and_redacts(tmp_path: Path) -
     root = write_workspace(tmp_path / "ws", {})
     with Workspace(root) as ws:
         snapshot = ws.snapshots.create("person:test", "old")
-        con = sqlite3.connect(snapshot.path)  # as an older version made it
+        con = sqlite3.connect(snapshot.path)  # as a version without the stamp made it
         con.executescript("DROP TABLE secrets_stamp; "
-                          "DELETE FROM schema_migrations WHERE version >= 10;")
+                          "DELETE FROM schema_migrations WHERE version = 10;")
         con.close()
         ws.snapshots.restore("old", "person:test")
         ws.secrets.set("api", "value-after-restore", "person:test")
