@@ -173,10 +173,9 @@ class SMTPClient:
             code, reply = smtp.getreply()
         except Exception as error:
             self.close()
-            raise OutcomeUnknown(f"the connection to {self.where} broke after the message "
-                                 f"{message_id or ''} was sent, before the server answered "
-                                 f"({_reason(error)}): it may have been delivered"
-                                 .replace("  ", " ")) from None
+            sent = f"the message {message_id}" if message_id else "the message"
+            raise OutcomeUnknown(f"{self.where} did not answer after {sent} was sent "
+                                 f"({_reason(error)}): it may have been delivered") from None
         if code != 250:
             # An answer to the end of DATA is definite: the server did not take it.
             _refused(f"{self.where} refused the message {message_id or ''}".rstrip(),
@@ -238,6 +237,11 @@ def _needed(error: smtplib.SMTPNotSupportedError) -> str:
 
 
 def _reason(error: BaseException) -> str:
+    # smtplib turns a socket error while reading a reply into SMTPServerDisconnected,
+    # raised while handling it: the socket error is the reason.
+    if isinstance(error, smtplib.SMTPServerDisconnected) and isinstance(
+            error.__context__, OSError):
+        error = error.__context__
     if isinstance(error, socket.timeout | TimeoutError):
         return "timed out"
     if isinstance(error, ConnectionRefusedError):
