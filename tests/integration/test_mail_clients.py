@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import socket
 import threading
 from collections.abc import Iterator
 
@@ -41,6 +42,14 @@ def _raw(message_id: str, subject: str = "note") -> bytes:
     return (f"From: Carol <carol@example.test>\r\nTo: ada@example.test\r\n"
             f"Subject: {subject}\r\nMessage-ID: {message_id}\r\n"
             "Date: Tue, 01 Dec 2026 10:00:00 +0000\r\n\r\nbody\r\n").encode()
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port that accepts connections (the kernel's backlog) but never says a word: a
+    server too slow to greet."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        yield listener.getsockname()[1]
 
 
 @pytest.fixture
@@ -126,6 +135,21 @@ def test_smtp_port_nothing_listens_on_is_transient() -> None:
                                              "connection refused") as error:
         SMTPClient("127.0.0.1", port, security="none", timeout=5).open()
     assert not isinstance(error.value, OutcomeUnknown)
+
+
+def test_smtp_server_that_never_greets_times_out_as_transient(silent_port: int) -> None:
+    with pytest.raises(TransientError, match="timed out") as error:
+        SMTPClient("127.0.0.1", silent_port, security="none", timeout=0.5).open()
+    assert not isinstance(error.value, OutcomeUnknown)
+
+
+def test_smtp_starttls_missing_on_the_server_is_deterministic(
+    smtp_server: SMTPTestServer,
+) -> None:
+    client = SMTPClient(smtp_server.host, smtp_server.port, username=smtp_server.user,
+                        password=smtp_server.password, security="starttls", timeout=10)
+    with pytest.raises(DeterministicError, match="does not support STARTTLS"):
+        client.open()
 
 
 @pytest.mark.parametrize(("line", "kind"), [("451 4.3.0 try again later", TransientError),
@@ -312,6 +336,23 @@ def test_imap_port_nothing_listens_on_is_transient() -> None:
                         timeout=5)
     with pytest.raises(TransientError, match="connection refused"):
         client.open()
+
+
+def test_imap_server_that_never_greets_times_out_as_transient(silent_port: int) -> None:
+    client = IMAPClient("127.0.0.1", silent_port, username="ada", password="pw",
+                        security="none", timeout=0.5)
+    with pytest.raises(TransientError, match="timed out"):
+        client.open()
+
+
+def test_imap_reconnects_after_a_lost_connection(imap_server: IMAPTestServer,
+                                                 imap: IMAPClient) -> None:
+    imap_server.deliver(_raw("<r@example.test>"))
+    assert imap._client is not None
+    imap._client.socket().shutdown(socket.SHUT_RDWR)
+    with pytest.raises(TransientError, match="connection was lost"):
+        imap.fetch_new(None)
+    assert len(imap.open().fetch_new(None).messages) == 1
 
 
 def test_imap_unknown_folder_is_deterministic(imap: IMAPClient) -> None:

@@ -87,7 +87,8 @@ class Batch:
 
 class IMAPClient:
     """One IMAP connection to ``host:port`` as ``username``; use it as a context manager,
-    or :meth:`open` then :meth:`close`. ``password`` is the resolved secret."""
+    or :meth:`open` then :meth:`close`. ``password`` is the resolved secret. A lost
+    connection closes the client (the failure is transient); :meth:`open` connects again."""
 
     def __init__(self, host: str, port: int, *, username: str, password: str,
                  security: Security = "tls", timeout: float = 30.0,

@@ -59,7 +59,9 @@ def _text(reply: bytes | str) -> str:
 class SMTPClient:
     """One SMTP connection to ``host:port``; use it as a context manager, or call
     :meth:`open` then :meth:`close`. ``password`` is the resolved secret (``None``: no
-    AUTH). ``timeout`` (seconds) bounds every network wait, the final reply included."""
+    AUTH). ``timeout`` (seconds) bounds every network wait, the final reply included.
+    A refusal leaves the connection usable for the next message; a broken connection
+    closes the client, and :meth:`open` connects again."""
 
     def __init__(self, host: str, port: int, *, username: str | None = None,
                  password: str | None = None, security: Security = "starttls",
