@@ -129,6 +129,16 @@ def test_smtp_unauthenticated_sender_is_refused_before_data(
     assert smtp_server.messages == []
 
 
+def test_smtp_one_refused_recipient_sends_to_nobody(smtp_server: SMTPTestServer) -> None:
+    draft = _draft()
+    with _smtp(smtp_server) as client:
+        with pytest.raises(DeterministicError, match="refused the recipient a@@b: 553"):
+            client.send(compose.build(draft, "k"), ADA.email, [BOB.email, "a@@b"])
+        assert smtp_server.messages == []
+        client.send(compose.build(draft, "k"), ADA.email, [BOB.email])
+    assert [m.rcpt_tos for m in smtp_server.messages] == [(BOB.email,)]
+
+
 def test_smtp_port_nothing_listens_on_is_transient() -> None:
     port = free_port()
     with pytest.raises(TransientError, match=f"cannot connect to 127.0.0.1:{port}: "
