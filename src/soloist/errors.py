@@ -20,6 +20,7 @@ before a retry that the failing side asked for.
      +-- StepFailure                      raised by step code; its subclass is its kind
      |    +-- TransientError              transient: timeouts, 429, 5xx, busy
      |    |    +-- BreakerOpen            a provider's breaker is open; not an attempt
+     |    |    +-- OutcomeUnknown         sent, maybe: reconcile before trying again
      |    +-- DeterministicError          deterministic: bad input, 4xx, schema
      |    |    +-- InvalidOutput          a model's reply is not the JSON asked for
      |    |    +-- AgentFailed            an agent gave up (may carry its cause's kind)
@@ -110,6 +111,15 @@ class BreakerOpen(TransientError):
     """The breaker is open: wait, this attempt does not count."""
 
     counts_attempt = False
+
+
+class OutcomeUnknown(TransientError):
+    """The request reached the other side, but its answer did not come back: it may or
+    may not have taken effect (an email whose DATA was sent, then the connection broke).
+
+    Transient, because trying again is right once the caller has looked for the effect
+    (the Message-ID in the Sent folder); a retry without looking may do the thing twice.
+    """
 
 
 class DeterministicError(StepFailure):

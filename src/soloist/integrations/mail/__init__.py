@@ -7,6 +7,14 @@ id in the Sent folder). :mod:`~soloist.integrations.mail.parse` turns raw bytes 
 server into a canonical :class:`~soloist.integrations.entities.Message` and never raises:
 what it could not read becomes a line in ``Message.problems``.
 
-Only the standard library's ``email`` package is used; the SMTP and IMAP connectors build
-on these two modules.
+Only the standard library's ``email`` package is used by those two. The protocol clients
+build on them, with plain parameters in (host, port, user, an already resolved password,
+a timeout) and every failure raised as Soloist's errors (``TransientError`` to retry,
+``DeterministicError`` to fail), never a library exception or a secret:
+:mod:`~soloist.integrations.mail.smtp` sends a built message in two calls, ``open()``
+(connect and log in: a failure sent nothing) then ``send()``, which raises
+:class:`~soloist.errors.OutcomeUnknown` when the connection broke after the message went
+out; :mod:`~soloist.integrations.mail.imap` reads new mail by UID against a
+``Cursor(uidvalidity, last_uid)``, saves sent messages into the Sent folder and finds a
+message there by its Message-ID, which is how an unknown outcome is settled.
 """
