@@ -32,8 +32,8 @@ from soloist.integrations.git.client import _commit_of
 ADA = Author("Ada Lovelace", "ada@example.test")
 
 
-def _client(url: str, tmp_path: Path, name: str = "work", **kwargs: object) -> GitClient:
-    client = GitClient(url, tmp_path / name, author=ADA, timeout=30, **kwargs)  # type: ignore[arg-type]
+def _client(url: str, tmp_path: Path, name: str = "work") -> GitClient:
+    client = GitClient(url, tmp_path / name, author=ADA, timeout=30)
     client.clone()
     return client
 
@@ -252,6 +252,45 @@ def test_a_server_that_never_answers_times_out_as_transient(
     client = GitClient(url, tmp_path / "work", author=ADA, timeout=1)
     with pytest.raises(TransientError):
         client.clone()
+
+
+def _processes_naming(text: str) -> list[str]:
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv = cmdline.read_bytes().replace(b"\x00", b" ").decode(errors="replace")
+        except OSError:
+            continue  # the process ended while we looked
+        if text in argv:
+            found.append(argv)
+    return found
+
+
+def test_a_timeout_kills_git_and_the_helpers_it_started(
+    silent_server: int, tmp_path: Path
+) -> None:
+    # Over HTTP, git runs git-remote-http as a child: both must go.
+    url = f"http://{HOST}:{silent_server}/notes.git"
+    with pytest.raises(TransientError, match="did not finish within 1 s"):
+        ls_remote(url, home=tmp_path, timeout=1)
+    assert _processes_naming(f"{HOST}:{silent_server}/notes.git") == []
+
+
+def test_no_config_of_the_machine_or_home_is_read(
+    git_server: GitTestServer, notes: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Were either file read, every URL would be rewritten to a host that does not exist.
+    rewrite = f'[url "git://nowhere.invalid/"]\n\tinsteadOf = git://{HOST}\n'
+    (tmp_path / ".gitconfig").write_text(rewrite)
+    (tmp_path / "system.gitconfig").write_text(rewrite)
+    monkeypatch.setenv("GIT_CONFIG_SYSTEM", str(tmp_path / "system.gitconfig"))
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / ".gitconfig"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    client = GitClient(notes, tmp_path / "work", author=ADA, home=tmp_path, timeout=30)
+    client.clone()
+    client.commit("main", {"a.txt": b"a\n"}, "a", intent="k")
+    assert client.push("main") is True
+    assert ls_remote(notes, home=tmp_path) != {}
 
 
 class _Refuse(http.server.BaseHTTPRequestHandler):

@@ -44,7 +44,7 @@ _UNREACHABLE = (
 )  # fmt: skip
 _NO_REPOSITORY = (
     "no such repository", "repository not found", "does not appear to be a git repository",
-    "not found", "returned error: 404",
+    "returned error: 404",
 )  # fmt: skip
 _AUTH = (
     "authentication failed", "could not read username", "could not read password",
@@ -142,15 +142,19 @@ def run(
     of secrets.
     """
     argv = ["git", *_config("SOLOIST_GIT_PASSWORD" in env), *args]
-    process = subprocess.Popen(
-        argv,
-        cwd=cwd,
-        env=dict(env),
-        stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,  # its own process group, killed whole on timeout
-    )
+    try:
+        process = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=dict(env),
+            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # its own process group, killed whole on timeout
+        )
+    except OSError as error:  # no git on PATH, or no such workdir
+        place = f": {error.filename}" if error.filename else ""
+        raise GitFailed(f"cannot {what}: {error.strerror or error}{place}") from None
     try:
         out, err = process.communicate(input, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -177,15 +181,26 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
 
 
 def summary(stderr: str, secrets: Sequence[str] = ()) -> str:
-    """Git's own reason, in one line: its last ``fatal:`` or ``error:`` line, redacted."""
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    chosen = [line for line in lines if line.startswith(("fatal:", "error:"))] or lines
-    if not chosen:
+    """Git's own reason, in one line: its first ``fatal:`` or ``error:`` line with the lines
+    that continue it (``errno=Connection refused``), redacted."""
+    lines = stderr.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith(("fatal:", "error:"))),
+                 None)
+    if start is None:
+        kept = [line.strip() for line in lines if line.strip()][-1:]
+    else:
+        kept = [lines[start]]
+        for line in lines[start + 1:]:
+            if not line.strip() or line.startswith(("fatal:", "error:", "hint:")):
+                break
+            kept.append(line.strip())
+    if not kept:
         return "git failed without saying why"
-    line = chosen[-1]
+    line = " ".join(kept)
     for prefix in ("fatal: remote error: ", "fatal: ", "error: "):
         line = line.removeprefix(prefix)
-    return redact(line, secrets).rstrip(".")
+    line = redact(line, secrets).rstrip(".")
+    return line if len(line) <= 240 else f"{line[:237]}..."
 
 
 def failure(what: str, stderr: str, secrets: Sequence[str] = ()) -> StepFailure:
@@ -194,7 +209,7 @@ def failure(what: str, stderr: str, secrets: Sequence[str] = ()) -> StepFailure:
     reason = summary(stderr, secrets)
     if any(marker in low for marker in _AUTH):
         return GitFailed(f"cannot {what}: authentication failed ({reason})")
-    if any(marker in low for marker in _NO_REPOSITORY) and "hung up" not in reason.lower():
+    if any(marker in low for marker in _NO_REPOSITORY):
         return GitFailed(f"cannot {what}: the repository does not exist ({reason})")
     if any(marker in low for marker in _UNREACHABLE):
         return TransientError(f"cannot {what}: the server cannot be reached ({reason})")
