@@ -87,6 +87,25 @@ def test_a_second_commit_with_the_same_key_returns_the_first(
     assert git_server.log("notes") == ["same content", "one"]
 
 
+def test_what_a_stopped_attempt_left_behind_is_not_committed(
+    notes: str, tmp_path: Path
+) -> None:
+    client = _client(notes, tmp_path)
+    client.commit("main", {"a.txt": b"a\n"}, "base", intent="k0")
+    work = tmp_path / "work"
+    (work / "stray.txt").write_text("staged by an attempt that was killed\n")
+    (work / "a.txt").write_text("changed by it too\n")
+    subprocess.run(["git", "-C", str(work), "add", "stray.txt", "a.txt"], check=True,
+                   env=git_env(tmp_path))
+    made = client.commit("main", {"b.txt": b"b\n"}, "add b", intent="k1")
+    tree = subprocess.run(["git", "-C", str(work), "ls-tree", "--name-only", made.sha],
+                          check=True, capture_output=True, text=True, env=git_env(tmp_path))
+    assert tree.stdout.split() == ["a.txt", "b.txt"]
+    assert (work / "a.txt").read_bytes() == b"a\n"
+    with pytest.raises(GitFailed, match="spaces around it"):
+        client.commit("main", {"b.txt": b"b\n"}, "m", intent=" k1")
+
+
 def test_push_twice_is_a_no_op_success(
     git_server: GitTestServer, notes: str, tmp_path: Path
 ) -> None:
@@ -104,6 +123,7 @@ def test_a_non_fast_forward_push_is_refused_and_nothing_is_forced(
     ada.commit("main", {"a.txt": b"a\n"}, "base", intent="k0")
     ada.push("main")
     bob = _client(notes, tmp_path, "bob")
+    assert (tmp_path / "bob" / "a.txt").read_bytes() == b"a\n"  # a clone checks out main
     ada.commit("main", {"a.txt": b"ada\n"}, "ada's change", intent="k1")
     ada.push("main")
 

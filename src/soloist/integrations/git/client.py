@@ -124,10 +124,8 @@ class GitClient:
             self.fetch()
             return
         self.workdir.parent.mkdir(parents=True, exist_ok=True)
-        self._git("clone", "--quiet", "--no-checkout", "--", self.url, str(self.workdir),
+        self._git("clone", "--quiet", "--", self.url, str(self.workdir),
                   what=f"clone {self.remote}", cwd=self.workdir.parent)
-        if self._has("origin/HEAD"):
-            self._git("checkout", "--quiet", what="check out the default branch")
 
     def fetch(self) -> None:
         """Bring the remote's branches and tags into ``origin/*`` and the local tags."""
@@ -136,18 +134,24 @@ class GitClient:
     def checkout(self, branch: str) -> None:
         """Make ``branch`` the working branch: the local one, else one made from
         ``origin/BRANCH``, else a new branch from the current commit (or an unborn one in an
-        empty repository)."""
+        empty repository).
+
+        The workdir belongs to the client: changes an attempt left behind when it stopped
+        halfway (files written, staged, never committed) are discarded, so they cannot slip
+        into the next commit."""
         self._branch(branch)
         what = f"check out {branch}"
         if self._has(f"refs/heads/{branch}"):
-            self._git("checkout", "--quiet", branch, "--", what=what)
+            self._git("checkout", "--quiet", "--force", branch, "--", what=what)
         elif self._has(f"refs/remotes/origin/{branch}"):
-            self._git("checkout", "--quiet", "-b", branch, "--track", f"origin/{branch}", "--",
-                      what=what)
+            self._git("checkout", "--quiet", "--force", "-b", branch, "--track",
+                      f"origin/{branch}", "--", what=what)
         elif self._has("HEAD"):
-            self._git("checkout", "--quiet", "-b", branch, "--", what=what)
+            self._git("checkout", "--quiet", "--force", "-b", branch, "--", what=what)
         else:
             self._git("symbolic-ref", "HEAD", f"refs/heads/{branch}", what=what)
+            self._git("read-tree", "--empty", what=what)
+
 
     # -- commits ---------------------------------------------------------------------------
 
@@ -302,8 +306,9 @@ def _commit_of(record: str) -> Commit:
 
 
 def _intent_key(key: str) -> str:
-    if not key.strip() or re.search(r"[\x00-\x1f\x7f]", key):
-        raise GitFailed(f"the intent key {key!r} is empty or not one line")
+    # git trims a trailer's value: a key with spaces around it would never be found again.
+    if not key.strip() or key != key.strip() or re.search(r"[\x00-\x1f\x7f]", key):
+        raise GitFailed(f"the intent key {key!r} is empty, not one line or has spaces around it")
     return key
 
 
