@@ -6,14 +6,13 @@ credentials, a payload that does not map to a Commit."""
 
 from __future__ import annotations
 
-import http.server
 import socket
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.git_http_server import GitHTTPServer
 from support.git_server import GitTestServer, git_env
 from support.netutil import HOST, free_port
 
@@ -313,48 +312,39 @@ def test_no_config_of_the_machine_or_home_is_read(
     assert ls_remote(notes, home=tmp_path) != {}
 
 
-class _Refuse(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        self.send_response(401)
-        self.send_header("WWW-Authenticate", 'Basic realm="git"')
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
-def refusing_http() -> Iterator[int]:
-    """An HTTP server that refuses every credential, as a git host does a wrong password."""
-    server = http.server.ThreadingHTTPServer((HOST, 0), _Refuse)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+def git_http() -> Iterator[GitHTTPServer]:
+    with GitHTTPServer(user="ada", password="s3cret-Pa55") as server:
+        yield server
 
 
-def test_refused_credentials_are_deterministic_and_keep_the_password_out(
-    refusing_http: int, tmp_path: Path
+def test_credentials_reach_an_http_server_and_a_wrong_password_is_refused(
+    git_http: GitHTTPServer, tmp_path: Path
 ) -> None:
-    secret = "s3cret-Pa55"
-    url = f"http://{HOST}:{refusing_http}/notes.git"
-    client = GitClient(url, tmp_path / "work", author=ADA, username="ada", password=secret,
-                       timeout=30)
+    url = git_http.create_repository("notes")
+    client = GitClient(url, tmp_path / "work", author=ADA, username="ada",
+                       password=git_http.password, timeout=30)
+    client.clone()
+    made = client.commit("main", {"a.txt": b"a\n"}, "over http", intent="k")
+    assert client.push("main") is True
+    assert client.push("main") is False
+    assert ls_remote(url, home=tmp_path, username="ada",
+                     password=git_http.password) == {"refs/heads/main": made.sha}
+    # the password went through the environment, not the clone's config
+    assert git_http.password not in (tmp_path / "work" / ".git" / "config").read_text()
+
+    wrong = "wrong-Pa55"
+    bad = GitClient(url, tmp_path / "bad", author=ADA, username="ada", password=wrong,
+                    timeout=30)
     with pytest.raises(GitFailed, match="authentication failed") as refused:
-        client.clone()
-    assert secret not in str(refused.value)
+        bad.clone()
+    assert wrong not in str(refused.value)
     assert refused.value.kind == "deterministic"
 
-    with_password = f"http://ada:{secret}@{HOST}:{refusing_http}/notes.git"
-    with pytest.raises(GitFailed, match="authentication failed") as in_url:
-        ls_remote(with_password, home=tmp_path)
-    assert secret not in str(in_url.value)
-    assert "ada:***@" in str(in_url.value)
+    in_url = url.replace("http://", f"http://ada:{wrong}@")
+    with pytest.raises(GitFailed, match="authentication failed") as shown:
+        ls_remote(in_url, home=tmp_path)
+    assert wrong not in str(shown.value) and "ada:***@" in str(shown.value)
 
     with pytest.raises(DeterministicError, match="authentication failed"):
         ls_remote(url, home=tmp_path)  # no credentials, and no prompt for them
