@@ -221,6 +221,8 @@ def test_a_ref_or_url_starting_with_a_dash_is_refused(notes: str, tmp_path: Path
     ):
         with pytest.raises(GitFailed, match="starts with '-'"):
             call()
+    with pytest.raises(GitFailed, match="yet: clone it first"):
+        GitClient(notes, tmp_path / "never-cloned", author=ADA).log("main")
     with pytest.raises(GitFailed, match="not a valid branch name"):
         client.checkout("a..b")
     marker = tmp_path / "pwned"

@@ -92,14 +92,21 @@ class GitClient:
 
     def _git(self, *args: str, what: str, input: bytes | None = None,
              check: bool = True, cwd: Path | None = None) -> str:
+        if cwd is None:
+            self._cloned()
         done = run(args, cwd=cwd or self.workdir, env=self._env, timeout=self.timeout,
                    what=what, input=input, secrets=self._secrets, check=check)
         return done.stdout if done.returncode == 0 else ""
 
     def _ok(self, *args: str) -> bool:
+        self._cloned()
         done = run(args, cwd=self.workdir, env=self._env, timeout=self.timeout, what="check",
                    check=False)
         return done.returncode == 0
+
+    def _cloned(self) -> None:
+        if not (self.workdir / ".git").is_dir():
+            raise GitFailed(f"{self.workdir} is not a clone of {self.remote} yet: clone it first")
 
     def _branch(self, name: str) -> str:
         safe_value("branch name", name)
