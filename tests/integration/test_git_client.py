@@ -194,6 +194,33 @@ def test_revert_undoes_a_commit_once(
         client.revert("main", "0" * 40, intent="x")
 
 
+def test_a_revert_that_conflicts_is_abandoned_and_refused(notes: str, tmp_path: Path) -> None:
+    client = _client(notes, tmp_path)
+    client.commit("main", {"a.txt": b"1\n"}, "one", intent="k1")
+    two = client.commit("main", {"a.txt": b"2\n"}, "two", intent="k2")
+    three = client.commit("main", {"a.txt": b"3\n"}, "three", intent="k3")
+    with pytest.raises(GitFailed, match="conflicts with later changes") as refused:
+        client.revert("main", two.sha, intent="undo-k2")
+    assert refused.value.kind == "deterministic"
+    assert client.log("main")[0] == three
+    assert (tmp_path / "work" / "a.txt").read_bytes() == b"3\n"
+    status = subprocess.run(["git", "-C", str(tmp_path / "work"), "status", "--porcelain"],
+                            check=True, capture_output=True, text=True, env=git_env(tmp_path))
+    assert status.stdout == ""
+
+
+def test_a_server_that_went_down_is_transient_for_fetch_and_push(
+    git_server: GitTestServer, notes: str, tmp_path: Path
+) -> None:
+    client = _client(notes, tmp_path)
+    client.commit("main", {"a.txt": b"a\n"}, "a", intent="k")
+    git_server.stop()
+    with pytest.raises(TransientError, match="the server cannot be reached"):
+        client.fetch()
+    with pytest.raises(TransientError, match="the server cannot be reached"):
+        client.push("main")
+
+
 def test_a_path_escaping_the_workdir_is_refused(notes: str, tmp_path: Path) -> None:
     client = _client(notes, tmp_path)
     for path in ("../outside.txt", "a/../../outside.txt", "/etc/passwd", ".git/config",
