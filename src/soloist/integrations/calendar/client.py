@@ -34,9 +34,11 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import requests
 from caldav.davclient import DAVClient
 from caldav.lib import error as dav_error
+
+# the HTTP library caldav chose (niquests, or requests without it): its errors are ours
+from caldav.lib.http_sync import requests as http
 
 from soloist.errors import DeterministicError, TransientError
 from soloist.integrations.calendar import ical
@@ -140,11 +142,11 @@ class CalendarClient:
         if reply.status == 412:
             existing = self.get(key)
             if existing is None:  # deleted in between: the next attempt creates it
-                raise TransientError(f"the event {self._name(href)} on {self.where} "
+                raise TransientError(f"the event {self.name(href)} on {self.where} "
                                      "changed while it was being created")
             return existing
         if reply.status == 409:
-            raise DeterministicError(f"{self.where} refused the event {self._name(href)}: "
+            raise DeterministicError(f"{self.where} refused the event {self.name(href)}: "
                                      f"another resource already holds UID {uid_for(key)}")
         self.expect(reply, "PUT", href, 201, 204)
         return self._saved(href, body, reply.headers.get("etag"), created=True)
@@ -167,7 +169,7 @@ class CalendarClient:
         body = ical.to_ical(draft, uid_for(key))
         reply = self.send("PUT", url, body, {"Content-Type": _ICS, "If-Match": etag})
         if reply.status == 412:
-            raise DeterministicError(f"the event {self._name(url)} on {self.where} changed "
+            raise DeterministicError(f"the event {self.name(url)} on {self.where} changed "
                                      "or went away since it was read (its ETag is stale)")
         self.expect(reply, "PUT", url, 200, 201, 204)
         return self._saved(url, body, reply.headers.get("etag"))
@@ -179,7 +181,7 @@ class CalendarClient:
         if reply.status == 404:
             return False
         if reply.status == 412:
-            raise DeterministicError(f"the event {self._name(url)} on {self.where} changed "
+            raise DeterministicError(f"the event {self.name(url)} on {self.where} changed "
                                      "since it was read (its ETag is stale)")
         self.expect(reply, "DELETE", url, 200, 204)
         return True
@@ -188,7 +190,7 @@ class CalendarClient:
         """Every occurrence overlapping ``[start, end)``, recurring events expanded."""
         found: list[CalendarEvent] = []
         for href, etag, calendar in self._query(start, end):
-            found.extend(ical.occurrences(calendar, start, end, where=self._name(href),
+            found.extend(ical.occurrences(calendar, start, end, where=self.name(href),
                                           zone=self.zone, etag=etag))
         return sorted(found, key=lambda event: (event.start, event.uid))
 
@@ -201,7 +203,7 @@ class CalendarClient:
         periods: list[tuple[datetime, datetime]] = []
         for href, _etag, calendar in self._query(start, end):
             periods.extend((s.astimezone(UTC), e.astimezone(UTC)) for s, e in ical.busy_periods(
-                calendar, start, end, where=self._name(href), zone=self.zone))
+                calendar, start, end, where=self.name(href), zone=self.zone))
         merged: list[tuple[datetime, datetime]] = []
         for begin, finish in sorted(periods):
             if merged and begin <= merged[-1][1]:
@@ -228,24 +230,27 @@ class CalendarClient:
             if error.status == 403 and f"{DAV}valid-sync-token" in error.preconditions:
                 raise InvalidSyncToken(f"{self.where} no longer knows the sync token") from None
             if error.status == 403:
-                raise DeterministicError(f"{self.where} refused {method} {self._name(url)} "
+                raise DeterministicError(f"{self.where} refused {method} {self.name(url)} "
                                          f"for {self.username}: permission denied") from None
             raise DeterministicError(f"cannot log in to {self.where} as {self.username}: "
                                      "authentication failed") from None
         except dav_error.DAVError as error:
-            raise DeterministicError(f"{self.where} refused {method} {self._name(url)}: "
+            raise DeterministicError(f"{self.where} refused {method} {self.name(url)}: "
                                      f"{type(error).__name__}") from None
-        except requests.Timeout:
-            raise TransientError(f"{self.where} did not answer {method} {self._name(url)} "
+        except http.exceptions.Timeout:
+            raise TransientError(f"{self.where} did not answer {method} {self.name(url)} "
                                  f"within {self.timeout:g}s") from None
-        except requests.ConnectionError:
+        except http.exceptions.ConnectionError:
             raise TransientError(f"cannot reach {self.where}: the connection failed "
                                  "(is the server running?)") from None
+        except http.exceptions.RequestException as error:
+            raise TransientError(f"the request {method} {self.name(url)} to {self.where} "
+                                 f"failed: {type(error).__name__}") from None
         status = int(response.status)
         if status >= 500 or status == 429:
             retry = response.headers.get("Retry-After")
             raise TransientError(
-                f"{self.where} failed {method} {self._name(url)} with status {status}",
+                f"{self.where} failed {method} {self.name(url)} with status {status}",
                 retry_after=float(retry) if retry and retry.isdigit() else None)
         raw = response._raw  # the body as received (``raw`` re-serialises XML)
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw or "")
@@ -254,15 +259,15 @@ class CalendarClient:
 
     def expect(self, reply: Reply, method: str, url: str, *ok: int) -> None:
         if reply.status not in ok:
-            raise DeterministicError(f"{self.where} refused {method} {self._name(url)} "
+            raise DeterministicError(f"{self.where} refused {method} {self.name(url)} "
                                      f"with status {reply.status}")
 
-    def _name(self, url: str) -> str:
+    def name(self, url: str) -> str:
         path = urlsplit(url).path
         return path[len(self.path):] if path.startswith(self.path) else path
 
     def _saved(self, url: str, body: str, etag: str | None, *, created: bool = False) -> Saved:
-        where = self._name(url)
+        where = self.name(url)
         calendar = ical.parse_calendar(body, where=where)
         events = ical.events_of(calendar, where=where, zone=self.zone, etag=etag)
         if not events:
@@ -281,7 +286,7 @@ class CalendarClient:
             if data is None:
                 continue
             found.append((href, props.get(f"{DAV}getetag"),
-                          ical.parse_calendar(data, where=self._name(href))))
+                          ical.parse_calendar(data, where=self.name(href))))
         return found
 
 
