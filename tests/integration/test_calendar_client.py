@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from zoneinfo import ZoneInfo
 
@@ -156,6 +156,14 @@ def test_a_weekly_event_keeps_its_local_time_across_a_dst_change(client: Calenda
     assert stored is not None and stored.event.rrule == "FREQ=WEEKLY"
 
 
+def test_a_fixed_offset_start_is_stored_as_the_same_instant(client: CalendarClient) -> None:
+    plus_two = timezone(timedelta(hours=2))
+    saved = client.create("offset", _draft(start=datetime(2026, 6, 1, 9, tzinfo=plus_two)))
+    assert saved.event.start == datetime(2026, 6, 1, 7, tzinfo=UTC)
+    [listed] = client.events(datetime(2026, 6, 1, tzinfo=UTC), datetime(2026, 6, 2, tzinfo=UTC))
+    assert listed.start == datetime(2026, 6, 1, 7, tzinfo=UTC)
+
+
 def test_listing_keeps_each_events_zone_and_reads_floating_and_all_day_in_the_clients(
     caldav_server: CalDAVTestServer,
 ) -> None:
@@ -195,11 +203,13 @@ def test_free_busy_merges_opaque_events_and_skips_transparent_and_cancelled(
 
     busy = client.free_busy(day, day + timedelta(hours=10))
 
+    # the server's free-busy-query and the fallback computed from the events agree
+    assert client.busy_from_events(day, day + timedelta(hours=10)) == busy
     assert busy == [(day, day + timedelta(minutes=90)),
                     (day + timedelta(hours=3), day + timedelta(hours=3, minutes=30))]
     # a range that cuts an event gives only the part inside it
-    assert client.free_busy(day + timedelta(minutes=45), day + timedelta(hours=1)) == [
-        (day + timedelta(minutes=45), day + timedelta(hours=1))]
+    cut = (day + timedelta(minutes=45), day + timedelta(hours=1))
+    assert client.free_busy(*cut) == client.busy_from_events(*cut) == [cut]
 
 
 # -- changes -------------------------------------------------------------------------------
@@ -365,6 +375,16 @@ def test_a_malformed_body_is_an_invalid_payload_naming_the_problem(
         canned.body = _ics("reversed", "DTSTART:20260601T100000Z", "DTEND:20260601T090000Z")
         with pytest.raises(InvalidPayload, match="end is before start"):
             client.get("k")
+        canned.headers = {"Content-Type": "application/xml"}
+        canned.status, canned.body = 207, "<multistatus><unclosed>"
+        with pytest.raises(DeterministicError,
+                           match="answered REPORT /planner/calendar/ with malformed XML"):
+            changes(client)
+        canned.headers = {"Content-Type": "text/plain"}
+        canned.body = "not xml"
+        with pytest.raises(DeterministicError,
+                           match=r"multistatus reply of 127\.0\.0\.1:\d+ is not XML"):
+            client.events(datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC))
 
 
 def _ics(uid: str, *lines: str) -> str:

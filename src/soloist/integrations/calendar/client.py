@@ -29,6 +29,7 @@ knows nothing of the store or of runs.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any
@@ -39,6 +40,7 @@ from caldav.lib import error as dav_error
 
 # the HTTP library caldav chose (niquests, or requests without it): its errors are ours
 from caldav.lib.http_sync import requests as http
+from lxml import etree
 
 from soloist.errors import DeterministicError, TransientError
 from soloist.integrations.calendar import ical
@@ -58,6 +60,11 @@ _QUERY = (
     '<C:filter><C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT">'
     '<C:time-range start="{start}" end="{end}"/>'
     "</C:comp-filter></C:comp-filter></C:filter></C:calendar-query>"
+)
+_FREE_BUSY = (
+    '<?xml version="1.0" encoding="utf-8"?>'
+    '<C:free-busy-query xmlns:C="urn:ietf:params:xml:ns:caldav">'
+    '<C:time-range start="{start}" end="{end}"/></C:free-busy-query>'
 )
 
 
@@ -93,6 +100,10 @@ class Reply:
     headers: dict[str, str]
     body: str
     tree: Any  # the parsed XML of a multistatus (lxml), or None
+
+
+class Refused(DeterministicError):
+    """The server refused the request (``403``): not the credentials, the permission."""
 
 
 class InvalidSyncToken(DeterministicError):
@@ -197,20 +208,30 @@ class CalendarClient:
     def free_busy(self, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
         """The busy periods in ``[start, end)``, merged, in UTC.
 
-        Computed from the events themselves (opaque and not cancelled), which every server
-        supports; a ``free-busy-query`` REPORT is optional in CalDAV and gives the same.
+        Asked with a ``free-busy-query`` REPORT; a server without one (it is optional in
+        CalDAV) gets them computed from the events (:meth:`busy_from_events`).
         """
+        body = _FREE_BUSY.format(start=_utc(start), end=_utc(end))
+        try:
+            reply = self.send("REPORT", self.calendar_url, body,
+                              {"Content-Type": _XML, "Depth": "1"})
+        except Refused:  # how RFC 4791 servers say a REPORT is not supported
+            return self.busy_from_events(start, end)
+        if reply.status != 200 or "VFREEBUSY" not in reply.body:
+            return self.busy_from_events(start, end)
+        where = f"the free/busy reply of {self.where}"
+        calendar = ical.parse_calendar(reply.body, where=where)
+        return _merged((max(s, start), min(e, end))
+                       for s, e in ical.free_busy_of(calendar, where=where))
+
+    def busy_from_events(self, start: datetime,
+                         end: datetime) -> list[tuple[datetime, datetime]]:
+        """The busy periods in ``[start, end)`` from the opaque, not cancelled events."""
         periods: list[tuple[datetime, datetime]] = []
         for href, _etag, calendar in self._query(start, end):
-            periods.extend((s.astimezone(UTC), e.astimezone(UTC)) for s, e in ical.busy_periods(
-                calendar, start, end, where=self.name(href), zone=self.zone))
-        merged: list[tuple[datetime, datetime]] = []
-        for begin, finish in sorted(periods):
-            if merged and begin <= merged[-1][1]:
-                merged[-1] = (merged[-1][0], max(merged[-1][1], finish))
-            else:
-                merged.append((begin, finish))
-        return merged
+            periods.extend(ical.busy_periods(calendar, start, end, where=self.name(href),
+                                             zone=self.zone))
+        return _merged(periods)
 
     # -- the wire ----------------------------------------------------------------------
 
@@ -230,13 +251,16 @@ class CalendarClient:
             if error.status == 403 and f"{DAV}valid-sync-token" in error.preconditions:
                 raise InvalidSyncToken(f"{self.where} no longer knows the sync token") from None
             if error.status == 403:
-                raise DeterministicError(f"{self.where} refused {method} {self.name(url)} "
-                                         f"for {self.username}: permission denied") from None
+                raise Refused(f"{self.where} refused {method} {self.name(url)} "
+                              f"for {self.username}: permission denied") from None
             raise DeterministicError(f"cannot log in to {self.where} as {self.username}: "
                                      "authentication failed") from None
         except dav_error.DAVError as error:
             raise DeterministicError(f"{self.where} refused {method} {self.name(url)}: "
                                      f"{type(error).__name__}") from None
+        except etree.XMLSyntaxError:
+            raise DeterministicError(f"{self.where} answered {method} {self.name(url)} "
+                                     "with malformed XML") from None
         except http.exceptions.Timeout:
             raise TransientError(f"{self.where} did not answer {method} {self.name(url)} "
                                  f"within {self.timeout:g}s") from None
@@ -263,8 +287,10 @@ class CalendarClient:
                                      f"with status {reply.status}")
 
     def name(self, url: str) -> str:
+        """``url`` as messages name it: relative to the calendar, or the calendar's path."""
         path = urlsplit(url).path
-        return path[len(self.path):] if path.startswith(self.path) else path
+        inside = path[len(self.path):] if path.startswith(self.path) else ""
+        return inside or path
 
     def _saved(self, url: str, body: str, etag: str | None, *, created: bool = False) -> Saved:
         where = self.name(url)
@@ -281,7 +307,7 @@ class CalendarClient:
                           {"Content-Type": _XML, "Depth": "1"})
         self.expect(reply, "REPORT", self.calendar_url, 207)
         found = []
-        for href, props in multistatus(reply):
+        for href, props in multistatus(reply, self.where):
             data = props.get(f"{CALDAV}calendar-data")
             if data is None:
                 continue
@@ -290,10 +316,10 @@ class CalendarClient:
         return found
 
 
-def multistatus(reply: Reply) -> list[tuple[str, dict[str, str | None]]]:
+def multistatus(reply: Reply, where: str) -> list[tuple[str, dict[str, str | None]]]:
     """``(href, {property: text})`` per response of a 207 (a 404 one has ``status``)."""
     if reply.tree is None:
-        raise DeterministicError("the server's multistatus reply is not XML")
+        raise DeterministicError(f"the multistatus reply of {where} is not XML")
     found = []
     for response in reply.tree.iter(f"{DAV}response"):
         href = (response.findtext(f"{DAV}href") or "").strip()
@@ -309,6 +335,18 @@ def multistatus(reply: Reply) -> list[tuple[str, dict[str, str | None]]]:
                     props[child.tag] = child.text
         found.append((href, props))
     return found
+
+
+def _merged(periods: Iterable[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    merged: list[tuple[datetime, datetime]] = []
+    for begin, finish in sorted((s.astimezone(UTC), e.astimezone(UTC)) for s, e in periods):
+        if finish <= begin:
+            continue
+        if merged and begin <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], finish))
+        else:
+            merged.append((begin, finish))
+    return merged
 
 
 def _utc(moment: datetime) -> str:

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import icalendar
 import recurring_ical_events
@@ -65,8 +66,8 @@ def to_ical(draft: EventDraft, uid: str, *, stamp: datetime | None = None) -> st
         event.add("dtstart", draft.start.date())
         event.add("dtend", draft.end.date())
     else:
-        event.add("dtstart", draft.start)
-        event.add("dtend", draft.end)
+        event.add("dtstart", _writable(draft.start))
+        event.add("dtend", _writable(draft.end))
     if draft.summary:
         event.add("summary", draft.summary)
     if draft.location:
@@ -90,6 +91,35 @@ def to_ical(draft: EventDraft, uid: str, *, stamp: datetime | None = None) -> st
     calendar.add_component(event)
     calendar.add_missing_timezones()
     return str(calendar.to_ical().decode())
+
+
+def _writable(moment: datetime) -> datetime:
+    """``moment`` in a zone iCalendar can name: an IANA zone as it is, else UTC.
+
+    A fixed offset (``+02:00``) has no VTIMEZONE to write, and a TZID without one is read
+    back by servers as floating or UTC: the same instant in UTC is the only safe form.
+    """
+    if isinstance(moment.tzinfo, ZoneInfo):
+        return moment
+    return moment.astimezone(UTC)
+
+
+def free_busy_of(calendar: icalendar.Calendar, *,
+                 where: str) -> Iterator[tuple[datetime, datetime]]:
+    """The busy periods of a ``free-busy-query`` reply's VFREEBUSY (not the free ones)."""
+    for component in calendar.walk("VFREEBUSY"):
+        values = component.get("FREEBUSY", [])
+        for value in values if isinstance(values, list) else [values]:
+            if str(value.params.get("FBTYPE", "BUSY")).upper() == "FREE":
+                continue
+            try:
+                begin, finish = value.dt
+            except (TypeError, ValueError):
+                raise InvalidPayload(f"{where} has a FREEBUSY value that is not a period",
+                                     entity="FreeBusy", field="freebusy") from None
+            if isinstance(finish, timedelta):
+                finish = begin + finish
+            yield begin, finish
 
 
 def parse_calendar(body: str | bytes, *, where: str) -> icalendar.Calendar:

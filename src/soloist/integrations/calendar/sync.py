@@ -77,7 +77,7 @@ def _by_sync_token(client: CalendarClient, since: str | None) -> Changes:
                         {"Content-Type": _XML, "Depth": "1"})
     client.expect(reply, "REPORT", client.calendar_url, 207)
     changed, deleted = [], []
-    for href, props in multistatus(reply):
+    for href, props in multistatus(reply, client.where):
         if " 404 " in (props.get("status") or ""):
             deleted.append(href)
         elif href.rstrip("/") != client.path.rstrip("/"):
@@ -92,14 +92,14 @@ def _by_ctag(client: CalendarClient, since: str | None, known: Mapping[str, str]
     reply = client.send("PROPFIND", client.calendar_url, _CTAG,
                         {"Content-Type": _XML, "Depth": "0"})
     client.expect(reply, "PROPFIND", client.calendar_url, 207)
-    ctag = next((p.get(f"{_CS}getctag") for _, p in multistatus(reply)), None) or ""
+    ctag = next((p.get(f"{_CS}getctag") for _, p in multistatus(reply, client.where)), None) or ""
     token = CTAG_PREFIX + ctag
     if ctag and since == token:
         return Changes(token, etags=dict(known))
     reply = client.send("PROPFIND", client.calendar_url, _ETAGS,
                         {"Content-Type": _XML, "Depth": "1"})
     client.expect(reply, "PROPFIND", client.calendar_url, 207)
-    current = {href: etag for href, props in multistatus(reply)
+    current = {href: etag for href, props in multistatus(reply, client.where)
                if (etag := props.get(f"{DAV}getetag")) and not href.endswith("/")}
     changed = tuple(sorted(h for h, e in current.items() if known.get(h) != e))
     deleted = tuple(sorted(set(known) - set(current)))
