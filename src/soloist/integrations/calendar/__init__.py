@@ -11,6 +11,7 @@ expanded, free/busy, and (:func:`~.sync.changes`) what changed since a sync toke
 from soloist.integrations.calendar.client import (
     CalendarClient,
     InvalidSyncToken,
+    Refused,
     Saved,
     href_for,
     uid_for,
@@ -18,5 +19,5 @@ from soloist.integrations.calendar.client import (
 from soloist.integrations.calendar.ical import EventDraft
 from soloist.integrations.calendar.sync import Changes, changes
 
-__all__ = ["CalendarClient", "Changes", "EventDraft", "InvalidSyncToken", "Saved",
+__all__ = ["CalendarClient", "Changes", "EventDraft", "InvalidSyncToken", "Refused", "Saved",
            "changes", "href_for", "uid_for"]

@@ -160,7 +160,7 @@ class CalendarClient:
             raise DeterministicError(f"{self.where} refused the event {self.name(href)}: "
                                      f"another resource already holds UID {uid_for(key)}")
         self.expect(reply, "PUT", href, 201, 204)
-        return self._saved(href, body, reply.headers.get("etag"), created=True)
+        return self._written(href, body, reply, created=True)
 
     def get(self, key: str) -> Saved | None:
         """The event of ``key`` as stored, or ``None`` when there is none."""
@@ -183,7 +183,7 @@ class CalendarClient:
             raise DeterministicError(f"the event {self.name(url)} on {self.where} changed "
                                      "or went away since it was read (its ETag is stale)")
         self.expect(reply, "PUT", url, 200, 201, 204)
-        return self._saved(url, body, reply.headers.get("etag"))
+        return self._written(url, body, reply)
 
     def delete(self, key: str, *, etag: str | None = None) -> bool:
         """Delete the event of ``key``; ``False`` when it was already gone."""
@@ -291,6 +291,14 @@ class CalendarClient:
         path = urlsplit(url).path
         inside = path[len(self.path):] if path.startswith(self.path) else ""
         return inside or path
+
+    def _written(self, url: str, body: str, reply: Reply, *, created: bool = False) -> Saved:
+        etag = reply.headers.get("etag")
+        if etag is None:  # the server changed what it stored (RFC 4791 5.3.4): read it back
+            stored = self.get_href(url)
+            if stored is not None:
+                return Saved(stored.href, stored.etag, stored.event, created)
+        return self._saved(url, body, etag, created=created)
 
     def _saved(self, url: str, body: str, etag: str | None, *, created: bool = False) -> Saved:
         where = self.name(url)

@@ -81,7 +81,10 @@ def to_ical(draft: EventDraft, uid: str, *, stamp: datetime | None = None) -> st
         event.add("attendee", address, encode=False)
     if draft.rrule:
         try:
-            event.add("rrule", icalendar.vRecur.from_ical(draft.rrule))
+            rule = icalendar.vRecur.from_ical(draft.rrule)
+            if "FREQ" not in rule:  # the parser reads any text as an empty rule
+                raise ValueError("no FREQ")
+            event.add("rrule", rule)
         except ValueError:
             raise InvalidPayload(
                 f"the event's rrule {draft.rrule!r} is not an RFC 5545 recurrence rule",
