@@ -276,7 +276,7 @@ class CalendarClient:
             raise TransientError(
                 f"{self.where} failed {method} {self.name(url)} with status {status}",
                 retry_after=float(retry) if retry and retry.isdigit() else None)
-        raw = response._raw  # the body as received (``raw`` re-serialises XML)
+        raw = response._raw  # the body, CRLF made LF by caldav (``raw`` re-serialises XML)
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw or "")
         return Reply(status, {k.lower(): v for k, v in response.headers.items()}, text,
                      getattr(response, "tree", None))
