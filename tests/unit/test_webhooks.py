@@ -84,7 +84,7 @@ def test_rotation_either_side() -> None:
 
 @pytest.mark.parametrize("header", [None, "", "   "])
 def test_a_missing_header(header: str | None) -> None:
-    with pytest.raises(MissingSignature, match="^the delivery has no Soloist-Signature header$"):
+    with pytest.raises(MissingSignature, match=r"^the delivery has no Soloist-Signature header$"):
         verify(BODY, header, [SECRET], now=NOW)
 
 

@@ -3,7 +3,7 @@
 One scheme serves both directions, the one Stripe uses, so a Stripe webhook is checked by
 the same code as Soloist's own. A delivery carries a header such as::
 
-    Soloist-Signature: t=1764590400,v1=5257a869e7ecebeda32affa62cdca3fa51cad7e77a0e56ff536d0ce8e108d8bd
+    Soloist-Signature: t=1764590400,v1=5257a869e7ec...d8bd   (64 hex digits)
 
 where ``t`` is the Unix time of signing and each ``v1`` is the hex HMAC-SHA256, keyed by a
 shared secret, of ``f"{t}."`` followed by the raw body bytes (never a re-serialised JSON: a
