@@ -256,3 +256,15 @@ def test_a_payload_that_does_not_map_names_the_field(
     # an amount that does not divide by its quantity is one line of the whole amount
     odd = invoice_from({**good, "lines": {"data": [{"amount": 1001, "quantity": 2}]}})
     assert odd.lines == (InvoiceLine(quantity=1, unit_amount=1001),)
+
+
+def test_an_invoice_with_more_lines_than_one_page(
+    billing: StripeBillingClient, raw: stripe.StripeClient
+) -> None:
+    customer = billing.create_customer(ADA, key="c-1").id
+    _subscribe(raw, customer)
+    many = tuple(InvoiceLine(description=f"item {n}", quantity=n, unit_amount=100)
+                 for n in range(1, 13))
+    invoice = billing.create_invoice(customer, many, currency="EUR", key="inv-1")
+    assert _our_lines(invoice.lines) == many
+    assert _our_lines(billing.retrieve(invoice.id).lines) == many

@@ -131,7 +131,7 @@ class StripeBillingClient:
         """A draft invoice for ``customer`` with ``lines``, once per ``key``."""
         existing = self._invoice_with_key(customer, key)
         if existing is not None:
-            return invoice_from(existing)
+            return invoice_from(self._complete(existing))
         pending = self._call(f"list the pending invoice items of {customer}", lambda: [
             item.to_dict() for item in self._stripe.v1.invoice_items.list(
                 params={"customer": customer, "limit": _PAGE}).auto_paging_iter()])
@@ -155,21 +155,21 @@ class StripeBillingClient:
             created = self._call(f"tag invoice {created.id} with its intent", lambda: (
                 self._stripe.v1.invoices.update(
                     created.id, params={"metadata": {INTENT_METADATA: key}})))
-        return invoice_from(created.to_dict())
+        return invoice_from(self._complete(created.to_dict()))
 
     def retrieve(self, invoice_id: str) -> Invoice:
         """The invoice as it is now."""
-        return invoice_from(self._retrieve(invoice_id).to_dict())
+        return invoice_from(self._complete(self._retrieve(invoice_id).to_dict()))
 
     def finalize(self, invoice_id: str, *, key: str) -> Invoice:
         """Make a draft invoice open (payable); one that is past draft is returned as is."""
         current = self._retrieve(invoice_id)
         if current.status != "draft":
-            return invoice_from(current.to_dict())
+            return invoice_from(self._complete(current.to_dict()))
         finalized = self._call(f"finalize invoice {invoice_id}", lambda: (
             self._stripe.v1.invoices.finalize_invoice(
                 invoice_id, options={"idempotency_key": f"{key}/finalize"})))
-        return invoice_from(finalized.to_dict())
+        return invoice_from(self._complete(finalized.to_dict()))
 
     def send(self, invoice_id: str, *, key: str) -> Invoice:
         """Have the billing system email the invoice to its customer (an open invoice)."""
@@ -180,27 +180,38 @@ class StripeBillingClient:
         sent = self._call(f"send invoice {invoice_id}", lambda: (
             self._stripe.v1.invoices.send_invoice(
                 invoice_id, options={"idempotency_key": f"{key}/send"})))
-        return invoice_from(sent.to_dict())
+        return invoice_from(self._complete(sent.to_dict()))
 
     def void(self, invoice_id: str, *, key: str) -> Invoice:
         """Void an open invoice (the compensation of creating it); a void one is returned
         as is."""
         current = self._retrieve(invoice_id)
         if current.status == "void":
-            return invoice_from(current.to_dict())
+            return invoice_from(self._complete(current.to_dict()))
         if current.status == "draft":
             raise DeterministicError(f"invoice {invoice_id} is a draft, which cannot be "
                                      "voided: only an open invoice can")
         voided = self._call(f"void invoice {invoice_id}", lambda: (
             self._stripe.v1.invoices.void_invoice(
                 invoice_id, options={"idempotency_key": f"{key}/void"})))
-        return invoice_from(voided.to_dict())
+        return invoice_from(self._complete(voided.to_dict()))
 
     # -- helpers ---------------------------------------------------------------------------
 
     def _retrieve(self, invoice_id: str) -> stripe.Invoice:
         return self._call(f"retrieve invoice {invoice_id}", lambda: (
             self._stripe.v1.invoices.retrieve(invoice_id)))
+
+    def _complete(self, invoice: dict[str, Any]) -> dict[str, Any]:
+        """``invoice`` with all its lines: an invoice object carries only the first page."""
+        lines = invoice.get("lines")
+        if not (isinstance(lines, Mapping) and lines.get("has_more")):
+            return invoice
+        invoice_id = str(invoice.get("id"))
+        data = self._call(f"list the lines of invoice {invoice_id}", lambda: [
+            line.to_dict() for line in self._stripe.v1.invoices.line_items.list(
+                invoice_id, params={"limit": _PAGE}).auto_paging_iter()])
+        return {**invoice, "lines": {**lines, "data": data, "has_more": False}}
 
     def _invoice_with_key(self, customer: str, key: str) -> dict[str, Any] | None:
         invoices = self._call(f"list the invoices of {customer}", lambda: [
@@ -211,7 +222,7 @@ class StripeBillingClient:
     def _create_item(self, customer: str, line: InvoiceLine, index: int, *, currency: str,
                      key: str) -> None:
         params: InvoiceItemCreateParams = {
-            "customer": customer, "currency": currency, "amount": line.amount,
+            "customer": customer, "currency": currency.lower(), "amount": line.amount,
             "metadata": {INTENT_METADATA: key, _LINE: str(index),
                          _QUANTITY: str(line.quantity), _UNIT_AMOUNT: str(line.unit_amount)}}
         if line.description:
