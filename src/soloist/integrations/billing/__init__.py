@@ -9,6 +9,10 @@ intent's key, sent both as Stripe's ``Idempotency-Key`` header and in the object
 ``metadata`` (``soloist_intent``), which is looked up before creating, since not every
 server honours the header. Inbound billing webhooks are verified by
 :mod:`soloist.integrations.webhooks` (scheme ``STRIPE``).
+
+The SDK comes with the ``billing`` extra (``pip install 'soloist[billing]'``); importing
+this package without it raises ``ImportError``, which whoever composes a billing connector
+turns into a one-sentence configuration error, as the store does for PostgreSQL.
 """
 
 from soloist.integrations.billing.stripe_client import (
