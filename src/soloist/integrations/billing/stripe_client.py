@@ -53,7 +53,7 @@ from stripe.params import CustomerCreateParams, InvoiceCreateParams, InvoiceItem
 from soloist.errors import DeterministicError, SoloistError, TransientError
 from soloist.integrations.entities import Contact, Invoice, InvoiceLine, load
 
-__all__ = ["INTENT_METADATA", "Customer", "StripeBillingClient", "invoice_from"]
+__all__ = ["INTENT_METADATA", "Customer", "StripeBillingClient", "invoice_from", "translate"]
 
 #: the metadata key that carries the intent's idempotency key on every object created
 INTENT_METADATA = "soloist_intent"
@@ -235,7 +235,7 @@ class StripeBillingClient:
         try:
             return call()
         except stripe.StripeError as error:
-            raise _translate(error, doing, self.base_url) from None
+            raise translate(error, doing, self.base_url) from None
 
 
 def _first(items: Iterable[T], wanted: Callable[[T], bool]) -> T | None:
@@ -312,7 +312,8 @@ def _retry_after(error: stripe.StripeError) -> float | None:
     return seconds if seconds is not None and seconds >= 0 else None
 
 
-def _translate(error: stripe.StripeError, doing: str, server: str) -> SoloistError:
+def translate(error: stripe.StripeError, doing: str, server: str) -> SoloistError:
+    """The Soloist error for a failed SDK call; ``doing`` completes "could not ..."."""
     status = error.http_status
     said = (error.user_message or "").strip().rstrip(".") or "no reason given"
     if isinstance(error, stripe.AuthenticationError) or status == 401:
