@@ -103,7 +103,7 @@ class StripeBillingClient:
 
     def find_customer(self, email: str, *, key: str | None = None) -> Customer | None:
         """The customer with this email (the one created under ``key``, when given; else
-        the most recent), or ``None``."""
+        the first the server lists: Stripe lists the newest first), or ``None``."""
         found = self._call(f"list customers by {email}", lambda: [
             customer.to_dict() for customer in self._stripe.v1.customers.list(
                 params={"email": email, "limit": _PAGE}).auto_paging_iter()])
