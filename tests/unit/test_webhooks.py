@@ -112,6 +112,8 @@ def test_unknown_entries_are_ignored_and_non_ascii_is_just_wrong() -> None:
     assert verify(BODY, f"{header},v0=legacy,extra=1", [SECRET], now=NOW) == int(NOW)
     with pytest.raises(WrongSignature):
         verify(BODY, f"t={int(NOW)},v1=ü", [SECRET], now=NOW)
+    with pytest.raises(WrongSignature):
+        verify(BODY, f"t={int(NOW)},v1=\udcff", [SECRET], now=NOW)
 
 
 def test_secrets_must_be_a_non_empty_list_of_non_empty_strings() -> None:

@@ -164,7 +164,7 @@ def verify(body: bytes, header: str | None, secrets: Sequence[str], *, now: floa
     for candidate in signatures:
         for digest in expected:
             # no early exit: the time taken does not say which secret or entry matched
-            matched |= hmac.compare_digest(digest, candidate.encode())
+            matched |= hmac.compare_digest(digest, candidate.encode(errors="replace"))
     if not matched:
         raise WrongSignature(f"the {scheme.header} signature does not match the body with "
                              f"any of the {len(secrets)} configured secret(s)")
