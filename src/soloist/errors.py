@@ -25,6 +25,14 @@ before a retry that the failing side asked for.
      |    |    +-- InvalidOutput          a model's reply is not the JSON asked for
      |    |    +-- AgentFailed            an agent gave up (may carry its cause's kind)
      |    |    +-- InvalidPayload         a provider's payload does not map to an entity
+     |    |    +-- Forbidden              a server refused the request (not the login)
+     |    |    +-- InvalidSyncToken       a server forgot a sync token: read changes anew
+     |    |    +-- GitFailed              a git command failed for good
+     |    |    +-- SignatureError         a webhook delivery's signature does not check out
+     |    |         +-- MissingSignature  no signature header
+     |    |         +-- MalformedSignature  the header cannot be read
+     |    |         +-- StaleSignature    its timestamp is outside the tolerance
+     |    |         +-- WrongSignature    no secret signs this body so
      |    +-- SemanticError               semantic: a check or business rule failed
      +-- StoreError                       deterministic: a driver error, translated
      |    +-- UniqueViolation             a row with the same key exists (names it)
@@ -154,6 +162,38 @@ class InvalidPayload(DeterministicError):
         self.entity = entity
         self.field = field
         self.problems = problems if problems is not None else [message]
+
+
+class Forbidden(DeterministicError):
+    """The server refused the request (``403``): not the credentials, the permission."""
+
+
+class InvalidSyncToken(DeterministicError):
+    """The server no longer knows the sync token: changes must be read from scratch."""
+
+
+class GitFailed(DeterministicError):
+    """A git command failed for a reason retrying will not change."""
+
+
+class SignatureError(DeterministicError):
+    """The webhook delivery's signature does not check out."""
+
+
+class MissingSignature(SignatureError):
+    """The delivery has no signature header."""
+
+
+class MalformedSignature(SignatureError):
+    """The signature header cannot be read."""
+
+
+class StaleSignature(SignatureError):
+    """The signature's timestamp is outside the tolerance."""
+
+
+class WrongSignature(SignatureError):
+    """No signature matches the body with any of the secrets."""
 
 
 class _Trail(Protocol):

@@ -16,12 +16,11 @@ from support.git_http_server import GitHTTPServer
 from support.git_server import GitTestServer, git_env
 from support.netutil import HOST, free_port
 
-from soloist.errors import DeterministicError, InvalidPayload, TransientError
+from soloist.errors import DeterministicError, GitFailed, InvalidPayload, TransientError
 from soloist.integrations.git import (
     INTENT_TRAILER,
     Author,
     GitClient,
-    GitFailed,
     RefChange,
     changed_refs,
     ls_remote,

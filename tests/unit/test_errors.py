@@ -150,3 +150,26 @@ def test_a_busy_message_without_the_busy_code_is_not_taken_for_one() -> None:
     # Text is for people: only the code decides (here none, so a plain store error).
     assert type(_translate(sqlite3.OperationalError("database is locked"), "x.db")) \
         is StoreError
+
+
+def test_every_soloist_error_is_defined_in_errors_py() -> None:
+    """A new error class joins the tree in errors.py (and its drawing), not its module."""
+    import ast
+    from pathlib import Path
+
+    import soloist
+
+    tree = {name for name, value in vars(errors).items()
+            if isinstance(value, type) and issubclass(value, errors.SoloistError)}
+    elsewhere = []
+    root = Path(soloist.__file__).parent
+    for path in sorted(root.rglob("*.py")):
+        if path.name == "errors.py" and path.parent == root:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef) and any(
+                    (base.id if isinstance(base, ast.Name) else getattr(base, "attr", ""))
+                    in tree for base in node.bases):
+                elsewhere.append(f"{path.relative_to(root.parent)}:{node.lineno}: "
+                                 f"class {node.name}")
+    assert not elsewhere, "\n".join(elsewhere)

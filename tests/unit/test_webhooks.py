@@ -7,14 +7,17 @@ import time
 import pytest
 import stripe
 
-from soloist.errors import DeterministicError, classify
-from soloist.integrations import webhooks
-from soloist.integrations.webhooks import (
-    STRIPE,
+from soloist.errors import (
+    DeterministicError,
     MalformedSignature,
     MissingSignature,
     StaleSignature,
     WrongSignature,
+    classify,
+)
+from soloist.integrations import webhooks
+from soloist.integrations.webhooks import (
+    STRIPE,
     sign,
     signed_headers,
     verify,

@@ -28,18 +28,18 @@ import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from soloist.errors import DeterministicError
+from soloist.errors import (
+    MalformedSignature,
+    MissingSignature,
+    StaleSignature,
+    WrongSignature,
+)
 
 __all__ = [
     "DEFAULT_TOLERANCE",
     "SOLOIST",
     "STRIPE",
-    "MalformedSignature",
-    "MissingSignature",
     "Scheme",
-    "SignatureError",
-    "StaleSignature",
-    "WrongSignature",
     "header_value",
     "sign",
     "signed_headers",
@@ -66,24 +66,9 @@ SOLOIST = Scheme(header="Soloist-Signature")
 STRIPE = Scheme(header="Stripe-Signature")
 
 
-class SignatureError(DeterministicError):
-    """The webhook delivery's signature does not check out."""
 
 
-class MissingSignature(SignatureError):
-    """The delivery has no signature header."""
 
-
-class MalformedSignature(SignatureError):
-    """The signature header cannot be read."""
-
-
-class StaleSignature(SignatureError):
-    """The signature's timestamp is outside the tolerance."""
-
-
-class WrongSignature(SignatureError):
-    """No signature matches the body with any of the secrets."""
 
 
 def _digest(secret: str, timestamp: int, body: bytes) -> str:

@@ -10,8 +10,6 @@ expanded, free/busy, and (:func:`~.sync.changes`) what changed since a sync toke
 
 from soloist.integrations.calendar.client import (
     CalendarClient,
-    InvalidSyncToken,
-    Refused,
     Saved,
     href_for,
     uid_for,
@@ -19,5 +17,5 @@ from soloist.integrations.calendar.client import (
 from soloist.integrations.calendar.ical import EventDraft
 from soloist.integrations.calendar.sync import Changes, changes
 
-__all__ = ["CalendarClient", "Changes", "EventDraft", "InvalidSyncToken", "Refused", "Saved",
+__all__ = ["CalendarClient", "Changes", "EventDraft", "Saved",
            "changes", "href_for", "uid_for"]

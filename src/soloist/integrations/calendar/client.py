@@ -42,7 +42,7 @@ from caldav.lib import error as dav_error
 from caldav.lib.http_sync import requests as http
 from lxml import etree
 
-from soloist.errors import DeterministicError, TransientError
+from soloist.errors import DeterministicError, Forbidden, InvalidSyncToken, TransientError
 from soloist.integrations.calendar import ical
 from soloist.integrations.calendar.ical import EventDraft
 from soloist.integrations.entities import CalendarEvent
@@ -102,12 +102,6 @@ class Reply:
     tree: Any  # the parsed XML of a multistatus (lxml), or None
 
 
-class Refused(DeterministicError):
-    """The server refused the request (``403``): not the credentials, the permission."""
-
-
-class InvalidSyncToken(DeterministicError):
-    """The server no longer knows the sync token: changes must be read from scratch."""
 
 
 class CalendarClient:
@@ -215,7 +209,7 @@ class CalendarClient:
         try:
             reply = self.send("REPORT", self.calendar_url, body,
                               {"Content-Type": _XML, "Depth": "1"})
-        except Refused:  # how RFC 4791 servers say a REPORT is not supported
+        except Forbidden:  # how RFC 4791 servers say a REPORT is not supported
             return self.busy_from_events(start, end)
         if reply.status != 200 or "VFREEBUSY" not in reply.body:
             return self.busy_from_events(start, end)
@@ -251,7 +245,7 @@ class CalendarClient:
             if error.status == 403 and f"{DAV}valid-sync-token" in error.preconditions:
                 raise InvalidSyncToken(f"{self.where} no longer knows the sync token") from None
             if error.status == 403:
-                raise Refused(f"{self.where} refused {method} {self.name(url)} "
+                raise Forbidden(f"{self.where} refused {method} {self.name(url)} "
                               f"for {self.username}: permission denied") from None
             raise DeterministicError(f"cannot log in to {self.where} as {self.username}: "
                                      "authentication failed") from None

@@ -20,11 +20,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from xml.sax.saxutils import escape
 
-from soloist.errors import DeterministicError
+from soloist.errors import DeterministicError, InvalidSyncToken
 from soloist.integrations.calendar.client import (
     DAV,
     CalendarClient,
-    InvalidSyncToken,
     multistatus,
 )
 

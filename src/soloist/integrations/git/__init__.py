@@ -16,14 +16,12 @@ push: deterministic), with passwords redacted.
 """
 
 from soloist.integrations.git.client import INTENT_TRAILER, Author, GitClient
-from soloist.integrations.git.command import GitFailed
 from soloist.integrations.git.refs import RefChange, changed_refs, ls_remote
 
 __all__ = [
     "INTENT_TRAILER",
     "Author",
     "GitClient",
-    "GitFailed",
     "RefChange",
     "changed_refs",
     "ls_remote",

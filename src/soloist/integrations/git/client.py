@@ -22,9 +22,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from soloist.errors import GitFailed
 from soloist.integrations.entities import Commit, load, trailers_of
 from soloist.integrations.git.command import (
-    GitFailed,
     environment,
     failure,
     redact,

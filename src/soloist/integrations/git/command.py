@@ -23,9 +23,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from soloist.errors import DeterministicError, StepFailure, TransientError
+from soloist.errors import GitFailed, StepFailure, TransientError
 
-__all__ = ["Done", "GitFailed", "redact", "run", "safe_value"]
+__all__ = ["Done", "redact", "run", "safe_value"]
 
 # Credentials reach git only through this helper, reading the environment: never argv,
 # where any local user could read them with ps.
@@ -52,9 +52,6 @@ _AUTH = (
     "returned error: 403", "access denied",
 )  # fmt: skip
 
-
-class GitFailed(DeterministicError):
-    """A git command failed for a reason retrying will not change."""
 
 
 @dataclass(frozen=True)
