@@ -10,7 +10,7 @@ intent's key, sent both as Stripe's ``Idempotency-Key`` header and in the object
 server honours the header. Inbound billing webhooks are verified by
 :mod:`soloist.integrations.webhooks` (scheme ``STRIPE``).
 
-The SDK comes with the ``billing`` extra (``pip install 'soloist[billing]'``); importing
+The SDK comes with the ``connectors`` extra (``pip install 'soloist[connectors]'``); importing
 this package without it raises ``ImportError``, which whoever composes a billing connector
 turns into a one-sentence configuration error, as the store does for PostgreSQL.
 """
