@@ -15,16 +15,11 @@ collection, :attr:`CalDAVTestServer.calendar_url` (``/<user>/calendar/``), with 
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import tempfile
-from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 from caldav.davclient import DAVClient
 
-from support.netutil import HOST, free_port, stop_process, wait_for_port
+from support.netutil import ProcessServer
 
 __all__ = ["CalDAVTestServer"]
 
@@ -54,19 +49,19 @@ level = warning
 """
 
 
-class CalDAVTestServer:
+class CalDAVTestServer(ProcessServer):
     """``radicale`` as a subprocess on ``127.0.0.1`` and a free port, with one calendar."""
+
+    prefix = "soloist-caldav-"
+    log_name = "radicale.log"
 
     def __init__(
         self, *, user: str = "planner", password: str = "s3cret", calendar: str = "calendar"
     ) -> None:
-        self.host = HOST
-        self.port = 0
+        super().__init__()
         self.user = user
         self.password = password
         self.calendar_name = calendar
-        self._process: subprocess.Popen[bytes] | None = None
-        self._tmp: tempfile.TemporaryDirectory[str] | None = None
 
     @property
     def url(self) -> str:
@@ -76,48 +71,15 @@ class CalDAVTestServer:
     def calendar_url(self) -> str:
         return f"{self.url}{self.user}/{self.calendar_name}/"
 
-    def start(self) -> Self:
-        self._tmp = tempfile.TemporaryDirectory(prefix="soloist-caldav-")
-        folder = Path(self._tmp.name)
-        self.port = free_port()
-        (folder / "users").write_text(f"{self.user}:{self.password}\n")
-        config = folder / "config"
-        config.write_text(_CONFIG.format(host=self.host, port=self.port, folder=folder))
-        log = folder / "radicale.log"
-        with log.open("wb") as out:
-            self._process = subprocess.Popen(
-                [sys.executable, "-m", "radicale", "--config", str(config)],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-        try:
-            wait_for_port(self.port, process=self._process, log=log)
-            with self.client() as client:
-                client.principal().make_calendar(name=self.calendar_name, cal_id=self.calendar_name)
-        except BaseException:
-            self.stop()
-            raise
-        return self
+    def command(self) -> list[str]:
+        (self.folder / "users").write_text(f"{self.user}:{self.password}\n")
+        config = self.folder / "config"
+        config.write_text(_CONFIG.format(host=self.host, port=self.port, folder=self.folder))
+        return [sys.executable, "-m", "radicale", "--config", str(config)]
 
-    def stop(self) -> None:
-        if self._process is not None:
-            stop_process(self._process)
-            self._process = None
-        if self._tmp is not None:
-            self._tmp.cleanup()
-            self._tmp = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def ready(self) -> None:
+        with self.client() as client:
+            client.principal().make_calendar(name=self.calendar_name, cal_id=self.calendar_name)
 
     def client(self) -> DAVClient:
         """A ``caldav`` client logged in as the user (use it as a context manager)."""

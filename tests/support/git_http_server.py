@@ -20,17 +20,16 @@ import subprocess
 import tempfile
 import threading
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 from urllib.parse import urlsplit
 
 from support.git_server import git_env
-from support.netutil import HOST
+from support.netutil import HOST, Harness
 
 __all__ = ["GitHTTPServer"]
 
 
-class GitHTTPServer:
+class GitHTTPServer(Harness):
     """``git http-backend`` behind Basic auth for ``user``/``password``, on a free port."""
 
     def __init__(self, user: str = "ada", password: str = "correct horse") -> None:
@@ -116,17 +115,6 @@ class GitHTTPServer:
             self._tmp.cleanup()
             self._tmp = None
             self.base = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def create_repository(self, name: str, *, branch: str = "main") -> str:
         """A new empty bare repository ``<name>.git`` whose HEAD is ``branch``; its URL."""

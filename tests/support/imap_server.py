@@ -20,73 +20,38 @@ folder back (raw bytes by UID), e.g. to check what a connector saved into ``Sent
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import tempfile
-from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 from imapclient import IMAPClient
 
-from support.netutil import HOST, free_port, stop_process, wait_for_port
+from support.netutil import ProcessServer
 
 __all__ = ["IMAPTestServer"]
 
 
-class IMAPTestServer:
+class IMAPTestServer(ProcessServer):
     """``pymap`` (dict backend) as a subprocess on ``127.0.0.1`` and a free port."""
 
+    prefix = "soloist-imap-"
+    log_name = "pymap.log"
+
     def __init__(self, *, user: str = "reader@example.test", password: str = "s3cret") -> None:
-        self.host = HOST
-        self.port = 0
+        super().__init__()
         self.user = user
         self.password = password
-        self._process: subprocess.Popen[bytes] | None = None
-        self._tmp: tempfile.TemporaryDirectory[str] | None = None
 
-    def start(self) -> Self:
-        self._tmp = tempfile.TemporaryDirectory(prefix="soloist-imap-")
-        log = Path(self._tmp.name) / "pymap.log"
-        self.port = free_port()
-        command = [
+    def command(self) -> list[str]:
+        return [
             sys.executable, "-c", "from pymap.main import main; main()",
             "--host", self.host, "--port", str(self.port), "--no-tls",
             # Only the IMAP service: the admin (gRPC) service would listen on a fixed port.
             "--no-service", "admin", "--no-service", "managesieve", "--no-service", "swim",
             "dict", "--demo-user", self.user, "--demo-password", self.password,
         ]  # fmt: skip
-        with log.open("wb") as out:
-            self._process = subprocess.Popen(
-                command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-            )
-        try:
-            wait_for_port(self.port, process=self._process, log=log)
-            with self.client() as client:
-                client.create_folder("Sent")
-        except BaseException:
-            self.stop()
-            raise
-        return self
 
-    def stop(self) -> None:
-        if self._process is not None:
-            stop_process(self._process)
-            self._process = None
-        if self._tmp is not None:
-            self._tmp.cleanup()
-            self._tmp = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def ready(self) -> None:
+        with self.client() as client:
+            client.create_folder("Sent")
 
     def client(self) -> IMAPClient:
         """A logged-in ``imapclient`` connection (use it as a context manager)."""

@@ -10,13 +10,17 @@ from __future__ import annotations
 import datetime
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
+from typing import Self
 
 HOST = "127.0.0.1"
 
 __all__ = [
     "HOST",
+    "Harness",
+    "ProcessServer",
     "ServerStartError",
     "free_port",
     "self_signed_cert",
@@ -118,3 +122,78 @@ def _tail(log: Path | None, limit: int = 2000) -> str:
     if log is None or not log.exists():
         return "(no log)"
     return log.read_text(errors="replace")[-limit:] or "(empty log)"
+
+
+class Harness:
+    """Something a test starts and stops, also as ``with Server() as server:``."""
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class ProcessServer(Harness):
+    """A server run as a subprocess in a temporary folder, listening on a free port.
+
+    :meth:`start` makes the folder, picks :attr:`port`, runs :meth:`command` (with
+    :meth:`environment`) with its output in ``folder / log_name``, waits for the port and
+    calls :meth:`ready`; on any failure it stops what it started. :meth:`stop` ends the
+    process and removes the folder.
+    """
+
+    prefix = "soloist-server-"
+    log_name = "server.log"
+
+    def __init__(self) -> None:
+        self.host = HOST
+        self.port = 0
+        self._process: subprocess.Popen[bytes] | None = None
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+
+    @property
+    def folder(self) -> Path:
+        assert self._tmp is not None, "start the server first"
+        return Path(self._tmp.name)
+
+    def command(self) -> list[str]:
+        """The server's command line (the folder exists and the port is chosen)."""
+        raise NotImplementedError
+
+    def environment(self) -> dict[str, str] | None:
+        return None
+
+    def ready(self) -> None:
+        """What to do once the server listens (create a calendar, a folder...)."""
+
+    def start(self) -> Self:
+        self._tmp = tempfile.TemporaryDirectory(prefix=self.prefix)
+        self.port = free_port()
+        log = self.folder / self.log_name
+        try:
+            command = self.command()
+            with log.open("wb") as out:
+                self._process = subprocess.Popen(
+                    command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                    env=self.environment())
+            wait_for_port(self.port, process=self._process, log=log)
+            self.ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self._process is not None:
+            stop_process(self._process)
+            self._process = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None

@@ -41,13 +41,12 @@ import threading
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from support.netutil import HOST, free_port, self_signed_cert
+from support.netutil import HOST, Harness, free_port, self_signed_cert
 
 __all__ = ["ReceivedMessage", "SMTPTestServer"]
 
@@ -111,7 +110,7 @@ class _Handler:
             await asyncio.sleep(0.01)
 
 
-class SMTPTestServer:
+class SMTPTestServer(Harness):
     """``aiosmtpd`` in a background thread on ``127.0.0.1`` and a free port."""
 
     def __init__(
@@ -175,17 +174,6 @@ class SMTPTestServer:
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- what was received ---------------------------------------------------------------
 

@@ -20,15 +20,10 @@ requests with Stripe's ``429`` (the one thing the launcher adds to the server).
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
-import tempfile
 import urllib.request
-from pathlib import Path
-from types import TracebackType
-from typing import Self
 
-from support.netutil import HOST, free_port, stop_process, wait_for_port
+from support.netutil import ProcessServer
 
 __all__ = ["StripeTestServer"]
 
@@ -69,37 +64,22 @@ web.run_app(app, host=sys.argv[1], port=int(sys.argv[2]), print=None)
 """
 
 
-class StripeTestServer:
+class StripeTestServer(ProcessServer):
     """``localstripe`` as a subprocess on ``127.0.0.1`` and a free port."""
 
+    prefix = "soloist-stripe-"
+    log_name = "localstripe.log"
+
     def __init__(self, *, api_key: str = "sk_test_soloist") -> None:
-        self.host = HOST
-        self.port = 0
+        super().__init__()
         self.api_key = api_key
-        self._process: subprocess.Popen[bytes] | None = None
-        self._tmp: tempfile.TemporaryDirectory[str] | None = None
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self) -> Self:
-        self._tmp = tempfile.TemporaryDirectory(prefix="soloist-stripe-")
-        log = Path(self._tmp.name) / "localstripe.log"
-        self.port = free_port()
-        with log.open("wb") as out:
-            self._process = subprocess.Popen(
-                [sys.executable, "-c", _LAUNCHER, self.host, str(self.port), _RATE_LIMIT_PATH],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-        try:
-            wait_for_port(self.port, process=self._process, log=log)
-        except BaseException:
-            self.stop()
-            raise
-        return self
+    def command(self) -> list[str]:
+        return [sys.executable, "-c", _LAUNCHER, self.host, str(self.port), _RATE_LIMIT_PATH]
 
     def rate_limit(self, count: int, *, retry_after: int | None = None) -> None:
         """Answer the next ``count`` API requests with ``429`` (a "429 storm").
@@ -111,22 +91,3 @@ class StripeTestServer:
         request = urllib.request.Request(self.url + _RATE_LIMIT_PATH, data=payload)
         with urllib.request.urlopen(request, timeout=10) as response:
             response.read()
-
-    def stop(self) -> None:
-        if self._process is not None:
-            stop_process(self._process)
-            self._process = None
-        if self._tmp is not None:
-            self._tmp.cleanup()
-            self._tmp = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -154,14 +154,13 @@ class Message(Entity):
 # -- calendar -------------------------------------------------------------------------------
 
 
-class CalendarEvent(Entity):
-    """One event (or one occurrence of a recurring one, named by ``recurrence_id``).
+class EventFields(Entity):
+    """What an event says, whether it is read from a calendar or about to be written.
 
     An all-day event still has aware ``start`` and ``end`` (midnight in its zone; ``end``
     is the exclusive next day, as iCalendar writes it).
     """
 
-    uid: Line = Field(min_length=1)
     summary: Line = ""
     start: AwareDatetime
     end: AwareDatetime
@@ -169,15 +168,22 @@ class CalendarEvent(Entity):
     location: Line = ""
     description: str = ""
     attendees: tuple[Contact, ...] = ()
-    recurrence_id: Line | None = None
+    #: an RFC 5545 RRULE value, such as ``FREQ=WEEKLY;COUNT=10``
     rrule: Line | None = None
-    etag: Line | None = None
 
     @model_validator(mode="after")
     def _ends_after_it_starts(self) -> Self:
         if self.end < self.start:
             raise ValueError("end is before start")
         return self
+
+
+class CalendarEvent(EventFields):
+    """One event (or one occurrence of a recurring one, named by ``recurrence_id``)."""
+
+    uid: Line = Field(min_length=1)
+    recurrence_id: Line | None = None
+    etag: Line | None = None
 
 
 # -- billing --------------------------------------------------------------------------------

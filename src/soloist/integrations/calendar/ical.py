@@ -23,35 +23,18 @@ from zoneinfo import ZoneInfo
 
 import icalendar
 import recurring_ical_events
-from pydantic import AwareDatetime, model_validator
 
 from soloist.errors import InvalidPayload
-from soloist.integrations.entities import CalendarEvent, Contact, Entity, Line, load
+from soloist.integrations.entities import CalendarEvent, EventFields, load
 
 _PRODID = "-//Soloist//calendar connector//EN"
 
 
-class EventDraft(Entity):
+class EventDraft(EventFields):
     """An event to create or to write over an existing one (its UID comes from the key)."""
 
-    summary: Line = ""
-    start: AwareDatetime
-    end: AwareDatetime
-    #: ``start``/``end`` are then midnights: written as dates, ``end`` exclusive
-    all_day: bool = False
-    location: Line = ""
-    description: str = ""
-    attendees: tuple[Contact, ...] = ()
-    #: an RFC 5545 RRULE value, such as ``FREQ=WEEKLY;COUNT=10``
-    rrule: Line | None = None
     #: a transparent event does not make its time busy
     transparent: bool = False
-
-    @model_validator(mode="after")
-    def _ends_after_it_starts(self) -> EventDraft:
-        if self.end < self.start:
-            raise ValueError("end is before start")
-        return self
 
 
 def to_ical(draft: EventDraft, uid: str, *, stamp: datetime | None = None) -> str:
