@@ -15,10 +15,10 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from soloist.config.references import REFERENCE
 from soloist.errors import ConfigError, DeterministicError, StepFailure, TransientError
 
 TRANSIENT_STATUSES = frozenset({408, 429})
-SECRET_PREFIX = "secret:"
 
 
 def resolve_api_key(value: str | None, resolve_secret: Callable[[str], str] | None,
@@ -31,9 +31,9 @@ def resolve_api_key(value: str | None, resolve_secret: Callable[[str], str] | No
     and returns anything else unchanged) would send that to the provider as the key: it
     is refused, never sent.
     """
-    if value is None or not value.startswith(SECRET_PREFIX):
+    if value is None or not value.startswith(REFERENCE):
         return value
-    name = value[len(SECRET_PREFIX):]
+    name = value[len(REFERENCE):]
     if resolve_secret is None:
         raise ConfigError(f"provider {provider}: api_key refers to secret {name!r}, "
                           "but no secret store is available")

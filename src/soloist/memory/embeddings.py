@@ -613,12 +613,13 @@ def embedder_from_config(config: EmbeddingsSection, *,
     if config.provider == "none":
         return None
     if config.provider == "openai":
-        from soloist.control.providers import SECRET_PREFIX, resolve_api_key
+        from soloist.config.references import REFERENCE
+        from soloist.control.providers import resolve_api_key
 
         assert config.model is not None
         api_key: str | Callable[[], str | None] | None
         reference, lookup = config.api_key, resolve_secret
-        if lookup is not None and reference is not None and reference.startswith(SECRET_PREFIX):
+        if lookup is not None and reference is not None and reference.startswith(REFERENCE):
             def api_key() -> str | None:
                 return resolve_api_key(reference, lookup, "[memory.embeddings]")
         else:

@@ -30,17 +30,16 @@ import socket
 import ssl
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Literal, NoReturn, Self, TypeVar
+from typing import Any, NoReturn, Self, TypeVar
 
 import imapclient
 from imapclient.exceptions import LoginError
 
+from soloist.config.connectors import Security
 from soloist.errors import DeterministicError, TransientError
 from soloist.integrations.entities import Message
+from soloist.integrations.mail.account import MailAccount
 from soloist.integrations.mail.parse import parse_message
-
-Security = Literal["none", "starttls", "tls"]
 
 #: UIDs fetched per FETCH command: bounded so one huge mailbox is several round trips
 FETCH_CHUNK = 25
@@ -85,7 +84,7 @@ class Batch:
     more: bool = False
 
 
-class IMAPClient:
+class IMAPClient(MailAccount):
     """One IMAP connection to ``host:port`` as ``username``; use it as a context manager,
     or :meth:`open` then :meth:`close`. ``password`` is the resolved secret. A lost
     connection closes the client (the failure is transient); :meth:`open` connects again."""
@@ -93,21 +92,9 @@ class IMAPClient:
     def __init__(self, host: str, port: int, *, username: str, password: str,
                  security: Security = "tls", timeout: float = 30.0,
                  ssl_context: ssl.SSLContext | None = None) -> None:
-        self.host = host
-        self.port = port
-        self.username = username
-        self._password = password
-        self.security: Security = security
-        self.timeout = timeout
-        self._ssl_context = ssl_context
+        super().__init__(host, port, username=username, password=password,
+                         security=security, timeout=timeout, ssl_context=ssl_context)
         self._client: imapclient.IMAPClient | None = None
-
-    @property
-    def where(self) -> str:
-        return f"{self.host}:{self.port}"
-
-    def __repr__(self) -> str:
-        return f"IMAPClient({self.where}, user={self.username!r}, security={self.security!r})"
 
     # -- connection ------------------------------------------------------------------------
 
@@ -146,13 +133,6 @@ class IMAPClient:
                 client.shutdown()
             except Exception:  # the socket is gone either way
                 pass
-
-    def __enter__(self) -> Self:
-        return self.open()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
 
     def _call(self, doing: str, action: Callable[[imapclient.IMAPClient], _T]) -> _T:
         client = self._client

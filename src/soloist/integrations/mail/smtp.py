@@ -32,12 +32,11 @@ import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
-from types import TracebackType
-from typing import Literal, NoReturn, Self
+from typing import NoReturn, Self
 
+from soloist.config.connectors import Security
 from soloist.errors import DeterministicError, OutcomeUnknown, StepFailure, TransientError
-
-Security = Literal["none", "starttls", "tls"]
+from soloist.integrations.mail.account import MailAccount
 
 _LEADING_DOT = re.compile(rb"(?m)^\.")
 
@@ -56,7 +55,7 @@ def _text(reply: bytes | str) -> str:
     return " ".join(text.split())
 
 
-class SMTPClient:
+class SMTPClient(MailAccount):
     """One SMTP connection to ``host:port``; use it as a context manager, or call
     :meth:`open` then :meth:`close`. ``password`` is the resolved secret (``None``: no
     AUTH). ``timeout`` (seconds) bounds every network wait, the final reply included.
@@ -67,22 +66,10 @@ class SMTPClient:
                  password: str | None = None, security: Security = "starttls",
                  timeout: float = 30.0, ssl_context: ssl.SSLContext | None = None,
                  local_hostname: str | None = None) -> None:
-        self.host = host
-        self.port = port
-        self.username = username
-        self._password = password
-        self.security: Security = security
-        self.timeout = timeout
-        self._ssl_context = ssl_context
+        super().__init__(host, port, username=username, password=password,
+                         security=security, timeout=timeout, ssl_context=ssl_context)
         self._local_hostname = local_hostname
         self._smtp: smtplib.SMTP | None = None
-
-    @property
-    def where(self) -> str:
-        return f"{self.host}:{self.port}"
-
-    def __repr__(self) -> str:
-        return f"SMTPClient({self.where}, user={self.username!r}, security={self.security!r})"
 
     # -- open: nothing is sent by anything that fails here ------------------------------
 
@@ -134,13 +121,6 @@ class SMTPClient:
             smtp.quit()
         except (smtplib.SMTPException, OSError):
             smtp.close()
-
-    def __enter__(self) -> Self:
-        return self.open()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
 
     # -- send: after the message began, a failure leaves the outcome unknown -------------
 

@@ -1,0 +1,47 @@
+"""What the SMTP and IMAP clients share: one account on one server, opened and closed.
+
+``password`` is the resolved secret, kept private and out of ``repr``; ``security`` is
+the ``[connectors.NAME]`` setting of the same name; ``timeout`` bounds every network wait.
+"""
+
+from __future__ import annotations
+
+import ssl
+from types import TracebackType
+from typing import Self
+
+from soloist.config.connectors import Security
+
+
+class MailAccount:
+    def __init__(self, host: str, port: int, *, username: str | None, password: str | None,
+                 security: Security, timeout: float,
+                 ssl_context: ssl.SSLContext | None) -> None:
+        self.host = host
+        self.port = port
+        self.username = username
+        self._password = password
+        self.security: Security = security
+        self.timeout = timeout
+        self._ssl_context = ssl_context
+
+    @property
+    def where(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}({self.where}, user={self.username!r}, "
+                f"security={self.security!r})")
+
+    def open(self) -> Self:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.open()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
