@@ -67,6 +67,10 @@ def test_the_tables_arrive_typed(tmp_path: Path) -> None:
                                    "not '0'"),
     ({"SOLOIST_LEASE_SECONDS": "soon"}, "SOLOIST_LEASE_SECONDS must be a number above 0, "
                                         "not 'soon'"),
+    # what the number must be beyond that is the [worker] table's own rule
+    ({"SOLOIST_CONCURRENCY": "5000"}, "SOLOIST_CONCURRENCY must be at most 1024, not '5000'"),
+    ({"SOLOIST_POLL_SECONDS": "inf"}, "SOLOIST_POLL_SECONDS must be a finite number, "
+                                      "not 'inf'"),
 ])
 def test_a_bad_environment_override_names_its_variable(tmp_path: Path, env: dict[str, str],
                                                        message: str) -> None:

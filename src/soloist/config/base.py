@@ -19,7 +19,10 @@ NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 class Section(BaseModel):
     """A table: frozen, strict, and no key it does not know."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, defer_build=True)
+    # allow_inf_nan: TOML writes inf and nan, and no setting means either (issue 9: no
+    # non-finite number comes in)
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, defer_build=True,
+                              allow_inf_nan=False)
 
     #: fields whose entries are written as sub-tables of this table itself (``[breakers.x]``
     #: for ``BreakersSection.providers``), so error messages and line lookups skip their name

@@ -162,7 +162,13 @@ _KINDS = {
     "a whole number", "float_type": "a number", "string_type": "a string",
     "list_type": "a list", "tuple_type": "a list", "dict_type": "a table",
     "model_type": "a table", "model_attributes_type": "a table",
+    "finite_number": "a finite number",
 }
+
+
+def requirement(error: ErrorDetails) -> str:
+    """What the value must be ("must be at most 1024"), from one pydantic error."""
+    return _what(error) or error["msg"][:1].lower() + error["msg"][1:]
 
 
 def _what(error: ErrorDetails) -> str | None:
@@ -258,5 +264,5 @@ def sentence(error: ErrorDetails, *, root: type[Section], text: str | None = Non
         if not path or (isinstance(there, type) and isinstance(value, dict)):
             return f"{where}{_table(path)} {message}" if path else f"{where}{message}"
         return f"{where}{key}: {message}"
-    what = _what(error) or error["msg"][:1].lower() + error["msg"][1:]
+    what = requirement(error)
     return f"{where}{key} {what}, not {shown(value)}"

@@ -49,7 +49,7 @@ class DatabaseSection(Section):
 
 
 class WorkerSection(Section):
-    concurrency: int = Field(default=8, gt=0)
+    concurrency: int = Field(default=8, gt=0, le=1024)  # threads of one worker process
     lease_seconds: float = Field(default=30.0, gt=0)
     poll_seconds: float = Field(default=0.25, gt=0)
     llm_cache: bool = True

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from soloist.config.problems import sentence
+from soloist.config.problems import requirement, sentence
 from soloist.config.sections import Section, SoloistToml, WorkerSection
 from soloist.errors import ConfigError
 
@@ -101,8 +101,10 @@ _WORKER_VARIABLES = {"SOLOIST_CONCURRENCY": ("concurrency", int, "a whole number
 
 
 def _worker(worker: WorkerSection, env: Mapping[str, str]) -> WorkerSection:
-    """``[worker]`` with the SOLOIST_* variables that override it, checked alike."""
+    """``[worker]`` with the SOLOIST_* variables that override it, checked by the same
+    model (a variable is text: it is read as the number the key takes first)."""
     overrides: dict[str, Any] = {}
+    variables: dict[str, str] = {}
     for variable, (key, cast, kind) in _WORKER_VARIABLES.items():
         text = env.get(variable)
         if text is None:
@@ -114,9 +116,16 @@ def _worker(worker: WorkerSection, env: Mapping[str, str]) -> WorkerSection:
         if value is None or not value > 0:
             raise ConfigError(f"{variable} must be {kind} above 0, not {text!r}")
         overrides[key] = value
+        variables[key] = variable
     if not overrides:
         return worker
-    return WorkerSection.model_validate({**worker.model_dump(exclude_unset=True), **overrides})
+    try:
+        return WorkerSection.model_validate({**worker.model_dump(exclude_unset=True),
+                                             **overrides})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        variable = variables[str(error["loc"][0])]
+        raise ConfigError(f"{variable} {requirement(error)}, not {env[variable]!r}") from None
 
 
 def load_settings(root: Path, env: Mapping[str, str] | None = None,
