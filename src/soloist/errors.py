@@ -21,6 +21,7 @@ before a retry that the failing side asked for.
      |    +-- TransientError              transient: timeouts, 429, 5xx, busy
      |    |    +-- BreakerOpen            a provider's breaker is open; not an attempt
      |    |    +-- OutcomeUnknown         sent, maybe: reconcile before trying again
+     |    |    +-- Throttled              a limit says wait (bucket, slot, 429); not an attempt
      |    +-- DeterministicError          deterministic: bad input, 4xx, schema
      |    |    +-- InvalidOutput          a model's reply is not the JSON asked for
      |    |    +-- AgentFailed            an agent gave up (may carry its cause's kind)
@@ -34,6 +35,7 @@ before a retry that the failing side asked for.
      |    |         +-- StaleSignature    its timestamp is outside the tolerance
      |    |         +-- WrongSignature    no secret signs this body so
      |    +-- SemanticError               semantic: a check or business rule failed
+     |    |    +-- Unconfirmed            sent, maybe, and no way to prove it: a person says
      +-- StoreError                       deterministic: a driver error, translated
      |    +-- UniqueViolation             a row with the same key exists (names it)
      |    +-- StoreUnavailable            transient: cannot reach or open the database
@@ -128,6 +130,14 @@ class OutcomeUnknown(TransientError):
     Transient, because trying again is right once the caller has looked for the effect
     (the Message-ID in the Sent folder); a retry without looking may do the thing twice.
     """
+
+
+class Throttled(TransientError):
+    """A limit says wait: the connector's shared bucket is empty, its concurrency cap is
+    full, or the server answered ``429``/``Retry-After``. Nobody failed: the step is ready
+    again after ``retry_after`` seconds and this attempt does not count."""
+
+    counts_attempt = False
 
 
 class DeterministicError(StepFailure):
@@ -227,6 +237,12 @@ class SemanticError(StepFailure):
     """A check or business rule failed: a person decides."""
 
     kind: FailureKind = "semantic"
+
+
+class Unconfirmed(SemanticError):
+    """An effect may have happened and nothing can prove whether it did (the process
+    stopped while an email was being sent, and the Sent folder does not show it): a
+    person decides whether to do it again or to record it as done."""
 
 
 class StoreError(SoloistError):

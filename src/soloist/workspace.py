@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from soloist.execution.steps import StepRunner
     from soloist.execution.tools.base import ToolRegistry
     from soloist.execution.tools.mcp import MCPClient
+    from soloist.integrations.ingest import PollReport
+    from soloist.integrations.registry import Connectors, ConnectorStatus
     from soloist.memory.anchors import Anchor
     from soloist.memory.context import WorkingContext
     from soloist.memory.documents import Documents
@@ -146,9 +148,21 @@ class Workspace:
             tools.add(spec)
         for module in self.settings.tool_modules:
             tools.add_module(module, self.modules)
+        if self.settings.connectors:
+            for spec in self.connectors.tools():
+                tools.add(spec)
         self.__dict__["tools"] = tools  # refresh_policies adds to it
         self.refresh_policies()
         return tools
+
+    @cached_property
+    def connectors(self) -> Connectors:
+        """The ``[connectors.*]`` of soloist.toml, each built on first use."""
+        from soloist.integrations.registry import Connectors
+
+        return Connectors(self.settings.connectors, self.store, self.secrets.get,
+                          self.settings.state_dir, self.root, self._configured_breakers(),
+                          self.actor(None))
 
     @cached_property
     def llm(self) -> LLMConfig:
@@ -192,6 +206,8 @@ class Workspace:
     def close(self) -> None:
         if self._mcp is not None:
             self._mcp.close()
+        if "connectors" in self.__dict__:
+            self.connectors.close()
         self.store.close()
         self.modules.unload()
 
@@ -630,5 +646,31 @@ class Workspace:
 
         worker = self.worker(concurrency) if workers else None
         owner = worker.id if worker is not None else worker_id()
+        services = []
+        if workers and self.settings.connectors:
+            from soloist.integrations.ingest import Poller
+
+            sources = self.connectors.sources()
+            if sources:
+                services.append(Poller(self.store, sources, owner))
         Supervisor(worker, self.scheduler(owner) if scheduler else None,
-                   on_ready=None if on_ready is None else lambda: on_ready(owner)).run()
+                   on_ready=None if on_ready is None else lambda: on_ready(owner),
+                   services=services).run()
+
+    # -- connectors ------------------------------------------------------------------
+    def connector_status(self, name: str | None = None) -> list[ConnectorStatus]:
+        """Each connector's health, bucket, breaker, cursors and backlog (``soloist
+        connectors``), as every worker shares them through the store."""
+        return self.connectors.status(name)
+
+    def test_connector(self, name: str) -> str:
+        """One real round trip with the connector's server: what was checked, or a
+        SoloistError saying in one sentence what is wrong."""
+        return self.connectors.get(name).test()
+
+    def sync_connector(self, name: str) -> list[PollReport]:
+        """Poll every source of the connector now, into its backlog."""
+        from soloist.integrations.ingest import poll_once
+
+        connector = self.connectors.get(name)
+        return [poll_once(self.store, connector, source) for source in connector.sources()]

@@ -528,6 +528,22 @@ def test_intent_result_is_recorded_by_idempotency_key(store: Store) -> None:
         "failed", None, "refused", NOW + 2)
 
 
+def test_one_intent_is_found_and_marked_by_its_key(store: Store) -> None:
+    with store.transaction() as tx:
+        tx.intents.insert_many([make_intent(0, key="k0", status="pending"),
+                                make_intent(1, key="k1", status="pending")])
+    with store.transaction() as tx:
+        assert tx.intents.mark("k0", "transmitting", expect=["pending"], now=NOW + 5)
+        assert not tx.intents.mark("k0", "transmitting", expect=["pending"], now=NOW + 6)
+        assert not tx.intents.mark("unknown", "transmitting", expect=["pending"], now=NOW)
+    with store.read() as tx:
+        k0, k1 = tx.intents.get("k0"), tx.intents.get("k1")
+        assert tx.intents.get("unknown") is None
+    assert k0 is not None and k1 is not None
+    assert (k0.status, k0.dispatched_at, k0.idx) == ("transmitting", NOW + 5, 0)
+    assert (k1.status, k1.dispatched_at) == ("pending", None)
+
+
 def test_an_idempotency_key_is_unique(store: Store) -> None:
     with store.transaction() as tx:
         tx.intents.insert_many([make_intent(0, key="same")])

@@ -10,10 +10,12 @@ from soloist.control.buckets import (
     Slot,
     TokenBucket,
     acquire,
+    capacity,
     full,
     live,
     refill,
     release,
+    reserve,
     take,
 )
 
@@ -149,3 +151,63 @@ def test_a_bad_cap_is_refused() -> None:
         acquire((), "a", T0, cap=0, lease=10)
     with pytest.raises(ValueError, match="lease > 0"):
         acquire((), "a", T0, cap=1, lease=0)
+
+
+# -- reservations and "burst" as the most calls in any one second -----------------------
+
+
+def turns(rate: float, burst: float, callers: int, seconds: float,
+          horizon: float = 1.0) -> list[float]:
+    """Callers that reserve, wait for their turn, and come back (late, at random) for the
+    next: the moments their turns were given."""
+    rng = random.Random(7)
+    bucket = full(rate, capacity(rate, burst), T0)
+    asks = [T0 + rng.random() * 0.01 for _ in range(callers)]
+    granted: list[float] = []
+    while True:
+        i = min(range(callers), key=asks.__getitem__)
+        now = asks[i]
+        if now > T0 + seconds:
+            return granted
+        bucket, wait, reserved = reserve(bucket, now, horizon)
+        if reserved:
+            granted.append(now + wait)
+        # the caller comes back after its turn (or after the wait), a little late
+        asks[i] = now + wait + rng.random() * 0.05
+
+
+def most_in_one_second(times: list[float]) -> int:
+    ordered = sorted(times)
+    return max(sum(1 for t in ordered[i:] if t < start + 1.0)
+               for i, start in enumerate(ordered))
+
+
+@pytest.mark.parametrize(("rate", "burst"), [(5, 5), (5, 8), (2.5, 3), (0.5, 1)])
+def test_reserved_turns_never_put_more_than_burst_in_any_second(rate: float,
+                                                                burst: float) -> None:
+    granted = turns(rate, burst, callers=12, seconds=30)
+    assert most_in_one_second(granted) <= burst
+
+
+def test_reserved_turns_keep_the_rate_however_late_callers_come_back() -> None:
+    granted = [t for t in turns(5, 5, callers=12, seconds=40) if T0 + 10 <= t < T0 + 30]
+    assert len(granted) == pytest.approx(100, abs=1)
+
+
+def test_a_turn_beyond_the_horizon_takes_nothing_and_says_when_to_ask_again() -> None:
+    bucket = full(5, capacity(5, 5), T0)
+    bucket, wait, reserved = reserve(bucket, T0, horizon=0.5)
+    assert (wait, reserved) == (0.0, True)
+    for expected in (0.2, 0.4):
+        bucket, wait, reserved = reserve(bucket, T0, horizon=0.5)
+        assert reserved and wait == pytest.approx(expected)
+    after, wait, reserved = reserve(bucket, T0, horizon=0.5)
+    assert not reserved and wait == pytest.approx(0.1)
+    assert after.tokens == pytest.approx(bucket.tokens)
+
+
+def test_capacity_is_burst_less_the_rate_plus_one_and_never_below_one() -> None:
+    assert capacity(5, 5) == 1
+    assert capacity(5, 8) == 4
+    assert capacity(0.5, 1) == 1.5
+    assert capacity(10, 2) == 1

@@ -256,6 +256,9 @@ def test_every_kind_is_strict_frozen_and_closed() -> None:
      "soloist.toml:1: [connectors.forms] burst: applies only with a rate"),
     (WEBHOOK + "rate = 1\nburst = 0\n",
      "soloist.toml:5: [connectors.forms] burst must be at least 1, not 0"),
+    (WEBHOOK + "rate = 5\nburst = 3\n",
+     "soloist.toml:1: [connectors.forms] burst: 3 calls in a second is fewer than the rate "
+     "of 5 a second; make it at least 5"),
     (WEBHOOK + "concurrency = 1.5\n",
      "soloist.toml:4: [connectors.forms] concurrency must be a whole number, not 1.5"),
     (WEBHOOK + "backlog = 0\n",

@@ -13,12 +13,12 @@ webhooks, one strict table per connector whose ``kind`` says which settings it t
     rate = 5                      # sends per second, shared by every worker
     burst = 10
 
-Every kind takes the limits of :class:`ConnectorBase` (a token bucket of ``rate`` and
-``burst``, a ``concurrency`` cap, an inbound ``backlog``, a ``timeout``). A credential
-is only ever ``secret:NAME`` (:mod:`soloist.config.references`); whether that secret is
-set is known only with the store, so ``soloist deploy`` checks it
-(:func:`soloist.control.checks.connector_problems`). The connectors that use these tables
-are built in the integrations plane.
+Every kind takes the limits of :class:`ConnectorBase` (``rate`` calls a second and at most
+``burst`` in any one second, a ``concurrency`` cap, an inbound ``backlog``, a
+``timeout``). A credential is only ever ``secret:NAME``
+(:mod:`soloist.config.references`); whether that secret is set is known only with the
+store, so ``soloist deploy`` checks it (:func:`soloist.control.checks.connector_problems`).
+The connectors that use these tables are built in the integrations plane.
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ class ConnectorBase(Section):
 
     #: calls per second, every worker together (a token bucket); unset: no limit
     rate: float | None = Field(default=None, gt=0)
-    #: calls the bucket lets through at once; unset: ``rate`` rounded up
+    #: the most calls in any one second; unset: ``rate`` rounded up
     burst: int | None = Field(default=None, ge=1)
     #: calls in flight at once, every worker together; unset: no cap
     concurrency: int | None = Field(default=None, ge=1)
@@ -161,6 +161,10 @@ class ConnectorBase(Section):
     def _burst_needs_a_rate(self) -> Self:
         if self.burst is not None and self.rate is None:
             raise ValueError("burst: applies only with a rate")
+        if self.burst is not None and self.rate is not None and self.burst < self.rate:
+            raise ValueError(f"burst: {self.burst} calls in a second is fewer than the rate "
+                             f"of {self.rate:g} a second; make it at least "
+                             f"{math.ceil(self.rate)}")
         return self
 
     @property

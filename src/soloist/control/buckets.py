@@ -14,6 +14,18 @@ most ``burst + rate * w`` tokens are granted. A clock that goes backwards (anoth
 reading, a stepped clock) refills nothing and never un-refills: time only counts forward
 from the latest moment the bucket has seen.
 
+What a connector's settings call ``burst`` is the most calls in any one second, which is
+what a person means by it; the bucket that keeps that promise holds
+:func:`capacity` = ``burst - rate + 1`` tokens (at least one): a full bucket lets that
+many through at once, and the ``rate - 1`` that refill within the same second bring the
+second's count to ``burst``, never more.
+
+A caller that can wait a little reserves instead of asking again (:func:`reserve`, the
+way a metronome works): the token is taken now, the bucket goes below zero, and the
+caller is told when its turn comes, up to ``horizon`` seconds ahead. The turns handed out
+are exactly the moments an ideal bucket would grant, so the measured rate does not fall
+behind the configured one by the time callers take to come back.
+
 A concurrency cap admits at most ``cap`` holders at once; each slot has an expiry (a
 lease), so the slot of a worker that crashed comes back when its lease ends. A holder that
 asks again renews its own slot rather than taking a second one.
@@ -67,6 +79,31 @@ def take(state: TokenBucket, now: float, n: float = 1) -> tuple[TokenBucket, flo
     return current, max(wait, 0.0)
 
 
+def capacity(rate: float, burst: float) -> float:
+    """The tokens a bucket holds so that at most ``burst`` calls fall in any one second
+    at ``rate`` calls a second (``burst`` below ``rate`` cannot be kept: one token)."""
+    return max(1.0, float(burst) - rate + 1.0)
+
+
+def reserve(state: TokenBucket, now: float, horizon: float,
+            n: float = 1) -> tuple[TokenBucket, float, bool]:
+    """Take ``n`` tokens for a turn at most ``horizon`` seconds ahead: (the new state,
+    seconds until the turn, True); or, when the turn is further off, (the refilled state,
+    seconds until a reservation would fall within the horizon, False), nothing taken."""
+    if not 0 < n <= state.burst:
+        raise ValueError(f"cannot take {n} tokens from a bucket of burst {state.burst}")
+    current = refill(state, now)
+    behind = current.updated_at - now  # a reading behind the bucket's latest moment
+    if current.tokens >= n:
+        return (TokenBucket(current.rate, current.burst, current.tokens - n,
+                            current.updated_at), 0.0, True)
+    turn = (n - current.tokens) / current.rate + behind
+    if turn <= horizon:
+        return (TokenBucket(current.rate, current.burst, current.tokens - n,
+                            current.updated_at), max(0.0, turn), True)
+    return current, max(0.0, turn - horizon), False
+
+
 @dataclass(frozen=True, slots=True)
 class Slot:
     holder: str
@@ -107,6 +144,20 @@ def take_token(tx: Transaction, name: str, rate: float, burst: float, n: float =
     new, wait = take(state, now, n)
     tx.buckets.put_bucket(BucketRow(name, new.tokens, new.updated_at))
     return wait
+
+
+def reserve_token(tx: Transaction, name: str, rate: float, burst: float, horizon: float,
+                  n: float = 1) -> tuple[float, bool]:
+    """:func:`reserve` on connector ``name``'s shared bucket (``burst``: the most calls in
+    any second, see :func:`capacity`): (seconds until the turn, True) when reserved, else
+    (seconds to wait before asking again, False). On the database's clock, under its lock."""
+    size = capacity(rate, burst)
+    row, now = tx.buckets.lock_bucket(name)
+    state = (full(rate, size, now) if row is None
+             else TokenBucket(rate, size, min(row.tokens, size), row.updated_at))
+    new, wait, reserved = reserve(state, now, horizon, n)
+    tx.buckets.put_bucket(BucketRow(name, new.tokens, new.updated_at))
+    return wait, reserved
 
 
 def acquire_slot(tx: Transaction, name: str, holder: str, cap: int, lease: float) -> float:

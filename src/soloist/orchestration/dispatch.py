@@ -41,7 +41,9 @@ class Dispatched:
     job: StepJob
     results: list[IntentResult] = field(default_factory=list)
     output: Any = None
-    failure: Outcome | None = None  # retry or failed, when a dispatch failed
+    failure: Outcome | None = None  # retry, gate or failed, when a dispatch failed
+    #: the intent a failure stopped at: the one a person is asked about, at a gate
+    stopped_at: str | None = None
 
 
 def actor_of(job: StepJob) -> str:
@@ -97,6 +99,7 @@ class Dispatcher:
                 result = self.runner.dispatch(intent.tool, intent.args, call)
             except Exception as exc:
                 done.failure = self._failure(job, exc)
+                done.stopped_at = intent.idempotency_key
                 if done.failure.status == "failed":
                     done.results.append(IntentResult(intent.idempotency_key,
                                                      IntentStatus.FAILED,
@@ -111,13 +114,22 @@ class Dispatcher:
 
     @staticmethod
     def _failure(job: StepJob, exc: Exception) -> Outcome:
-        """A failed call: retried with the step's policy, or the step fails."""
+        """A failed call: a wait that is nobody's failure (a limit, an open breaker), a
+        question for a person (an outcome nothing can prove), retried with the step's
+        policy, or the step fails."""
         row = job.row
         kind = classify(exc)
+        retry_after = getattr(exc, "retry_after", None)
+        if not getattr(exc, "counts_attempt", True):
+            return Outcome(job, "retry", error=describe(exc), kind=kind, same_attempt=True,
+                           delay=1.0 if retry_after is None else retry_after)
+        if kind == "semantic" and row.kind == TaskKind.STEP:
+            return Outcome(job, "gate", error=describe(exc), kind=kind,
+                           gate_message=describe(exc))
         policy = job.playbook.step(row.step_id).retry if row.kind == TaskKind.STEP \
             else RetryPolicy()
         decision = decide(policy, "deterministic" if kind == "semantic" else kind,
-                          row.attempt, getattr(exc, "retry_after", None))
+                          row.attempt, retry_after)
         status: Status = "retry" if decision.action == "retry" else "failed"
         return Outcome(job, status, error=describe(exc), delay=decision.delay, kind=kind)
 

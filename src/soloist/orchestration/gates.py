@@ -11,7 +11,13 @@ import time
 from soloist.control.registry import Registry
 from soloist.errors import InvalidState, NotFound
 from soloist.orchestration import compensation, runs
-from soloist.orchestration.lifecycle import IntentStatus, Resume, RunState, StepState
+from soloist.orchestration.lifecycle import (
+    UNCONFIRMED,
+    IntentStatus,
+    Resume,
+    RunState,
+    StepState,
+)
 from soloist.store.base import ApprovalRow, NewEvent, Store, Transaction
 
 S = StepState
@@ -118,6 +124,12 @@ class Gates:
         now = time.time() if now is None else now
         with self.store.transaction() as tx:
             approval = _open(tx, approval_id)
+            if approval.reason == UNCONFIRMED:
+                raise InvalidState(
+                    f"approval {approval_id} asks whether a send that was cut short arrived: "
+                    f"`soloist approve {approval_id}` sends it again, `soloist resolve "
+                    f"{approval_id} --note ...` records it as sent, `soloist reject "
+                    f"{approval_id} --reason ...` gives up")
             pk = _step(tx, approval)
             _record(tx, approval, "retry", actor, guidance, now)
             if approval.reason == compensation.REASON:
@@ -135,14 +147,18 @@ class Gates:
 
     def resolve(self, approval_id: str, actor: str, note: str,
                 now: float | None = None) -> ApprovalRow:
-        """A failed compensation was undone by hand: record it, and let the run go on."""
+        """A person did it themself, or saw it done: a failed compensation undone by hand,
+        or a send whose outcome was unknown that arrived. Record it, and let the run go on."""
         now = time.time() if now is None else now
         with self.store.transaction() as tx:
             approval = _open(tx, approval_id)
+            if approval.reason == UNCONFIRMED:
+                self._mark_done(tx, approval, actor, note, now)
+                return approval
             if approval.reason != compensation.REASON:
                 raise InvalidState(
-                    f"approval {approval_id} is not a failed compensation; resolve is for "
-                    "those. Use approve, reject or retry.")
+                    f"approval {approval_id} is not a failed compensation nor an unconfirmed "
+                    "send; resolve is for those. Use approve, reject or retry.")
             pk = _step(tx, approval)
             _record(tx, approval, "resolved", actor, note, now)
             tx.steps.set_state(pk, S.PERSISTING, expect=[S.AWAITING_APPROVAL])
@@ -161,6 +177,27 @@ class Gates:
             compensation.decided(tx, approval, "done_by_hand", actor, note, now)
             compensation.advance(tx, approval.run_id, now)
         return approval
+
+    @staticmethod
+    def _mark_done(tx: Transaction, approval: ApprovalRow, actor: str, note: str,
+                   now: float) -> None:
+        """An unconfirmed intent was done after all (the person saw the email arrive):
+        recorded as dispatched, never sent again; the step's other intents go on."""
+        pk = _step(tx, approval)
+        _record(tx, approval, "resolved", actor, note, now)
+        for intent in tx.intents.for_step(approval.run_id, approval.step_id):
+            if intent.status == IntentStatus.STAGED:
+                result = {"confirmed_by": actor, "note": note}
+                tx.intents.record_result(intent.idempotency_key, IntentStatus.DISPATCHED,
+                                         result, None, now)
+                tx.events.append(NewEvent("intent.dispatched", {
+                    "key": intent.idempotency_key, "status": IntentStatus.DISPATCHED.value,
+                    "result": result, "error": None}, run_id=approval.run_id,
+                    step_id=approval.step_id, actor=actor, ts=now))
+        tx.steps.set_state(pk, S.READY, expect=[S.AWAITING_APPROVAL], resume=Resume.DISPATCH,
+                           available_at=now)
+        _move(tx, approval, S.READY, actor, now, resume=Resume.DISPATCH.value, by_hand=True)
+        tx.notify_ready()
 
     @staticmethod
     def _retry_compensation(tx: Transaction, approval: ApprovalRow, pk: int, actor: str,

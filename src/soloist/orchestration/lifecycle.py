@@ -47,14 +47,21 @@ class Resume(StrEnum):
 class IntentStatus(StrEnum):
     STAGED = "staged"  # waiting for a person at the step's gate
     PENDING = "pending"  # to be dispatched
+    #: being sent where nothing can deduplicate (SMTP after DATA began): a dispatch that
+    #: finds it so proves the outcome, or asks a person, before it acts again
+    TRANSMITTING = "transmitting"
     DISPATCHED = "dispatched"
     FAILED = "failed"
     REJECTED = "rejected"  # a person said no at the gate
     DISCARDED = "discarded"  # a person sent the step back: it stages anew
 
 
+#: Why a dispatch asks a person: an intent's outcome could not be proven (gates.py).
+UNCONFIRMED = "unconfirmed"
+
 #: What a dispatch still has to do (a restore may rewind a dispatched intent to these).
-UNDISPATCHED = frozenset({IntentStatus.PENDING, IntentStatus.STAGED})
+UNDISPATCHED = frozenset({IntentStatus.PENDING, IntentStatus.STAGED,
+                          IntentStatus.TRANSMITTING})
 
 
 class RunState(StrEnum):
@@ -79,7 +86,8 @@ STEP_TRANSITIONS: dict[StepState, frozenset[StepState]] = {
     # Straight to persisting only when a person did the work by hand (a compensation
     # resolved by hand): there is nothing left to dispatch, only the record to write.
     S.AWAITING_APPROVAL: frozenset({S.READY, S.PERSISTING, S.FAILED, S.CANCELLED}),
-    S.PERSISTING: frozenset({S.DONE, S.READY, S.FAILED, S.CANCELLED}),
+    # A dispatch whose outcome nothing can prove asks a person (an unconfirmed send).
+    S.PERSISTING: frozenset({S.DONE, S.READY, S.FAILED, S.CANCELLED, S.AWAITING_APPROVAL}),
     S.DONE: frozenset({S.COMPENSATED}),
     S.SKIPPED: frozenset(),
     S.FAILED: frozenset(),

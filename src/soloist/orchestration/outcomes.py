@@ -14,6 +14,7 @@ from soloist.execution.steps import Outcome, StepJob
 from soloist.orchestration import compensation, runs
 from soloist.orchestration.dispatch import Dispatched
 from soloist.orchestration.lifecycle import (
+    UNCONFIRMED,
     IntentStatus,
     Resume,
     RunState,
@@ -121,27 +122,12 @@ def _apply_outcome(tx: Transaction, outcome: Outcome, actor: str, now: float) ->
                                      resume=resume)):
             return False
         _stage(tx, outcome, IntentStatus.STAGED, now)
-        step = playbook.step(row.step_id)
-        timeout = step.gate.timeout if step.gate is not None else None
-        approval = ApprovalRow(
-            id=runs.new_id("a"), run_id=row.run_id, step_id=row.step_id, attempt=row.attempt,
-            # One line, every active character escaped: data in the message (an input, an
-            # error) cannot forge a line or style what the person approving reads.
-            reason="semantic" if semantic else "gate",
-            message=display.one_line(outcome.gate_message),
-            created_at=now, expires_at=None if timeout is None else now + timeout,
-            default_decision=step.gate.default if step.gate is not None else None,
-            decision=None, decided_by=None, decided_at=None, note=None,
-        )
-        tx.approvals.insert(approval)
+        approval = open_gate(tx, job, "semantic" if semantic else "gate", outcome.gate_message,
+                             [{"tool": i.tool, "args": i.args, "key": i.idempotency_key}
+                              for i in outcome.intents], actor, now)
         log_moves(tx, row, S.EXECUTING, S.CHECKING, S.AWAITING_APPROVAL, ts=checked, actor=actor,
                   data={"approval": approval.id, "reason": approval.reason,
                         "error": outcome.error})
-        tx.events.append(NewEvent("approval.requested", {
-            "approval": approval.id, "message": approval.message,
-            "intents": [{"tool": i.tool, "args": i.args, "key": i.idempotency_key}
-                        for i in outcome.intents],
-        }, run_id=row.run_id, step_id=row.step_id, actor=actor, ts=now))
         return True
     if status == "retry":
         attempt = row.attempt if outcome.same_attempt else row.attempt + 1
@@ -168,6 +154,30 @@ def _apply_outcome(tx: Transaction, outcome: Outcome, actor: str, now: float) ->
     return True
 
 
+def open_gate(tx: Transaction, job: StepJob, reason: str, message: str,
+              intents: list[dict[str, Any]], actor: str, now: float) -> ApprovalRow:
+    """Ask a person about a step: the approval row and its ``approval.requested`` event,
+    showing ``intents`` (tool, args, key) exactly as they would be dispatched."""
+    row = job.row
+    step = job.playbook.step(row.step_id)
+    timeout = step.gate.timeout if step.gate is not None else None
+    approval = ApprovalRow(
+        id=runs.new_id("a"), run_id=row.run_id, step_id=row.step_id, attempt=row.attempt,
+        reason=reason,
+        # One line, every active character escaped: data in the message (an input, an
+        # error) cannot forge a line or style what the person approving reads.
+        message=display.one_line(message),
+        created_at=now, expires_at=None if timeout is None else now + timeout,
+        default_decision=step.gate.default if step.gate is not None else None,
+        decision=None, decided_by=None, decided_at=None, note=None,
+    )
+    tx.approvals.insert(approval)
+    tx.events.append(NewEvent("approval.requested", {
+        "approval": approval.id, "message": approval.message, "intents": intents,
+    }, run_id=row.run_id, step_id=row.step_id, actor=actor, ts=now))
+    return approval
+
+
 def _stage(tx: Transaction, outcome: Outcome, status: IntentStatus, now: float) -> None:
     row = outcome.job.row
     tx.intents.insert_many([
@@ -187,18 +197,26 @@ def apply_dispatched(tx: Transaction, done: Dispatched, actor: str, now: float) 
         }, run_id=row.run_id, step_id=row.step_id, actor=actor, ts=now))
     if done.failure is not None:
         failure = done.failure
+        if failure.status == "gate" and done.stopped_at is not None:
+            return _unconfirmed(tx, done, done.stopped_at, actor, now)
         target = S.READY if failure.status == "retry" else S.FAILED
         if target == S.FAILED and row.kind == TaskKind.COMPENSATION:
             return compensation.gate_failed(tx, done.job, failure.error or "it failed",
                                             actor, now, runs.new_id("a"))
+        # A wait that is nobody's failure (a limit, an open breaker) spends no attempt.
+        attempt = row.attempt if failure.same_attempt else row.attempt + 1
         update = StepUpdate(row.id, row.lease_token, target, error=failure.error,
-                            attempt=row.attempt + 1 if target == S.READY else None,
+                            attempt=attempt if target == S.READY else None,
                             available_at=now + failure.delay if target == S.READY else None,
                             finished_at=now if target == S.FAILED else None)
         if not fenced(tx, update):
             return False
-        log_moves(tx, row, S.PERSISTING, target, ts=now, actor=actor,
-                  data={"error": failure.error, "kind": failure.kind})
+        data: dict[str, Any] = {"error": failure.error, "kind": failure.kind}
+        if target == S.READY:
+            data["retry_in"] = round(failure.delay, 3)
+            if failure.same_attempt:
+                data["waits"] = True
+        log_moves(tx, row, S.PERSISTING, target, ts=now, actor=actor, data=data)
         if target == S.FAILED:
             runs.end_run(tx, row.run_id, done.job.playbook, final_state=RunState.FAILED,
                          error=f"step {row.step_id} failed: {failure.error}", actor=actor,
@@ -213,6 +231,26 @@ def apply_dispatched(tx: Transaction, done: Dispatched, actor: str, now: float) 
         compensation.record_done(tx, row, actor, now)
     else:
         step_finished(tx, done.job, now, (S.PERSISTING, S.DONE), now, actor)
+    return True
+
+
+def _unconfirmed(tx: Transaction, done: Dispatched, key: str, actor: str, now: float) -> bool:
+    """An intent whose outcome nothing can prove: the step waits for a person, showing
+    that intent; approving sends it again, ``resolve`` records it as done (gates.py)."""
+    row = done.job.row
+    if not fenced(tx, StepUpdate(row.id, row.lease_token, S.AWAITING_APPROVAL,
+                                 output=done.output, error=done.failure.error if done.failure
+                                 else None, resume=Resume.DISPATCH)):
+        return False
+    tx.intents.mark(key, IntentStatus.STAGED,
+                    expect=[IntentStatus.TRANSMITTING, IntentStatus.PENDING], now=now)
+    intent = tx.intents.get(key)
+    shown = [] if intent is None else [
+        {"tool": intent.tool, "args": intent.args, "key": intent.idempotency_key}]
+    message = done.failure.gate_message if done.failure else "a person decides"
+    approval = open_gate(tx, done.job, UNCONFIRMED, message, shown, actor, now)
+    log_moves(tx, row, S.PERSISTING, S.AWAITING_APPROVAL, ts=now, actor=actor,
+              data={"approval": approval.id, "reason": UNCONFIRMED, "key": key})
     return True
 
 

@@ -61,6 +61,7 @@ class Scheduler:
         playbooks = self.registry.latest_playbooks()
         return {
             "cron": self.fire_cron(playbooks, now),
+            "inbound": self.publish_inbound(now),
             "events": self.route_events(playbooks, now),
             "gates": self.gates.expire(now),
             "deadlines": self.enforce_deadlines(now),
@@ -88,6 +89,24 @@ class Scheduler:
                         "system:cron", pins=self.registry.pins_for(playbook)), now)
                     fired += 1
         return fired
+
+    def publish_inbound(self, now: float, batch: int = 200) -> int:
+        """Move what connectors received (their inbound backlogs) onto the event bus, each
+        event once: taken, published and marked processed in one transaction."""
+        published = 0
+        with self.store.read() as tx:
+            sources = [s for s, waiting in tx.inbound.backlogs().items() if waiting]
+        for source in sources:
+            with self.store.transaction() as tx:
+                rows = tx.inbound.take_batch(source, batch)
+                for row in rows:
+                    payload = row.payload if isinstance(row.payload, dict) else {}
+                    topic = payload.get("topic")
+                    tx.bus.publish(topic if isinstance(topic, str) else "inbound.received",
+                                   payload.get("payload"), None, now)
+                    published += 1
+                tx.inbound.mark_processed([r.id for r in rows])
+        return published
 
     def route_events(self, playbooks: list[Playbook], now: float) -> int:
         started = 0

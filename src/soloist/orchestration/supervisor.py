@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import FrameType
+from typing import Protocol
 
 from soloist.orchestration.scheduler import Scheduler
 from soloist.orchestration.worker import Worker
@@ -21,11 +22,20 @@ SCHEDULER_JOIN_SECONDS = 10.0
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
+class Service(Protocol):
+    """A loop that runs in a thread of its own beside the worker (a connector poller)."""
+
+    def run(self) -> None: ...
+    def stop(self) -> None: ...
+
+
 class Supervisor:
     def __init__(self, worker: Worker | None, scheduler: Scheduler | None, *,
-                 on_ready: Callable[[], None] | None = None) -> None:
+                 on_ready: Callable[[], None] | None = None,
+                 services: Sequence[Service] = ()) -> None:
         self.worker = worker
         self.scheduler = scheduler
+        self.services = list(services)
         self.on_ready = on_ready
         self.stopped = threading.Event()
         #: Set once the signal handlers are in place: from then on a signal stops us.
@@ -38,6 +48,8 @@ class Supervisor:
             self.worker.stop()
         if self.scheduler is not None:
             self.scheduler.stop()
+        for service in self.services:
+            service.stop()
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self.stop()
@@ -49,17 +61,19 @@ class Supervisor:
         self.ready.set()
         if self.on_ready is not None:
             self.on_ready()
-        thread = None
-        if self.scheduler is not None:
-            thread = threading.Thread(target=self.scheduler.run, name="scheduler", daemon=True)
+        loops = ([self.scheduler] if self.scheduler is not None else []) + self.services
+        threads = [threading.Thread(target=loop.run, name=type(loop).__name__.lower(),
+                                    daemon=True) for loop in loops]
         try:
-            if thread is not None:
+            for thread in threads:
                 thread.start()
             if self.worker is not None:
                 self.worker.run()
             else:
                 self.stopped.wait()
-            if thread is not None:
+            for loop in loops:
+                loop.stop()  # the worker may have stopped by itself (a store failure)
+            for thread in threads:
                 thread.join(timeout=SCHEDULER_JOIN_SECONDS)
         finally:
             self.ready.clear()

@@ -93,7 +93,7 @@ class IntentRow:
     tool: str
     args: Any
     description: str
-    status: str  # staged | pending | dispatched | failed | compensated
+    status: str  # staged | pending | transmitting | dispatched | failed | compensated
     result: Any
     error: str | None
     created_at: float
@@ -412,6 +412,13 @@ class Intents(Protocol):
                    expect: Sequence[str]) -> int: ...
     def record_result(self, idempotency_key: str, status: str, result: Any,
                       error: str | None, now: float, undo: Any = None) -> None: ...
+    def get(self, idempotency_key: str) -> IntentRow | None: ...
+    def mark(self, idempotency_key: str, status: str, *, expect: Sequence[str],
+             now: float) -> bool:
+        """Move one intent to ``status`` if it is in one of ``expect``, with
+        ``dispatched_at`` set to ``now`` (when its dispatch began to act); false if it
+        was not in one of those."""
+        ...
 
 
 class Approvals(Protocol):

@@ -312,6 +312,16 @@ class SqlIntents:
         # Kept where a restore cannot rewind it, so a replay is recognised even then.
         SqlLedger(self.conn, self.q).record(idempotency_key, status, result, error, now)
 
+    def get(self, idempotency_key: str) -> IntentRow | None:
+        rows = self.conn.fetch(self.q.intent_by_key, {"key": idempotency_key})
+        return _intent(rows[0]) if rows else None
+
+    def mark(self, idempotency_key: str, status: str, *, expect: Sequence[str],
+             now: float) -> bool:
+        return self.conn.run(self.q.mark_intent, {
+            "key": idempotency_key, "status": status, "expect": dumps(list(expect)),
+            "now": now}) > 0
+
 
 class SqlApprovals:
     def __init__(self, conn: Connection, q: Any) -> None:

@@ -221,6 +221,12 @@ UPDATE intents SET status = %(status)s
 WHERE run_id = %(run_id)s AND step_id = %(step_id)s
   AND status = ANY(ARRAY(SELECT jsonb_array_elements_text(%(expect)s::jsonb)))
 """
+intent_by_key = "SELECT * FROM intents WHERE idempotency_key = %(key)s"
+mark_intent = """
+UPDATE intents SET status = %(status)s, dispatched_at = %(now)s
+WHERE idempotency_key = %(key)s
+  AND status = ANY(ARRAY(SELECT jsonb_array_elements_text(%(expect)s::jsonb)))
+"""
 record_intent_result = """
 UPDATE intents
 SET status = %(status)s, result = %(result)s, error = %(error)s, dispatched_at = %(now)s,

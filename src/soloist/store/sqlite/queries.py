@@ -171,6 +171,11 @@ UPDATE intents SET status = :status
 WHERE run_id = :run_id AND step_id = :step_id
   AND status IN (SELECT value FROM json_each(:expect))
 """
+intent_by_key = "SELECT * FROM intents WHERE idempotency_key = :key"
+mark_intent = """
+UPDATE intents SET status = :status, dispatched_at = :now
+WHERE idempotency_key = :key AND status IN (SELECT value FROM json_each(:expect))
+"""
 record_intent_result = """
 UPDATE intents SET status = :status, result = :result, error = :error, dispatched_at = :now,
                    undo = :undo

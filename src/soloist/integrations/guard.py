@@ -1,0 +1,121 @@
+"""A connector's guard: its circuit breaker, concurrency cap and rate limit, shared by every
+worker through the store, around each call to its server.
+
+In order, before the call:
+
+1. the breaker (``connector:NAME`` in the store, policy ``[breakers.NAME]`` or the
+   default): open, and the step waits for the cooldown (:class:`~soloist.errors.BreakerOpen`,
+   no attempt spent);
+2. the concurrency cap: a slot held under the call's idempotency key for the call's
+   timeout; full, and the step waits (:class:`~soloist.errors.Throttled`) a moment;
+3. the rate limit: a turn reserved in the shared bucket (``rate``, at most ``burst`` in
+   any second); a turn within :data:`HORIZON` seconds is waited for here, in the executor
+   thread, one further off makes the step wait (``Throttled``) and ask again.
+
+After it: a success closes the breaker, a transient failure counts towards opening it
+(one that opens it becomes a wait too: the connector, not the step, is failing), and a
+``Throttled`` from the server (``429``, ``Retry-After``) says nothing about its health. The
+slot is given back in every case.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from soloist.config.connectors import ConnectorBase
+from soloist.control.breakers import BreakerPolicy, after_call, before_call
+from soloist.control.buckets import acquire_slot, release_slot, reserve_token
+from soloist.errors import BreakerOpen, StepFailure, Throttled
+from soloist.store.base import BreakerRow, Store
+
+T = TypeVar("T")
+#: the furthest turn of the rate limit a call waits for in its thread, in seconds
+HORIZON = 2.0
+#: how long a step whose connector is at its concurrency cap waits before asking again
+SLOT_WAIT = 0.25
+#: a slot outlives the call's timeout by this much: a crashed holder's comes back after it
+SLOT_MARGIN = 5.0
+
+
+def breaker_name(connector: str) -> str:
+    return f"connector:{connector}"
+
+
+class Guard:
+    def __init__(self, store: Store, name: str, section: ConnectorBase,
+                 breaker: BreakerPolicy, *, sleep: Callable[[float], None] = time.sleep
+                 ) -> None:
+        self.store = store
+        self.name = name
+        self.section = section
+        self.breaker = breaker
+        self._sleep = sleep
+
+    def call(self, key: str, fn: Callable[[], T]) -> T:
+        """``fn()`` once the breaker, the cap and the rate limit let it through."""
+        state = self._admit_breaker()
+        cap = self.section.concurrency
+        if cap is not None:
+            with self.store.transaction() as tx:
+                wait = acquire_slot(tx, self.name, key, cap,
+                                    self.section.timeout + SLOT_MARGIN)
+            if wait:
+                raise Throttled(f"connector {self.name} has {cap} call(s) in flight, its "
+                                "cap: waiting for one to end", retry_after=min(wait, SLOT_WAIT))
+        try:
+            self.take_turn()
+            return self._observed(state, fn)
+        finally:
+            if cap is not None:
+                with self.store.transaction() as tx:
+                    release_slot(tx, self.name, key)
+
+    def take_turn(self) -> None:
+        """Wait for a turn of the shared rate limit (nothing without a ``rate``)."""
+        bucket = self.section.bucket
+        if bucket is None:
+            return
+        rate, burst = bucket
+        with self.store.transaction() as tx:
+            wait, reserved = reserve_token(tx, self.name, rate, burst, HORIZON)
+        if not reserved:
+            raise Throttled(f"connector {self.name} is at its rate limit of {rate:g} a "
+                            "second: waiting for a turn", retry_after=wait)
+        if wait > 0:
+            self._sleep(wait)
+
+    def _admit_breaker(self) -> BreakerRow | None:
+        with self.store.read() as tx:
+            state = tx.breakers.get(breaker_name(self.name))
+        check = before_call(state, time.time(), self.breaker)
+        if not check.allow:
+            raise BreakerOpen(f"connector {self.name} is failing; its circuit breaker is open "
+                              f"for {check.wait:.0f}s more", retry_after=check.wait)
+        return state
+
+    def _observed(self, state: BreakerRow | None, fn: Callable[[], T]) -> T:
+        try:
+            result = fn()
+        except Throttled:
+            raise  # the server is busy, not broken
+        except StepFailure as exc:
+            opened = self._record(state, ok=False, transient=exc.kind == "transient")
+            if opened and exc.kind == "transient":
+                raise BreakerOpen(f"{exc.message}; connector {self.name}'s circuit breaker "
+                                  f"is now open for {self.breaker.cooldown:g}s",
+                                  retry_after=self.breaker.cooldown) from exc
+            raise
+        self._record(state, ok=True, transient=False)
+        return result
+
+    def _record(self, state: BreakerRow | None, *, ok: bool, transient: bool) -> bool:
+        """Write the breaker's new state, if it changed; true if it is now open."""
+        new = after_call(state, breaker_name(self.name), ok=ok, transient=transient,
+                         now=time.time(), policy=self.breaker)
+        if new is None:
+            return False
+        with self.store.transaction() as tx:
+            tx.breakers.put(new)
+        return new.state == "open"
