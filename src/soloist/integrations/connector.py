@@ -77,6 +77,22 @@ class Source(Protocol):
         ...
 
 
+class Hook(Protocol):
+    """How a connector takes deliveries pushed to it (``POST /hooks/PATH``): a signed
+    webhook, a billing provider's events."""
+
+    @property
+    def path(self) -> str:
+        """The last segment of the URL it is served at."""
+        ...
+
+    def accept(self, headers: Mapping[str, str], body: bytes, now: float) -> Received:
+        """The delivery as an event to store, once its signature checks out; raises a
+        :class:`~soloist.errors.SignatureError` or :class:`~soloist.errors.InvalidPayload`
+        saying what is wrong (nothing is stored then)."""
+        ...
+
+
 @dataclass(frozen=True)
 class Action:
     """An action of a connector; :meth:`Connector.tools` makes it the tool ``NAME.name``.
@@ -135,6 +151,10 @@ class Connector(ABC):
 
     def sources(self) -> Sequence[Source]:
         return ()
+
+    def hook(self) -> Hook | None:
+        """What takes this connector's pushed deliveries; None: it takes none."""
+        return None
 
     @abstractmethod
     def test(self) -> str:
