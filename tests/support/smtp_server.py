@@ -38,6 +38,7 @@ import json
 import ssl
 import tempfile
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +60,7 @@ class ReceivedMessage:
     mail_from: str
     rcpt_tos: tuple[str, ...]
     data: bytes
+    received_at: float = 0.0  # when its DATA ended (time.time())
 
     @property
     def message_id(self) -> str | None:
@@ -94,6 +96,7 @@ class _Handler:
             mail_from=envelope.mail_from or "",
             rcpt_tos=tuple(envelope.rcpt_tos),
             data=content,
+            received_at=time.time(),
         )
         # Recorded before the wait, as a relay that has queued the message: if the sender
         # disconnects now, aiosmtpd cancels this coroutine, but the message is delivered.

@@ -268,3 +268,7 @@ def main() -> None:
                    "(set SOLOIST_DEBUG=1 for the traceback)", err=True)
         sys.exit(EXIT_INTERNAL)
     sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+if __name__ == "__main__":
+    main()
