@@ -145,7 +145,8 @@ Threshold = Annotated[int, BeforeValidator(_threshold)]
 
 
 class BreakerSection(Section):
-    """One provider's overrides; what it leaves out comes from ``[breakers]``."""
+    """One provider's or connector's overrides (``[breakers.NAME]``, by its name in
+    ``[llm.providers]`` or ``[connectors]``); what it leaves out comes from ``[breakers]``."""
 
     failure_threshold: Threshold | None = None
     cooldown: Duration | None = None

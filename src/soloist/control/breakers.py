@@ -5,7 +5,8 @@ sees the same breaker. A breaker opens after ``failure_threshold`` transient fai
 a row, lets one probe through after ``cooldown`` seconds (half-open), and closes on a
 success. While it is open, callers wait: it is not their failure.
 
-The policy comes from ``soloist.toml``, one default and overrides per provider::
+The policy comes from ``soloist.toml``, one default and overrides per provider or
+connector::
 
     [breakers]
     failure_threshold = 5
@@ -13,6 +14,9 @@ The policy comes from ``soloist.toml``, one default and overrides per provider::
 
     [breakers.openai]     # the provider's name in [llm.providers]
     cooldown = "2m"
+
+    [breakers.mail]       # a connector's name in [connectors]
+    failure_threshold = 3
 """
 
 from __future__ import annotations
