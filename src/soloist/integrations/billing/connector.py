@@ -24,7 +24,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any, cast
+from typing import (
+    Annotated,
+    Any,
+    NotRequired,  # pydantic needs it before 3.12
+    cast,
+)
+
+from pydantic import Field
+from typing_extensions import TypedDict
 
 from soloist.config.connectors import BillingConnector as BillingSettings
 from soloist.config.references import secret_name
@@ -40,6 +48,14 @@ from soloist.integrations.connector import Action, Connector, Received
 from soloist.integrations.entities import Contact, InvoiceLine, load
 
 TOPIC_PREFIX = "billing."
+
+
+class LineArgs(TypedDict):
+    """An invoice line as a tool argument (a plain mapping: what is staged is JSON)."""
+
+    description: NotRequired[str]
+    quantity: Annotated[int, Field(ge=0)]
+    unit_amount: int
 
 
 class BillingConnector(Connector):
@@ -76,18 +92,19 @@ class BillingConnector(Connector):
         with self.client() as stripe:
             return _customer(stripe.create_customer(contact, key=call.idempotency_key))
 
-    def create_invoice(self, customer_email: str, lines: list[InvoiceLine], *,
+    def create_invoice(self, customer_email: str, lines: list[LineArgs], *,
                        call: ToolCall, description: str | None = None,
                        customer_name: str | None = None) -> dict[str, Any]:
         """Create a draft invoice with its lines for a customer (found by email, or made),
         once per idempotency key."""
         key = call.idempotency_key
+        items = [load(InvoiceLine, line) for line in lines]
         contact = load(Contact, {"email": customer_email, "name": customer_name or ""})
         with self.client() as stripe:
             customer = (stripe.find_customer(contact.email, key=key)
                         or stripe.find_customer(contact.email)
                         or stripe.create_customer(contact, key=key))
-            invoice = stripe.create_invoice(customer.id, lines, currency=self.settings.currency,
+            invoice = stripe.create_invoice(customer.id, items, currency=self.settings.currency,
                                             key=key, description=description)
             return invoice.model_dump(mode="json")
 
