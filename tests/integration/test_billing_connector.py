@@ -92,6 +92,12 @@ inputs: {type: object, properties: {id: {type: string}}}
 steps:
   - {id: finalize, tool: billing.finalize, args: {id: "{{ inputs.id }}"}}
 """,
+    "send": """
+name: send
+inputs: {type: object, properties: {id: {type: string}}}
+steps:
+  - {id: send, tool: billing.send, args: {id: "{{ inputs.id }}"}}
+""",
     "paid": """
 name: paid
 triggers:
@@ -264,6 +270,20 @@ def test_read_finalize_and_void_in_a_run(
     assert finalized["status"] == "open"  # past draft: returned as it is
     assert voided["status"] == "void" and voided["id"] == made["id"]
     assert raw.v1.invoices.retrieve(made["id"]).status == "void"
+
+
+def test_send_against_a_server_without_the_endpoint_fails_in_one_sentence(
+        ws: Workspace, raw: stripe.StripeClient, customer: str,
+        stripe_server: StripeTestServer) -> None:
+    made = ws.tools.get("billing.create_invoice").invoke(
+        {"customer_email": ADA, "lines": [{"quantity": 1, "unit_amount": 700}]},
+        ToolCall("r", "s", "k-1", str(ws.root)))
+    open_invoice(raw, customer, made["id"])
+    run_id = ws.start("send", {"id": made["id"]})
+    drain(ws, run_id, "failed")
+    assert (f"the billing server {stripe_server.url} has no such endpoint (404): could "
+            f"not send invoice {made['id']}") in (ws.get_run(run_id).error or "")
+    assert "external-communication" in ws.tools.get("billing.send").tags
 
 
 def test_bad_lines_are_refused_when_staged_naming_the_field(ws: Workspace) -> None:

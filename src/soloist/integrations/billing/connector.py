@@ -80,7 +80,7 @@ class BillingConnector(Connector):
                    compensate=("discard", {"id": "{{ result.id }}"})),
             Action("discard", self.discard, "write", idempotent=True),
             Action("finalize", self.finalize, "write", idempotent=True),
-            Action("send", self.send, "write", tags=("risk:external-communication",)),
+            Action("send", self.send, "write", tags=("external-communication",)),
             Action("void", self.void, "write", idempotent=True),
             Action("invoice", self.invoice),
         )

@@ -3,7 +3,7 @@
 Plain parameters in (the collection's URL, a user name, a password already resolved, a
 timeout), canonical entities out, and every failure one of Soloist's errors:
 
-- a server that cannot be reached, a timeout, a ``5xx`` are
+- a server that cannot be reached, a timeout, a ``5xx`` (with its ``Retry-After``) are
   :class:`~soloist.errors.TransientError`; a ``429`` is :class:`~soloist.errors.Throttled`
   (with its ``Retry-After``): the step waits without spending an attempt;
 - bad credentials (``cannot log in to host:port as ada: authentication failed``), a
@@ -293,8 +293,11 @@ class CalendarClient:
         try:
             response = self._dav.request(url, method, body, headers or {})
         except dav_error.RateLimitError as error:
-            raise Throttled(f"{self.where} is busy (rate limited); try again later",
-                            retry_after=error.retry_after_seconds) from None
+            # a 429 is a limit (a wait); a 503 with Retry-After is a server that is down
+            # for now, which is a failure its breaker should count
+            busy = Throttled if error.status == 429 else TransientError
+            raise busy(f"{self.where} is busy (rate limited); try again later",
+                       retry_after=error.retry_after_seconds) from None
         except dav_error.AuthorizationError as error:
             if error.status == 403 and f"{DAV}valid-sync-token" in error.preconditions:
                 raise InvalidSyncToken(f"{self.where} no longer knows the sync token") from None

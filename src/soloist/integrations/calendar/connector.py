@@ -102,7 +102,7 @@ class CalendarConnector(Connector):
             home_props = _props(dav, principal, "0")
             home_of: Any = next(iter(home_props.values()), None)
             home = urljoin(principal, _href(home_of, f"{CALDAV}calendar-home-set") or principal)
-            found = [(url, name) for url, name in _calendars(dav, home)]
+            found = _calendars(dav, home)
         for url, name in found:
             if wanted is None or wanted in (name, urlsplit(url).path.rstrip("/").split("/")[-1]):
                 return url
