@@ -405,3 +405,23 @@ def test_the_account_s_first_calendar_when_none_is_named(
         with pytest.raises(DeterministicError, match="has no calendar named 'work' for "
                            r"planner \(found: calendar\)"):
             ws.test_connector("cal")
+
+
+def test_a_full_backlog_pauses_the_source_and_nothing_is_lost(
+        tmp_path: Path, db_url: str, caldav_server: CalDAVTestServer) -> None:
+    root = write_workspace(tmp_path / "ws", {"react": PLAYBOOKS["react"]},
+                           toml=settings(caldav_server, backlog=2))
+    with Workspace(root, database_url=db_url) as ws:
+        ws.secrets.set("CAL_PASSWORD", caldav_server.password, "person:test")
+        ws.deploy("person:test")
+        for n in range(3):
+            put_raw(caldav_server, f"e{n}.ics", vevent(f"e{n}@x", f"Event {n}"))
+        [report] = ws.sync_connector("cal")
+        assert (report.accepted, report.more) == (2, True)
+        assert ws.sync_connector("cal")[0].paused  # full: the server is not asked
+        ws.scheduler("s").tick()  # the backlog goes onto the bus and starts two runs
+        [report] = ws.sync_connector("cal")
+        assert (report.accepted, report.more) == (1, False)  # the third, from the cursor
+        ws.scheduler("s").tick()
+        assert sorted(r.inputs["summary"] for r in ws.runs()) == [
+            "Event 0", "Event 1", "Event 2"]
