@@ -16,7 +16,7 @@ import stripe
 from support.netutil import free_port
 from support.stripe_server import StripeTestServer
 
-from soloist.errors import DeterministicError, InvalidPayload, TransientError
+from soloist.errors import DeterministicError, InvalidPayload, Throttled, TransientError
 from soloist.integrations.billing import INTENT_METADATA, StripeBillingClient, invoice_from
 from soloist.integrations.entities import Contact, InvoiceLine
 
@@ -194,6 +194,7 @@ def test_a_429_storm_is_transient_with_retry_after_then_recovers(
         with pytest.raises(TransientError) as limited:
             billing.find_customer(ADA.email)
         assert limited.value.kind == "transient"
+        assert isinstance(limited.value, Throttled)  # a wait that spends no attempt
         assert limited.value.retry_after == 7.0
         assert str(limited.value) == (f"the billing server {stripe_server.url} is rate "
                                       f"limiting: could not list customers by {ADA.email}")

@@ -15,7 +15,7 @@ import requests
 from support.caldav_server import CalDAVTestServer
 from support.netutil import HOST, free_port
 
-from soloist.errors import DeterministicError, InvalidPayload, TransientError
+from soloist.errors import DeterministicError, InvalidPayload, Throttled, TransientError
 from soloist.integrations.calendar import (
     CalendarClient,
     EventDraft,
@@ -355,9 +355,11 @@ def test_server_errors_and_busy_answers_are_transient(canned: _CannedServer) -> 
         with pytest.raises(TransientError, match="busy") as caught:
             client.create("k", _draft())
         assert caught.value.retry_after == 7
+        assert not isinstance(caught.value, Throttled)  # down for now: the breaker counts it
         canned.status, canned.headers = 429, {}
-        with pytest.raises(TransientError, match="busy"):
+        with pytest.raises(TransientError, match="busy") as limited:
             client.delete("k")
+        assert isinstance(limited.value, Throttled)  # a limit: a wait, no attempt spent
 
 
 def test_a_malformed_body_is_an_invalid_payload_naming_the_problem(

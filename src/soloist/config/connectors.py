@@ -228,6 +228,8 @@ class CalendarConnector(ConnectorBase):
     calendar: Text | None = None  # unset: the account's first calendar
     timezone: Annotated[str, AfterValidator(_zone)] = "UTC"
     poll_interval: PositiveDuration = DEFAULT_POLL
+    #: false: find changes by the ctag and ETags, for a server whose sync REPORT is broken
+    sync_tokens: bool = True
 
 
 class BillingConnector(ConnectorBase):

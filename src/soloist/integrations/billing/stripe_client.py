@@ -32,8 +32,9 @@ invoice is returned as it is), and a draft, which Stripe cannot void, is refused
 sentence rather than sent to the server.
 
 Failures become Soloist's errors: a refused key (``401``) is a deterministic "cannot
-authenticate" sentence; ``429`` is transient with the ``Retry-After`` the server sent (or
-``None``: Stripe usually sends none and the step's backoff decides); ``5xx``, a lock
+authenticate" sentence; ``429`` is :class:`~soloist.errors.Throttled` (a wait that spends
+no attempt) with the ``Retry-After`` the server sent (or ``None``: Stripe usually sends
+none); ``5xx``, a lock
 timeout (``409``), a refused connection or a timeout are transient; every other ``4xx``
 is deterministic and carries the server's message; a payload that does not map to an
 :class:`~soloist.integrations.entities.Invoice` is :class:`~soloist.errors.InvalidPayload`.
@@ -50,7 +51,7 @@ from typing import Any, Self, TypeVar
 import stripe
 from stripe.params import CustomerCreateParams, InvoiceCreateParams, InvoiceItemCreateParams
 
-from soloist.errors import DeterministicError, SoloistError, TransientError
+from soloist.errors import DeterministicError, SoloistError, Throttled, TransientError
 from soloist.integrations.entities import Contact, Invoice, InvoiceLine, load
 
 __all__ = ["INTENT_METADATA", "Customer", "StripeBillingClient", "invoice_from", "translate"]
@@ -196,7 +197,35 @@ class StripeBillingClient:
                 invoice_id, options={"idempotency_key": f"{key}/void"})))
         return invoice_from(self._complete(voided.to_dict()))
 
+    def lookup(self, invoice_id: str) -> Invoice | None:
+        """The invoice as it is now, or ``None`` when the server has none by that id."""
+        found = self._find(invoice_id)
+        return None if found is None else invoice_from(self._complete(found.to_dict()))
+
+    def delete_draft(self, invoice_id: str) -> bool:
+        """Delete a draft invoice (Stripe deletes drafts; it voids only open ones), the
+        compensation of creating one; ``False`` when it was already gone."""
+        current = self._find(invoice_id)
+        if current is None:
+            return False
+        if current.status != "draft":
+            raise DeterministicError(f"invoice {invoice_id} is {current.status}, not a draft: "
+                                     "only a draft can be deleted")
+        self._call(f"delete invoice {invoice_id}", lambda: (
+            self._stripe.v1.invoices.delete(invoice_id)))
+        return True
+
     # -- helpers ---------------------------------------------------------------------------
+
+    def _find(self, invoice_id: str) -> stripe.Invoice | None:
+        try:
+            return self._stripe.v1.invoices.retrieve(invoice_id)
+        except stripe.InvalidRequestError as error:
+            if error.http_status == 404:
+                return None
+            raise translate(error, f"retrieve invoice {invoice_id}", self.base_url) from None
+        except stripe.StripeError as error:
+            raise translate(error, f"retrieve invoice {invoice_id}", self.base_url) from None
 
     def _retrieve(self, invoice_id: str) -> stripe.Invoice:
         return self._call(f"retrieve invoice {invoice_id}", lambda: (
@@ -324,8 +353,8 @@ def translate(error: stripe.StripeError, doing: str, server: str) -> SoloistErro
         return DeterministicError(f"the billing server {server} does not allow this API key "
                                   f"to {doing}")
     if isinstance(error, stripe.RateLimitError) or status == 429:
-        return TransientError(f"the billing server {server} is rate limiting: could not "
-                              f"{doing}", retry_after=_retry_after(error))
+        return Throttled(f"the billing server {server} is rate limiting: could not "
+                         f"{doing}", retry_after=_retry_after(error))
     if isinstance(error, stripe.APIConnectionError):
         text = str(error)
         why = "did not answer in time" if "timed out" in text.lower() else "cannot be reached"

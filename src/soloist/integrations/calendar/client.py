@@ -3,8 +3,9 @@
 Plain parameters in (the collection's URL, a user name, a password already resolved, a
 timeout), canonical entities out, and every failure one of Soloist's errors:
 
-- a server that cannot be reached, a timeout, a ``5xx``, a ``429`` (with its
-  ``Retry-After``) are :class:`~soloist.errors.TransientError`;
+- a server that cannot be reached, a timeout, a ``5xx`` (with its ``Retry-After``) are
+  :class:`~soloist.errors.TransientError`; a ``429`` is :class:`~soloist.errors.Throttled`
+  (with its ``Retry-After``): the step waits without spending an attempt;
 - bad credentials (``cannot log in to host:port as ada: authentication failed``), a
   refused request, a duplicate UID (``409``), a stale ETag (``412`` on an update) are
   :class:`~soloist.errors.DeterministicError`;
@@ -34,6 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 from urllib.parse import urljoin, urlsplit
+from xml.sax.saxutils import escape
 
 from caldav.davclient import DAVClient
 from caldav.lib import error as dav_error
@@ -42,7 +44,13 @@ from caldav.lib import error as dav_error
 from caldav.lib.http_sync import requests as http
 from lxml import etree
 
-from soloist.errors import DeterministicError, Forbidden, InvalidSyncToken, TransientError
+from soloist.errors import (
+    DeterministicError,
+    Forbidden,
+    InvalidSyncToken,
+    Throttled,
+    TransientError,
+)
 from soloist.integrations.calendar import ical
 from soloist.integrations.calendar.ical import EventDraft
 from soloist.integrations.entities import CalendarEvent
@@ -60,6 +68,18 @@ _QUERY = (
     '<C:filter><C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT">'
     '<C:time-range start="{start}" end="{end}"/>'
     "</C:comp-filter></C:comp-filter></C:filter></C:calendar-query>"
+)
+_BY_UID = (
+    '<?xml version="1.0" encoding="utf-8"?>'
+    '<C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">'
+    "<D:prop><D:getetag/></D:prop>"
+    '<C:filter><C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT">'
+    '<C:prop-filter name="UID"><C:text-match collation="i;octet">{uid}</C:text-match>'
+    "</C:prop-filter></C:comp-filter></C:comp-filter></C:filter></C:calendar-query>"
+)
+_DISPLAY_NAME = (
+    '<?xml version="1.0" encoding="utf-8"?><D:propfind xmlns:D="DAV:">'
+    "<D:prop><D:displayname/><D:resourcetype/></D:prop></D:propfind>"
 )
 _FREE_BUSY = (
     '<?xml version="1.0" encoding="utf-8"?>'
@@ -170,8 +190,13 @@ class CalendarClient:
 
     def update(self, key: str, draft: EventDraft, *, etag: str) -> Saved:
         """Write ``draft`` over the event of ``key`` if it still has ``etag``."""
-        url = self.url(href_for(key))
-        body = ical.to_ical(draft, uid_for(key))
+        return self.update_href(href_for(key), draft, uid=uid_for(key), etag=etag)
+
+    def update_href(self, href: str, draft: EventDraft, *, uid: str, etag: str) -> Saved:
+        """Write ``draft`` (under ``uid``) over the event at ``href`` if it still has
+        ``etag``: a change made meanwhile by someone else is refused, never overwritten."""
+        url = self.url(href)
+        body = ical.to_ical(draft, uid)
         reply = self.send("PUT", url, body, {"Content-Type": _ICS, "If-Match": etag})
         if reply.status == 412:
             raise DeterministicError(f"the event {self.name(url)} on {self.where} changed "
@@ -181,7 +206,11 @@ class CalendarClient:
 
     def delete(self, key: str, *, etag: str | None = None) -> bool:
         """Delete the event of ``key``; ``False`` when it was already gone."""
-        url = self.url(href_for(key))
+        return self.delete_href(href_for(key), etag=etag)
+
+    def delete_href(self, href: str, *, etag: str | None = None) -> bool:
+        """Delete the event at ``href``; ``False`` when it was already gone."""
+        url = self.url(href)
         reply = self.send("DELETE", url, "", {"If-Match": etag} if etag else {})
         if reply.status == 404:
             return False
@@ -190,6 +219,31 @@ class CalendarClient:
                                      "since it was read (its ETag is stale)")
         self.expect(reply, "DELETE", url, 200, 204)
         return True
+
+    def find_uid(self, uid: str) -> str | None:
+        """The href of the resource that holds the event ``uid``, or ``None``."""
+        if uid.startswith("soloist-") and uid.endswith("@soloist"):
+            href = uid.removesuffix("@soloist") + ".ics"  # the name href_for gave it
+            if self.get_href(href) is not None:
+                return urlsplit(self.url(href)).path
+        body = _BY_UID.format(uid=escape(uid))
+        reply = self.send("REPORT", self.calendar_url, body,
+                          {"Content-Type": _XML, "Depth": "1"})
+        self.expect(reply, "REPORT", self.calendar_url, 207)
+        return next((href for href, _ in multistatus(reply, self.where)
+                     if href.rstrip("/") != self.path.rstrip("/")), None)
+
+    def describe(self) -> str:
+        """The calendar's display name (or its path): one PROPFIND, which also proves the
+        credentials and that the collection exists."""
+        reply = self.send("PROPFIND", self.calendar_url, _DISPLAY_NAME,
+                          {"Content-Type": _XML, "Depth": "0"})
+        if reply.status == 404:
+            raise DeterministicError(f"{self.where} has no calendar at {self.path}")
+        self.expect(reply, "PROPFIND", self.calendar_url, 207)
+        found = multistatus(reply, self.where)
+        name = found[0][1].get(f"{DAV}displayname") if found else None
+        return name or self.path
 
     def events(self, start: datetime, end: datetime) -> list[CalendarEvent]:
         """Every occurrence overlapping ``[start, end)``, recurring events expanded."""
@@ -239,8 +293,11 @@ class CalendarClient:
         try:
             response = self._dav.request(url, method, body, headers or {})
         except dav_error.RateLimitError as error:
-            raise TransientError(f"{self.where} is busy (rate limited); try again later",
-                                 retry_after=error.retry_after_seconds) from None
+            # a 429 is a limit (a wait); a 503 with Retry-After is a server that is down
+            # for now, which is a failure its breaker should count
+            busy = Throttled if error.status == 429 else TransientError
+            raise busy(f"{self.where} is busy (rate limited); try again later",
+                       retry_after=error.retry_after_seconds) from None
         except dav_error.AuthorizationError as error:
             if error.status == 403 and f"{DAV}valid-sync-token" in error.preconditions:
                 raise InvalidSyncToken(f"{self.where} no longer knows the sync token") from None
@@ -267,8 +324,10 @@ class CalendarClient:
         status = int(response.status)
         if status >= 500 or status == 429:
             retry = response.headers.get("Retry-After")
-            raise TransientError(
-                f"{self.where} failed {method} {self.name(url)} with status {status}",
+            error_class = Throttled if status == 429 else TransientError
+            raise error_class(
+                f"{self.where} is busy (rate limited); try again later" if status == 429
+                else f"{self.where} failed {method} {self.name(url)} with status {status}",
                 retry_after=float(retry) if retry and retry.isdigit() else None)
         raw = response._raw  # the body, CRLF made LF by caldav (``raw`` re-serialises XML)
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw or "")
