@@ -112,6 +112,10 @@ class GitClient:
         """``name`` when git takes it as a branch name, else :class:`GitFailed` saying why."""
         return self._branch(name)
 
+    def check_tag(self, name: str) -> str:
+        """``name`` when git takes it as a tag name, else :class:`GitFailed` saying why."""
+        return self._tag(name)
+
     def _branch(self, name: str) -> str:
         safe_value("branch name", name)
         if not self._ok("check-ref-format", f"refs/heads/{name}"):

@@ -179,6 +179,7 @@ class GitConnector(Connector):
             message: str | None = None) -> dict[str, Any]:
         """Tag a commit (annotated with a message) and push the tag."""
         with self._working_copy() as client:
+            client.check_tag(name)
             sha = client.tag(name, self._commit_of(client, ref), message=message)
             moved = client.push_tag(name)
         return {"tag": name, "sha": sha, "moved": moved}
