@@ -54,11 +54,22 @@ def _refusal(status: int, error: str, **headers: str) -> HookReply:
 
 
 def find_hook(connectors: Connectors, path: str) -> tuple[Connector, Hook] | None:
-    """The connector served at ``/hooks/PATH`` and its hook, if one is."""
-    for connector in connectors:
-        hook = connector.hook()
+    """The connector served at ``/hooks/PATH`` and its hook, if one is.
+
+    A connector that cannot say (its secret is not set) does not keep the others from
+    being found; when none is, the first such error is raised."""
+    failed: SoloistError | None = None
+    for name in sorted(connectors.sections):
+        try:
+            connector = connectors.get(name)
+            hook = connector.hook()
+        except SoloistError as exc:
+            failed = failed or exc
+            continue
         if hook is not None and hook.path == path:
             return connector, hook
+    if failed is not None:
+        raise failed
     return None
 
 

@@ -34,7 +34,7 @@ from soloist.execution.context import ToolCall
 from soloist.integrations.connector import Action, Connector, Context, Polled, Received
 from soloist.integrations.git.client import Author, GitClient
 from soloist.integrations.git.command import redact
-from soloist.integrations.git.refs import changed_refs, ls_remote
+from soloist.integrations.git.refs import RefChange, changed_refs, ls_remote
 
 __all__ = ["GitConnector"]
 
@@ -207,10 +207,15 @@ class GitConnector(Connector):
         return ls_remote(self.remote, home=self.context.folder, username=username,
                          password=password, timeout=self.section.timeout)
 
-    def commits_between(self, old: str | None, new: str) -> list[dict[str, Any]]:
+    def commits_of(self, changes: Sequence[RefChange]) -> list[list[dict[str, Any]]]:
+        """For each change, the commits it brought (none for a deletion), fetched once."""
+        if all(change.new is None for change in changes):
+            return [[] for _ in changes]
         with self._working_copy() as client:
-            commits = client.between(old, new, limit=EVENT_COMMITS)
-        return [c.model_dump(mode="json") for c in commits]
+            return [[] if change.new is None else
+                    [c.model_dump(mode="json")
+                     for c in client.between(change.old, change.new, limit=EVENT_COMMITS)]
+                    for change in changes]
 
     def test(self) -> str:
         refs = self.list_refs()
@@ -239,13 +244,12 @@ class RefsSource:
         changes = changed_refs(before, current)
         events: list[Received] = []
         state = dict(before)
-        for change in changes[:limit]:
+        taken = changes[:limit]
+        for change, commits in zip(taken, self.connector.commits_of(taken), strict=True):
             if change.new is None:
                 state.pop(change.ref, None)
-                commits: list[dict[str, Any]] = []
             else:
                 state[change.ref] = change.new
-                commits = self.connector.commits_between(change.old, change.new)
             events.append(Received(
                 delivery_id=f"{change.ref}@{change.new or _ZERO}", topic="git.pushed",
                 payload={"connector": self.connector.name, "ref": change.ref,
