@@ -307,3 +307,14 @@ def test_credentials_come_from_a_secret_and_a_wrong_one_is_deterministic(
         assert "1 branch(es)" in ws.test_connector("repo")
         config = (ws.settings.state_dir / "connectors" / "repo" / "work" / ".git" / "config")
         assert git_http.password not in config.read_text()
+
+
+def test_a_new_branch_starts_from_the_connectors_branch(ws: Workspace,
+                                                       git_server: GitTestServer) -> None:
+    save(ws, message="Base")
+    save(ws, name="a", message="On a", branch="a")
+    save(ws, name="b", message="On b", branch="b")
+    assert git_server.log("notes", "a") == ["On a", "Base"]
+    assert git_server.log("notes", "b") == ["On b", "Base"]
+    logged = ws.tools.get("repo.log").invoke({"ref": "b"}, ToolCall("r", "s", "k", "."))
+    assert [c["message"].splitlines()[0] for c in logged] == ["On b", "Base"]

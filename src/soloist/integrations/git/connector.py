@@ -100,6 +100,15 @@ class GitConnector(Connector):
     def _branch(self, branch: str | None) -> str:
         return self.section.branch if branch is None else branch
 
+    def _on(self, client: GitClient, name: str) -> None:
+        """Check out branch ``name`` up to date with the remote; a branch new to both
+        starts from the connector's branch, not from whatever was checked out last."""
+        base = self.section.branch
+        if name != base and not any(client.resolve(ref) for ref in (
+                f"refs/heads/{name}", f"refs/remotes/origin/{name}")):
+            client.fast_forward(base)
+        client.fast_forward(name)
+
     def _commit_of(self, client: GitClient, ref: str) -> str:
         """The commit ``ref`` names: ``HEAD`` is the connector's branch; a branch is this
         clone's own, else the remote's."""
@@ -131,7 +140,7 @@ class GitConnector(Connector):
         commit."""
         name = self._branch(branch)
         with self._working_copy() as client:
-            client.fast_forward(name)
+            self._on(client, name)
             replayed = client.find_intent(name, call.idempotency_key) is not None
             made = client.commit(name, {path: text.encode() for path, text in files.items()},
                                  message, intent=call.idempotency_key)
@@ -143,7 +152,7 @@ class GitConnector(Connector):
         """Undo a commit with a new commit on its branch, pushed when the commit was."""
         name = self._branch(branch)
         with self._working_copy() as client:
-            client.fast_forward(name)
+            self._on(client, name)
             published = client.contains(f"refs/remotes/origin/{name}", sha)
             made = client.revert(name, sha, intent=call.idempotency_key)
             if published:
