@@ -29,6 +29,7 @@ def _handler(ws: Workspace) -> type[http.server.BaseHTTPRequestHandler]:
     class Handler(http.server.BaseHTTPRequestHandler):
         server_version = "soloist-hooks"
         protocol_version = "HTTP/1.1"
+        timeout = 30  # seconds a connection may stay silent: a stalled sender lets go
 
         def do_POST(self) -> None:
             path = self.path.split("?", 1)[0]
