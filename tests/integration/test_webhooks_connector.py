@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.server
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -296,3 +297,19 @@ def test_without_a_url_it_only_receives(ws: Workspace) -> None:
     assert ws.test_connector("hook") == ("connector hook only receives: deliveries are "
                                          "taken at /hooks/hook")
     assert "hook.post" not in ws.tools.tools
+
+
+def test_hooks_on_a_port_that_is_taken_says_so_in_one_sentence(tmp_path: Path) -> None:
+    root = write_workspace(tmp_path / "ws", {})
+    with socket.socket() as taken:
+        taken.bind((HOST, 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-c", "from soloist.interfaces.cli.app import main; main()",
+             "hooks", "--port", str(port), "--workspace", str(root)],
+            env={**os.environ, "PYTHONPATH": str(SRC)}, capture_output=True, text=True,
+            timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.strip().startswith(f"error: cannot listen on {HOST}:{port}: ")
+    assert len(done.stderr.strip().splitlines()) == 1

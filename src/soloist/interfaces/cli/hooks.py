@@ -83,11 +83,15 @@ def hooks(host: Annotated[str, typer.Option(help="Address to listen on.")] = "12
     """Take signed webhook deliveries at POST /hooks/NAME until SIGTERM or Ctrl-C."""
     import http.server
 
+    from soloist.errors import UserError
     from soloist.interfaces.cli import render
 
     stop = threading.Event()
     with open_workspace(workspace) as ws:
-        server = http.server.ThreadingHTTPServer((host, port), _handler(ws))
+        try:
+            server = http.server.ThreadingHTTPServer((host, port), _handler(ws))
+        except OSError as exc:  # the port is taken, or the address is not this host's
+            raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
         server.daemon_threads = True
         thread = threading.Thread(target=server.serve_forever, name="hooks", daemon=True)
         for sig in (signal.SIGTERM, signal.SIGINT):
