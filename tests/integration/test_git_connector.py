@@ -242,6 +242,28 @@ def test_someone_elses_push_starts_a_playbook(ws: Workspace, git_server: GitTest
     status = ws.connector_status("repo")[0]
     assert status.cursors["refs"] == {"refs/heads/main": two}
 
+    # A new branch brings only its own commits; a tag of a known commit brings none.
+    env = git_env(tmp_path)
+    (bob / "t.md").write_text("topic\n")
+    for args in (["checkout", "--quiet", "-b", "topic"], ["tag", "v1", one], ["add", "t.md"],
+                 ["commit", "--quiet", "-m", "Bob topic"],
+                 ["push", "--quiet", "origin", "topic", "v1"]):
+        subprocess.run(["git", "-C", str(bob), *args], check=True, env=env,
+                       capture_output=True)
+    topic = subprocess.run(["git", "-C", str(bob), "rev-parse", "HEAD"], check=True, env=env,
+                           capture_output=True, text=True).stdout.strip()
+    [source] = ws.connectors.get("repo").sources()
+    polled = source.poll(status.cursors["refs"], 10)
+    by_ref = {e.payload["ref"]: e for e in polled.events}
+    assert set(by_ref) == {"refs/heads/topic", "refs/tags/v1"}
+    assert [c["message"] for c in by_ref["refs/heads/topic"].payload["commits"]] == [
+        "Bob topic"]
+    assert by_ref["refs/heads/topic"].delivery_id == f"refs/heads/topic@{topic}"
+    assert by_ref["refs/tags/v1"].payload["commits"] == []
+    first = source.poll(status.cursors["refs"], 1)  # room for one: the cursor says so
+    assert len(first.events) == 1 and first.more
+    assert first.cursor == first.events[0].cursor != polled.cursor
+
 
 def test_a_branch_or_path_starting_with_a_dash_is_refused(ws: Workspace,
                                                           git_server: GitTestServer) -> None:

@@ -18,7 +18,7 @@ rather than rewriting history.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -349,17 +349,19 @@ class GitClient:
             return []
         return self._log(ref, f"--max-count={limit}")
 
-    def between(self, old: str | None, new: str, *, limit: int = 100) -> list[Commit]:
-        """The commits reachable from ``new`` but not from ``old`` (``None``: all of
-        ``new``'s), newest first, at most ``limit``; none when ``new`` is not here."""
-        for sha in (old, new):
-            if sha is not None and not _HEX.fullmatch(sha):
+    def between(self, old: str | Sequence[str] | None, new: str, *,
+                limit: int = 100) -> list[Commit]:
+        """The commits reachable from ``new`` but from none of ``old`` (one commit, several,
+        or ``None``: all of ``new``'s), newest first, at most ``limit``; none when ``new``
+        is not here. An ``old`` commit this clone does not have is left out."""
+        olds = [] if old is None else [old] if isinstance(old, str) else list(old)
+        for sha in (*olds, new):
+            if not _HEX.fullmatch(sha):
                 raise GitFailed(f"{sha!r} is not a commit id")
         if not self._has(new):
             return []
-        if old is None or not self._has(old):
-            return self._log(new, f"--max-count={limit}")
-        return self._log(f"{old}..{new}", f"--max-count={limit}")
+        known = [sha for sha in olds if self._has(sha)]
+        return self._log(new, f"--max-count={limit}", *(f"^{sha}" for sha in known))
 
     def _log(self, ref: str, *options: str) -> list[Commit]:
         out = self._git("log", "-z", f"--format={_FORMAT}", *options, ref, "--",

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import fcntl
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
@@ -216,15 +216,22 @@ class GitConnector(Connector):
         return ls_remote(self.remote, home=self.context.folder, username=username,
                          password=password, timeout=self.section.timeout)
 
-    def commits_of(self, changes: Sequence[RefChange]) -> list[list[dict[str, Any]]]:
-        """For each change, the commits it brought (none for a deletion), fetched once."""
+    def commits_of(self, changes: Sequence[RefChange],
+                   known: Mapping[str, str]) -> list[list[dict[str, Any]]]:
+        """For each change, the commits it brought, fetched once: a moved ref's since its
+        old commit, a new ref's that none of the ``known`` refs had; none for a deletion."""
         if all(change.new is None for change in changes):
             return [[] for _ in changes]
+        out: list[list[dict[str, Any]]] = []
         with self._working_copy() as client:
-            return [[] if change.new is None else
-                    [c.model_dump(mode="json")
-                     for c in client.between(change.old, change.new, limit=EVENT_COMMITS)]
-                    for change in changes]
+            for change in changes:
+                if change.new is None:
+                    out.append([])
+                    continue
+                old = change.old if change.old is not None else sorted(set(known.values()))
+                commits = client.between(old, change.new, limit=EVENT_COMMITS)
+                out.append([c.model_dump(mode="json") for c in commits])
+        return out
 
     def test(self) -> str:
         refs = self.list_refs()
@@ -254,7 +261,8 @@ class RefsSource:
         events: list[Received] = []
         state = dict(before)
         taken = changes[:limit]
-        for change, commits in zip(taken, self.connector.commits_of(taken), strict=True):
+        brought = self.connector.commits_of(taken, before)
+        for change, commits in zip(taken, brought, strict=True):
             if change.new is None:
                 state.pop(change.ref, None)
             else:
