@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from soloist.execution.steps import StepRunner
     from soloist.execution.tools.base import ToolRegistry
     from soloist.execution.tools.mcp import MCPClient
+    from soloist.integrations.hooks import HookReply
     from soloist.integrations.ingest import PollReport
     from soloist.integrations.registry import Connectors, ConnectorStatus
     from soloist.memory.anchors import Anchor
@@ -158,9 +159,14 @@ class Workspace:
     @cached_property
     def connectors(self) -> Connectors:
         """The ``[connectors.*]`` of soloist.toml, each built on first use."""
+        from soloist.config.references import secret_name
         from soloist.integrations.registry import Connectors
 
-        return Connectors(self.settings.connectors, self.store, self.secrets.get,
+        # A connector passes its setting as written (secret:NAME); a bare NAME works too.
+        def secret(reference: str) -> str:
+            return self.secrets.get(secret_name(reference) or reference)
+
+        return Connectors(self.settings.connectors, self.store, secret,
                           self.settings.state_dir, self.root, self._configured_breakers(),
                           self.actor(None))
 
@@ -667,6 +673,14 @@ class Workspace:
         """One real round trip with the connector's server: what was checked, or a
         SoloistError saying in one sentence what is wrong."""
         return self.connectors.get(name).test()
+
+    def receive_webhook(self, path: str, headers: Mapping[str, str],
+                        body: bytes) -> HookReply:
+        """Check and store one delivery to ``/hooks/PATH``; the HTTP answer to give, a 2xx
+        only once the delivery is committed to the store."""
+        from soloist.integrations.hooks import receive
+
+        return receive(self.connectors, path, headers, body)
 
     def sync_connector(self, name: str) -> list[PollReport]:
         """Poll every source of the connector now, into its backlog."""

@@ -106,7 +106,8 @@ def test_the_limits_are_common_to_every_kind() -> None:
 def test_a_connector_names_its_secrets_by_key() -> None:
     assert {kind: secret_fields(model) for kind, model in KINDS.items()} == {
         "email": ("password",), "calendar": ("password",),
-        "billing": ("api_key", "webhook_secret"), "git": (), "webhook": ("secret",)}
+        "billing": ("api_key", "webhook_secret"), "git": ("password",),
+        "webhook": ("secret",)}
     tables = parse_toml(EMAIL + "\n" + BILLING + 'webhook_secret = "secret:HOOK"\n')
     assert tables.connectors["mail"].secrets() == {"password": "secret:MAIL_PASSWORD"}
     assert tables.connectors["stripe"].secrets() == {"api_key": "secret:STRIPE_KEY",
@@ -149,10 +150,10 @@ def test_every_kind_is_strict_frozen_and_closed() -> None:
      "smtp_host?"),
     (EMAIL + 'url = "https://dav.example.com/"\n',
      "soloist.toml:7: unknown key url in [connectors.mail] (kind email); url is a setting of "
-     "kind calendar"),
+     "kind calendar or webhook"),
     (WEBHOOK + 'username = "ada"\n',
      "soloist.toml:4: unknown key username in [connectors.forms] (kind webhook); username is "
-     "a setting of kind email or calendar"),
+     "a setting of kind email or calendar or git"),
     (BILLING + 'secret = "secret:X"\n',
      "soloist.toml:5: unknown key secret in [connectors.stripe] (kind billing); did you mean "
      "webhook_secret?"),
@@ -234,6 +235,10 @@ def test_every_kind_is_strict_frozen_and_closed() -> None:
      "with `soloist secret set NAME` instead"),
     (GIT + 'branch = "-f"\n',
      "soloist.toml:6: [connectors.site] branch: '-f' is not a branch name git accepts"),
+    (GIT + 'password = "hunter2"\n',
+     'soloist.toml:6: [connectors.site] password: a credential is not written in '
+     'soloist.toml; store it with `soloist secret set NAME` and write password = '
+     '"secret:NAME"'),
     (GIT + 'branch = "a..b"\n',
      "soloist.toml:6: [connectors.site] branch: 'a..b' is not a branch name git accepts"),
     (WEBHOOK + 'dedupe_header = "X Delivery"\n',
@@ -244,8 +249,11 @@ def test_every_kind_is_strict_frozen_and_closed() -> None:
      "letters, digits, '_' and '-'"),
     (WEBHOOK + "colour = 1\n",
      "soloist.toml:4: unknown key colour in [connectors.forms] (kind webhook); known: "
-     "kind, secret, tolerance, dedupe_header, path, rate, burst, concurrency, backlog, "
-     "timeout"),
+     "kind, secret, tolerance, dedupe_header, path, url, rate, burst, concurrency, "
+     "backlog, timeout"),
+    (WEBHOOK + 'url = "ftp://example.com/in"\n',
+     "soloist.toml:4: [connectors.forms] url: 'ftp://example.com/in' must be an http:// or "
+     "https:// URL"),
     (WEBHOOK + 'tolerance = "0s"\n',
      "soloist.toml:4: [connectors.forms] tolerance: '0s' is no time at all; give a duration "
      "above zero, such as 30s"),

@@ -253,6 +253,9 @@ class GitConnector(ConnectorBase):
     author_email: Address
     workdir: Text | None = None  # unset: a folder of its own under .soloist/
     poll_interval: PositiveDuration = DEFAULT_POLL
+    #: for an http(s) remote that asks for a login (a token works as the password)
+    username: Text | None = None
+    password: SecretReference | None = None
 
 
 class WebhookConnector(ConnectorBase):
@@ -264,6 +267,8 @@ class WebhookConnector(ConnectorBase):
     tolerance: PositiveDuration = DEFAULT_TOLERANCE
     dedupe_header: Annotated[str, AfterValidator(_header)] = "Webhook-Id"
     path: Annotated[str, AfterValidator(_hook_path)] | None = None  # unset: the name
+    #: where ``NAME.post`` delivers, signed the same way; unset: it only receives
+    url: HttpURL | None = None
 
 
 KINDS: dict[str, type[ConnectorBase]] = {

@@ -18,7 +18,7 @@ rather than rewriting history.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -108,6 +108,14 @@ class GitClient:
         if not (self.workdir / ".git").is_dir():
             raise GitFailed(f"{self.workdir} is not a clone of {self.remote} yet: clone it first")
 
+    def check_branch(self, name: str) -> str:
+        """``name`` when git takes it as a branch name, else :class:`GitFailed` saying why."""
+        return self._branch(name)
+
+    def check_tag(self, name: str) -> str:
+        """``name`` when git takes it as a tag name, else :class:`GitFailed` saying why."""
+        return self._tag(name)
+
     def _branch(self, name: str) -> str:
         safe_value("branch name", name)
         if not self._ok("check-ref-format", f"refs/heads/{name}"):
@@ -159,6 +167,48 @@ class GitClient:
             self._git("symbolic-ref", "HEAD", f"refs/heads/{branch}", what=what)
             self._git("read-tree", "--empty", what=what)
 
+
+    def resolve(self, ref: str) -> str | None:
+        """The commit ``ref`` names (a branch, ``origin/BRANCH``, a tag, a sha), or ``None``."""
+        safe_value("ref", ref)
+        if not self._has(ref):
+            return None
+        return self._git("rev-parse", "--verify", f"{ref}^{{commit}}", what="read a ref").strip()
+
+    def contains(self, ref: str, sha: str) -> bool:
+        """Whether commit ``sha`` is ``ref`` or one of its ancestors."""
+        safe_value("ref", ref)
+        if not _HEX.fullmatch(sha) or not self._has(ref):
+            return False
+        return self._ok("merge-base", "--is-ancestor", sha, ref)
+
+    def fast_forward(self, branch: str) -> None:
+        """Check out ``branch`` and bring it up to ``origin/BRANCH`` when it is behind; a
+        branch that has commits of its own (diverged) is left as it is, for push to refuse."""
+        self.checkout(branch)
+        remote = f"refs/remotes/origin/{branch}"
+        if self._has(remote) and self._has("HEAD") and self._ok(
+                "merge-base", "--is-ancestor", "HEAD", remote):
+            self._git("merge", "--quiet", "--ff-only", "--no-verify", remote,
+                      what=f"bring {branch} up to date")
+
+    def create_branch(self, name: str, sha: str) -> bool:
+        """Make the local branch ``name`` at commit ``sha``: ``True`` when it was made,
+        ``False`` when it already held ``sha`` or a descendant of it; refused when it
+        holds an unrelated commit."""
+        self._branch(name)
+        if not _HEX.fullmatch(sha):
+            raise GitFailed(f"{sha!r} is not a commit id")
+        ref = f"refs/heads/{name}"
+        existing = self.resolve(ref)
+        if existing is not None:
+            if existing == sha or self.contains(ref, sha):
+                return False
+            raise GitFailed(f"the branch {name} already exists on another commit "
+                            f"({existing[:12]})")
+        # The empty old value: made only if nobody made it in between.
+        self._git("update-ref", "--no-deref", ref, sha, "", what=f"create the branch {name}")
+        return True
 
     # -- commits ---------------------------------------------------------------------------
 
@@ -298,6 +348,20 @@ class GitClient:
         if not self._has(ref):
             return []
         return self._log(ref, f"--max-count={limit}")
+
+    def between(self, old: str | Sequence[str] | None, new: str, *,
+                limit: int = 100) -> list[Commit]:
+        """The commits reachable from ``new`` but from none of ``old`` (one commit, several,
+        or ``None``: all of ``new``'s), newest first, at most ``limit``; none when ``new``
+        is not here. An ``old`` commit this clone does not have is left out."""
+        olds = [] if old is None else [old] if isinstance(old, str) else list(old)
+        for sha in (*olds, new):
+            if not _HEX.fullmatch(sha):
+                raise GitFailed(f"{sha!r} is not a commit id")
+        if not self._has(new):
+            return []
+        known = [sha for sha in olds if self._has(sha)]
+        return self._log(new, f"--max-count={limit}", *(f"^{sha}" for sha in known))
 
     def _log(self, ref: str, *options: str) -> list[Commit]:
         out = self._git("log", "-z", f"--format={_FORMAT}", *options, ref, "--",
