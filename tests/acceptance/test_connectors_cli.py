@@ -9,11 +9,13 @@ import json
 import os
 import re
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.connectors import worker_environment
 from support.imap_server import IMAPTestServer
 from support.smtp_server import SMTPTestServer
 from support.workspaces import write_workspace
@@ -156,3 +158,47 @@ def test_connectors_test_says_what_is_wrong_with_the_login(
 def test_connectors_help_names_the_commands() -> None:
     shown = soloist("connectors", "--help", env={"COLUMNS": "200"}).stdout
     assert "test" in shown and "sync" in shown and "half_open" in shown
+
+
+def probe_cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``soloist ARGS`` in a process whose webhook kind is a probe with a source
+    (tests/support/connectors.py), through the CLI's own entry point."""
+    return subprocess.run([sys.executable, "-m", "support.connectors", "cli", *args,
+                           "-w", str(root)], capture_output=True, text=True, timeout=120,
+                          env=worker_environment(), check=False)
+
+
+@pytest.fixture
+def probe_root(tmp_path: Path) -> Path:
+    root = write_workspace(tmp_path / "probe", {"plain": PLAIN}, toml=(
+        '[connectors.probe]\nkind = "webhook"\nsecret = "secret:PROBE_SECRET"\n'
+        'backlog = 2\n'))
+    set_secret(root, "PROBE_SECRET", "probe-hook-secret-1")
+    return root
+
+
+def test_connectors_sync_polls_into_the_backlog_now(probe_root: Path) -> None:
+    first = probe_cli(probe_root, "connectors", "sync", "probe")
+    assert (first.returncode, first.stdout, first.stderr) == (
+        0, "probe:list: 2 new, 0 already received; more waiting\n", "")
+    full = probe_cli(probe_root, "connectors", "sync", "probe", "--json")
+    assert full.returncode == 0
+    assert json.loads(full.stdout) == [{"source": "probe:list", "accepted": 0,
+                                        "duplicates": 0, "paused": True, "more": False,
+                                        "error": None}]
+    [row] = json.loads(probe_cli(probe_root, "connectors", "--json").stdout)
+    assert (row["cursors"], row["backlog"], row["backlog_limit"]) == (
+        {"list": 2}, {"list": 2}, 2)
+    paused = probe_cli(probe_root, "connectors", "sync", "probe")
+    assert paused.stdout == "probe:list: paused, its backlog is full (nothing read)\n"
+
+
+def test_a_failed_round_trip_is_its_sentence_and_exit_1(probe_root: Path) -> None:
+    failed = probe_cli(probe_root, "connectors", "test", "probe")
+    assert (failed.returncode, failed.stdout, failed.stderr) == (
+        1, "", "error: cannot log in to 127.0.0.1:1 as probe: authentication failed\n")
+    as_json = probe_cli(probe_root, "connectors", "test", "probe", "--json")
+    assert as_json.returncode == 1 and as_json.stderr == ""
+    assert json.loads(as_json.stdout) == {
+        "name": "probe", "ok": False,
+        "error": "cannot log in to 127.0.0.1:1 as probe: authentication failed"}

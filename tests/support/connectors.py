@@ -233,8 +233,26 @@ class ListSource:
         return Polled(events, end if events else cursor, more=end < len(self.items))
 
 
+class ListProbe(ProbeConnector):
+    """A probe with a source of three events, whose round trip always fails."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._source = ListSource(["one", "two", "three"])
+
+    def sources(self) -> Sequence[ListSource]:
+        return [self._source]
+
+    def test(self) -> str:
+        raise DeterministicError(f"cannot log in to {HOST}:1 as probe: authentication failed")
+
+
+#: the value of registry.KINDS that builds a ListProbe
+LIST_PROBE_KIND = "support.connectors:ListProbe"
+
+
 # ---------------------------------------------------------------------------------------
-# A worker process with the probe as the webhook kind
+# Processes with a probe as the webhook kind
 # ---------------------------------------------------------------------------------------
 
 
@@ -251,10 +269,19 @@ def worker_environment() -> dict[str, str]:
 def main(argv: Sequence[str]) -> int:
     """``python -m support.connectors ROOT DATABASE_URL CONCURRENCY``: open the workspace
     with the probe as the webhook kind, say ``ready``, wait for a line on stdin, then run
-    steps until none is left."""
+    steps until none is left.
+
+    ``python -m support.connectors cli ARGS...``: the ``soloist`` command itself, with a
+    :class:`ListProbe` as the webhook kind."""
     from soloist.integrations import registry
     from soloist.workspace import Workspace
 
+    if argv and argv[0] == "cli":
+        from soloist.interfaces.cli.app import main as soloist
+
+        registry.KINDS["webhook"] = LIST_PROBE_KIND
+        sys.argv = ["soloist", *argv[1:]]
+        soloist()  # exits with the command's code
     root, url, concurrency = argv
     registry.KINDS["webhook"] = PROBE_KIND  # this process's own table
     with Workspace(Path(root), database_url=url) as ws:
