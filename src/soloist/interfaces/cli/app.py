@@ -214,6 +214,7 @@ def demo(directory: Annotated[Path | None, typer.Argument(
 def _register_more() -> None:
     from soloist.interfaces.cli import approvals, definitions, hooks, runs
     from soloist.interfaces.cli.audit import audit_app
+    from soloist.interfaces.cli.connectors import connectors_app
     from soloist.interfaces.cli.memory import memory_app
     from soloist.interfaces.cli.secrets import secret_app
     from soloist.interfaces.cli.snapshots import snapshot_app
@@ -226,6 +227,7 @@ def _register_more() -> None:
     app.add_typer(memory_app, name="memory")
     app.add_typer(snapshot_app, name="snapshot")
     app.add_typer(audit_app, name="audit")
+    app.add_typer(connectors_app, name="connectors")
 
 
 def _shown(message: object) -> str:
