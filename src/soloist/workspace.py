@@ -159,14 +159,9 @@ class Workspace:
     @cached_property
     def connectors(self) -> Connectors:
         """The ``[connectors.*]`` of soloist.toml, each built on first use."""
-        from soloist.config.references import secret_name
         from soloist.integrations.registry import Connectors
 
-        # A connector passes its setting as written (secret:NAME); a bare NAME works too.
-        def secret(reference: str) -> str:
-            return self.secrets.get(secret_name(reference) or reference)
-
-        return Connectors(self.settings.connectors, self.store, secret,
+        return Connectors(self.settings.connectors, self.store, self.secrets.get,
                           self.settings.state_dir, self.root, self._configured_breakers(),
                           self.actor(None))
 

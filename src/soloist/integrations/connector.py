@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from soloist.config.connectors import ConnectorBase
+from soloist.config.references import secret_name
 from soloist.execution.tools.base import Effect, Tool, ToolCompensation
 
 if TYPE_CHECKING:
@@ -119,7 +120,7 @@ class Context:
     """What a connector is given: everything it may use, nothing global."""
 
     store: Store
-    secret: Callable[[str], str]  # a ``secret:NAME`` setting -> its value
+    secret: Callable[[str], str]  # a secret's NAME -> its value
     guard: Guard
     folder: Path  # a folder of its own under .soloist/ (git's working copy)
     workspace: Path
@@ -144,7 +145,9 @@ class Connector(ABC):
 
     def secret(self, reference: str | None) -> str | None:
         """The value of a ``secret:NAME`` setting (``None`` stays ``None``)."""
-        return None if reference is None else self.context.secret(reference)
+        if reference is None:
+            return None
+        return self.context.secret(secret_name(reference) or reference)
 
     @abstractmethod
     def actions(self) -> Sequence[Action]: ...

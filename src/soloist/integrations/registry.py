@@ -18,11 +18,13 @@ from typing import Any
 
 from soloist.config.connectors import ConnectorBase
 from soloist.control.breakers import Breakers
-from soloist.errors import NotFound
+from soloist.control.buckets import TokenBucket, capacity, refill
+from soloist.errors import ConfigError, NotFound
 from soloist.execution.tools.base import Tool
 from soloist.integrations.connector import Connector, Context, Source
 from soloist.integrations.guard import Guard, breaker_name
 from soloist.store.base import Store
+from soloist.store.connectors import BucketRow
 
 #: kind -> "module:class" of its connector
 KINDS: dict[str, str] = {
@@ -102,7 +104,12 @@ class Connectors:
         section = self.section(name)
         kind = getattr(section, "kind", "")
         module_name, _, class_name = KINDS[kind].partition(":")
-        cls = getattr(importlib.import_module(module_name), class_name)
+        try:
+            cls = getattr(importlib.import_module(module_name), class_name)
+        except ImportError as exc:
+            raise ConfigError(f"connector {name} (kind {kind}) needs the Python package "
+                              f"{exc.name or 'it imports'}, which is not installed: pip "
+                              "install 'soloist[connectors]'") from None
         guard = Guard(self.store, name, section, self._breakers.policy(name))
         folder = self._state_dir / "connectors" / name
         connector: Connector = cls(name, section, Context(
@@ -143,7 +150,7 @@ class Connectors:
                 breaker_opened_at=breaker.opened_at if breaker else None,
                 rate=rate_burst[0] if rate_burst else None,
                 burst=rate_burst[1] if rate_burst else None,
-                tokens=bucket.tokens if bucket is not None and rate_burst else None,
+                tokens=_tokens_now(bucket, rate_burst, now),
                 concurrency=section.concurrency,
                 in_flight=sum(1 for s in slots if s.name == n and s.expires_at > now),
                 cursors={c.source: c.value for c in cursors if c.connector == n},
@@ -157,3 +164,15 @@ class Connectors:
         built, self._built = self._built, {}
         for connector in built.values():
             connector.close()
+
+
+def _tokens_now(row: BucketRow | None, rate_burst: tuple[float, int] | None,
+                now: float) -> float | None:
+    """What the shared bucket holds now (it refills between calls; the row is as the last
+    call left it); None before its first use or without a rate."""
+    if row is None or rate_burst is None:
+        return None
+    rate, burst = rate_burst
+    size = capacity(rate, burst)
+    state = TokenBucket(rate, size, min(row.tokens, size), row.updated_at)
+    return round(refill(state, now).tokens, 3)

@@ -35,7 +35,6 @@ from pydantic import Field
 from typing_extensions import TypedDict
 
 from soloist.config.connectors import BillingConnector as BillingSettings
-from soloist.config.references import secret_name
 from soloist.errors import InvalidPayload
 from soloist.execution.context import ToolCall
 from soloist.integrations import webhooks
@@ -67,7 +66,7 @@ class BillingConnector(Connector):
 
     def client(self) -> StripeBillingClient:
         """A client of the configured account; close it after use."""
-        return StripeBillingClient(api_key=_resolve(self, self.settings.api_key),
+        return StripeBillingClient(api_key=(self.secret(self.settings.api_key) or ""),
                                    base_url=self.settings.base_url,
                                    timeout=self.settings.timeout)
 
@@ -162,7 +161,7 @@ class BillingHook:
         return self.connector.name
 
     def accept(self, headers: Mapping[str, str], body: bytes, now: float) -> Received:
-        secret = _resolve(self.connector, self.connector.settings.webhook_secret)
+        secret = (self.connector.secret(self.connector.settings.webhook_secret) or "")
         webhooks.verify_headers(body, headers, [secret], now=now,
                                 tolerance=webhooks.DEFAULT_TOLERANCE, scheme=webhooks.STRIPE)
         event = _event(body)
@@ -200,10 +199,3 @@ def _event(body: bytes) -> dict[str, Any]:
 def _customer(customer: Customer) -> dict[str, Any]:
     return {"id": customer.id, "email": customer.contact.email, "name": customer.contact.name,
             "metadata": customer.metadata}
-
-
-def _resolve(connector: Connector, reference: str | None) -> str:
-    """The value of a ``secret:NAME`` setting. The workspace's resolver takes the bare
-    NAME, so the prefix is taken off here (a resolver that takes it off itself gets
-    the bare name unchanged)."""
-    return connector.secret(secret_name(reference or "") or reference) or ""

@@ -36,7 +36,6 @@ from zoneinfo import ZoneInfo
 from pydantic import AwareDatetime
 
 from soloist.config.connectors import CalendarConnector as CalendarSettings
-from soloist.config.references import secret_name
 from soloist.errors import DeterministicError, InvalidPayload
 from soloist.execution.context import ToolCall
 from soloist.integrations.calendar.client import DAV, CalendarClient, Saved
@@ -76,7 +75,7 @@ class CalendarConnector(Connector):
     def client(self, url: str | None = None) -> CalendarClient:
         """A client of the configured calendar (or of ``url``); close it after use."""
         return CalendarClient(url or self.calendar_url(), username=self.settings.username,
-                              password=_resolve(self, self.settings.password),
+                              password=(self.secret(self.settings.password) or ""),
                               timeout=self.settings.timeout, zone=self.zone,
                               use_sync_tokens=self.settings.sync_tokens)
 
@@ -305,10 +304,3 @@ def _calendars(dav: CalendarClient, home: str) -> list[tuple[str, str]]:
     found = _props(dav, home, "1")
     return sorted((url, (prop.findtext(f"{DAV}displayname") or "").strip())
                   for url, prop in found.items() if _is_calendar(prop))
-
-
-def _resolve(connector: Connector, reference: str | None) -> str:
-    """The value of a ``secret:NAME`` setting. The workspace's resolver takes the bare
-    NAME, so the prefix is taken off here (a resolver that takes it off itself gets
-    the bare name unchanged)."""
-    return connector.secret(secret_name(reference or "") or reference) or ""
