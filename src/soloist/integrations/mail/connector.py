@@ -27,7 +27,8 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from soloist.config.connectors import EmailConnector as EmailSettings
-from soloist.errors import DeterministicError
+from soloist.config.references import secret_name
+from soloist.errors import DeterministicError, NotFound
 from soloist.execution.context import ToolCall
 from soloist.integrations.connector import Action, Connector, Context, Polled, Received
 from soloist.integrations.entities import Contact, Line, Message, MessageId, load
@@ -102,10 +103,21 @@ class EmailConnector(Connector):
 
     # -- the servers -------------------------------------------------------------------
 
+    def _password(self) -> str:
+        reference = self.settings.password
+        try:
+            return self.context.secret(reference)
+        except NotFound:
+            # The workspace's resolver takes the bare NAME of ``secret:NAME``; either works.
+            name = secret_name(reference)
+            if name is None:
+                raise
+            return self.context.secret(name)
+
     def _smtp(self) -> SMTPClient:
         host, port = self.settings.smtp
         return SMTPClient(host, port, username=self.settings.username,
-                          password=self.secret(self.settings.password),
+                          password=self._password(),
                           security=self.settings.smtp_security, timeout=self.settings.timeout)
 
     def _imap(self) -> IMAPClient | None:
@@ -113,7 +125,7 @@ class EmailConnector(Connector):
         if where is None:
             return None
         return IMAPClient(where[0], where[1], username=self.settings.username,
-                          password=self.secret(self.settings.password) or "",
+                          password=self._password(),
                           security=self.settings.imap_security, timeout=self.settings.timeout)
 
     def _mailbox(self) -> IMAPClient:
