@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import email
 import email.policy
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,9 +21,13 @@ from support.netutil import free_port
 from support.smtp_server import SMTPTestServer
 from support.workspaces import write_workspace
 
+import soloist
+from soloist.errors import DeterministicError
+from soloist.execution.context import ToolCall
 from soloist.integrations.entities import Contact
 from soloist.integrations.mail.compose import Draft, build, message_id_for
 from soloist.integrations.mail.parse import attachment_contents, parse_message
+from soloist.integrations.mail.smtp import SMTPClient
 from soloist.workspace import Workspace
 
 SENDER = "ada@example.test"
@@ -41,6 +46,13 @@ def answer(ctx, message):
 
 def seen(ctx, **fields):
     return fields
+
+
+def tidy(ctx, found):
+    uids = [f["uid"] for f in found]
+    ctx.stage("mail.mark_seen", {"uids": uids})
+    ctx.stage("mail.move", {"uids": uids[:1], "destination": "Archive"})
+    return {"uids": uids}
 '''.replace("PLAN", base64.b64encode(b"%PDF-1.4 \x00\xff binary plan").decode())
 
 NOTIFY = """
@@ -83,7 +95,17 @@ steps:
   - {id: look, python: "tasks:seen", args: {run: "{{ inputs.run }}"}}
 """
 
-PLAYBOOKS = {"notify": NOTIFY, "gated": GATED, "answer": ANSWER, "on_reply": ON_REPLY}
+TIDY = """
+name: tidy
+steps:
+  - id: find
+    tool: mail.search
+    args: {from_address: "carol@example.test", since: "2026-11-30", limit: 10}
+  - {id: act, python: "tasks:tidy", args: {found: "{{ steps.find.output }}"}, needs: [find]}
+"""
+
+PLAYBOOKS = {"notify": NOTIFY, "gated": GATED, "answer": ANSWER, "on_reply": ON_REPLY,
+             "tidy": TIDY}
 
 
 def _toml(smtp_port: int, imap: IMAPTestServer | None, **extra: Any) -> str:
@@ -174,10 +196,8 @@ def test_a_step_sends_one_message_under_its_derived_id_and_files_it_in_sent(
         assert result["reply"].startswith("250 ") and result["reconciled"] is False
         assert isinstance(result["sent_folder_uid"], int)
         assert ws.show(run_id).steps[0].output == result
-
-        # Without an IMAP account the send goes out all the same, with nothing filed.
-        assert ws.connectors.get("mail").tools()[0].tags[:2] == (
-            "external-communication", "email")
+        send = ws.tools.get("mail.send")
+        assert send.effect == "write" and "external-communication" in send.tags
 
 
 def test_a_reply_threads_under_the_original_and_carries_its_attachment(
@@ -206,10 +226,11 @@ def test_a_reply_threads_under_the_original_and_carries_its_attachment(
 
 # -- receiving ----------------------------------------------------------------------------
 
-def _mail(subject: str, message_id: str, *, in_reply_to: str | None = None) -> bytes:
+def _mail(subject: str, message_id: str, *, in_reply_to: str | None = None,
+          sender: str = "Bob <bob@example.test>") -> bytes:
     threading = f"In-Reply-To: {in_reply_to}\r\nReferences: {in_reply_to}\r\n" \
         if in_reply_to else ""
-    return (f"From: Bob <bob@example.test>\r\nTo: {SENDER}\r\nSubject: {subject}\r\n"
+    return (f"From: {sender}\r\nTo: {SENDER}\r\nSubject: {subject}\r\n"
             f"Message-ID: {message_id}\r\n{threading}"
             "Date: Tue, 01 Dec 2026 10:00:00 +0000\r\n\r\nThanks!\r\n").encode()
 
@@ -281,7 +302,114 @@ def test_broken_mime_and_a_20mb_attachment_become_events_that_say_what_was_wrong
         assert big["message"]["text"].strip() == "Here it is."
 
 
+def test_a_new_uidvalidity_starts_the_folder_over_under_new_delivery_ids(
+        tmp_path: Path, db_url: str, smtp_server: SMTPTestServer,
+        imap: IMAPTestServer) -> None:
+    with imap.client() as client:
+        client.create_folder("Support")
+    imap.deliver(_mail("first", "<f1@example.test>"), folder="Support")
+    with _open(tmp_path, db_url, smtp_server.port, imap, read_existing=True,
+               inbox_folder='"Support"') as ws:
+        assert ws.sync_connector("mail")[0].accepted == 1
+        with imap.client() as client:  # the folder is recreated: its UIDs start again
+            client.delete_folder("Support")
+            client.create_folder("Support")
+        imap.deliver(_mail("first", "<f1@example.test>"), folder="Support")
+        imap.deliver(_mail("second", "<f2@example.test>"), folder="Support")
+        assert ws.sync_connector("mail")[0].accepted == 2
+        with ws.store.transaction() as tx:
+            rows = tx.inbound.take_batch("mail:Support", 10)
+        ids = [row.delivery_id for row in rows]
+        assert len(set(ids)) == 3 and len({i.split(":")[0] for i in ids}) == 2
+
+
+def test_search_mark_seen_and_move_act_on_the_mailbox(
+        tmp_path: Path, db_url: str, smtp_server: SMTPTestServer,
+        imap: IMAPTestServer) -> None:
+    with imap.client() as client:
+        client.create_folder("Archive")
+    for n in range(3):
+        imap.deliver(_mail(f"order {n}", f"<o{n}@example.test>",
+                           sender="Carol <carol@example.test>"))
+    imap.deliver(_mail("hello", "<h@example.test>"))
+    with _open(tmp_path, db_url, smtp_server.port, imap) as ws:
+        run_id = _run(ws, "tidy")
+        assert ws.get_run(run_id).state == "done", ws.get_run(run_id).error
+        found = ws.show(run_id).steps[0].output
+        assert [f["message"]["subject"] for f in found] == ["order 2", "order 1", "order 0"]
+        assert found[0]["message"]["from"]["email"] == "carol@example.test"
+        assert [i.status for i in ws.show(run_id).intents] == ["dispatched", "dispatched"]
+        with imap.client() as client:
+            client.select_folder("INBOX", readonly=True)
+            flags = client.get_flags(client.search("ALL"))
+        seen = sorted(uid for uid, f in flags.items() if b"\\Seen" in f)
+        assert seen == sorted(f["uid"] for f in found[1:])  # the first one moved
+        [archived] = imap.folder_messages("Archive").values()
+        assert b"<o2@example.test>" in archived
+        # Both are idempotent: done again, nothing changes and nothing fails.
+        call = ToolCall(run_id, "act", "again", str(ws.root))
+        ws.tools.get("mail.move").invoke(
+            {"uids": [found[0]["uid"]], "destination": "Archive"}, call)
+        assert len(imap.folder_messages("Archive")) == 1
+
+
+def test_the_connector_test_says_what_it_checked(
+        tmp_path: Path, db_url: str, smtp_server: SMTPTestServer,
+        imap: IMAPTestServer) -> None:
+    with _open(tmp_path, db_url, smtp_server.port, imap) as ws:
+        assert ws.test_connector("mail") == (
+            f"logged in to SMTP 127.0.0.1:{smtp_server.port} as {USER} and to IMAP "
+            f"127.0.0.1:{imap.port}, where the folder INBOX opens")
+
+
+def test_the_example_policy_puts_an_email_behind_a_gate(
+        tmp_path: Path, db_url: str, smtp_server: SMTPTestServer) -> None:
+    template = Path(soloist.__file__).parent / "templates" / "workspace" / "policies.yaml"
+    with _open(tmp_path, db_url, smtp_server.port, None) as ws:
+        shutil.copy(template, ws.root / "policies.yaml")
+        ws.deploy("person:test")
+        run_id = _run(ws, "notify", {"subject": "Hello"})
+        [pending] = ws.approvals(run_id=run_id)
+        assert smtp_server.messages == []
+        ws.approve(pending.approval.id)
+        ws.worker().run(until_idle=True)
+        assert ws.get_run(run_id).state == "done" and len(smtp_server.messages) == 1
+
+
 # -- failures -----------------------------------------------------------------------------
+
+def test_a_refused_message_is_not_left_transmitting(tmp_path: Path, db_url: str) -> None:
+    with SMTPTestServer(user=USER, password=PASSWORD, reply_error="451 4.3.0 try later") \
+            as busy, _open(tmp_path, db_url, busy.port, None) as ws:
+        run_id = _run(ws, "notify", {"subject": "Hello"})
+        # Refused twice at the end of DATA: each refusal put the intent back to pending,
+        # so the retry sent again instead of asking a person about an unknown outcome.
+        assert ws.get_run(run_id).state == "failed"
+        assert [m["kind"] for m in _moves(ws, run_id) if m.get("kind")] == [
+            "transient", "transient"]
+        assert "451 4.3.0 try later" in (ws.get_run(run_id).error or "")
+        assert ws.approvals(run_id=run_id) == [] and busy.messages == []
+
+
+def test_what_fails_before_the_data_goes_out_sends_nothing(
+        smtp_server: SMTPTestServer) -> None:
+    draft = Draft(sender=ADA, to=(Contact(email="bob@example.test"),), subject="x")
+
+    def refuse() -> None:
+        raise DeterministicError("the store says no")
+
+    with SMTPClient(smtp_server.host, smtp_server.port, username=USER, password=PASSWORD,
+                    security="none", timeout=5) as client:
+        with pytest.raises(DeterministicError, match="the store says no"):
+            client.send(build(draft, "k/s/0"), SENDER, ["bob@example.test"],
+                        before_data=refuse)
+    with SMTPClient(smtp_server.host, smtp_server.port, username=USER, password=PASSWORD,
+                    security="none", timeout=5) as client:
+        client.send(build(draft, "k/s/1"), SENDER, ["bob@example.test"],
+                    before_data=lambda: None)
+    assert list(smtp_server.message_ids().values()) == [1]
+    assert smtp_server.messages[0].message_id == message_id_for("k/s/1", ADA)
+
 
 def test_bad_credentials_fail_the_step_with_one_sentence(
         tmp_path: Path, db_url: str, smtp_server: SMTPTestServer) -> None:
@@ -293,8 +421,9 @@ def test_bad_credentials_fail_the_step_with_one_sentence(
         assert run.state == "failed" and run.error == f"step send failed: {sentence}"
         assert [m["kind"] for m in _moves(ws, run_id) if m.get("kind")] == ["deterministic"]
         assert smtp_server.messages == [] and _intent(ws, run_id).status == "failed"
-        with pytest.raises(Exception, match="authentication failed"):
+        with pytest.raises(DeterministicError) as refused:
             ws.test_connector("mail")
+        assert str(refused.value) == sentence
 
 
 def test_a_server_that_is_down_is_transient_and_sends_nothing(
