@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import email
 import email.policy
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ from support.smtp_server import SMTPTestServer
 from support.workspaces import write_workspace
 
 import soloist
-from soloist.errors import DeterministicError
+from soloist.errors import DeterministicError, InvalidPayload
 from soloist.execution.context import ToolCall
 from soloist.integrations.entities import Contact
 from soloist.integrations.mail.compose import Draft, build, message_id_for
@@ -377,6 +378,27 @@ def test_the_example_policy_puts_an_email_behind_a_gate(
 
 
 # -- failures -----------------------------------------------------------------------------
+
+def test_bad_arguments_are_refused_when_staged_naming_the_field(
+        tmp_path: Path, db_url: str, smtp_server: SMTPTestServer) -> None:
+    with _open(tmp_path, db_url, smtp_server.port, None) as ws:
+        send = ws.tools.get("mail.send")
+        assert send.validate({"to": "bob@example.test", "subject": "one address"})["to"] \
+            == ("bob@example.test",)
+        for args, field in (({"to": ["bob"], "subject": "x"}, "to[0]"),
+                            ({"to": ["bob@example.test"], "subject": "a\nBcc: eve@x.org"},
+                             "subject"),
+                            ({"to": ["bob@example.test"], "subject": "x",
+                              "attachments": [{"name": "a.txt", "content_base64": "%%"}]},
+                             "attachments[0].content_base64")):
+            with pytest.raises(DeterministicError, match=re.escape(f"'{field}'")):
+                send.validate(args)
+        with pytest.raises(InvalidPayload, match="no From or Reply-To"):
+            ws.tools.get("mail.reply").invoke(
+                {"message": {"subject": "anonymous"}, "text": "hi"},
+                ToolCall("r", "s", "r/s/0", str(ws.root)))
+        assert smtp_server.messages == []
+
 
 def test_a_refused_message_is_not_left_transmitting(tmp_path: Path, db_url: str) -> None:
     with SMTPTestServer(user=USER, password=PASSWORD, reply_error="451 4.3.0 try later") \

@@ -24,7 +24,7 @@ from datetime import date
 from email.utils import parseaddr
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from soloist.config.connectors import EmailConnector as EmailSettings
 from soloist.config.references import secret_name
@@ -54,11 +54,17 @@ def _check_base64(value: str) -> str:
     try:
         base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
-        raise ValueError("is not base64") from None
+        raise ValueError("must be the file's bytes in base64") from None
     return value
 
 
+def _listed(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
 MailAddress = Annotated[str, AfterValidator(_check_address)]
+#: a list of addresses; one address alone is taken as a list of one (``to: bob@x.org``)
+Addresses = Annotated[tuple[MailAddress, ...], BeforeValidator(_listed)]
 
 
 class AttachmentArg(BaseModel):
@@ -147,9 +153,9 @@ class EmailConnector(Connector):
             Action("move", self.move, "write", idempotent=True, tags=("email",)),
         )
 
-    def send(self, to: tuple[MailAddress, ...], subject: Line,
+    def send(self, to: Addresses, subject: Line,
              text: str = "", html: str | None = None,
-             cc: tuple[MailAddress, ...] = (), bcc: tuple[MailAddress, ...] = (),
+             cc: Addresses = (), bcc: Addresses = (),
              attachments: tuple[AttachmentArg, ...] = (),
              in_reply_to: MessageId | None = None, references: tuple[MessageId, ...] = (),
              call: ToolCall | None = None) -> dict[str, Any]:

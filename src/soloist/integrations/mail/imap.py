@@ -174,8 +174,9 @@ class IMAPClient(MailAccount):
         if limit < 1:
             raise DeterministicError("limit must be at least 1")
         self._select(folder, readonly=True)
-        found = self._call(f"search the folder {folder!r}",
-                           lambda c: c.search(list(criteria) or ["ALL"]))
+        wide = any(isinstance(c, str) and not c.isascii() for c in criteria)
+        found = self._call(f"search the folder {folder!r}", lambda c: c.search(
+            list(criteria) or ["ALL"], charset="UTF-8" if wide else None))
         uids = sorted((int(u) for u in found), reverse=True)[:limit]
         out: list[Fetched] = []
         for start in range(0, len(uids), FETCH_CHUNK):
