@@ -494,7 +494,7 @@ def _cut_short(ws: Workspace) -> tuple[str, str]:
 def test_a_send_cut_short_that_is_in_sent_is_recorded_and_not_sent_again(
         tmp_path: Path, db_url: str, smtp_server: SMTPTestServer,
         imap: IMAPTestServer) -> None:
-    with _open(tmp_path, db_url, smtp_server.port, imap) as ws:
+    with _open(tmp_path, db_url, smtp_server.port, imap, rate=5) as ws:
         run_id, message_id = _cut_short(ws)
         # Filed as the connector files it (a provider may file what it relays, too).
         draft = Draft(sender=ADA, to=(Contact(email="bob@example.test"),), subject="Invoice")
@@ -507,6 +507,10 @@ def test_a_send_cut_short_that_is_in_sent_is_recorded_and_not_sent_again(
         assert result["reconciled"] is True and result["message_id"] == message_id
         assert result["sent_folder_uid"] in imap.folder_messages("Sent")
         assert smtp_server.messages == []
+        # Proving it spent no turn of the rate limit; a send does.
+        assert ws.connector_status("mail")[0].tokens is None
+        _run(ws, "notify", {"subject": "Hello"})
+        assert ws.connector_status("mail")[0].tokens is not None
 
 
 def test_a_send_cut_short_that_cannot_be_proven_waits_for_a_person_who_sends_again(

@@ -36,6 +36,7 @@ from soloist.errors import (
     BreakerOpen,
     OutcomeUnknown,
     SoloistError,
+    StepFailure,
     TransientError,
     Unconfirmed,
     describe,
@@ -118,16 +119,10 @@ class Outbox:
                                      "another attempt; not sending it twice")
             marked = True
 
-        def round_trip() -> SendReply:
-            client = self.smtp().open()  # a failure here sent nothing
-            try:
-                return client.send(message, draft.sender.email, envelope,
-                                   before_data=before_data if bookkeeping else None)
-            finally:
-                client.close()
-
         try:
-            reply = self.guard.call(key, round_trip)
+            reply = self._round_trip(key, lambda client: client.send(
+                message, draft.sender.email, envelope,
+                before_data=before_data if bookkeeping else None))
         except Exception as error:
             if marked and not _unknown(error):
                 # The server answered the end of DATA with a refusal: nothing was taken.
@@ -148,6 +143,26 @@ class Outbox:
                 raise
         result["sent_folder_uid"] = self._file(message)
         return result
+
+    def _round_trip(self, key: str, send: Callable[[SMTPClient], SendReply]) -> SendReply:
+        """``send`` on an open connection, inside the guard. The connection is opened first
+        so the rate limit's turn is spent right before MAIL FROM, not before a log-in; a
+        failure to open (which sent nothing) still goes through the guard, so the breaker
+        counts it."""
+        client = self.smtp()
+        try:
+            client.open()
+        except StepFailure as error:
+            refused = error
+
+            def failed() -> SendReply:
+                raise refused
+
+            return self.guard.call(key, failed)
+        try:
+            return self.guard.call(key, lambda: send(client))
+        finally:
+            client.close()
 
     def _file(self, message: EmailMessage) -> int | None:
         """Save the sent message into the Sent folder; its UID there, when known."""
