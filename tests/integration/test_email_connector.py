@@ -9,8 +9,11 @@ from __future__ import annotations
 import base64
 import email
 import email.policy
+import os
 import re
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -137,8 +140,9 @@ def imap() -> Iterator[IMAPTestServer]:
 
 
 def _open(tmp_path: Path, db_url: str, smtp_port: int, imap: IMAPTestServer | None,
-          password: str = PASSWORD, **extra: Any) -> Workspace:
-    root = write_workspace(tmp_path / "ws", PLAYBOOKS, TASKS, _toml(smtp_port, imap, **extra))
+          password: str = PASSWORD, worker: str = "", **extra: Any) -> Workspace:
+    root = write_workspace(tmp_path / "ws", PLAYBOOKS, TASKS,
+                           worker + _toml(smtp_port, imap, **extra))
     ws = Workspace(root, database_url=db_url)
     ws.secrets.set("MAIL_PASSWORD", password, "person:test")
     ws.deploy("person:test")
@@ -545,3 +549,56 @@ def test_a_send_cut_short_resolved_by_a_person_is_recorded_and_never_sent(
         ws.worker().run(until_idle=True)
         assert ws.get_run(run_id).state == "done"
         assert smtp_server.messages == [] and _intent(ws, run_id).status == "dispatched"
+
+
+WORKER = """
+import sys
+from soloist.workspace import Workspace
+with Workspace(sys.argv[1], database_url=sys.argv[2]) as ws:
+    ws.worker().run()
+"""
+
+
+def test_a_worker_killed_inside_the_smtp_transaction_never_sends_twice_silently(
+        tmp_path: Path, db_url: str, imap: IMAPTestServer) -> None:
+    with SMTPTestServer(user=USER, password=PASSWORD) as smtp, \
+            _open(tmp_path, db_url, smtp.port, imap,
+                  worker="[worker]\nlease_seconds = 1\n") as ws:
+        run_id = ws.start("notify", {"subject": "Hello"})
+        key, message_id = f"{run_id}/send/0", message_id_for(f"{run_id}/send/0", ADA)
+        smtp.hold_replies()
+        sources = str(Path(soloist.__file__).parents[1])
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            [sources, *filter(None, [os.environ.get("PYTHONPATH")])])}
+        with (tmp_path / "worker.log").open("wb") as log:
+            worker = subprocess.Popen([sys.executable, "-c", WORKER, str(ws.root), db_url],
+                                      env=env, stdout=log, stderr=subprocess.STDOUT)
+            try:
+                # The whole message is at the server, which holds its 250: kill the sender.
+                assert smtp.wait_for_messages(1, timeout=60), \
+                    (tmp_path / "worker.log").read_text()
+                worker.kill()
+            finally:
+                worker.kill()
+                worker.wait()
+        smtp.release_replies()
+        with ws.store.read() as tx:
+            intent = tx.intents.get(key)
+        assert intent is not None and intent.status == "transmitting"
+        while True:  # until the dead worker's lease runs out and a live one may take over
+            with ws.store.read() as tx:
+                step = tx.steps.get(run_id, "send")
+            assert step is not None
+            if step.lease_expires is None or step.lease_expires < time.time():
+                break
+            time.sleep(0.1)
+        ws.worker().run(until_idle=True)
+        [pending] = ws.approvals(run_id=run_id)
+        assert pending.approval.reason == "unconfirmed"
+        assert message_id in pending.approval.message
+        assert "it is not in the folder Sent" in pending.approval.message
+        assert smtp.message_ids() == {message_id: 1}
+        ws.resolve(pending.approval.id, "Bob has it")
+        ws.worker().run(until_idle=True)
+        assert ws.get_run(run_id).state == "done"
+        assert smtp.message_ids() == {message_id: 1}
