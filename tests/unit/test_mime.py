@@ -27,6 +27,7 @@ from soloist.integrations.mail.compose import (
     recipients,
     reply,
     reply_subject,
+    run_of_message_id,
 )
 from soloist.integrations.mail.parse import (
     MAX_DEPTH,
@@ -95,11 +96,20 @@ def test_the_built_message_is_smtp_ready() -> None:
 
 def test_the_message_id_comes_from_the_key_and_the_sender_domain() -> None:
     first = message_id_for("run-1/step-2", ADA)
-    assert re.fullmatch(r"<soloist\.[0-9a-f]{32}@example\.com>", first)
+    assert re.fullmatch(r"<soloist\.run-1\.[0-9a-f]{32}@example\.com>", first)
     assert message_id_for("run-1/step-2", Contact(email="other@EXAMPLE.com")) == first
     assert message_id_for("run-1/step-3", ADA) != first
     assert message_id_for("run-1/step-2", BOB).endswith("@example.org>")
     assert build(draft(), "run-1/step-2")["Message-ID"] == first
+    # The id names the run that sends it (a key's first segment), for replies to find.
+    assert run_of_message_id(first) == "run-1"
+    assert run_of_message_id(message_id_for("r-18c2f4a9b10-ab12cd/send/0", ADA)) \
+        == "r-18c2f4a9b10-ab12cd"
+    assert re.fullmatch(r"<soloist\.[0-9a-f]{32}@example\.com>", message_id_for("k", ADA))
+    assert message_id_for("r.1/s/0", ADA).startswith("<soloist.") \
+        and run_of_message_id(message_id_for("r.1/s/0", ADA)) is None
+    for other in (None, "", "<a@b>", "<soloist.r-1.nothex@x.org>", "<soloist.abc@x.org>"):
+        assert run_of_message_id(other) is None
     # An internationalised domain goes into the id as its ASCII (punycode) form.
     assert message_id_for("k", Contact(email="z@exämple.com")).endswith("@xn--exmple-cua.com>")
 

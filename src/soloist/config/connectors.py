@@ -197,11 +197,13 @@ class EmailConnector(ConnectorBase):
     sent_folder: Text = "Sent"
     inbox_folder: Text = "INBOX"
     poll_interval: PositiveDuration = DEFAULT_POLL
+    #: the first poll ingests the mail already in the inbox; false: only what comes after
+    read_existing: bool = False
 
     @model_validator(mode="after")
     def _imap_settings_need_a_host(self) -> Self:
         imap_only = {"imap_port", "imap_security", "sent_folder", "inbox_folder",
-                     "poll_interval"}
+                     "poll_interval", "read_existing"}
         given = sorted(self.model_fields_set & imap_only)
         if self.imap_host is None and given:
             raise ValueError(f"{given[0]}: applies only with an imap_host")

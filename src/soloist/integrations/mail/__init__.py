@@ -17,4 +17,9 @@ a timeout) and every failure raised as Soloist's errors (``TransientError`` to r
 out; :mod:`~soloist.integrations.mail.imap` reads new mail by UID against a
 ``Cursor(uidvalidity, last_uid)``, saves sent messages into the Sent folder and finds a
 message there by its Message-ID, which is how an unknown outcome is settled.
+
+On top of them, :mod:`~soloist.integrations.mail.connector` is the ``email`` connector (its
+tools and its inbox source), and :mod:`~soloist.integrations.mail.outbox` sends one intent's
+message exactly once: ``transmitting`` recorded before DATA, ``dispatched`` after the
+``250``, and a send cut short settled through the Sent folder or by a person.
 """

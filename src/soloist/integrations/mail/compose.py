@@ -1,10 +1,11 @@
 """An outgoing email, built from a :class:`Draft` and the intent's idempotency key.
 
 SMTP cannot deduplicate, so the message itself carries its identity: the Message-ID is
-``<soloist.{hash}@{domain}>``, a hash of the idempotency key at the sender's domain
-(:func:`message_id_for`). Sending the same intent twice gives the same Message-ID, which is
-what lets the connector look a send up in the Sent folder after a crash, and what a reply
-(``In-Reply-To``) points back at to find the run that sent the original.
+``<soloist.{run}.{hash}@{domain}>``, the run that sends it and a hash of the idempotency
+key at the sender's domain (:func:`message_id_for`). Sending the same intent twice gives
+the same Message-ID, which is what lets the connector look a send up in the Sent folder
+after a crash; a reply's ``In-Reply-To`` names the run that sent the original
+(:func:`run_of_message_id`), with no table to look it up in.
 
 A draft is validated like any entity (no header value holds a line break, there is a
 recipient); :func:`build` returns an ``EmailMessage`` under ``policy.SMTP`` (CRLF line
@@ -15,6 +16,7 @@ and RFC 2231 say.
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import UTC, datetime
 from email import policy, utils
 from email.headerregistry import Address
@@ -30,6 +32,9 @@ from soloist.integrations.entities import Contact, Entity, Line, Message, Messag
 #: headers, and clients thread on those ends (RFC 5322 3.6.4 allows trimming the middle)
 MAX_REFERENCES = 20
 _HASH_DIGITS = 32  # 128 bits of the key's SHA-256: no two keys meet
+#: a run id as it may appear in a Message-ID's left part (``r-18c2f4a9b10-ab12cd``)
+_RUN = re.compile(r"[A-Za-z0-9-]{1,64}")
+_OURS = re.compile(rf"<soloist\.([A-Za-z0-9-]{{1,64}})\.[0-9a-f]{{{_HASH_DIGITS}}}@[^<>\s]+>")
 #: bodies go out as quoted-printable or base64, so a server without 8BITMIME takes them too
 _POLICY = policy.SMTP.clone(cte_type="7bit")
 
@@ -76,9 +81,21 @@ def _ascii_domain(email: str) -> str:
 
 def message_id_for(key: str, sender: Contact) -> str:
     """The Message-ID of the message an intent sends: the same key and sender always give
-    the same id, different keys different ones."""
+    the same id, different keys different ones. A key shaped ``run/step/index`` puts its
+    run in the id too (see :func:`run_of_message_id`)."""
     digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:_HASH_DIGITS]
-    return f"<soloist.{digest}@{_ascii_domain(sender.email)}>"
+    run, slash, _ = key.partition("/")
+    left = f"{run}.{digest}" if slash and _RUN.fullmatch(run) else digest
+    return f"<soloist.{left}@{_ascii_domain(sender.email)}>"
+
+
+def run_of_message_id(message_id: str | None) -> str | None:
+    """The run that sent the message ``message_id`` names (with its angle brackets), when
+    Soloist made that id; ``None`` for any other id."""
+    if not message_id:
+        return None
+    found = _OURS.fullmatch(message_id.strip())
+    return found.group(1) if found else None
 
 
 def reply_subject(subject: str) -> str:

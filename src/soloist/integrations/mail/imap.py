@@ -158,6 +158,37 @@ class IMAPClient(MailAccount):
 
         return self._call(f"open the folder {folder!r}", select)
 
+    def newest(self, folder: str = "INBOX") -> Cursor:
+        """A cursor past every message ``folder`` holds now (from STATUS UIDNEXT): reading
+        from it gives only the mail that arrives later."""
+        def status(client: imapclient.IMAPClient) -> Cursor:
+            answer = client.folder_status(folder, [b"UIDNEXT", b"UIDVALIDITY"])
+            return Cursor(int(answer[b"UIDVALIDITY"]), max(0, int(answer[b"UIDNEXT"]) - 1))
+
+        return self._call(f"read the status of the folder {folder!r}", status)
+
+    def search(self, criteria: Sequence[Any], folder: str = "INBOX", *,
+               limit: int = 50) -> list[Fetched]:
+        """The newest ``limit`` messages of ``folder`` that match the IMAP SEARCH
+        ``criteria`` (``["FROM", "ada@x.org", "SINCE", date]``), newest first."""
+        if limit < 1:
+            raise DeterministicError("limit must be at least 1")
+        self._select(folder, readonly=True)
+        wide = any(isinstance(c, str) and not c.isascii() for c in criteria)
+        found = self._call(f"search the folder {folder!r}", lambda c: c.search(
+            list(criteria) or ["ALL"], charset="UTF-8" if wide else None))
+        uids = sorted((int(u) for u in found), reverse=True)[:limit]
+        out: list[Fetched] = []
+        for start in range(0, len(uids), FETCH_CHUNK):
+            chunk = uids[start:start + FETCH_CHUNK]
+
+            def fetch(client: imapclient.IMAPClient, chunk: list[int] = chunk) -> Any:
+                return client.fetch(chunk, ["BODY.PEEK[]"])
+
+            answer = self._call(f"fetch messages from the folder {folder!r}", fetch)
+            out.extend(Fetched(uid, _parsed(answer.get(uid), uid)) for uid in chunk)
+        return out
+
     def fetch_new(self, cursor: Cursor | None, folder: str = "INBOX", *,
                   limit: int = 100) -> Batch:
         """The messages of ``folder`` above ``cursor.last_uid``, oldest first, at most

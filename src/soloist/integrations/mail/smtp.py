@@ -3,7 +3,9 @@
 A send is two calls because the caller records the intent's state between them:
 :meth:`SMTPClient.open` connects, secures (``none``, ``starttls`` or ``tls``) and logs in,
 and whatever fails there sent nothing; :meth:`SMTPClient.send` gives the envelope and the
-message. Up to the server's ``354`` nothing was sent either; once the message's bytes
+message. Up to the server's ``354`` nothing was sent either (``before_data`` runs then, so
+the caller can record that the send is under way, and a failure there aborts the
+transaction with nothing sent); once the message's bytes
 start going out, a broken connection or a timeout leaves the outcome unknown: the server
 may have queued it and only its reply was lost. That case raises
 :class:`~soloist.errors.OutcomeUnknown` (a ``TransientError``), never a plain transient
@@ -29,7 +31,7 @@ import re
 import smtplib
 import socket
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import NoReturn, Self
@@ -124,11 +126,17 @@ class SMTPClient(MailAccount):
 
     # -- send: after the message began, a failure leaves the outcome unknown -------------
 
-    def send(self, message: EmailMessage, sender: str, recipients: Sequence[str]) -> SendReply:
+    def send(self, message: EmailMessage, sender: str, recipients: Sequence[str], *,
+             before_data: Callable[[], None] | None = None) -> SendReply:
         """Send ``message`` from the envelope ``sender`` to ``recipients`` (see
         :func:`~soloist.integrations.mail.compose.recipients`) and return the reply.
 
-        Raises ``TransientError``/``DeterministicError`` when nothing was sent, and
+        ``before_data`` is called once the server answered ``354`` to DATA, before any
+        byte of the message goes out; whatever it raises drops the connection (the server
+        then discards the transaction) and is raised as it is.
+
+        Raises ``TransientError``/``DeterministicError`` when nothing was sent (a refusal
+        of the message after its end is definite too), and
         :class:`~soloist.errors.OutcomeUnknown` when the message may have been.
         """
         smtp = self._smtp
@@ -150,6 +158,14 @@ class SMTPClient(MailAccount):
         if code != 354:
             self._reset(smtp)
             _refused(f"{self.where} refused the message", code, reply)
+        if before_data is not None:
+            try:
+                before_data()
+            except BaseException:
+                # Mid-DATA there is no RSET: a connection closed before the final "." is a
+                # transaction the server drops.
+                self._abort()
+                raise
         try:
             smtp.send(data)
             code, reply = smtp.getreply()
@@ -174,6 +190,11 @@ class SMTPClient(MailAccount):
             if code not in (250, 251):
                 self._reset(smtp)
                 _refused(f"{self.where} refused the recipient {recipient}", code, reply)
+
+    def _abort(self) -> None:
+        smtp, self._smtp = self._smtp, None
+        if smtp is not None:
+            smtp.close()
 
     def _reset(self, smtp: smtplib.SMTP) -> None:
         try:
