@@ -135,8 +135,6 @@ def test_an_unknown_connector_is_one_sentence_and_exit_1(root: Path, command: st
 
 def test_connectors_test_says_what_is_wrong_with_the_login(
         root: Path, smtp_server: SMTPTestServer, imap_server: IMAPTestServer) -> None:
-    # The email connector is being written beside this test; it runs once it exists.
-    pytest.importorskip("soloist.integrations.mail.connector")
     set_secret(root, "MAIL_PASSWORD", "wrong-password-1")
     refused = soloist("connectors", "test", "mail", "-w", str(root), check=False)
     ports = f"({smtp_server.port}|{imap_server.port})"

@@ -27,8 +27,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from soloist.config.connectors import EmailConnector as EmailSettings
-from soloist.config.references import secret_name
-from soloist.errors import DeterministicError, NotFound
+from soloist.errors import DeterministicError
 from soloist.execution.context import ToolCall
 from soloist.integrations.connector import Action, Connector, Context, Polled, Received
 from soloist.integrations.entities import Contact, Line, Message, MessageId, load
@@ -110,15 +109,7 @@ class EmailConnector(Connector):
     # -- the servers -------------------------------------------------------------------
 
     def _password(self) -> str:
-        reference = self.settings.password
-        try:
-            return self.context.secret(reference)
-        except NotFound:
-            # The workspace's resolver takes the bare NAME of ``secret:NAME``; either works.
-            name = secret_name(reference)
-            if name is None:
-                raise
-            return self.context.secret(name)
+        return self.secret(self.settings.password) or ""
 
     def _smtp(self) -> SMTPClient:
         host, port = self.settings.smtp
