@@ -41,7 +41,7 @@ from_address = "ada@example.com"
      "name such as mail.example.com or 127.0.0.1, without a scheme or a path"),
     (MAIL + 'url = "https://dav.example.com/"\n',
      "soloist.toml:9: unknown key url in [connectors.mail] (kind email); url is a setting "
-     "of kind calendar"),
+     "of kind calendar or webhook"),
 ])
 def test_a_bad_connector_table_stops_a_command_at_open(tmp_path: Path, toml: str,
                                                        sentence: str) -> None:
