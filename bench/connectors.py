@@ -50,7 +50,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 GOALS = {"send_ratio": 0.7, "ingest_ratio": 0.5, "rate_limit_error": 0.05}
-USER, PASSWORD = "sender@example.test", "s3cret"
+USER, PASSWORD = "sender@example.test", "bench-password-1"
 SENDER = "office@example.test"
 LIMIT_RATE = 40.0
 
@@ -58,7 +58,7 @@ SERVE_SMTP = """
 import sys, time
 from pathlib import Path
 from support.smtp_server import SMTPTestServer
-with SMTPTestServer(folder=Path(sys.argv[1])) as server:
+with SMTPTestServer(folder=Path(sys.argv[1]), password=sys.argv[2]) as server:
     print(server.port, flush=True)
     sys.stdin.read()
 """
@@ -95,7 +95,7 @@ class SMTPServerProcess:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         env = {**os.environ, "PYTHONPATH": f"{ROOT / 'tests'}{os.pathsep}{ROOT / 'src'}"}
-        self.process = subprocess.Popen([sys.executable, "-c", SERVE_SMTP, str(folder)],
+        self.process = subprocess.Popen([sys.executable, "-c", SERVE_SMTP, str(folder), PASSWORD],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
         assert self.process.stdout is not None
         self.port = int(self.process.stdout.readline())

@@ -624,6 +624,9 @@ class Workspace:
                                 lease_seconds=s.lease_seconds, poll_seconds=s.poll_seconds,
                                 queue_limits=dict(s.queue_limits))
         self.connect_tools()
+        if self.settings.connectors:
+            for connector in self.connectors:
+                connector.prepare()
         worker = Worker(self.store, self.registry, self.runner, options, name=name)
         # Policies deployed from another process apply within seconds (secrets at once:
         # the store checks their stamp in every write transaction).

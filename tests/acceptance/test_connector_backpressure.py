@@ -53,7 +53,7 @@ def most_in_one_second(times: list[float], width: float) -> int:
 
 @pytest.mark.slow
 def test_four_workers_share_one_rate_limit_at_the_relay(tmp_path: Path, db_url: str) -> None:
-    with SMTPTestServer(require_auth=False) as smtp:
+    with SMTPTestServer(password="relay-password-1") as smtp:
         root = write_workspace(tmp_path / "ws", {"notify": PLAYBOOK}, toml=f"""
 [connectors.mail]
 kind = "email"

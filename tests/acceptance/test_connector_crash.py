@@ -44,6 +44,7 @@ RUNS = 100
 RANDOM_KILLS = 6
 WINDOW_KILLS = 4
 SENDER = "office@example.test"
+PASSWORD = "crash-password-1"  # the mail account's (SMTP and IMAP) and the calendar's
 
 PLAYBOOK = """
 name: order
@@ -172,8 +173,9 @@ def invoices_by_customer(billing: StripeTestServer) -> Counter[str]:
 def test_killed_workers_send_each_email_once_or_ask_and_make_everything_else_once(
         tmp_path: Path, db_url: str) -> None:
     mailbox = tmp_path / "relay"
-    with SMTPTestServer(folder=mailbox) as smtp, IMAPTestServer(user="sender@example.test") \
-            as imap, CalDAVTestServer() as dav, StripeTestServer() as billing:
+    with SMTPTestServer(folder=mailbox, password=PASSWORD) as smtp, \
+            IMAPTestServer(user="sender@example.test", password=PASSWORD) as imap, \
+            CalDAVTestServer(password=PASSWORD) as dav, StripeTestServer() as billing:
         root = write_workspace(tmp_path / "ws", {"order": PLAYBOOK},
                                toml=toml(smtp, imap, dav, billing))
         env = {**os.environ, "SOLOIST_DATABASE_URL": db_url, "SOLOIST_LEASE_SECONDS": "1",

@@ -26,6 +26,12 @@ caller is told when its turn comes, up to ``horizon`` seconds ahead. The turns h
 are exactly the moments an ideal bucket would grant, so the measured rate does not fall
 behind the configured one by the time callers take to come back.
 
+A caller whose turn is further off than it can wait for in its thread *books* it
+(:func:`book_turn`): the token is taken, the turn is kept in the store under the caller's
+name (its idempotency key), and the caller comes back for it. Each waiting caller thus
+asks twice, not once per refill: a queue of a thousand emails at five a second costs a
+thousand bookings, not a thousand callers asking five times a second.
+
 A concurrency cap admits at most ``cap`` holders at once; each slot has an expiry (a
 lease), so the slot of a worker that crashed comes back when its lease ends. A holder that
 asks again renews its own slot rather than taking a second one.
@@ -33,6 +39,7 @@ asks again renews its own slot rather than taking a second one.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -146,18 +153,58 @@ def take_token(tx: Transaction, name: str, rate: float, burst: float, n: float =
     return wait
 
 
+def shared(row: BucketRow | None, rate: float, burst: float, now: float) -> TokenBucket:
+    """The bucket a stored row stands for (``burst``: the most calls in any second); one
+    never used starts full."""
+    size = capacity(rate, burst)
+    if row is None:
+        return full(rate, size, now)
+    return TokenBucket(rate, size, min(row.tokens, size), row.updated_at)
+
+
 def reserve_token(tx: Transaction, name: str, rate: float, burst: float, horizon: float,
                   n: float = 1) -> tuple[float, bool]:
     """:func:`reserve` on connector ``name``'s shared bucket (``burst``: the most calls in
     any second, see :func:`capacity`): (seconds until the turn, True) when reserved, else
     (seconds to wait before asking again, False). On the database's clock, under its lock."""
-    size = capacity(rate, burst)
     row, now = tx.buckets.lock_bucket(name)
-    state = (full(rate, size, now) if row is None
-             else TokenBucket(rate, size, min(row.tokens, size), row.updated_at))
-    new, wait, reserved = reserve(state, now, horizon, n)
+    new, wait, reserved = reserve(shared(row, rate, burst, now), now, horizon, n)
     tx.buckets.put_bucket(BucketRow(name, new.tokens, new.updated_at))
     return wait, reserved
+
+
+#: a booked turn whose holder has not come for it this long after it is given up
+BOOKING_GRACE = 60.0
+
+
+def bookings_of(name: str) -> str:
+    """Where the turns booked on connector ``name``'s bucket are kept (as slots)."""
+    return f"{name}:turns"
+
+
+def book_turn(tx: Transaction, name: str, holder: str, rate: float, burst: float,
+              horizon: float) -> tuple[float, bool]:
+    """``holder``'s turn of connector ``name``'s shared bucket: (seconds until it, True)
+    when it falls within ``horizon`` (the booking, if any, is used up: the caller waits
+    and acts), else (seconds until it, False): the turn stays booked for the holder, who
+    should come back shortly before it. On the database's clock, under the locks."""
+    booked, now = tx.buckets.lock_slots(bookings_of(name))
+    mine = next((b for b in booked if b.holder == holder), None)
+    stale = [b.holder for b in booked if b.expires_at < now - BOOKING_GRACE]
+    if mine is not None and mine.holder not in stale:
+        if mine.expires_at - now > horizon:
+            return mine.expires_at - now, False
+        tx.buckets.drop_slots(bookings_of(name), [holder, *stale])
+        return max(0.0, mine.expires_at - now), True
+    if stale:
+        tx.buckets.drop_slots(bookings_of(name), stale)
+    row, now = tx.buckets.lock_bucket(name)
+    new, wait, _ = reserve(shared(row, rate, burst, now), now, math.inf)
+    tx.buckets.put_bucket(BucketRow(name, new.tokens, new.updated_at))
+    if wait <= horizon:
+        return wait, True
+    tx.buckets.put_slot(SlotRow(bookings_of(name), holder, now + wait))
+    return wait, False
 
 
 def acquire_slot(tx: Transaction, name: str, holder: str, cap: int, lease: float) -> float:

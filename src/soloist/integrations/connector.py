@@ -168,6 +168,12 @@ class Connector(ABC):
         """Free connections and other resources; never raises."""
         return None
 
+    def prepare(self) -> None:
+        """Do now, in a worker that is starting, what a first call would otherwise do
+        while its turn of the rate limit passes (the imports and parsers it loads on
+        first use); no network. A worker says it is ready after this."""
+        return None
+
     def tools(self) -> list[Tool]:
         """Each action as the tool ``NAME.ACTION``."""
         return [self._tool(action) for action in self.actions()]

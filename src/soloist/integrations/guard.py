@@ -8,9 +8,10 @@ In order, before the call:
    no attempt spent);
 2. the concurrency cap: a slot held under the call's idempotency key for the call's
    timeout; full, and the step waits (:class:`~soloist.errors.Throttled`) a moment;
-3. the rate limit: a turn reserved in the shared bucket (``rate``, at most ``burst`` in
-   any second); a turn within :data:`HORIZON` seconds is waited for here, in the executor
-   thread, one further off makes the step wait (``Throttled``) and ask again.
+3. the rate limit: a turn of the shared bucket (``rate``, at most ``burst`` in any
+   second), booked in the store under the call's key; a turn within :data:`HORIZON`
+   seconds is waited for here, in the executor thread; one further off makes the step
+   wait (``Throttled``) until shortly before it, then come back for it.
 
 After it: a success closes the breaker, a transient failure counts towards opening it
 (one that opens it becomes a wait too: the connector, not the step, is failing), and a
@@ -26,13 +27,17 @@ from typing import TypeVar
 
 from soloist.config.connectors import ConnectorBase
 from soloist.control.breakers import BreakerPolicy, after_call, before_call
-from soloist.control.buckets import acquire_slot, release_slot, reserve_token
+from soloist.control.buckets import acquire_slot, book_turn, release_slot
 from soloist.errors import BreakerOpen, StepFailure, Throttled
 from soloist.store.base import BreakerRow, Store
 
 T = TypeVar("T")
 #: the furthest turn of the rate limit a call waits for in its thread, in seconds
 HORIZON = 2.0
+#: how long before its booked turn a step that was told to wait comes back for it
+LEAD = 1.0
+#: how late a call may still take its turn, in seconds (see Guard.wait_turn)
+MISSED = 0.02
 #: how long a step whose connector is at its concurrency cap waits before asking again
 SLOT_WAIT = 0.25
 #: a slot outlives the call's timeout by this much: a crashed holder's comes back after it
@@ -53,8 +58,10 @@ class Guard:
         self.breaker = breaker
         self._sleep = sleep
 
-    def call(self, key: str, fn: Callable[[], T]) -> T:
-        """``fn()`` once the breaker, the cap and the rate limit let it through."""
+    def call(self, key: str, fn: Callable[[], T], *, turn: bool = True) -> T:
+        """``fn()`` once the breaker, the cap and the rate limit let it through
+        (``turn=False``: ``fn`` waits for its turn itself, one :meth:`book` gave, as late
+        as it can: an email's right before its data)."""
         state = self._admit_breaker()
         cap = self.section.concurrency
         if cap is not None:
@@ -65,24 +72,52 @@ class Guard:
                 raise Throttled(f"connector {self.name} has {cap} call(s) in flight, its "
                                 "cap: waiting for one to end", retry_after=min(wait, SLOT_WAIT))
         try:
-            self.take_turn()
+            if turn:
+                self.take_turn(key)
             return self._observed(state, fn)
         finally:
             if cap is not None:
                 with self.store.transaction() as tx:
                     release_slot(tx, self.name, key)
 
-    def take_turn(self) -> None:
-        """Wait for a turn of the shared rate limit (nothing without a ``rate``)."""
+    def take_turn(self, key: str) -> None:
+        """Wait for ``key``'s turn of the shared rate limit (see :meth:`book`)."""
+        self.wait_turn(self.book(key))
+
+    def book(self, key: str) -> float | None:
+        """``key``'s turn of the shared rate limit, when it is within the horizon: the
+        moment it comes, on the monotonic clock (None: the connector has no ``rate``). A
+        turn further off stays booked for ``key`` in the store, and :class:`Throttled`
+        tells the step to come back shortly before it (no attempt spent, no second
+        booking).
+
+        The moment is counted from when the store answered, not from the commit: the
+        database read its clock before that, so the turn is never early, and the commit's
+        own time (an fsync) does not make it late."""
         bucket = self.section.bucket
         if bucket is None:
-            return
+            return None
         rate, burst = bucket
         with self.store.transaction() as tx:
-            wait, reserved = reserve_token(tx, self.name, rate, burst, HORIZON)
-        if not reserved:
+            wait, due = book_turn(tx, self.name, key, rate, burst, HORIZON)
+            answered = time.monotonic()
+        if not due:
             raise Throttled(f"connector {self.name} is at its rate limit of {rate:g} a "
-                            "second: waiting for a turn", retry_after=wait)
+                            f"second: its turn comes in {wait:.1f}s",
+                            retry_after=max(0.0, wait - LEAD))
+        return answered + wait
+
+    def wait_turn(self, turn: float | None) -> None:
+        """Sleep until a turn :meth:`book` gave; :class:`Throttled` when it has already
+        passed by more than :data:`MISSED` (the process was busy): a call that went now,
+        late, would crowd the calls of the turns after it into one second, so it books
+        another turn instead."""
+        if turn is None:
+            return
+        wait = turn - time.monotonic()
+        if wait < -MISSED:
+            raise Throttled(f"connector {self.name}: this call missed its turn of the rate "
+                            f"limit by {-wait:.2f}s; waiting for another", retry_after=0.0)
         if wait > 0:
             self._sleep(wait)
 

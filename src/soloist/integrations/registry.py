@@ -18,7 +18,7 @@ from typing import Any
 
 from soloist.config.connectors import ConnectorBase
 from soloist.control.breakers import Breakers
-from soloist.control.buckets import TokenBucket, capacity, refill
+from soloist.control.buckets import refill, shared
 from soloist.errors import ConfigError, NotFound
 from soloist.execution.tools.base import Tool
 from soloist.integrations.connector import Connector, Context, Source
@@ -172,7 +172,4 @@ def _tokens_now(row: BucketRow | None, rate_burst: tuple[float, int] | None,
     call left it); None before its first use or without a rate."""
     if row is None or rate_burst is None:
         return None
-    rate, burst = rate_burst
-    size = capacity(rate, burst)
-    state = TokenBucket(rate, size, min(row.tokens, size), row.updated_at)
-    return round(refill(state, now).tokens, 3)
+    return round(refill(shared(row, *rate_burst, now), now).tokens, 3)

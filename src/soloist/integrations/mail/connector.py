@@ -106,6 +106,13 @@ class EmailConnector(Connector):
         self.outbox = Outbox(name, context.store, context.guard, self._smtp, self._imap,
                              section.sent_folder)
 
+    def prepare(self) -> None:
+        # The email package loads its generator, header and encoder modules on the first
+        # message it writes: done here, not in the first send's turn.
+        draft = compose.Draft(sender=self.sender, to=(self.sender,), subject="prepare",
+                              text="prepare")
+        compose.build(draft, "prepare/prepare/0").as_bytes()
+
     # -- the servers -------------------------------------------------------------------
 
     def _password(self) -> str:

@@ -6,7 +6,8 @@ a send got:
 
 * ``pending``: nothing went out. The send opens SMTP (connect and log in: a failure there
   sent nothing), gives the envelope, and once the server answered ``354`` to DATA, before
-  any byte of the message leaves, records ``transmitting`` in a transaction of its own;
+  any byte of the message leaves, records ``transmitting`` in a transaction of its own,
+  then waits for its turn of the connector's rate limit, booked before it connected;
 * after the ``250`` it records ``dispatched`` with its result (which also writes the
   dispatch ledger), then files the message in the Sent folder, as mail clients do; a
   failed filing is logged, not a failure of the send;
@@ -106,6 +107,8 @@ class Outbox:
         message_id = str(message["Message-ID"])
         envelope = compose.recipients(draft)
         marked = False
+        # Booked before connecting: a turn that is not coming soon costs no log-in.
+        turn = self.guard.book(key) if bookkeeping else None
 
         def before_data() -> None:
             nonlocal marked
@@ -118,11 +121,14 @@ class Outbox:
                 raise TransientError(f"the email {message_id} is already being sent by "
                                      "another attempt; not sending it twice")
             marked = True
+            # The rate limit's turn is waited for here, as late as can be, so the relay
+            # sees the sends spaced as the turns are.
+            self.guard.wait_turn(turn)
 
         try:
             reply = self._round_trip(key, lambda client: client.send(
                 message, draft.sender.email, envelope,
-                before_data=before_data if bookkeeping else None))
+                before_data=before_data if bookkeeping else None), turn=not bookkeeping)
         except Exception as error:
             if marked and not _unknown(error):
                 # The server answered the end of DATA with a refusal: nothing was taken.
@@ -144,11 +150,12 @@ class Outbox:
         result["sent_folder_uid"] = self._file(message)
         return result
 
-    def _round_trip(self, key: str, send: Callable[[SMTPClient], SendReply]) -> SendReply:
-        """``send`` on an open connection, inside the guard. The connection is opened first
-        so the rate limit's turn is spent right before MAIL FROM, not before a log-in; a
-        failure to open (which sent nothing) still goes through the guard, so the breaker
-        counts it."""
+    def _round_trip(self, key: str, send: Callable[[SMTPClient], SendReply], *,
+                    turn: bool) -> SendReply:
+        """``send`` on an open connection, inside the guard (``turn``: the guard takes the
+        rate limit's turn before ``send``; else ``send`` takes it right before the data).
+        A failure to open (which sent nothing) still goes through the guard, so the
+        breaker counts it."""
         client = self.smtp()
         try:
             client.open()
@@ -158,9 +165,9 @@ class Outbox:
             def failed() -> SendReply:
                 raise refused
 
-            return self.guard.call(key, failed)
+            return self.guard.call(key, failed, turn=False)
         try:
-            return self.guard.call(key, lambda: send(client))
+            return self.guard.call(key, lambda: send(client), turn=turn)
         finally:
             client.close()
 
