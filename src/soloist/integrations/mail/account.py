@@ -25,6 +25,13 @@ class MailAccount:
         self.timeout = timeout
         self._ssl_context = ssl_context
 
+    def tls_context(self) -> ssl.SSLContext | None:
+        """The TLS context to connect with; none for ``security = "none"`` (making one
+        loads the system's certificates: not for a connection that will not use them)."""
+        if self.security == "none":
+            return None
+        return self._ssl_context or ssl.create_default_context()
+
     @property
     def where(self) -> str:
         return f"{self.host}:{self.port}"

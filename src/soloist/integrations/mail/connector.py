@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ssl
 from collections.abc import Sequence
 from datetime import date
 from email.utils import parseaddr
@@ -103,6 +104,7 @@ class EmailConnector(Connector):
         super().__init__(name, section, context)
         self.settings = section
         self.sender = Contact(email=section.from_address)
+        self._context: ssl.SSLContext | None = None
         self.outbox = Outbox(name, context.store, context.guard, self._smtp, self._imap,
                              section.sent_folder)
 
@@ -121,7 +123,7 @@ class EmailConnector(Connector):
     def _smtp(self) -> SMTPClient:
         host, port = self.settings.smtp
         return SMTPClient(host, port, username=self.settings.username,
-                          password=self._password(),
+                          password=self._password(), ssl_context=self._tls(),
                           security=self.settings.smtp_security, timeout=self.settings.timeout)
 
     def _imap(self) -> IMAPClient | None:
@@ -129,8 +131,18 @@ class EmailConnector(Connector):
         if where is None:
             return None
         return IMAPClient(where[0], where[1], username=self.settings.username,
-                          password=self._password(),
+                          password=self._password(), ssl_context=self._tls(),
                           security=self.settings.imap_security, timeout=self.settings.timeout)
+
+    def _tls(self) -> ssl.SSLContext | None:
+        """One TLS context for every connection (making one loads the system's
+        certificates: once, not per email); none when neither server uses TLS."""
+        if self.settings.smtp_security == "none" and (
+                self.settings.imap is None or self.settings.imap_security == "none"):
+            return None
+        if self._context is None:
+            self._context = ssl.create_default_context()
+        return self._context
 
     def _mailbox(self) -> IMAPClient:
         imap = self._imap()

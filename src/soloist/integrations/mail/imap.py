@@ -101,7 +101,7 @@ class IMAPClient(MailAccount):
     def open(self) -> Self:
         if self._client is not None:
             return self
-        context = self._ssl_context or ssl.create_default_context()
+        context = self.tls_context()
         try:
             client = imapclient.IMAPClient(self.host, self.port, ssl=self.security == "tls",
                                            ssl_context=context, timeout=self.timeout)

@@ -79,7 +79,7 @@ class SMTPClient(MailAccount):
         """Connect, secure and log in; raises ``TransientError`` or ``DeterministicError``."""
         if self._smtp is not None:
             return self
-        context = self._ssl_context or ssl.create_default_context()
+        context = self.tls_context()
         try:
             smtp: smtplib.SMTP
             if self.security == "tls":
