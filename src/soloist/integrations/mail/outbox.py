@@ -6,8 +6,8 @@ a send got:
 
 * ``pending``: nothing went out. The send opens SMTP (connect and log in: a failure there
   sent nothing), gives the envelope, and once the server answered ``354`` to DATA, before
-  any byte of the message leaves, records ``transmitting`` in a transaction of its own,
-  then waits for its turn of the connector's rate limit, booked before it connected;
+  any byte of the message leaves, waits for its turn of the connector's rate limit
+  (booked before it connected), then records ``transmitting`` in a transaction of its own;
 * after the ``250`` it records ``dispatched`` with its result (which also writes the
   dispatch ledger), then files the message in the Sent folder, as mail clients do; a
   failed filing is logged, not a failure of the send;
@@ -111,7 +111,11 @@ class Outbox:
         turn = self.guard.book(key) if bookkeeping else None
 
         def before_data() -> None:
+            # The rate limit's turn is waited for here, as late as can be, so the relay
+            # sees the sends spaced as the turns are; and before the mark, so a process
+            # that stops while it waits leaves nothing that looks half sent.
             nonlocal marked
+            self.guard.wait_turn(turn)
             with self.store.transaction() as tx:
                 moved = tx.intents.mark(key, IntentStatus.TRANSMITTING,
                                         expect=[IntentStatus.PENDING], now=time.time())
@@ -121,9 +125,7 @@ class Outbox:
                 raise TransientError(f"the email {message_id} is already being sent by "
                                      "another attempt; not sending it twice")
             marked = True
-            # The rate limit's turn is waited for here, as late as can be, so the relay
-            # sees the sends spaced as the turns are.
-            self.guard.wait_turn(turn)
+            self.guard.wait_turn(turn)  # a mark that took long missed the turn: book anew
 
         try:
             reply = self._round_trip(key, lambda client: client.send(
