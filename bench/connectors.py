@@ -256,7 +256,7 @@ def _limiter_process(url: str, seconds: float, threads: int, start_at: float,
         time.sleep(max(0.0, start_at - time.time()))
         while time.time() < start_at + seconds:
             try:
-                guard.take_turn()
+                guard.take_turn(f"bench-{os.getpid()}-{threading.get_ident()}-{time.time()}")
             except Throttled as wait:
                 time.sleep(wait.retry_after or 0.01)
                 continue

@@ -375,3 +375,31 @@ def test_a_20_mb_attachment_is_a_size_and_a_hash() -> None:
     assert attachment.size == len(content)
     assert attachment.sha256 == hashlib.sha256(content).hexdigest()
     assert len(got.model_dump_json()) < 10_000  # the bytes stay out of the event
+
+
+@pytest.mark.parametrize("value", [
+    "ada@example.org",
+    "Ada Lovelace <ada@example.org>",
+    "Ada  Lovelace   <ada@example.org>, bob@example.org,Carol <c.d+x@mail.example.co.uk>",
+    "  <ada@example.org>  ",
+    "Ada <ada@xn--bcher-kva.example>",
+])
+def test_a_simple_address_list_reads_as_the_address_parser_reads_it(value: str) -> None:
+    from email.message import Message as RawMessage
+
+    from soloist.integrations.mail.parse import _Reader, simple_addresses
+
+    raw = RawMessage()
+    raw["To"] = value
+    assert simple_addresses(value) is not None
+    assert simple_addresses(value) == _Reader(raw).parsed_contacts("To")
+
+
+@pytest.mark.parametrize("value", [
+    '"Lovelace, Ada" <ada@example.org>', "Ada (the countess) <ada@example.org>",
+    "=?utf-8?q?Ad=C3=A0?= <ada@example.org>", "friends: ada@example.org;", "not an address",
+])
+def test_anything_less_simple_is_left_to_the_address_parser(value: str) -> None:
+    from soloist.integrations.mail.parse import simple_addresses
+
+    assert simple_addresses(value) is None

@@ -66,3 +66,6 @@ class ToolCall:
     idempotency_key: str
     workspace: str
     actor: str = ""  # who the effect is for: "agent:NAME@vN" or "playbook:NAME@vN"
+    #: the intent's status as its dispatch found it (pending; transmitting: a send was cut
+    #: short), None for a call that is no intent's dispatch
+    status: str | None = None

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import secrets
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,9 @@ from soloist.execution.tools.base import Effect, Tool, ToolCompensation
 if TYPE_CHECKING:
     from soloist.integrations.guard import Guard
     from soloist.store.base import Store
+
+#: how long a connector keeps a secret's value before it reads it again
+SECRET_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -138,16 +142,26 @@ class Connector(ABC):
         self.name = name
         self.section = section
         self.context = context
+        self._secrets: dict[str, tuple[float, str]] = {}
 
     @property
     def guard(self) -> Guard:
         return self.context.guard
 
     def secret(self, reference: str | None) -> str | None:
-        """The value of a ``secret:NAME`` setting (``None`` stays ``None``)."""
+        """The value of a ``secret:NAME`` setting (``None`` stays ``None``), read again
+        after :data:`SECRET_SECONDS`: a secret set anew applies within seconds, and an
+        email does not cost a read and a decryption of its password."""
         if reference is None:
             return None
-        return self.context.secret(secret_name(reference) or reference)
+        name = secret_name(reference) or reference
+        now = time.monotonic()
+        kept = self._secrets.get(name)
+        if kept is not None and now - kept[0] < SECRET_SECONDS:
+            return kept[1]
+        value = self.context.secret(name)
+        self._secrets[name] = (now, value)
+        return value
 
     @abstractmethod
     def actions(self) -> Sequence[Action]: ...

@@ -36,6 +36,8 @@ T = TypeVar("T")
 HORIZON = 2.0
 #: how long before its booked turn a step that was told to wait comes back for it
 LEAD = 1.0
+#: how long the breaker's state read from the store is trusted before it is read again
+BREAKER_SECONDS = 1.0
 #: how late a call may still take its turn, in seconds (see Guard.wait_turn)
 MISSED = 0.02
 #: how long a step whose connector is at its concurrency cap waits before asking again
@@ -57,6 +59,8 @@ class Guard:
         self.section = section
         self.breaker = breaker
         self._sleep = sleep
+        #: the breaker's state as last read or written here, and when (monotonic)
+        self._breaker: tuple[float, BreakerRow | None] | None = None
 
     def call(self, key: str, fn: Callable[[], T], *, turn: bool = True) -> T:
         """``fn()`` once the breaker, the cap and the rate limit let it through
@@ -122,8 +126,11 @@ class Guard:
             self._sleep(wait)
 
     def _admit_breaker(self) -> BreakerRow | None:
-        with self.store.read() as tx:
-            state = tx.breakers.get(breaker_name(self.name))
+        now = time.monotonic()
+        if self._breaker is None or now - self._breaker[0] > BREAKER_SECONDS:
+            with self.store.read() as tx:
+                self._breaker = now, tx.breakers.get(breaker_name(self.name))
+        state = self._breaker[1]
         check = before_call(state, time.time(), self.breaker)
         if not check.allow:
             raise BreakerOpen(f"connector {self.name} is failing; its circuit breaker is open "
@@ -153,4 +160,5 @@ class Guard:
             return False
         with self.store.transaction() as tx:
             tx.breakers.put(new)
+        self._breaker = time.monotonic(), new
         return new.state == "open"

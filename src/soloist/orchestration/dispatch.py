@@ -94,7 +94,7 @@ class Dispatcher:
                 results.append(replay.result)
                 continue
             call = ToolCall(row.run_id, row.step_id, intent.idempotency_key,
-                            self.runner.workspace, actor)
+                            self.runner.workspace, actor, intent.status)
             try:
                 result = self.runner.dispatch(intent.tool, intent.args, call)
             except Exception as exc:

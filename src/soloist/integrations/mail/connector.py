@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import socket
 import ssl
 from collections.abc import Sequence
 from datetime import date
@@ -105,6 +106,7 @@ class EmailConnector(Connector):
         self.settings = section
         self.sender = Contact(email=section.from_address)
         self._context: ssl.SSLContext | None = None
+        self._hostname: str | None = None
         self.outbox = Outbox(name, context.store, context.guard, self._smtp, self._imap,
                              section.sent_folder)
 
@@ -122,8 +124,11 @@ class EmailConnector(Connector):
 
     def _smtp(self) -> SMTPClient:
         host, port = self.settings.smtp
+        if self._hostname is None:
+            self._hostname = socket.getfqdn()  # smtplib would look it up on every connection
         return SMTPClient(host, port, username=self.settings.username,
                           password=self._password(), ssl_context=self._tls(),
+                          local_hostname=self._hostname,
                           security=self.settings.smtp_security, timeout=self.settings.timeout)
 
     def _imap(self) -> IMAPClient | None:

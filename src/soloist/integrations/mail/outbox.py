@@ -89,6 +89,8 @@ class Outbox:
         if call is None:
             return self._transmit(draft, f"direct-{secrets.token_hex(8)}", bookkeeping=False)
         key = call.idempotency_key
+        if call.status == IntentStatus.PENDING:
+            return self._transmit(draft, key, bookkeeping=True)  # the dispatch read it so
         with self.store.read() as tx:
             intent = tx.intents.get(key)
         if intent is None:

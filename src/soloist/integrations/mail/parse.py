@@ -23,9 +23,8 @@ import hashlib
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from email import policy
+from email import policy, utils
 from email.headerregistry import BaseHeader
-from email.message import EmailMessage
 from email.message import Message as RawMessage
 from email.parser import BytesParser
 from typing import Any
@@ -83,10 +82,42 @@ def _defect(defect: Exception) -> str:
     return text.splitlines()[0].rstrip(".")
 
 
+#: a header value the fast path of _Reader.text takes as it is: printable ASCII, folded
+#: lines, no encoded word (=?charset?...?=)
+_PLAIN = re.compile(r"(?!.*=\?)[\x20-\x7e\t]*(?:\r?\n[ \t][\x20-\x7e\t]*)*", re.DOTALL)
+
+
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_ADDR_SPEC = rf"{_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"
+_SIMPLE_ITEM = rf"[ \t]*(?:{_ADDR_SPEC}|[A-Za-z0-9 \t_-]*<{_ADDR_SPEC}>)[ \t]*"
+#: an address list with nothing the address parser would have to work for: no quotes,
+#: comments, groups, encoded words or 8-bit bytes, one line
+_SIMPLE_LIST = re.compile(rf"{_SIMPLE_ITEM}(?:,{_SIMPLE_ITEM})*")
+
+
+def simple_addresses(value: str) -> list[Contact] | None:
+    """The contacts of an address header as simple as most are (``Ada <ada@x.org>,
+    bob@y.org``), read without the stdlib's address parser, which is slow; None when the
+    value is anything less simple (the parser reads it then)."""
+    if not _SIMPLE_LIST.fullmatch(value):
+        return None
+    found: list[Contact] = []
+    for item in value.split(","):
+        shown, _, rest = item.partition("<")
+        email = rest.rstrip().removesuffix(">") if rest else shown.strip()
+        local, _, domain = email.partition("@")
+        try:
+            found.append(Contact(name=" ".join(shown.split()) if rest else "",
+                                 email=f"{local}@{_unicode_domain(domain)}"))
+        except ValidationError:
+            return None  # the parser's path says what is wrong with it
+    return found
+
+
 class _Reader:
     """One message's parse: the problems found so far, shared by every step of it."""
 
-    def __init__(self, message: EmailMessage) -> None:
+    def __init__(self, message: RawMessage) -> None:
         self.message = message
         self.problems: list[str] = []
         self.raw: dict[str, list[str]] = {}
@@ -121,10 +152,16 @@ class _Reader:
         return parsed
 
     def text(self, name: str) -> str:
-        parsed = self.header(name)
-        if parsed is None:
-            return ""
-        value = str(parsed)
+        values = self.raw.get(name.lower())
+        if values is not None and len(values) == 1 and _PLAIN.fullmatch(values[0]):
+            # Printable ASCII with no encoded word: what the header parser would give back
+            # is the text unfolded, and it would find no defect (the common case, fast).
+            value = "".join(values[0].splitlines())
+        else:
+            parsed = self.header(name)
+            if parsed is None:
+                return ""
+            value = str(parsed)
         flat = _one_line(value)
         if flat != value.strip():
             self.note(f"{name}: line breaks or control characters replaced by spaces")
@@ -145,6 +182,15 @@ class _Reader:
         return found
 
     def contacts(self, name: str) -> list[Contact]:
+        values = self.raw.get(name.lower())
+        if values is not None and len(values) == 1:
+            simple = simple_addresses(values[0])
+            if simple is not None:
+                return simple
+        return self.parsed_contacts(name)
+
+    def parsed_contacts(self, name: str) -> list[Contact]:
+        """The addresses of a header as the stdlib's address parser reads it."""
         parsed = self.header(name)
         addresses: Any = getattr(parsed, "addresses", ())
         found = []
@@ -160,6 +206,15 @@ class _Reader:
         return found
 
     def date(self) -> datetime | None:
+        values = self.raw.get("date")
+        if values is not None and len(values) == 1 and _PLAIN.fullmatch(values[0]):
+            try:  # what the Date header's own parser calls, without the parser around it
+                quick = utils.parsedate_to_datetime("".join(values[0].splitlines()))
+            except (TypeError, ValueError):
+                pass
+            else:
+                if quick.tzinfo is not None:
+                    return quick
         parsed = self.header("Date")
         if parsed is None:
             self.note("no Date header")
@@ -263,9 +318,27 @@ def _payload(part: RawMessage) -> bytes:
     return text.encode("utf-8", "surrogateescape") if isinstance(text, str) else b""
 
 
+def _filename(part: RawMessage) -> str:
+    """The part's file name as policy.default reads it (RFC 2231 and encoded words
+    decoded): the Content-Disposition's ``filename``, else the Content-Type's ``name``."""
+    for header, param in (("Content-Disposition", "filename"), ("Content-Type", "name")):
+        # As stored: compat32's get() would turn 8-bit bytes into replacement characters.
+        value = next((v for k, v in part.raw_items() if k.lower() == header.lower()), None)
+        if value is None or param not in value.lower():
+            continue
+        text = "".join(value.splitlines())
+        if _SURROGATES.search(text):
+            text = _from_8bit(text.encode("utf-8", "surrogateescape"))[0]
+        parsed = policy.default.header_factory(header, text)
+        found = getattr(parsed, "params", {}).get(param)
+        if found:
+            return str(found)
+    return ""
+
+
 def _name(part: RawMessage, reader: _Reader) -> str:
     try:
-        raw = part.get_filename() or ""
+        raw = _filename(part)
     except Exception:  # the stdlib has raised on malformed RFC 2231 parameters
         reader.note(f"{part.get_content_type()}: its file name cannot be read")
         return ""
@@ -285,7 +358,9 @@ def _disposition(part: RawMessage) -> str | None:
 
 
 def _read(raw: bytes, keep: bool) -> tuple[Message, list[bytes]]:
-    reader = _Reader(BytesParser(policy=policy.default).parsebytes(bytes(raw)))
+    # The tree is read with compat32, whose accessors parse a header with a regular
+    # expression; headers that matter are parsed one by one, with policy.default, above.
+    reader = _Reader(BytesParser(policy=policy.compat32).parsebytes(bytes(raw)))
     fields: dict[str, Any] = {}
     ids = reader.ids("Message-ID")
     if ids:
