@@ -91,6 +91,7 @@ class Registry:
         self._cache: dict[tuple[str, int, str], Playbook] = {}
         self._agents: dict[tuple[str, int, str], Agent] = {}
         self._digests: dict[int, str] = {}  # id of a cached model -> its content digest
+        self._policies: tuple[int, str, Policies] | None = None  # version, digest, parsed
 
     def deploy(self, root: Path, actor: str, tools: ToolNames | None = None,
                modules: WorkspaceModules | None = None,
@@ -247,7 +248,13 @@ class Registry:
             row = tx.registry.latest("policies", "policies")
         if row is None:
             return Policies()
-        return Policies.model_validate({**row.body, "version": row.version})
+        # Read on every step (a deploy applies at once); parsed once per version.
+        kept = self._policies
+        if kept is not None and kept[:2] == (row.version, row.digest):
+            return kept[2]
+        parsed = Policies.model_validate({**row.body, "version": row.version})
+        self._policies = (row.version, row.digest, parsed)
+        return parsed
 
 
 def _playbook(row: DefinitionRow) -> Playbook:
