@@ -35,3 +35,23 @@ def test_the_tour_names_the_commands_that_exist() -> None:
     for shown in ("soloist connectors test NAME", "soloist connectors sync NAME",
                   "soloist approve ID", "soloist resolve ID"):
         assert shown in " ".join(section().split()), shown
+
+
+def test_the_tour_playbook_that_answers_mail_deploys(tmp_path: Path) -> None:
+    from soloist.workspace import Workspace
+
+    example = section().split("```toml\n", 1)[1].split("```", 1)[0]
+    playbook = section().split("```yaml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "playbooks").mkdir()
+    (tmp_path / "agents").mkdir()
+    (tmp_path / "playbooks" / "answer.yaml").write_text(playbook)
+    (tmp_path / "agents" / "assistant.yaml").write_text(
+        "name: assistant\ninstructions: Answer the client's email briefly.\n"
+        "tools: [mail.search]\n")
+    (tmp_path / "soloist.toml").write_text('[workspace]\nname = "t"\n' + example)
+    with Workspace(tmp_path) as ws:
+        for name in ("MAIL_PASSWORD", "CALDAV_PASSWORD", "STRIPE_KEY",
+                     "STRIPE_WEBHOOK_SECRET", "FORMS_HOOK_SECRET"):
+            ws.secrets.set(name, f"{name.lower()}-value", "person:test")
+        report = ws.deploy()
+    assert "answer-invoice-questions" in str(report)
