@@ -1,7 +1,7 @@
 """A rate limit shared by four worker processes, as the SMTP relay sees it.
 
 The mail connector allows 5 sends a second and at most 5 in any one second (``rate = 5``,
-``burst = 5``). Four ``soloist worker`` processes, eight steps in flight each, send 130
+``burst = 5``). Four ``soloist worker`` processes, eight steps in flight each, send 110
 emails through it. Over the 20 seconds after the first arrival the relay receives them at
 5 a second (within 10%), and no second holds more than the burst. A second is measured
 at the relay, after the send's own round trip: its windows are shortened by
@@ -29,7 +29,7 @@ from soloist.orchestration.runs import StartRequest, start_run
 from soloist.workspace import Workspace
 
 SOLOIST = str(Path(sys.executable).with_name("soloist"))
-RATE, BURST, WORKERS, SENDS, WINDOW = 5, 5, 4, 130, 20.0
+RATE, BURST, WORKERS, SENDS, WINDOW = 5, 5, 4, 110, 20.0
 JITTER = 0.03  # seconds: how far a send's latency may move its arrival
 
 PLAYBOOK = """

@@ -21,7 +21,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -34,6 +33,7 @@ from support.caldav_server import CalDAVTestServer
 from support.imap_server import IMAPTestServer
 from support.smtp_server import SMTPTestServer
 from support.stripe_server import StripeTestServer
+from support.workers import ready, start_worker
 from support.workspaces import write_workspace
 
 from soloist.integrations.billing.stripe_client import INTENT_METADATA
@@ -42,7 +42,6 @@ from soloist.integrations.mail.compose import message_id_for
 from soloist.orchestration.runs import StartRequest, start_run
 from soloist.workspace import Workspace
 
-SOLOIST = str(Path(sys.executable).with_name("soloist"))
 RUNS = 100
 RANDOM_KILLS = 8
 WINDOW_KILLS = 4
@@ -108,17 +107,6 @@ api_key = "secret:STRIPE_KEY"
 base_url = "{billing.url}"
 currency = "eur"
 """
-
-
-def start_worker(root: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    with open(root / "workers.log", "ab") as log:
-        return subprocess.Popen([SOLOIST, "worker", "--concurrency", "4", "-w", str(root)],
-                                env=env, stdout=subprocess.DEVNULL, stderr=log)
-
-
-def ready(root: Path, worker: subprocess.Popen[bytes]) -> bool:
-    return any(f":{worker.pid}:" in line and ": ready," in line
-               for line in (root / "workers.log").read_text().splitlines())
 
 
 def leased_by(ws: Workspace, worker: subprocess.Popen[bytes]) -> list[tuple[str, str]]:

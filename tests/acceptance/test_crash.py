@@ -12,18 +12,17 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from support.workers import ready, start_worker
 from support.workspaces import write_workspace
 
 from soloist.orchestration.runs import StartRequest, start_run
 from soloist.workspace import Workspace
 
-SOLOIST = str(Path(sys.executable).with_name("soloist"))
 RUNS = 200
 
 # Kills are aimed at a worker while it holds leases, so one step may be under it more than
@@ -44,18 +43,6 @@ def pause(ctx, ms):
     time.sleep(ms / 1000)
     return {"slept": ms}
 """
-
-
-def start_worker(root: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    with open(root / "workers.log", "ab") as log:
-        return subprocess.Popen([SOLOIST, "worker", "--concurrency", "4", "-w", str(root)],
-                                env=env, stdout=subprocess.DEVNULL, stderr=log)
-
-
-def ready(root: Path, worker: subprocess.Popen[bytes]) -> bool:
-    """Whether ``worker`` said it is ready (its id, host:pid:tag, names its pid)."""
-    return any(f":{worker.pid}:" in line and ": ready," in line
-               for line in (root / "workers.log").read_text().splitlines())
 
 
 def holds_lease(ws: Workspace, worker: subprocess.Popen[bytes], until: float) -> bool:

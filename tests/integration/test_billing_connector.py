@@ -23,6 +23,7 @@ import pytest
 import requests
 import stripe
 from support.netutil import free_port
+from support.runs import drain
 from support.stripe_server import StripeTestServer
 from support.workspaces import write_workspace
 
@@ -149,21 +150,6 @@ def ws(tmp_path: Path, db_url: str, stripe_server: StripeTestServer) -> Iterator
         workspace.secrets.set("STRIPE_HOOK", HOOK_SECRET, "person:test")
         workspace.deploy("person:test")
         yield workspace
-
-
-def drain(ws: Workspace, run_id: str, expect: str = "done", *,
-          until: tuple[str, ...] = ("done", "failed")) -> str:
-    """Work until the run settles (a step that waits is ready again a moment later)."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        ws.worker().run(until_idle=True)
-        run = ws.get_run(run_id)
-        if run.state in until:
-            if run.state != expect:
-                raise AssertionError(f"run {run_id} is {run.state}: {run.error}")
-            return run.state
-        time.sleep(0.05)
-    raise AssertionError(f"run {run_id} is still {ws.get_run(run_id).state}")
 
 
 def ours(raw: stripe.StripeClient, customer: str) -> list[Any]:

@@ -4,7 +4,6 @@ against a real Radicale, on SQLite and PostgreSQL; what exists is counted on the
 from __future__ import annotations
 
 import socket
-import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 import requests
 from support.caldav_server import CalDAVTestServer
 from support.netutil import free_port
+from support.runs import drain
 from support.workspaces import write_workspace
 
 from soloist.errors import DeterministicError, InvalidPayload, Throttled, TransientError
@@ -119,21 +119,6 @@ def ws(tmp_path: Path, db_url: str, caldav_server: CalDAVTestServer) -> Iterator
         workspace.secrets.set("CAL_PASSWORD", caldav_server.password, "person:test")
         workspace.deploy("person:test")
         yield workspace
-
-
-def drain(ws: Workspace, run_id: str, expect: str = "done", *,
-          until: tuple[str, ...] = ("done", "failed")) -> str:
-    """Work until the run settles (a step that waits is ready again a moment later)."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        ws.worker().run(until_idle=True)
-        run = ws.get_run(run_id)
-        if run.state in until:
-            if run.state not in expect:
-                raise AssertionError(f"run {run_id} is {run.state}: {run.error}")
-            return run.state
-        time.sleep(0.05)
-    raise AssertionError(f"run {run_id} is still {ws.get_run(run_id).state}")
 
 
 def server_events(server: CalDAVTestServer) -> list[str]:

@@ -212,10 +212,8 @@ def apply_dispatched(tx: Transaction, done: Dispatched, actor: str, now: float) 
         if not fenced(tx, update):
             return False
         data: dict[str, Any] = {"error": failure.error, "kind": failure.kind}
-        if target == S.READY:
-            data["retry_in"] = round(failure.delay, 3)
-            if failure.same_attempt:
-                data["waits"] = True
+        if target == S.READY and failure.same_attempt:
+            data["waits"] = round(failure.delay, 3)  # a wait, no attempt: for how long
         log_moves(tx, row, S.PERSISTING, target, ts=now, actor=actor, data=data)
         if target == S.FAILED:
             runs.end_run(tx, row.run_id, done.job.playbook, final_state=RunState.FAILED,
