@@ -100,14 +100,14 @@ def test_connectors_shows_what_the_workers_share_through_the_store(root: Path) -
     """An open breaker, a half-used bucket, a call in flight, a cursor and a waiting
     event, written to the store as a worker and the poller would, are what the listing
     shows."""
-    from soloist.control.buckets import acquire_slot, reserve_token
+    from soloist.control.buckets import acquire_slot, book_turn
 
     with Workspace(root) as ws:
         now = time.time()
         with ws.store.transaction() as tx:
             tx.breakers.put(BreakerRow("connector:mail", "open", 5, now, now))
-            for _ in range(3):
-                reserve_token(tx, "mail", 5, 10, 2.0)
+            for n in range(3):
+                book_turn(tx, "mail", f"r-1/send/{n}", 5, 10, 2.0)
             acquire_slot(tx, "mail", "r-1/send/0", 2, 60)
             tx.cursors.put("mail", "INBOX", {"uidvalidity": 7, "uid": 42}, None)
             tx.inbound.accept("mail:INBOX", "7:42", {"topic": "email.received",

@@ -3,9 +3,10 @@
 Pure decisions over small frozen values, times in epoch seconds passed in, as for the
 breakers. The store keeps the state (``tx.buckets``) and locks it while one worker decides,
 with the time read from the database's clock after the lock, so that every worker on every
-host draws from one bucket and clock skew between hosts cannot widen it. The three
-functions at the end (:func:`take_token`, :func:`acquire_slot`, :func:`release_slot`) are
-that round trip: lock, decide here, write back, all in the caller's transaction.
+host draws from one bucket and clock skew between hosts cannot widen it. The functions at
+the end (:func:`take_token`, :func:`book_turn`, :func:`acquire_slot`,
+:func:`release_slot`) are that round trip: lock, decide here, write back, all in the
+caller's transaction.
 
 A bucket holds at most ``burst`` tokens and gains ``rate`` a second, continuously. Taking
 ``n`` when it holds ``n`` or more grants at once (wait 0); otherwise nothing is taken and
@@ -160,17 +161,6 @@ def shared(row: BucketRow | None, rate: float, burst: float, now: float) -> Toke
     if row is None:
         return full(rate, size, now)
     return TokenBucket(rate, size, min(row.tokens, size), row.updated_at)
-
-
-def reserve_token(tx: Transaction, name: str, rate: float, burst: float, horizon: float,
-                  n: float = 1) -> tuple[float, bool]:
-    """:func:`reserve` on connector ``name``'s shared bucket (``burst``: the most calls in
-    any second, see :func:`capacity`): (seconds until the turn, True) when reserved, else
-    (seconds to wait before asking again, False). On the database's clock, under its lock."""
-    row, now = tx.buckets.lock_bucket(name)
-    new, wait, reserved = reserve(shared(row, rate, burst, now), now, horizon, n)
-    tx.buckets.put_bucket(BucketRow(name, new.tokens, new.updated_at))
-    return wait, reserved
 
 
 #: a booked turn whose holder has not come for it this long after it is given up

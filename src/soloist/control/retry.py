@@ -18,6 +18,20 @@ class RetryDecision:
     reason: str = ""
 
 
+#: how long a wait that did not say for how long lasts, in seconds
+DEFAULT_WAIT = 1.0
+
+
+def wait_of(error: BaseException) -> float | None:
+    """Seconds to wait before trying again when ``error`` is nobody's failure (an open
+    breaker, a rate limit, a ``429``: ``counts_attempt = False``), or None when it is a
+    failure that spends an attempt."""
+    if getattr(error, "counts_attempt", True):
+        return None
+    retry_after = getattr(error, "retry_after", None)
+    return DEFAULT_WAIT if retry_after is None else retry_after
+
+
 def backoff(policy: RetryPolicy, attempt: int, rand: Callable[[], float] = random.random) -> float:
     """Seconds to wait before attempt ``attempt + 1``: exponential, capped, with jitter."""
     base = min(policy.max_backoff, policy.backoff * policy.multiplier ** max(0, attempt - 1))

@@ -22,7 +22,7 @@ from soloist.control.agents import Agent
 from soloist.control.modules import WorkspaceModules
 from soloist.control.playbooks import CompensateSpec, Playbook, Step, StepKind
 from soloist.control.policies import Policies, ToolRequest
-from soloist.control.retry import RetryDecision, decide
+from soloist.control.retry import RetryDecision, decide, wait_of
 from soloist.errors import AgentFailed, DeterministicError, SemanticError, classify, describe
 from soloist.execution.agent_loop import AgentStep, Router, run_agent
 from soloist.execution.context import Intent, StepContext, ToolCall, idempotency_key
@@ -318,9 +318,10 @@ class StepRunner:
         message = describe(exc)
         statuses: dict[str, Status] = {"retry": "retry", "fail": "failed", "gate": "gate"}
         status = statuses[decision.action]
-        same_attempt = not getattr(exc, "counts_attempt", True)
-        if same_attempt:  # an open breaker: wait for it, this was no attempt
-            status, decision = "retry", RetryDecision("retry", retry_after or 1.0)
+        wait = wait_of(exc)
+        same_attempt = wait is not None
+        if wait is not None:  # an open breaker, a limit: wait for it, this was no attempt
+            status, decision = "retry", RetryDecision("retry", wait)
         return Outcome(job, status, error=message, delay=decision.delay, kind=kind,
                        gate_message=message if status == "gate" else "",
                        started=started, checked=time.time(),

@@ -40,6 +40,7 @@ __all__ = [
     "SOLOIST",
     "STRIPE",
     "Scheme",
+    "header",
     "header_value",
     "sign",
     "signed_headers",
@@ -168,6 +169,11 @@ def verify_headers(body: bytes, headers: Mapping[str, str], secrets: Sequence[st
                    scheme: Scheme = SOLOIST) -> int:
     """:func:`verify` reading the header from a request's headers (names match ignoring
     case, as HTTP's do)."""
-    wanted = scheme.header.lower()
-    value = next((v for k, v in headers.items() if k.lower() == wanted), None)
-    return verify(body, value, secrets, now=now, tolerance=tolerance, scheme=scheme)
+    return verify(body, header(headers, scheme.header), secrets, now=now,
+                  tolerance=tolerance, scheme=scheme)
+
+
+def header(headers: Mapping[str, str], name: str) -> str | None:
+    """The value of header ``name`` (names match ignoring case, as HTTP's do)."""
+    wanted = name.lower()
+    return next((v for k, v in headers.items() if k.lower() == wanted), None)

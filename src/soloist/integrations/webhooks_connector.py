@@ -16,7 +16,6 @@ connection that fails are transient; any other answer is deterministic.
 
 from __future__ import annotations
 
-import email.utils
 import json
 import secrets
 import threading
@@ -28,6 +27,7 @@ import httpx
 
 from soloist import jsonvalues
 from soloist.config.connectors import WebhookConnector as WebhookSettings
+from soloist.control.providers import parse_retry_after
 from soloist.errors import (
     DeterministicError,
     InputError,
@@ -37,7 +37,7 @@ from soloist.errors import (
 )
 from soloist.execution.context import ToolCall
 from soloist.integrations.connector import Action, Connector, Context, Hook, Received
-from soloist.integrations.webhooks import signed_headers, verify_headers
+from soloist.integrations.webhooks import header, signed_headers, verify_headers
 
 __all__ = ["WebhookConnector", "WebhookHook"]
 
@@ -47,11 +47,6 @@ EVENT_HEADER = "Soloist-Event"
 SAFE_HEADERS = ("Content-Type", "User-Agent", EVENT_HEADER)
 #: a 429 without a usable Retry-After waits this long
 DEFAULT_RETRY_AFTER = 1.0
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    wanted = name.lower()
-    return next((v for k, v in headers.items() if k.lower() == wanted), None)
 
 
 class WebhookHook:
@@ -67,13 +62,13 @@ class WebhookHook:
 
     def accept(self, headers: Mapping[str, str], body: bytes, now: float) -> Received:
         verify_headers(body, headers, [self._secret()], now=now, tolerance=self.tolerance)
-        delivery = (_header(headers, self.dedupe_header) or "").strip()
+        delivery = (header(headers, self.dedupe_header) or "").strip()
         if not delivery or len(delivery) > 200:
             raise InvalidPayload(f"the delivery has no {self.dedupe_header} header (its id, "
                                  "at most 200 characters)", entity="webhook delivery",
                                  field=self.dedupe_header)
         kept = {name: value for name in (*SAFE_HEADERS, self.dedupe_header)
-                if (value := _header(headers, name)) is not None}
+                if (value := header(headers, name)) is not None}
         return Received(delivery_id=delivery, topic=TOPIC, payload={
             "connector": self.connector, "delivery_id": delivery, "body": _body(body),
             "headers": kept}, cursor=None)
@@ -96,16 +91,8 @@ def _body(body: bytes) -> Any:
 
 def retry_after(value: str | None, now: float) -> float:
     """Seconds a ``Retry-After`` header (seconds, or an HTTP date) asks to wait."""
-    if value is None or not value.strip():
-        return DEFAULT_RETRY_AFTER
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return DEFAULT_RETRY_AFTER
-    return max(0.0, when.timestamp() - now)
+    seconds = parse_retry_after({"Retry-After": value} if value else None, now=now)
+    return DEFAULT_RETRY_AFTER if seconds is None else seconds
 
 
 class WebhookConnector(Connector):

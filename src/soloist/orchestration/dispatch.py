@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from soloist.control.playbooks import RetryPolicy, StepKind
-from soloist.control.retry import decide
+from soloist.control.retry import decide, wait_of
 from soloist.errors import SoloistError, classify, describe
 from soloist.execution.context import ToolCall
 from soloist.execution.steps import Outcome, Status, StepJob, StepRunner
@@ -119,17 +119,17 @@ class Dispatcher:
         policy, or the step fails."""
         row = job.row
         kind = classify(exc)
-        retry_after = getattr(exc, "retry_after", None)
-        if not getattr(exc, "counts_attempt", True):
+        wait = wait_of(exc)
+        if wait is not None:
             return Outcome(job, "retry", error=describe(exc), kind=kind, same_attempt=True,
-                           delay=1.0 if retry_after is None else retry_after)
+                           delay=wait)
         if kind == "semantic" and row.kind == TaskKind.STEP:
             return Outcome(job, "gate", error=describe(exc), kind=kind,
                            gate_message=describe(exc))
         policy = job.playbook.step(row.step_id).retry if row.kind == TaskKind.STEP \
             else RetryPolicy()
         decision = decide(policy, "deterministic" if kind == "semantic" else kind,
-                          row.attempt, retry_after)
+                          row.attempt, getattr(exc, "retry_after", None))
         status: Status = "retry" if decision.action == "retry" else "failed"
         return Outcome(job, status, error=describe(exc), delay=decision.delay, kind=kind)
 

@@ -44,6 +44,7 @@ from caldav.lib import error as dav_error
 from caldav.lib.http_sync import requests as http
 from lxml import etree
 
+from soloist.control.providers import parse_retry_after
 from soloist.errors import (
     DeterministicError,
     Forbidden,
@@ -323,12 +324,11 @@ class CalendarClient:
                                  f"failed: {type(error).__name__}") from None
         status = int(response.status)
         if status >= 500 or status == 429:
-            retry = response.headers.get("Retry-After")
             error_class = Throttled if status == 429 else TransientError
             raise error_class(
                 f"{self.where} is busy (rate limited); try again later" if status == 429
                 else f"{self.where} failed {method} {self.name(url)} with status {status}",
-                retry_after=float(retry) if retry and retry.isdigit() else None)
+                retry_after=parse_retry_after(dict(response.headers.items())))
         raw = response._raw  # the body, CRLF made LF by caldav (``raw`` re-serialises XML)
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw or "")
         return Reply(status, {k.lower(): v for k, v in response.headers.items()}, text,

@@ -7,13 +7,14 @@ the ``[connectors.NAME]`` setting of the same name; ``timeout`` bounds every net
 from __future__ import annotations
 
 import ssl
+from abc import ABC, abstractmethod
 from types import TracebackType
 from typing import Self
 
 from soloist.config.connectors import Security
 
 
-class MailAccount:
+class MailAccount(ABC):
     def __init__(self, host: str, port: int, *, username: str | None, password: str | None,
                  security: Security, timeout: float,
                  ssl_context: ssl.SSLContext | None) -> None:
@@ -40,11 +41,13 @@ class MailAccount:
         return (f"{type(self).__name__}({self.where}, user={self.username!r}, "
                 f"security={self.security!r})")
 
+    @abstractmethod
     def open(self) -> Self:
-        raise NotImplementedError
+        """Connect and log in."""
 
+    @abstractmethod
     def close(self) -> None:
-        raise NotImplementedError
+        """Drop the connection; never raises."""
 
     def __enter__(self) -> Self:
         return self.open()
