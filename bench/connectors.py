@@ -9,13 +9,15 @@ folder:
 
 1. ``raw_smtp_sends_per_s``: ``smtplib``, one message per connection (connect, log in,
    MAIL, RCPT, DATA, QUIT), one after the other (``raw_smtp_sends_per_s_8_threads``: the
-   same by 8 threads);
+   same by 8 threads); each message an ``EmailMessage`` given to ``send_message``, as a
+   user of ``smtplib`` writes it;
 2. ``smtp_sends_per_s``: the same messages as N runs of a one-step playbook whose step is
    ``mail.send``, drained by one ``soloist worker`` process at its default concurrency (8,
    ``--concurrency``), with the full bookkeeping: the step claimed, executed, its intent
    staged and persisted, ``transmitting`` written before DATA, the result and the dispatch
    ledger after the ``250``, the step closed; each send opens its own connection, as the
-   raw loop does. The connector has no IMAP account here (no Sent copy), as the raw loop
+   raw loop does (the connector writes such a plain message's bytes itself: see
+   ``compose.render``). The connector has no IMAP account here (no Sent copy), as the raw loop
    makes none. ``send_ratio`` is the quotient with the raw loop;
    ``smtp_sends_per_s_one_at_a_time`` (concurrency 1) and ``send_ratio_vs_8_threads`` put
    it beside the other two ways of counting;

@@ -26,7 +26,7 @@ from soloist.workspace import Workspace
 TASKS = '''
 from pathlib import Path
 
-from soloist.errors import DeterministicError, TransientError
+from soloist.errors import DeterministicError, Throttled, TransientError
 from soloist.execution.tools.base import tool
 
 HERE = Path(__file__).parent
@@ -41,16 +41,19 @@ def boom(ctx):
 
 
 def undo(ctx, which):
-    """Fails as undo.WHICH.flag says: 'deterministic', or 'transient:N' (N times)."""
+    """Fails as undo.WHICH.flag says: 'deterministic', or 'transient:N' / 'throttled:N'
+    (N times)."""
     flag = HERE / f"undo.{which}.flag"
     mode = flag.read_text() if flag.exists() else ""
     if mode == "deterministic":
         raise DeterministicError(f"the ledger refused to void {which}")
-    if mode.startswith("transient:"):
+    if mode.startswith(("transient:", "throttled:")):
         count = HERE / f"undo.{which}.count"
         seen = int(count.read_text()) if count.exists() else 0
         count.write_text(str(seen + 1))
         if seen < int(mode.split(":")[1]):
+            if mode.startswith("throttled:"):
+                raise Throttled("the ledger said 429", retry_after=0.01)
             raise TransientError("the ledger said 503")
     with open(HERE / "undone.txt", "a") as handle:
         handle.write(which + "\\n")
@@ -290,6 +293,20 @@ def test_transient_compensation_failures_retry_with_backoff_before_a_person(
     assert (ws.root / "undo.a.count").read_text() == "2"  # one transient failure, retried
     assert (ws.root / "undone.txt").read_text().split() == ["b", "a"]
     assert ws.approvals() == []
+
+
+def test_a_throttled_compensation_waits_without_spending_its_attempts(ws: Workspace) -> None:
+    flag(ws, "b", "throttled:6")  # more 429s than its 3 attempts
+    run_id = ws.start("undoable")
+    drain(ws)
+    assert ws.approvals() == []  # waits, not failures: no person was asked
+    assert (ws.root / "undo.b.count").read_text() == "7"
+    assert (ws.root / "undone.txt").read_text().split() == ["b", "a"]
+    waits = [e.data for e in ws.log(run_id=run_id)
+             if e.kind == "step.transition" and e.step_id == "compensate:b"
+             and e.data.get("to") == "ready" and "waits" in e.data]
+    assert len(waits) == 6
+    assert ws.get_run(run_id).state == "failed"
 
 
 def test_a_compensation_that_kills_its_workers_goes_to_a_person(ws: Workspace) -> None:

@@ -25,6 +25,7 @@ from soloist.integrations.mail.compose import (
     build,
     message_id_for,
     recipients,
+    render,
     reply,
     reply_subject,
     run_of_message_id,
@@ -193,9 +194,128 @@ def test_a_long_thread_keeps_its_first_and_latest_references() -> None:
     assert kept[0] == "<m0@x>" and kept[-1] == "<m50@x>"
 
 
+@pytest.mark.parametrize("html", [None, "<p>Paid.</p>"])
+def test_long_message_ids_are_written_as_they_are_never_as_encoded_words(
+        html: str | None) -> None:
+    # Gmail's ids are often longer than a header line: the email package alone would write
+    # them as RFC 2047 encoded words, which no client threads on.
+    long = f"<CAF{'x' * 70}@mail.gmail.com>"
+    thread = tuple(f"<m{i}.{'y' * 30}@example.org>" for i in range(6))
+    draft = Draft(sender=ADA, to=(BOB,), subject="Re: the brief", text="Paid.", html=html,
+                  in_reply_to=long, references=(*thread, long))
+    data = render(draft, "run-9/step-1").data
+    assert b"=?" not in data
+    assert f"In-Reply-To: {long}\r\n".encode() in data
+    head = data.split(b"\r\n\r\n")[0].decode()
+    lines = head[head.index("References:"):].split("\r\n")
+    folded = [lines[0], *(line for line in lines[1:8] if line.startswith(" "))]
+    assert len(folded) == 7 and all(len(line) <= 78 for line in folded[:-1])
+    assert folded[-1] == f" {long}"  # one id longer than a line stays whole
+    got = parse_message(data)
+    assert got.in_reply_to == long and got.references == (*thread, long)
+    assert got.message_id == message_id_for("run-9/step-1", ADA)
+
+
+def test_an_id_that_cannot_be_written_in_7_bit_is_left_out_of_the_thread() -> None:
+    draft = Draft(sender=ADA, to=(BOB,), subject="Re: hi", text="ok",
+                  in_reply_to="<zoë@example.org>", references=("<a@x>", "<zoë@example.org>"))
+    got = parse_message(render(draft, "k").data)
+    assert got.in_reply_to is None and got.references == ("<a@x>",)
+
+
 def test_a_message_with_no_one_to_answer_cannot_be_replied_to() -> None:
     with pytest.raises(InvalidPayload, match="no From or Reply-To"):
         reply(Message(message_id="<a@x>"), ADA)
+
+
+# -- render: the direct path writes what the email package writes ------------------------------
+
+#: each field is plain (first entry) nine times in ten, else one of the awkward ones
+_NAMES = [["", "Ada", "Ada Lovelace", "O'Neil"],
+          ["Bob B.", 'Bob "B"', "Zoë", "=?utf-8?q?x?=", "a  b", " Ada", "x" * 70]]
+_LOCALS = [["ada", "a.b+tag", "o'neil"], ["a..b", "zoë", "x" * 60]]
+_DOMAINS = [["example.com", "Example.ORG", "mail.example.co.uk"], ["bücher.example"]]
+_SUBJECTS = [["Update 1", "Re: your brief", "50% off; (really) <now>"],
+             ["", "two  spaces", " leading", "trailing ", "=?utf-8?q?hi?=", "Grüße",
+              "tab\there", "s" * 80]]
+_TEXTS = [["", "one line", "two\nlines\n", "crlf\r\nlines", "cr\ronly", "\n\nblank first",
+           ".leading dot\n..two", "x" * 78, "end\n\n"],
+          ["é accent", "y" * 79, "tab\tinside"]]
+
+
+def _pick(rng: random.Random, choices: list[list[str]]) -> str:
+    return rng.choice(choices[0] if rng.random() < 0.9 else choices[1])
+
+
+def _contact(rng: random.Random) -> Contact:
+    return Contact(name=_pick(rng, _NAMES),
+                   email=f"{_pick(rng, _LOCALS)}@{_pick(rng, _DOMAINS)}")
+
+
+def _varied_drafts(count: int) -> list[Draft]:
+    rng = random.Random(20261201)
+    drafts = []
+    for _ in range(count):
+        ids = [f"<m{i}.{rng.randrange(10**6)}{'x' * rng.choice([0, 0, 70])}@example.com>"
+               for i in range(rng.choice([0, 0, 0, 1, 2, 25]))]
+        drafts.append(Draft(
+            sender=_contact(rng),
+            to=tuple(_contact(rng) for _ in range(rng.choice([1, 1, 1, 2, 4]))),
+            cc=tuple(_contact(rng) for _ in range(rng.choice([0, 0, 0, 1]))),
+            bcc=tuple(_contact(rng) for _ in range(rng.choice([0, 0, 1]))),
+            reply_to=tuple(_contact(rng) for _ in range(rng.choice([0, 0, 0, 1]))),
+            subject=_pick(rng, _SUBJECTS), text=_pick(rng, _TEXTS),
+            html=rng.choice([None] * 9 + ["<p>hi</p>"]),
+            in_reply_to=ids[-1] if ids else None, references=tuple(ids[:-1])))
+    return drafts
+
+
+def _unbounded(data: bytes) -> bytes:
+    """The message with its (random) multipart boundaries made one."""
+    return re.sub(rb"={15}\d+==", b"=BOUNDARY=", data)
+
+
+def test_render_writes_the_bytes_the_email_package_writes(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import soloist.integrations.mail.compose as compose
+
+    built = []
+
+    def counted(draft: Draft, key: str, *, date: datetime | None = None) -> object:
+        built.append(key)
+        return build(draft, key, date=date)
+
+    monkeypatch.setattr(compose, "build", counted)
+    rendered = 0
+    for i, draft in enumerate(_varied_drafts(800)):
+        key = f"r-{i}/step/0"
+        try:
+            expected = build(draft, key, date=WHEN).as_bytes(policy=policy.SMTP.clone(
+                cte_type="7bit", linesep="\r\n"))
+        except InvalidPayload as error:
+            with pytest.raises(InvalidPayload, match=re.escape(str(error))):
+                render(draft, key, date=WHEN)
+            continue
+        outgoing = render(draft, key, date=WHEN)
+        rendered += 1
+        assert _unbounded(outgoing.data) == _unbounded(expected), draft
+        assert outgoing.message_id == message_id_for(key, draft.sender)
+    # both paths were exercised, each on a good share of the drafts
+    assert len(built) > 100 and rendered - len(built) > 100, (rendered, len(built))
+
+
+def test_a_plain_message_is_rendered_without_the_email_package(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import soloist.integrations.mail.compose as compose
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the plain message went through the email package")
+
+    monkeypatch.setattr(compose, "build", refuse)
+    outgoing = render(Draft(sender=ADA, to=(Contact(email="c1@example.test"),),
+                            subject="Update 1", text="Your project moved on."), "r-1/s/0")
+    assert outgoing.data.startswith(b"Message-ID: <soloist.r-1.")
+    assert outgoing.data.endswith(b"\r\n\r\nYour project moved on.\r\n")
 
 
 # -- a corpus of broken mail ------------------------------------------------------------------

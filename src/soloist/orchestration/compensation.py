@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 
 from soloist.control.playbooks import Playbook, RetryPolicy
-from soloist.control.retry import decide
+from soloist.control.retry import decide, wait_of
 from soloist.errors import classify
 from soloist.execution.context import ToolCall
 from soloist.execution.steps import Outcome, Status, StepJob, StepRunner
@@ -298,6 +298,10 @@ class Compensator:
                 output = self.runner.compensate(spec, job, original, job.run.original_output,
                                                 [i.result for i in intents])
         except Exception as exc:
+            wait = wait_of(exc)
+            if wait is not None:  # a limit or an open breaker: a wait, not an attempt
+                return Dispatched(job, failure=Outcome(job, "retry", error=f"{exc}",
+                                                       same_attempt=True, delay=wait))
             # Counted from the last time a person sent it back, so their retry gets the
             # same backoff as the first; when they are used up, a person decides again.
             attempts = job.run.attempts if job.run.attempts is not None else row.attempt

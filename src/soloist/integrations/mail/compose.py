@@ -10,13 +10,18 @@ after a crash; a reply's ``In-Reply-To`` names the run that sent the original
 A draft is validated like any entity (no header value holds a line break, there is a
 recipient); :func:`build` returns an ``EmailMessage`` under ``policy.SMTP`` (CRLF line
 ends, 7-bit bodies) whose non-ASCII subjects, names and file names are encoded as RFC 2047
-and RFC 2231 say.
+and RFC 2231 say. :func:`render` gives the bytes a send puts on the wire. Most messages a
+playbook sends are plain: ASCII text in short lines, to plain addresses. Those are written
+directly, because parsing each header back and folding it again costs more than the rest
+of a send's bookkeeping; a unit test holds the direct writing to the very bytes the email
+package writes, and anything the direct path does not cover goes through the package.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import policy, utils
 from email.headerregistry import Address
@@ -37,6 +42,16 @@ _RUN = re.compile(r"[A-Za-z0-9-]{1,64}")
 _OURS = re.compile(rf"<soloist\.([A-Za-z0-9-]{{1,64}})\.[0-9a-f]{{{_HASH_DIGITS}}}@[^<>\s]+>")
 #: bodies go out as quoted-printable or base64, so a server without 8BITMIME takes them too
 _POLICY = policy.SMTP.clone(cte_type="7bit")
+_WIRE = _POLICY.clone(linesep="\r\n")
+_LINE = _POLICY.max_line_length or 78  # the longest line the email package leaves unfolded
+#: what the direct path writes as it is: words of printable ASCII, one space apart
+_WORDS = re.compile(r"[!-~]+(?: [!-~]+)*")
+#: a display name that needs no quoting (RFC 5322 atext words)
+_ATOMS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?: [A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+_DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+_PRINTABLE_ID = re.compile(r"<[!-;=?-~]+>")
+_PLAIN_BODY = (b'Content-Type: text/plain; charset="utf-8"\r\n'
+               b"Content-Transfer-Encoding: 7bit\r\nMIME-Version: 1.0\r\n\r\n")
 
 
 class FileAttachment(Entity):
@@ -155,7 +170,7 @@ def build(draft: Draft, key: str, *, date: datetime | None = None) -> EmailMessa
     envelope carries them: see :func:`recipients`).
     """
     message = EmailMessage(policy=_POLICY)
-    message["Message-ID"] = message_id_for(key, draft.sender)
+    message["Message-ID"] = Ids("Message-ID", (message_id_for(key, draft.sender),))
     message["Date"] = utils.format_datetime(date or datetime.now(UTC))
     message["From"] = _address(draft.sender, "sender")
     for header, field in (("To", "to"), ("Cc", "cc"), ("Reply-To", "reply_to")):
@@ -165,12 +180,11 @@ def build(draft: Draft, key: str, *, date: datetime | None = None) -> EmailMessa
     for i, contact in enumerate(draft.bcc):
         _address(contact, f"bcc[{i}]")  # refused now rather than by the server later
     message["Subject"] = draft.subject
-    if draft.in_reply_to:
-        message["In-Reply-To"] = draft.in_reply_to
-    references = _trimmed(draft.references or
-                          ((draft.in_reply_to,) if draft.in_reply_to else ()))
+    in_reply_to, references = _threading(draft)
+    if in_reply_to:
+        message["In-Reply-To"] = Ids("In-Reply-To", in_reply_to)
     if references:
-        message["References"] = " ".join(references)
+        message["References"] = Ids("References", references)
     message.set_content(draft.text)
     if draft.html is not None:
         message.add_alternative(draft.html, subtype="html")
@@ -181,6 +195,125 @@ def build(draft: Draft, key: str, *, date: datetime | None = None) -> EmailMessa
         message.add_attachment(attachment.content, maintype=maintype, subtype=subtype,
                                filename=attachment.name)
     return message
+
+
+def _threading(draft: Draft) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The ids of In-Reply-To and References. An id of anything but printable ASCII (a
+    received message may have one) cannot go into a 7-bit header and is left out: the
+    reply goes, threaded by the ids that can be written."""
+    replied = (draft.in_reply_to,) if draft.in_reply_to else ()
+    references = _trimmed(draft.references or replied)
+    return (tuple(i for i in replied if _PRINTABLE_ID.fullmatch(i)),
+            tuple(i for i in references if _PRINTABLE_ID.fullmatch(i)))
+
+
+class Ids(str):
+    """A header of message ids (Message-ID, In-Reply-To, References) as the email package
+    takes a header it need not parse: the ids written as they are, folded between ids. The
+    package would write a long id (Gmail's often are) as RFC 2047 encoded words, and no
+    client threads on those."""
+
+    name: str
+    ids: tuple[str, ...]
+
+    def __new__(cls, name: str, ids: tuple[str, ...]) -> Self:
+        header = super().__new__(cls, " ".join(ids))
+        header.name, header.ids = name, ids
+        return header
+
+    def fold(self, *, policy: policy.Policy) -> str:
+        return _id_lines(self.name, self.ids, policy.linesep)
+
+
+def _id_lines(name: str, ids: tuple[str, ...], linesep: str) -> str:
+    """``name: id id ...``, a new line begun where the next id would pass the line length
+    (a first id longer than that stays on the first line: there is nothing to fold)."""
+    lines = [f"{name}:"]
+    for i, message_id in enumerate(ids):
+        if i and len(lines[-1]) + 1 + len(message_id) > _LINE:
+            lines.append("")
+        lines[-1] += f" {message_id}"
+    return linesep.join(lines) + linesep
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A message as it goes out: its Message-ID (``""`` without one) and its bytes (CRLF
+    line ends)."""
+
+    message_id: str
+    data: bytes
+
+    @classmethod
+    def of(cls, message: EmailMessage) -> Self:
+        found = message["Message-ID"]
+        return cls("" if found is None else str(found).strip(),
+                   message.as_bytes(policy=_WIRE))
+
+
+def render(draft: Draft, key: str, *, date: datetime | None = None) -> Outgoing:
+    """The bytes :func:`build` would give for ``draft``, written directly when the message
+    is plain (see the module's docstring)."""
+    message_id = message_id_for(key, draft.sender)
+    data = _plain(draft, message_id, date or datetime.now(UTC))
+    if data is None:
+        return Outgoing.of(build(draft, key, date=date))
+    return Outgoing(message_id, data)
+
+
+def _plain(draft: Draft, message_id: str, date: datetime) -> bytes | None:
+    """The message's bytes when every header and line is one the email package would
+    write unchanged; ``None`` for anything else."""
+    if draft.html is not None or draft.attachments or not _WORDS.fullmatch(draft.subject):
+        return None
+    try:
+        body = draft.text.encode("ascii").splitlines()
+    except UnicodeEncodeError:
+        return None
+    if any(len(line) > _LINE for line in body):
+        return None
+    lines: list[tuple[str, str | None]] = [
+        ("Date", utils.format_datetime(date)),
+        ("From", _plain_addresses((draft.sender,), "sender"))]
+    for header, field in (("To", "to"), ("Cc", "cc"), ("Reply-To", "reply_to")):
+        contacts: tuple[Contact, ...] = getattr(draft, field)
+        if contacts:
+            lines.append((header, _plain_addresses(contacts, field)))
+    for i, contact in enumerate(draft.bcc):
+        _address(contact, f"bcc[{i}]")
+    lines.append(("Subject", draft.subject))
+    head = [_id_lines("Message-ID", (message_id,), "\r\n")]
+    for name, value in lines:
+        line = f"{name}: {value}"
+        # "=?" could be read as an encoded word; a long line would be folded.
+        if (value is None or "=?" in value or len(line) > _LINE
+                or not _WORDS.fullmatch(value)):
+            return None
+        head.append(line + "\r\n")
+    in_reply_to, references = _threading(draft)
+    if in_reply_to:
+        head.append(_id_lines("In-Reply-To", in_reply_to, "\r\n"))
+    if references:
+        head.append(_id_lines("References", references, "\r\n"))
+    text = b"\r\n".join(body) + b"\r\n" if body else b"\r\n"
+    return "".join(head).encode("ascii") + _PLAIN_BODY + text
+
+
+def _plain_addresses(contacts: tuple[Contact, ...], field: str) -> str | None:
+    """The addresses as the header's value, or ``None`` if one is not plain; every one is
+    checked as :func:`build` checks it, so both refuse the same draft with the same error."""
+    written: list[str] | None = []
+    for i, contact in enumerate(contacts):
+        address = _address(contact, field if field == "sender" else f"{field}[{i}]")
+        spec = f"{address.username}@{address.domain}"
+        plain = _DOT_ATOM.fullmatch(address.username) and _WORDS.fullmatch(spec) and (
+            not address.display_name or _ATOMS.fullmatch(address.display_name))
+        if written is not None and plain:
+            written.append(f"{address.display_name} <{spec}>" if address.display_name
+                           else spec)
+        else:
+            written = None
+    return None if written is None else ", ".join(written)
 
 
 def recipients(draft: Draft) -> list[str]:

@@ -115,6 +115,7 @@ class EmailConnector(Connector):
         # message it writes: done here, not in the first send's turn.
         draft = compose.Draft(sender=self.sender, to=(self.sender,), subject="prepare",
                               text="prepare")
+        compose.render(draft, "prepare/prepare/0")
         compose.build(draft, "prepare/prepare/0").as_bytes()
 
     # -- the servers -------------------------------------------------------------------

@@ -30,7 +30,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.message import EmailMessage
 from typing import Any
 
 from soloist.errors import (
@@ -105,8 +104,8 @@ class Outbox:
 
     def _transmit(self, draft: compose.Draft, key: str, *, bookkeeping: bool
                   ) -> dict[str, Any]:
-        message = compose.build(draft, key)
-        message_id = str(message["Message-ID"])
+        message = compose.render(draft, key)
+        message_id = message.message_id
         envelope = compose.recipients(draft)
         marked = False
         # Booked before connecting: a turn that is not coming soon costs no log-in.
@@ -175,18 +174,17 @@ class Outbox:
         finally:
             client.close()
 
-    def _file(self, message: EmailMessage) -> int | None:
+    def _file(self, message: compose.Outgoing) -> int | None:
         """Save the sent message into the Sent folder; its UID there, when known."""
         try:
             imap = self.imap()
             if imap is None:
                 return None
-            raw = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
             with imap:
-                return imap.append_sent(raw, self.sent_folder)
+                return imap.append_sent(message.data, self.sent_folder)
         except SoloistError as error:
             _log.warning("connector %s sent %s but could not file it in %s: %s", self.name,
-                         message["Message-ID"], self.sent_folder, describe(error))
+                         message.message_id, self.sent_folder, describe(error))
             return None
 
     # -- after a send that was cut short -----------------------------------------------

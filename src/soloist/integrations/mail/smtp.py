@@ -39,6 +39,7 @@ from typing import NoReturn, Self
 from soloist.config.connectors import Security
 from soloist.errors import DeterministicError, OutcomeUnknown, StepFailure, TransientError
 from soloist.integrations.mail.account import MailAccount
+from soloist.integrations.mail.compose import Outgoing
 
 _LEADING_DOT = re.compile(rb"(?m)^\.")
 
@@ -126,7 +127,7 @@ class SMTPClient(MailAccount):
 
     # -- send: after the message began, a failure leaves the outcome unknown -------------
 
-    def send(self, message: EmailMessage, sender: str, recipients: Sequence[str], *,
+    def send(self, message: Outgoing | EmailMessage, sender: str, recipients: Sequence[str], *,
              before_data: Callable[[], None] | None = None) -> SendReply:
         """Send ``message`` from the envelope ``sender`` to ``recipients`` (see
         :func:`~soloist.integrations.mail.compose.recipients`) and return the reply.
@@ -144,9 +145,10 @@ class SMTPClient(MailAccount):
             raise DeterministicError(f"the SMTP connection to {self.where} is not open")
         if not recipients:
             raise DeterministicError("a message needs at least one envelope recipient")
-        data = _wire_bytes(message)
-        message_id = message.get("Message-ID")
-        message_id = None if message_id is None else str(message_id).strip()
+        if isinstance(message, EmailMessage):
+            message = Outgoing.of(_without_bcc(message))
+        data = _dot_stuffed(message.data)
+        message_id = message.message_id or None
         try:
             self._envelope(smtp, sender, recipients)
             code, reply = smtp.docmd("DATA")
@@ -215,13 +217,15 @@ class SMTPClient(MailAccount):
         raise DeterministicError(f"{what}: {_reason(error)}") from None
 
 
-def _wire_bytes(message: EmailMessage) -> bytes:
-    """The DATA section as smtplib would send it: CRLF lines, leading dots doubled,
-    Bcc left out, ended by ``.``."""
+def _without_bcc(message: EmailMessage) -> EmailMessage:
     if message.get("Bcc") is not None:
         message = copy.copy(message)
         del message["Bcc"]
-    data = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+    return message
+
+
+def _dot_stuffed(data: bytes) -> bytes:
+    """The DATA section as smtplib would send it: leading dots doubled, ended by ``.``."""
     data = _LEADING_DOT.sub(b"..", data)
     if not data.endswith(b"\r\n"):
         data += b"\r\n"
