@@ -17,6 +17,8 @@ before a retry that the failing side asked for.
      |    +-- InputError                  run inputs that fail the playbook's schema
      |    +-- NotFound                    an unknown playbook, run, approval, version...
      |    +-- InvalidState                the thing exists but cannot do that now
+     |    +-- Unauthenticated             no valid token or session (HTTP 401)
+     |    +-- PermissionDenied            the token lacks the scope for that (HTTP 403)
      +-- StepFailure                      raised by step code; its subclass is its kind
      |    +-- TransientError              transient: timeouts, 429, 5xx, busy
      |    |    +-- BreakerOpen            a provider's breaker is open; not an attempt
@@ -99,6 +101,14 @@ class NotFound(UserError):
 
 class InvalidState(UserError):
     """That cannot be done in the current state."""
+
+
+class Unauthenticated(UserError):
+    """Sign in first: give a bearer token (``soloist token create``) or use a login link."""
+
+
+class PermissionDenied(UserError):
+    """The token does not have the scope this needs."""
 
 
 class StepFailure(SoloistError):

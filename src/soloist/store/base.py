@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from soloist.store.access import Tokens
 from soloist.store.connectors import Buckets, Cursors, Inbound
 
 
@@ -667,6 +668,8 @@ class Transaction(Protocol):
     def buckets(self) -> Buckets: ...
     @property
     def inbound(self) -> Inbound: ...
+    @property
+    def tokens(self) -> Tokens: ...
 
     def notify_ready(self) -> None:
         """Wake waiting workers once this transaction commits."""

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from soloist.errors import StoreError
+from soloist.store.access_repositories import SqlTokens
 from soloist.store.base import (
     ApprovalRow,
     BreakerRow,
@@ -668,6 +669,7 @@ class SqlTransaction:
         self.cursors = SqlCursors(conn, q)
         self.buckets = SqlBuckets(conn, q)
         self.inbound = SqlInbound(conn, q)
+        self.tokens = SqlTokens(conn, q)
         self.wants_notify = False
 
     def notify_ready(self) -> None:

@@ -218,6 +218,7 @@ def _register_more() -> None:
     from soloist.interfaces.cli.memory import memory_app
     from soloist.interfaces.cli.secrets import secret_app
     from soloist.interfaces.cli.snapshots import snapshot_app
+    from soloist.interfaces.cli.tokens import token_app
 
     definitions.register(app)
     runs.register(app)
@@ -228,6 +229,7 @@ def _register_more() -> None:
     app.add_typer(snapshot_app, name="snapshot")
     app.add_typer(audit_app, name="audit")
     app.add_typer(connectors_app, name="connectors")
+    app.add_typer(token_app, name="token")
 
 
 def _shown(message: object) -> str:

@@ -75,7 +75,7 @@ LISTEN_POLL_S = 0.5
 LISTEN_RETRY_S = 1.0
 """The pause before the listener thread reconnects after losing its connection."""
 
-KEPT_TABLES = ("dispatch_ledger", "version_marks", "processes")
+KEPT_TABLES = ("dispatch_ledger", "version_marks", "processes", "access_tokens")
 """Left out of every snapshot, so a restore never rewinds them (``soloist.store.ledger``)."""
 
 # serialization_failure, deadlock_detected, lock_not_available (lock_timeout ran out)

@@ -701,3 +701,23 @@ UPDATE inbound_events SET processed_at = {_NOW}
 WHERE id = ANY(ARRAY(SELECT jsonb_array_elements_text(%(ids)s::jsonb)::bigint))
   AND processed_at IS NULL
 """
+
+# -- access tokens (soloist.store.access) ----------------------------------------------------
+insert_token = """
+INSERT INTO access_tokens (id, name, kind, scopes, digest, created_at, created_by, expires_at)
+VALUES (%(id)s, %(name)s, %(kind)s, %(scopes)s, %(digest)s, %(created_at)s, %(created_by)s,
+        %(expires_at)s)
+"""
+token_by_digest = "SELECT * FROM access_tokens WHERE digest = %(digest)s"
+live_token = """
+SELECT * FROM access_tokens WHERE name = %(name)s AND kind = %(kind)s AND revoked_at IS NULL
+ORDER BY created_at DESC, id DESC LIMIT 1
+"""
+list_tokens = """
+SELECT * FROM access_tokens WHERE %(kind)s::text IS NULL OR kind = %(kind)s
+ORDER BY created_at, id
+"""
+revoke_token = """
+UPDATE access_tokens SET revoked_at = %(now)s WHERE id = %(id)s AND revoked_at IS NULL
+"""
+touch_token = "UPDATE access_tokens SET last_used_at = %(now)s WHERE id = %(id)s"

@@ -607,3 +607,21 @@ mark_inbound_processed = f"""
 UPDATE inbound_events SET processed_at = {_NOW}
 WHERE id IN (SELECT value FROM json_each(:ids)) AND processed_at IS NULL
 """
+
+# -- access tokens (soloist.store.access) ----------------------------------------------------
+insert_token = """
+INSERT INTO access_tokens (id, name, kind, scopes, digest, created_at, created_by, expires_at)
+VALUES (:id, :name, :kind, :scopes, :digest, :created_at, :created_by, :expires_at)
+"""
+token_by_digest = "SELECT * FROM access_tokens WHERE digest = :digest"
+live_token = """
+SELECT * FROM access_tokens WHERE name = :name AND kind = :kind AND revoked_at IS NULL
+ORDER BY created_at DESC, id DESC LIMIT 1
+"""
+list_tokens = """
+SELECT * FROM access_tokens WHERE :kind IS NULL OR kind = :kind ORDER BY created_at, id
+"""
+revoke_token = """
+UPDATE access_tokens SET revoked_at = :now WHERE id = :id AND revoked_at IS NULL
+"""
+touch_token = "UPDATE access_tokens SET last_used_at = :now WHERE id = :id"

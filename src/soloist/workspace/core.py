@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from soloist.orchestration.scheduler import Scheduler
     from soloist.orchestration.worker import Worker
     from soloist.store.base import DocumentRow, FactRow
+    from soloist.workspace.access import Access
 
 
 def _positive(number: int, what: str) -> None:
@@ -104,6 +105,13 @@ class Workspace:
         self._mcp: MCPClient | None = None
         self._hosts: tuple[str, ...] | None = None
         self._file_roots: tuple[str, ...] | None = None
+
+    @cached_property
+    def access(self) -> Access:
+        """Tokens, sessions and login links (the API, the dashboard, MCP)."""
+        from soloist.workspace.access import Access
+
+        return Access(self.store, self.settings.actor)
 
     @cached_property
     def registry(self) -> Registry:
