@@ -92,7 +92,13 @@ class DefinitionError(UserError):
 
 
 class InputError(UserError):
-    """The run input does not match the playbook's input schema."""
+    """The run input does not match the playbook's input schema.
+
+    ``field`` names the input at fault, where one is (``inputs.who``)."""
+
+    def __init__(self, message: str | None = None, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class NotFound(UserError):

@@ -55,6 +55,14 @@ class WorkerSection(Section):
     llm_cache: bool = True
 
 
+class APISection(Section):
+    """Where ``soloist up`` serves the HTTP API, the dashboard and MCP (loopback unless
+    the owner says otherwise)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8420, ge=0, le=65535)  # 0: any free port
+
+
 class QueueSection(Section):
     concurrency: int | None = Field(default=None, gt=0)
 
@@ -291,6 +299,7 @@ class SoloistToml(Section):
     workspace: WorkspaceSection = WorkspaceSection()
     database: DatabaseSection = DatabaseSection()
     worker: WorkerSection = WorkerSection()
+    api: APISection = APISection()
     queues: dict[str, QueueSection] = Field(default_factory=dict)
     tools: ToolsSection = ToolsSection()
     llm: LLMSection = LLMSection()

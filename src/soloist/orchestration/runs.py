@@ -38,9 +38,14 @@ def validate_inputs(playbook: Playbook, inputs: Any) -> None:
     try:
         jsonschema.validate(inputs, playbook.inputs)
     except jsonschema.ValidationError as exc:
-        where = "/".join(str(p) for p in exc.absolute_path) or "the input"
+        path = [str(p) for p in exc.absolute_path]
+        where = "/".join(path) or "the input"
+        if exc.validator == "required" and isinstance(exc.instance, dict):
+            missing = [k for k in exc.validator_value if k not in exc.instance]
+            path += missing[:1]
         raise InputError(
-            f"input for playbook {playbook.name!r} is invalid at {where}: {exc.message}"
+            f"input for playbook {playbook.name!r} is invalid at {where}: {exc.message}",
+            field=".".join(["inputs", *path]),
         ) from exc
 
 

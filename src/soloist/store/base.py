@@ -42,6 +42,19 @@ class RunRow:
     pins: Any = None  # versions the run started with: {"agents": {name: version}, ...}
 
 
+@dataclass(frozen=True, slots=True)
+class RunFilter:
+    """Which runs a list shows; every field is optional. ``text`` is found, as it is
+    written, in a run's inputs (their JSON) or its error."""
+
+    state: str | None = None
+    playbook: str | None = None
+    version: int | None = None
+    since: float | None = None  # created at or after
+    until: float | None = None  # created before
+    text: str | None = None
+
+
 @dataclass(slots=True)
 class StepRow:
     id: int
@@ -352,6 +365,12 @@ class Runs(Protocol):
     def get_many(self, run_ids: Sequence[str]) -> dict[str, RunRow]: ...
     def list(self, *, state: str | None = None, playbook: str | None = None,
              limit: int = 100) -> builtins.list[RunRow]: ...
+    def page(self, match: RunFilter, *, before: tuple[float, str] | None = None,
+             limit: int = 50) -> builtins.list[RunRow]:
+        """Runs matching ``match``, newest first, from just after ``before`` (the
+        ``(created_at, id)`` of the last run of the previous page)."""
+        ...
+    def count(self, match: RunFilter) -> int: ...
     def set_state(self, run_id: str, state: str, *, expect: Sequence[str],
                   error: str | None = None, finished_at: float | None = None,
                   final_state: str | None = None) -> bool: ...

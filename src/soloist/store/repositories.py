@@ -28,6 +28,7 @@ from soloist.store.base import (
     NewEvent,
     NewStep,
     Redaction,
+    RunFilter,
     RunRow,
     SecretRow,
     StepRow,
@@ -36,7 +37,7 @@ from soloist.store.base import (
 from soloist.store.connector_repositories import SqlBuckets, SqlCursors, SqlInbound
 from soloist.store.ledger import SqlChanges, SqlLedger
 from soloist.store.memory_repositories import SqlDocuments, SqlFacts
-from soloist.store.seam import Connection, Row, VectorOps, dumps, loads
+from soloist.store.seam import Connection, Row, VectorOps, dumps, like_literal, loads
 
 
 def chain_hash(prev_hash: str, seq: int, event: NewEvent, data_json: str) -> str:
@@ -103,6 +104,12 @@ def _definition(row: Row) -> DefinitionRow:
     )
 
 
+def _matching(match: RunFilter) -> dict[str, Any]:
+    text = None if match.text is None else f"%{like_literal(match.text)}%"
+    return {"state": match.state, "playbook": match.playbook, "version": match.version,
+            "since": match.since, "until": match.until, "text": text}
+
+
 class SqlRuns:
     def __init__(self, conn: Connection, q: Any) -> None:
         self.conn, self.q = conn, q
@@ -131,6 +138,16 @@ class SqlRuns:
              limit: int = 100) -> builtins.list[RunRow]:
         params = {"state": state, "playbook": playbook, "limit": limit}
         return [_run(r) for r in self.conn.fetch(self.q.list_runs, params)]
+
+    def page(self, match: RunFilter, *, before: tuple[float, str] | None = None,
+             limit: int = 50) -> builtins.list[RunRow]:
+        params = {**_matching(match), "limit": limit,
+                  "before_at": before[0] if before else None,
+                  "before_id": before[1] if before else None}
+        return [_run(r) for r in self.conn.fetch(self.q.page_runs, params)]
+
+    def count(self, match: RunFilter) -> int:
+        return int(self.conn.fetch(self.q.count_runs, _matching(match))[0]["n"])
 
     def set_state(self, run_id: str, state: str, *, expect: Sequence[str],
                   error: str | None = None, finished_at: float | None = None,

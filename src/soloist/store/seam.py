@@ -28,10 +28,14 @@ def loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
+def like_literal(text: str) -> str:
+    """``text`` as a LIKE pattern that matches it literally (with ``ESCAPE '\\'``)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def glob_to_like(glob: str) -> str:
     """A namespace glob (``leads/*``) as an SQL LIKE pattern (with ``ESCAPE '\\'``)."""
-    return (glob.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            .replace("*", "%"))
+    return like_literal(glob).replace("*", "%")
 
 
 class VectorOps(Protocol):

@@ -20,7 +20,15 @@ from soloist.control.secrets import SecretService
 from soloist.errors import InputError, InvalidState, NotFound
 from soloist.orchestration.lifecycle import TERMINAL_RUN_STATES, RunState
 from soloist.store import open_store
-from soloist.store.base import ApprovalRow, EventRow, IntentRow, LLMCallRow, RunRow, StepRow
+from soloist.store.base import (
+    ApprovalRow,
+    EventRow,
+    IntentRow,
+    LLMCallRow,
+    RunFilter,
+    RunRow,
+    StepRow,
+)
 from soloist.store.permissions import secure_tree
 
 # The services below are assembled on first use (see `Workspace`), so that a command that
@@ -52,6 +60,7 @@ if TYPE_CHECKING:
     from soloist.orchestration.worker import Worker
     from soloist.store.base import DocumentRow, FactRow
     from soloist.workspace.access import Access
+    from soloist.workspace.listing import RunsPage
 
 
 def _positive(number: int, what: str) -> None:
@@ -343,6 +352,26 @@ class Workspace:
             raise NotFound(f"no {kind} named {name!r} was ever deployed")
         return rows
 
+    def diff(self, kind: str, name: str, old: int, new: int) -> str:
+        """What changed from version ``old`` to ``new``: a unified diff of the two
+        definitions as YAML."""
+        import difflib
+
+        import yaml
+
+        rows = {row.version: row for row in self.history(kind, name)}
+        for version in (old, new):
+            if version not in rows:
+                raise NotFound(f"{kind} {name!r} has no version {version}; it has "
+                               f"{', '.join(str(v) for v in sorted(rows))}")
+
+        def lines(version: int) -> list[str]:
+            text = yaml.safe_dump(rows[version].body, sort_keys=False, allow_unicode=True)
+            return text.splitlines(keepends=True)
+
+        return "".join(difflib.unified_diff(lines(old), lines(new), f"{name} v{old}",
+                                            f"{name} v{new}"))
+
     # -- runs ------------------------------------------------------------------------
     def start(self, playbook: str, inputs: dict[str, Any] | None = None, *,
               actor: str | None = None, priority: int | None = None) -> str:
@@ -390,6 +419,13 @@ class Workspace:
         _positive(limit, "the limit")
         with self.store.read() as tx:
             return tx.runs.list(state=state, playbook=playbook, limit=limit)
+
+    def runs_page(self, match: RunFilter | None = None, cursor: str | None = None,
+                  limit: int = 50, *, count: bool = False) -> RunsPage:
+        """Runs matching ``match``, newest first, a page at a time (see listing.py)."""
+        from soloist.workspace.listing import page_runs
+
+        return page_runs(self.store, match or RunFilter(), cursor, limit, count=count)
 
     def show(self, run_id: str) -> RunDetail:
         run = self.get_run(run_id)

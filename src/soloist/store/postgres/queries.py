@@ -49,6 +49,23 @@ WHERE (%(state)s::text IS NULL OR state = %(state)s)
   AND (%(playbook)s::text IS NULL OR playbook = %(playbook)s)
 ORDER BY created_at DESC, id DESC LIMIT %(limit)s
 """
+# The runs a list shows, newest first, a page at a time: a page ends at the (created_at, id)
+# of the last run of the one before (``before_at``/``before_id``); every filter is optional.
+_RUNS_MATCHING = """
+WHERE (%(state)s::text IS NULL OR state = %(state)s)
+  AND (%(playbook)s::text IS NULL OR playbook = %(playbook)s)
+  AND (%(version)s::integer IS NULL OR playbook_version = %(version)s)
+  AND (%(since)s::double precision IS NULL OR created_at >= %(since)s)
+  AND (%(until)s::double precision IS NULL OR created_at < %(until)s)
+  AND (%(text)s::text IS NULL OR inputs LIKE %(text)s OR error LIKE %(text)s)
+"""
+page_runs = f"""
+SELECT * FROM runs {_RUNS_MATCHING}
+  AND (%(before_at)s::double precision IS NULL OR created_at < %(before_at)s
+       OR (created_at = %(before_at)s AND id < %(before_id)s))
+ORDER BY created_at DESC, id DESC LIMIT %(limit)s
+"""
+count_runs = f"SELECT count(*) AS n FROM runs {_RUNS_MATCHING}"
 set_run_state = """
 UPDATE runs SET state = %(state)s, error = COALESCE(%(error)s, error),
                 finished_at = COALESCE(%(finished_at)s, finished_at),

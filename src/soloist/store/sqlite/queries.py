@@ -21,6 +21,21 @@ SELECT * FROM runs
 WHERE (:state IS NULL OR state = :state) AND (:playbook IS NULL OR playbook = :playbook)
 ORDER BY created_at DESC, id DESC LIMIT :limit
 """
+# The runs a list shows, newest first, a page at a time: a page ends at the (created_at, id)
+# of the last run of the one before (``before_at``/``before_id``); every filter is optional.
+_RUNS_MATCHING = """
+WHERE (:state IS NULL OR state = :state) AND (:playbook IS NULL OR playbook = :playbook)
+  AND (:version IS NULL OR playbook_version = :version)
+  AND (:since IS NULL OR created_at >= :since) AND (:until IS NULL OR created_at < :until)
+  AND (:text IS NULL OR inputs LIKE :text ESCAPE '\\' OR error LIKE :text ESCAPE '\\')
+"""
+page_runs = f"""
+SELECT * FROM runs {_RUNS_MATCHING}
+  AND (:before_at IS NULL OR created_at < :before_at
+       OR (created_at = :before_at AND id < :before_id))
+ORDER BY created_at DESC, id DESC LIMIT :limit
+"""
+count_runs = f"SELECT count(*) AS n FROM runs {_RUNS_MATCHING}"
 set_run_state = """
 UPDATE runs SET state = :state, error = COALESCE(:error, error),
                 finished_at = COALESCE(:finished_at, finished_at),

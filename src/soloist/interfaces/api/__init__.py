@@ -1,0 +1,1 @@
+"""The HTTP API (FastAPI): ``create_app(ws)``; served by ``soloist up``."""

@@ -1,0 +1,74 @@
+"""``/api/v1/runs``: list (filters, cursor pages), detail, start, cancel."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+
+from soloist.interfaces.api import schemas
+from soloist.interfaces.api.deps import Reader, Runner, workspace
+from soloist.store.base import RunFilter
+
+router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
+
+
+@router.get("", response_model=schemas.RunsPage)
+def list_runs(
+        request: Request, principal: Reader,
+        state: Annotated[str | None, Query(description="done, failed, running, ...")] = None,
+        playbook: str | None = None,
+        version: Annotated[int | None, Query(ge=1)] = None,
+        since: Annotated[float | None, Query(description="created at or after (epoch s)")]
+        = None,
+        until: Annotated[float | None, Query(description="created before (epoch s)")] = None,
+        q: Annotated[str | None, Query(max_length=200, description="text in the inputs or "
+                                                                    "the error")] = None,
+        cursor: Annotated[str | None, Query(max_length=200)] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        count: bool = False) -> schemas.RunsPage:
+    """Runs, newest first; pass ``next_cursor`` back as ``cursor`` for the next page."""
+    page = workspace(request).runs_page(
+        RunFilter(state=state, playbook=playbook, version=version, since=since, until=until,
+                  text=q or None), cursor, limit, count=count)
+    return schemas.RunsPage(runs=[schemas.Run.model_validate(r) for r in page.runs],
+                            next_cursor=page.next_cursor, total=page.total)
+
+
+@router.post("", response_model=schemas.Started, status_code=201)
+def start_run(request: Request, principal: Runner, body: schemas.StartRun) -> schemas.Started:
+    """Start a run of a deployed playbook; its inputs are checked against its schema."""
+    run_id = workspace(request).start(body.playbook, body.inputs, actor=principal.actor,
+                                      priority=body.priority)
+    return schemas.Started(run_id=run_id)
+
+
+@router.get("/{run_id}", response_model=schemas.RunDetail)
+def get_run(request: Request, principal: Reader, run_id: str) -> schemas.RunDetail:
+    """A run with its steps, intents, approvals and model costs."""
+    ws = workspace(request)
+    detail = ws.show(run_id)
+    costs = ws.costs(run_id)
+    return schemas.RunDetail(
+        run=schemas.Run.model_validate(detail.run),
+        steps=[schemas.Step.model_validate(s) for s in detail.steps],
+        intents=[schemas.Intent.model_validate(i) for i in detail.intents],
+        approvals=[schemas.Approval.model_validate(a) for a in detail.approvals],
+        costs=[schemas.Cost.model_validate(c) for c in costs],
+        cost_usd=sum(c.cost_usd for c in costs))
+
+
+@router.post("/{run_id}/cancel", response_model=schemas.Run)
+def cancel_run(request: Request, principal: Runner, run_id: str) -> schemas.Run:
+    """Cancel a running run: its dispatched steps are compensated, its gates closed."""
+    return schemas.Run.model_validate(workspace(request).cancel(run_id, principal.actor))
+
+
+@router.get("/{run_id}/events", response_model=schemas.EventsPage)
+def run_events(request: Request, principal: Reader, run_id: str,
+               after: Annotated[int, Query(ge=0)] = 0,
+               limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> schemas.EventsPage:
+    """The run's part of the episodic log, a page at a time (``after`` a seq)."""
+    rows = workspace(request).log(run_id=run_id, after=after, limit=limit)
+    return schemas.EventsPage(events=[schemas.Event.model_validate(e) for e in rows],
+                              next_after=rows[-1].seq if rows else after)
