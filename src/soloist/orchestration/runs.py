@@ -40,8 +40,10 @@ def validate_inputs(playbook: Playbook, inputs: Any) -> None:
     except jsonschema.ValidationError as exc:
         path = [str(p) for p in exc.absolute_path]
         where = "/".join(path) or "the input"
-        if exc.validator == "required" and isinstance(exc.instance, dict):
-            missing = [k for k in exc.validator_value if k not in exc.instance]
+        required = exc.validator_value
+        if exc.validator == "required" and isinstance(exc.instance, dict) and isinstance(
+                required, list):
+            missing = [k for k in required if k not in exc.instance]
             path += missing[:1]
         raise InputError(
             f"input for playbook {playbook.name!r} is invalid at {where}: {exc.message}",
