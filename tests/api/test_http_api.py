@@ -226,3 +226,36 @@ def test_events_metrics_and_audit(client: TestClient, tokens: Headers,
     assert client.get("/api/v1/audit/verify", headers=tokens["read"]).json()["ok"] is True
     assert client.get("/api/v1/connectors", headers=tokens["read"]).json() == []
     assert client.get("/api/v1/openapi.json").status_code == 200
+
+
+def test_a_login_link_signs_in_once_and_the_cookie_needs_csrf_to_change_things(
+        client: TestClient, ws: Workspace) -> None:
+    from soloist.interfaces.api.auth import COOKIE, csrf_token
+
+    link = ws.access.login_link("person:test")
+    signed = client.get("/login", params={"token": link.secret}, follow_redirects=False)
+    assert signed.status_code == 303 and signed.headers["location"] == "/"
+    cookie = signed.cookies[COOKIE]
+    assert "httponly" in signed.headers["set-cookie"].lower()
+    assert "samesite=lax" in signed.headers["set-cookie"].lower()
+    client.cookies.set(COOKIE, cookie)
+    assert client.get("/api/v1/runs").status_code == 200
+    start = {"playbook": "hello", "inputs": {"who": "ada"}}
+    error_of(client.post("/api/v1/runs", json=start), 403, "permission_denied")
+    made = client.post("/api/v1/runs", json=start, headers={"X-CSRF-Token": csrf_token(cookie)})
+    assert made.status_code == 201
+    assert ws.get_run(made.json()["run_id"]).created_by == f"person:{ws.settings.actor}"
+    client.cookies.clear()
+    again = client.get("/login", params={"token": link.secret}, follow_redirects=False)
+    error_of(again, 401, "unauthenticated")  # a link works once
+
+
+def test_failed_sign_ins_from_one_address_are_slowed_down(client: TestClient,
+                                                         ws: Workspace) -> None:
+    for _ in range(10):
+        error_of(client.get("/api/v1/runs", headers={"Authorization": "Bearer guess"}), 401,
+                 "unauthenticated")
+    good = ws.access.create_token("late", ["read"], "person:test").secret
+    refused = client.get("/api/v1/runs", headers={"Authorization": f"Bearer {good}"})
+    error_of(refused, 429, "too_many_attempts")
+    assert int(refused.headers["retry-after"]) >= 1

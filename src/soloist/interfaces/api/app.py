@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
-from soloist.interfaces.api import approvals, errors, memory, registry, runs, system
+from soloist.interfaces.api import approvals, errors, memory, registry, runs, session, system
 from soloist.interfaces.api.auth import Throttle
 
 if TYPE_CHECKING:
@@ -29,6 +29,6 @@ def create_app(ws: Workspace) -> FastAPI:
     app.state.ws = ws
     app.state.throttle = Throttle()
     errors.install(app)
-    for module in (runs, approvals, registry, memory, system):
+    for module in (runs, approvals, registry, memory, system, session):
         app.include_router(module.router)
     return app
