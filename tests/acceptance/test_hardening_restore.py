@@ -63,7 +63,8 @@ def running(command: str, ws: list[str]) -> Iterator[subprocess.Popen[bytes]]:
     """``soloist worker`` or ``soloist up``, stopped with SIGTERM (and must exit 0)."""
     process = subprocess.Popen([SOLOIST, command, *ws], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL,
-                               env={**os.environ, "SOLOIST_POLL_SECONDS": "0.05"})
+                               env={**os.environ, "SOLOIST_POLL_SECONDS": "0.05",
+                                    "SOLOIST_PORT": "0"})
     try:
         yield process
     finally:

@@ -76,7 +76,8 @@ def set_secret(root: Path, name: str, value: str,
 def run_and_wait(root: Path, playbook: str) -> dict[str, object]:
     """Run ``playbook`` to its end with a worker of its own (``run --wait`` waits)."""
     up = subprocess.Popen([SOLOIST, "up", "-w", str(root)],
-                          env={**os.environ, "SOLOIST_POLL_SECONDS": "0.05"},
+                          env={**os.environ, "SOLOIST_POLL_SECONDS": "0.05",
+                               "SOLOIST_PORT": "0"},
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         done = soloist("run", playbook, "--wait", "--timeout", "60", "--json",

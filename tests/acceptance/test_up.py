@@ -1,4 +1,5 @@
-"""``soloist up``: workers and the scheduler in one process, stopped by SIGTERM."""
+"""``soloist up``: workers, the scheduler and the web server in one process, stopped by
+SIGTERM."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ def test_up_runs_steps_and_event_triggers_then_stops_cleanly(tmp_path: Path) -> 
     root = write_workspace(tmp_path / "ws", {"first": FIRST, "follow": FOLLOW})
     ws = ["-w", str(root)]
     soloist("deploy", *ws)
-    up = subprocess.Popen([SOLOIST, "up", *ws], env={**os.environ},
+    up = subprocess.Popen([SOLOIST, "up", "--no-web", *ws], env={**os.environ},
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         run = json.loads(soloist("run", "first", "--input", '{"n": 7}', "--wait", "--json",
@@ -63,3 +64,57 @@ def test_rollback_from_the_cli(tmp_path: Path) -> None:
                                                *ws).stdout
     result = soloist("rollback", "playbook", "first", "--to", "9", *ws, check=False)
     assert result.returncode == 1 and "has no version 9" in result.stderr
+
+
+def test_up_serves_the_api_and_signs_in_by_its_one_time_link(tmp_path: Path) -> None:
+    import httpx
+
+    root = write_workspace(tmp_path / "ws", {"first": FIRST})
+    ws = ["-w", str(root)]
+    soloist("deploy", *ws)
+    token = soloist("token", "create", "ci", "--scope", "run", *ws).stdout.strip()
+    up = subprocess.Popen([SOLOIST, "up", "--port", "0", "-q", *ws], env={**os.environ},
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert up.stdout is not None
+        lines = [up.stdout.readline() for _ in range(3)]
+        assert lines[0].startswith("soloist up:")
+        base = lines[1].split(" at ", 1)[1].split(" ", 1)[0]
+        assert base.startswith("http://127.0.0.1:")
+        link = lines[2].rsplit(" ", 1)[1].strip()
+        with httpx.Client(base_url=base, timeout=30) as client:
+            assert client.get("/api/v1/runs").status_code == 401
+            bearer = {"Authorization": f"Bearer {token}"}
+            started = client.post("/api/v1/runs", json={"playbook": "first",
+                                                         "inputs": {"n": 3}}, headers=bearer)
+            assert started.status_code == 201, started.text
+            run_id = started.json()["run_id"]
+            signed = client.get(link, follow_redirects=False)
+            assert signed.status_code == 303
+            deadline = time.time() + 30
+            state = ""
+            while time.time() < deadline and state != "done":
+                state = client.get(f"/api/v1/runs/{run_id}").json()["run"]["state"]
+                time.sleep(0.1)
+            assert state == "done"  # the worker in the same process ran it
+            assert client.get(link, follow_redirects=False).status_code == 401  # once
+    finally:
+        up.send_signal(signal.SIGTERM)
+        out, err = up.communicate(timeout=30)
+    assert up.returncode == 0, err
+    assert token not in out + err
+
+
+def test_up_says_when_its_port_is_taken(tmp_path: Path) -> None:
+    import socket
+
+    root = write_workspace(tmp_path / "ws", {"first": FIRST})
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = soloist("up", "--port", str(port), "-w", str(root), check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (f"error: cannot listen on 127.0.0.1:{port}: it is in "
+                                     "use; choose another with --port (or [api] port in "
+                                     "soloist.toml)")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from soloist.memory.snapshots import Snapshots
     from soloist.orchestration.gates import Gates
     from soloist.orchestration.scheduler import Scheduler
+    from soloist.orchestration.supervisor import Service
     from soloist.orchestration.worker import Worker
     from soloist.store.base import DocumentRow, FactRow
     from soloist.workspace.access import Access
@@ -684,8 +685,10 @@ class Workspace:
         return Scheduler(self.store, self.registry, self.gates, owner or worker_id())
 
     def serve(self, *, concurrency: int | None = None, scheduler: bool = True,
-              workers: bool = True, on_ready: Callable[[str], None] | None = None) -> None:
-        """Run a worker and/or the scheduler until SIGTERM or SIGINT, then stop cleanly.
+              workers: bool = True, on_ready: Callable[[str], None] | None = None,
+              services: Sequence[Service] = ()) -> None:
+        """Run a worker and/or the scheduler (and ``services``, such as the web server)
+        until SIGTERM or SIGINT, then stop cleanly.
 
         ``on_ready`` is called with the worker's id (or the scheduler's) once a signal
         would stop the process cleanly: before that, SIGTERM is Python's default."""
@@ -694,7 +697,7 @@ class Workspace:
 
         worker = self.worker(concurrency) if workers else None
         owner = worker.id if worker is not None else worker_id()
-        services = []
+        services = list(services)
         if workers and self.settings.connectors:
             from soloist.integrations.ingest import Poller
 

@@ -185,20 +185,45 @@ def up(concurrency: Annotated[int | None, typer.Option(
        quiet: Annotated[bool, typer.Option(
            "--quiet", "-q", help="Print only the banner, not a line per run and gate.")]
        = False,
+       web: Annotated[bool, typer.Option(
+           "--web/--no-web", help="Serve the dashboard, the HTTP API and MCP.")] = True,
+       host: Annotated[str | None, typer.Option(
+           envvar="SOLOIST_HOST", help="Address to serve on (default: [api] host, "
+                                       "127.0.0.1).")] = None,
+       port: Annotated[int | None, typer.Option(
+           envvar="SOLOIST_PORT", help="Port to serve on (default: [api] port, 8420; 0: "
+                                       "any free port).")] = None,
        workspace: WorkspaceOpt = DEFAULT_WS) -> None:
-    """Run a worker and the scheduler (cron, events, gate timeouts) in one process,
-    printing a line as each run starts, waits for a person, finishes or fails."""
+    """Run a worker, the scheduler (cron, events, gate timeouts) and the dashboard with the
+    HTTP API in one process, printing a line as each run starts, waits for a person,
+    finishes or fails, and a one-time link that signs you in to the dashboard."""
     from contextlib import nullcontext
 
     from soloist.interfaces.cli.progress import Narrator
 
     with open_workspace(workspace) as ws:
         ws.tools  # noqa: B018 -- a broken tool module is said before the banner
+        services = []
+        link = None
+        if web:
+            from soloist.interfaces.api.app import create_app
+            from soloist.interfaces.api.server import WebServer, bind
+
+            settings = ws.settings.api
+            server = WebServer(create_app(ws), bind(host or settings.host,
+                                                    settings.port if port is None else port))
+            services.append(server)
+            where, bound = server.address
+            base = f"http://{f'[{where}]' if ':' in where else where}:{bound}"
+            link = f"{base}/login?token={ws.access.login_link(ws.actor(None)).secret}"
         # What happens from the banner on is told (the narrator starts at the log's head).
         narrator = nullcontext() if quiet else Narrator(ws, typer.echo)
         typer.echo(f"soloist up: workspace {ws.root}, store {ws.store.url}; Ctrl-C stops")
+        if link is not None:
+            typer.echo(f"dashboard and API at {base} (API docs: {base}/api/v1/docs)")
+            typer.echo(f"sign in (this link works once, for a day): {link}")
         with narrator:
-            ws.serve(concurrency=concurrency, scheduler=True)
+            ws.serve(concurrency=concurrency, scheduler=True, services=services)
 
 
 @app.command()
