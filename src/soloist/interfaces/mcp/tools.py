@@ -28,6 +28,7 @@ from soloist.interfaces.mcp import rows
 from soloist.workspace.audit_calls import record_call
 
 if TYPE_CHECKING:
+    from soloist.store.base import ApprovalRow
     from soloist.workspace import Workspace
 
 Caller = Callable[[], Principal]
@@ -105,6 +106,12 @@ class _Calls:
             # sentence alone (a ToolError would be prefixed and logged as a failure).
             return cast(dict[str, Any], CallToolResult(
                 content=[TextContent(type="text", text=exc.message)], is_error=True))
+
+
+def _decided(ws: Workspace, before: ApprovalRow) -> dict[str, Any]:
+    """The approval as it is now decided (the gate returns it as it was found)."""
+    now = [a for a in ws.show(before.run_id).approvals if a.id == before.id]
+    return {"approval": rows.jsonable(now[0] if now else before)}
 
 
 def build_server(ws: Workspace, caller: Caller, *, approvals: bool) -> MCPServer:
@@ -200,7 +207,7 @@ def build_server(ws: Workspace, caller: Caller, *, approvals: bool) -> MCPServer
             note: Annotated[str | None, Field(description="Why, for the log.")] = None,
     ) -> dict[str, Any]:
         def work(p: Principal) -> dict[str, Any]:
-            return {"approval": rows.jsonable(ws.approve(approval_id, note, actor=p.actor))}
+            return _decided(ws, ws.approve(approval_id, note, actor=p.actor))
 
         return await call("approve", {"approval_id": approval_id}, work)
 
@@ -209,7 +216,7 @@ def build_server(ws: Workspace, caller: Caller, *, approvals: bool) -> MCPServer
             reason: Annotated[str, Field(min_length=1, description="Why, for the log.")],
     ) -> dict[str, Any]:
         def work(p: Principal) -> dict[str, Any]:
-            return {"approval": rows.jsonable(ws.reject(approval_id, reason, actor=p.actor))}
+            return _decided(ws, ws.reject(approval_id, reason, actor=p.actor))
 
         return await call("reject", {"approval_id": approval_id}, work)
 
