@@ -6,9 +6,11 @@ from soloist.interfaces.cli.options import DEFAULT_WS, WorkspaceOpt, open_worksp
 
 
 def serve(workspace: WorkspaceOpt = DEFAULT_WS) -> None:
-    """Serve the workspace to an MCP client over stdin/stdout, as the local operator
-    (approve and reject only with [mcp] allow_approvals = true in soloist.toml). Over HTTP
-    the API serves the same tools at /mcp, with a bearer token."""
+    """Serve the workspace to an MCP client over stdio, as the local operator.
+
+    Approve and reject are offered only when soloist.toml's mcp table sets
+    allow_approvals = true. Over HTTP the API serves the same tools at /mcp, with a bearer
+    token."""
     from soloist.interfaces.mcp.stdio import serve_stdio
 
     with open_workspace(workspace) as ws:
