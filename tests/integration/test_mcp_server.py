@@ -22,6 +22,8 @@ from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult
+from starlette.applications import Starlette
+from starlette.routing import Mount
 from support.workspaces import write_workspace
 
 import soloist
@@ -204,13 +206,17 @@ def test_stdio_offers_approvals_when_the_workspace_allows_them(tmp_path: Path, d
 
 
 @contextmanager
-def serving(ws: Workspace) -> Iterator[str]:
-    """``build_http_app(ws)`` served by uvicorn on 127.0.0.1 and a free port, in a thread;
-    the MCP endpoint's URL."""
+def serving(ws: Workspace, *, mounted: bool = False) -> Iterator[str]:
+    """``build_http_app(ws)`` served by uvicorn on 127.0.0.1 and a free port, in a thread,
+    on its own or (``mounted``) at /mcp/ in another app, as the API mounts it (a mounted
+    app gets no lifespan); the MCP endpoint's URL."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind((HOST, 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(build_http_app(ws), host=HOST, port=port,
+    app: Any = build_http_app(ws)
+    if mounted:
+        app = Starlette(routes=[Mount("/mcp", app=app)])
+    server = uvicorn.Server(uvicorn.Config(app, host=HOST, port=port,
                                            log_config=None, log_level="warning",
                                            access_log=False, lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -219,7 +225,7 @@ def serving(ws: Workspace) -> Iterator[str]:
         while not server.started:
             assert thread.is_alive(), "uvicorn did not start"
             time.sleep(0.01)
-        yield f"http://{HOST}:{port}/mcp"
+        yield f"http://{HOST}:{port}/mcp" + ("/" if mounted else "")
     finally:
         server.should_exit = True
         thread.join(timeout=10)
@@ -250,7 +256,7 @@ def test_http_needs_a_token_and_the_scope_of_each_tool(tmp_path: Path, db_url: s
         reader = ws.access.create_token("reader", ["read"], "person:test").secret
         runner = ws.access.create_token("runner", ["run"], "person:test").secret
         approver = ws.access.create_token("approver", ["approve"], "person:test").secret
-        with serving(ws) as url:
+        with serving(ws, mounted=True) as url:
             for token in (None, "sol_tok_not-a-token"):
                 refused = raw_call(url, "list_runs", {}, token)
                 assert refused.status_code == 401
@@ -316,6 +322,9 @@ def test_http_needs_a_token_and_the_scope_of_each_tool(tmp_path: Path, db_url: s
             decisions = [e for e in ws.log(run_id=run_id) if e.actor == "token:approver"]
             assert decisions, "the approval is in the log under the token's name"
             assert "hello acme" in (ws.root / "sent.txt").read_text()
+
+            ws.access.revoke_token("reader", "person:test")
+            assert raw_call(url, "list_runs", {}, reader).status_code == 401
 
 
 def test_http_offers_no_approvals_unless_the_workspace_allows_them(tmp_path: Path,
