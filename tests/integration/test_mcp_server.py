@@ -345,3 +345,26 @@ def test_http_offers_no_approvals_unless_the_workspace_allows_them(tmp_path: Pat
 
             anyio.run(as_admin)
         assert ws.approvals(run_id=run_id), "nobody decided"
+
+
+def test_http_calls_at_once_are_each_logged_under_their_own_token(tmp_path: Path,
+                                                                   sqlite_url: str) -> None:
+    with workspace(tmp_path, sqlite_url) as ws:
+        secrets = {name: ws.access.create_token(name, ["read"], "person:test").secret
+                   for name in ("left", "right")}
+        with serving(ws, mounted=True) as url:
+            async def calls(name: str) -> None:
+                async with http_client(url, secrets[name]) as client:
+                    for n in range(5):
+                        await client.call_tool("list_runs", {"limit": n + 1})
+
+            async def both() -> None:
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(calls, "left")
+                    tg.start_soon(calls, "right")
+
+            anyio.run(both)
+        seen = sorted((e.actor, e.data["arguments"]["limit"]) for e in ws.log()
+                      if e.kind == CALL_EVENT)
+        assert seen == sorted((f"token:{name}", n + 1) for name in ("left", "right")
+                              for n in range(5))

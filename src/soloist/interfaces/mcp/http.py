@@ -65,7 +65,7 @@ class MCPHTTPApp:
             return
         try:
             principal = await anyio.to_thread.run_sync(self.ws.access.authenticate,
-                                                       _bearer(scope))
+                                                       bearer(scope))
         except Unauthenticated as exc:
             await _error(send, 401, "unauthenticated", exc.message,
                          [(b"www-authenticate", b'Bearer realm="soloist"')])
@@ -75,9 +75,9 @@ class MCPHTTPApp:
             await _error(send, 413, "too_large", "the request body is larger than "
                          f"{DEFAULT_MAX_REQUEST_BODY_SIZE} bytes")
             return
-        refusal = _refusal(body, principal)
-        if refusal is not None:
-            await _error(send, 403, "permission_denied", refusal.message)
+        denied = refusal(body, principal)
+        if denied is not None:
+            await _error(send, 403, "permission_denied", denied.message)
             return
         server = self.deciding if self.deciding is not None and principal.may(
             "approve") else self.plain
@@ -92,7 +92,7 @@ class MCPHTTPApp:
             _CALLER.reset(token)
 
 
-def _bearer(scope: Scope) -> str | None:
+def bearer(scope: Scope) -> str | None:
     for name, value in scope.get("headers", ()):
         if name == b"authorization":
             kind, _, secret = value.decode("latin-1").partition(" ")
@@ -100,7 +100,7 @@ def _bearer(scope: Scope) -> str | None:
     return None
 
 
-def _refusal(body: bytes, principal: Principal) -> PermissionDenied | None:
+def refusal(body: bytes, principal: Principal) -> PermissionDenied | None:
     """Why the request calls a tool the token may not; None if it calls none such (or is
     not JSON at all: the MCP server answers that)."""
     try:
