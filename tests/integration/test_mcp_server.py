@@ -5,6 +5,7 @@ with bearer tokens and their scopes)."""
 
 from __future__ import annotations
 
+import json
 import socket
 import sys
 import threading
@@ -368,3 +369,40 @@ def test_http_calls_at_once_are_each_logged_under_their_own_token(tmp_path: Path
                       if e.kind == CALL_EVENT)
         assert seen == sorted((f"token:{name}", n + 1) for name in ("left", "right")
                               for n in range(5))
+
+
+def test_no_answer_and_no_logged_call_holds_a_secret_value(tmp_path: Path, db_url: str
+                                                            ) -> None:
+    secret = "sk_live_mcp-4f9a27c1e0b3d865"
+    with workspace(tmp_path, db_url) as ws:
+        ws.secrets.set("stripe_key", secret, "person:test")
+        token = ws.access.create_token("runner", ["run"], "person:test").secret
+        with serving(ws) as url:
+            async def start() -> str:
+                async with http_client(url, token) as client:
+                    run = result(await client.call_tool("start_run", {
+                        "playbook": "greet", "inputs": {"who": f"acme {secret}"}}))["run"]
+                    assert secret not in json.dumps(run)
+                    return str(run["id"])
+
+            run_id = anyio.run(start)
+            until_waiting(ws, run_id)
+
+            async def read() -> list[Any]:
+                async with http_client(url, token) as client:
+                    [fact] = ws.facts("customers")
+                    answers = [
+                        await client.call_tool("get_run", {"run_id": run_id}),
+                        await client.call_tool("list_runs", {}),
+                        await client.call_tool("list_approvals", {}),
+                        await client.call_tool("search_memory", {"query": f"acme {secret}"}),
+                        await client.call_tool("get_fact", {
+                            "namespace": "customers", "subject": fact.subject,
+                            "key": "greeting"}),
+                    ]
+                    return [result(answer) for answer in answers]
+
+            answers = anyio.run(read)
+        assert "[secret:stripe_key]" in json.dumps(answers)
+        assert secret not in json.dumps(answers)
+        assert secret not in json.dumps([e.data for e in ws.log()])
