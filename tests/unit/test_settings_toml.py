@@ -107,6 +107,10 @@ def sentence(text: str) -> str:
     ('[mcp.servers.files]\ncommand = ["x"]\nurl = "http://x/mcp"\n',
      "soloist.toml:1: [mcp.servers.files] give exactly one of 'command' (stdio) or 'url' "
      "(HTTP)"),
+    ("[mcp]\nallow_approval = true\n",
+     "soloist.toml:2: unknown key allow_approval in [mcp]; did you mean allow_approvals?"),
+    ('[mcp]\nallow_approvals = "yes"\n',
+     'soloist.toml:2: [mcp] allow_approvals must be true or false, not "yes"'),
     ('[mcp.servers."a b"]\ncommand = ["x"]\n',
      "soloist.toml:1: [mcp.servers] \"a b\": the server name 'a b' may hold only letters, "
      "digits, '_' and '-'"),
@@ -158,6 +162,8 @@ def test_the_tables_are_frozen_and_have_their_defaults() -> None:
     assert tables == SoloistToml()
     assert (tables.worker.concurrency, tables.worker.llm_cache) == (8, True)
     assert tables.memory.embeddings is None and tables.memory.context_tokens == 4000
+    assert tables.mcp.allow_approvals is False
+    assert parse_toml("[mcp]\nallow_approvals = true\n").mcp.allow_approvals is True
     with pytest.raises(ValueError, match="frozen"):
         tables.worker.concurrency = 2  # type: ignore[misc]
 

@@ -207,6 +207,9 @@ class MCPServerSection(Section):
 
 class MCPSection(Section):
     servers: dict[ServerName, MCPServerSection] = Field(default_factory=dict)
+    allow_approvals: bool = Field(default=False, description=(
+        "Offer the approve and reject tools to MCP clients whose token has the 'approve' "
+        "scope (over stdio: to the local operator)."))
 
 
 # -- memory ---------------------------------------------------------------------------------

@@ -237,7 +237,7 @@ def demo(directory: Annotated[Path | None, typer.Argument(
 
 
 def _register_more() -> None:
-    from soloist.interfaces.cli import approvals, definitions, hooks, runs
+    from soloist.interfaces.cli import approvals, definitions, hooks, mcp, runs
     from soloist.interfaces.cli.audit import audit_app
     from soloist.interfaces.cli.connectors import connectors_app
     from soloist.interfaces.cli.memory import memory_app
@@ -249,6 +249,7 @@ def _register_more() -> None:
     runs.register(app)
     approvals.register(app)
     hooks.register(app)
+    app.command("mcp")(mcp.serve)
     app.add_typer(secret_app, name="secret")
     app.add_typer(memory_app, name="memory")
     app.add_typer(snapshot_app, name="snapshot")
