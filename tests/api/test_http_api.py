@@ -259,3 +259,13 @@ def test_failed_sign_ins_from_one_address_are_slowed_down(client: TestClient,
     refused = client.get("/api/v1/runs", headers={"Authorization": f"Bearer {good}"})
     error_of(refused, 429, "too_many_attempts")
     assert int(refused.headers["retry-after"]) >= 1
+
+
+def test_mcp_is_served_at_slash_mcp_with_the_same_tokens(client: TestClient,
+                                                         tokens: Headers) -> None:
+    call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "start_run", "arguments": {"playbook": "hello"}}}
+    headers = {"Accept": "application/json, text/event-stream"}
+    assert client.post("/mcp/", json=call, headers=headers).status_code == 401
+    refused = client.post("/mcp/", json=call, headers={**headers, **tokens["read"]})
+    assert refused.status_code == 403

@@ -31,4 +31,15 @@ def create_app(ws: Workspace) -> FastAPI:
     errors.install(app)
     for module in (runs, approvals, registry, memory, system, session):
         app.include_router(module.router)
+    _mount_mcp(app, ws)
     return app
+
+
+def _mount_mcp(app: FastAPI, ws: Workspace) -> None:
+    """MCP over streamable HTTP at ``/mcp`` (bearer tokens, as the API), when the ``mcp``
+    package is installed (``pip install soloist[mcp]``)."""
+    try:
+        from soloist.interfaces.mcp.http import build_http_app
+    except ImportError:  # the API and the dashboard serve without it
+        return
+    app.mount("/mcp", build_http_app(ws))
