@@ -269,3 +269,27 @@ def test_mcp_is_served_at_slash_mcp_with_the_same_tokens(client: TestClient,
     assert client.post("/mcp/", json=call, headers=headers).status_code == 401
     refused = client.post("/mcp/", json=call, headers={**headers, **tokens["read"]})
     assert refused.status_code == 403
+
+
+def test_edit_then_approve_sends_the_edit_and_keeps_the_original(
+        client: TestClient, tokens: Headers, ws: Workspace) -> None:
+    run_id = ws.start("gated", {"who": "ada"})
+    ws.worker().run(until_idle=True)
+    [item] = client.get("/api/v1/approvals", headers=tokens["read"]).json()
+    approval = item["approval"]["id"]
+    bad = client.post(f"/api/v1/approvals/{approval}/approve", headers=tokens["approve"],
+                      json={"edits": [{"idx": 0, "args": {"path": "sent.txt"}}]})
+    assert error_of(bad, 422, "input_error")["field"] == "edits.0"
+    missing = client.post(f"/api/v1/approvals/{approval}/approve", headers=tokens["approve"],
+                          json={"edits": [{"idx": 5, "args": {}}]})
+    error_of(missing, 422, "input_error")
+    edited = {"path": "sent.txt", "line": "Hello Ada, warmly"}
+    done = client.post(f"/api/v1/approvals/{approval}/approve", headers=tokens["approve"],
+                       json={"note": "warmer", "edits": [{"idx": 0, "args": edited}]})
+    assert done.status_code == 200, done.text
+    drain(ws, run_id)
+    assert (ws.root / "sent.txt").read_text().endswith("\tHello Ada, warmly\n")
+    [override] = [e for e in ws.log(run_id=run_id) if e.kind == "approval.override"]
+    assert override.actor == "token:approve-bot"
+    assert override.data["before"] == {"path": "sent.txt", "line": "hello ada"}
+    assert override.data["after"] == edited and override.data["reason"] == "warmer"

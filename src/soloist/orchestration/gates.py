@@ -7,6 +7,9 @@ the episodic log, with the exact intents that the decision lets through or stops
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from soloist.control.registry import Registry
 from soloist.errors import InvalidState, NotFound
@@ -21,6 +24,36 @@ from soloist.orchestration.lifecycle import (
 from soloist.store.base import ApprovalRow, NewEvent, Store, Transaction
 
 S = StepState
+
+
+@dataclass(frozen=True)
+class Edit:
+    """A person's change to one staged intent at its gate: its new arguments (already
+    checked against its tool's schema by the caller)."""
+
+    idx: int
+    args: dict[str, Any]
+
+
+def _apply_edits(tx: Transaction, approval: ApprovalRow, edits: Sequence[Edit], actor: str,
+                 note: str | None, now: float) -> None:
+    """Write the edits and, for each, an ``approval.override`` event holding the intent as
+    it was and as it now is: what the person changed is kept beside what was proposed."""
+    staged = {i.idx: i for i in tx.intents.for_step(approval.run_id, approval.step_id)
+              if i.status == IntentStatus.STAGED}
+    for edit in edits:
+        intent = staged.get(edit.idx)
+        if intent is None or not tx.intents.set_args(approval.run_id, approval.step_id,
+                                                     edit.idx, edit.args):
+            raise InvalidState(f"approval {approval.id} has no staged intent {edit.idx} to "
+                               f"edit (its intents: {', '.join(map(str, staged)) or 'none'})")
+        if edit.args == intent.args:
+            continue
+        tx.events.append(NewEvent("approval.override", {
+            "approval": approval.id, "idx": edit.idx, "tool": intent.tool,
+            "key": intent.idempotency_key, "before": intent.args, "after": edit.args,
+            "reason": note,
+        }, run_id=approval.run_id, step_id=approval.step_id, actor=actor, ts=now))
 
 
 def _open(tx: Transaction, approval_id: str) -> ApprovalRow:
@@ -66,16 +99,21 @@ class Gates:
         self.registry = registry
 
     def approve(self, approval_id: str, actor: str, note: str | None = None,
-                now: float | None = None) -> ApprovalRow:
+                now: float | None = None, edits: Sequence[Edit] = ()) -> ApprovalRow:
         now = time.time() if now is None else now
         with self.store.transaction() as tx:
             approval = _open(tx, approval_id)
-            self.approve_in(tx, approval, actor, note, now)
+            self.approve_in(tx, approval, actor, note, now, edits)
         return approval
 
     def approve_in(self, tx: Transaction, approval: ApprovalRow, actor: str,
-                   note: str | None, now: float) -> None:
+                   note: str | None, now: float, edits: Sequence[Edit] = ()) -> None:
         pk = _step(tx, approval)
+        if edits:
+            if approval.reason != "gate":
+                raise InvalidState(f"approval {approval.id} is not a gate before intents go "
+                                   "out; only those can be edited")
+            _apply_edits(tx, approval, edits, actor, note, now)
         _record(tx, approval, "approved", actor, note, now)
         if approval.reason == compensation.REASON:
             self._retry_compensation(tx, approval, pk, actor, note, now)

@@ -321,6 +321,10 @@ class SqlIntents:
                   "expect": dumps(list(expect))}
         return self.conn.run(self.q.set_intent_status, params)
 
+    def set_args(self, run_id: str, step_id: str, idx: int, args: Any) -> bool:
+        return self.conn.run(self.q.set_intent_args, {
+            "run_id": run_id, "step_id": step_id, "idx": idx, "args": dumps(args)}) == 1
+
     def record_result(self, idempotency_key: str, status: str, result: Any,
                       error: str | None, now: float, undo: Any = None) -> None:
         self.conn.run(self.q.record_intent_result, {

@@ -502,8 +502,38 @@ class Workspace:
         return out
 
     def approve(self, approval_id: str, note: str | None = None,
-                actor: str | None = None) -> ApprovalRow:
-        return self.gates.approve(approval_id, self.actor(actor), note)
+                actor: str | None = None,
+                edits: Mapping[int, Mapping[str, Any]] | None = None) -> ApprovalRow:
+        """Let the step's intents go; ``edits`` (intent index -> new arguments) changes them
+        first, each checked as its tool checks arguments and kept as a human override
+        beside the original (``approval.override`` in the log)."""
+        from soloist.orchestration.gates import Edit
+
+        checked = [Edit(idx, self._checked_edit(approval_id, idx, args))
+                   for idx, args in (edits or {}).items()]
+        return self.gates.approve(approval_id, self.actor(actor), note, edits=checked)
+
+    def _checked_edit(self, approval_id: str, idx: int, args: Mapping[str, Any]
+                      ) -> dict[str, Any]:
+        from soloist.errors import StepFailure
+
+        with self.store.read() as tx:
+            approval = tx.approvals.get(approval_id)
+            staged = [] if approval is None else [
+                i for i in tx.intents.for_step(approval.run_id, approval.step_id)
+                if i.idx == idx and i.status == "staged"]
+        if approval is None:
+            raise NotFound(f"no approval {approval_id!r}; `soloist approvals` lists the open "
+                           "ones")
+        if not staged:
+            raise InputError(f"approval {approval_id} has no staged intent {idx} to edit",
+                             field=f"edits.{idx}")
+        try:
+            self.tools.get(staged[0].tool).admit(args, str(self.root))
+        except StepFailure as error:
+            raise InputError(f"the edit of intent {idx} is refused: {error.message}",
+                             field=f"edits.{idx}") from None
+        return dict(args)
 
     def reject(self, approval_id: str, reason: str, actor: str | None = None) -> ApprovalRow:
         return self.gates.reject(approval_id, self.actor(actor), reason)

@@ -43,9 +43,12 @@ def approve_many(request: Request, principal: Approver,
 @router.post("/{approval_id}/approve", response_model=schemas.Approval)
 def approve(request: Request, principal: Approver, approval_id: str,
             body: schemas.Decision | None = None) -> schemas.Approval:
-    note = body.note if body is not None else None
+    """Let the step's intents go, after the ``edits`` if any (each checked against its
+    tool's schema: 422 naming the intent)."""
+    decision = body or schemas.Decision()
+    edits = {e.idx: e.args for e in decision.edits}
     return schemas.Approval.model_validate(
-        workspace(request).approve(approval_id, note, principal.actor))
+        workspace(request).approve(approval_id, decision.note, principal.actor, edits=edits))
 
 
 @router.post("/{approval_id}/reject", response_model=schemas.Approval)

@@ -132,8 +132,17 @@ class PendingApproval(Model):
     dispatched: list[str]
 
 
+class IntentEdit(Model):
+    """New arguments for one staged intent (by its index), checked against its tool."""
+
+    idx: int = Field(ge=0)
+    args: dict[str, Any]
+
+
 class Decision(Model):
     note: str | None = Field(default=None, max_length=10_000)
+    #: edit then approve: the person's changes, kept beside the original in the log
+    edits: list[IntentEdit] = Field(default_factory=list, max_length=100)
 
 
 class Rejection(Model):

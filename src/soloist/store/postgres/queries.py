@@ -239,6 +239,10 @@ WHERE run_id = %(run_id)s AND step_id = %(step_id)s
   AND status = ANY(ARRAY(SELECT jsonb_array_elements_text(%(expect)s::jsonb)))
 """
 intent_by_key = "SELECT * FROM intents WHERE idempotency_key = %(key)s"
+set_intent_args = """
+UPDATE intents SET args = %(args)s
+WHERE run_id = %(run_id)s AND step_id = %(step_id)s AND idx = %(idx)s AND status = 'staged'
+"""
 mark_intent = """
 UPDATE intents SET status = %(status)s, dispatched_at = %(now)s
 WHERE idempotency_key = %(key)s

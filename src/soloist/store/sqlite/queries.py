@@ -187,6 +187,10 @@ WHERE run_id = :run_id AND step_id = :step_id
   AND status IN (SELECT value FROM json_each(:expect))
 """
 intent_by_key = "SELECT * FROM intents WHERE idempotency_key = :key"
+set_intent_args = """
+UPDATE intents SET args = :args
+WHERE run_id = :run_id AND step_id = :step_id AND idx = :idx AND status = 'staged'
+"""
 mark_intent = """
 UPDATE intents SET status = :status, dispatched_at = :now
 WHERE idempotency_key = :key AND status IN (SELECT value FROM json_each(:expect))
