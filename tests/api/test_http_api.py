@@ -177,7 +177,7 @@ def test_the_registry_lists_versions_diffs_and_rolls_back(
     assert versions[1]["deployed_by"] == "token:admin-bot"
     diff = client.get("/api/v1/definitions/playbook/hello/diff", params={"from": 1, "to": 2},
                       headers=tokens["read"])
-    assert "-- id: greet" in diff.text and "+- id: welcome" in diff.text
+    assert "-- id: greet" in diff.json()["diff"] and "+- id: welcome" in diff.json()["diff"]
     back = client.post("/api/v1/definitions/playbook/hello/rollback", json={"version": 1},
                        headers=tokens["admin"]).json()
     assert back["version"] == 3 and back["to_version"] == 1

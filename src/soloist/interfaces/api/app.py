@@ -11,13 +11,28 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
-from soloist.interfaces.api import approvals, errors, memory, registry, runs, session, system
+from soloist.interfaces.api import (
+    approvals,
+    errors,
+    memory,
+    registry,
+    runs,
+    schemas,
+    session,
+    system,
+)
 from soloist.interfaces.api.auth import Throttle
 
 if TYPE_CHECKING:
     from soloist.workspace import Workspace
 
 API_PREFIX = "/api/v1"
+#: what any route may answer besides its own result: the one error shape
+ERRORS: dict[int | str, dict[str, object]] = {
+    status: {"model": schemas.ErrorBody, "description": text} for status, text in (
+        (401, "no valid token or session"), (403, "the token lacks the scope"),
+        (404, "no such thing"), (409, "not in this state"), (422, "the request is invalid"),
+        (429, "too many failed sign-ins: wait"), (503, "the store is busy: try again"))}
 
 
 def create_app(ws: Workspace) -> FastAPI:
@@ -25,7 +40,8 @@ def create_app(ws: Workspace) -> FastAPI:
                   docs_url=f"{API_PREFIX}/docs", redoc_url=None,
                   description="The workspace's HTTP API: runs, approvals, memory, the "
                               "registry, the log and the measures. Every call needs a "
-                              "bearer token (`soloist token create NAME --scope read`).")
+                              "bearer token (`soloist token create NAME --scope read`).",
+                  responses=ERRORS)
     app.state.ws = ws
     app.state.throttle = Throttle()
     errors.install(app)

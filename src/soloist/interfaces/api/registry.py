@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import PlainTextResponse
 
+from soloist.errors import NotFound
 from soloist.interfaces.api import schemas
 from soloist.interfaces.api.deps import Admin, Reader, workspace
 
@@ -40,21 +40,18 @@ def versions(request: Request, principal: Reader, kind: Kind,
             for d in workspace(request).history(kind, name)]
 
 
-@router.get("/{kind}/{name}/diff", response_class=PlainTextResponse,
-            responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})
+@router.get("/{kind}/{name}/diff", response_model=schemas.Diff)
 def diff(request: Request, principal: Reader, kind: Kind, name: str,
          old: Annotated[int, Query(ge=1, alias="from")],
-         new: Annotated[int, Query(ge=1, alias="to")]) -> PlainTextResponse:
-    """A unified diff from version ``from`` to ``to``."""
-    return PlainTextResponse(workspace(request).diff(kind, name, old, new))
+         new: Annotated[int, Query(ge=1, alias="to")]) -> schemas.Diff:
+    """A unified diff from version ``from`` to ``to`` (empty when they are the same)."""
+    return schemas.Diff(old=old, new=new, diff=workspace(request).diff(kind, name, old, new))
 
 
 @router.get("/{kind}/{name}/{version}", response_model=schemas.DefinitionBody)
 def version(request: Request, principal: Reader, kind: Kind, name: str,
             version: int) -> schemas.DefinitionBody:
     """One version with its content."""
-    from soloist.errors import NotFound
-
     for row in workspace(request).history(kind, name):
         if row.version == version:
             return schemas.DefinitionBody.model_validate(row)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 
@@ -11,12 +11,13 @@ from soloist.interfaces.api.deps import Reader, Runner, workspace
 from soloist.store.base import RunFilter
 
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
+RunStateName = Literal["running", "compensating", "done", "failed", "cancelled"]
 
 
 @router.get("", response_model=schemas.RunsPage)
 def list_runs(
         request: Request, principal: Reader,
-        state: Annotated[str | None, Query(description="done, failed, running, ...")] = None,
+        state: RunStateName | None = None,
         playbook: str | None = None,
         version: Annotated[int | None, Query(ge=1)] = None,
         since: Annotated[float | None, Query(description="created at or after (epoch s)")]

@@ -194,6 +194,12 @@ class DefinitionBody(Definition):
     body: Any
 
 
+class Diff(Model):
+    old: int
+    new: int
+    diff: str
+
+
 class Rollback(Model):
     version: int = Field(ge=1)
 

@@ -51,8 +51,9 @@ def _page(ws: Workspace, run_id: str | None, after: int) -> list[EventRow]:
     return ws.log(run_id=run_id, after=after, limit=500)
 
 
-@router.get("/api/v1/events/stream", response_class=StreamingResponse,
-            responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}})
+@router.get("/api/v1/events/stream",
+            responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
+                             "description": "Server-Sent Events, one per log event"}})
 async def stream(request: Request, principal: Reader, run_id: str | None = None,
                  kind: Annotated[str | None, Query(max_length=100)] = None,
                  after: Annotated[int | None, Query(ge=0, description="default: from now")]
