@@ -332,6 +332,7 @@ def test_prometheus_text_shows_the_same_figures_and_the_engine(ws: Workspace) ->
     figures = ws.metrics(30)
     text = ws.prometheus_metrics(30)
     helps, types, samples = parse(text)
+    assert set(helps) == set(types) and all(helps.values())
     assert all(name.startswith("soloist_") for name in types)
     assert types["soloist_completion_rate"] == "gauge"
     assert types["soloist_step_duration_seconds"] == "histogram"
