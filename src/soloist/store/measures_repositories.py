@@ -55,8 +55,12 @@ class SqlMeasures:
 
     def step_durations(self) -> dict[str, Any]:
         params = {f"b{i}": bound for i, bound in enumerate(DURATION_BUCKETS)}
-        [row] = self.conn.fetch(self.q.measure_step_durations, params)
-        out: dict[str, Any] = {"count": int(row["n"] or 0), "sum": float(row["total"] or 0.0)}
+        per = [0] * (len(DURATION_BUCKETS) + 1)
+        total = 0.0
+        for r in self.conn.fetch(self.q.measure_step_durations, params):
+            per[int(r["bucket"])] += int(r["n"])
+            total += float(r["total"] or 0.0)
+        out: dict[str, Any] = {"count": sum(per), "sum": total}
         for i in range(len(DURATION_BUCKETS)):
-            out[f"le_{i}"] = int(row[f"le_{i}"] or 0)
+            out[f"le_{i}"] = sum(per[:i + 1])
         return out
