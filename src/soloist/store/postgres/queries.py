@@ -756,7 +756,7 @@ GROUP BY r.playbook, what ORDER BY r.playbook, what
 """
 measure_recoveries = f"""
 WITH first AS (
-    SELECT e.run_id, min(e.seq) AS seq FROM events e
+    SELECT DISTINCT ON (e.run_id) e.run_id, e.seq, e.ts, e.step_id FROM events e
     WHERE e.kind = 'step.transition'
       AND ((e.data::jsonb ->> 'error') IS NOT NULL OR (e.data::jsonb ->> 'reason') IS NOT NULL)
       AND e.ts >= %(since)s
@@ -764,7 +764,7 @@ WITH first AS (
             AND (e.data::jsonb ->> 'from') <> 'awaiting_approval')
            OR (e.data::jsonb ->> 'reason') LIKE 'lease of %% expired'
            OR (e.data::jsonb ->> 'reason') = 'unconfirmed')
-    GROUP BY e.run_id
+    ORDER BY e.run_id, e.seq
 )
 SELECT r.id AS run_id, r.playbook, f.ts AS failed_at,
        (SELECT min(x.ts) FROM events x
@@ -774,7 +774,7 @@ SELECT r.id AS run_id, r.playbook, f.ts AS failed_at,
                    AND ((x.data::jsonb ->> 'to') = 'compensated'
                         OR ((x.data::jsonb ->> 'to') = 'done'
                             AND x.step_id = f.step_id))))) AS recovered_at
-FROM first JOIN events f ON f.seq = first.seq JOIN runs r ON r.id = first.run_id
+FROM first f JOIN runs r ON r.id = f.run_id
 WHERE {_WINDOW}
 ORDER BY f.seq
 """
