@@ -280,6 +280,9 @@ def test_bad_windows_and_unknown_playbooks_are_one_sentence(ws: Workspace) -> No
         ws.metrics(30, playbook="nope")
     with pytest.raises(NotFound, match="no playbook named 'nope'"):
         ws.metrics_series(30, playbook="nope")
+    with pytest.raises(InputError, match="a series covers at most 3660 days, not 1e"):
+        ws.metrics_series(1e9)
+    assert len(ws.metrics_series(3660)) in (3660, 3661)
     empty = ws.metrics()
     assert empty["completion_rate"] is None and empty["mean_time_to_recovery_s"] is None
     assert empty["human_interventions_per_100_runs"] is None

@@ -66,6 +66,8 @@ from soloist.store.measures import DURATION_BUCKETS
 
 ENDED = ("done", "failed", "cancelled")
 DAY_S = 86400.0
+MAX_SERIES_DAYS = 3660
+"""The longest per-day series (ten years of points): a longer one is a mistake."""
 
 
 # -- pure helpers -------------------------------------------------------------------------

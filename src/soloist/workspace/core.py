@@ -450,6 +450,9 @@ class Workspace:
         from soloist.orchestration import measures
 
         since = self._window(days, playbook)
+        if days > measures.MAX_SERIES_DAYS:
+            raise InputError(f"a series covers at most {measures.MAX_SERIES_DAYS} days, "
+                             f"not {days:g}")
         with self.store.read() as tx:
             rows = tx.measures.daily(since, playbook)
         return measures.series(rows, since, time.time())
