@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from soloist.store.access import Tokens
 from soloist.store.connectors import Buckets, Cursors, Inbound
+from soloist.store.measures import Measures
 
 
 @dataclass(slots=True)
@@ -693,6 +694,8 @@ class Transaction(Protocol):
     def inbound(self) -> Inbound: ...
     @property
     def tokens(self) -> Tokens: ...
+    @property
+    def measures(self) -> Measures: ...
 
     def notify_ready(self) -> None:
         """Wake waiting workers once this transaction commits."""

@@ -36,6 +36,7 @@ from soloist.store.base import (
 )
 from soloist.store.connector_repositories import SqlBuckets, SqlCursors, SqlInbound
 from soloist.store.ledger import SqlChanges, SqlLedger
+from soloist.store.measures_repositories import SqlMeasures
 from soloist.store.memory_repositories import SqlDocuments, SqlFacts
 from soloist.store.seam import Connection, Row, VectorOps, dumps, like_literal, loads
 
@@ -691,6 +692,7 @@ class SqlTransaction:
         self.buckets = SqlBuckets(conn, q)
         self.inbound = SqlInbound(conn, q)
         self.tokens = SqlTokens(conn, q)
+        self.measures = SqlMeasures(conn, q)
         self.wants_notify = False
 
     def notify_ready(self) -> None:

@@ -6,6 +6,7 @@ methods; none of them talks to the store or the orchestrator directly.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -460,29 +461,49 @@ class Workspace:
         with self.store.read() as tx:
             return tx.costs.for_run(run_id)
 
-    def metrics(self, days: float = 30.0) -> dict[str, Any]:
-        """The measures that matter over the last ``days``."""
-        if not days > 0:
-            raise InputError(f"the number of days must be positive, not {days:g}")
-        since = time.time() - days * 86400
+    def _window(self, days: float, playbook: str | None) -> float:
+        """The start of the last ``days``; a playbook named must be one that was deployed."""
+        if not days > 0 or math.isinf(days):
+            raise InputError(f"the number of days must be positive and finite, not {days:g}")
+        if playbook is not None:
+            with self.store.read() as tx:
+                if tx.registry.latest("playbook", playbook) is None:
+                    raise NotFound(f"no playbook named {playbook!r} was ever deployed")
+        return time.time() - days * 86400
+
+    def metrics(self, days: float = 30.0, playbook: str | None = None) -> dict[str, Any]:
+        """The five operator measures over the runs created in the last ``days``, overall
+        and per playbook (defined in soloist/orchestration/measures.py)."""
+        from soloist.orchestration import measures
+
+        since = self._window(days, playbook)
         with self.store.read() as tx:
-            by_state = tx.runs.count_by_state()
-            rollup = tx.costs.rollup(since)
-            interventions = tx.approvals.decided_by_people(since)
-        done = by_state.get("done", 0)
-        ended = done + by_state.get("failed", 0) + by_state.get("cancelled", 0)
-        total_cost = sum(float(r["cost_usd"] or 0.0) for r in rollup)
-        runs_total = sum(by_state.values())
-        return {
-            "days": days,
-            "runs": by_state,
-            "completion_rate": done / ended if ended else None,
-            "human_interventions_per_100_runs": (100.0 * interventions / runs_total
-                                                 if runs_total else None),
-            "cost_usd": total_cost,
-            "cost_per_successful_outcome_usd": total_cost / done if done else None,
-            "by_playbook": rollup,
-        }
+            figures = measures.report(tx, since, playbook)
+        return {"days": days, "since": since, "playbook": playbook, **figures}
+
+    def metrics_series(self, days: float = 30.0,
+                       playbook: str | None = None) -> list[dict[str, Any]]:
+        """The measures per UTC day (runs by the day they were created), for charts."""
+        from soloist.orchestration import measures
+
+        since = self._window(days, playbook)
+        if days > measures.MAX_SERIES_DAYS:
+            raise InputError(f"a series covers at most {measures.MAX_SERIES_DAYS} days, "
+                             f"not {days:g}")
+        with self.store.read() as tx:
+            rows = tx.measures.daily(since, playbook)
+        return measures.series(rows, since, time.time())
+
+    def prometheus_metrics(self, days: float = 30.0) -> str:
+        """The measures and the engine's state in the Prometheus text format (``/metrics``)."""
+        from soloist.orchestration import measures
+        from soloist.orchestration.prometheus import prometheus_text
+
+        since = self._window(days, None)
+        with self.store.read() as tx:
+            figures = measures.report(tx, since)
+            now = measures.live(tx)
+        return prometheus_text(figures, now, days * 86400)
 
     # -- gates -----------------------------------------------------------------------
     def approvals(self, run_id: str | None = None) -> list[PendingApproval]:

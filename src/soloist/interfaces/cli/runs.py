@@ -185,13 +185,18 @@ def show_step(run_id: str, step_id: str, workspace: Any, as_json: bool) -> None:
                       f"{render.plain(e.data)} [{render.plain(e.actor)}]")
 
 
-def metrics(days: Annotated[float, typer.Option(help="Over the last N days.")] = 30.0,
-            workspace: WorkspaceOpt = DEFAULT_WS, as_json: JsonOpt = False) -> None:
-    """Completion rate, human interventions per 100 runs, cost per successful outcome."""
+def metrics(
+    days: Annotated[float, typer.Option("--since", "--days", metavar="DAYS",
+                                        help="Over the runs created in the last N days.")] = 30.0,
+    playbook: Annotated[str | None, typer.Option(help="Only this playbook.")] = None,
+    workspace: WorkspaceOpt = DEFAULT_WS, as_json: JsonOpt = False,
+) -> None:
+    """The five operator measures: completion rate, mean time to recovery, human
+    interventions per 100 runs, cost per successful outcome, change lead time."""
     from soloist.interfaces.cli import render
 
     with open_workspace(workspace) as ws:
-        figures = ws.metrics(days)
+        figures = ws.metrics(days, playbook)
     if as_json:
         render.print_json(figures)
         return
@@ -202,23 +207,54 @@ def metrics(days: Annotated[float, typer.Option(help="Over the last N days.")] =
     def usd(value: float | None) -> str:
         return "-" if value is None else f"${value:.6f}"
 
+    def per100(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1f}"
+
+    def secs(value: float | None) -> str:
+        if value is None:
+            return "-"
+        for unit, size in (("d", 86400.0), ("h", 3600.0), ("min", 60.0)):
+            if abs(value) >= size:
+                return f"{value / size:.1f} {unit}"
+        return f"{value:.2f} s"
+
     by_state = figures["runs"]
-    per100 = figures["human_interventions_per_100_runs"]
     states = ", ".join(f"{count} {state}" for state, count in sorted(by_state.items()))
     con = render.console()
-    summary = render.table("measure", "value", title=f"the last {days:g} days")
+    scope = f" of {playbook}" if playbook else ""
+    summary = render.table("measure", "value",
+                           title=f"runs{scope} created in the last {days:g} days")
     summary.add_row("runs", f"{sum(by_state.values())}" + (f" ({states})" if states else ""))
     summary.add_row("completion rate (done / ended)", pct(figures["completion_rate"]))
+    summary.add_row("mean time to recovery",
+                    f"{secs(figures['mean_time_to_recovery_s'])} "
+                    f"({figures['recoveries']} recovered, {figures['unrecovered']} not)")
     summary.add_row("human interventions per 100 runs",
-                    "-" if per100 is None else f"{per100:.1f}")
-    summary.add_row("model cost", usd(figures["cost_usd"]))
+                    per100(figures["human_interventions_per_100_runs"]))
+    summary.add_row("cost", usd(figures["cost_usd"]))
     summary.add_row("cost per successful outcome", usd(figures["cost_per_successful_outcome_usd"]))
+    summary.add_row("change lead time (mean, latest)",
+                    f"{secs(figures['change_lead_time_s'])}, "
+                    f"{secs(figures['latest_change_lead_time_s'])}")
     con.print(summary)
     if figures["by_playbook"]:
-        out = render.table("playbook", "calls", "tokens in", "tokens out", "cached", "cost")
+        out = render.table("playbook", "runs", "completion", "recovery", "per 100 runs",
+                           "calls", "tokens in", "tokens out", "cached", "cost",
+                           "per success", "lead time")
         for r in figures["by_playbook"]:
-            out.add_row(str(r["playbook"]), str(r["calls"]), str(r["input_tokens"]),
-                        str(r["output_tokens"]), str(r["cached"]), f"${r['cost_usd']:.6f}")
+            out.add_row(str(r["playbook"]), str(r["started"]), pct(r["completion_rate"]),
+                        secs(r["mean_time_to_recovery_s"]),
+                        per100(r["human_interventions_per_100_runs"]), str(r["calls"]),
+                        str(r["input_tokens"]), str(r["output_tokens"]), str(r["cached"]),
+                        usd(r["cost_usd"]), usd(r["cost_per_successful_outcome_usd"]),
+                        secs(r["change_lead_time_s"]))
+        con.print(out)
+    if figures["changes"]:
+        out = render.table("change", "version", "deployed", "by", "first done", "lead time")
+        for c in figures["changes"]:
+            out.add_row(f"{c['kind']} {c['name']}", f"v{c['version']}",
+                        render.when(c["deployed_at"]), str(c["deployed_by"]),
+                        render.when(c["first_done_at"]), secs(c["lead_time_s"]))
         con.print(out)
 
 
