@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from soloist.interfaces.api import approvals, errors, memory, registry, runs, session, system
 from soloist.interfaces.api.auth import Throttle
+from soloist.interfaces.web import install as install_dashboard
 
 if TYPE_CHECKING:
     from soloist.workspace import Workspace
@@ -31,4 +32,5 @@ def create_app(ws: Workspace) -> FastAPI:
     errors.install(app)
     for module in (runs, approvals, registry, memory, system, session):
         app.include_router(module.router)
+    install_dashboard(app)
     return app
