@@ -69,4 +69,4 @@ def bars(points: Sequence[tuple[str, float]], width: int = WIDTH, height: int = 
         h = (height - 18) * value / top
         out.append(Bar(label, i * slot + 2, height - 16 - h, max(1.0, slot - 4), h, css,
                        f"{label}: {value:g}"))
-    return Chart(width, height, out, f"{top:g}")
+    return Chart(width, height, out, f"{max(v for _, v in points):g}")
