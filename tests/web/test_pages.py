@@ -154,7 +154,7 @@ def test_batch_approve_and_retry_with_guidance(browser: TestClient, ws: Workspac
     assert retried.status_code == 303
     for run_id, _ in runs_and_ids[:2]:
         drain(ws, run_id)
-    assert [a.decision for a in ws.show(runs_and_ids[2][0]).approvals][0] == "retry"
+    assert next(a.decision for a in ws.show(runs_and_ids[2][0]).approvals) == "retry"
 
 
 def test_a_missing_scope_is_a_403_page(anonymous: TestClient, ws: Workspace) -> None:
@@ -216,3 +216,56 @@ def test_document_versions_and_definition_diffs_are_escaped(browser: TestClient,
     assert rolled.status_code == 303
     latest = ws.history("playbook", "hello")
     assert len(latest) == 3 and latest[-1].deployed_by == "person:operator"
+
+
+def test_unknown_things_are_404_pages(browser: TestClient) -> None:
+    for path in ("/runs/r-nope", "/runs/r-nope/live", "/registry/playbook/nope",
+                 "/memory/fact?namespace=a&subject=b&key=c",
+                 "/memory/document?namespace=a&key=b"):
+        response = browser.get(path)
+        assert response.status_code == 404, path
+        assert response.headers["content-type"].startswith("text/html"), path
+    bad = browser.get("/registry/widget/x")
+    assert bad.status_code == 422 and "Traceback" not in bad.text
+
+
+def test_the_live_parts_are_sent_only_when_they_change(browser: TestClient,
+                                                       ws: Workspace) -> None:
+    run_id, approval = waiting(ws, "gated", {"who": "ada"})
+    page = browser.get(f"/runs/{run_id}").text
+    live = re.search(r'hx-get="(/runs/[^"]+/live\?seen=[^"]+)"', page)
+    assert live is not None, "a running run's page refreshes itself"
+    assert browser.get(live.group(1)).status_code == 204
+    inbox = re.search(r'hx-get="(/approvals/items\?seen=[^"]+)"',
+                      browser.get("/approvals").text)
+    assert inbox is not None and browser.get(inbox.group(1)).status_code == 204
+    ws.approve(approval, None, "person:elsewhere")
+    drain(ws, run_id)
+    assert "Nothing waits for you." in browser.get(inbox.group(1)).text
+    moved = browser.get(live.group(1))
+    assert moved.status_code == 200 and ">done<" in moved.text
+    assert "hx-trigger" not in moved.text, "an ended run stops asking"
+
+
+def test_long_lists_come_a_page_at_a_time(browser: TestClient, ws: Workspace,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from soloist.interfaces.web import run, runs
+
+    monkeypatch.setattr(run, "LOG_PAGE", 3)
+    monkeypatch.setattr(runs, "PAGE", 2)
+    started = [ws.start("hello", {"who": f"n{i}"}) for i in range(3)]
+    for run_id in started:
+        drain(ws, run_id)
+    first = browser.get(f"/runs/{started[0]}").text
+    later = re.search(rf'href="(/runs/{started[0]}\?after=(\d+))#log"', first)
+    assert later is not None
+    events = ws.log(run_id=started[0])
+    assert len(events) > 3 and int(later.group(2)) == events[2].seq
+    second = browser.get(later.group(1)).text
+    assert f"<td>{events[3].seq}</td>" in second and f"<td>{events[0].seq}</td>" not in second
+    listing = browser.get("/runs?playbook=hello").text
+    assert started[2] in listing and started[1] in listing and started[0] not in listing
+    older = re.search(r'href="/runs\?([^"]+)" rel="next"', listing)
+    assert older is not None and "playbook=hello" in older.group(1)
+    rest = browser.get("/runs?" + older.group(1).replace("&amp;", "&")).text
+    assert started[0] in rest and started[2] not in rest

@@ -5,6 +5,7 @@ elsewhere (the CLI, the API, another tab) shows here."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -29,7 +30,8 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 def _inbox(request: Request) -> dict[str, Any]:
     waiting = sorted(workspace(request).approvals(), key=lambda p: p.approval.created_at)
-    return {"waiting": waiting, "shown": {p.approval.id: _shown(p) for p in waiting},
+    return {"waiting": waiting, "now": time.time(),
+            "shown": {p.approval.id: _shown(p) for p in waiting},
             "seen": digest([p.approval.id for p in waiting])}
 
 
