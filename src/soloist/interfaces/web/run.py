@@ -53,8 +53,12 @@ def run_page(request: Request, run_id: str,
     live = _live(request, run_id)
     events = workspace(request).log(run_id=run_id, after=after, limit=LOG_PAGE)
     more = events[-1].seq if len(events) == LOG_PAGE else None
+    agents: dict[str, list[Any]] = {}
+    for event in events:
+        if event.kind in AGENT_EVENTS and event.step_id is not None:
+            agents.setdefault(event.step_id, []).append(event)
     return render(request, "run.html", events=events, after=after, more=more,
-                  agent_events=AGENT_EVENTS, **live)
+                  agents=agents, **live)
 
 
 @router.get("/runs/{run_id}/live", response_class=HTMLResponse)
