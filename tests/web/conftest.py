@@ -26,6 +26,13 @@ def mail_send(to: str, subject: str, body: str, cc: str = "") -> dict:
 def shout(ctx, **kw):
     return {"said": "<script>alert(1)</script>", **kw}
 
+def flaky(ctx):
+    from soloist.errors import TransientError
+
+    if ctx.attempt < 2:
+        raise TransientError("the first try fails")
+    return {"attempt": ctx.attempt}
+
 def boom(ctx):
     raise ValueError("bad <b>input</b>")
 '''
@@ -55,6 +62,11 @@ steps:
     tool: file.append
     args: {path: sent.txt, line: "hello {{ inputs.who }}"}
     gate: {message: "Send hello to {{ inputs.who }}?"}
+""",
+    "flaky": """
+name: flaky
+steps:
+  - {id: wobble, python: "tasks:flaky", retry: {max_attempts: 3, backoff: 0.01, jitter: 0}}
 """,
     "broken": """
 name: broken

@@ -67,6 +67,15 @@ def test_every_page_renders_for_a_signed_in_person(browser: TestClient,
     assert "<svg" in run and "greet" in run and "run.created" in run
 
 
+def test_the_timeline_shows_each_step_and_its_attempts(browser: TestClient,
+                                                      ws: Workspace) -> None:
+    run_id = ws.start("flaky")
+    drain(ws, run_id)
+    html = browser.get(f"/runs/{run_id}").text
+    assert "wobble (2 attempts)" in html and "<rect" in html
+    assert "attempt 2" in html and "the first try fails" in html
+
+
 def test_a_stranger_is_asked_to_sign_in(anonymous: TestClient, ws: Workspace) -> None:
     ids = seeded(ws)
     for path in pages(ids):
