@@ -47,7 +47,8 @@ steps:
 @pytest.fixture
 def ws(tmp_path: Path, db_url: str) -> Iterator[Workspace]:
     root = write_workspace(tmp_path / "ws", {"triage": TRIAGE}, TASKS,
-                           toml='[tools]\nmodules = ["tasks"]\n')
+                           toml='[tools]\nmodules = ["tasks"]\n[budgets]\n'
+                                'workspace_daily_usd = 5\nplaybook_daily_usd = 2\n')
     (root / "agents").mkdir()
     (root / "agents" / "assistant.yaml").write_text(AGENT)
     with Workspace(root, database_url=db_url) as workspace:
@@ -68,6 +69,7 @@ def test_the_run_page_shows_what_the_agent_saw_and_did(ws: Workspace) -> None:
         link = ws.access.login_link("person:test").secret
         assert browser.get(f"/login?token={link}", follow_redirects=False).status_code == 303
         html = browser.get(f"/runs/{run_id}").text
+        home = browser.get("/").text
     assert "The working context it was given" in html
     # what went into its context, by kind and size (the record the engine keeps)
     assert "&#34;kind&#34;: &#34;task&#34;" in html and "&#34;budget&#34;:" in html
@@ -77,3 +79,6 @@ def test_the_run_page_shows_what_the_agent_saw_and_did(ws: Workspace) -> None:
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<script>alert(1)</script>" not in html and "<b>pro</b>" not in html
     assert "Model calls" in html and "m1" in html
+    # today's spend against the budgets, on the home page
+    assert "of $5.00 a day" in home and "<td>triage</td><td>$0.0001</td>" in home
+    assert "$2.00 a day" in home
