@@ -141,6 +141,11 @@ def test_the_operators_day(served: tuple[Workspace, Served], tmp_path: Path) -> 
             expect(run_tab.locator("#run-state")).to_have_text("running")
             inbox.keyboard.press("j")
             expect(item).to_have_class("item selected")
+            inbox.keyboard.press("r")
+            expect(item.locator("input.reason")).to_be_focused()
+            inbox.keyboard.type("a")  # typed into the field: not a shortcut
+            expect(item.locator("input.reason")).to_have_value("a")
+            inbox.locator("h1").click()
             inbox.keyboard.press("a")
             inbox.wait_for_url("**/approvals?done=approved")
             expect(run_tab.locator("#run-state")).to_have_text("done", timeout=LIVE)

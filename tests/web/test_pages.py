@@ -167,6 +167,17 @@ def test_batch_approve_and_retry_with_guidance(browser: TestClient, ws: Workspac
     assert next(a.decision for a in ws.show(runs_and_ids[2][0]).approvals) == "retry"
 
 
+def test_signing_out_through_the_nav_form(browser: TestClient) -> None:
+    assert 'action="/signout"' in browser.get("/").text
+    assert browser.post("/signout", data={}).status_code == 403
+    session = browser.cookies[COOKIE]
+    gone = browser.post("/signout", data={"csrf": csrf(browser)}, follow_redirects=False)
+    assert gone.status_code == 303
+    assert browser.get("/").status_code == 401
+    browser.cookies.set(COOKIE, session)
+    assert browser.get("/").status_code == 401, "the session itself is over"
+
+
 def test_a_missing_scope_is_a_403_page(anonymous: TestClient, ws: Workspace) -> None:
     ws.deploy()
     issued = ws.access.create_token("looker", ["read"], "person:test")

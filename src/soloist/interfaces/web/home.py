@@ -6,9 +6,10 @@ from __future__ import annotations
 import time
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
-from soloist.interfaces.web.pages import PageRoute, render, viewer, workspace
+from soloist.interfaces.api.session import logout
+from soloist.interfaces.web.pages import FormFields, PageRoute, render, viewer, workspace
 from soloist.store.base import RunFilter
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -30,3 +31,10 @@ def home(request: Request) -> HTMLResponse:
                   broken=broken, spend=today["cost_usd"], by_playbook=today["by_playbook"],
                   workspace_budget=budgets.workspace_daily_usd,
                   playbook_budgets=playbook_budgets)
+
+
+@router.post("/signout")
+def sign_out(request: Request, form: FormFields) -> Response:
+    """The nav's sign-out form: the API's ``POST /logout``, with the CSRF token read from
+    the form (that route reads only the header)."""
+    return logout(request)
