@@ -112,6 +112,8 @@ def test_the_operators_day(served: tuple[Workspace, Served], tmp_path: Path) -> 
     shots = tmp_path / "screenshots"
     shots.mkdir()
 
+    problems: list[str] = []  # what the browser's console reported as errors
+
     def shot(page: Page, name: str) -> None:
         page.screenshot(path=str(shots / f"{name}.png"))
 
@@ -120,6 +122,8 @@ def test_the_operators_day(served: tuple[Workspace, Served], tmp_path: Path) -> 
                                              args=["--no-sandbox"], headless=True)
         try:
             context = browser.new_context(viewport={"width": 1100, "height": 760})
+            context.on("page", lambda page: page.on(
+                "console", lambda m: problems.append(m.text) if m.type == "error" else None))
             inbox = context.new_page()
             inbox.goto(f"{server.url}/login?token={ws.access.login_link('person:t').secret}")
             expect(inbox.locator("h1")).to_have_text("What needs me")
@@ -193,6 +197,7 @@ def test_the_operators_day(served: tuple[Workspace, Served], tmp_path: Path) -> 
                 shot(runs, name)
         finally:
             browser.close()
+    assert not problems, problems  # no script error, nothing the page policy blocked
 
     target = os.environ.get("SOLOIST_SCREENSHOTS_TO")
     if target:

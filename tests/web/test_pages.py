@@ -61,6 +61,7 @@ def test_every_page_renders_for_a_signed_in_person(browser: TestClient,
         response = browser.get(path)
         assert response.status_code == 200, (path, response.text)
         assert response.headers["content-type"].startswith("text/html"), path
+        assert "script-src 'self'" in response.headers["content-security-policy"], path
     home = browser.get("/").text
     assert "Send the greeting to bob?" in home and ids["failed"] in home
     run = browser.get(f"/runs/{ids['done']}").text
