@@ -6,6 +6,7 @@ the forms are logged as the person; and no secret value is on any page."""
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -201,6 +202,14 @@ def test_runs_filters_live_in_the_url_and_pages_follow(browser: TestClient,
     assert failed in html and not any(r in html for r in done)
     assert '<option selected>failed</option>' in html
     assert "/runs/rows?state=failed&amp;seen=" in html
+    def day(run_id: str) -> str:
+        return time.strftime("%Y-%m-%d", time.gmtime(ws.get_run(run_id).created_at))
+
+    first, today = day(done[0]), day(failed)
+    dated = browser.get(f"/runs?since={first}&until={today}").text
+    assert all(r in dated for r in [*done, failed])
+    assert failed not in browser.get(f"/runs?until={today}T00:00:00").text
+    assert "until" in browser.get("/runs?until=yesterday").text
     found = browser.get("/runs?q=n1").text
     assert done[1] in found and done[0] not in found
     bad = browser.get("/runs?version=x")

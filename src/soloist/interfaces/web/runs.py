@@ -22,7 +22,7 @@ PAGE = 50
 
 
 def _moment(name: str, text: str) -> float | None:
-    """A date (YYYY-MM-DD, UTC midnight), a date and time, or epoch seconds."""
+    """A date (YYYY-MM-DD, UTC), a date and time, or epoch seconds."""
     if not text:
         return None
     try:
@@ -35,6 +35,8 @@ def _moment(name: str, text: str) -> float | None:
         raise InputError(f"{name} must be a date like 2026-01-31, not {text!r}") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
+    if name == "until" and len(text) == len("2026-01-31"):
+        moment += dt.timedelta(days=1)  # "until" a day includes that day
     return moment.timestamp()
 
 
