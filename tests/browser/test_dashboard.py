@@ -138,6 +138,11 @@ def test_the_operators_day(served: tuple[Workspace, Served], tmp_path: Path) -> 
             expect(item).to_contain_text("Remember that ada was greeted?")
             expect(item).to_contain_text("memory.put")
             shot(inbox, "approvals")
+            home = context.new_page()
+            home.goto(server.url + "/")
+            expect(home.locator("main")).to_contain_text("Remember that ada was greeted?")
+            shot(home, "home")
+            home.close()
 
             # The run's page, open in another tab, follows the run as it moves.
             run_tab = context.new_page()
@@ -189,7 +194,7 @@ def test_the_operators_day(served: tuple[Workspace, Served], tmp_path: Path) -> 
             expect(runs.locator("#runs")).not_to_contain_text(second)
             shot(runs, "runs")
 
-            for path, name in (("/", "home"), ("/registry", "registry"),
+            for path, name in (("/registry", "registry"),
                                ("/registry/playbook/remember", "definition"),
                                ("/metrics", "metrics")):
                 runs.goto(server.url + path)
