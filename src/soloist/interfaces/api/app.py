@@ -22,6 +22,7 @@ from soloist.interfaces.api import (
     system,
 )
 from soloist.interfaces.api.auth import Throttle
+from soloist.interfaces.web import install as install_dashboard
 
 if TYPE_CHECKING:
     from soloist.workspace import Workspace
@@ -48,6 +49,7 @@ def create_app(ws: Workspace) -> FastAPI:
     for module in (runs, approvals, registry, memory, system, session):
         app.include_router(module.router)
     _mount_mcp(app, ws)
+    install_dashboard(app)
     return app
 
 
