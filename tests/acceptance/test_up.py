@@ -98,6 +98,17 @@ def test_up_serves_the_api_and_signs_in_by_its_one_time_link(tmp_path: Path) -> 
                 time.sleep(0.1)
             assert state == "done"  # the worker in the same process ran it
             assert client.get(link, follow_redirects=False).status_code == 401  # once
+            # the live stream: from the start of the log, each event once, in order
+            kinds: list[str] = []
+            with client.stream("GET", "/api/v1/events/stream",
+                               params={"after": 0, "run_id": run_id}) as stream:
+                assert stream.headers["content-type"].startswith("text/event-stream")
+                for line in stream.iter_lines():
+                    if line.startswith("event: "):
+                        kinds.append(line.removeprefix("event: "))
+                    if "run.done" in kinds:
+                        break
+            assert kinds[0] == "run.created" and kinds[-1] == "run.done"
     finally:
         up.send_signal(signal.SIGTERM)
         out, err = up.communicate(timeout=30)

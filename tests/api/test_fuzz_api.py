@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import schemathesis
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi import checks
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi import checks
 from support.workspaces import write_workspace
 
 from soloist.interfaces.api.app import create_app
