@@ -293,3 +293,19 @@ def test_edit_then_approve_sends_the_edit_and_keeps_the_original(
     assert override.actor == "token:approve-bot"
     assert override.data["before"] == {"path": "sent.txt", "line": "hello ada"}
     assert override.data["after"] == edited and override.data["reason"] == "warmer"
+
+
+def test_bulk_cancel_needs_the_count_the_person_saw(client: TestClient, tokens: Headers,
+                                                    ws: Workspace) -> None:
+    gated = [ws.start("gated", {"who": w}) for w in ("a", "b", "c")]
+    other = ws.start("hello", {"who": "z"})
+    stale = client.post("/api/v1/runs/cancel", json={"playbook": "gated", "confirm_count": 2},
+                        headers=tokens["run"])
+    assert "matches 3 running runs now" in error_of(stale, 409, "invalid_state")["message"]
+    assert all(ws.get_run(r).state == "running" for r in gated)
+    done = client.post("/api/v1/runs/cancel", json={"playbook": "gated", "confirm_count": 3},
+                       headers=tokens["run"]).json()
+    assert sorted(done["cancelled"]) == sorted(gated) and done["skipped"] == {}
+    assert {ws.get_run(r).state for r in gated} == {"cancelled"}
+    assert ws.get_run(other).state == "running"
+    assert {e.actor for e in ws.log() if e.kind == "run.cancelled"} == {"token:run-bot"}

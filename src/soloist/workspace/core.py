@@ -456,6 +456,31 @@ class Workspace:
                          error=f"cancelled by {who}", actor=who, now=time.time())
         return self.get_run(run_id)
 
+    def cancel_matching(self, match: RunFilter, confirm: int, actor: str | None = None
+                        ) -> tuple[list[str], dict[str, str]]:
+        """Cancel every running run ``match`` matches, if they are exactly ``confirm`` runs
+        (the count the person saw: a filter that matches more by now cancels nothing).
+        The runs cancelled, and those that ended by themselves meanwhile, with why."""
+        from dataclasses import replace
+
+        from soloist.workspace.listing import matching_ids
+
+        if match.state not in (None, RunState.RUNNING):
+            raise InputError("only running runs can be cancelled; drop the state filter or "
+                             "make it 'running'")
+        ids = matching_ids(self.store, replace(match, state=RunState.RUNNING), 10_000)
+        if len(ids) != confirm:
+            raise InvalidState(f"the filter matches {len(ids)} running runs now, not the "
+                               f"{confirm} confirmed; look again and confirm that count")
+        cancelled, skipped = [], {}
+        for run_id in ids:
+            try:
+                self.cancel(run_id, actor)
+                cancelled.append(run_id)
+            except (InvalidState, NotFound) as error:
+                skipped[run_id] = error.message
+        return cancelled, skipped
+
     def costs(self, run_id: str) -> list[LLMCallRow]:
         """The model calls a run made, with tokens and cost (the cost ledger)."""
         with self.store.read() as tx:

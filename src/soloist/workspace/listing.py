@@ -65,3 +65,19 @@ def page_runs(store: Store, match: RunFilter, cursor: str | None = None, limit: 
     more = len(rows) > limit
     rows = rows[:limit]
     return RunsPage(rows, encode_cursor(rows[-1]) if more else None, total)
+
+
+def matching_ids(store: Store, match: RunFilter, ceiling: int) -> list[str]:
+    """The ids of every run ``match`` matches, newest first (at most ``ceiling``, or an
+    error saying to narrow the filter)."""
+    ids: list[str] = []
+    cursor = None
+    while True:
+        page = page_runs(store, match, cursor, MAX_PAGE)
+        ids += [r.id for r in page.runs]
+        if len(ids) > ceiling:
+            raise InputError(f"the filter matches more than {ceiling} runs; narrow it "
+                             "(a playbook, a state, a time range)")
+        if page.next_cursor is None:
+            return ids
+        cursor = page.next_cursor

@@ -44,6 +44,17 @@ def start_run(request: Request, principal: Runner, body: schemas.StartRun) -> sc
     return schemas.Started(run_id=run_id)
 
 
+@router.post("/cancel", response_model=schemas.BulkResult)
+def cancel_runs(request: Request, principal: Runner,
+                body: schemas.BulkCancel) -> schemas.BulkResult:
+    """Cancel every running run the filters match, when they are exactly
+    ``confirm_count`` runs (409 otherwise, and nothing is cancelled)."""
+    cancelled, skipped = workspace(request).cancel_matching(
+        RunFilter(playbook=body.playbook, version=body.version, since=body.since,
+                  until=body.until, text=body.q or None), body.confirm_count, principal.actor)
+    return schemas.BulkResult(cancelled=cancelled, skipped=skipped)
+
+
 @router.get("/{run_id}", response_model=schemas.RunDetail)
 def get_run(request: Request, principal: Reader, run_id: str) -> schemas.RunDetail:
     """A run with its steps, intents, approvals and model costs."""

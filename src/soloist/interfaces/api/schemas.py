@@ -120,6 +120,23 @@ class StartRun(Model):
     priority: int | None = None
 
 
+class BulkCancel(Model):
+    """Which runs to cancel (the list's filters) and how many the person saw match."""
+
+    playbook: str | None = None
+    version: int | None = Field(default=None, ge=1)
+    since: float | None = None
+    until: float | None = None
+    q: str | None = Field(default=None, max_length=200)
+    confirm_count: int = Field(ge=0)
+
+
+class BulkResult(Model):
+    cancelled: list[str]
+    #: runs that ended by themselves meanwhile, with why
+    skipped: dict[str, str]
+
+
 class Started(Model):
     run_id: str
 
