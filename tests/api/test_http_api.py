@@ -223,6 +223,17 @@ def test_events_metrics_and_audit(client: TestClient, tokens: Headers,
     assert page["events"] and all(e["kind"].startswith("step.") for e in page["events"])
     metrics = client.get("/api/v1/metrics", headers=tokens["read"]).json()
     assert metrics["completion_rate"] == 1.0
+    one = client.get("/api/v1/metrics", params={"playbook": "hello"},
+                     headers=tokens["read"]).json()
+    assert one["playbook"] == "hello" and one["completion_rate"] == 1.0
+    assert [c["name"] for c in one["changes"]] == ["hello"]
+    series = client.get("/api/v1/metrics/series", params={"days": 2},
+                        headers=tokens["read"]).json()
+    assert sum(day["done"] for day in series) == 1
+    scraped = client.get("/metrics", headers=tokens["read"])
+    assert scraped.headers["content-type"].startswith("text/plain; version=0.0.4")
+    assert "# TYPE soloist_queue_depth gauge" in scraped.text
+    error_of(client.get("/metrics"), 401, "unauthenticated")
     assert client.get("/api/v1/audit/verify", headers=tokens["read"]).json()["ok"] is True
     assert client.get("/api/v1/connectors", headers=tokens["read"]).json() == []
     assert client.get("/api/v1/openapi.json").status_code == 200

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
 from soloist.interfaces.api import schemas
 from soloist.interfaces.api.deps import Reader, workspace
@@ -92,13 +92,39 @@ async def stream(request: Request, principal: Reader, run_id: str | None = None,
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
+def _plain(value: Any) -> Any:
+    """JSON as it is sent (a NaN or a dataclass as text), so the model check is of what goes
+    out."""
+    return json.loads(json.dumps(value, default=str))
+
+
 @router.get("/api/v1/metrics", response_model=dict[str, Any])
 def metrics(request: Request, principal: Reader,
-            days: Annotated[float, Query(gt=0, le=3650)] = 30.0) -> dict[str, Any]:
-    """The measures that matter over the last ``days``."""
-    figures: dict[str, Any] = json.loads(json.dumps(workspace(request).metrics(days),
-                                                    default=str))
+            days: Annotated[float, Query(gt=0, le=3650)] = 30.0,
+            playbook: Annotated[str | None, Query(max_length=200)] = None) -> dict[str, Any]:
+    """The five measures over the runs created in the last ``days`` (of one playbook)."""
+    figures: dict[str, Any] = _plain(workspace(request).metrics(days, playbook))
     return figures
+
+
+@router.get("/api/v1/metrics/series", response_model=list[dict[str, Any]])
+def metrics_series(request: Request, principal: Reader,
+                   days: Annotated[float, Query(gt=0, le=3650)] = 30.0,
+                   playbook: Annotated[str | None, Query(max_length=200)] = None
+                   ) -> list[dict[str, Any]]:
+    """The measures per day (for charts)."""
+    series: list[dict[str, Any]] = _plain(workspace(request).metrics_series(days, playbook))
+    return series
+
+
+@router.get("/metrics",
+            responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
+                             "description": "the Prometheus text exposition format"}})
+def prometheus(request: Request, principal: Reader) -> PlainTextResponse:
+    """The measures, queue depth, steps in flight, breakers and step durations in the
+    Prometheus text format (scrape it with a read token)."""
+    return PlainTextResponse(workspace(request).prometheus_metrics(),
+                             media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
 @router.get("/api/v1/connectors", response_model=list[dict[str, Any]])
