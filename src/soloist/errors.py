@@ -18,6 +18,7 @@ before a retry that the failing side asked for.
      |    +-- NotFound                    an unknown playbook, run, approval, version...
      |    +-- InvalidState                the thing exists but cannot do that now
      |    +-- Unauthenticated             no valid token or session (HTTP 401)
+     |    |    +-- TooManyAttempts        too many failed sign-ins from one address (429)
      |    +-- PermissionDenied            the token lacks the scope for that (HTTP 403)
      +-- StepFailure                      raised by step code; its subclass is its kind
      |    +-- TransientError              transient: timeouts, 429, 5xx, busy
@@ -111,6 +112,15 @@ class InvalidState(UserError):
 
 class Unauthenticated(UserError):
     """Sign in first: give a bearer token (``soloist token create``) or use a login link."""
+
+
+class TooManyAttempts(Unauthenticated):
+    """Too many failed sign-ins from this address: wait before trying again."""
+
+    def __init__(self, wait: float) -> None:
+        super().__init__(f"too many failed sign-ins from this address; try again in "
+                         f"{wait:.0f} s")
+        self.retry_after = wait
 
 
 class PermissionDenied(UserError):

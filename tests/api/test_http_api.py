@@ -82,8 +82,8 @@ def test_bad_input_is_a_422_naming_the_field(client: TestClient, tokens: Headers
     assert error_of(wrong, 422, "input_error")["field"] == "inputs.n"
     shape = client.post("/api/v1/runs", json={"inputs": {}}, headers=tokens["run"])
     assert error_of(shape, 422, "request_invalid")["field"] == "playbook"
-    error_of(client.get("/api/v1/runs?state=sleeping", headers=tokens["read"]), 422,
-             "input_error")
+    assert error_of(client.get("/api/v1/runs?state=sleeping", headers=tokens["read"]), 422,
+                    "request_invalid")["field"] == "state"
     error_of(client.get("/api/v1/runs?cursor=zzz", headers=tokens["read"]), 422,
              "input_error")
     error_of(client.post("/api/v1/runs", content=b"{not json", headers={

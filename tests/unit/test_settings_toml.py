@@ -89,7 +89,7 @@ def sentence(text: str) -> str:
      'soloist.toml:2: [tools] modules must be a list, not "tasks"'),
     ("colour = 1\n",
      "soloist.toml:1: unknown key colour outside any table; known: workspace, database, "
-     "worker, queues, tools, llm, budgets, breakers, mcp, memory, connectors"),
+     "worker, api, queues, tools, llm, budgets, breakers, mcp, memory, connectors"),
     ('[llm.providers.a]\nkind = "cohere"\n',
      "soloist.toml:2: [llm.providers.a] kind must be 'openai', 'anthropic' or 'local', "
      'not "cohere"'),

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from fastapi import Request
 
 from soloist.control.access import FAILURE_WINDOW, Principal, login_wait
-from soloist.errors import PermissionDenied, Unauthenticated
+from soloist.errors import PermissionDenied, TooManyAttempts, Unauthenticated
 
 if TYPE_CHECKING:
     from soloist.workspace import Workspace
@@ -32,15 +32,6 @@ if TYPE_CHECKING:
 COOKIE = "soloist_session"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-class TooManyAttempts(Unauthenticated):
-    """Too many failed sign-ins from this address: wait before trying again."""
-
-    def __init__(self, wait: float) -> None:
-        super().__init__(f"too many failed sign-ins from this address; try again in "
-                         f"{wait:.0f} s")
-        self.retry_after = wait
 
 
 def csrf_token(session_secret: str) -> str:

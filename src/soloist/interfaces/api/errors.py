@@ -26,11 +26,11 @@ from soloist.errors import (
     PermissionDenied,
     SoloistError,
     StoreUnavailable,
+    TooManyAttempts,
     Unauthenticated,
     UniqueViolation,
     UserError,
 )
-from soloist.interfaces.api.auth import TooManyAttempts
 
 _log = logging.getLogger(__name__)
 
