@@ -196,7 +196,7 @@ def test_the_operators_day(served: tuple[Workspace, Served], tmp_path: Path) -> 
 
             for path, name in (("/registry", "registry"),
                                ("/registry/playbook/remember", "definition"),
-                               ("/metrics", "metrics")):
+                               ("/measures", "metrics")):
                 runs.goto(server.url + path)
                 expect(runs.locator("h1")).to_be_visible()
                 shot(runs, name)

@@ -86,6 +86,40 @@ def approve(request: Request, form: FormFields, approval_id: str) -> Response:
     return _back("approved")
 
 
+@router.post("/approvals/{approval_id}/edit")
+def edit_then_approve(request: Request, form: FormFields, approval_id: str) -> Response:
+    """Approve with the person's changes: an intent's arguments as JSON (``args-N``) and,
+    for an email, its subject and text over them (``subject-N``; ``text-N`` or
+    ``body-N``). Each edit is
+    checked against its tool and kept beside the original in the log."""
+    from soloist import jsonvalues
+
+    principal = viewer(request, "approve")
+    edits: dict[int, dict[str, Any]] = {}
+    for name in form:
+        kind, _, number = name.partition("-")
+        if kind != "args" or not number.isdigit():
+            continue
+        idx = int(number)
+        try:
+            args = jsonvalues.loads(field(form, name))
+        except ValueError as error:
+            raise InputError(f"the arguments of intent {idx} are not JSON: {error}",
+                             field=f"edits.{idx}") from None
+        if not isinstance(args, dict):
+            raise InputError(f"the arguments of intent {idx} must be a JSON object",
+                             field=f"edits.{idx}")
+        for key in ("subject", "text", "body"):
+            if f"{key}-{idx}" in form:
+                args[key] = field(form, f"{key}-{idx}")
+        edits[idx] = args
+    if not edits:
+        raise InputError("there is nothing edited to approve")
+    note = field(form, "note") or None
+    workspace(request).approve(approval_id, note, principal.actor, edits=edits)
+    return _back("approved")
+
+
 @router.post("/approvals/{approval_id}/reject")
 def reject(request: Request, form: FormFields, approval_id: str) -> Response:
     principal = viewer(request, "approve")

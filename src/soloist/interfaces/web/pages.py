@@ -34,8 +34,9 @@ if TYPE_CHECKING:
 
 _log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).parent / "templates"
-#: how often a live part of a page asks whether it changed
-POLL = "every 2s"
+#: when a live part of a page asks whether it changed: as soon as the log's live stream
+#: (static/live.js) says something happened, and every 30 s should the stream be cut
+POLL = "soloist:changed from:body, every 30s"
 #: Should something slip past the escaping, the browser still runs only this server's
 #: scripts (htmx and the inbox's keys: no inline script, no eval) and no other site
 #: may frame a page to trick a click on Approve.

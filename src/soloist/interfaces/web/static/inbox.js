@@ -1,6 +1,6 @@
 // The inbox's keys: j/k move between items, a approves the selected one, r goes to its
-// reason field (Enter then rejects), e is kept for editing an intent. Keys typed into a
-// field are the field's.
+// reason field (Enter then rejects), e opens its edit form (approve as edited). Keys
+// typed into a field are the field's.
 (function () {
   "use strict";
   let selected = 0;
@@ -33,7 +33,14 @@
       const item = mark();
       if (item) { event.preventDefault(); item.querySelector("input.reason").focus(); }
     } else if (key === "e") {
-      event.preventDefault();  // kept for "edit then approve"
+      const item = mark();
+      const edit = item && item.querySelector("details.edit");
+      if (edit) {
+        event.preventDefault();
+        edit.open = true;
+        const first = edit.querySelector("input.edit-subject, textarea.edit-args");
+        if (first) { first.focus(); }
+      }
     } else {
       return;
     }

@@ -1,0 +1,43 @@
+"""Edit then approve in the inbox: the person's wording goes out, the original is kept
+beside it in the log, and a bad edit changes nothing."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi.testclient import TestClient
+from support.runs import drain
+
+from soloist.interfaces.api.auth import COOKIE, csrf_token
+from soloist.workspace import Workspace
+
+
+def test_the_email_is_sent_as_edited_and_the_original_is_kept(browser: TestClient,
+                                                              ws: Workspace) -> None:
+    run_id = ws.start("mail", {"who": "ada"})
+    ws.worker().run(until_idle=True)
+    [pending] = ws.approvals()
+    page = browser.get("/approvals").text
+    assert f'action="/approvals/{pending.approval.id}/edit"' in page
+    assert 'name="body-0"' in page and 'name="subject-0"' in page
+    token = csrf_token(browser.cookies[COOKIE])
+    args = dict(pending.intents[0].args)
+    bad = browser.post(f"/approvals/{pending.approval.id}/edit", data={
+        "csrf": token, "args-0": "{not json", "note": "x"})
+    assert bad.status_code == 422 and "not JSON" in bad.text
+    refused = browser.post(f"/approvals/{pending.approval.id}/edit", data={
+        "csrf": token, "args-0": json.dumps({"to": "ada@example.com"}), "note": "x"})
+    assert refused.status_code == 422  # the tool needs a subject and a body
+    assert ws.approvals()[0].approval.decision is None  # nothing changed
+    done = browser.post(f"/approvals/{pending.approval.id}/edit", data={
+        "csrf": token, "args-0": json.dumps(args), "subject-0": "Hello Ada",
+        "body-0": "Dear Ada, warmly.", "note": "warmer"}, follow_redirects=False)
+    assert done.status_code == 303, done.text
+    drain(ws, run_id)
+    [override] = [e for e in ws.log(run_id=run_id) if e.kind == "approval.override"]
+    assert override.data["before"]["subject"] == "Hello <b>ada</b>"
+    assert override.data["after"]["body"] == "Dear Ada, warmly."
+    assert override.actor == f"person:{ws.settings.actor}"
+    [sent] = ws.show(run_id).intents
+    assert sent.status == "dispatched" and sent.args["body"] == "Dear Ada, warmly."
+    assert sent.args["subject"] == "Hello Ada"
