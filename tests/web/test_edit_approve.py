@@ -41,3 +41,23 @@ def test_the_email_is_sent_as_edited_and_the_original_is_kept(browser: TestClien
     [sent] = ws.show(run_id).intents
     assert sent.status == "dispatched" and sent.args["body"] == "Dear Ada, warmly."
     assert sent.args["subject"] == "Hello Ada"
+
+
+def test_the_filtered_running_runs_are_cancelled_at_the_typed_count(browser: TestClient,
+                                                                    ws: Workspace) -> None:
+    runs = [ws.start("gated", {"who": w}) for w in ("a", "b")]
+    other = ws.start("hello", {"who": "c"})
+    page = browser.get("/runs", params={"playbook": "gated"}).text
+    assert "Cancel the 2 running runs this filter matches" in page
+    token = csrf_token(browser.cookies[COOKIE])
+    wrong = browser.post("/runs/cancel", data={"csrf": token, "playbook": "gated",
+                                               "confirm": "3"})
+    assert wrong.status_code == 409 and "matches 2 running runs now" in wrong.text
+    assert {ws.get_run(r).state for r in runs} == {"running"}
+    done = browser.post("/runs/cancel", data={"csrf": token, "playbook": "gated",
+                                              "confirm": "2"}, follow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"] == "/runs?playbook=gated"
+    assert {ws.get_run(r).state for r in runs} == {"cancelled"}
+    assert ws.get_run(other).state == "running"
+    assert {e.actor for e in ws.log() if e.kind == "run.cancelled"} == {
+        f"person:{ws.settings.actor}"}

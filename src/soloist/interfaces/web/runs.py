@@ -9,10 +9,19 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from soloist.errors import InputError
-from soloist.interfaces.web.pages import PageRoute, digest, render, unchanged, viewer, workspace
+from soloist.interfaces.web.pages import (
+    FormFields,
+    PageRoute,
+    digest,
+    field,
+    render,
+    unchanged,
+    viewer,
+    workspace,
+)
 from soloist.store.base import RunFilter
 from soloist.workspace.listing import RunsPage
 
@@ -78,7 +87,31 @@ def _context(given: dict[str, str], cursor: str | None, page: RunsPage) -> dict[
 @router.get("/runs", response_class=HTMLResponse)
 def runs(request: Request) -> HTMLResponse:
     given, cursor, page = _page(request)
-    return render(request, "runs.html", states=STATES, **_context(given, cursor, page))
+    running = None
+    if given.get("state") in (None, "running"):
+        match = run_filter({**given, "state": "running"})
+        running = workspace(request).runs_page(match, limit=1, count=True).total
+    return render(request, "runs.html", states=STATES, running=running,
+                  **_context(given, cursor, page))
+
+
+@router.post("/runs/cancel")
+def cancel_matching(request: Request, form: FormFields) -> Response:
+    """Cancel the running runs the filters match, once the person typed how many they
+    are (the count the page showed: if more match by now, nothing is cancelled)."""
+    principal = viewer(request, "run")
+    given = {k: field(form, k) for k in FILTERS if field(form, k)}
+    typed = field(form, "confirm")
+    if not typed.isdigit():
+        raise InputError("type the number of runs to cancel, as the page shows it")
+    cancelled, skipped = workspace(request).cancel_matching(
+        run_filter({**given, "state": "running"}), int(typed), principal.actor)
+    back = urlencode({k: v for k, v in given.items() if k != "state"})
+    if skipped:
+        return render(request, "error.html", 409, title="Some had ended already",
+                      message=f"cancelled {len(cancelled)}; "
+                              + "; ".join(f"{r}: {why}" for r, why in skipped.items()))
+    return RedirectResponse(f"/runs?{back}", status_code=303)
 
 
 @router.get("/runs/rows", response_class=HTMLResponse)
