@@ -219,6 +219,9 @@ FOR UPDATE
 """
 next_available = "SELECT min(available_at) AS t FROM steps WHERE state = 'ready'"
 
+# A step staged again (sent back with guidance, or its run retried) replaces its intents
+# that never acted (staged, pending, discarded, failed, rejected); one that went out, or is
+# going, stays as it is.
 insert_intent = """
 INSERT INTO intents (run_id, step_id, idx, idempotency_key, tool, args, description, status,
                      created_at)
@@ -227,7 +230,7 @@ VALUES (%(run_id)s, %(step_id)s, %(idx)s, %(idempotency_key)s, %(tool)s, %(args)
 ON CONFLICT (run_id, step_id, idx) DO UPDATE
 SET tool = excluded.tool, args = excluded.args, description = excluded.description,
     status = excluded.status
-WHERE intents.status IN ('staged', 'pending')
+WHERE intents.status IN ('staged', 'pending', 'discarded', 'failed', 'rejected')
 """
 intents_for_step = """
 SELECT * FROM intents WHERE run_id = %(run_id)s AND step_id = %(step_id)s ORDER BY idx

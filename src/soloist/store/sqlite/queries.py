@@ -169,6 +169,9 @@ ORDER BY position
 """
 next_available = "SELECT min(available_at) AS t FROM steps WHERE state = 'ready'"
 
+# A step staged again (sent back with guidance, or its run retried) replaces its intents
+# that never acted (staged, pending, discarded, failed, rejected); one that went out, or is
+# going, stays as it is.
 insert_intent = """
 INSERT INTO intents (run_id, step_id, idx, idempotency_key, tool, args, description, status,
                      created_at)
@@ -177,7 +180,7 @@ VALUES (:run_id, :step_id, :idx, :idempotency_key, :tool, :args, :description, :
 ON CONFLICT (run_id, step_id, idx) DO UPDATE
 SET tool = excluded.tool, args = excluded.args, description = excluded.description,
     status = excluded.status
-WHERE intents.status IN ('staged', 'pending')
+WHERE intents.status IN ('staged', 'pending', 'discarded', 'failed', 'rejected')
 """
 intents_for_step = """
 SELECT * FROM intents WHERE run_id = :run_id AND step_id = :step_id ORDER BY idx
