@@ -316,7 +316,27 @@ def test_bulk_cancel_needs_the_count_the_person_saw(client: TestClient, tokens: 
     assert all(ws.get_run(r).state == "running" for r in gated)
     done = client.post("/api/v1/runs/cancel", json={"playbook": "gated", "confirm_count": 3},
                        headers=tokens["run"]).json()
-    assert sorted(done["cancelled"]) == sorted(gated) and done["skipped"] == {}
+    assert sorted(done["runs"]) == sorted(gated) and done["skipped"] == {}
     assert {ws.get_run(r).state for r in gated} == {"cancelled"}
     assert ws.get_run(other).state == "running"
     assert {e.actor for e in ws.log() if e.kind == "run.cancelled"} == {"token:run-bot"}
+
+
+def test_a_failed_run_is_retried_from_its_failed_step(client: TestClient, tokens: Headers,
+                                                      ws: Workspace) -> None:
+    failed = ws.start("broken")
+    drain(ws, failed, "failed")
+    retried = client.post(f"/api/v1/runs/{failed}/retry", headers=tokens["run"])
+    assert retried.status_code == 200 and retried.json()["state"] == "running"
+    drain(ws, failed, "failed")  # it fails again: the step still raises
+    assert [e.actor for e in ws.log(run_id=failed) if e.kind == "run.retried"] == [
+        "token:run-bot"]
+    error_of(client.post(f"/api/v1/runs/{failed}/retry", headers=tokens["read"]), 403,
+             "permission_denied")
+    done = ws.start("hello", {"who": "ada"})
+    drain(ws, done)
+    error_of(client.post(f"/api/v1/runs/{done}/retry", headers=tokens["run"]), 409,
+             "invalid_state")
+    bulk = client.post("/api/v1/runs/retry", json={"playbook": "broken", "confirm_count": 1},
+                       headers=tokens["run"]).json()
+    assert bulk["runs"] == [failed]

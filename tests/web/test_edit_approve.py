@@ -61,3 +61,24 @@ def test_the_filtered_running_runs_are_cancelled_at_the_typed_count(browser: Tes
     assert ws.get_run(other).state == "running"
     assert {e.actor for e in ws.log() if e.kind == "run.cancelled"} == {
         f"person:{ws.settings.actor}"}
+
+
+def test_a_failed_run_is_retried_from_its_page_and_in_bulk(browser: TestClient,
+                                                          ws: Workspace) -> None:
+    failed = [ws.start("broken") for _ in range(2)]
+    for run_id in failed:
+        drain(ws, run_id, "failed")
+    token = csrf_token(browser.cookies[COOKIE])
+    assert "Retry from the failed step" in browser.get(f"/runs/{failed[0]}").text
+    one = browser.post(f"/runs/{failed[0]}/retry", data={"csrf": token},
+                       follow_redirects=False)
+    assert one.status_code == 303 and ws.get_run(failed[0]).state == "running"
+    drain(ws, failed[0], "failed")
+    page = browser.get("/runs", params={"playbook": "broken"}).text
+    assert "Retry the 2 failed runs this filter matches" in page
+    both = browser.post("/runs/retry", data={"csrf": token, "playbook": "broken",
+                                             "confirm": "2"}, follow_redirects=False)
+    assert both.status_code == 303
+    assert {ws.get_run(r).state for r in failed} == {"running"}
+    for run_id in failed:
+        drain(ws, run_id, "failed")

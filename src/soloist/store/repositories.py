@@ -147,6 +147,9 @@ class SqlRuns:
                   "before_id": before[1] if before else None}
         return [_run(r) for r in self.conn.fetch(self.q.page_runs, params)]
 
+    def reopen(self, run_id: str) -> bool:
+        return self.conn.run(self.q.reopen_run, {"id": run_id}) == 1
+
     def count(self, match: RunFilter) -> int:
         return int(self.conn.fetch(self.q.count_runs, _matching(match))[0]["n"])
 
@@ -286,6 +289,10 @@ class SqlSteps:
                   "resume": resume, "attempt": attempt, "available_at": available_at,
                   "error": error, "guidance": guidance, "finished_at": finished_at}
         return self.conn.run(self.q.set_step_state, params) == 1
+
+    def reopen(self, step_pk: int, state: str, now: float) -> bool:
+        return self.conn.run(self.q.reopen_step, {"id": step_pk, "state": state,
+                                                  "now": now}) == 1
 
     def cancel_open(self, run_id: str, now: float) -> builtins.list[tuple[str, str]]:
         rows = self.conn.fetch(self.q.open_steps_for_run, {"run_id": run_id})

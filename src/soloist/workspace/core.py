@@ -456,30 +456,49 @@ class Workspace:
                          error=f"cancelled by {who}", actor=who, now=time.time())
         return self.get_run(run_id)
 
+    def retry_run(self, run_id: str, actor: str | None = None) -> RunRow:
+        """Go on with a failed run from its failed steps (see orchestration/rerun.py)."""
+        from soloist.orchestration.rerun import retry_run
+
+        with self.store.transaction() as tx:
+            retry_run(tx, run_id, self.actor(actor), time.time())
+        return self.get_run(run_id)
+
+    def retry_matching(self, match: RunFilter, confirm: int, actor: str | None = None
+                       ) -> tuple[list[str], dict[str, str]]:
+        """:meth:`retry_run` for every failed run ``match`` matches, if they are exactly
+        ``confirm`` runs; the runs retried, and those that could not be, with why."""
+        return self._bulk(match, RunState.FAILED, confirm, self.retry_run, actor)
+
     def cancel_matching(self, match: RunFilter, confirm: int, actor: str | None = None
                         ) -> tuple[list[str], dict[str, str]]:
         """Cancel every running run ``match`` matches, if they are exactly ``confirm`` runs
         (the count the person saw: a filter that matches more by now cancels nothing).
         The runs cancelled, and those that ended by themselves meanwhile, with why."""
+        return self._bulk(match, RunState.RUNNING, confirm, self.cancel, actor)
+
+    def _bulk(self, match: RunFilter, state: RunState, confirm: int,
+              act: Callable[[str, str | None], RunRow], actor: str | None
+              ) -> tuple[list[str], dict[str, str]]:
         from dataclasses import replace
 
         from soloist.workspace.listing import matching_ids
 
-        if match.state not in (None, RunState.RUNNING):
-            raise InputError("only running runs can be cancelled; drop the state filter or "
-                             "make it 'running'")
-        ids = matching_ids(self.store, replace(match, state=RunState.RUNNING), 10_000)
+        if match.state not in (None, state):
+            raise InputError(f"this acts on {state} runs only; drop the state filter or make "
+                             f"it {state!r}")
+        ids = matching_ids(self.store, replace(match, state=state), 10_000)
         if len(ids) != confirm:
-            raise InvalidState(f"the filter matches {len(ids)} running runs now, not the "
+            raise InvalidState(f"the filter matches {len(ids)} {state} runs now, not the "
                                f"{confirm} confirmed; look again and confirm that count")
-        cancelled, skipped = [], {}
+        done, skipped = [], {}
         for run_id in ids:
             try:
-                self.cancel(run_id, actor)
-                cancelled.append(run_id)
+                act(run_id, actor)
+                done.append(run_id)
             except (InvalidState, NotFound) as error:
                 skipped[run_id] = error.message
-        return cancelled, skipped
+        return done, skipped
 
     def costs(self, run_id: str) -> list[LLMCallRow]:
         """The model calls a run made, with tokens and cost (the cost ledger)."""

@@ -52,7 +52,19 @@ def cancel_runs(request: Request, principal: Runner,
     cancelled, skipped = workspace(request).cancel_matching(
         RunFilter(playbook=body.playbook, version=body.version, since=body.since,
                   until=body.until, text=body.q or None), body.confirm_count, principal.actor)
-    return schemas.BulkResult(cancelled=cancelled, skipped=skipped)
+    return schemas.BulkResult(runs=cancelled, skipped=skipped)
+
+
+@router.post("/retry", response_model=schemas.BulkResult)
+def retry_runs(request: Request, principal: Runner,
+               body: schemas.BulkCancel) -> schemas.BulkResult:
+    """Retry every failed run the filters match from its failed steps, when they are
+    exactly ``confirm_count`` runs (409 otherwise, and nothing is retried); ``skipped``
+    says which could not be (one that compensated)."""
+    retried, skipped = workspace(request).retry_matching(
+        RunFilter(playbook=body.playbook, version=body.version, since=body.since,
+                  until=body.until, text=body.q or None), body.confirm_count, principal.actor)
+    return schemas.BulkResult(runs=retried, skipped=skipped)
 
 
 @router.get("/{run_id}", response_model=schemas.RunDetail)
@@ -74,6 +86,13 @@ def get_run(request: Request, principal: Reader, run_id: str) -> schemas.RunDeta
 def cancel_run(request: Request, principal: Runner, run_id: str) -> schemas.Run:
     """Cancel a running run: its dispatched steps are compensated, its gates closed."""
     return schemas.Run.model_validate(workspace(request).cancel(run_id, principal.actor))
+
+
+@router.post("/{run_id}/retry", response_model=schemas.Run)
+def retry_run(request: Request, principal: Runner, run_id: str) -> schemas.Run:
+    """Go on with a failed run from its failed steps (its done steps stay done); 409 for a
+    run that is not failed, or that undid its steps when it failed."""
+    return schemas.Run.model_validate(workspace(request).retry_run(run_id, principal.actor))
 
 
 @router.get("/{run_id}/events", response_model=schemas.EventsPage)

@@ -121,7 +121,7 @@ class StartRun(Model):
 
 
 class BulkCancel(Model):
-    """Which runs to cancel (the list's filters) and how many the person saw match."""
+    """Which runs to cancel or retry (the list's filters) and how many the person saw."""
 
     playbook: str | None = None
     version: int | None = Field(default=None, ge=1)
@@ -132,8 +132,9 @@ class BulkCancel(Model):
 
 
 class BulkResult(Model):
-    cancelled: list[str]
-    #: runs that ended by themselves meanwhile, with why
+    #: the runs acted on (cancelled, or retried)
+    runs: list[str]
+    #: runs that could not be (ended by themselves meanwhile; compensated), with why
     skipped: dict[str, str]
 
 

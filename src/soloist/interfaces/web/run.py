@@ -71,6 +71,14 @@ def run_live(request: Request, run_id: str) -> Response:
     return render(request, "_run_live.html", **live)
 
 
+@router.post("/runs/{run_id}/retry")
+def retry(request: Request, form: FormFields, run_id: str) -> Response:
+    """Go on with a failed run from its failed steps (its done steps stay done)."""
+    principal = viewer(request, "run")
+    workspace(request).retry_run(run_id, principal.actor)
+    return RedirectResponse(f"/runs/{run_id}", status_code=303)
+
+
 @router.post("/runs/{run_id}/cancel")
 def cancel(request: Request, form: FormFields, run_id: str) -> Response:
     principal = viewer(request, "run")

@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.datastructures import FormData
 
 from soloist.errors import InputError
 from soloist.interfaces.web.pages import (
@@ -87,30 +88,42 @@ def _context(given: dict[str, str], cursor: str | None, page: RunsPage) -> dict[
 @router.get("/runs", response_class=HTMLResponse)
 def runs(request: Request) -> HTMLResponse:
     given, cursor, page = _page(request)
-    running = None
-    if given.get("state") in (None, "running"):
-        match = run_filter({**given, "state": "running"})
-        running = workspace(request).runs_page(match, limit=1, count=True).total
-    return render(request, "runs.html", states=STATES, running=running,
-                  **_context(given, cursor, page))
+    counts = {}
+    for state in ("running", "failed"):
+        if given.get("state") in (None, state):
+            match = run_filter({**given, "state": state})
+            counts[state] = workspace(request).runs_page(match, limit=1, count=True).total
+    return render(request, "runs.html", states=STATES, running=counts.get("running"),
+                  failed=counts.get("failed"), **_context(given, cursor, page))
 
 
 @router.post("/runs/cancel")
 def cancel_matching(request: Request, form: FormFields) -> Response:
     """Cancel the running runs the filters match, once the person typed how many they
     are (the count the page showed: if more match by now, nothing is cancelled)."""
+    return _bulk(request, form, "running")
+
+
+@router.post("/runs/retry")
+def retry_matching(request: Request, form: FormFields) -> Response:
+    """Retry the failed runs the filters match from their failed steps, as above."""
+    return _bulk(request, form, "failed")
+
+
+def _bulk(request: Request, form: FormData, state: str) -> Response:
     principal = viewer(request, "run")
     given = {k: field(form, k) for k in FILTERS if field(form, k)}
     typed = field(form, "confirm")
     if not typed.isdigit():
-        raise InputError("type the number of runs to cancel, as the page shows it")
-    cancelled, skipped = workspace(request).cancel_matching(
-        run_filter({**given, "state": "running"}), int(typed), principal.actor)
-    back = urlencode({k: v for k, v in given.items() if k != "state"})
+        raise InputError("type the number of runs, as the page shows it")
+    ws = workspace(request)
+    act = ws.cancel_matching if state == "running" else ws.retry_matching
+    done, skipped = act(run_filter({**given, "state": state}), int(typed), principal.actor)
     if skipped:
-        return render(request, "error.html", 409, title="Some had ended already",
-                      message=f"cancelled {len(cancelled)}; "
+        return render(request, "error.html", 409, title="Some could not be",
+                      message=f"{len(done)} done; "
                               + "; ".join(f"{r}: {why}" for r, why in skipped.items()))
+    back = urlencode({k: v for k, v in given.items() if k != "state"})
     return RedirectResponse(f"/runs?{back}", status_code=303)
 
 

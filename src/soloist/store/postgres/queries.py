@@ -79,6 +79,10 @@ UPDATE runs SET steps_remaining = steps_remaining - %(n)s WHERE id = %(id)s
 RETURNING steps_remaining
 """
 count_runs_by_state = "SELECT state, count(*) AS n FROM runs GROUP BY state"
+reopen_run = """
+UPDATE runs SET state = 'running', error = NULL, finished_at = NULL
+WHERE id = %(id)s AND state = 'failed' AND final_state IS NULL
+"""
 runs_past_deadline = """
 SELECT * FROM runs
 WHERE state = 'running' AND deadline_at IS NOT NULL AND deadline_at < %(now)s
@@ -200,6 +204,13 @@ SET state = %(state)s, resume = COALESCE(%(resume)s, resume),
     error = COALESCE(%(error)s, error), guidance = COALESCE(%(guidance)s, guidance),
     finished_at = COALESCE(%(finished_at)s, finished_at)
 WHERE id = %(id)s AND state = ANY(ARRAY(SELECT jsonb_array_elements_text(%(expect)s::jsonb)))
+"""
+# A failed run retried: its failed and cancelled steps go again, as new.
+reopen_step = """
+UPDATE steps
+SET state = %(state)s, attempt = 1, available_at = %(now)s, error = NULL, guidance = NULL,
+    started_at = NULL, finished_at = NULL
+WHERE id = %(id)s AND state IN ('failed', 'cancelled')
 """
 # Revoking the leases too: a worker still holding one has its late write refused.
 cancel_open_steps = """

@@ -55,6 +55,10 @@ UPDATE runs SET steps_remaining = steps_remaining - :n WHERE id = :id
 RETURNING steps_remaining
 """
 count_runs_by_state = "SELECT state, count(*) AS n FROM runs GROUP BY state"
+reopen_run = """
+UPDATE runs SET state = 'running', error = NULL, finished_at = NULL
+WHERE id = :id AND state = 'failed' AND final_state IS NULL
+"""
 runs_past_deadline = """
 SELECT * FROM runs WHERE state = 'running' AND deadline_at IS NOT NULL AND deadline_at < :now
 ORDER BY deadline_at LIMIT :limit
@@ -152,6 +156,13 @@ SET state = :state, resume = COALESCE(:resume, resume), attempt = COALESCE(:atte
     available_at = COALESCE(:available_at, available_at), error = COALESCE(:error, error),
     guidance = COALESCE(:guidance, guidance), finished_at = COALESCE(:finished_at, finished_at)
 WHERE id = :id AND state IN (SELECT value FROM json_each(:expect))
+"""
+# A failed run retried: its failed and cancelled steps go again, as new.
+reopen_step = """
+UPDATE steps
+SET state = :state, attempt = 1, available_at = :now, error = NULL, guidance = NULL,
+    started_at = NULL, finished_at = NULL
+WHERE id = :id AND state IN ('failed', 'cancelled')
 """
 # Revoking the leases too: a worker still holding one has its late write refused.
 cancel_open_steps = """
