@@ -1,8 +1,9 @@
 """The dashboard in a real browser (Debian's chromium driven by Playwright), against the
 app served by uvicorn on 127.0.0.1 with a worker running beside it: sign in through the
 login link, see a run that stops at its gate arrive in the inbox without reloading,
-approve it with the keyboard, watch the run finish in another tab, find the fact it wrote
-with its history, and keep a runs filter through a reload.
+approve it with the keyboard, watch the run finish in another tab, edit an email's wording
+at its gate and approve it as edited, find the fact a run wrote with its history, and keep
+a runs filter through a reload.
 
 Each page's screenshot is saved in the test's folder (and, when SOLOIST_SCREENSHOTS_TO
 names a folder, copied there: that is how docs/screenshots/ was made)."""
@@ -53,7 +54,26 @@ steps:
            reason: "the remember playbook greeted them"}
     gate: {message: "Remember that {{ inputs.who }} was greeted?"}
 """,
+    "greet": """
+name: greet
+inputs: {type: object, properties: {who: {type: string}}, required: [who]}
+steps:
+  - id: email
+    tool: mail.send
+    args: {to: "{{ inputs.who }}@example.com", subject: "Hello {{ inputs.who }}",
+           text: "Dear {{ inputs.who }}, hi."}
+    gate: {message: "Send the greeting to {{ inputs.who }}?"}
+""",
 }
+TASKS = '''
+from soloist import tool
+
+
+@tool("mail.send", effect="write")
+def mail_send(to: str, subject: str, text: str) -> dict:
+    """Send an email (here: only say what was sent)."""
+    return {"sent_to": to, "text": text}
+'''
 #: how long the browser waits for what the page shows to change by itself, in ms
 LIVE = 20_000
 
@@ -89,7 +109,8 @@ class Served:
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[Workspace, Served]]:
-    root = write_workspace(tmp_path / "ws", PLAYBOOKS)
+    root = write_workspace(tmp_path / "ws", PLAYBOOKS, TASKS,
+                           toml='[tools]\nmodules = ["tasks"]\n')
     with Workspace(root, database_url=f"sqlite:///{tmp_path}/state.db") as ws:
         ws.deploy()
         with Served(ws) as server:
@@ -168,6 +189,25 @@ def test_the_operators_day(served: tuple[Workspace, Served], tmp_path: Path) -> 
             waiting = ws.approvals(run_id=second)[0].approval.id
             api(server, approver, f"/api/v1/approvals/{waiting}/approve", {})
             expect(inbox.locator("#inbox-empty")).to_be_visible(timeout=LIVE)
+
+            # The email's wording edited at its gate, then approved as edited.
+            greeting = api(server, runner, "/api/v1/runs",
+                           {"playbook": "greet", "inputs": {"who": "cleo"}})["run_id"]
+            expect(item).to_have_count(1, timeout=LIVE)
+            expect(item).to_contain_text("Hello cleo")
+            inbox.locator("h1").click()
+            inbox.keyboard.press("j")
+            inbox.keyboard.press("e")
+            expect(item.locator("input.edit-subject")).to_be_focused()
+            item.locator("textarea.edit-text").fill("Dear Cleo, thank you for Tuesday.")
+            item.locator("input.edit-note").fill("warmer")
+            item.get_by_role("button", name="Approve as edited").click()
+            inbox.wait_for_url("**/approvals?done=approved")
+            ws.wait(greeting, timeout=30)
+            [sent] = ws.show(greeting).intents
+            assert sent.args["text"] == "Dear Cleo, thank you for Tuesday."
+            [override] = [e for e in ws.log(run_id=greeting) if e.kind == "approval.override"]
+            assert override.data["before"]["text"] == "Dear cleo, hi."
 
             # The fact the run wrote, with who wrote it, in which run, and why.
             memory = context.new_page()
