@@ -357,22 +357,9 @@ class Workspace:
     def diff(self, kind: str, name: str, old: int, new: int) -> str:
         """What changed from version ``old`` to ``new``: a unified diff of the two
         definitions as YAML."""
-        import difflib
+        from soloist.workspace.operations import diff_versions
 
-        import yaml
-
-        rows = {row.version: row for row in self.history(kind, name)}
-        for version in (old, new):
-            if version not in rows:
-                raise NotFound(f"{kind} {name!r} has no version {version}; it has "
-                               f"{', '.join(str(v) for v in sorted(rows))}")
-
-        def lines(version: int) -> list[str]:
-            text = yaml.safe_dump(rows[version].body, sort_keys=False, allow_unicode=True)
-            return text.splitlines(keepends=True)
-
-        return "".join(difflib.unified_diff(lines(old), lines(new), f"{name} v{old}",
-                                            f"{name} v{new}"))
+        return diff_versions(self, kind, name, old, new)
 
     # -- runs ------------------------------------------------------------------------
     def start(self, playbook: str, inputs: dict[str, Any] | None = None, *,
@@ -468,37 +455,18 @@ class Workspace:
                        ) -> tuple[list[str], dict[str, str]]:
         """:meth:`retry_run` for every failed run ``match`` matches, if they are exactly
         ``confirm`` runs; the runs retried, and those that could not be, with why."""
-        return self._bulk(match, RunState.FAILED, confirm, self.retry_run, actor)
+        from soloist.workspace.operations import bulk
+
+        return bulk(self, match, RunState.FAILED, confirm, self.retry_run, actor)
 
     def cancel_matching(self, match: RunFilter, confirm: int, actor: str | None = None
                         ) -> tuple[list[str], dict[str, str]]:
         """Cancel every running run ``match`` matches, if they are exactly ``confirm`` runs
         (the count the person saw: a filter that matches more by now cancels nothing).
         The runs cancelled, and those that ended by themselves meanwhile, with why."""
-        return self._bulk(match, RunState.RUNNING, confirm, self.cancel, actor)
+        from soloist.workspace.operations import bulk
 
-    def _bulk(self, match: RunFilter, state: RunState, confirm: int,
-              act: Callable[[str, str | None], RunRow], actor: str | None
-              ) -> tuple[list[str], dict[str, str]]:
-        from dataclasses import replace
-
-        from soloist.workspace.listing import matching_ids
-
-        if match.state not in (None, state):
-            raise InputError(f"this acts on {state} runs only; drop the state filter or make "
-                             f"it {state!r}")
-        ids = matching_ids(self.store, replace(match, state=state), 10_000)
-        if len(ids) != confirm:
-            raise InvalidState(f"the filter matches {len(ids)} {state} runs now, not the "
-                               f"{confirm} confirmed; look again and confirm that count")
-        done, skipped = [], {}
-        for run_id in ids:
-            try:
-                act(run_id, actor)
-                done.append(run_id)
-            except (InvalidState, NotFound) as error:
-                skipped[run_id] = error.message
-        return done, skipped
+        return bulk(self, match, RunState.RUNNING, confirm, self.cancel, actor)
 
     def costs(self, run_id: str) -> list[LLMCallRow]:
         """The model calls a run made, with tokens and cost (the cost ledger)."""
@@ -573,32 +541,11 @@ class Workspace:
         first, each checked as its tool checks arguments and kept as a human override
         beside the original (``approval.override`` in the log)."""
         from soloist.orchestration.gates import Edit
+        from soloist.workspace.operations import checked_edit
 
-        checked = [Edit(idx, self._checked_edit(approval_id, idx, args))
+        checked = [Edit(idx, checked_edit(self, approval_id, idx, args))
                    for idx, args in (edits or {}).items()]
         return self.gates.approve(approval_id, self.actor(actor), note, edits=checked)
-
-    def _checked_edit(self, approval_id: str, idx: int, args: Mapping[str, Any]
-                      ) -> dict[str, Any]:
-        from soloist.errors import StepFailure
-
-        with self.store.read() as tx:
-            approval = tx.approvals.get(approval_id)
-            staged = [] if approval is None else [
-                i for i in tx.intents.for_step(approval.run_id, approval.step_id)
-                if i.idx == idx and i.status == "staged"]
-        if approval is None:
-            raise NotFound(f"no approval {approval_id!r}; `soloist approvals` lists the open "
-                           "ones")
-        if not staged:
-            raise InputError(f"approval {approval_id} has no staged intent {idx} to edit",
-                             field=f"edits.{idx}")
-        try:
-            self.tools.get(staged[0].tool).admit(args, str(self.root))
-        except StepFailure as error:
-            raise InputError(f"the edit of intent {idx} is refused: {error.message}",
-                             field=f"edits.{idx}") from None
-        return dict(args)
 
     def reject(self, approval_id: str, reason: str, actor: str | None = None) -> ApprovalRow:
         return self.gates.reject(approval_id, self.actor(actor), reason)
