@@ -9,17 +9,41 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from soloist.interfaces.web import charts
-from soloist.interfaces.web.pages import PageRoute, render, viewer, workspace
+from soloist.interfaces.web.pages import PageRoute, render, span, viewer, workspace
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 #: the per-day figures drawn, each as bars
 SERIES = ("done", "failed", "completion_rate", "cost_usd", "interventions")
 
 
-def _scalars(figures: dict[str, Any]) -> list[tuple[str, Any]]:
-    """The single figures, in the order the workspace gives them."""
-    return [(k.replace("_", " "), v) for k, v in figures.items()
-            if k != "days" and (v is None or isinstance(v, int | float | str))]
+def _measures(figures: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """The five measures as a person reads them: name, value, and what it counts."""
+    def pct(v: Any) -> str:
+        return "–" if v is None else f"{100 * v:.1f}%"
+
+    def usd(v: Any) -> str:
+        return "–" if v is None else f"${v:.4f}"
+
+    def took(v: Any) -> str:
+        return "–" if v is None else span(v)
+
+    per100 = figures.get("human_interventions_per_100_runs")
+    kinds = figures.get("interventions") or {}
+    counted = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items())) if isinstance(
+        kinds, dict) else str(kinds)
+    return [
+        ("Completion rate", pct(figures.get("completion_rate")),
+         f"{figures.get('done', 0)} done of {figures.get('ended', 0)} ended"),
+        ("Mean time to recovery", took(figures.get("mean_time_to_recovery_s")),
+         f"{figures.get('recoveries', 0)} recovered, {figures.get('unrecovered', 0)} not"),
+        ("Human interventions per 100 runs", "–" if per100 is None else f"{per100:.1f}",
+         f"{counted or 'none'} over {figures.get('started', 0)} runs"),
+        ("Cost per successful outcome", usd(figures.get("cost_per_successful_outcome_usd")),
+         f"{usd(figures.get('cost_usd'))} in all"),
+        ("Change lead time", took(figures.get("change_lead_time_s")),
+         f"latest {took(figures.get('latest_change_lead_time_s'))}, over "
+         f"{len(figures.get('changes') or [])} changes"),
+    ]
 
 
 @router.get("/measures", response_class=HTMLResponse)
@@ -32,7 +56,7 @@ def metrics(request: Request, days: Annotated[int, Query(ge=1, le=90)] = 7) -> H
         for key, points in series.items():
             points.append((str(day["day"])[5:], float(day.get(key) or 0.0)))
     return render(request, "metrics.html", days=days, figures=figures,
-                  scalars=_scalars(figures), by_state=figures.get("runs", {}),
+                  measures=_measures(figures), by_state=figures.get("runs", {}),
                   by_playbook=figures.get("by_playbook", []),
                   charts={state: charts.bars(points, css=state)
                           for state, points in series.items()})
