@@ -12,6 +12,7 @@ from soloist.interfaces.web import charts
 from soloist.interfaces.web.pages import PageRoute, render, span, viewer, workspace
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
+NONE = "\u2013"  # an en dash: no value yet
 #: the per-day figures drawn, each as bars
 SERIES = ("done", "failed", "completion_rate", "cost_usd", "interventions")
 
@@ -19,13 +20,13 @@ SERIES = ("done", "failed", "completion_rate", "cost_usd", "interventions")
 def _measures(figures: dict[str, Any]) -> list[tuple[str, str, str]]:
     """The five measures as a person reads them: name, value, and what it counts."""
     def pct(v: Any) -> str:
-        return "–" if v is None else f"{100 * v:.1f}%"
+        return NONE if v is None else f"{100 * v:.1f}%"
 
     def usd(v: Any) -> str:
-        return "–" if v is None else f"${v:.4f}"
+        return NONE if v is None else f"${v:.4f}"
 
     def took(v: Any) -> str:
-        return "–" if v is None else span(v)
+        return NONE if v is None else span(v)
 
     per100 = figures.get("human_interventions_per_100_runs")
     kinds = figures.get("interventions") or {}
@@ -36,7 +37,7 @@ def _measures(figures: dict[str, Any]) -> list[tuple[str, str, str]]:
          f"{figures.get('done', 0)} done of {figures.get('ended', 0)} ended"),
         ("Mean time to recovery", took(figures.get("mean_time_to_recovery_s")),
          f"{figures.get('recoveries', 0)} recovered, {figures.get('unrecovered', 0)} not"),
-        ("Human interventions per 100 runs", "–" if per100 is None else f"{per100:.1f}",
+        ("Human interventions per 100 runs", NONE if per100 is None else f"{per100:.1f}",
          f"{counted or 'none'} over {figures.get('started', 0)} runs"),
         ("Cost per successful outcome", usd(figures.get("cost_per_successful_outcome_usd")),
          f"{usd(figures.get('cost_usd'))} in all"),
