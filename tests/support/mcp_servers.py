@@ -24,13 +24,10 @@ Two ways to run it:
 
 from __future__ import annotations
 
-import logging
 import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
@@ -39,6 +36,8 @@ import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
+
+from soloist.interfaces.mcp.tools import logging_untouched
 
 if TYPE_CHECKING:
     import uvicorn
@@ -50,23 +49,9 @@ FAIL_MESSAGE = "the fail tool always fails"
 IDEMPOTENCY_META_KEY = "io.soloist/idempotency-key"
 
 
-@contextmanager
-def _root_logging_untouched() -> Iterator[None]:
-    """``MCPServer()`` calls ``logging.basicConfig``; keep the host process's logging as it was."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    try:
-        yield
-    finally:
-        for handler in list(root.handlers):
-            if handler not in handlers:
-                root.removeHandler(handler)
-        root.setLevel(level)
-
-
 def build_server(name: str = "soloist-test") -> MCPServer:
     """A fresh server with the test tools (one per HTTP app: a session manager runs once)."""
-    with _root_logging_untouched():
+    with logging_untouched():
         server: MCPServer = MCPServer(name, log_level="WARNING")
 
     @server.tool(annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=True))

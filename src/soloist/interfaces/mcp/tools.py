@@ -65,7 +65,7 @@ Limit = Annotated[int, Field(ge=1, le=500, description="At most this many.")]
 
 
 @contextmanager
-def _logging_untouched() -> Iterator[None]:
+def logging_untouched() -> Iterator[None]:
     """``MCPServer()`` calls ``logging.basicConfig``: the host process's logging stays its own."""
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
@@ -119,7 +119,7 @@ def build_server(ws: Workspace, caller: Caller, *, approvals: bool) -> MCPServer
     (the caller decides whether it may have them: see the stdio and HTTP entries)."""
     from importlib.metadata import version
 
-    with _logging_untouched():
+    with logging_untouched():
         server: MCPServer = MCPServer("soloist", version=version("soloist"),
                                       instructions=INSTRUCTIONS, log_level="WARNING")
     call = _Calls(ws, caller)
