@@ -14,7 +14,8 @@ One invocation, on SQLite and on the embedded PostgreSQL server (``EmbeddedPostg
    ``tx.events.extend``: the events are chained and hashed as the engine's are), 2,000 runs
    per transaction. The events are shaped as the engine writes them (``run.created``,
    ``step.transition`` from/to with the lease path, ``approval.requested``/``decided``,
-   ``intent.dispatched``, ``policy.decision``, ``run.done``/``failed``/``cancelled``); runs
+   ``intent.dispatched``, ``policy.decision``, ``run.done``/``failed``/``cancelled``), with
+   one model call per run in the cost ledger (``tx.costs.record``); runs
    are spread over the last 20 days, 80% done, 10% failed (a tenth of the done ones retried
    a step once), 4% cancelled, the rest running; 100 ``invoice`` runs wait at their gate
    (the inbox), and one ``batch50`` run has 50 finished steps with outputs (the detail).
@@ -168,7 +169,7 @@ class Seeder:
             self.detail_index += 1
 
     def build(self, i: int, out: dict[str, list[Any]]) -> None:
-        from soloist.store.base import ApprovalRow, IntentRow, NewStep, RunRow
+        from soloist.store.base import ApprovalRow, IntentRow, LLMCallRow, NewStep, RunRow
 
         rng = self.rng
         if i == self.detail_index:
@@ -310,10 +311,16 @@ class Seeder:
             "reason": "read tools are free"}, run_id, pad_step, "system:policy")
             for k in range(need)]
         self.emitted += len(ev)
+        if pad_step != steps[0]:  # the middle step asked a model once
+            out["costs"].append(LLMCallRow(run_id, pad_step, playbook, "anthropic",
+                                           "claude-haiku", 1200, 300, 850.0, 0.0021, False,
+                                           pad_ts))
         reached = len(final)
         for pos, step in enumerate(steps):
             step_state = final.get(step, "cancelled" if run_state in ("failed", "cancelled")
                                    else "scheduled")
+            if i == self.detail_index:
+                step_state = "ready"  # claimed and finished by seed(), as a worker does
             step_rows.append(NewStep(run_id, step, pos, "step", playbook, 1, "default", 0,
                                      step_state, 0 if pos < reached else 1, created, created))
         out["runs"].append(RunRow(
@@ -330,10 +337,10 @@ def seed(ws: Any, runs: int, events: int) -> dict[str, Any]:
 
     seeder = Seeder(runs, events, random.Random(12), ws.log_head())
     started = time.perf_counter()
-    counts = {"runs": 0, "steps": 0, "intents": 0, "approvals": 0, "events": 0}
+    counts = {"runs": 0, "steps": 0, "intents": 0, "approvals": 0, "events": 0, "costs": 0}
     for lo in range(0, runs, BATCH):
         out: dict[str, list[Any]] = {"runs": [], "steps": [], "intents": [],
-                                     "approvals": [], "events": []}
+                                     "approvals": [], "events": [], "costs": []}
         for i in range(lo, min(runs, lo + BATCH)):
             seeder.build(i, out)
         with ws.store.transaction() as tx:
@@ -346,19 +353,22 @@ def seed(ws: Any, runs: int, events: int) -> dict[str, Any]:
                 if state != "waiting":
                     tx.approvals.decide(approval.id, "approved" if state == "done"
                                         else "cancelled", "person:ops", None, decided_at)
+            tx.costs.record(out["costs"])
             tx.events.extend(out["events"])
         for key in counts:
             counts[key] += len(out[key])
         log(f"  {min(runs, lo + BATCH)}/{runs} runs")
     detail = f"r-bench-{seeder.detail_index:06d}"
-    with ws.store.transaction() as tx:  # the detail run's steps, finished with outputs
-        rows = tx.steps.for_run(detail)
+    with ws.store.transaction() as tx:  # the detail run's steps: claimed, then finished
+        rows = tx.steps.claim("vm:bench:seed", time.time(), 60.0, 2 * DETAIL_STEPS)
+        assert {s.run_id for s in rows} == {detail}, "only the detail run's steps are ready"
         tx.steps.finish_many([StepUpdate(
             s.id, s.lease_token, "done", output={"n": s.position, "rows": list(range(10))},
-            finished_at=s.created_at + s.position) for s in rows])
+            finished_at=time.time()) for s in rows])
     return {"seed_s": time.perf_counter() - started, "seeded_runs": counts["runs"],
             "seeded_steps": counts["steps"], "seeded_intents": counts["intents"],
-            "seeded_approvals": counts["approvals"], "seeded_events": ws.log_head(),
+            "seeded_approvals": counts["approvals"], "seeded_model_calls": counts["costs"],
+            "seeded_events": ws.log_head(),
             "detail_run": detail}
 
 
