@@ -28,7 +28,9 @@ One invocation, on SQLite and on the embedded PostgreSQL server (``EmbeddedPostg
    ``time.perf_counter()`` when the app is called with the request and when the last body
    chunk of the response is sent: the figure is the server's, without the client. It holds
    the token check (one store read), FastAPI's validation, the workspace calls and the
-   serialisation. Five warm-up requests each are not counted.
+   serialisation. Five warm-up requests each are not counted. ``floor_p50_ms``: the same
+   for a route the bench adds to the app that only checks the token and returns (what every
+   request pays before any work).
 3. **store alone**: the same reads straight on the store, R times each, in the same run:
    runs list ``store.read()`` + ``tx.runs.page(RunFilter(state, playbook), limit=51)``;
    detail the three reads ``ws.show`` + ``ws.costs`` make (``runs.get``; ``steps.for_run``,
@@ -77,6 +79,7 @@ ENDPOINTS = ("runs_list", "run_detail", "inbox", "metrics")
 LABELS = {"runs_list": "runs list (done, invoice)", "run_detail": "run detail, 50 steps",
           "inbox": "approvals inbox, 100", "metrics": "metrics, 30 days"}
 WAITING = 100
+FLOOR = "/bench/floor"
 DETAIL_STEPS = 50
 BATCH = 2000
 SPAN_DAYS = 20
@@ -397,13 +400,28 @@ class ServerTimer:
         await self.app(scope, receive, timed_send)
 
 
+def add_floor(app: Any) -> None:
+    """A route that does nothing but what every route does (the token check, FastAPI's
+    dependency and response handling, the thread pool): the per-request floor."""
+    from fastapi import Depends
+
+    from soloist.interfaces.api.auth import need
+
+    def floor() -> dict[str, str]:
+        return {"floor": "ok"}
+
+    app.add_api_route(FLOOR, floor, methods=["GET"], dependencies=[Depends(need("read"))])
+
+
 def server_times(ws: Any, token: str, detail: str, requests: int) -> dict[str, list[float]]:
     from starlette.testclient import TestClient
 
     from soloist.interfaces.api.app import create_app
 
-    timer = ServerTimer(create_app(ws))
-    paths = {"runs_list": "/api/v1/runs?state=done&playbook=invoice",
+    app = create_app(ws)
+    add_floor(app)
+    timer = ServerTimer(app)
+    paths = {"floor": FLOOR, "runs_list": "/api/v1/runs?state=done&playbook=invoice",
              "run_detail": f"/api/v1/runs/{detail}", "inbox": "/api/v1/approvals",
              "metrics": "/api/v1/metrics"}
     out: dict[str, list[float]] = {}
@@ -572,6 +590,8 @@ def bench_store(root: Path, url: str, args: argparse.Namespace, prefix: str
         out[f"{prefix}{name}_ratio"] = ratio
         ratios.append(ratio)
     out[f"{prefix}overhead_ratio"] = max(ratios)
+    out[f"{prefix}floor_p50_ms"] = 1000 * (percentile(served["floor"], 50) or 0.0)
+    out[f"{prefix}floor_p99_ms"] = 1000 * (percentile(served["floor"], 99) or 0.0)
     out[f"{prefix}sse_p50_ms"] = 1000 * (percentile(sse, 50) or 0.0)
     out[f"{prefix}sse_p99_ms"] = 1000 * (percentile(sse, 99) or 0.0)
     out[f"{prefix}sse_max_ms"] = 1000 * max(sse)
@@ -638,6 +658,8 @@ def table(r: dict[str, Any]) -> str:
         lines.append(f"{'  overhead (largest ratio)':28} {store:6} {'':>8} {'':>8} {'':>8} "
                      f"{'':>8} {overhead:6.2f}  <= {GOALS['overhead_ratio']:.0f}"
                      + ("" if prefix else f" {'ok' if overhead <= 3 else 'MISSED'}"))
+        lines.append(f"{'  floor (no-op route)':28} {store:6} "
+                     f"{_ms(r[f'{prefix}floor_p50_ms']):>8} {_ms(r[f'{prefix}floor_p99_ms']):>8}")
         sse_ok = r[f"{prefix}sse_p99_ms"] < GOALS["sse_p99_ms"]
         lines.append(f"{'SSE delivery':28} {store:6} {_ms(r[f'{prefix}sse_p50_ms']):>8} "
                      f"{_ms(r[f'{prefix}sse_p99_ms']):>8} {'':>8} {'':>8} {'':>6}  "
