@@ -27,6 +27,9 @@ from soloist.store.base import NewEvent, Store
 SESSION_SECONDS = 30 * 86400.0
 LOGIN_SECONDS = 86400.0
 _TOUCH_EVERY = 60.0  # a use is recorded at most this often per token: a read is no write
+#: how long a token once found is trusted without reading the store again: a revoke here
+#: takes effect at once, one made by another process (`soloist token revoke`) within this
+CACHE_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,8 @@ class Access:
         #: the person a dashboard session acts as (``person:NAME``)
         self.operator = operator
         self._touched: dict[str, float] = {}
+        #: digest -> (the principal, its expiry, when it was read)
+        self._known: dict[str, tuple[Principal, float | None, float]] = {}
         self._lock = threading.Lock()
 
     # -- bearer tokens ---------------------------------------------------------------
@@ -80,6 +85,7 @@ class Access:
             tx.tokens.revoke(row.id, now)
             tx.events.append(NewEvent("access.token_revoked", {"name": name},
                                       actor=actor, ts=now))
+        self._forget(row.id)
         return row
 
     # -- the dashboard -----------------------------------------------------------------
@@ -115,8 +121,31 @@ class Access:
     def sign_out(self, principal: Principal) -> None:
         with self.store.transaction() as tx:
             tx.tokens.revoke(principal.token_id, time.time())
+        self._forget(principal.token_id)
 
     # -- every request -----------------------------------------------------------------
+    def cached(self, secret: str | None) -> Principal | None:
+        """Who ``secret`` is, if it was found within the last :data:`CACHE_SECONDS` and
+        has not expired since; ``None`` means :meth:`authenticate` must read the store.
+        No I/O, so an event loop may call it."""
+        if not secret:
+            return None
+        now = time.time()
+        with self._lock:
+            known = self._known.get(digest(secret))
+        if known is None:
+            return None
+        principal, expires_at, read_at = known
+        if now - read_at >= CACHE_SECONDS or (expires_at is not None and now >= expires_at):
+            return None
+        return principal
+
+    def _forget(self, token_id: str) -> None:
+        with self._lock:
+            for key, (principal, _, _) in list(self._known.items()):
+                if principal.token_id == token_id:
+                    del self._known[key]
+
     def authenticate(self, secret: str | None) -> Principal:
         """Who ``secret`` (a bearer token or a session cookie) is; :class:`Unauthenticated`
         when it is missing, unknown, revoked or expired."""
@@ -134,7 +163,10 @@ class Access:
         if due:
             with self.store.transaction() as tx:
                 tx.tokens.touch(row.id, now)
-        return _principal(row)
+        principal = _principal(row)
+        with self._lock:
+            self._known[digest(secret)] = (principal, row.expires_at, now)
+        return principal
 
 
 def _alive(row: TokenRow, now: float) -> bool:

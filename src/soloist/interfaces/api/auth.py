@@ -18,9 +18,10 @@ import hashlib
 import hmac
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+import anyio.to_thread
 from fastapi import Request
 
 from soloist.control.access import FAILURE_WINDOW, Principal, login_wait
@@ -73,32 +74,22 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client is not None else "unknown"
 
 
-def authenticate(request: Request) -> Principal:
-    """The request's principal (cached on it), or :class:`Unauthenticated`."""
-    known = getattr(request.state, "principal", None)
-    if isinstance(known, Principal):
-        return known
-    ws: Workspace = request.app.state.ws
-    throttle: Throttle = request.app.state.throttle
+def _credential(request: Request) -> tuple[str, bool]:
+    """The secret the request carries, and whether it came in the session cookie."""
     header = request.headers.get("authorization", "")
     scheme, _, credential = header.partition(" ")
-    cookie = request.cookies.get(COOKIE)
-    by_cookie = False
     if scheme.lower() == "bearer" and credential.strip():
-        secret = credential.strip()
-    elif cookie:
-        secret, by_cookie = cookie, True
-    else:
-        raise Unauthenticated("sign in: send 'Authorization: Bearer <token>' (make one with "
-                              "`soloist token create NAME --scope read`) or open the login "
-                              "link `soloist up` printed")
-    address = client_address(request)
-    throttle.check(address)
-    try:
-        principal = ws.access.authenticate(secret)
-    except Unauthenticated:
-        throttle.failed(address)
-        raise
+        return credential.strip(), False
+    cookie = request.cookies.get(COOKIE)
+    if cookie:
+        return cookie, True
+    raise Unauthenticated("sign in: send 'Authorization: Bearer <token>' (make one with "
+                          "`soloist token create NAME --scope read`) or open the login "
+                          "link `soloist up` printed")
+
+
+def _admitted(request: Request, principal: Principal, secret: str, by_cookie: bool
+              ) -> Principal:
     if by_cookie and request.method not in SAFE_METHODS:
         given = request.headers.get(CSRF_HEADER) or getattr(request.state, "csrf", None)
         if not given or not hmac.compare_digest(given, csrf_token(secret)):
@@ -107,14 +98,59 @@ def authenticate(request: Request) -> Principal:
     return principal
 
 
-def need(scope: str) -> Callable[[Request], Principal]:
-    """A dependency: the principal, if it has ``scope``."""
-    def dependency(request: Request) -> Principal:
-        principal = authenticate(request)
-        if not principal.may(scope):
-            raise PermissionDenied(f"the token {principal.name!r} does not have the "
-                                   f"{scope!r} scope this needs; its scopes are "
-                                   f"{', '.join(sorted(principal.scopes))}")
-        return principal
+def _looked_up(request: Request, secret: str) -> Principal:
+    """The store's answer for ``secret`` (a read), counted as a failure if it is no."""
+    ws: Workspace = request.app.state.ws
+    throttle: Throttle = request.app.state.throttle
+    try:
+        return ws.access.authenticate(secret)
+    except Unauthenticated:
+        throttle.failed(client_address(request))
+        raise
+
+
+def authenticate(request: Request) -> Principal:
+    """The request's principal (cached on it), or :class:`Unauthenticated`."""
+    known = getattr(request.state, "principal", None)
+    if isinstance(known, Principal):
+        return known
+    secret, by_cookie = _credential(request)
+    request.app.state.throttle.check(client_address(request))
+    principal = request.app.state.ws.access.cached(secret) or _looked_up(request, secret)
+    return _admitted(request, principal, secret, by_cookie)
+
+
+async def authenticate_async(request: Request) -> Principal:
+    """:func:`authenticate` for the event loop: a token found within the last second is
+    taken from memory, and only a lookup goes to a thread (it reads the store)."""
+    known = getattr(request.state, "principal", None)
+    if isinstance(known, Principal):
+        return known
+    secret, by_cookie = _credential(request)
+    request.app.state.throttle.check(client_address(request))
+    principal = request.app.state.ws.access.cached(secret)
+    if principal is None:
+        principal = await anyio.to_thread.run_sync(_looked_up, request, secret)
+    return _admitted(request, principal, secret, by_cookie)
+
+
+def _scoped(principal: Principal, scope: str) -> Principal:
+    if not principal.may(scope):
+        raise PermissionDenied(f"the token {principal.name!r} does not have the {scope!r} "
+                               "scope this needs; its scopes are "
+                               f"{', '.join(sorted(principal.scopes))}")
+    return principal
+
+
+def require(request: Request, scope: str) -> Principal:
+    """The principal, if it has ``scope`` (for code that runs in a thread: a page)."""
+    return _scoped(authenticate(request), scope)
+
+
+def need(scope: str) -> Callable[[Request], Awaitable[Principal]]:
+    """A dependency: the principal, if it has ``scope``. Async, so a request whose token is
+    known costs no trip through the thread pool before its route's own."""
+    async def dependency(request: Request) -> Principal:
+        return _scoped(await authenticate_async(request), scope)
     dependency.__name__ = f"need_{scope}"
     return dependency

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
 
 from soloist.interfaces.api import schemas
 from soloist.interfaces.api.deps import Reader, Runner, workspace
@@ -27,13 +28,14 @@ def list_runs(
                                                                     "the error")] = None,
         cursor: Annotated[str | None, Query(max_length=200)] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
-        count: bool = False) -> schemas.RunsPage:
+        count: bool = False) -> Response:
     """Runs, newest first; pass ``next_cursor`` back as ``cursor`` for the next page."""
     page = workspace(request).runs_page(
         RunFilter(state=state, playbook=playbook, version=version, since=since, until=until,
                   text=q or None), cursor, limit, count=count)
-    return schemas.RunsPage(runs=[schemas.Run.model_validate(r) for r in page.runs],
-                            next_cursor=page.next_cursor, total=page.total)
+    return schemas.RunsPage.model_construct(
+        runs=[schemas.Run.of(r) for r in page.runs], next_cursor=page.next_cursor,
+        total=page.total).response()
 
 
 @router.post("", response_model=schemas.Started, status_code=201)
@@ -68,18 +70,18 @@ def retry_runs(request: Request, principal: Runner,
 
 
 @router.get("/{run_id}", response_model=schemas.RunDetail)
-def get_run(request: Request, principal: Reader, run_id: str) -> schemas.RunDetail:
+def get_run(request: Request, principal: Reader, run_id: str) -> Response:
     """A run with its steps, intents, approvals and model costs."""
     ws = workspace(request)
     detail = ws.show(run_id)
     costs = ws.costs(run_id)
-    return schemas.RunDetail(
-        run=schemas.Run.model_validate(detail.run),
-        steps=[schemas.Step.model_validate(s) for s in detail.steps],
-        intents=[schemas.Intent.model_validate(i) for i in detail.intents],
-        approvals=[schemas.Approval.model_validate(a) for a in detail.approvals],
-        costs=[schemas.Cost.model_validate(c) for c in costs],
-        cost_usd=sum(c.cost_usd for c in costs))
+    return schemas.RunDetail.model_construct(
+        run=schemas.Run.of(detail.run),
+        steps=[schemas.Step.of(s) for s in detail.steps],
+        intents=[schemas.Intent.of(i) for i in detail.intents],
+        approvals=[schemas.Approval.of(a) for a in detail.approvals],
+        costs=[schemas.Cost.of(c) for c in costs],
+        cost_usd=sum(c.cost_usd for c in costs)).response()
 
 
 @router.post("/{run_id}/cancel", response_model=schemas.Run)

@@ -8,13 +8,26 @@ arguments, fact values) stay free-form.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 
 class Model(BaseModel):
     model_config = ConfigDict(from_attributes=True, extra="forbid")
+
+    @classmethod
+    def of(cls, row: object) -> Self:
+        """The model of a row from the store, read by attribute without validating it
+        again (the store's rows are typed already; the fuzzing tests check that what
+        goes out matches the schema)."""
+        return cls.model_construct(**{name: getattr(row, name) for name in cls.model_fields})
+
+    def response(self) -> Response:
+        """This model as the response, written once (FastAPI would dump it to a dict,
+        validate that again, then write it)."""
+        return Response(self.model_dump_json(), media_type="application/json")
 
 
 class ErrorDetail(Model):

@@ -26,7 +26,7 @@ from starlette.datastructures import FormData
 
 from soloist.control.access import Principal
 from soloist.errors import SoloistError
-from soloist.interfaces.api.auth import COOKIE, csrf_token, need
+from soloist.interfaces.api.auth import COOKIE, csrf_token, require
 from soloist.interfaces.api.errors import status_of
 
 if TYPE_CHECKING:
@@ -96,7 +96,7 @@ def workspace(request: Request) -> Workspace:
 def viewer(request: Request, scope: str = "read") -> Principal:
     """The signed-in principal, if it has ``scope`` (else Unauthenticated or
     PermissionDenied, which :class:`PageRoute` shows as a page)."""
-    return need(scope)(request)
+    return require(request, scope)
 
 
 def render(request: Request, template: str, status: int = 200,
