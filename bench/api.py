@@ -414,26 +414,40 @@ def add_floor(app: Any) -> None:
 
 
 def server_times(ws: Any, token: str, detail: str, requests: int) -> dict[str, list[float]]:
-    from starlette.testclient import TestClient
+    """Each endpoint asked ``requests`` times over HTTP of the real server (uvicorn on
+    127.0.0.1, as ``soloist up`` serves it), one request at a time; the server's own
+    time of each, from :class:`ServerTimer` around the app."""
+    import httpx
 
     from soloist.interfaces.api.app import create_app
+    from soloist.interfaces.api.server import WebServer, bind
 
     app = create_app(ws)
     add_floor(app)
     timer = ServerTimer(app)
+    server = WebServer(timer, bind("127.0.0.1", 0))
+    serving = threading.Thread(target=server.run, daemon=True)
+    serving.start()
+    host, port = server.address
     paths = {"floor": FLOOR, "runs_list": "/api/v1/runs?state=done&playbook=invoice",
              "run_detail": f"/api/v1/runs/{detail}", "inbox": "/api/v1/approvals",
              "metrics": "/api/v1/metrics"}
     out: dict[str, list[float]] = {}
-    with TestClient(timer, headers={"Authorization": f"Bearer {token}"}) as client:
-        for name, path in paths.items():
-            for n in range(WARMUP + requests):
-                response = client.get(path)
-                if response.status_code != 200:
-                    raise SystemExit(f"GET {path}: {response.status_code} {response.text}")
-                if n == 0:
-                    check(name, response.json())
-            out[name] = timer.times[-requests:]
+    try:
+        with httpx.Client(base_url=f"http://{host}:{port}", timeout=60,
+                          headers={"Authorization": f"Bearer {token}"}) as client:
+            for name, path in paths.items():
+                for n in range(WARMUP + requests):
+                    response = client.get(path)
+                    if response.status_code != 200:
+                        raise SystemExit(f"GET {path}: {response.status_code} "
+                                         f"{response.text}")
+                    if n == 0:
+                        check(name, response.json())
+                out[name] = timer.times[-requests:]
+    finally:
+        server.stop()
+        serving.join(30)
     return out
 
 

@@ -3,9 +3,10 @@ decisions: approve, reject with a reason, retry with guidance, approve many."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from pydantic import TypeAdapter
 
 from soloist.errors import SoloistError
 from soloist.interfaces.api import schemas
@@ -16,22 +17,17 @@ from soloist.workspace.core import PendingApproval
 router = APIRouter(prefix="/api/v1/approvals", tags=["approvals"])
 
 
-def pending(item: PendingApproval) -> schemas.PendingApproval:
-    return schemas.PendingApproval.model_construct(
-        approval=schemas.Approval.of(item.approval), playbook=item.playbook,
-        intents=[schemas.Intent.of(i) for i in item.intents], output=item.output,
-        dispatched=item.dispatched)
-
-
-_PENDING = TypeAdapter(list[schemas.PendingApproval])
+def pending(item: PendingApproval) -> dict[str, Any]:
+    return {"approval": schemas.Approval.of(item.approval), "playbook": item.playbook,
+            "intents": [schemas.Intent.of(i) for i in item.intents], "output": item.output,
+            "dispatched": item.dispatched}
 
 
 @router.get("", response_model=list[schemas.PendingApproval])
 def list_approvals(request: Request, principal: Reader,
                    run_id: str | None = None) -> Response:
     """Open approvals, oldest first, each with its staged intents and the step's output."""
-    items = [pending(p) for p in workspace(request).approvals(run_id=run_id)]
-    return Response(_PENDING.dump_json(items), media_type="application/json")
+    return schemas.respond([pending(p) for p in workspace(request).approvals(run_id=run_id)])
 
 
 @router.post("/batch/approve", response_model=schemas.BatchResult)

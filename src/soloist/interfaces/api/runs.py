@@ -33,9 +33,8 @@ def list_runs(
     page = workspace(request).runs_page(
         RunFilter(state=state, playbook=playbook, version=version, since=since, until=until,
                   text=q or None), cursor, limit, count=count)
-    return schemas.RunsPage.model_construct(
-        runs=[schemas.Run.of(r) for r in page.runs], next_cursor=page.next_cursor,
-        total=page.total).response()
+    return schemas.respond({"runs": [schemas.Run.of(r) for r in page.runs],
+                            "next_cursor": page.next_cursor, "total": page.total})
 
 
 @router.post("", response_model=schemas.Started, status_code=201)
@@ -75,13 +74,13 @@ def get_run(request: Request, principal: Reader, run_id: str) -> Response:
     ws = workspace(request)
     detail = ws.show(run_id)
     costs = ws.costs(run_id)
-    return schemas.RunDetail.model_construct(
-        run=schemas.Run.of(detail.run),
-        steps=[schemas.Step.of(s) for s in detail.steps],
-        intents=[schemas.Intent.of(i) for i in detail.intents],
-        approvals=[schemas.Approval.of(a) for a in detail.approvals],
-        costs=[schemas.Cost.of(c) for c in costs],
-        cost_usd=sum(c.cost_usd for c in costs)).response()
+    return schemas.respond({
+        "run": schemas.Run.of(detail.run),
+        "steps": [schemas.Step.of(s) for s in detail.steps],
+        "intents": [schemas.Intent.of(i) for i in detail.intents],
+        "approvals": [schemas.Approval.of(a) for a in detail.approvals],
+        "costs": [schemas.Cost.of(c) for c in costs],
+        "cost_usd": sum(c.cost_usd for c in costs)})
 
 
 @router.post("/{run_id}/cancel", response_model=schemas.Run)
