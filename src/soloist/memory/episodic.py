@@ -111,15 +111,21 @@ def verify(store: Store, anchors: AnchorFile | None = None, page: int = 5000) ->
     walk = _Walk(anchors)
     if anchors is not None and anchors.problem:
         return walk.broken(None, anchors.problem, "anchor")
-    found = walk.through(store, page)
+    # The walk goes as far as the head stood when it began: writers that append faster than
+    # it reads cannot keep it chasing the end for ever.
+    with store.read() as tx:
+        start = tx.events.head()
+    found = walk.through(store, page, upto=None if start is None else start.seq)
     if found is not None:
         with store.read() as tx:
             return replace(found, head=tx.events.head())
     # The head is read after the walk: every event the walk saw was committed together with
     # a head at least as far on, so a head behind the log was moved back by hand; a head
-    # ahead of it is either events committed since (checked next) or a lost tail.
+    # ahead of it is either events committed since (checked next) or a lost tail. In the
+    # same snapshot, an event after the head is one no commit put there with its head.
     with store.read() as tx:
         walk.head = head = tx.events.head()
+        beyond = [] if head is None else tx.events.scan(head.seq, 1)
     if head is None:
         return walk.broken(None, f"the chain head record is gone, so the log's end cannot "
                            f"be checked ({walk.ends()})", "head")
@@ -127,6 +133,10 @@ def verify(store: Store, anchors: AnchorFile | None = None, page: int = 5000) ->
         return walk.broken(head.seq + 1, (
             f"the log goes on past its head: the head names event {head.seq} (hash "
             f"{short(head.hash)}) but {walk.ends()}"), "head")
+    if beyond:
+        return walk.broken(head.seq + 1, (
+            f"the log goes on past its head: the head names event {head.seq} (hash "
+            f"{short(head.hash)}) but the log holds event {beyond[0].seq} after it"), "head")
     found = walk.through(store, page, upto=head.seq)
     if found is not None:
         return found
