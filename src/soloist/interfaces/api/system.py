@@ -28,8 +28,11 @@ MAX_HOOK_BODY = 1024 * 1024
 
 
 def _matches(event: Any, kind: str | None, actor: str | None) -> bool:
-    return (kind is None or event.kind == kind or event.kind.startswith(kind.rstrip("*"))
-            ) and (actor is None or event.actor == actor)
+    if actor is not None and event.actor != actor:
+        return False
+    if kind is None or not kind.endswith("*"):
+        return kind is None or event.kind == kind
+    return bool(event.kind.startswith(kind[:-1]))
 
 
 @router.get("/api/v1/events", response_model=schemas.EventsPage)
