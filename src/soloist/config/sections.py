@@ -42,6 +42,9 @@ ServerName = Annotated[str, AfterValidator(_server_name)]
 
 class WorkspaceSection(Section):
     name: str | None = None  # default: the folder's name
+    #: A workspace for rehearsals and demos: its clock (what waits and cron triggers read)
+    #: may be moved forward with `soloist clock advance`. Never on a real company's.
+    test_clock: bool = False
 
 
 class DatabaseSection(Section):

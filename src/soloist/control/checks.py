@@ -44,6 +44,8 @@ COMPENSATE_NAMES = STEP_NAMES | {"step"}
 CHECK_NAMES = frozenset({"output"})
 CRON_NAMES = frozenset({"fire_time"})
 EVENT_NAMES = frozenset({"event"})
+#: A wait's and a stop's ``when``: the event, and the run it may concern.
+WAIT_NAMES = frozenset({"event", "run", "inputs"})
 _SHOWN_TOOLS = 12  # known tools listed in a message before "..."
 
 
@@ -127,6 +129,14 @@ def playbook_problems(data: Mapping[str, Any], agents: Mapping[str, Agent], tool
                               expression=True)
         yield from _templates(step.get("check"), (*loc, "check"), CHECK_NAMES, graph, step_id,
                               expression=True)
+        wait = step.get("wait")
+        if isinstance(wait, dict):
+            yield from _templates(wait.get("when"), (*loc, "wait", "when"), WAIT_NAMES, graph,
+                                  None, expression=True)
+    for index, stop in enumerate(_list(data.get("stop_on"))):
+        if isinstance(stop, dict):
+            yield from _templates(stop.get("when"), ("stop_on", index, "when"), WAIT_NAMES,
+                                  graph, None, expression=True)
     for index, trigger in enumerate(_list(data.get("triggers"))):
         if not isinstance(trigger, dict):
             continue  # "manual"

@@ -498,6 +498,11 @@ def _extra_checks(model: type[BaseModel], data: dict[str, Any]) -> Iterator[tupl
             if isinstance(compensate, dict):
                 yield from template(compensate.get("args"), (*loc, "compensate", "args"))
             yield from checks.schema_problems(step.get("output"), (*loc, "output"))
+            wait = step.get("wait")
+            if isinstance(wait, dict):
+                yield from expression(wait.get("when"), (*loc, "wait", "when"))
+        for i, stop in _items(data.get("stop_on")):
+            yield from expression(stop.get("when"), ("stop_on", i, "when"))
     elif model is Policies:
         for i, rule in _items(data.get("rules")):
             match = rule.get("match")

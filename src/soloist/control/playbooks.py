@@ -23,6 +23,7 @@ class StepKind(StrEnum):
     GATE = "gate"
     EMIT = "emit"
     AGENT = "agent"
+    WAIT = "wait"
 
 
 NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]*$"
@@ -75,6 +76,41 @@ class CompensateSpec(Model):
         return self
 
 
+class WaitSpec(Model):
+    """What a ``wait`` step waits for: an event (``event``, with ``when`` over it and
+    ``timeout``), or a time (``for``). Its output says which: ``{event, timed_out}``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    event: str | None = Field(default=None, min_length=1)  # a topic, ``*`` as in triggers
+    when: str | None = None  # an expression over ``event``, ``run`` and ``inputs``
+    timeout: PositiveDuration | None = None  # on the workspace's clock
+    for_: PositiveDuration | None = Field(default=None, alias="for")
+
+    @model_validator(mode="after")
+    def _event_or_time(self) -> WaitSpec:
+        if (self.event is None) == (self.for_ is None):
+            raise ValueError("a wait needs exactly one of event (with an optional when and "
+                             "timeout) or for (a duration)")
+        if self.event is None and (self.when is not None or self.timeout is not None):
+            raise ValueError("when and timeout belong to a wait for an event; a wait for a "
+                             "duration has only for")
+        return self
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds until it times out, if it ever does."""
+        return self.for_ if self.for_ is not None else self.timeout
+
+
+class StopOn(Model):
+    """An event that ends a run at once, as done: what has not begun is skipped, a gate
+    waiting for a person is withdrawn (a reply stops the follow-ups)."""
+
+    event: str = Field(min_length=1)
+    when: str | None = None  # an expression over ``event``, ``run`` and ``inputs``
+
+
 class Step(Model):
     id: str = Field(pattern=NAME_PATTERN)
     python: str | None = Field(default=None, pattern=r"^[\w.]+:[\w.]+$")
@@ -84,6 +120,7 @@ class Step(Model):
     task: str | None = None  # templated
     tools: list[str] | None = None  # narrows the agent's grants for this step
     verifier: str | None = None  # an agent whose verdict on the output is recorded
+    wait: WaitSpec | None = None  # a wait step: for an event or a time
     args: dict[str, Any] = Field(default_factory=dict)
     needs: list[str] | None = None
     when: str | None = None
@@ -106,11 +143,15 @@ class Step(Model):
 
     @model_validator(mode="after")
     def _one_kind(self) -> Step:
-        named = [k for k in ("python", "tool", "emit", "agent") if getattr(self, k) is not None]
+        named = [k for k in ("python", "tool", "emit", "agent", "wait")
+                 if getattr(self, k) is not None]
         if len(named) > 1:
             raise ValueError(f"a step has one kind, but this one names {' and '.join(named)}")
         if not named and self.gate is None:
-            raise ValueError("a step needs one of python, tool, emit, agent or gate")
+            raise ValueError("a step needs one of python, tool, emit, agent, wait or gate")
+        if self.wait is not None and (self.gate is not None or self.compensate is not None
+                                      or self.args):
+            raise ValueError("a wait step has no gate, compensate or args: it only waits")
         if self.agent is not None and not self.task:
             raise ValueError("an agent step needs a task")
         if self.agent is None and (self.task or self.tools is not None or self.verifier):
@@ -127,6 +168,8 @@ class Step(Model):
             return StepKind.EMIT
         if self.agent is not None:
             return StepKind.AGENT
+        if self.wait is not None:
+            return StepKind.WAIT
         return StepKind.GATE
 
 
@@ -164,6 +207,7 @@ class Playbook(Model):
     queue: str = Field(default="default", pattern=NAME_PATTERN)
     priority: int = Field(default=0, ge=PRIORITY_MIN, le=PRIORITY_MAX)
     concurrency: int | None = Field(default=None, ge=1)  # steps of this playbook in flight
+    stop_on: list[StopOn] = Field(default_factory=list)  # events that end a run as done
     steps: list[Step] = Field(min_length=1)
 
     @field_validator("inputs")

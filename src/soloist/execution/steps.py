@@ -30,8 +30,9 @@ from soloist.execution.llm.guard import Budgets, CallGuard
 from soloist.execution.tools.base import Tool, ToolRegistry, import_problem
 from soloist.memory.context import WorkingContext
 from soloist.store.base import IntentRow, LLMCallRow, NewEvent, StepRow
+from soloist.store.waits import TIMEOUT, WaitRow
 
-Status = Literal["done", "dispatch", "skipped", "gate", "retry", "failed"]
+Status = Literal["done", "dispatch", "skipped", "gate", "retry", "failed", "wait"]
 #: (agent, task, run id) -> what memory adds to the agent's context
 ContextBuilder = Callable[[Agent, str, str], WorkingContext]
 VERDICT_SCHEMA: dict[str, Any] = {
@@ -57,6 +58,7 @@ class RunInfo:
     #: A compensation: its attempts since a person last sent it back (its retries count
     #: from there).
     attempts: int | None = None
+    wait: WaitRow | None = None  # a wait step: the wait it began, once it has begun one
 
     def agent_version(self, agent: str) -> int | None:
         """The version of an agent this run pinned, if it pinned one."""
@@ -159,6 +161,8 @@ class StepRunner:
         try:
             if step.when is not None and not templating.evaluate(step.when, context):
                 return Outcome(job, "skipped", started=started, checked=time.time())
+            if step.kind == StepKind.WAIT:
+                return self._wait(job, started)
             produced = self._run_kind(step, job, context)
             self._check(step, produced.output)
             if step.kind != StepKind.AGENT:  # an agent's calls were each decided as they came
@@ -208,6 +212,16 @@ class StepRunner:
         call = ToolCall(row.run_id, row.step_id, idempotency_key(row.run_id, row.step_id, 0),
                         self.workspace)
         return Produced(spec.invoke(args, call))
+
+    @staticmethod
+    def _wait(job: StepJob, started: float) -> Outcome:
+        """A wait step's first execution begins the wait (the lifecycle parks the step);
+        once the scheduler has ended it, the next one says how."""
+        wait = job.run.wait
+        if wait is None or wait.outcome is None:
+            return Outcome(job, "wait", started=started, checked=time.time())
+        output = {"timed_out": wait.outcome == TIMEOUT, "event": wait.event}
+        return Outcome(job, "done", output=output, started=started, checked=time.time())
 
     def _agent(self, step: Step, job: StepJob, ctx: StepContext,
                context: dict[str, Any]) -> Produced:

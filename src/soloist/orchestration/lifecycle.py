@@ -22,6 +22,7 @@ class StepState(StrEnum):
     EXECUTING = "executing"
     CHECKING = "checking"
     AWAITING_APPROVAL = "awaiting_approval"
+    WAITING = "waiting"  # a wait step: for an event or a time (soloist.store.waits)
     PERSISTING = "persisting"  # output recorded, intents being dispatched
     DONE = "done"
     SKIPPED = "skipped"  # its ``when`` was false
@@ -75,17 +76,20 @@ class RunState(StrEnum):
 S = StepState
 
 STEP_TRANSITIONS: dict[StepState, frozenset[StepState]] = {
-    S.SCHEDULED: frozenset({S.READY, S.CANCELLED}),
-    S.READY: frozenset({S.CLAIMED, S.CANCELLED}),
+    S.SCHEDULED: frozenset({S.READY, S.CANCELLED, S.SKIPPED}),
+    S.READY: frozenset({S.CLAIMED, S.CANCELLED, S.SKIPPED}),
     # A claim that resumes after the output was recorded goes straight to persisting.
     S.CLAIMED: frozenset({S.EXECUTING, S.PERSISTING, S.READY, S.CANCELLED}),
     S.EXECUTING: frozenset(
-        {S.CHECKING, S.SKIPPED, S.READY, S.FAILED, S.AWAITING_APPROVAL, S.CANCELLED}
+        {S.CHECKING, S.SKIPPED, S.READY, S.FAILED, S.AWAITING_APPROVAL, S.CANCELLED,
+         S.WAITING}
     ),
+    # Woken by its event or its deadline; a stopped run skips it.
+    S.WAITING: frozenset({S.READY, S.CANCELLED, S.SKIPPED}),
     S.CHECKING: frozenset({S.PERSISTING, S.AWAITING_APPROVAL, S.READY, S.FAILED, S.CANCELLED}),
     # Straight to persisting only when a person did the work by hand (a compensation
     # resolved by hand): there is nothing left to dispatch, only the record to write.
-    S.AWAITING_APPROVAL: frozenset({S.READY, S.PERSISTING, S.FAILED, S.CANCELLED}),
+    S.AWAITING_APPROVAL: frozenset({S.READY, S.PERSISTING, S.FAILED, S.CANCELLED, S.SKIPPED}),
     # A dispatch whose outcome nothing can prove asks a person (an unconfirmed send).
     S.PERSISTING: frozenset({S.DONE, S.READY, S.FAILED, S.CANCELLED, S.AWAITING_APPROVAL}),
     S.DONE: frozenset({S.COMPENSATED}),

@@ -11,7 +11,7 @@ from typing import Any
 
 from soloist.control import display
 from soloist.execution.steps import Outcome, StepJob
-from soloist.orchestration import compensation, runs
+from soloist.orchestration import compensation, runs, waits
 from soloist.orchestration.dispatch import Dispatched
 from soloist.orchestration.lifecycle import (
     UNCONFIRMED,
@@ -105,6 +105,8 @@ def _apply_outcome(tx: Transaction, outcome: Outcome, actor: str, now: float) ->
     playbook = job.playbook
     status = outcome.status
     checked = outcome.checked or now
+    if status == "wait":
+        return waits.begin(tx, outcome, actor, now)
     if status == "dispatch":
         if not fenced(tx, StepUpdate(row.id, row.lease_token, S.PERSISTING,
                                      output=outcome.output, keep_lease=True,

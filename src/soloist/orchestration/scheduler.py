@@ -1,4 +1,5 @@
-"""The single scheduler: cron triggers, event triggers, gate timeouts and run deadlines.
+"""The single scheduler: cron triggers, event triggers, waits and stops, gate timeouts and
+run deadlines.
 
 Any number of processes may run a scheduler; only the one holding the scheduler lock acts
 (a lease row on SQLite, an advisory lock on PostgreSQL), so a cron fire starts one run.
@@ -16,10 +17,11 @@ from soloist.control.playbooks import CronTrigger, EventTrigger, Playbook
 from soloist.control.processes import Presence
 from soloist.control.registry import Registry
 from soloist.errors import SoloistError
-from soloist.orchestration import runs
+from soloist.orchestration import runs, waits
 from soloist.orchestration.gates import Gates
 from soloist.orchestration.lifecycle import RunState
 from soloist.store.base import NewEvent, Store
+from soloist.store.waits import WaitRow
 
 
 def topic_matches(pattern: str, topic: str) -> bool:
@@ -59,15 +61,26 @@ class Scheduler:
             return {}
         now = time.time() if now is None else now
         playbooks = self.registry.latest_playbooks()
+        with self.store.read() as tx:
+            # The workspace's clock: what playbooks' timers (cron, waits) are read on.
+            clock = now + tx.clock.offset()
+        fired = self.fire_cron(playbooks, now, clock)
+        inbound = self.publish_inbound(now)
+        events, woken = self.route_events(playbooks, now)
         return {
-            "cron": self.fire_cron(playbooks, now),
-            "inbound": self.publish_inbound(now),
-            "events": self.route_events(playbooks, now),
+            "cron": fired,
+            "inbound": inbound,
+            "events": events,
+            "waits": woken + self.wake_waits(clock, now),
             "gates": self.gates.expire(now),
             "deadlines": self.enforce_deadlines(now),
         }
 
-    def fire_cron(self, playbooks: list[Playbook], now: float) -> int:
+    def fire_cron(self, playbooks: list[Playbook], now: float,
+                  clock: float | None = None) -> int:
+        """Start the runs cron triggers owe; their times are read on ``clock`` (the
+        workspace's clock, ``now`` unless it was moved)."""
+        clock = now if clock is None else clock
         fired = 0
         for playbook in playbooks:
             for index, trigger in enumerate(playbook.triggers):
@@ -77,9 +90,9 @@ class Scheduler:
                     last = tx.scheduler.cron_last(playbook.name, index)
                     if last is None:
                         # First sight of this trigger: start counting from now.
-                        tx.scheduler.cron_set(playbook.name, index, now)
+                        tx.scheduler.cron_set(playbook.name, index, clock)
                         continue
-                    due = cron.due(trigger.cron, trigger.timezone, last, now, last)
+                    due = cron.due(trigger.cron, trigger.timezone, last, clock, last)
                     if due is None:
                         continue
                     tx.scheduler.cron_set(playbook.name, index, due)
@@ -108,13 +121,24 @@ class Scheduler:
                 tx.inbound.mark_processed([r.id for r in rows])
         return published
 
-    def route_events(self, playbooks: list[Playbook], now: float) -> int:
-        started = 0
+    def route_events(self, playbooks: list[Playbook], now: float) -> tuple[int, int]:
+        """Start the runs event triggers ask for, end the waits the events are for, stop
+        the runs they stop: (runs started, waits ended)."""
+        started = woken = 0
         subscribers = [(p, t) for p in playbooks for t in p.triggers
                        if isinstance(t, EventTrigger)]
+        stoppable = [p for p in playbooks if p.stop_on]
         with self.store.transaction() as tx:
             messages = tx.bus.pending(500)
+            open_waits: list[WaitRow] = []
+            if messages:
+                tx.waits.lock()  # a wait that begins now sees these, or is seen by them
+                open_waits = tx.waits.open()
             for message in messages:
+                if stoppable:
+                    waits.stop_runs(tx, message, stoppable, "system:stop", now)
+                if open_waits:
+                    woken += waits.route(tx, message, open_waits, "system:scheduler", now)
                 event: dict[str, Any] = {"topic": message.topic, "payload": message.payload,
                                          "run_id": message.run_id}
                 for playbook, trigger in subscribers:
@@ -135,7 +159,12 @@ class Scheduler:
                             "playbook": playbook.name, "topic": message.topic,
                             "error": exc.message}, run_id=message.run_id, ts=now))
             tx.bus.mark_processed([m.id for m in messages], now)
-        return started
+        return started, woken
+
+    def wake_waits(self, clock: float, now: float) -> int:
+        """End the waits whose deadline has passed on the workspace's clock."""
+        with self.store.transaction() as tx:
+            return waits.wake_due(tx, clock, "system:scheduler", now)
 
     def enforce_deadlines(self, now: float) -> int:
         count = 0

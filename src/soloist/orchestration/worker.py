@@ -24,6 +24,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from soloist.control.playbooks import Playbook, StepKind
 from soloist.control.processes import Presence
 from soloist.control.registry import Registry
 from soloist.control.retry import decide
@@ -284,7 +285,7 @@ class Worker:
             log_moves(tx, row, S.READY, S.CLAIMED, target, ts=now, actor=self.id,
                       data={"lease_token": row.lease_token})
             jobs.append(StepJob(row, playbook, run.inputs if run else {}, outputs[row.run_id],
-                                _run_info(tx, row, run, refused)))
+                                _run_info(tx, row, run, refused, playbook)))
         return jobs
 
     def _limits(self, now: float) -> tuple[dict[str, int], dict[str, int]]:
@@ -339,13 +340,16 @@ class Worker:
 
 
 def _run_info(tx: Transaction, row: StepRow, run: RunRow | None,
-              refused: str | None) -> RunInfo:
+              refused: str | None, playbook: Playbook | None = None) -> RunInfo:
     """What a claimed step knows of its run; a compensation and a resumed dispatch also
-    see the intents (and the output) of the step concerned."""
+    see the intents (and the output) of the step concerned, a wait step its wait."""
     pins = run.pins if run else None
     if row.kind != TaskKind.COMPENSATION and row.resume != Resume.DISPATCH:
+        step = playbook.steps_by_id.get(row.step_id) if playbook is not None else None
+        wait = tx.waits.get(row.run_id, row.step_id) if step is not None and \
+            step.kind == StepKind.WAIT else None
         return RunInfo(row.run_id, row.playbook, row.playbook_version, row.attempt, pins,
-                       refused)
+                       refused, wait=wait)
     original, attempts = row.step_id, None
     if row.kind == TaskKind.COMPENSATION:
         original = compensation.original_of(row.step_id)

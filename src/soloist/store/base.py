@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from soloist.store.access import Tokens
 from soloist.store.connectors import Buckets, Cursors, Inbound
 from soloist.store.measures import Measures
+from soloist.store.waits import Clock, Waits
 
 
 @dataclass(slots=True)
@@ -703,6 +704,10 @@ class Transaction(Protocol):
     def tokens(self) -> Tokens: ...
     @property
     def measures(self) -> Measures: ...
+    @property
+    def waits(self) -> Waits: ...
+    @property
+    def clock(self) -> Clock: ...
 
     def notify_ready(self) -> None:
         """Wake waiting workers once this transaction commits."""

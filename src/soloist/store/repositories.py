@@ -39,6 +39,7 @@ from soloist.store.ledger import SqlChanges, SqlLedger
 from soloist.store.measures_repositories import SqlMeasures
 from soloist.store.memory_repositories import SqlDocuments, SqlFacts
 from soloist.store.seam import Connection, Row, VectorOps, dumps, like_literal, loads
+from soloist.store.waits_repositories import SqlClock, SqlWaits
 
 
 def chain_hash(prev_hash: str, seq: int, event: NewEvent, data_json: str) -> str:
@@ -700,6 +701,8 @@ class SqlTransaction:
         self.inbound = SqlInbound(conn, q)
         self.tokens = SqlTokens(conn, q)
         self.measures = SqlMeasures(conn, q)
+        self.waits = SqlWaits(conn, q)
+        self.clock = SqlClock(conn, q)
         self.wants_notify = False
 
     def notify_ready(self) -> None:

@@ -62,6 +62,7 @@ if TYPE_CHECKING:
     from soloist.orchestration.worker import Worker
     from soloist.store.base import DocumentRow, FactRow
     from soloist.workspace.access import Access
+    from soloist.workspace.clock import WorkspaceClock
     from soloist.workspace.listing import RunsPage
 
 
@@ -123,6 +124,13 @@ class Workspace:
         from soloist.workspace.access import Access
 
         return Access(self.store, self.settings.actor)
+
+    @cached_property
+    def clock(self) -> WorkspaceClock:
+        """What playbooks' timers read: the real clock, or a rehearsal's moved one."""
+        from soloist.workspace.clock import WorkspaceClock
+
+        return WorkspaceClock(self.store, self.settings.workspace.test_clock)
 
     @cached_property
     def registry(self) -> Registry:

@@ -239,6 +239,7 @@ def demo(directory: Annotated[Path | None, typer.Argument(
 def _register_more() -> None:
     from soloist.interfaces.cli import approvals, definitions, hooks, mcp, runs
     from soloist.interfaces.cli.audit import audit_app
+    from soloist.interfaces.cli.clock import clock_app
     from soloist.interfaces.cli.connectors import connectors_app
     from soloist.interfaces.cli.memory import memory_app
     from soloist.interfaces.cli.secrets import secret_app
@@ -256,6 +257,7 @@ def _register_more() -> None:
     app.add_typer(audit_app, name="audit")
     app.add_typer(connectors_app, name="connectors")
     app.add_typer(token_app, name="token")
+    app.add_typer(clock_app, name="clock")
 
 
 def _shown(message: object) -> str:

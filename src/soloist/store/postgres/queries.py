@@ -759,3 +759,6 @@ touch_token = "UPDATE access_tokens SET last_used_at = %(now)s WHERE id = %(id)s
 
 # -- operator measures: their statements are a module of their own, read as this one's ----
 from soloist.store.postgres.measures_queries import *  # noqa: E402, F403
+
+# -- wait steps and the workspace clock: a module of their own, read as this one's ---------
+from soloist.store.postgres.waits_queries import *  # noqa: E402, F403

@@ -661,3 +661,6 @@ touch_token = "UPDATE access_tokens SET last_used_at = :now WHERE id = :id"
 
 # -- operator measures: their statements are a module of their own, read as this one's ----
 from soloist.store.sqlite.measures_queries import *  # noqa: E402, F403
+
+# -- wait steps and the workspace clock: a module of their own, read as this one's ---------
+from soloist.store.sqlite.waits_queries import *  # noqa: E402, F403
