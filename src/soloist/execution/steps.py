@@ -322,7 +322,11 @@ class StepRunner:
                                          ) from exc
         for expression in step.check:
             if not templating.evaluate(expression, {"output": output}):
-                raise SemanticError(f"check failed: {expression}")
+                # A verdict's own reason says more to the person deciding than the rule.
+                reason = output.get("reason") if isinstance(output, dict) else None
+                why = f": {reason.strip()}" if isinstance(reason, str) and reason.strip() \
+                    else ""
+                raise SemanticError(f"check failed: {expression}{why}")
 
     def _failure(self, job: StepJob, step: Step, exc: Exception, started: float,
                  produced: Produced | None = None) -> Outcome:

@@ -381,6 +381,14 @@ class Workspace:
             return runs.start_run(tx, runs.StartRequest(
                 definition, inputs or {}, {"manual": who}, who, priority, pins))
 
+    def start_many(self, playbook: str, rows: list[tuple[str, dict[str, Any]]], *,
+                   actor: str | None = None) -> list[str]:
+        """A run for each row of inputs, all or none (``(where, inputs)`` pairs: ``where``
+        names the row, ``leads.csv:3``, in the error of a row that does not fit)."""
+        from soloist.workspace.operations import start_many
+
+        return start_many(self, playbook, rows, self.actor(actor))
+
     def get_run(self, run_id: str) -> RunRow:
         with self.store.read() as tx:
             run = tx.runs.get(run_id)

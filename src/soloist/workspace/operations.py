@@ -79,3 +79,25 @@ def bulk(ws: Workspace, match: RunFilter, state: RunState, confirm: int,
         except (InvalidState, NotFound) as error:
             skipped[run_id] = error.message
     return done, skipped
+
+
+def start_many(ws: Workspace, playbook: str, rows: list[tuple[str, dict[str, Any]]],
+               actor: str) -> list[str]:
+    """A run of ``playbook`` for each row (``(where, inputs)``: ``where`` names the row in
+    the error), all or none: every row is checked first, then all start in one commit."""
+    from soloist.orchestration import runs
+
+    if not rows:
+        raise InputError(f"there is nothing to start: no rows of inputs for {playbook!r}")
+    definition = ws.registry.latest_playbook(playbook)
+    for where, inputs in rows:
+        try:
+            runs.validate_inputs(definition, inputs)
+        except InputError as exc:
+            raise InputError(f"{where}: {exc.message}; nothing was started",
+                             field=exc.field) from None
+    pins = ws.registry.pins_for(definition)
+    with ws.store.transaction() as tx:
+        return [runs.start_run(tx, runs.StartRequest(
+            definition, inputs, {"manual": actor, "row": where}, actor, None, pins))
+            for where, inputs in rows]

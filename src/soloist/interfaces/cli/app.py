@@ -131,11 +131,18 @@ def run(playbook: str,
         timeout: Annotated[float, typer.Option(help="Seconds to wait.")] = 300.0,
         priority: Annotated[int | None, typer.Option(
             help="Higher runs first (default: the playbook's).")] = None,
+        each: Annotated[Path | None, typer.Option(
+            "--each", help="Start a run per row of a CSV file (its header names the "
+                           "inputs) or a JSON Lines file: all, or none if a row is bad.")]
+        = None,
         workspace: WorkspaceOpt = DEFAULT_WS, as_json: JsonOpt = False) -> None:
     """Start a run of PLAYBOOK."""
     from soloist.errors import InvalidState
     from soloist.interfaces.cli.render import print_json
 
+    if each is not None:
+        _run_each(playbook, each, input, wait, workspace, as_json)
+        return
     inputs = parse_input(input)
     with open_workspace(workspace) as ws:
         run_id = ws.start(playbook, inputs, priority=priority)
@@ -163,6 +170,27 @@ def run(playbook: str,
         raise typer.Exit(EXIT_WAITING)
     if row.state != "done":
         raise typer.Exit(EXIT_FAILED)
+
+
+def _run_each(playbook: str, path: Path, inputs: str | None, wait: bool, workspace: Path,
+              as_json: bool) -> None:
+    from soloist.errors import InputError
+    from soloist.interfaces.cli.rows import read_rows
+
+    if inputs is not None or wait:
+        raise InputError("--each starts a run per row of its file: give the inputs there, "
+                         "not with --input, and look at the runs with `soloist runs`")
+    with open_workspace(workspace) as ws:
+        rows = read_rows(path, ws.registry.latest_playbook(playbook).inputs)
+        ids = ws.start_many(playbook, rows)
+    if as_json:
+        from soloist.interfaces.cli.render import print_json
+
+        print_json({"started": ids})
+        return
+    typer.echo(f"started {len(ids)} runs of {playbook} from {path}:")
+    for (where, _), run_id in zip(rows, ids, strict=True):
+        typer.echo(f"  {run_id}  ({where})")
 
 
 @app.command()

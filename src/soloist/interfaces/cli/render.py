@@ -147,8 +147,8 @@ def duration(start: float | None, end: float | None) -> str:
 
 STATE_STYLE = {
     "done": "green", "running": "cyan", "failed": "red", "cancelled": "yellow",
-    "compensating": "magenta", "awaiting_approval": "bold yellow", "waiting": "cyan", "compensated": "magenta",
-    "skipped": "dim", "executing": "cyan", "persisting": "cyan", "ready": "blue",
+    "compensating": "magenta", "awaiting_approval": "bold yellow", "compensated": "magenta",
+    "waiting": "cyan", "skipped": "dim", "executing": "cyan", "persisting": "cyan", "ready": "blue",
     "scheduled": "dim",
 }
 
