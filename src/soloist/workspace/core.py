@@ -166,13 +166,14 @@ class Workspace:
 
     @cached_property
     def tools(self) -> ToolRegistry:
-        """The built-in tools, memory's, those of ``[tools] modules`` (the workspace's own
+        """The built-in tools, memory's and the measures', those of ``[tools] modules`` (the workspace's own
         Python, imported here and only here) and http.request for the allowed hosts."""
         from soloist.execution.tools.builtins import builtin_registry
         from soloist.execution.tools.memory import memory_tools
+        from soloist.execution.tools.metrics import metrics_tools
 
         tools = builtin_registry()
-        for spec in memory_tools(self):
+        for spec in [*memory_tools(self), *metrics_tools(self)]:
             tools.add(spec)
         for module in self.settings.tool_modules:
             tools.add_module(module, self.modules)
