@@ -8,6 +8,8 @@ from typing import Any
 
 #: (tool, args) -> the args checked against the tool, or a DeterministicError
 Admit = Callable[[str, Mapping[str, Any]], Any]
+#: (tool, args) -> what a read tool returns (a write raises a DeterministicError)
+Read = Callable[[str, Mapping[str, Any]], Any]
 
 
 def idempotency_key(run_id: str, step_id: str, index: int) -> str:
@@ -40,6 +42,17 @@ class StepContext:
     intents: list[Intent] = field(default_factory=list)
     #: checks each intent against its tool as it is staged (the runner sets it)
     admit: Admit | None = field(default=None, repr=False, compare=False)
+    #: calls a read tool now (the runner sets it; each call is logged with the step)
+    reader: Read | None = field(default=None, repr=False, compare=False)
+
+    def read(self, tool: str, args: dict[str, Any] | None = None) -> Any:
+        """Call a read tool now (``calendar.free_busy``, ``repo.log``...) and return what it
+        returns; a write is refused (stage it with :meth:`stage`)."""
+        if self.reader is None:
+            from soloist.errors import DeterministicError
+
+            raise DeterministicError("this step cannot call tools")
+        return self.reader(tool, dict(args or {}))
 
     def stage(self, tool: str, args: dict[str, Any], description: str = "") -> Intent:
         """Stage a side effect through ``tool``; returns the intent with its key.

@@ -188,9 +188,11 @@ class StepRunner:
 
     def _run_kind(self, step: Step, job: StepJob, context: dict[str, Any]) -> Produced:
         row = job.row
+        reads: list[NewEvent] = []
         ctx = StepContext(row.run_id, row.step_id, row.attempt, job.inputs,
                           context["steps"], row.playbook, row.guidance,
-                          admit=self.admit_intent)
+                          admit=self.admit_intent,
+                          reader=lambda tool, args: self._read(row, tool, dict(args), reads))
         if step.kind == StepKind.GATE:
             return Produced()
         if step.kind == StepKind.AGENT:
@@ -202,7 +204,11 @@ class StepRunner:
         if step.kind == StepKind.PYTHON:
             assert step.python is not None
             fn = resolve_callable(step.python, self.modules)
-            return Produced(fn(ctx, **args), ctx.intents)
+            try:
+                return Produced(fn(ctx, **args), ctx.intents, events=reads)
+            except Exception as exc:
+                exc.events = reads  # type: ignore[attr-defined]  # what it read, logged
+                raise
         assert step.tool is not None
         spec = self.tools.get(step.tool)
         if spec.effect_for(args) == "write":
@@ -277,6 +283,27 @@ class StepRunner:
             error.events = produced.events  # type: ignore[attr-defined]
             error.calls = produced.calls  # type: ignore[attr-defined]
             raise error
+
+    def _read(self, row: StepRow, name: str, args: dict[str, Any],
+              log: list[NewEvent]) -> Any:
+        """A python step's call of a read tool: checked, made now, and logged."""
+        spec = self.tools.get(name)
+        if spec.effect_for(args) != "read":
+            raise DeterministicError(f"{name} is a write: stage it with ctx.stage, so it is "
+                                     "checked (and approved) before it acts")
+        call = ToolCall(row.run_id, row.step_id,
+                        idempotency_key(row.run_id, row.step_id, 0), self.workspace,
+                        actor=f"playbook:{row.playbook}@v{row.playbook_version}")
+        try:
+            result = spec.invoke(args, call)
+        except Exception as exc:
+            log.append(NewEvent("tool.call", {"tool": name, "args": args,
+                                              "error": describe(exc)},
+                                row.run_id, row.step_id, call.actor, time.time()))
+            raise
+        log.append(NewEvent("tool.call", {"tool": name, "args": args, "result": result},
+                            row.run_id, row.step_id, call.actor, time.time()))
+        return result
 
     def granted_tools(self, agent: Agent, step: Step) -> list[Tool]:
         """The agent's grants (globs), narrowed by the step's ``tools`` when it names any."""

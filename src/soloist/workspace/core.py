@@ -166,8 +166,9 @@ class Workspace:
 
     @cached_property
     def tools(self) -> ToolRegistry:
-        """The built-in tools, memory's and the measures', those of ``[tools] modules`` (the workspace's own
-        Python, imported here and only here) and http.request for the allowed hosts."""
+        """The built-in tools, memory's and the measures', those of ``[tools] modules``
+        (the workspace's own Python, imported here and only here) and http.request for the
+        allowed hosts."""
         from soloist.execution.tools.builtins import builtin_registry
         from soloist.execution.tools.memory import memory_tools
         from soloist.execution.tools.metrics import metrics_tools
