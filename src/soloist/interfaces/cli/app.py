@@ -111,11 +111,14 @@ def parse_input(text: str | None) -> dict[str, Any]:
 @app.command()
 def init(directory: Annotated[Path, typer.Argument(help="Folder to create.")],
          force: Annotated[bool, typer.Option(help="Write into a folder that has files.")]
-         = False) -> None:
-    """Write a working example workspace into DIRECTORY."""
+         = False,
+         template: Annotated[str, typer.Option(
+             help="example (a small company's invoices) or freelancer (win clients and "
+                  "deliver projects: email, calendar, billing, git).")] = "example") -> None:
+    """Write a working workspace into DIRECTORY."""
     from soloist.interfaces.cli.scaffold import write_example
 
-    written = write_example(directory, force=force)
+    written = write_example(directory, force=force, template=template)
     typer.echo(f"Created workspace {directory} ({len(written)} files). Next:\n"
                f"  cd {directory} && soloist deploy && soloist up")
 

@@ -1,4 +1,4 @@
-"""``soloist init``: copy the example workspace shipped inside the package."""
+"""``soloist init [--template NAME]``: copy a workspace shipped inside the package."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ from importlib import resources
 from importlib.abc import Traversable
 from pathlib import Path
 
-from soloist.errors import InvalidState
+from soloist.errors import InputError, InvalidState
 
 RENAMES = {"gitignore.txt": ".gitignore"}
+#: The workspaces ``soloist init`` can write: name -> folder of soloist.templates.
+TEMPLATES = {"example": "workspace", "freelancer": "freelancer"}
 
 
 def _walk(node: Traversable, rel: Path) -> list[tuple[Path, bytes]]:
@@ -24,15 +26,21 @@ def _walk(node: Traversable, rel: Path) -> list[tuple[Path, bytes]]:
     return out
 
 
-def write_example(directory: Path, *, force: bool = False) -> list[Path]:
-    """Write the example workspace; refuses a folder with files unless ``force``, and a
-    path that is a file or cannot be written, before writing anything."""
+def write_example(directory: Path, *, force: bool = False,
+                  template: str = "example") -> list[Path]:
+    """Write a template's workspace; refuses an unknown template, a folder with files
+    unless ``force``, and a path that is a file or cannot be written, before writing
+    anything."""
+    if template not in TEMPLATES:
+        raise InputError(f"there is no template {template!r}; choose one of "
+                         f"{', '.join(sorted(TEMPLATES))}")
     if directory.exists() and not directory.is_dir():
         raise InvalidState(f"{directory} is a file, not a folder; choose a new folder")
     try:
         if directory.exists() and any(directory.iterdir()) and not force:
             raise InvalidState(f"{directory} is not empty; choose a new folder or pass --force")
-        files = _walk(resources.files("soloist.templates").joinpath("workspace"), Path())
+        files = _walk(resources.files("soloist.templates").joinpath(TEMPLATES[template]),
+                      Path())
         written: list[Path] = []
         for rel, content in sorted(files):
             path = directory / rel
