@@ -6,6 +6,10 @@ log and the cost ledger are the real ones.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +22,8 @@ from soloist.execution.costs import Price
 from soloist.execution.llm.router import FixedRouter, Route
 from soloist.testing.llm import ScriptedProvider, reply, tool_call
 from soloist.workspace import Workspace
+
+SOURCES = Path(__file__).resolve().parents[2] / "src"
 
 TASKS = '''
 from soloist.execution.tools.base import tool
@@ -203,3 +209,26 @@ def test_deploy_refuses_a_fallback_that_names_no_function(ws: Workspace) -> None
     with pytest.raises(DefinitionError, match=r"steps\.0\.fallback\.python: tasks\.py defines "
                                               r"no 'outreach_tmpl'"):
         ws.deploy()
+
+
+def test_soloist_show_marks_the_step_its_fallback_did(ws: Workspace, db_url: str) -> None:
+    with_models(ws, "scripted:*")
+    script(ws)
+    run_id = ws.start("outreach", {"lead": "Ada"})
+    ws.worker().run(until_idle=True)
+    env = {**os.environ, "PYTHONPATH": str(SOURCES), "SOLOIST_DATABASE_URL": db_url,
+           "COLUMNS": "200"}
+
+    def cli(*args: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "soloist.interfaces.cli.app", *args,
+                               "-w", str(ws.root)], env=env, capture_output=True, text=True,
+                              timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert "done (fallback)" in cli("show", run_id)
+    step = cli("show", run_id, "--step", "draft")
+    assert ("fallback tasks:outreach_template did the work of agent acquisition@v1: model "
+            "scripted:m1 is listed in fallback.models") in step
+    shown = json.loads(cli("show", run_id, "--json"))
+    assert shown["fallbacks"]["draft"]["fallback"] == "tasks:outreach_template"
