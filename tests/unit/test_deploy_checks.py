@@ -357,6 +357,22 @@ def test_a_fallback_is_checked_and_compiled_like_a_python_step(tmp_path: Path) -
     assert fallback.skips("openai:gpt-4o-mini") is None
 
 
+def test_a_fallback_in_python_is_the_same_field() -> None:
+    from pydantic import ValidationError
+
+    from soloist.control.playbooks import FallbackSpec, Step
+
+    step = Step(id="a", agent="clerk", task="write",
+                fallback=FallbackSpec(python="tasks:draft", models=["openai:gpt-4.1-nano"]))
+    playbook = Playbook(name="p", steps=[step])
+    assert playbook.step("a").fallback == FallbackSpec.model_validate(
+        {"python": "tasks:draft", "models": ["openai:gpt-4.1-nano"]})
+    with pytest.raises(ValidationError, match="fallback belongs to agent steps"):
+        Step(id="b", python="tasks:draft", fallback={"python": "tasks:draft"})
+    with pytest.raises(ValidationError, match=r"should match pattern"):
+        FallbackSpec(python="not a target")
+
+
 @pytest.mark.parametrize("playbook, expected", CASES.values(), ids=list(CASES))
 def test_refused_at_deploy_with_its_place(tmp_path: Path, playbook: str, expected: str) -> None:
     problems = refused(workspace(tmp_path, playbook))
