@@ -232,3 +232,19 @@ def test_soloist_show_marks_the_step_its_fallback_did(ws: Workspace, db_url: str
             "scripted:m1 is listed in fallback.models") in step
     shown = json.loads(cli("show", run_id, "--json"))
     assert shown["fallbacks"]["draft"]["fallback"] == "tasks:outreach_template"
+
+
+def test_a_fallback_that_fails_too_fails_the_step_with_the_whole_trail(
+        ws: Workspace) -> None:
+    path = ws.root / "playbooks" / "outreach.yaml"
+    path.write_text(path.read_text().replace('args: {lead: "{{ inputs.lead }}"}',
+                                             'args: {lead: "{{ inputs.lead }}", nope: 1}'))
+    ws.deploy()
+    script(ws, reply("no"), reply("no"), reply("no"))
+    run_id = ws.start("outreach", {"lead": "Ada"})
+    ws.worker().run(until_idle=True)
+    run = ws.get_run(run_id)
+    assert run.state == "failed" and "nope" in (run.error or "")
+    events = ws.log(run_id=run_id)
+    assert len([e for e in events if e.kind == "llm.call"]) == 3
+    assert len(fallbacks(ws, run_id)) == 1 and len(ws.costs(run_id)) == 3

@@ -28,7 +28,6 @@ from soloist.errors import (
     DeterministicError,
     SemanticError,
     SoloistError,
-    StepFailure,
     classify,
     describe,
 )
@@ -305,17 +304,23 @@ class StepRunner:
         ctx = StepContext(row.run_id, row.step_id, row.attempt, job.inputs, context["steps"],
                           row.playbook, row.guidance, admit=self.admit_intent,
                           overrides=list(working.overrides) if working is not None else [])
-        args = templating.render(step.fallback.args, context)
-        output = resolve_callable(step.fallback.python, self.modules)(ctx, **args)
-        produced = Produced(output, ctx.intents, events=events, calls=list(calls or []))
+        produced = Produced(events=events, calls=list(calls or []))
         try:
+            args = templating.render(step.fallback.args, context)
+            produced.output = resolve_callable(step.fallback.python, self.modules)(ctx, **args)
+            produced.intents = ctx.intents
             self._check_intents(job, produced)
             if step.verifier is not None:
-                self._verify(step, job, ctx, output, produced, budgets)
-        except StepFailure as exc:
-            # What the failed agent did is logged with the failure too.
-            exc.events = getattr(exc, "events", None) or produced.events  # type: ignore[attr-defined]
-            exc.calls = getattr(exc, "calls", None) or produced.calls  # type: ignore[attr-defined]
+                self._verify(step, job, ctx, produced.output, produced, budgets)
+        except Exception as exc:
+            # The fallback failed too: what the agent did before, and that the fallback
+            # was tried, are logged with the failure (a verdict brings its own trail).
+            if not getattr(exc, "events", None):
+                try:
+                    exc.events = produced.events  # type: ignore[attr-defined]
+                    exc.calls = produced.calls  # type: ignore[attr-defined]
+                except AttributeError:  # an exception type with no room for them
+                    pass
             raise
         return produced
 
