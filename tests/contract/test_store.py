@@ -624,6 +624,20 @@ def test_events_are_chained_at_commit(store: Store) -> None:
         assert [e.seq for e in tx.events.scan(1, 2)] == [2, 3]
 
 
+
+def test_events_of_one_kind_come_newest_first_and_page_on(store: Store) -> None:
+    with store.transaction() as tx:
+        tx.events.extend([NewEvent(kind=kind, data={"i": i}, ts=NOW) for i, kind in
+                          enumerate(["approval.override", "approval.decided",
+                                     "approval.override", "approval.overrides",
+                                     "approval.override"])])
+    with store.read() as tx:
+        assert [e.seq for e in tx.events.of_kind("approval.override")] == [5, 3, 1]
+        assert [e.seq for e in tx.events.of_kind("approval.override", limit=2)] == [5, 3]
+        assert [e.seq for e in tx.events.of_kind("approval.override", before_seq=5)] == [3, 1]
+        assert [e.data for e in tx.events.of_kind("approval.decided")] == [{"i": 1}]
+        assert tx.events.of_kind("approval.%") == []  # exactly that kind, never a pattern
+
 def test_a_rolled_back_transaction_writes_no_events(store: Store) -> None:
     with store.transaction() as tx:
         tx.events.append(NewEvent(kind="first", data={}))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from support.workspaces import write_workspace
 
-from soloist.errors import InputError, InvalidState, DefinitionError
+from soloist.errors import DefinitionError, InputError, InvalidState
 from soloist.workspace import Workspace
 
 DAY = 86400.0

@@ -290,7 +290,87 @@ CASES: dict[str, tuple[str, str]] = {
         "playbooks/p.yaml:10:17: values are nested more than 64 levels deep (through this alias)"),
     "non-finite number": ("name: p\nsteps: [{id: a, tool: note, args: {x: .nan}}]\n",
                           "playbooks/p.yaml:2:39: '.nan' is not a finite number"),
+    "fallback function missing": ("""\
+        name: p
+        steps:
+          - id: a
+            agent: clerk
+            task: write
+            fallback: {python: "tasks:drafty"}
+        """, "playbooks/p.yaml:6:24: steps.0.fallback.python: tasks.py defines no 'drafty' "
+             "(did you mean tasks:draft?)"),
+    "fallback reads a step that has not run": ("""\
+        name: p
+        steps:
+          - id: a
+            agent: clerk
+            task: write
+            fallback: {python: "tasks:draft", args: {x: "{{ steps.b.output }}"}}
+          - {id: b, tool: note}
+        """, "playbooks/p.yaml:6:49: steps.0.fallback.args.x: template '{{ steps.b.output }}' "
+             "reads steps.b, which has not run when step 'a' runs"),
+    "fallback reads a name it will not have": ("""\
+        name: p
+        steps:
+          - id: a
+            agent: clerk
+            task: write
+            fallback: {python: "tasks:draft", args: {x: "{{ output.body }}"}}
+        """, "playbooks/p.yaml:6:49: steps.0.fallback.args.x: template '{{ output.body }}' "
+             "reads 'output', which is not defined here"),
+    "fallback on a step that is no agent's": ("""\
+        name: p
+        steps:
+          - id: a
+            python: tasks:draft
+            fallback: {python: "tasks:draft"}
+        """, "playbooks/p.yaml:3:5: steps.0: fallback belongs to agent steps"),
+    "fallback template that does not parse": ("""\
+        name: p
+        steps:
+          - id: a
+            agent: clerk
+            task: write
+            fallback: {python: "tasks:draft", args: {x: "{{ inputs. }}"}}
+        """, "playbooks/p.yaml:6:49: steps.0.fallback.args.x: invalid template"),
 }
+
+
+def test_a_fallback_is_checked_and_compiled_like_a_python_step(tmp_path: Path) -> None:
+    root = workspace(tmp_path, """\
+        name: p
+        inputs: {type: object, properties: {lead: {type: string}}}
+        steps:
+          - id: a
+            agent: clerk
+            task: write to {{ inputs.lead }}
+            fallback:
+              python: tasks:draft
+              args: {lead: "{{ inputs.lead }}"}
+              models: ["local:*"]
+        """)
+    accepted(root)
+    playbook = load_definitions(root, TOOLS).playbooks["p"]
+    fallback = playbook.step("a").fallback
+    assert fallback is not None and fallback.python == "tasks:draft"
+    assert fallback.skips("local:smollm2-135m-instruct") == "local:*"
+    assert fallback.skips("openai:gpt-4o-mini") is None
+
+
+def test_a_fallback_in_python_is_the_same_field() -> None:
+    from pydantic import ValidationError
+
+    from soloist.control.playbooks import FallbackSpec, Step
+
+    step = Step(id="a", agent="clerk", task="write",
+                fallback=FallbackSpec(python="tasks:draft", models=["openai:gpt-4.1-nano"]))
+    playbook = Playbook(name="p", steps=[step])
+    assert playbook.step("a").fallback == FallbackSpec.model_validate(
+        {"python": "tasks:draft", "models": ["openai:gpt-4.1-nano"]})
+    with pytest.raises(ValidationError, match="fallback belongs to agent steps"):
+        Step(id="b", python="tasks:draft", fallback={"python": "tasks:draft"})
+    with pytest.raises(ValidationError, match=r"should match pattern"):
+        FallbackSpec(python="not a target")
 
 
 @pytest.mark.parametrize("playbook, expected", CASES.values(), ids=list(CASES))

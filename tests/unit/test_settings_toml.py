@@ -189,3 +189,11 @@ def test_one_table_without_a_file() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_table(MemorySection, {"context_tokens": 0}, "memory")
     assert str(caught.value) == "[memory] context_tokens must be above 0, not 0"
+
+
+def test_override_examples_is_a_small_count_zero_turns_it_off() -> None:
+    assert parse_toml("").memory.override_examples == 3
+    assert parse_toml("[memory]\noverride_examples = 0\n").memory.override_examples == 0
+    with pytest.raises(ConfigError) as caught:
+        parse_table(MemorySection, {"override_examples": -1}, "memory")
+    assert str(caught.value) == "[memory] override_examples must be at least 0, not -1"

@@ -82,3 +82,26 @@ def test_the_run_page_shows_what_the_agent_saw_and_did(ws: Workspace) -> None:
     # today's spend against the budgets, on the home page
     assert "of $5.00 a day" in home and "<td>triage</td><td>$0.0001</td>" in home
     assert "$2.00 a day" in home
+
+
+def test_the_run_page_says_when_a_fallback_did_the_agents_work(ws: Workspace) -> None:
+    with (ws.root / "tasks.py").open("a") as tasks:
+        tasks.write("\n\ndef summary(ctx):\n    return {'summary': '<i>by the template</i>'}\n")
+    playbook = ws.root / "playbooks" / "triage.yaml"
+    playbook.write_text(TRIAGE + '    fallback: {python: "tasks:summary", '
+                                 'models: ["scripted:*"]}\n')
+    # A workspace opened anew imports the tasks.py just written.
+    with Workspace(ws.root, database_url=ws.settings.database_url) as fresh:
+        fresh.deploy()
+        fresh.runner.router = FixedRouter(ScriptedProvider([]), "m1")
+        run_id = fresh.start("triage", {"email": "hi"})
+        fresh.worker().run(until_idle=True)
+        assert fresh.get_run(run_id).state == "done", fresh.get_run(run_id).error
+        with TestClient(create_app(fresh), raise_server_exceptions=False) as browser:
+            link = fresh.access.login_link("person:test").secret
+            assert browser.get(f"/login?token={link}",
+                               follow_redirects=False).status_code == 303
+            html = browser.get(f"/runs/{run_id}").text
+    assert ("Fallback: <strong>tasks:summary</strong> did the work of agent assistant@v1: "
+            "model scripted:m1 is listed in fallback.models") in html
+    assert "&lt;i&gt;by the template&lt;/i&gt;" in html and "<i>by the" not in html

@@ -52,7 +52,7 @@ def pages(ids: dict[str, str]) -> list[str]:
             f"/runs/{ids['failed']}", f"/runs/{ids['gated']}", f"/runs/{ids['done']}/live",
             "/approvals", "/approvals/items", "/memory", "/memory?q=ada",
             "/memory/fact?namespace=crm&subject=ada&key=note", "/registry",
-            "/registry/playbook/hello", "/measures", "/measures?days=30"]
+            "/registry/playbook/hello", "/measures", "/measures?days=30", "/overrides"]
 
 
 def test_every_page_renders_for_a_signed_in_person(browser: TestClient,

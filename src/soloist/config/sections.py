@@ -294,6 +294,8 @@ class MemorySection(Section):
     search: SearchSection = SearchSection()
     expiry: dict[str, Duration] = Field(default_factory=dict)  # namespace glob -> time to live
     context_tokens: int = Field(default=4000, gt=0)
+    #: how many of a person's recent edits of a step's drafts its agent sees (0: none)
+    override_examples: int = Field(default=3, ge=0, le=50)
 
 
 # -- the file -------------------------------------------------------------------------------

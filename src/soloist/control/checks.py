@@ -115,6 +115,12 @@ def playbook_problems(data: Mapping[str, Any], agents: Mapping[str, Agent], tool
                 yield from _python(python, compensate["python"], (*loc, "compensate", "python"))
             yield from _templates(compensate.get("args"), (*loc, "compensate", "args"),
                                   COMPENSATE_NAMES, graph, step_id, itself=True)
+        fallback = step.get("fallback")
+        if isinstance(fallback, dict):
+            if isinstance(fallback.get("python"), str):
+                yield from _python(python, fallback["python"], (*loc, "fallback", "python"))
+            yield from _templates(fallback.get("args"), (*loc, "fallback", "args"), STEP_NAMES,
+                                  graph, step_id)
         wanted = step.get("tools")
         agent = step.get("agent")
         if isinstance(wanted, list) and isinstance(agent, str) and agent in agents:

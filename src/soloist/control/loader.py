@@ -497,6 +497,9 @@ def _extra_checks(model: type[BaseModel], data: dict[str, Any]) -> Iterator[tupl
             compensate = step.get("compensate")
             if isinstance(compensate, dict):
                 yield from template(compensate.get("args"), (*loc, "compensate", "args"))
+            fallback = step.get("fallback")
+            if isinstance(fallback, dict):
+                yield from template(fallback.get("args"), (*loc, "fallback", "args"))
             yield from checks.schema_problems(step.get("output"), (*loc, "output"))
             wait = step.get("wait")
             if isinstance(wait, dict):

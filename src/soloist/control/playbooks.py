@@ -8,6 +8,7 @@ needs the step before it, so a plain list runs in order.
 
 from __future__ import annotations
 
+import fnmatch
 from enum import StrEnum
 from functools import cached_property
 from typing import Any, Literal
@@ -111,6 +112,21 @@ class StopOn(Model):
     when: str | None = None  # an expression over ``event``, ``run`` and ``inputs``
 
 
+class FallbackSpec(Model):
+    """What an agent step does instead when its model is too weak or its agent cannot
+    produce valid work: a Python function, called like a python step (README: "Agents,
+    models and tools")."""
+
+    python: str = Field(pattern=r"^[\w.]+:[\w.]+$")
+    args: dict[str, Any] = Field(default_factory=dict)  # templated like a step's args
+    #: globs of "provider:model" for which the agent is not tried at all
+    models: list[str] = Field(default_factory=list)
+
+    def skips(self, route: str) -> str | None:
+        """The glob of ``models`` that ``route`` ("provider:model") matches, if one does."""
+        return next((glob for glob in self.models if fnmatch.fnmatchcase(route, glob)), None)
+
+
 class Step(Model):
     id: str = Field(pattern=NAME_PATTERN)
     python: str | None = Field(default=None, pattern=r"^[\w.]+:[\w.]+$")
@@ -121,6 +137,7 @@ class Step(Model):
     tools: list[str] | None = None  # narrows the agent's grants for this step
     verifier: str | None = None  # an agent whose verdict on the output is recorded
     wait: WaitSpec | None = None  # a wait step: for an event or a time
+    fallback: FallbackSpec | None = None  # what an agent step does when its agent cannot
     args: dict[str, Any] = Field(default_factory=dict)
     needs: list[str] | None = None
     when: str | None = None
@@ -156,6 +173,9 @@ class Step(Model):
             raise ValueError("an agent step needs a task")
         if self.agent is None and (self.task or self.tools is not None or self.verifier):
             raise ValueError("task, tools and verifier belong to agent steps")
+        if self.agent is None and self.fallback is not None:
+            raise ValueError("fallback belongs to agent steps: it runs when the agent "
+                             "cannot do the work")
         return self
 
     @property

@@ -84,9 +84,11 @@ def system_prompt(step: AgentStep) -> str:
 
 def run_agent(step: AgentStep, ctx: StepContext, router: Router, policies: Policies,
               workspace: str, guard: CallGuard | None = None,
-              evaluate: Callable[[str, Any], Any] | None = None) -> AgentResult:
+              evaluate: Callable[[str, Any], Any] | None = None,
+              route: Route | None = None) -> AgentResult:
+    """``route`` is where the agent's model was already routed to, if the caller did."""
     agent = step.agent
-    route = router.route(agent.model)
+    route = route if route is not None else router.route(agent.model)
     site = CallSite(ctx.run_id, ctx.step_id, step.playbook, step.budgets)
     tools = {tool.name: tool for tool in step.tools}
     granted = frozenset(tools)

@@ -40,6 +40,9 @@ class StepContext:
     playbook: str = ""
     guidance: str | None = None
     intents: list[Intent] = field(default_factory=list)
+    #: an agent step's fallback: the operator's recent edits of this step's drafts, newest
+    #: first (each as ``Workspace.overrides`` gives it), so a template can follow them
+    overrides: list[dict[str, Any]] = field(default_factory=list)
     #: checks each intent against its tool as it is staged (the runner sets it)
     admit: Admit | None = field(default=None, repr=False, compare=False)
     #: calls a read tool now (the runner sets it; each call is logged with the step)

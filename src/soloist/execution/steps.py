@@ -23,18 +23,26 @@ from soloist.control.modules import WorkspaceModules
 from soloist.control.playbooks import CompensateSpec, Playbook, Step, StepKind
 from soloist.control.policies import Policies, ToolRequest
 from soloist.control.retry import RetryDecision, decide, wait_of
-from soloist.errors import AgentFailed, DeterministicError, SemanticError, classify, describe
+from soloist.errors import (
+    AgentFailed,
+    DeterministicError,
+    SemanticError,
+    SoloistError,
+    classify,
+    describe,
+)
 from soloist.execution.agent_loop import AgentStep, Router, run_agent
 from soloist.execution.context import Intent, StepContext, ToolCall, idempotency_key
 from soloist.execution.llm.guard import Budgets, CallGuard
+from soloist.execution.llm.router import Route
 from soloist.execution.tools.base import Tool, ToolRegistry, import_problem
 from soloist.memory.context import WorkingContext
 from soloist.store.base import IntentRow, LLMCallRow, NewEvent, StepRow
 from soloist.store.waits import TIMEOUT, WaitRow
 
 Status = Literal["done", "dispatch", "skipped", "gate", "retry", "failed", "wait"]
-#: (agent, task, run id) -> what memory adds to the agent's context
-ContextBuilder = Callable[[Agent, str, str], WorkingContext]
+#: (agent, task, run id, playbook, step id) -> what memory adds to the agent's context
+ContextBuilder = Callable[[Agent, str, str, str, str], WorkingContext]
 VERDICT_SCHEMA: dict[str, Any] = {
     "type": "object", "required": ["verdict", "reason"],
     "properties": {"verdict": {"enum": ["pass", "fail"]}, "reason": {"type": "string"}},
@@ -116,6 +124,18 @@ def template_context(job: StepJob) -> dict[str, Any]:
         "steps": {sid: {"output": out} for sid, out in job.outputs.items()},
         "run": job.run.template(),
     }
+
+
+def _falls_back(exc: AgentFailed) -> bool:
+    """Whether an agent's failure is one its step's fallback may cover: it could not
+    produce valid work. A transient failure retries, a budget stop goes to a person, and an
+    agent that tried what it may not do (a call refused by policy or by its tool) is not
+    quietly replaced: its failure stands for a person to see."""
+    if exc.kind != "deterministic":
+        return False
+    return not any(e.kind == "tool.refused" or (e.kind == "policy.decision"
+                                                 and e.data.get("decision") == "deny")
+                   for e in exc.events)
 
 
 def resolve_callable(target: str, modules: WorkspaceModules) -> Callable[..., Any]:
@@ -240,15 +260,88 @@ class StepRunner:
         if job.playbook.budget.cost_usd is not None:
             budgets = replace(budgets, run_usd=job.playbook.budget.cost_usd)
         task = str(templating.render(step.task, context))
-        working = self.context(agent, task, job.row.run_id) if self.context else None
-        result = run_agent(
-            AgentStep(agent, task, self.granted_tools(agent, step), step.output,
-                      job.row.playbook, job.row.guidance, budgets, working),
-            ctx, self.router, self.policies(), self.workspace, self.guard)
+        working = (self.context(agent, task, job.row.run_id, job.row.playbook, step.id)
+                   if self.context else None)
+        fallback = step.fallback
+        route: Route | None = None
+        try:
+            route = self.router.route(agent.model)
+        except SoloistError as exc:
+            if fallback is None or exc.kind != "deterministic":
+                raise
+            # A model that is not configured or not installed: the template does the work.
+            return self._fallback(step, job, context, agent, budgets, describe(exc), working)
+        if fallback is not None:
+            name = f"{route.provider.name}:{route.model}"
+            if fallback.skips(name):
+                return self._fallback(step, job, context, agent, budgets,
+                                      f"model {name} is listed in fallback.models", working)
+        try:
+            result = run_agent(
+                AgentStep(agent, task, self.granted_tools(agent, step), step.output,
+                          job.row.playbook, job.row.guidance, budgets, working),
+                ctx, self.router, self.policies(), self.workspace, self.guard, route=route)
+            if fallback is not None and step.output is not None:
+                try:
+                    jsonschema.validate(result.output, step.output)
+                except jsonschema.ValidationError as exc:
+                    return self._fallback(
+                        step, job, context, agent, budgets,
+                        f"agent {agent.name}: output does not match its schema: "
+                        f"{exc.message}", working, result.events, result.calls)
+        except AgentFailed as exc:
+            if fallback is None or not _falls_back(exc):
+                raise
+            return self._fallback(step, job, context, agent, budgets, exc.message, working,
+                                  exc.events, exc.calls)
         produced = Produced(result.output, ctx.intents, events=result.events,
                             approvals=result.approvals, calls=result.calls)
         if step.verifier is not None:
             self._verify(step, job, ctx, result.output, produced, budgets)
+        return produced
+
+    def _fallback(self, step: Step, job: StepJob, context: dict[str, Any], agent: Agent,
+                  budgets: Budgets, reason: str, working: WorkingContext | None,
+                  events: list[NewEvent] | None = None,
+                  calls: list[LLMCallRow] | None = None) -> Produced:
+        """The step's deterministic fallback does the work the agent could not.
+
+        It runs like a python step, in an outbox of its own (whatever a failed agent staged
+        is dropped), and what it stages is put to the policies as a python step's is; the
+        failed attempt's events and calls are kept for the log and the cost ledger."""
+        assert step.fallback is not None
+        row = job.row
+        events = list(events or [])
+        actor = f"playbook:{row.playbook}@v{job.run.version}"
+        events.append(NewEvent("agent.fallback", {
+            "agent": f"{agent.name}@v{agent.version}", "reason": reason,
+            "fallback": step.fallback.python}, row.run_id, row.step_id, actor, time.time()))
+        if working is not None and not any(e.kind == "context.built" for e in events):
+            # The agent never saw it; the record says what the fallback was given.
+            events.append(NewEvent("context.built", {
+                **working.record(), "fallback": step.fallback.python}, row.run_id,
+                row.step_id, actor, time.time()))
+        ctx = StepContext(row.run_id, row.step_id, row.attempt, job.inputs, context["steps"],
+                          row.playbook, row.guidance, admit=self.admit_intent,
+                          overrides=list(working.overrides) if working is not None else [])
+        produced = Produced(events=events, calls=list(calls or []))
+        try:
+            args = templating.render(step.fallback.args, context)
+            produced.output = resolve_callable(step.fallback.python, self.modules)(ctx, **args)
+            produced.intents = ctx.intents
+            self._check_intents(job, produced)
+            if step.verifier is not None:
+                self._verify(step, job, ctx, produced.output, produced, budgets)
+        except Exception as exc:
+            # The fallback failed too: what the agent did before, and that the fallback
+            # was tried, are logged with the failure (a verdict brings its own trail).
+            if not getattr(exc, "events", None):
+                try:
+                    exc.events = produced.events  # type: ignore[attr-defined]
+                    exc.calls = produced.calls  # type: ignore[attr-defined]
+                except AttributeError:  # an exception type with no room for them
+                    pass
+            raise
         return produced
 
     def _verify(self, step: Step, job: StepJob, ctx: StepContext, output: Any,

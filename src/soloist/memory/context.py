@@ -1,9 +1,10 @@
 """The working context of one agent step, assembled under a token budget.
 
-What an agent sees: its instructions, the task, the current facts and the documents of
-the namespaces it may read (the most relevant first), and the recent episodes of the same
-run. Each part has a share of the budget; what does not fit is summarised by the ``light``
-tier when a summariser is given, or left out, and either way recorded. The record (ids
+What an agent sees: its instructions, the task, the most recent edits a person made to
+earlier drafts of the same step (overrides), the current facts and the documents of the
+namespaces it may read (the most relevant first), and the recent episodes of the same run.
+Each part has a share of the budget; what does not fit is summarised by the ``light`` tier
+when a summariser is given, or left out, and either way recorded. The record (ids
 and token counts of what was included) goes into the log with the step, so an audit can
 say what the agent saw (``soloist show RUN --step ID``).
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +22,9 @@ from soloist.memory.facts import Memory
 from soloist.store.base import Store
 
 #: Token shares of the budget (what one part does not use is left to the next ones).
-SHARES = {"instructions": 0.2, "task": 0.2, "facts": 0.25, "documents": 0.25, "episodes": 0.1}
+SHARES = {"instructions": 0.2, "task": 0.2, "overrides": 0.1, "facts": 0.25,
+          "documents": 0.15, "episodes": 0.1}
+MAX_OVERRIDE_FIELD = 600  # characters of one changed field shown in an example
 
 
 def count_tokens(text: str) -> int:
@@ -31,7 +34,7 @@ def count_tokens(text: str) -> int:
 
 @dataclass
 class Item:
-    kind: str  # instructions | task | facts | documents | episodes | summary
+    kind: str  # instructions | task | overrides | facts | documents | episodes | summary
     ref: str  # what it is: a fact's path@version, a chunk id, an event seq
     text: str
     tokens: int
@@ -42,6 +45,8 @@ class WorkingContext:
     items: list[Item] = field(default_factory=list)
     left_out: list[dict[str, Any]] = field(default_factory=list)
     budget: int = 0
+    #: the overrides found for the step (newest first), given whole to a fallback
+    overrides: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def tokens(self) -> int:
@@ -59,12 +64,32 @@ class WorkingContext:
 
     def memory_text(self) -> str:
         parts: list[str] = []
-        for kind, title in (("facts", "Known facts"), ("documents", "Relevant documents"),
+        for kind, title in (("overrides", "How a person corrected earlier drafts (follow "
+                                          "these examples)"),
+                            ("facts", "Known facts"), ("documents", "Relevant documents"),
                             ("episodes", "Earlier in this run"), ("summary", "Summary of more")):
             lines = [i.text for i in self.section(kind)]
             if lines:
                 parts.append(f"{title}:\n" + "\n".join(f"- {line}" for line in lines))
         return "\n\n".join(parts)
+
+
+def override_text(override: Mapping[str, Any]) -> str:
+    """One override as an example for the agent: what a person changed, and why."""
+    before, after = override.get("before"), override.get("after")
+    if isinstance(before, dict) and isinstance(after, dict):
+        keys = [k for k in dict.fromkeys([*before, *after]) if before.get(k) != after.get(k)]
+        before = {k: before.get(k) for k in keys}
+        after = {k: after.get(k) for k in keys}
+
+    def shown(value: Any) -> str:
+        text = json.dumps(value, default=str, ensure_ascii=False)
+        return text if len(text) <= MAX_OVERRIDE_FIELD else text[:MAX_OVERRIDE_FIELD] + "…"
+
+    reason = override.get("reason")
+    return (f"A person changed an earlier draft at step {override.get('step')}: before "
+            f"{shown(before)}, after {shown(after)}"
+            + (f", because {reason}" if reason else ", giving no reason"))
 
 
 def _clip(text: str, tokens: int) -> str:
@@ -79,8 +104,11 @@ def _clip(text: str, tokens: int) -> str:
 def build(*, instructions: str, task: str, budget: int, memory: Memory | None = None,
           documents: Documents | None = None, read_scopes: Sequence[str] = (),
           store: Store | None = None, run_id: str | None = None, subject: str | None = None,
-          summarise: Callable[[str], str] | None = None) -> WorkingContext:
-    ctx = WorkingContext(budget=budget)
+          summarise: Callable[[str], str] | None = None,
+          overrides: Sequence[Mapping[str, Any]] = ()) -> WorkingContext:
+    """``overrides``: a person's recent edits of this step's drafts, newest first (each a
+    ``Workspace.overrides`` entry); they come right after the task."""
+    ctx = WorkingContext(budget=budget, overrides=[dict(o) for o in overrides])
     spare = 0
 
     def room(kind: str) -> int:
@@ -110,6 +138,8 @@ def build(*, instructions: str, task: str, budget: int, memory: Memory | None = 
         clipped = _clip(text, room(kind))
         ctx.items.append(Item(kind, kind, clipped, count_tokens(clipped)))
         spare = max(0, room(kind) - count_tokens(clipped))
+    # Always taken, so the share they leave unused goes on to the facts.
+    spare = take("overrides", [(f"event:{o['id']}", override_text(o)) for o in overrides])
     if memory is not None and read_scopes:
         # The facts the task's words find first, then the rest of the scopes, newest first.
         relevant = [f for scope in read_scopes

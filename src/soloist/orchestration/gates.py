@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from soloist.control import overrides
+from soloist.control.playbooks import Playbook
 from soloist.control.registry import Registry
 from soloist.errors import InvalidState, NotFound
 from soloist.orchestration import compensation, runs
@@ -36,9 +38,11 @@ class Edit:
 
 
 def _apply_edits(tx: Transaction, approval: ApprovalRow, edits: Sequence[Edit], actor: str,
-                 note: str | None, now: float) -> None:
+                 note: str | None, now: float, playbook: Playbook) -> None:
     """Write the edits and, for each, an ``approval.override`` event holding the intent as
-    it was and as it now is: what the person changed is kept beside what was proposed."""
+    it was and as it now is: what the person changed is kept beside what was proposed,
+    with the agent steps whose drafts it corrects (its ``sources``)."""
+    sources = overrides.sources(playbook, approval.step_id)
     staged = {i.idx: i for i in tx.intents.for_step(approval.run_id, approval.step_id)
               if i.status == IntentStatus.STAGED}
     for edit in edits:
@@ -52,7 +56,7 @@ def _apply_edits(tx: Transaction, approval: ApprovalRow, edits: Sequence[Edit], 
         tx.events.append(NewEvent("approval.override", {
             "approval": approval.id, "idx": edit.idx, "tool": intent.tool,
             "key": intent.idempotency_key, "before": intent.args, "after": edit.args,
-            "reason": note,
+            "reason": note, "playbook": playbook.name, "sources": sources,
         }, run_id=approval.run_id, step_id=approval.step_id, actor=actor, ts=now))
 
 
@@ -113,7 +117,10 @@ class Gates:
             if approval.reason != "gate":
                 raise InvalidState(f"approval {approval.id} is not a gate before intents go "
                                    "out; only those can be edited")
-            _apply_edits(tx, approval, edits, actor, note, now)
+            run = tx.runs.get(approval.run_id)
+            assert run is not None
+            _apply_edits(tx, approval, edits, actor, note, now,
+                         self.registry.playbook(run.playbook, run.playbook_version))
         _record(tx, approval, "approved", actor, note, now)
         if approval.reason == compensation.REASON:
             self._retry_compensation(tx, approval, pk, actor, note, now)

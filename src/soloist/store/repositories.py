@@ -449,6 +449,11 @@ class SqlEvents:
         params = {"after": after_seq, "limit": limit}
         return [_event(r) for r in self.conn.fetch(self.q.scan_events, params)]
 
+    def of_kind(self, kind: str, *, before_seq: int | None = None,
+                limit: int = 100) -> builtins.list[EventRow]:
+        params = {"kind": kind, "before": before_seq, "limit": limit}
+        return [_event(r) for r in self.conn.fetch(self.q.events_of_kind, params)]
+
     def head(self) -> ChainHead | None:
         rows = self.conn.fetch(self.q.chain_head)
         return ChainHead(int(rows[0]["seq"]), str(rows[0]["hash"])) if rows else None

@@ -254,10 +254,14 @@ class Workspace:
             section = EmbeddingsSection()
         return embedder_from_config(section, resolve_secret=self.secrets.get)
 
-    def working_context(self, agent: Agent, task: str, run_id: str) -> WorkingContext:
-        """What an agent step sees from memory, under ``[memory] context_tokens``."""
+    def working_context(self, agent: Agent, task: str, run_id: str,
+                        playbook: str | None = None, step: str | None = None
+                        ) -> WorkingContext:
+        """What an agent step sees from memory, under ``[memory] context_tokens``, with
+        the step's recent overrides (``[memory] override_examples``) as examples."""
         from soloist.execution.llm.base import ChatRequest, Message
         from soloist.memory.context import build as build_context
+        from soloist.workspace import overrides
 
         budget = self.settings.memory.context_tokens
 
@@ -272,7 +276,20 @@ class Workspace:
         return build_context(instructions=agent.instructions, task=task, budget=budget,
                              memory=self.memory, documents=self.documents,
                              read_scopes=agent.memory.read, store=self.store, run_id=run_id,
-                             summarise=summarise if self.llm.providers else None)
+                             summarise=summarise if self.llm.providers else None,
+                             overrides=overrides.examples(
+                                 self.store, playbook=playbook, step=step, agent=agent.name,
+                                 limit=self.settings.memory.override_examples)
+                             if playbook is not None and step is not None else ())
+
+    def overrides(self, agent: str | None = None, playbook: str | None = None,
+                  step: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """A person's edits of drafts at gates, newest first: each with its before and
+        after, the reason, and the agent steps whose drafts it corrects."""
+        from soloist.workspace import overrides
+
+        return overrides.listed(self.store, agent=agent, playbook=playbook, step=step,
+                                limit=limit)
 
     def llm_cache_enabled(self) -> bool:
         return self.settings.worker.llm_cache

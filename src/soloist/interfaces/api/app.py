@@ -15,6 +15,7 @@ from soloist.interfaces.api import (
     approvals,
     errors,
     memory,
+    overrides,
     registry,
     runs,
     schemas,
@@ -46,7 +47,7 @@ def create_app(ws: Workspace) -> FastAPI:
     app.state.ws = ws
     app.state.throttle = Throttle()
     errors.install(app)
-    for module in (runs, approvals, registry, memory, system, session):
+    for module in (runs, approvals, overrides, registry, memory, system, session):
         app.include_router(module.router)
     _mount_mcp(app, ws)
     install_dashboard(app)

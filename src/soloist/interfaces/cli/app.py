@@ -268,7 +268,7 @@ def demo(directory: Annotated[Path | None, typer.Argument(
 
 
 def _register_more() -> None:
-    from soloist.interfaces.cli import approvals, definitions, hooks, mcp, runs
+    from soloist.interfaces.cli import approvals, definitions, hooks, mcp, overrides, runs
     from soloist.interfaces.cli.audit import audit_app
     from soloist.interfaces.cli.clock import clock_app
     from soloist.interfaces.cli.connectors import connectors_app
@@ -280,6 +280,7 @@ def _register_more() -> None:
     definitions.register(app)
     runs.register(app)
     approvals.register(app)
+    overrides.register(app)
     hooks.register(app)
     app.command("mcp")(mcp.serve)
     app.add_typer(secret_app, name="secret")

@@ -51,8 +51,13 @@ def show(run_id: str,
     with open_workspace(workspace) as ws:
         detail = ws.show(run_id)
         ws_costs = ws.costs(run_id)
+        # Steps whose agent's work was done by its deterministic fallback (README:
+        # "Agents, models and tools"): said beside their state.
+        fell_back = {e.step_id: e.data for e in ws.log(run_id=run_id, limit=100_000)
+                     if e.kind == "agent.fallback"}
     if as_json:
-        render.print_json({**render.to_jsonable(detail), "costs": ws_costs})
+        render.print_json({**render.to_jsonable(detail), "costs": ws_costs,
+                           "fallbacks": fell_back})
         return
     run = detail.run
     con = render.console()
@@ -71,7 +76,8 @@ def show(run_id: str,
     for s in detail.steps:
         steps.add_row(
             s.step_id,
-            render.state(s.state),
+            render.line(render.state(s.state), " (fallback)") if s.step_id in fell_back
+            else render.state(s.state),
             str(s.attempt),
             render.when(s.started_at),
             render.duration(s.started_at, s.finished_at),
@@ -180,6 +186,10 @@ def show_step(run_id: str, step_id: str, workspace: Any, as_json: bool) -> None:
                           f"{item['tokens']:>6} tokens")
             for item in e.data["left_out"]:
                 con.print(f"    left out     {render.plain(item['ref'])}")
+        elif e.kind == "agent.fallback":
+            con.print(render.line(render.styled("fallback", "bold yellow"), " ",
+                                  str(e.data.get("fallback")), " did the work of agent ",
+                                  str(e.data.get("agent")), ": ", str(e.data.get("reason"))))
         else:
             con.print(f"{e.seq:>6} {render.when(e.ts)} {render.plain(e.kind):<18} "
                       f"{render.plain(e.data)} [{render.plain(e.actor)}]")

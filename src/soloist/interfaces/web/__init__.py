@@ -18,6 +18,7 @@ def install(app: FastAPI) -> None:
         home,
         memory,
         metrics,
+        overrides,
         pages,
         registry,
         run,
@@ -25,6 +26,6 @@ def install(app: FastAPI) -> None:
     )
 
     app.state.web_templates = pages.environment()
-    for module in (home, runs, run, approvals, memory, registry, metrics):
+    for module in (home, runs, run, approvals, overrides, memory, registry, metrics):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

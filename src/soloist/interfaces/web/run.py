@@ -26,7 +26,7 @@ LOG_PAGE = 100
 #: events that show what an agent saw and did, drawn in full on the run's page
 AGENT_EVENTS = ("context.built", "tool.call", "policy.decision", "tool.staged",
                 "tool.refused", "agent.output", "agent.verdict", "agent.invalid_output",
-                "llm.call")
+                "llm.call", "agent.fallback")
 ENDED = ("done", "failed", "cancelled")
 
 

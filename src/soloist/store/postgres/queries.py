@@ -316,6 +316,12 @@ ORDER BY seq LIMIT %(limit)s
 """
 scan_events = "SELECT * FROM events WHERE seq > %(after)s ORDER BY seq LIMIT %(limit)s"
 
+events_of_kind = """
+SELECT * FROM events
+WHERE kind = %(kind)s AND (%(before)s::bigint IS NULL OR seq < %(before)s)
+ORDER BY seq DESC LIMIT %(limit)s
+"""
+
 latest_definition = """
 SELECT * FROM definitions WHERE kind = %(kind)s AND name = %(name)s
 ORDER BY version DESC LIMIT 1

@@ -259,6 +259,12 @@ ORDER BY seq LIMIT :limit
 """
 scan_events = "SELECT * FROM events WHERE seq > :after ORDER BY seq LIMIT :limit"
 
+events_of_kind = """
+SELECT * FROM events
+WHERE kind = :kind AND (:before IS NULL OR seq < :before)
+ORDER BY seq DESC LIMIT :limit
+"""
+
 latest_definition = """
 SELECT * FROM definitions WHERE kind = :kind AND name = :name ORDER BY version DESC LIMIT 1
 """

@@ -458,7 +458,7 @@ def plan_milestones(ctx: StepContext, brief: dict[str, Any]) -> dict[str, Any]:
     each = round(float(budget) / len(scope), 2)
     milestones = [{"n": n, "title": f"Milestone {n}: {item}",
                    "due": (today + dt.timedelta(days=span * n // len(scope))).isoformat(),
-                   "amount_eur": each, "amount_cents": int(round(each * 100))}
+                   "amount_eur": each, "amount_cents": round(each * 100)}
                   for n, item in enumerate(scope, 1)]
     table = [f"# {client['company']}: milestones", "",
              "| # | milestone | due | amount (EUR) |", "|---|---|---|---|",
