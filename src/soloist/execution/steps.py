@@ -27,6 +27,7 @@ from soloist.errors import AgentFailed, DeterministicError, SemanticError, class
 from soloist.execution.agent_loop import AgentStep, Router, run_agent
 from soloist.execution.context import Intent, StepContext, ToolCall, idempotency_key
 from soloist.execution.llm.guard import Budgets, CallGuard
+from soloist.execution.memory_view import MemoryViews
 from soloist.execution.tools.base import Tool, ToolRegistry, import_problem
 from soloist.memory.context import WorkingContext
 from soloist.store.base import IntentRow, LLMCallRow, NewEvent, StepRow
@@ -140,8 +141,10 @@ class StepRunner:
                  guard: CallGuard | None = None,
                  budgets: Callable[[str], Budgets] | None = None,
                  context: ContextBuilder | None = None,
-                 modules: WorkspaceModules | None = None) -> None:
+                 modules: WorkspaceModules | None = None,
+                 memory: MemoryViews | None = None) -> None:
         self.tools = tools
+        self.memory = memory
         self.workspace = workspace
         self.modules = modules or WorkspaceModules(Path(workspace))
         self.agents = agents
@@ -186,7 +189,9 @@ class StepRunner:
         row = job.row
         ctx = StepContext(row.run_id, row.step_id, row.attempt, job.inputs,
                           context["steps"], row.playbook, row.guidance,
-                          admit=self.admit_intent)
+                          admit=self.admit_intent,
+                          memory=None if self.memory is None else self.memory(row.run_id,
+                                                                              job.run.pins))
         if step.kind == StepKind.GATE:
             return Produced()
         if step.kind == StepKind.AGENT:

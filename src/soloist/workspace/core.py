@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from soloist.execution.llm.config import LLMConfig
     from soloist.execution.llm.guard import Budgets, CallGuard
     from soloist.execution.llm.router import ConfiguredRouter
+    from soloist.execution.memory_view import MemoryView
     from soloist.execution.steps import StepRunner
     from soloist.execution.tools.base import ToolRegistry
     from soloist.execution.tools.mcp import MCPClient
@@ -50,7 +51,7 @@ if TYPE_CHECKING:
     from soloist.integrations.registry import Connectors, ConnectorStatus
     from soloist.memory.anchors import Anchor
     from soloist.memory.context import WorkingContext
-    from soloist.memory.documents import Documents
+    from soloist.memory.documents import Documents, DocumentWrite
     from soloist.memory.embeddings import Embedder
     from soloist.memory.episodic import VerifyReport
     from soloist.memory.facts import Cause, Explanation, FactWrite, Memory
@@ -215,7 +216,8 @@ class Workspace:
         return StepRunner(self.tools, str(self.root), agents=self.registry.agent,
                           router=self.router, policies=self.registry.policies,
                           guard=self.guard, budgets=self.budgets,
-                          context=self.working_context, modules=self.modules)
+                          context=self.working_context, modules=self.modules,
+                          memory=self.memory_view)
 
     def __enter__(self) -> Workspace:
         return self
@@ -320,8 +322,10 @@ class Workspace:
         tools = ToolNames(frozenset(self.tools.tools), frozenset(servers), {
             spec.name: spec.compensate.tool for spec in self.tools.tools.values()
             if spec.compensate is not None})
+        from soloist.workspace.memory_access import seeder
+
         return self.registry.deploy(self.root, self.actor(actor), tools, self.modules,
-                                    self._connector_problems())
+                                    self._connector_problems(), seeder(self))
 
     def _connector_problems(self) -> list[str]:
         """The secrets soloist.toml's connectors refer to that are not set."""
@@ -584,15 +588,20 @@ class Workspace:
 
     def put_fact(self, namespace: str, subject: str, key: str, value: Any, reason: str, *,
                  actor: str | None = None, run_id: str | None = None,
-                 step_id: str | None = None, once: str | None = None) -> FactWrite:
-        """A new version of the fact, caused by ``actor`` (and the run step that wrote it).
+                 step_id: str | None = None, once: str | None = None,
+                 sources: Sequence[Any] | None = None) -> FactWrite:
+        """A new version of the fact, caused by ``actor`` (and the run step that wrote it),
+        drawn from ``sources`` (references kept with it: its provenance).
 
         ``once``, an idempotency key, makes the write happen once: the reason carries the
         key, and a second call with it returns the first version, replayed.
         """
+        from soloist.workspace.memory_access import checked_sources
+
+        found = checked_sources(sources)
         return self._write_fact(namespace, subject, key, reason, actor, run_id, step_id, once,
                                 lambda cause: self.memory.put(namespace, subject, key, value,
-                                                              cause))
+                                                              cause, sources=found))
 
     def forget_fact(self, namespace: str, subject: str, key: str, reason: str, *,
                     actor: str | None = None, run_id: str | None = None,
@@ -659,6 +668,32 @@ class Workspace:
                  as_of: float | None = None) -> DocumentRow:
         """A document's newest version, its ``version``, or the one newest at ``as_of``."""
         return self.documents.get(namespace, key, version=version, as_of=as_of)
+
+    def write_document(self, namespace: str, key: str, text: str, reason: str, *,
+                       metadata: Mapping[str, Any] | None = None,
+                       sources: Sequence[Any] | None = None, actor: str | None = None,
+                       run_id: str | None = None, step_id: str | None = None,
+                       once: str | None = None) -> DocumentWrite:
+        """A new version of a document; ``sources`` (its provenance) is kept in its
+        metadata. ``once``, an idempotency key, makes the write happen once."""
+        from soloist.workspace.memory_access import write_document
+
+        return write_document(self, namespace, key, text, reason, metadata=metadata,
+                              sources=sources, actor=actor, run_id=run_id, step_id=step_id,
+                              once=once)
+
+    def run_document(self, namespace: str, key: str, run_id: str | None = None
+                     ) -> DocumentRow:
+        """A document as run ``run_id`` reads it: the version it pinned, else the newest."""
+        from soloist.workspace.memory_access import run_document
+
+        return run_document(self, namespace, key, run_id)
+
+    def memory_view(self, run_id: str, pins: Mapping[str, Any] | None) -> MemoryView:
+        """What a python step of run ``run_id`` reads from memory (``ctx.memory``)."""
+        from soloist.workspace.memory_access import RunMemory
+
+        return RunMemory(self, pins)
 
     def document_history(self, namespace: str, key: str) -> list[DocumentRow]:
         """Every version of a document, oldest first, with who wrote it and why."""

@@ -74,7 +74,19 @@ SELECT d.kind, d.name, d.version, d.deployed_at, d.deployed_by,
 FROM definitions d
 WHERE d.deployed_at >= %(since)s
   AND (%(playbook)s::text IS NULL OR (d.kind = 'playbook' AND d.name = %(playbook)s))
-ORDER BY d.deployed_at, d.kind, d.name, d.version
+UNION ALL
+SELECT 'document', m.namespace || '/' || m.doc_key, m.version, m.created_at, m.actor, (
+           SELECT min(r.finished_at) FROM runs r
+           WHERE r.state = 'done' AND r.created_at >= m.created_at
+             AND (r.pins::jsonb -> 'documents' ->> (m.namespace || '/' || m.doc_key))
+                 = m.version::text)
+FROM documents m
+WHERE m.created_at >= %(since)s AND %(playbook)s::text IS NULL
+  AND m.reason LIKE 'deployed from memory/%%'
+  AND EXISTS (SELECT 1 FROM definitions p,
+                     jsonb_array_elements_text(coalesce(p.body::jsonb -> 'memory', '[]')) n
+              WHERE p.kind = 'playbook' AND n = m.namespace || '/' || m.doc_key)
+ORDER BY 4, 1, 2, 3
 """
 _DAY = "floor(r.created_at / 86400)::bigint"
 measure_daily_runs = f"""

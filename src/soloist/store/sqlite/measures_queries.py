@@ -74,7 +74,17 @@ SELECT d.kind, d.name, d.version, d.deployed_at, d.deployed_by,
 FROM definitions d
 WHERE d.deployed_at >= :since
   AND (:playbook IS NULL OR (d.kind = 'playbook' AND d.name = :playbook))
-ORDER BY d.deployed_at, d.kind, d.name, d.version
+UNION ALL
+SELECT 'document', m.namespace || '/' || m.doc_key, m.version, m.created_at, m.actor, (
+           SELECT min(r.finished_at) FROM runs r
+           WHERE r.state = 'done' AND r.created_at >= m.created_at
+             AND json_extract(r.pins, '$.documents."' || m.namespace || '/' || m.doc_key
+                              || '"') = m.version)
+FROM documents m
+WHERE m.created_at >= :since AND :playbook IS NULL AND m.reason LIKE 'deployed from memory/%'
+  AND EXISTS (SELECT 1 FROM definitions p, json_each(p.body, '$.memory') n
+              WHERE p.kind = 'playbook' AND n.value = m.namespace || '/' || m.doc_key)
+ORDER BY 4, 1, 2, 3
 """
 _DAY = "CAST(r.created_at / 86400 AS INTEGER)"
 measure_daily_runs = f"""
