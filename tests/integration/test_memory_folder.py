@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 from support.workspaces import write_workspace
+from typer.testing import CliRunner
 
 from soloist.errors import DefinitionError
 from soloist.execution.context import ToolCall
 from soloist.execution.costs import Price
 from soloist.execution.llm.router import FixedRouter
+from soloist.interfaces.cli.memory import memory_app
 from soloist.testing.llm import ScriptedProvider, reply, tool_call
 from soloist.workspace import Workspace
 
@@ -67,6 +69,13 @@ sprint:
 audit:
   day_rate: 700
 """
+
+
+def cli(ws: Workspace, *args: str) -> str:
+    result = CliRunner().invoke(memory_app, [*args, "-w", str(ws.root)], env={
+        "SOLOIST_DATABASE_URL": ws.settings.database_url, "COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    return result.output
 
 
 def memory_folder(root: Path) -> None:
@@ -161,7 +170,14 @@ def test_a_run_reads_the_document_version_it_pinned(ws: Workspace) -> None:
     assert v1["first_done_at"] == ws.get_run(before).finished_at
     # A document no playbook pins is no change to wait for.
     assert ("document", "portfolio/fintech-app", 1) not in changes
-    assert all(c["kind"] != "document" for c in ws.metrics(playbook="qualify")["changes"])
+    assert v2["pinned_by"] == "qualify"
+    # Per playbook, the documents it names are its changes too.
+    mine = ws.metrics(playbook="qualify")
+    assert ("document", "playbooks/discovery-script", 2) in {
+        (c["kind"], c["name"], c["version"]) for c in mine["changes"]}
+    assert all(c["kind"] != "document" for c in ws.metrics(playbook="brief")["changes"])
+    [qualify] = [p for p in ws.metrics()["by_playbook"] if p["playbook"] == "qualify"]
+    assert qualify["change_lead_time_s"] is not None
 
 
 def test_memory_write_keeps_its_sources_and_a_replayed_dispatch_writes_once(
@@ -178,6 +194,10 @@ def test_memory_write_keeps_its_sources_and_a_replayed_dispatch_writes_once(
     assert budget.value == 12000 and budget.sources == [email]
     [why] = ws.why("projects/acme", "acme", "budget")
     assert why.version.sources == [email]
+    shown = cli(ws, "why", "projects/acme", "acme", "budget")
+    assert "from email message_id=<answers-1@client.example> event=7" in shown
+    shown = cli(ws, "document", "projects/acme", "brief", "--history")
+    assert "email message_id=<answers-1" in shown
 
     write, put = ws.show(run_id).intents
     for intent in (write, put):  # a dispatch cut short and done again replays
