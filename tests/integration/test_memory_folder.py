@@ -4,6 +4,7 @@ reason, a run reads the document versions it pinned, writes carry their sources.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -207,6 +208,19 @@ def test_memory_write_keeps_its_sources_and_a_replayed_dispatch_writes_once(
         assert again == {"version": 1, "replayed": True}
     assert len(ws.document_history("projects/acme", "brief")) == 1
     assert len(ws.fact_history("projects/acme", "acme", "budget")) == 1
+
+    # Exported and imported again, a fact keeps its sources.
+    lines = [json.loads(line) for line in ws.export_memory("projects/*")]
+    [exported] = [r for r in lines if r["type"] == "fact"]
+    assert exported["sources"] == [email]
+    dump = ws.root / "dump.jsonl"
+    dump.write_text("\n".join(json.dumps(r) for r in lines) + "\n")
+    assert ws.import_memory(dump) == {"facts": 1, "documents": 1}
+    assert ws.fact_history("projects/acme", "acme", "budget")[-1].sources == [email]
+    dump.write_text('{"namespace": "n", "subject": "s", "key": "k", "value": 1, '
+                    '"sources": "an email"}\n')
+    with pytest.raises(DefinitionError, match="sources must be a list"):
+        ws.import_memory(dump)
 
 
 def test_a_bad_memory_file_fails_the_deploy_and_nothing_is_deployed(ws: Workspace) -> None:
