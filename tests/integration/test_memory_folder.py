@@ -136,6 +136,24 @@ def test_deploy_seeds_memory_and_only_what_changed(ws: Workspace) -> None:
     assert ws.get_fact("services", "sprint", "day_rate").value == 950  # type: ignore[union-attr]
 
 
+def test_soloist_deploy_prints_the_memory_it_deployed(ws: Workspace) -> None:
+    import typer
+
+    from soloist.interfaces.cli import definitions
+
+    app = typer.Typer()
+    definitions.register(app)
+    env = {"SOLOIST_DATABASE_URL": ws.settings.database_url}
+    first = CliRunner().invoke(app, ["deploy", "-w", str(ws.root)], env=env)
+    assert first.exit_code == 0, first.output
+    assert "deployed  memory portfolio/fintech-app v1" in first.output
+    assert "deployed  fact services/sprint/day_rate v1" in first.output
+    (ws.root / "memory/services/rates.yaml").write_text("sprint:\n  day_rate: [900\n")
+    bad = CliRunner().invoke(app, ["deploy", "-w", str(ws.root)], env=env)
+    assert bad.exit_code == 1
+    assert "error: memory/services/rates.yaml:3:1: YAML syntax" in bad.output
+
+
 def test_a_version_written_since_the_deploy_is_kept_until_the_file_changes(
         ws: Workspace) -> None:
     ws.deploy()
@@ -179,6 +197,18 @@ def test_a_run_reads_the_document_version_it_pinned(ws: Workspace) -> None:
     assert all(c["kind"] != "document" for c in ws.metrics(playbook="brief")["changes"])
     [qualify] = [p for p in ws.metrics()["by_playbook"] if p["playbook"] == "qualify"]
     assert qualify["change_lead_time_s"] is not None
+
+
+def test_a_playbook_written_in_python_pins_its_documents_alike(ws: Workspace) -> None:
+    (ws.root / "playbooks" / "pyqualify.py").write_text(
+        "from soloist import Playbook\n\n"
+        "QUALIFY = Playbook(name='pyqualify', memory=['playbooks/discovery-script'],\n"
+        "                   steps=[{'id': 'questions', 'python': 'tasks:questions'}])\n")
+    ws.deploy()
+    run_id = ws.start("pyqualify")
+    assert ws.get_run(run_id).pins["documents"] == {"playbooks/discovery-script": 1}
+    ws.worker().run(until_idle=True)
+    assert ws.show(run_id).steps[0].output["version"] == 1
 
 
 def test_memory_write_keeps_its_sources_and_a_replayed_dispatch_writes_once(
