@@ -42,7 +42,6 @@ if TYPE_CHECKING:
     from soloist.execution.llm.config import LLMConfig
     from soloist.execution.llm.guard import Budgets, CallGuard
     from soloist.execution.llm.router import ConfiguredRouter
-    from soloist.execution.memory_view import MemoryView
     from soloist.execution.steps import StepRunner
     from soloist.execution.tools.base import ToolRegistry
     from soloist.execution.tools.mcp import MCPClient
@@ -212,12 +211,13 @@ class Workspace:
     @cached_property
     def runner(self) -> StepRunner:
         from soloist.execution.steps import StepRunner
+        from soloist.workspace.memory_access import RunMemory
 
         return StepRunner(self.tools, str(self.root), agents=self.registry.agent,
                           router=self.router, policies=self.registry.policies,
                           guard=self.guard, budgets=self.budgets,
                           context=self.working_context, modules=self.modules,
-                          memory=self.memory_view)
+                          memory=lambda run_id, pins: RunMemory(self, pins))
 
     def __enter__(self) -> Workspace:
         return self
@@ -317,13 +317,12 @@ class Workspace:
         # What runs will find: the registered tools, and the MCP servers whose tools are
         # only listed once a worker starts them.
         from soloist.control.checks import ToolNames
+        from soloist.workspace.memory_access import seeder
 
         servers = self.settings.mcp.servers
         tools = ToolNames(frozenset(self.tools.tools), frozenset(servers), {
             spec.name: spec.compensate.tool for spec in self.tools.tools.values()
             if spec.compensate is not None})
-        from soloist.workspace.memory_access import seeder
-
         return self.registry.deploy(self.root, self.actor(actor), tools, self.modules,
                                     self._connector_problems(), seeder(self))
 
@@ -669,18 +668,13 @@ class Workspace:
         """A document's newest version, its ``version``, or the one newest at ``as_of``."""
         return self.documents.get(namespace, key, version=version, as_of=as_of)
 
-    def write_document(self, namespace: str, key: str, text: str, reason: str, *,
-                       metadata: Mapping[str, Any] | None = None,
-                       sources: Sequence[Any] | None = None, actor: str | None = None,
-                       run_id: str | None = None, step_id: str | None = None,
-                       once: str | None = None) -> DocumentWrite:
-        """A new version of a document; ``sources`` (its provenance) is kept in its
-        metadata. ``once``, an idempotency key, makes the write happen once."""
+    def write_document(self, namespace: str, key: str, text: str, reason: str,
+                       **caused: Any) -> DocumentWrite:
+        """A new version of a document (see memory_access.write_document: ``metadata``,
+        ``sources``, ``actor``, ``run_id``, ``step_id``, ``once``)."""
         from soloist.workspace.memory_access import write_document
 
-        return write_document(self, namespace, key, text, reason, metadata=metadata,
-                              sources=sources, actor=actor, run_id=run_id, step_id=step_id,
-                              once=once)
+        return write_document(self, namespace, key, text, reason, **caused)
 
     def run_document(self, namespace: str, key: str, run_id: str | None = None
                      ) -> DocumentRow:
@@ -688,12 +682,6 @@ class Workspace:
         from soloist.workspace.memory_access import run_document
 
         return run_document(self, namespace, key, run_id)
-
-    def memory_view(self, run_id: str, pins: Mapping[str, Any] | None) -> MemoryView:
-        """What a python step of run ``run_id`` reads from memory (``ctx.memory``)."""
-        from soloist.workspace.memory_access import RunMemory
-
-        return RunMemory(self, pins)
 
     def document_history(self, namespace: str, key: str) -> list[DocumentRow]:
         """Every version of a document, oldest first, with who wrote it and why."""

@@ -86,9 +86,10 @@ def checked_sources(sources: Sequence[Any] | None) -> list[dict[str, Any]]:
 
 
 def write_document(ws: Workspace, namespace: str, key: str, text: str, reason: str, *,
-                   metadata: Mapping[str, Any] | None, sources: Sequence[Any] | None,
-                   actor: str | None, run_id: str | None, step_id: str | None,
-                   once: str | None) -> DocumentWrite:
+                   metadata: Mapping[str, Any] | None = None,
+                   sources: Sequence[Any] | None = None, actor: str | None = None,
+                   run_id: str | None = None, step_id: str | None = None,
+                   once: str | None = None) -> DocumentWrite:
     """A new version of a document, with its provenance in its metadata's ``sources``.
 
     ``once``, an idempotency key, makes the write happen once: the reason carries the key,
