@@ -12,7 +12,7 @@ import pytest
 from support.workspaces import write_workspace
 from typer.testing import CliRunner
 
-from soloist.errors import DefinitionError
+from soloist.errors import DefinitionError, InputError
 from soloist.execution.context import ToolCall
 from soloist.execution.costs import Price
 from soloist.execution.llm.router import FixedRouter
@@ -251,6 +251,17 @@ def test_memory_write_keeps_its_sources_and_a_replayed_dispatch_writes_once(
                     '"sources": "an email"}\n')
     with pytest.raises(DefinitionError, match="sources must be a list"):
         ws.import_memory(dump)
+
+
+def test_sources_are_checked_wherever_they_are_given(ws: Workspace) -> None:
+    with pytest.raises(InputError, match=r"sources\[0\] must be an object with a \"kind\""):
+        ws.write_document("projects/acme", "brief", "text", "why", sources=["an email"])
+    with pytest.raises(InputError, match="sources must be a list"):
+        ws.write_document("projects/acme", "brief", "text", "why",
+                          metadata={"sources": "an email"})
+    with pytest.raises(InputError, match="sources must be a list"):
+        ws.put_fact("projects/acme", "acme", "budget", 1, "why", sources="an email")
+    assert ws.documents.latest() == [] and ws.facts() == []
 
 
 def test_a_bad_memory_file_fails_the_deploy_and_nothing_is_deployed(ws: Workspace) -> None:

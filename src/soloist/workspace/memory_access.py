@@ -107,7 +107,8 @@ def write_document(ws: Workspace, namespace: str, key: str, text: str, reason: s
     if metadata is not None and not isinstance(metadata, Mapping):
         raise InputError("a document's metadata must be an object")
     meta = dict(check_finite(dict(metadata or {}), "the document's metadata"))
-    found = checked_sources(sources)
+    # Provenance given inside the metadata is checked like the argument.
+    found = checked_sources(sources if sources is not None else meta.pop("sources", None))
     if found:
         meta["sources"] = found
     if once is not None:
