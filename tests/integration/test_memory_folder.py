@@ -181,20 +181,20 @@ def test_a_run_reads_the_document_version_it_pinned(ws: Workspace) -> None:
 
     # The deploy of v2 is a change; the first run done on it ends its lead time.
     changes = {(c["kind"], c["name"], c["version"]): c for c in ws.metrics()["changes"]}
-    v1 = changes[("document", "playbooks/discovery-script", 1)]
-    v2 = changes[("document", "playbooks/discovery-script", 2)]
+    v1 = changes[("memory", "playbooks/discovery-script", 1)]
+    v2 = changes[("memory", "playbooks/discovery-script", 2)]
     finished = ws.get_run(after).finished_at
     assert finished is not None and v2["first_done_at"] == finished
     assert v2["lead_time_s"] == pytest.approx(finished - v2["deployed_at"])
     assert v1["first_done_at"] == ws.get_run(before).finished_at
     # A document no playbook pins is no change to wait for.
-    assert ("document", "portfolio/fintech-app", 1) not in changes
+    assert ("memory", "portfolio/fintech-app", 1) not in changes
     assert v2["pinned_by"] == "qualify"
     # Per playbook, the documents it names are its changes too.
     mine = ws.metrics(playbook="qualify")
-    assert ("document", "playbooks/discovery-script", 2) in {
+    assert ("memory", "playbooks/discovery-script", 2) in {
         (c["kind"], c["name"], c["version"]) for c in mine["changes"]}
-    assert all(c["kind"] != "document" for c in ws.metrics(playbook="brief")["changes"])
+    assert all(c["kind"] != "memory" for c in ws.metrics(playbook="brief")["changes"])
     [qualify] = [p for p in ws.metrics()["by_playbook"] if p["playbook"] == "qualify"]
     assert qualify["change_lead_time_s"] is not None
 

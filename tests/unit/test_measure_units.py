@@ -79,7 +79,7 @@ def test_a_deployed_memory_document_is_a_change_of_the_playbooks_that_name_it() 
         runs=[{"playbook": "qualify", "state": "done", "n": 1},
               {"playbook": "other", "state": "done", "n": 1}],
         costs=[], interventions=[], recoveries=[],
-        changes=[{"kind": "document", "name": "playbooks/discovery-script", "version": 2,
+        changes=[{"kind": "memory", "name": "playbooks/discovery-script", "version": 2,
                   "deployed_at": 100.0, "deployed_by": "person:x", "first_done_at": 160.0,
                   "pinned_by": "qualify,intake"},
                  {"kind": "playbook", "name": "other", "version": 1, "deployed_at": 50.0,

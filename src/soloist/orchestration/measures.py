@@ -47,12 +47,12 @@ or of one; each measure counts those runs and what happened to them, whenever it
 5. **Change lead time**: for each definition version deployed in the window (a playbook,
    an agent or the policies; a rollback deploys a new version) and each version of a
    memory document that a deploy wrote from ``memory/`` and that a playbook names in its
-   ``memory:`` (kind ``document``), the time from its deploy to the first completion
-   (``done``) of a run on it: a run of that playbook version; a run that pinned that
-   agent or document version; for the policies, which apply at once, a run created after
-   the deploy. Reported per change, with the mean and the latest (the newest deploy that
-   has a completed run). Per playbook (``playbook=``), that playbook's own versions and
-   the documents it names count.
+   ``memory:`` (kind ``memory``, as a deploy lists it), the time from its deploy to the
+   first completion (``done``) of a run on it: a run of that playbook version; a run that
+   pinned that agent or document version; for the policies, which apply at once, a run
+   created after the deploy. Reported per change, with the mean and the latest (the
+   newest deploy that has a completed run). Per playbook (``playbook=``), that playbook's
+   own versions and the documents it names count.
 """
 
 from __future__ import annotations
@@ -95,12 +95,12 @@ def recovery_times(rows: Iterable[dict[str, Any]]) -> list[float]:
 
 
 def is_change_of(change: dict[str, Any], playbook: str) -> bool:
-    """Whether a change is one of ``playbook``'s: its own version, or a document it names
-    (``pinned_by``: the playbooks that name it, comma-separated)."""
+    """Whether a change is one of ``playbook``'s: its own version, or a memory document it
+    names (``pinned_by``: the playbooks that name it, comma-separated)."""
     if change["kind"] == "playbook":
         return bool(change["name"] == playbook)
     pinners = change.get("pinned_by")
-    return change["kind"] == "document" and isinstance(pinners, str) and (
+    return change["kind"] == "memory" and isinstance(pinners, str) and (
         playbook in pinners.split(","))
 
 

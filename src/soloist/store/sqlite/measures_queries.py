@@ -76,7 +76,7 @@ WHERE d.deployed_at >= :since
   AND (:playbook IS NULL OR (d.kind = 'playbook' AND d.name = :playbook))
 UNION ALL
 SELECT * FROM (
-    SELECT 'document' AS kind, m.namespace || '/' || m.doc_key AS name, m.version,
+    SELECT 'memory' AS kind, m.namespace || '/' || m.doc_key AS name, m.version,
            m.created_at AS deployed_at, m.actor AS deployed_by, (
                SELECT min(r.finished_at) FROM runs r
                WHERE r.state = 'done' AND r.created_at >= m.created_at
