@@ -139,3 +139,15 @@ def test_a_rolled_back_append_leaves_no_version(store: Store) -> None:
     with store.read() as tx:
         assert [r.version for r in tx.facts.history("crm", "ada", "plan")] == [1]
     assert append(store, fact("plan", "max")) == [2]
+
+
+def test_a_facts_sources_are_kept_with_its_version(store: Store) -> None:
+    email = {"kind": "email", "message_id": "<a@b.example>", "event": 12}
+    with_sources = fact("budget", 12000, namespace="projects/acme", subject="acme")
+    with_sources.sources = [email]
+    append(store, with_sources, fact("budget", 13000, namespace="projects/acme",
+                                     subject="acme"))
+    with store.read() as tx:
+        first, second = tx.facts.history("projects/acme", "acme", "budget")
+        [latest] = tx.facts.latest("projects/%", "acme", 10)
+    assert (first.sources, second.sources, latest.sources) == ([email], None, None)

@@ -74,6 +74,25 @@ def test_the_five_measures_overall_and_per_playbook() -> None:
     assert b["interventions"] == {"cancelled": 1} and b["change_lead_time_s"] is None
 
 
+def test_a_deployed_memory_document_is_a_change_of_the_playbooks_that_name_it() -> None:
+    figures = measures.combine(
+        runs=[{"playbook": "qualify", "state": "done", "n": 1},
+              {"playbook": "other", "state": "done", "n": 1}],
+        costs=[], interventions=[], recoveries=[],
+        changes=[{"kind": "memory", "name": "playbooks/discovery-script", "version": 2,
+                  "deployed_at": 100.0, "deployed_by": "person:x", "first_done_at": 160.0,
+                  "pinned_by": "qualify,intake"},
+                 {"kind": "playbook", "name": "other", "version": 1, "deployed_at": 50.0,
+                  "deployed_by": "person:x", "first_done_at": 70.0, "pinned_by": None}])
+    assert figures["change_lead_time_s"] == 40.0
+    assert figures["latest_change_lead_time_s"] == 60.0  # the document's, deployed last
+    by = {p["playbook"]: p for p in figures["by_playbook"]}  # type: ignore[attr-defined]
+    assert by["qualify"]["change_lead_time_s"] == 60.0
+    assert by["other"]["change_lead_time_s"] == 20.0
+    assert not measures.is_change_of(figures["changes"][0], "intake-2")  # type: ignore[index]
+    assert measures.is_change_of(figures["changes"][0], "intake")  # type: ignore[index]
+
+
 def test_the_series_has_every_day_of_the_window() -> None:
     day = 86400.0
     rows = [{"day": 20001, "runs": 4, "done": 1, "failed": 1, "cancelled": 1,

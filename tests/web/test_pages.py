@@ -300,3 +300,17 @@ def test_long_lists_come_a_page_at_a_time(browser: TestClient, ws: Workspace,
     assert older is not None and "playbook=hello" in older.group(1)
     rest = browser.get("/runs?" + older.group(1).replace("&amp;", "&")).text
     assert started[0] in rest and started[2] not in rest
+
+
+def test_the_memory_browser_shows_what_a_version_was_drawn_from(browser: TestClient,
+                                                                ws: Workspace) -> None:
+    email = {"kind": "email", "message_id": "<b>a@b.example</b>", "event": 12}
+    ws.write_document("projects/acme", "brief", "Budget: 12k.", "from the answers",
+                      sources=[email])
+    ws.put_fact("projects/acme", "acme", "budget", 12000, "from the answers",
+                sources=[email])
+    for path in ("/memory/document?namespace=projects/acme&key=brief",
+                 "/memory/fact?namespace=projects/acme&subject=acme&key=budget"):
+        html = browser.get(path).text
+        assert 'class="sources"' in html and "message_id" in html, path
+        assert "&lt;b&gt;a@b.example&lt;/b&gt;" in html and "<b>a@b" not in html, path

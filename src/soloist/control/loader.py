@@ -149,6 +149,12 @@ def _in_order(problems: list[str]) -> list[str]:
     return sorted(problems, key=key)
 
 
+def parse_yaml(text: str, path: str) -> _Doc:
+    """One YAML file's data and where each key and value starts; its syntax problems are
+    in ``messages()``, and ``report(loc, message)`` adds one at its place."""
+    return _parse(text, path)
+
+
 def load_playbook_text(text: str, path: str) -> Playbook:
     """One playbook from YAML text; ``path`` names the file in problems."""
     return load_text(text, path, Playbook)

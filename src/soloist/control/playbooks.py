@@ -9,6 +9,7 @@ needs the step before it, so a plain list runs in order.
 from __future__ import annotations
 
 import fnmatch
+import re
 from enum import StrEnum
 from functools import cached_property
 from typing import Any, Literal
@@ -28,6 +29,18 @@ class StepKind(StrEnum):
 
 
 NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]*$"
+# One part of a memory namespace or a document's key: what a path under memory/, a CLI
+# argument and a run's pins all carry without quoting.
+MEMORY_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def document_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a memory document as ``namespace/key``, or None."""
+    parts = name.split("/")
+    if len(parts) < 2 or not all(MEMORY_PART.match(p) for p in parts):
+        return (f"{name!r} must name a document as namespace/key (letters, digits, '.', "
+                "'_' and '-' in each part), as memory/namespace/key.md does")
+    return None
 MAX_STEPS = 5000  # far above any playbook a person writes; keeps a deploy and a run bounded
 # Priorities are stored in a 32-bit integer column (PostgreSQL's ``integer``).
 PRIORITY_MIN, PRIORITY_MAX = -(2**31), 2**31 - 1
@@ -229,6 +242,20 @@ class Playbook(Model):
     concurrency: int | None = Field(default=None, ge=1)  # steps of this playbook in flight
     stop_on: list[StopOn] = Field(default_factory=list)  # events that end a run as done
     steps: list[Step] = Field(min_length=1)
+    #: the memory documents (``namespace/key``) its steps read: a run pins their versions
+    memory: list[str] = Field(default_factory=list)
+
+    @field_validator("memory")
+    @classmethod
+    def _document_names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            problem = document_name_problem(name)
+            if problem is not None:
+                raise ValueError(problem)
+        repeated = sorted({name for name in value if value.count(name) > 1})
+        if repeated:
+            raise ValueError(f"document(s) named twice: {', '.join(repeated)}")
+        return value
 
     @field_validator("inputs")
     @classmethod

@@ -16,14 +16,15 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from soloist.control.agents import Agent
 from soloist.control.checks import ToolNames
 from soloist.control.loader import load_definitions
+from soloist.control.memory_files import MemoryFiles, load_memory, split_name, unknown_documents
 from soloist.control.modules import WorkspaceModules
 from soloist.control.playbooks import Playbook
 from soloist.control.policies import Policies
@@ -41,6 +42,20 @@ def digest(body: dict[str, Any]) -> str:
 class DeployReport:
     deployed: list[tuple[str, str, int]] = field(default_factory=list)  # kind, name, version
     unchanged: list[tuple[str, str, int]] = field(default_factory=list)
+
+
+class MemorySeed(Protocol):
+    """The changes of a workspace's ``memory/`` folder, ready to be written in the deploy's
+    transaction (the memory plane makes it: see memory/seed.py)."""
+
+    def write(self, tx: Transaction, actor: str, now: float
+              ) -> tuple[list[tuple[str, str, int]], list[tuple[str, str, int]]]:
+        """Write what changed; (deployed, unchanged) as (kind, name, version)."""
+        ...
+
+
+#: The memory folder's documents and facts -> their seed (embedded before the transaction)
+MemorySeeder = Callable[[MemoryFiles], MemorySeed]
 
 
 @dataclass(frozen=True)
@@ -70,7 +85,10 @@ def _bodies(root: Path, tools: ToolNames | None = None,
     definitions = load_definitions(root, tools, modules)
     out: list[tuple[str, str, dict[str, Any], str | None]] = []
     for name, playbook in sorted(definitions.playbooks.items()):
-        out.append(("playbook", name, playbook.model_dump(mode="json", exclude={"version"}),
+        # A playbook that reads no memory documents keeps the digest it had before
+        # playbooks could name them: an upgrade alone deploys no new versions.
+        excluded = {"version"} if playbook.memory else {"version", "memory"}
+        out.append(("playbook", name, playbook.model_dump(mode="json", exclude=excluded),
                     definitions.sources.get(("playbook", name))))
     for name, agent in sorted(definitions.agents.items()):
         out.append(("agent", name, agent.model_dump(mode="json", exclude={"version"}),
@@ -95,19 +113,28 @@ class Registry:
 
     def deploy(self, root: Path, actor: str, tools: ToolNames | None = None,
                modules: WorkspaceModules | None = None,
-               problems: Sequence[str] = ()) -> DeployReport:
+               problems: Sequence[str] = (),
+               seeder: MemorySeeder | None = None) -> DeployReport:
         """Validate and version the workspace at ``root``; with ``tools``, also check that
         what the playbooks call exists (see :mod:`soloist.control.checks`), importing the
         workspace's Python through ``modules``. ``problems`` found by the caller elsewhere
-        (soloist.toml's connectors) stop the deploy too, listed with the definitions'."""
+        (soloist.toml's connectors) stop the deploy too, listed with the definitions'.
+        ``seeder`` writes the ``memory/`` folder's changes in the same transaction."""
+        memory_problems: list[str] = []
+        files = load_memory(root, memory_problems)
         try:
             bodies = _bodies(root, tools, modules)  # raises before anything is written
         except DefinitionError as exc:
-            if not problems:
-                raise
-            raise DefinitionError([*problems, *exc.problems]) from None
-        if problems:
-            raise DefinitionError(list(problems))
+            raise DefinitionError([*problems, *exc.problems, *memory_problems]) from None
+        memory_problems.extend(unknown_documents(
+            root, [(name, body.get("memory") or [], source)
+                   for kind, name, body, source in bodies if kind == "playbook"],
+            files, self._stored))
+        if problems or memory_problems:
+            raise DefinitionError([*problems, *memory_problems])
+        # Embedding happens here, outside the transaction that writes.
+        seed = seeder(files) if seeder is not None and (files.documents or files.facts) \
+            else None
         report = DeployReport()
         now = time.time()
         with self.store.transaction() as tx:
@@ -124,7 +151,16 @@ class Registry:
                     "kind": kind, "name": name, "version": version, "digest": fingerprint,
                     "source": source}, actor=actor, ts=now))
                 report.deployed.append((kind, name, version))
+            if seed is not None:
+                deployed, unchanged = seed.write(tx, actor, now)
+                report.deployed.extend(deployed)
+                report.unchanged.extend(unchanged)
         return report
+
+    def _stored(self, document: str) -> bool:
+        namespace, key = split_name(document)
+        with self.store.read() as tx:
+            return bool(tx.documents.history(namespace, key))
 
     def rollback(self, kind: str, name: str, to_version: int, actor: str, *,
                  root: Path | None = None, write: bool = False) -> RollbackReport:
@@ -232,10 +268,22 @@ class Registry:
         """The versions a new run of ``playbook`` starts with (and keeps)."""
         agents = sorted({step.agent for step in playbook.steps if step.agent})
         pins: dict[str, Any] = {"agents": {name: self.agent(name).version for name in agents}}
+        if playbook.memory:
+            pins["documents"] = self._document_versions(playbook.memory)
         digest_ = self._digests.get(id(playbook))
         if digest_ is not None:
             pins["playbook_digest"] = digest_
         return pins
+
+    def _document_versions(self, names: Sequence[str]) -> dict[str, int]:
+        """The newest version of each memory document named (one not written yet: none)."""
+        found: dict[str, int] = {}
+        with self.store.read() as tx:
+            for name in names:
+                rows = tx.documents.history(*split_name(name))
+                if rows:
+                    found[name] = rows[-1].version
+        return found
 
     @staticmethod
     def pinned_digest(pins: Any) -> str | None:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from soloist.execution.memory_view import MemoryView
 
 #: (tool, args) -> the args checked against the tool, or a DeterministicError
 Admit = Callable[[str, Mapping[str, Any]], Any]
@@ -56,6 +59,11 @@ class StepContext:
 
             raise DeterministicError("this step cannot call tools")
         return self.reader(tool, dict(args or {}))
+    #: the workspace's folder (a step reading files of the workspace starts there)
+    workspace: str = ""
+    #: memory's reads for this run (None where no memory service is wired); writes are
+    #: staged, as every side effect is
+    memory: MemoryView | None = field(default=None, repr=False, compare=False)
 
     def stage(self, tool: str, args: dict[str, Any], description: str = "") -> Intent:
         """Stage a side effect through ``tool``; returns the intent with its key.

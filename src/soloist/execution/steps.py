@@ -35,6 +35,7 @@ from soloist.execution.agent_loop import AgentStep, Router, run_agent
 from soloist.execution.context import Intent, StepContext, ToolCall, idempotency_key
 from soloist.execution.llm.guard import Budgets, CallGuard
 from soloist.execution.llm.router import Route
+from soloist.execution.memory_view import MemoryView, MemoryViews
 from soloist.execution.tools.base import Tool, ToolRegistry, import_problem
 from soloist.memory.context import WorkingContext
 from soloist.store.base import IntentRow, LLMCallRow, NewEvent, StepRow
@@ -162,8 +163,10 @@ class StepRunner:
                  guard: CallGuard | None = None,
                  budgets: Callable[[str], Budgets] | None = None,
                  context: ContextBuilder | None = None,
-                 modules: WorkspaceModules | None = None) -> None:
+                 modules: WorkspaceModules | None = None,
+                 memory: MemoryViews | None = None) -> None:
         self.tools = tools
+        self.memory = memory
         self.workspace = workspace
         self.modules = modules or WorkspaceModules(Path(workspace))
         self.agents = agents
@@ -212,7 +215,8 @@ class StepRunner:
         ctx = StepContext(row.run_id, row.step_id, row.attempt, job.inputs,
                           context["steps"], row.playbook, row.guidance,
                           admit=self.admit_intent,
-                          reader=lambda tool, args: self._read(row, tool, dict(args), reads))
+                          reader=lambda tool, args: self._read(row, tool, dict(args), reads),
+                          memory=self._memory_of(job), workspace=self.workspace)
         if step.kind == StepKind.GATE:
             return Produced()
         if step.kind == StepKind.AGENT:
@@ -321,10 +325,13 @@ class StepRunner:
             events.append(NewEvent("context.built", {
                 **working.record(), "fallback": step.fallback.python}, row.run_id,
                 row.step_id, actor, time.time()))
+        produced = Produced(events=events, calls=list(calls or []))
         ctx = StepContext(row.run_id, row.step_id, row.attempt, job.inputs, context["steps"],
                           row.playbook, row.guidance, admit=self.admit_intent,
-                          overrides=list(working.overrides) if working is not None else [])
-        produced = Produced(events=events, calls=list(calls or []))
+                          overrides=list(working.overrides) if working is not None else [],
+                          reader=lambda tool, args: self._read(row, tool, dict(args),
+                                                               produced.events),
+                          memory=self._memory_of(job), workspace=self.workspace)
         try:
             args = templating.render(step.fallback.args, context)
             produced.output = resolve_callable(step.fallback.python, self.modules)(ctx, **args)
@@ -376,6 +383,9 @@ class StepRunner:
             error.events = produced.events  # type: ignore[attr-defined]
             error.calls = produced.calls  # type: ignore[attr-defined]
             raise error
+
+    def _memory_of(self, job: StepJob) -> MemoryView | None:
+        return None if self.memory is None else self.memory(job.row.run_id, job.run.pins)
 
     def _read(self, row: StepRow, name: str, args: dict[str, Any],
               log: list[NewEvent]) -> Any:

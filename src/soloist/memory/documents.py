@@ -128,6 +128,25 @@ def _by_kind(turns: Sequence[int], others: Sequence[int], known: dict[int, Chunk
 
 
 @dataclass(frozen=True)
+class DocumentWrite:
+    """A write's version, and whether it was one made earlier for the same idempotency key
+    (a retried dispatch replays it instead of writing again)."""
+
+    row: DocumentRow
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class StagedDocuments:
+    """Documents chunked and embedded, not written yet (:meth:`Documents.stage`)."""
+
+    chunked: list[tuple[str, str, str, dict[str, Any], list[str]]]
+    threads: list[tuple[str, int] | None]
+    vectors: list[list[float]] | None
+    model: str | None
+
+
+@dataclass(frozen=True)
 class SearchHit:
     chunk: ChunkRow
     score: float
@@ -186,32 +205,45 @@ class Documents:
 
     def _write(self, items: Sequence[tuple[str, str, str, dict[str, Any]]],
                cause: Cause) -> list[int]:
+        staged = self.stage(items)
+        with self.store.transaction() as tx:
+            return self.write_staged(tx, staged, cause)
+
+    def stage(self, items: Sequence[tuple[str, str, str, dict[str, Any]]]) -> StagedDocuments:
+        """Chunk and embed ``items`` (namespace, key, text, metadata) before any transaction,
+        for :meth:`write_staged` to write in one (a deploy's, say)."""
         threads = [thread_of(ns, key, meta) for ns, key, _, meta in items]
         chunked = [(ns, key, text, meta, chunk_text(text)) for ns, key, text, meta in items]
         flat = [c for *_, chunks in chunked for c in chunks]
         vectors = self.embedder.embed(flat) if self.embedder is not None and flat else None
         model = self.embedder.name if self.embedder is not None else None
+        return StagedDocuments(chunked, threads, vectors, model)
+
+    def write_staged(self, tx: Transaction, staged: StagedDocuments, cause: Cause
+                     ) -> list[int]:
+        """Write what :meth:`stage` made inside the caller's transaction; the versions."""
+        chunked, threads, vectors, model = (staged.chunked, staged.threads, staged.vectors,
+                                            staged.model)
         now = time.time()
         position = 0
         versions = []
         touched: dict[tuple[str, str], set[int]] = {}
-        with self.store.transaction() as tx:
-            if vectors:
-                self._same_model(tx, len(vectors[0]))
-            for (ns, key, text, meta, chunks), place in zip(chunked, threads, strict=True):
-                blobs = None
-                if vectors is not None:
-                    blobs = [pack(v) for v in vectors[position:position + len(chunks)]]
-                position += len(chunks)
-                thread, order = place or (None, None)
-                versions.append(tx.documents.add(NewDocument(
-                    ns, key, text, meta, chunks, blobs, model,
-                    cause.actor, cause.reason, cause.run_id, cause.step_id, now,
-                    thread, order)))
-                if thread is not None and order is not None:
-                    touched.setdefault((ns, thread), set()).add(order)
-            for (ns, thread), positions in touched.items():
-                self._contexts(tx, ns, thread, positions)
+        if vectors:
+            self._same_model(tx, len(vectors[0]))
+        for (ns, key, text, meta, chunks), place in zip(chunked, threads, strict=True):
+            blobs = None
+            if vectors is not None:
+                blobs = [pack(v) for v in vectors[position:position + len(chunks)]]
+            position += len(chunks)
+            thread, order = place or (None, None)
+            versions.append(tx.documents.add(NewDocument(
+                ns, key, text, meta, chunks, blobs, model,
+                cause.actor, cause.reason, cause.run_id, cause.step_id, now,
+                thread, order)))
+            if thread is not None and order is not None:
+                touched.setdefault((ns, thread), set()).add(order)
+        for (ns, thread), positions in touched.items():
+            self._contexts(tx, ns, thread, positions)
         return versions
 
     @staticmethod

@@ -76,18 +76,21 @@ class Memory:
     # -- writes ------------------------------------------------------------------------
     def put(self, namespace: str, subject: str, key: str, value: Any, cause: Cause, *,
             valid_from: float | None = None, valid_to: float | None = None,
-            expires_at: float | None = None, scopes: Sequence[str] | None = None) -> FactRow:
+            expires_at: float | None = None, scopes: Sequence[str] | None = None,
+            sources: Sequence[dict[str, Any]] | None = None) -> FactRow:
         with self.store.transaction() as tx:
             return self.put_in(tx, namespace, subject, key, value, cause,
                                valid_from=valid_from, valid_to=valid_to,
-                               expires_at=expires_at, scopes=scopes)
+                               expires_at=expires_at, scopes=scopes, sources=sources)
 
     def put_in(self, tx: Transaction, namespace: str, subject: str, key: str, value: Any,
                cause: Cause, *, op: str = "put", reverts: int | None = None,
                valid_from: float | None = None, valid_to: float | None = None,
                expires_at: float | None = None,
-               scopes: Sequence[str] | None = None) -> FactRow:
-        """A write inside the caller's transaction (a step persisting its intents)."""
+               scopes: Sequence[str] | None = None,
+               sources: Sequence[dict[str, Any]] | None = None) -> FactRow:
+        """A write inside the caller's transaction (a step persisting its intents);
+        ``sources``: the references it was drawn from (its provenance), kept with it."""
         for value_, what in ((namespace, "namespace"), (subject, "subject"), (key, "key")):
             _name(value_, what)
         if not cause.reason.strip():
@@ -103,11 +106,13 @@ class Memory:
             expires_at = None if ttl is None else now + ttl
         row = FactRow(namespace, subject, key, 0, op, value, cause.actor, cause.reason,
                       cause.run_id, cause.step_id, reverts,
-                      now if valid_from is None else valid_from, valid_to, expires_at, now)
+                      now if valid_from is None else valid_from, valid_to, expires_at, now,
+                      [dict(s) for s in sources] if sources else None)
         row.version = tx.facts.append(row)
         tx.events.append(NewEvent(f"memory.{op}", {
             "namespace": namespace, "subject": subject, "key": key, "version": row.version,
-            "reason": cause.reason, "reverts": reverts}, run_id=cause.run_id,
+            "reason": cause.reason, "reverts": reverts,
+            **({"sources": row.sources} if row.sources else {})}, run_id=cause.run_id,
             step_id=cause.step_id, actor=cause.actor, ts=now))
         return row
 

@@ -71,7 +71,13 @@ def _check(record: Any, namespace: str | None) -> str | None:
     if needed is None:
         return f"type must be fact or document, not {kind!r}"
     missing = [k for k in needed if k not in record]
-    return f"a {kind} needs {', '.join(missing)}" if missing else None
+    if missing:
+        return f"a {kind} needs {', '.join(missing)}"
+    sources = record.get("sources")
+    if sources is not None and not (isinstance(sources, list) and all(
+            isinstance(s, dict) and isinstance(s.get("kind"), str) for s in sources)):
+        return 'sources must be a list of objects with a "kind"'
+    return None
 
 
 def import_file(path: Path, memory: Memory, documents: Documents, actor: str,
@@ -88,7 +94,8 @@ def import_file(path: Path, memory: Memory, documents: Documents, actor: str,
     for r in records:
         if r.get("type", "fact") == "fact":
             memory.put(r["namespace"], r["subject"], r["key"], r["value"],
-                       Cause(actor, r.get("reason") or cause.reason))
+                       Cause(actor, r.get("reason") or cause.reason),
+                       sources=r.get("sources") or None)
             counts["facts"] += 1
     return counts
 
@@ -100,7 +107,9 @@ def export_lines(memory: Memory, documents: Documents,
     for fact in memory.facts(namespace, limit=1_000_000):
         yield json.dumps({"type": "fact", "namespace": fact.namespace, "subject": fact.subject,
                           "key": fact.key, "value": fact.value, "reason": fact.reason,
-                          "version": fact.version, "actor": fact.actor}, ensure_ascii=False)
+                          "version": fact.version, "actor": fact.actor,
+                          **({"sources": fact.sources} if fact.sources else {})},
+                         ensure_ascii=False)
     for doc in documents.latest(namespace):
         yield json.dumps({"type": "document", "namespace": doc.namespace, "key": doc.doc_key,
                           "text": doc.text, "metadata": doc.metadata, "reason": doc.reason,

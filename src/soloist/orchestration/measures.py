@@ -45,12 +45,14 @@ or of one; each measure counts those runs and what happened to them, whenever it
    successes. None without a success.
 
 5. **Change lead time**: for each definition version deployed in the window (a playbook,
-   an agent or the policies; a rollback deploys a new version), the time from its
-   deploy to the first completion (``done``) of a run on it: a run of that playbook
-   version; a run that pinned that agent version; for the policies, which apply at once,
-   a run created after the deploy. Reported per change, with the mean and the latest
-   (the newest deploy that has a completed run). Per playbook (``playbook=``), only that
-   playbook's own versions count.
+   an agent or the policies; a rollback deploys a new version) and each version of a
+   memory document that a deploy wrote from ``memory/`` and that a playbook names in its
+   ``memory:`` (kind ``memory``, as a deploy lists it), the time from its deploy to the
+   first completion (``done``) of a run on it: a run of that playbook version; a run that
+   pinned that agent or document version; for the policies, which apply at once, a run
+   created after the deploy. Reported per change, with the mean and the latest (the
+   newest deploy that has a completed run). Per playbook (``playbook=``), that playbook's
+   own versions and the documents it names count.
 """
 
 from __future__ import annotations
@@ -90,6 +92,16 @@ def recovery_times(rows: Iterable[dict[str, Any]]) -> list[float]:
     """The time to recovery of each row of ``tx.measures.recoveries`` that recovered."""
     return [float(r["recovered_at"]) - float(r["failed_at"]) for r in rows
             if r["recovered_at"] is not None]
+
+
+def is_change_of(change: dict[str, Any], playbook: str) -> bool:
+    """Whether a change is one of ``playbook``'s: its own version, or a memory document it
+    names (``pinned_by``: the playbooks that name it, comma-separated)."""
+    if change["kind"] == "playbook":
+        return bool(change["name"] == playbook)
+    pinners = change.get("pinned_by")
+    return change["kind"] == "memory" and isinstance(pinners, str) and (
+        playbook in pinners.split(","))
 
 
 def lead_times(changes: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -174,7 +186,7 @@ def combine(runs: Iterable[dict[str, Any]], costs: Iterable[dict[str, Any]],
     timed = lead_times(changes)
     by_playbook = []
     for name in sorted(each):
-        mine = [c for c in timed if c["kind"] == "playbook" and c["name"] == name]
+        mine = [c for c in timed if is_change_of(c, name)]
         by_playbook.append({"playbook": name, **each[name].figures(),
                             "change_lead_time_s": mean(c["lead_time_s"] for c in mine
                                                        if c["lead_time_s"] is not None)})

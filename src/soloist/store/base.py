@@ -234,6 +234,8 @@ class FactRow:
     valid_to: float | None
     expires_at: float | None
     recorded_at: float
+    #: what it was drawn from: references such as {"kind": "email", "message_id": "<...>"}
+    sources: list[dict[str, Any]] | None = None
 
 
 @dataclass(slots=True)

@@ -36,8 +36,10 @@ class Measures(Protocol):
         that failed at least once (``recovered_at`` None while it has not moved on)."""
         ...
     def changes(self, since: float, playbook: str | None = None) -> Rows:
-        """``kind, name, version, deployed_at, deployed_by, first_done_at``: each
-        definition deployed since, and when the first run on it completed (or None)."""
+        """``kind, name, version, deployed_at, deployed_by, first_done_at, pinned_by``:
+        each definition deployed since, and each memory document version deployed since
+        that playbooks name (``pinned_by``: their names, comma-separated; None for a
+        definition), and when the first run on it completed (or None)."""
         ...
     def daily(self, since: float, playbook: str | None = None) -> Rows:
         """``day, runs, done, failed, cancelled, cost_usd, interventions``, one row per UTC

@@ -26,6 +26,7 @@ def _fact(row: Row) -> FactRow:
         reason=row["reason"], run_id=row["run_id"], step_id=row["step_id"],
         reverts=row["reverts"], valid_from=row["valid_from"], valid_to=row["valid_to"],
         expires_at=row["expires_at"], recorded_at=row["recorded_at"],
+        sources=loads(row.get("sources")),
     )
 
 
@@ -44,6 +45,7 @@ class SqlFacts:
             "step_id": row.step_id, "reverts": row.reverts, "valid_from": row.valid_from,
             "valid_to": row.valid_to, "expires_at": row.expires_at,
             "recorded_at": row.recorded_at,
+            "sources": None if not row.sources else dumps(row.sources),
         })
         return version
 

@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from soloist.integrations.registry import Connectors, ConnectorStatus
     from soloist.memory.anchors import Anchor
     from soloist.memory.context import WorkingContext
-    from soloist.memory.documents import Documents
+    from soloist.memory.documents import Documents, DocumentWrite
     from soloist.memory.embeddings import Embedder
     from soloist.memory.episodic import VerifyReport
     from soloist.memory.facts import Cause, Explanation, FactWrite, Memory
@@ -221,11 +221,13 @@ class Workspace:
     @cached_property
     def runner(self) -> StepRunner:
         from soloist.execution.steps import StepRunner
+        from soloist.workspace.memory_access import RunMemory
 
         return StepRunner(self.tools, str(self.root), agents=self.registry.agent,
                           router=self.router, policies=self.registry.policies,
                           guard=self.guard, budgets=self.budgets,
-                          context=self.working_context, modules=self.modules)
+                          context=self.working_context, modules=self.modules,
+                          memory=lambda run_id, pins: RunMemory(self, pins))
 
     def __enter__(self) -> Workspace:
         return self
@@ -342,13 +344,14 @@ class Workspace:
         # What runs will find: the registered tools, and the MCP servers whose tools are
         # only listed once a worker starts them.
         from soloist.control.checks import ToolNames
+        from soloist.workspace.memory_access import seeder
 
         servers = self.settings.mcp.servers
         tools = ToolNames(frozenset(self.tools.tools), frozenset(servers), {
             spec.name: spec.compensate.tool for spec in self.tools.tools.values()
             if spec.compensate is not None})
         return self.registry.deploy(self.root, self.actor(actor), tools, self.modules,
-                                    self._connector_problems())
+                                    self._connector_problems(), seeder(self))
 
     def _connector_problems(self) -> list[str]:
         """The secrets soloist.toml's connectors refer to that are not set."""
@@ -619,15 +622,20 @@ class Workspace:
 
     def put_fact(self, namespace: str, subject: str, key: str, value: Any, reason: str, *,
                  actor: str | None = None, run_id: str | None = None,
-                 step_id: str | None = None, once: str | None = None) -> FactWrite:
-        """A new version of the fact, caused by ``actor`` (and the run step that wrote it).
+                 step_id: str | None = None, once: str | None = None,
+                 sources: Sequence[Any] | None = None) -> FactWrite:
+        """A new version of the fact, caused by ``actor`` (and the run step that wrote it),
+        drawn from ``sources`` (references kept with it: its provenance).
 
         ``once``, an idempotency key, makes the write happen once: the reason carries the
         key, and a second call with it returns the first version, replayed.
         """
+        from soloist.workspace.memory_access import checked_sources
+
+        found = checked_sources(sources)
         return self._write_fact(namespace, subject, key, reason, actor, run_id, step_id, once,
                                 lambda cause: self.memory.put(namespace, subject, key, value,
-                                                              cause))
+                                                              cause, sources=found))
 
     def forget_fact(self, namespace: str, subject: str, key: str, reason: str, *,
                     actor: str | None = None, run_id: str | None = None,
@@ -694,6 +702,21 @@ class Workspace:
                  as_of: float | None = None) -> DocumentRow:
         """A document's newest version, its ``version``, or the one newest at ``as_of``."""
         return self.documents.get(namespace, key, version=version, as_of=as_of)
+
+    def write_document(self, namespace: str, key: str, text: str, reason: str,
+                       **caused: Any) -> DocumentWrite:
+        """A new version of a document (see memory_access.write_document: ``metadata``,
+        ``sources``, ``actor``, ``run_id``, ``step_id``, ``once``)."""
+        from soloist.workspace.memory_access import write_document
+
+        return write_document(self, namespace, key, text, reason, **caused)
+
+    def run_document(self, namespace: str, key: str, run_id: str | None = None
+                     ) -> DocumentRow:
+        """A document as run ``run_id`` reads it: the version it pinned, else the newest."""
+        from soloist.workspace.memory_access import run_document
+
+        return run_document(self, namespace, key, run_id)
 
     def document_history(self, namespace: str, key: str) -> list[DocumentRow]:
         """Every version of a document, oldest first, with who wrote it and why."""

@@ -1,8 +1,9 @@
 """Memory as tools for agents: reads run at once, writes are staged intents.
 
-``memory.search``, ``memory.get`` and ``memory.history`` are reads. ``memory.put`` and
-``memory.forget`` are writes: staged, checked, possibly approved, then dispatched, and the
-version they add names the run and step that caused it. Namespace scopes (an agent's
+``memory.search``, ``memory.get``, ``memory.history`` and ``memory.document`` are reads.
+``memory.put``, ``memory.forget`` and ``memory.write`` (a document) are writes: staged,
+checked, possibly approved, then dispatched, and the version they add names the run and
+step that caused it, and what it was drawn from (``sources``). Namespace scopes (an agent's
 ``memory.read`` / ``memory.write`` globs) are enforced by the agent loop before any call,
 never by the prompt.
 
@@ -16,9 +17,10 @@ from typing import Any, Protocol
 
 from soloist.execution.context import ToolCall
 from soloist.execution.tools.base import Tool, spec_of, tool
+from soloist.memory.documents import DocumentWrite
 from soloist.memory.facts import FactWrite
 from soloist.memory.search import MemoryHit
-from soloist.store.base import FactRow
+from soloist.store.base import DocumentRow, FactRow
 
 READ_TAG = "memory:read"
 WRITE_TAG = "memory:write"
@@ -39,11 +41,21 @@ class MemoryService(Protocol):
 
     def put_fact(self, namespace: str, subject: str, key: str, value: Any, reason: str, *,
                  actor: str | None = None, run_id: str | None = None,
-                 step_id: str | None = None, once: str | None = None) -> FactWrite: ...
+                 step_id: str | None = None, once: str | None = None,
+                 sources: list[Any] | None = None) -> FactWrite: ...
 
     def forget_fact(self, namespace: str, subject: str, key: str, reason: str, *,
                     actor: str | None = None, run_id: str | None = None,
                     step_id: str | None = None, once: str | None = None) -> FactWrite: ...
+
+    def write_document(self, namespace: str, key: str, text: str, reason: str, *,
+                       metadata: dict[str, Any] | None = None,
+                       sources: list[Any] | None = None, actor: str | None = None,
+                       run_id: str | None = None, step_id: str | None = None,
+                       once: str | None = None) -> DocumentWrite: ...
+
+    def run_document(self, namespace: str, key: str, run_id: str | None = None
+                     ) -> DocumentRow: ...
 
 
 def memory_tools(service: MemoryService) -> list[Tool]:
@@ -70,12 +82,31 @@ def memory_tools(service: MemoryService) -> list[Tool]:
         return [{"version": r.version, "op": r.op, "value": r.value, "by": r.actor,
                  "reason": r.reason} for r in service.fact_history(namespace, subject, key)]
 
+    @tool("memory.document", effect="read", tags=(READ_TAG,))
+    def document(namespace: str, key: str, call: ToolCall) -> dict[str, Any]:
+        """A document's text: the version this run pinned, else the newest."""
+        row = service.run_document(namespace, key, call.run_id or None)
+        return {"text": row.text, "version": row.version, "by": row.actor,
+                "reason": row.reason, "metadata": row.metadata}
+
     @tool("memory.put", effect="write", idempotent=True, tags=(WRITE_TAG,))
     def put(namespace: str, subject: str, key: str, value: Any, reason: str,
-            call: ToolCall) -> dict[str, Any]:
-        """Record a fact (a new version; nothing is overwritten)."""
+            call: ToolCall, sources: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """Record a fact (a new version; nothing is overwritten). sources: what it was
+        drawn from, e.g. [{"kind": "email", "message_id": "<...>"}]."""
         return _result(service.put_fact(namespace, subject, key, value, reason,
-                                        **_caused_by(call)))
+                                        sources=sources, **_caused_by(call)))
+
+    @tool("memory.write", effect="write", idempotent=True, tags=(WRITE_TAG,))
+    def write(namespace: str, key: str, text: str, reason: str, call: ToolCall,
+              metadata: dict[str, Any] | None = None,
+              sources: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """Write a document (a new version; earlier ones stay in its history). sources:
+        what it was drawn from, e.g. [{"kind": "email", "message_id": "<...>"}]."""
+        written = service.write_document(namespace, key, text, reason, metadata=metadata,
+                                         sources=sources, **_caused_by(call))
+        return ({"version": written.row.version, "replayed": True} if written.replayed
+                else {"version": written.row.version})
 
     @tool("memory.forget", effect="write", idempotent=True, tags=(WRITE_TAG,))
     def forget(namespace: str, subject: str, key: str, reason: str,
@@ -84,7 +115,7 @@ def memory_tools(service: MemoryService) -> list[Tool]:
         return _result(service.forget_fact(namespace, subject, key, reason,
                                            **_caused_by(call)))
 
-    return [spec_of(fn) for fn in (search, get, history, put, forget)]
+    return [spec_of(fn) for fn in (search, get, history, document, put, forget, write)]
 
 
 def _caused_by(call: ToolCall) -> dict[str, str | None]:

@@ -257,6 +257,7 @@ class Fact(Model):
     valid_to: float | None
     expires_at: float | None
     recorded_at: float
+    sources: list[dict[str, Any]] | None = None  # what it was drawn from (provenance)
 
 
 class PutFact(Model):

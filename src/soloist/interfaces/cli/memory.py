@@ -54,6 +54,14 @@ def _print_versions(rows: list[Any], as_json: bool) -> None:
     render.console().print(out)
 
 
+def _sources(refs: Any) -> str:
+    """Provenance references as one line: ``email message_id=<...> event=7; ...``."""
+    if not isinstance(refs, list):
+        return ""
+    return "; ".join(" ".join([str(r.get("kind", "?")), *(
+        f"{k}={v}" for k, v in r.items() if k != "kind")]) for r in refs if isinstance(r, dict))
+
+
 @memory_app.command("put")
 def put(namespace: str, subject: str, key: str,
         value: Annotated[str, typer.Argument(help="JSON, or plain text.")],
@@ -112,6 +120,8 @@ def why(namespace: str, subject: str, key: str, workspace: WorkspaceOpt = DEFAUL
         con.print(render.line(render.styled(f"v{v.version}", "bold"), " ", v.op, " ",
                               render.text(v.value, 60), " by ", v.actor, " ",
                               render.when(v.recorded_at), ": ", v.reason))
+        if v.sources:
+            con.print(f"    from {render.plain(_sources(v.sources))}")
         for e in item.events:
             con.print(f"    {e.seq:>6} {render.plain(e.kind):<18} {render.short(e.data, 70)} "
                       f"[{render.plain(e.actor)}]")
@@ -206,12 +216,15 @@ def document(namespace: str, key: str,
     if as_json:
         render.print_json(rows if history else rows[0])
     elif history:
-        out = render.table("version", "by", "when", "run/step", "reason", "text",
+        out = render.table("version", "by", "when", "run/step", "reason", "from", "text",
                            ids=("run/step",))
         for r in rows:
             cause = f"{r.run_id}/{r.step_id}" if r.run_id else "-"
+            meta = r.metadata if isinstance(r.metadata, dict) else {}
             out.add_row(f"v{r.version}", r.actor, render.when(r.created_at), cause,
-                        render.short(r.reason, 40), render.short(r.text, 50))
+                        render.short(r.reason, 40),
+                        render.short(_sources(meta.get("sources")) or "-", 40),
+                        render.short(r.text, 50))
         render.console().print(out)
     else:
         typer.echo(render.block(rows[0].text))

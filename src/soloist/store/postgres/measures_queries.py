@@ -70,11 +70,29 @@ SELECT d.kind, d.name, d.version, d.deployed_at, d.deployed_by,
        ELSE (
            SELECT min(r.finished_at) FROM runs r
            WHERE r.state = 'done' AND r.created_at >= d.deployed_at)
-       END AS first_done_at
+       END AS first_done_at, NULL::text AS pinned_by
 FROM definitions d
 WHERE d.deployed_at >= %(since)s
   AND (%(playbook)s::text IS NULL OR (d.kind = 'playbook' AND d.name = %(playbook)s))
-ORDER BY d.deployed_at, d.kind, d.name, d.version
+UNION ALL
+SELECT * FROM (
+    SELECT 'memory'::text AS kind, m.namespace || '/' || m.doc_key AS name, m.version,
+           m.created_at AS deployed_at, m.actor AS deployed_by, (
+               SELECT min(r.finished_at) FROM runs r
+               WHERE r.state = 'done' AND r.created_at >= m.created_at
+                 AND (r.pins::jsonb -> 'documents' ->> (m.namespace || '/' || m.doc_key))
+                     = m.version::text) AS first_done_at, (
+               SELECT string_agg(DISTINCT p.name, ',')
+               FROM definitions p,
+                    jsonb_array_elements_text(coalesce(p.body::jsonb -> 'memory', '[]')) n
+               WHERE p.kind = 'playbook' AND n = m.namespace || '/' || m.doc_key
+           ) AS pinned_by
+    FROM documents m
+    WHERE m.created_at >= %(since)s AND m.reason LIKE 'deployed from memory/%%') c
+WHERE c.pinned_by IS NOT NULL
+  AND (%(playbook)s::text IS NULL
+       OR position(',' || %(playbook)s || ',' in ',' || c.pinned_by || ',') > 0)
+ORDER BY 4, 1, 2, 3
 """
 _DAY = "floor(r.created_at / 86400)::bigint"
 measure_daily_runs = f"""

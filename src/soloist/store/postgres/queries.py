@@ -510,10 +510,10 @@ WHERE namespace = %(namespace)s AND subject = %(subject)s AND key = %(key)s
 """
 insert_fact = """
 INSERT INTO facts (namespace, subject, key, version, op, value, actor, reason, run_id, step_id,
-                   reverts, valid_from, valid_to, expires_at, recorded_at)
+                   reverts, valid_from, valid_to, expires_at, recorded_at, sources)
 VALUES (%(namespace)s, %(subject)s, %(key)s, %(version)s, %(op)s, %(value)s, %(actor)s,
         %(reason)s, %(run_id)s, %(step_id)s, %(reverts)s, %(valid_from)s, %(valid_to)s,
-        %(expires_at)s, %(recorded_at)s)
+        %(expires_at)s, %(recorded_at)s, %(sources)s)
 """
 fact_history = """
 SELECT * FROM facts WHERE namespace = %(namespace)s AND subject = %(subject)s AND key = %(key)s

@@ -70,11 +70,27 @@ SELECT d.kind, d.name, d.version, d.deployed_at, d.deployed_by,
        ELSE (
            SELECT min(r.finished_at) FROM runs r
            WHERE r.state = 'done' AND r.created_at >= d.deployed_at)
-       END AS first_done_at
+       END AS first_done_at, NULL AS pinned_by
 FROM definitions d
 WHERE d.deployed_at >= :since
   AND (:playbook IS NULL OR (d.kind = 'playbook' AND d.name = :playbook))
-ORDER BY d.deployed_at, d.kind, d.name, d.version
+UNION ALL
+SELECT * FROM (
+    SELECT 'memory' AS kind, m.namespace || '/' || m.doc_key AS name, m.version,
+           m.created_at AS deployed_at, m.actor AS deployed_by, (
+               SELECT min(r.finished_at) FROM runs r
+               WHERE r.state = 'done' AND r.created_at >= m.created_at
+                 AND json_extract(r.pins, '$.documents."' || m.namespace || '/' || m.doc_key
+                                  || '"') = m.version) AS first_done_at, (
+               SELECT group_concat(DISTINCT p.name)
+               FROM definitions p, json_each(p.body, '$.memory') n
+               WHERE p.kind = 'playbook' AND n.value = m.namespace || '/' || m.doc_key
+           ) AS pinned_by
+    FROM documents m
+    WHERE m.created_at >= :since AND m.reason LIKE 'deployed from memory/%') c
+WHERE c.pinned_by IS NOT NULL
+  AND (:playbook IS NULL OR instr(',' || c.pinned_by || ',', ',' || :playbook || ',') > 0)
+ORDER BY 4, 1, 2, 3
 """
 _DAY = "CAST(r.created_at / 86400 AS INTEGER)"
 measure_daily_runs = f"""

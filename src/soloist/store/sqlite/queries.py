@@ -415,9 +415,9 @@ WHERE namespace = :namespace AND subject = :subject AND key = :key
 """
 insert_fact = """
 INSERT INTO facts (namespace, subject, key, version, op, value, actor, reason, run_id, step_id,
-                   reverts, valid_from, valid_to, expires_at, recorded_at)
+                   reverts, valid_from, valid_to, expires_at, recorded_at, sources)
 VALUES (:namespace, :subject, :key, :version, :op, :value, :actor, :reason, :run_id, :step_id,
-        :reverts, :valid_from, :valid_to, :expires_at, :recorded_at)
+        :reverts, :valid_from, :valid_to, :expires_at, :recorded_at, :sources)
 """
 fact_history = """
 SELECT * FROM facts WHERE namespace = :namespace AND subject = :subject AND key = :key

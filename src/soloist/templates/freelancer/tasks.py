@@ -462,8 +462,8 @@ def plan_milestones(ctx: StepContext, brief: dict[str, Any]) -> dict[str, Any]:
                   for n, item in enumerate(scope, 1)]
     table = [f"# {client['company']}: milestones", "",
              "| # | milestone | due | amount (EUR) |", "|---|---|---|---|",
-             *[f"| {m['n']} | {m['title'].split(': ', 1)[1]} | {m['due']} | {m['amount_eur']} |"
-               for m in milestones]]
+             *[f"| {m['n']} | {str(m['title']).split(': ', 1)[1]} | {m['due']} | "
+               f"{m['amount_eur']} |" for m in milestones]]
     return {"milestones": milestones, "count": len(milestones),
             "branch": f"client/{client['slug']}", "markdown": "\n".join(table) + "\n"}
 
@@ -501,7 +501,7 @@ def collect_files(ctx: StepContext, project: str, folder: str = "",
     """The deliverable's files: given inline, or read from a folder of this workspace."""
     found = dict(files or {})
     if folder:
-        root = Path(ctx.workspace or ".").resolve()
+        root = Path(ctx.workspace).resolve()
         base = (root / folder).resolve()
         if root not in base.parents or not base.is_dir():
             raise DeterministicError(f"{folder} is not a folder of this workspace")
