@@ -38,9 +38,8 @@ import threading
 from pathlib import Path
 from typing import Any, Self
 
-from support.netutil import self_signed_cert
-
 from soloist.demo.mailboxes import OK_REPLY, ReceivedMessage, SMTPServer
+from support.netutil import self_signed_cert
 
 __all__ = ["ReceivedMessage", "SMTPTestServer"]
 

@@ -37,7 +37,11 @@ __all__ = [
 def require(*modules: str) -> None:
     """Raise the demo extra's one sentence when one of ``modules`` is not installed."""
     for module in modules:
-        if importlib.util.find_spec(module) is None:
+        try:
+            found = importlib.util.find_spec(module)
+        except (ImportError, ValueError):  # a broken or blocked install is a missing one
+            found = None
+        if found is None:
             raise ConfigError(DEMO_EXTRA)
 
 

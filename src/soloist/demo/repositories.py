@@ -55,7 +55,7 @@ class CommitEntry(NamedTuple):
 class GitServer(ProcessServer):
     """``git daemon`` over bare repositories in ``<folder>/repos``, on ``127.0.0.1``."""
 
-    name = "git daemon"
+    name = "git (git daemon)"
     prefix = "soloist-git-"
     log_name = "daemon.log"
 
