@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import stripe
+from support.netutil import child_processes as _children
 
 import soloist
 from soloist.demo.calendars import CalDAVServer
@@ -63,21 +64,6 @@ def _event(uid: str, summary: str) -> str:
 def _git(env: dict[str, str], *args: str) -> str:
     return subprocess.run(["git", *args], check=True, capture_output=True, text=True, env=env,
                           timeout=60).stdout
-
-
-def _children() -> set[int]:
-    """The live child processes of this test process (read from /proc)."""
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue  # gone meanwhile
-        if int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid():
-            found.add(int(entry.name))
-    return found
 
 
 def _refused(port: int) -> bool:

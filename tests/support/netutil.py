@@ -10,6 +10,7 @@ self-signed certificate for STARTTLS) is here.
 from __future__ import annotations
 
 import datetime
+import os
 from pathlib import Path
 
 from soloist.demo.processes import HOST, ProcessServer, free_port, stop_process, wait_for_port
@@ -21,11 +22,28 @@ __all__ = [
     "Harness",
     "ProcessServer",
     "ServerStartError",
+    "child_processes",
     "free_port",
     "self_signed_cert",
     "stop_process",
     "wait_for_port",
 ]
+
+
+def child_processes() -> set[int]:
+    """The live (not zombie) child processes of this process, read from /proc."""
+    me, found = os.getpid(), set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == me and fields[0] != "Z":
+            found.add(int(entry.name))
+    return found
 
 
 def self_signed_cert(folder: Path, host: str = HOST) -> tuple[Path, Path]:
