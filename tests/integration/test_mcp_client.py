@@ -9,13 +9,13 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("mcp")
 
 from support.mcp_servers import FAIL_MESSAGE, MCPHTTPServer, stdio_command
+from support.netutil import child_processes as _children
 
 from soloist.errors import ConfigError, DeterministicError, TransientError
 from soloist.execution.context import ToolCall
@@ -29,22 +29,6 @@ from soloist.execution.tools.mcp import (
 
 TRANSPORTS = ["stdio", "http"]
 CALL = ToolCall(run_id="r1", step_id="s1", idempotency_key="r1/s1/0", workspace="w")
-
-
-def _children() -> set[int]:
-    """Live (not zombie) child processes of this process, from /proc."""
-    me, found = os.getpid(), set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[1]) == me and fields[0] != "Z":
-            found.add(int(entry.name))
-    return found
 
 
 def _mcp_threads() -> list[threading.Thread]:

@@ -22,8 +22,9 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"integrations"}),
     # the test doubles a user's own tests import sit beside the composition root
     frozenset({"workspace", "testing"}),
-    # the workspace a new user starts from is their code: it may use anything public
-    frozenset({"interfaces", "templates"}),
+    # the workspace a new user starts from is their code: it may use anything public; the
+    # demo's servers are a program of their own beside the interfaces
+    frozenset({"interfaces", "templates", "demo"}),
 )
 ROOT = Path(soloist.__file__).parent
 

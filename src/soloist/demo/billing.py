@@ -1,0 +1,99 @@
+"""The demo's Stripe-compatible server: ``localstripe``, through a small launcher.
+
+localstripe is a stateful fake of Stripe's REST API. Its own script binds ``::`` (every
+interface) and pickles its whole store to the fixed path ``/tmp/localstripe.pickle`` on
+every write, which every server on the machine would share; the launcher binds
+``127.0.0.1`` only and keeps the store in memory (gone when the server stops). Any key of
+the form ``sk_test_...`` is accepted.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from soloist.demo.processes import ProcessServer
+
+__all__ = ["LAUNCHER", "InvoiceEntry", "StripeServer"]
+
+#: run as ``python -c LAUNCHER HOST PORT [ARG...]``; ``# extensions`` is where a subclass's
+#: code goes (it sees ``app``, ``web`` and ``sys.argv[3:]``)
+LAUNCHER = """\
+import sys
+from aiohttp import web
+from localstripe import resources
+from localstripe.server import app
+
+resources.Store.dump_to_disk = lambda self: None
+# extensions
+web.run_app(app, host=sys.argv[1], port=int(sys.argv[2]), print=None)
+"""
+
+
+class InvoiceEntry(NamedTuple):
+    """One invoice as the Stripe-compatible server holds it."""
+
+    id: str
+    status: str
+    metadata: dict[str, str]
+    amount: int
+    currency: str
+    customer_email: str | None
+
+
+class StripeServer(ProcessServer):
+    """``localstripe`` as a subprocess on ``127.0.0.1``."""
+
+    name = "Stripe-compatible (localstripe)"
+    prefix = "soloist-stripe-"
+    log_name = "localstripe.log"
+    modules = ("localstripe", "stripe")
+    #: Python code run by the launcher before it serves (see :data:`LAUNCHER`)
+    extensions = ""
+
+    def __init__(self, folder: Path | None = None, *, api_key: str = "sk_test_soloist",
+                 port: int = 0) -> None:
+        super().__init__(folder, port=port)
+        self.api_key = api_key
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """What the billing connector's ``base_url`` is set to."""
+        return self.url
+
+    def command(self) -> list[str]:
+        launcher = LAUNCHER.replace("# extensions\n", self.extensions)
+        return [sys.executable, "-c", launcher, self.host, str(self.port),
+                *self.launcher_arguments()]
+
+    def launcher_arguments(self) -> list[str]:
+        return []
+
+    def invoices(self) -> list[InvoiceEntry]:
+        """Every invoice the server holds (through the stripe SDK), oldest first."""
+        import stripe
+
+        http = stripe.RequestsClient()
+        try:
+            client = stripe.StripeClient(self.api_key, base_addresses={"api": self.url},
+                                         http_client=http, max_network_retries=0)
+            found = [_entry(invoice.to_dict()) for invoice in
+                     client.v1.invoices.list(params={"limit": 100}).auto_paging_iter()]
+        finally:
+            http.close()  # type: ignore[no-untyped-call]  # the SDK leaves it untyped
+        return found[::-1]  # listed newest first
+
+
+def _entry(invoice: dict[str, Any]) -> InvoiceEntry:
+    metadata = invoice.get("metadata") or {}
+    return InvoiceEntry(
+        id=str(invoice["id"]), status=str(invoice.get("status")),
+        metadata={str(k): str(v) for k, v in metadata.items()},
+        amount=int(invoice.get("total") or invoice.get("amount_due") or 0),
+        currency=str(invoice.get("currency") or ""),
+        customer_email=invoice.get("customer_email"))
