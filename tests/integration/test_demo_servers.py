@@ -156,6 +156,32 @@ def test_an_invoice_made_with_the_stripe_sdk_is_found_by_its_metadata(
         invoice.id, "draft", 150000, "eur", "buyer@example.test")
 
 
+def test_the_demo_server_invoices_finalizes_and_sends_as_stripe_does(
+    servers: LocalServers,
+) -> None:
+    http = stripe.RequestsClient()
+    try:
+        v1 = stripe.StripeClient(servers.stripe.api_key, http_client=http,
+                                 base_addresses={"api": servers.stripe.base_url}).v1
+        customer = v1.customers.create(params={"email": "client@example.test"})
+        v1.invoice_items.create(params={"customer": customer.id, "amount": 90000,
+                                        "currency": "eur", "description": "Milestone 2"})
+        # No subscription needed, as on Stripe.
+        invoice = v1.invoices.create(params={"customer": customer.id})
+        with pytest.raises(stripe.InvalidRequestError, match="open invoice"):
+            v1.invoices.send_invoice(invoice.id)  # a draft is not sent
+        opened = v1.invoices.finalize_invoice(invoice.id)
+        again = v1.invoices.finalize_invoice(invoice.id)  # past draft: as it is
+        v1.invoices.send_invoice(invoice.id)
+        voided = v1.invoices.void_invoice(invoice.id)
+    finally:
+        http.close()
+    assert (invoice.status, invoice.total, opened.status, again.status, voided.status) == (
+        "draft", 90000, "open", "open", "void")
+    sent = [s for s in servers.invoices_sent() if s["id"] == invoice.id]
+    assert [s["email"] for s in sent] == ["client@example.test"]
+
+
 def test_a_pushed_commit_is_read_back_with_its_intent_trailer(
     servers: LocalServers, tmp_path: Path
 ) -> None:

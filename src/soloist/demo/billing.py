@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 from soloist.demo.processes import ProcessServer
 
-__all__ = ["LAUNCHER", "InvoiceEntry", "StripeServer"]
+__all__ = ["LAUNCHER", "DemoStripeServer", "InvoiceEntry", "StripeServer"]
 
 #: run as ``python -c LAUNCHER HOST PORT [ARG...]``; ``# extensions`` is where a subclass's
 #: code goes (it sees ``app``, ``web`` and ``sys.argv[3:]``)
@@ -97,3 +97,77 @@ def _entry(invoice: dict[str, Any]) -> InvoiceEntry:
         amount=int(invoice.get("total") or invoice.get("amount_due") or 0),
         currency=str(invoice.get("currency") or ""),
         customer_email=invoice.get("customer_email"))
+
+
+#: What the demo's server adds to localstripe, as Stripe itself does it: an invoice for a
+#: customer's pending items without a subscription, finalize (a draft becomes open), void
+#: of an open invoice nobody tried to pay, and send (an open invoice is emailed to its
+#: customer: here, recorded and listed at ``/_config/soloist/sent``, which localstripe
+#: serves without a key).
+_COMPLETE = """\
+import time as _time
+from localstripe.errors import UserError
+from localstripe.resources import Customer, Invoice, PaymentIntent
+from localstripe.server import api_extra
+
+_next = Invoice._get_next_invoice.__func__
+_cancel = PaymentIntent._api_cancel.__func__
+_sent = []
+
+
+def _next_invoice(cls, customer=None, subscription=None, upcoming=False, description=None,
+                  metadata=None, **options):
+    owner = Customer._api_retrieve(customer) if customer else None
+    if (owner is not None and not upcoming and subscription is None
+            and not owner.subscriptions._list and not any(options.values())):
+        return cls(customer=customer, items=[], description=description, metadata=metadata)
+    return _next(cls, customer=customer, subscription=subscription, upcoming=upcoming,
+                 description=description, metadata=metadata, **options)
+
+
+def _finalize(id, **_):
+    invoice = Invoice._api_retrieve(id)
+    if invoice.status == "draft":
+        invoice._finalize()
+    return invoice
+
+
+def _send(id, **_):
+    invoice = Invoice._api_retrieve(id)
+    if invoice.status != "open":
+        raise UserError(400, "Only an open invoice can be sent, not a " + invoice.status + " one")
+    _sent.append({"id": id, "email": invoice.customer_email, "at": _time.time()})
+    return invoice
+
+
+async def _sent_list(request):
+    return web.json_response(_sent)
+
+
+def _cancel_payment(cls, id, **options):
+    # A finalized invoice that nobody tried to pay has no payment to cancel when voided.
+    return None if id is None else _cancel(cls, id, **options)
+
+
+Invoice._get_next_invoice = classmethod(_next_invoice)
+PaymentIntent._api_cancel = classmethod(_cancel_payment)
+app.router.add_post("/v1/invoices/{id}/finalize", api_extra(_finalize, ""))
+app.router.add_post("/v1/invoices/{id}/send", api_extra(_send, ""))
+app.router.add_get("/_config/soloist/sent", _sent_list)
+"""
+
+
+class DemoStripeServer(StripeServer):
+    """localstripe with what the freelancer pack needs of Stripe that it lacks: invoicing
+    a customer without a subscription, finalizing and sending an invoice."""
+
+    extensions = _COMPLETE
+
+    def sent(self) -> list[dict[str, Any]]:
+        """Each invoice sent to its customer, in order: ``id``, ``email``, ``at``."""
+        import json
+        import urllib.request
+
+        with urllib.request.urlopen(f"{self.url}/_config/soloist/sent", timeout=10) as reply:
+            found = json.loads(reply.read())
+        return [dict(item) for item in found]

@@ -26,7 +26,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Self
 
-from soloist.demo.billing import InvoiceEntry, StripeServer
+from soloist.demo.billing import DemoStripeServer, InvoiceEntry
 from soloist.demo.calendars import CalDAVServer, CalendarEntry
 from soloist.demo.mailboxes import IMAPServer, MailMessage, ReceivedMessage, SMTPServer
 from soloist.demo.processes import ProcessServer, Server
@@ -60,7 +60,7 @@ class LocalServers:
         self.imap = IMAPServer(folder / "imap", user=mailbox, password=password)
         self.caldav = CalDAVServer(folder / "caldav", user=calendar_user, password=password,
                                    calendar=calendar)
-        self.stripe = StripeServer(folder / "stripe", api_key=stripe_key)
+        self.stripe = DemoStripeServer(folder / "stripe", api_key=stripe_key)
         self.git = GitServer(folder / "git")
 
     @property
@@ -133,6 +133,10 @@ class LocalServers:
     def invoices(self) -> list[InvoiceEntry]:
         """Every invoice of the Stripe-compatible server, oldest first."""
         return self.stripe.invoices()
+
+    def invoices_sent(self) -> list[dict[str, object]]:
+        """Each invoice the billing server emailed to its customer, in order."""
+        return list(self.stripe.sent())
 
     def commits(self, repository: str, branch: str = "main") -> list[CommitEntry]:
         """The commits of ``branch`` in the bare repository, newest first, with trailers
