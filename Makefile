@@ -47,7 +47,7 @@ dev: $(VENV)/.installed-dev
 # -- targets ---------------------------------------------------------------------------
 
 demo: install
-	$(BIN)/soloist demo
+	$(BIN)/soloist demo $(ARGS)
 
 lint: dev
 	$(BIN)/ruff check src tests bench

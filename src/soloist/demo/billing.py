@@ -116,13 +116,15 @@ _sent = []
 
 
 def _next_invoice(cls, customer=None, subscription=None, upcoming=False, description=None,
-                  metadata=None, **options):
+                  metadata=None, pending_invoice_items_behavior=None, **options):
     owner = Customer._api_retrieve(customer) if customer else None
     if (owner is not None and not upcoming and subscription is None
+            and pending_invoice_items_behavior != "exclude"
             and not owner.subscriptions._list and not any(options.values())):
         return cls(customer=customer, items=[], description=description, metadata=metadata)
     return _next(cls, customer=customer, subscription=subscription, upcoming=upcoming,
-                 description=description, metadata=metadata, **options)
+                 description=description, metadata=metadata,
+                 pending_invoice_items_behavior=pending_invoice_items_behavior, **options)
 
 
 def _finalize(id, **_):

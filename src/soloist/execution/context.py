@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -51,6 +52,10 @@ class StepContext:
     #: calls a read tool now (the runner sets it; each call is logged with the step)
     reader: Read | None = field(default=None, repr=False, compare=False)
 
+    def now(self) -> float:
+        """The workspace's time (epoch seconds): what its waits and cron triggers read."""
+        return time.time() + self.clock_offset
+
     def read(self, tool: str, args: dict[str, Any] | None = None) -> Any:
         """Call a read tool now (``calendar.free_busy``, ``repo.log``...) and return what it
         returns; a write is refused (stage it with :meth:`stage`)."""
@@ -61,6 +66,8 @@ class StepContext:
         return self.reader(tool, dict(args or {}))
     #: the workspace's folder (a step reading files of the workspace starts there)
     workspace: str = ""
+    #: how far the workspace's clock is ahead of the real one (only a rehearsal's moves)
+    clock_offset: float = 0.0
     #: memory's reads for this run (None where no memory service is wired); writes are
     #: staged, as every side effect is
     memory: MemoryView | None = field(default=None, repr=False, compare=False)

@@ -68,6 +68,7 @@ class RunInfo:
     #: from there).
     attempts: int | None = None
     wait: WaitRow | None = None  # a wait step: the wait it began, once it has begun one
+    clock_offset: float = 0.0  # how far the workspace's clock is ahead (a rehearsal's)
 
     def agent_version(self, agent: str) -> int | None:
         """The version of an agent this run pinned, if it pinned one."""
@@ -216,7 +217,8 @@ class StepRunner:
                           context["steps"], row.playbook, row.guidance,
                           admit=self.admit_intent,
                           reader=lambda tool, args: self._read(row, tool, dict(args), reads),
-                          memory=self._memory_of(job), workspace=self.workspace)
+                          memory=self._memory_of(job), workspace=self.workspace,
+                          clock_offset=job.run.clock_offset)
         if step.kind == StepKind.GATE:
             return Produced()
         if step.kind == StepKind.AGENT:
@@ -331,7 +333,8 @@ class StepRunner:
                           overrides=list(working.overrides) if working is not None else [],
                           reader=lambda tool, args: self._read(row, tool, dict(args),
                                                                produced.events),
-                          memory=self._memory_of(job), workspace=self.workspace)
+                          memory=self._memory_of(job), workspace=self.workspace,
+                          clock_offset=job.run.clock_offset)
         try:
             args = templating.render(step.fallback.args, context)
             produced.output = resolve_callable(step.fallback.python, self.modules)(ctx, **args)

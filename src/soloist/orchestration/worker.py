@@ -270,6 +270,7 @@ class Worker:
         run_ids = list({r.run_id for r in rows})
         outputs = tx.steps.outputs(run_ids)
         run_rows = tx.runs.get_many(run_ids)
+        offset = tx.clock.offset()
         jobs: list[StepJob] = []
         for row in rows:
             run = run_rows.get(row.run_id)
@@ -285,7 +286,7 @@ class Worker:
             log_moves(tx, row, S.READY, S.CLAIMED, target, ts=now, actor=self.id,
                       data={"lease_token": row.lease_token})
             jobs.append(StepJob(row, playbook, run.inputs if run else {}, outputs[row.run_id],
-                                _run_info(tx, row, run, refused, playbook)))
+                                _run_info(tx, row, run, refused, playbook, offset)))
         return jobs
 
     def _limits(self, now: float) -> tuple[dict[str, int], dict[str, int]]:
@@ -340,7 +341,8 @@ class Worker:
 
 
 def _run_info(tx: Transaction, row: StepRow, run: RunRow | None,
-              refused: str | None, playbook: Playbook | None = None) -> RunInfo:
+              refused: str | None, playbook: Playbook | None = None,
+              clock_offset: float = 0.0) -> RunInfo:
     """What a claimed step knows of its run; a compensation and a resumed dispatch also
     see the intents (and the output) of the step concerned, a wait step its wait."""
     pins = run.pins if run else None
@@ -349,7 +351,7 @@ def _run_info(tx: Transaction, row: StepRow, run: RunRow | None,
         wait = tx.waits.get(row.run_id, row.step_id) if step is not None and \
             step.kind == StepKind.WAIT else None
         return RunInfo(row.run_id, row.playbook, row.playbook_version, row.attempt, pins,
-                       refused, wait=wait)
+                       refused, wait=wait, clock_offset=clock_offset)
     original, attempts = row.step_id, None
     if row.kind == TaskKind.COMPENSATION:
         original = compensation.original_of(row.step_id)

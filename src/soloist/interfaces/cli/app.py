@@ -260,11 +260,30 @@ def up(concurrency: Annotated[int | None, typer.Option(
 @app.command()
 def demo(directory: Annotated[Path | None, typer.Argument(
              help="Where to create the demo workspace (default: a new temporary folder).")]
-         = None) -> None:
-    """Create the example workspace and run it end to end, saying what happens."""
-    from soloist.interfaces.cli.demo import run_demo
+         = None,
+         template: Annotated[str, typer.Option(
+             help="freelancer (a studio's clients and projects, on local email, calendar, "
+                  "billing and git servers) or example (a small company's invoices).")]
+         = "freelancer",
+         keep_running: Annotated[bool, typer.Option(
+             help="Leave the servers, the workers and the dashboard running at the end.")]
+         = False) -> None:
+    """Create a workspace and run it end to end, saying what happens."""
+    if template == "example":
+        from soloist.interfaces.cli.demo import run_demo
 
-    run_demo(directory)
+        run_demo(directory)
+        return
+    if template != "freelancer":
+        from soloist.errors import InputError
+
+        raise InputError(f"there is no demo {template!r}; choose freelancer or example")
+    import tempfile
+
+    from soloist.demo.freelancer import run as run_freelancer
+
+    root = directory or Path(tempfile.mkdtemp(prefix="soloist-studio-"))
+    run_freelancer(root, keep_running=keep_running)
 
 
 def _register_more() -> None:

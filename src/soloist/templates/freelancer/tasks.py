@@ -65,12 +65,18 @@ def _case(ctx: StepContext, key: str) -> dict[str, Any]:
     Result lines."""
     doc = _memory(ctx).document("portfolio", key)
     fields = {"key": key, "source": f"portfolio/{key}", "version": doc.version}
+    current: str | None = None
     for line in doc.text.splitlines():
+        label = line.split(":", 1)[0]
         if line.startswith("# "):
-            fields["title"] = line[2:].strip()
-        for name in ("Client", "Work", "Result", "Tags"):
-            if line.startswith(f"{name}:"):
-                fields[name.lower()] = line.split(":", 1)[1].strip()
+            fields["title"], current = line[2:].strip(), None
+        elif ":" in line and label in ("Client", "Work", "Result", "How", "Tags"):
+            current = label.lower()
+            fields[current] = line.split(":", 1)[1].strip()
+        elif current is not None and line.strip():  # the field goes on, wrapped
+            fields[current] = f"{fields[current]} {line.strip()}"
+        else:
+            current = None
     fields.setdefault("title", key)
     fields["short"] = fields["title"].split(":")[0].strip()
     return fields
@@ -146,7 +152,8 @@ def draft_outreach(ctx: StepContext, research: dict[str, Any]) -> dict[str, Any]
         lines += [str(lead["hook"]).strip(), ""]
     claims: list[dict[str, str]] = []
     if case and case.get("work"):
-        lines += [f"{case['work']} {case.get('result', '')}".strip(), ""]
+        result = str(case.get("result", ""))
+        lines += [f"{case['work']} {result[:1].upper()}{result[1:]}".strip(), ""]
         claims.append({"text": case["work"], "source": case["source"]})
     lines += [f"If {interest} is on {lead['company']}'s list this quarter, would a "
               "20-minute call next week help?", "", *_signature(p)]
@@ -392,7 +399,8 @@ def propose_slots(ctx: StepContext) -> dict[str, Any]:
     """Two free slots on different working days (10:00 to 17:00, Paris), from the
     calendar's free/busy over the next two weeks."""
     minutes = int(profile(ctx).get("meeting_minutes", 30))
-    start = dt.datetime.now(ZONE).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = dt.datetime.fromtimestamp(ctx.now(), ZONE).replace(hour=0, minute=0, second=0,
+                                                                microsecond=0)
     start += dt.timedelta(days=1)
     end = start + dt.timedelta(days=14)
     busy = [(dt.datetime.fromisoformat(b["start"]), dt.datetime.fromisoformat(b["end"]))
@@ -452,7 +460,7 @@ def plan_milestones(ctx: StepContext, brief: dict[str, Any]) -> dict[str, Any]:
         rate = next((f.value for f in _memory(ctx).facts("services")
                      if f.subject == "product-design" and f.key == "day_rate_eur"), 650)
         budget = float(rate) * 5 * len(scope)
-    today = dt.date.today()
+    today = dt.datetime.fromtimestamp(ctx.now(), ZONE).date()
     deadline = dt.date.fromisoformat(brief["deadline"]) if brief.get("deadline") else None
     span = (deadline - today).days if deadline and deadline > today else 28 * len(scope)
     each = round(float(budget) / len(scope), 2)
@@ -544,18 +552,22 @@ def status_facts(ctx: StepContext) -> dict[str, Any]:
     projects: dict[str, dict[str, Any]] = {}
     for fact in memory.facts("projects/*"):
         projects.setdefault(fact.namespace, {})[fact.key] = fact.value
-    week_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=7)
+    now = dt.datetime.fromtimestamp(ctx.now(), dt.UTC)
+    week_ago = now - dt.timedelta(days=7)
+    # What every client branch starts from is no client's work.
+    shared = {c["sha"] for c in ctx.read("repo.log", {"limit": 200})}
     out = []
     for namespace, values in sorted(projects.items()):
         if values.get("stage") != "delivering" or not values.get("branch"):
             continue
         commits = [c for c in ctx.read("repo.log", {"ref": values["branch"], "limit": 50})
-                   if dt.datetime.fromisoformat(c["date"]) >= week_ago]
+                   if c["sha"] not in shared
+                   and dt.datetime.fromisoformat(c["date"]) >= week_ago]
         upcoming = [m for m in values.get("milestones") or []
-                    if m["due"] >= dt.date.today().isoformat()]
+                    if m["due"] >= now.date().isoformat()]
         out.append({"project": namespace.split("/", 1)[1], "to": values.get("email"),
                     "company": values.get("company"),
-                    "done": [c["subject"] for c in commits],
+                    "done": [str(c["message"]).splitlines()[0] for c in commits],
                     "next": upcoming[0] if upcoming else None})
     return {"projects": out}
 
@@ -592,22 +604,22 @@ def write_review(ctx: StepContext, figures: dict[str, Any]) -> dict[str, Any]:
             return "n/a"
         return f"{value:.2f}{unit}" if isinstance(value, float) else f"{value}{unit}"
 
-    year, week, _ = dt.date.today().isocalendar()
+    year, week, _ = dt.datetime.fromtimestamp(ctx.now(), ZONE).date().isocalendar()
     key = f"{year}-W{week:02d}"
     lines = [f"# Weekly review {key}", "",
              f"- Workflow completion rate: {shown(figures.get('completion_rate'))}",
-             f"- Mean time to recovery: {shown(figures.get('mttr_s'), ' s')}",
+             f"- Mean time to recovery: {shown(figures.get('mean_time_to_recovery_s'), ' s')}",
              f"- Human interventions per 100 runs: "
-             f"{shown(figures.get('interventions_per_100_runs'))}",
+             f"{shown(figures.get('human_interventions_per_100_runs'))}",
              f"- Cost per successful outcome: "
-             f"{shown(figures.get('cost_per_success_usd'), ' USD')}",
+             f"{shown(figures.get('cost_per_successful_outcome_usd'), ' USD')}",
              f"- Change lead time: {shown(figures.get('change_lead_time_s'), ' s')}", "",
              "| playbook | runs | done | completion | cost per outcome (USD) |",
              "|---|---|---|---|---|"]
     for row in figures.get("by_playbook") or []:
-        lines.append(f"| {row['playbook']} | {row.get('runs', 0)} | {row.get('done', 0)} | "
-                     f"{shown(row.get('completion_rate'))} | "
-                     f"{shown(row.get('cost_per_success_usd'))} |")
+        lines.append(f"| {row['playbook']} | {row.get('started', 0)} | {row.get('done', 0)} "
+                     f"| {shown(row.get('completion_rate'))} | "
+                     f"{shown(row.get('cost_per_successful_outcome_usd'))} |")
     ctx.stage("memory.write", {"namespace": "reviews", "key": key,
                                "text": "\n".join(lines) + "\n",
                                "reason": "the weekly review of the operator measures"})
