@@ -42,6 +42,7 @@ class Leads:
 
     runs: dict[str, str] = field(default_factory=dict)
     emails: dict[str, str] = field(default_factory=dict)
+    answers: dict[str, str] = field(default_factory=dict)  # the Message-ID of each's answers
 
 
 class FreelancerDemo:
@@ -187,7 +188,8 @@ class FreelancerDemo:
         self.say("3. Ada answers the discovery questions; the brief goes to memory")
         run_id = self.leads.runs["ada-qualify"]
         asked = self.sent_to(self.leads.emails["ada"])[-1]
-        self.email_from("ada", ANSWERS_ADA, asked.subject, str(asked.message_id))
+        self.leads.answers["ada"] = self.email_from("ada", ANSWERS_ADA, asked.subject,
+                                                    str(asked.message_id))
         self.state(run_id, "record", "done")
         brief = self.ws.document("projects/northwind-outfitters", "brief")
         sources = (brief.metadata or {}).get("sources") or []
@@ -224,7 +226,8 @@ class FreelancerDemo:
         self.approve(questions)
         self.state(run_id, "answers", "waiting")
         asked = self.sent_to(self.leads.emails["cleo"])[-1]
-        self.email_from("cleo", ANSWERS_CLEO, asked.subject, str(asked.message_id))
+        self.leads.answers["cleo"] = self.email_from("cleo", ANSWERS_CLEO, asked.subject,
+                                                     str(asked.message_id))
         self.approve(self.gate(run_id, "invite"))
         self.approve(self.gate(run_id, "accept"), "a good fit")
         self.until("Cleo's qualification to end", lambda: self.ws.get_run(run_id).state ==
@@ -321,7 +324,24 @@ def running(ws: Workspace) -> Iterator[None]:
             thread.join(timeout=30)
 
 
-def run(root: Path, *, keep_running: bool = False) -> None:
+def prepare(ws: Workspace, servers: LocalServers) -> None:
+    """The credentials stored, everything deployed, and the mailbox read from now on (as
+    the first poll of `soloist up` would)."""
+    store_secrets(ws, servers, OPERATOR)
+    ws.deploy(OPERATOR)
+    ws.sync_connector("mail")
+
+
+def scenario(demo: FreelancerDemo) -> None:
+    """The five acts, in order (the workers must be running: see :func:`running`)."""
+    demo.outreach()
+    demo.replies()
+    demo.qualification()
+    demo.compounding()
+    demo.delivery()
+
+
+def run(root: Path, *, keep_running: bool = False) -> dict[str, Any]:
     con = render.console()
 
     def say(message: str) -> None:
@@ -337,19 +357,13 @@ def run(root: Path, *, keep_running: bool = False) -> None:
             f":{servers.imap.port}, CalDAV :{servers.caldav.port}, Stripe-compatible "
             f":{servers.stripe.port}, git :{servers.git.port}; workspace {root}")
         with Workspace(root) as ws:
-            store_secrets(ws, servers, OPERATOR)
-            deployed = ws.deploy(OPERATOR)
-            say(f"   deployed {len(deployed.deployed)} definitions and memory files "
-                "(agents, playbooks, policies, portfolio, rates, discovery script)")
-            # The mailbox is read from now on, as a first poll of `soloist up` would.
-            ws.sync_connector("mail")
+            prepare(ws, servers)
+            say(f"   deployed {len(ws.definitions())} definitions and the memory files "
+                "(portfolio, rates, discovery script)")
             demo = FreelancerDemo(root, servers, ws, say)
             with running(ws):
-                demo.outreach()
-                demo.replies()
-                demo.qualification()
-                demo.compounding()
-                demo.delivery()
-            report.final(ws, servers, demo.leads.emails, say, con, started)
+                scenario(demo)
+            held = report.final(ws, servers, demo.leads.emails, say, con, started)
             if keep_running:
                 report.keep_running(ws, servers, say)
+    return held
