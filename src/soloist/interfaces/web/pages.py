@@ -95,8 +95,14 @@ def workspace(request: Request) -> Workspace:
 
 def viewer(request: Request, scope: str = "read") -> Principal:
     """The signed-in principal, if it has ``scope`` (else Unauthenticated or
-    PermissionDenied, which :class:`PageRoute` shows as a page)."""
-    return require(request, scope)
+    PermissionDenied, which :class:`PageRoute` shows as a page).
+
+    Every page asks first, before it reads what it shows; so the log's head is read here,
+    and the page's live stream starts from it: an event that lands while the page is
+    being made still refreshes it."""
+    principal = require(request, scope)
+    request.state.log_after = workspace(request).log_head()
+    return principal
 
 
 def render(request: Request, template: str, status: int = 200,
@@ -106,7 +112,8 @@ def render(request: Request, template: str, status: int = 200,
     cookie = request.cookies.get(COOKIE)
     html = env.get_template(template).render(
         request=request, principal=principal, path=request.url.path,
-        csrf=csrf_token(cookie) if cookie else "", **context)
+        csrf=csrf_token(cookie) if cookie else "",
+        log_after=getattr(request.state, "log_after", None), **context)
     return HTMLResponse(html, status, {**SECURITY_HEADERS, **(headers or {})})
 
 

@@ -117,6 +117,10 @@ def _learned(ctx: StepContext) -> list[dict[str, Any]]:
     return [o for o in found if isinstance(o, dict)]
 
 
+def _possessive(name: str) -> str:
+    return f"{name}'" if name.endswith("s") else f"{name}'s"
+
+
 def _signature(p: dict[str, Any]) -> list[str]:
     return [str(p["name"]), str(p["postal_address"]), "", str(p["opt_out_line"])]
 
@@ -155,8 +159,8 @@ def draft_outreach(ctx: StepContext, research: dict[str, Any]) -> dict[str, Any]
         result = str(case.get("result", ""))
         lines += [f"{case['work']} {result[:1].upper()}{result[1:]}".strip(), ""]
         claims.append({"text": case["work"], "source": case["source"]})
-    lines += [f"If {interest} is on {lead['company']}'s list this quarter, would a "
-              "20-minute call next week help?", "", *_signature(p)]
+    lines += [f"If {interest} is on {_possessive(str(lead['company']))} list this quarter, "
+              "would a 20-minute call next week help?", "", *_signature(p)]
     subject = (f"{case['short']}, and an idea for {lead['company']}" if case
                else f"An idea for {lead['company']}")
     body = _follow_edits("\n".join(lines), _learned(ctx))
@@ -328,7 +332,9 @@ def _numbered(text: str) -> dict[int, str]:
         if match:
             current = int(match.group(1))
             answers[current] = match.group(2).strip()
-        elif current is not None and line.strip():
+        elif not line.strip():
+            current = None  # an answer is one paragraph: what follows is not part of it
+        elif current is not None:
             answers[current] = f"{answers[current]} {line.strip()}".strip()
     return answers
 

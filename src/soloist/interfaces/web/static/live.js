@@ -20,7 +20,11 @@
     if (!window.EventSource || !document.querySelector("[hx-trigger*='soloist:changed']")) {
       return;
     }
-    const stream = new EventSource("/api/v1/events/stream");
+    // From the log's head as the page was made, not from now: what happened while it
+    // was being made refreshes it too.
+    const after = document.body.dataset.after;
+    const stream = new EventSource("/api/v1/events/stream" +
+                                   (after ? "?after=" + encodeURIComponent(after) : ""));
     KINDS.forEach(function (kind) { stream.addEventListener(kind, changed); });
     // The browser reconnects by itself (retry: 1000) and resumes from the last event id.
   }
