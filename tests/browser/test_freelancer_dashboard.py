@@ -84,8 +84,8 @@ def test_maras_week_in_the_dashboard(studio: tuple[Workspace, LocalServers, Web]
     shots.mkdir()
     problems: list[str] = []
 
-    def shot(page: Page, name: str) -> None:
-        page.screenshot(path=str(shots / f"freelancer-{name}.png"), full_page=True)
+    def shot(page: Page, name: str, *, whole: bool = False) -> None:
+        page.screenshot(path=str(shots / f"freelancer-{name}.png"), full_page=whole)
 
     demo = FreelancerDemo(ws.root, servers, ws, lambda _: None)
     rows = read_rows(ws.root / "leads.csv", ws.registry.latest_playbook("outreach").inputs)
@@ -109,7 +109,7 @@ def test_maras_week_in_the_dashboard(studio: tuple[Workspace, LocalServers, Web]
             expect(cleo).to_contain_text("I have designed banking apps for ten years.")
             expect(items.filter(has_text="Send this first email to Ada Quinn")).to_contain_text(
                 "I redesigned Lumen's checkout")
-            shot(inbox, "approvals")
+            shot(inbox, "approvals", whole=True)
 
             # The failed verification is let through to its send gate, and fixed there.
             cleo.get_by_role("button", name="Approve").click()
