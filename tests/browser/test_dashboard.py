@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -21,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.web import Web
 from support.workspaces import write_workspace
 
-from soloist.interfaces.api.app import create_app
 from soloist.workspace import Workspace
 
 pytestmark = pytest.mark.browser
@@ -78,33 +77,23 @@ def mail_send(to: str, subject: str, text: str) -> dict:
 LIVE = 20_000
 
 
-class Served:
+class Served(Web):
     """The app on a free port of 127.0.0.1 and a worker, each in a thread."""
 
     def __init__(self, ws: Workspace) -> None:
-        import uvicorn
-
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(create_app(ws), log_level="warning",
-                                                    lifespan="off"))
+        super().__init__(ws)
         self.worker = ws.worker(concurrency=2)
-        self.threads = [threading.Thread(target=self.server.run,
-                                         kwargs={"sockets": [self.sock]}, daemon=True),
-                        threading.Thread(target=self.worker.run, daemon=True)]
+        self.worker_thread = threading.Thread(target=self.worker.run, daemon=True)
 
     def __enter__(self) -> Served:
-        for thread in self.threads:
-            thread.start()
+        super().__enter__()
+        self.worker_thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
+        super().__exit__(*exc)
         self.worker.stop()
-        for thread in self.threads:
-            thread.join(30)
-        self.sock.close()
+        self.worker_thread.join(30)
 
 
 @pytest.fixture

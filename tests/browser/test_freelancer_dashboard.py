@@ -12,17 +12,15 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.web import Web
 
 from soloist.demo.freelancer import FreelancerDemo, prepare, running
 from soloist.demo.servers import LocalServers
 from soloist.demo.workspace import servers_for, write_workspace
-from soloist.interfaces.api.app import create_app
 from soloist.interfaces.cli.rows import read_rows
 from soloist.workspace import Workspace
 
@@ -41,28 +39,6 @@ if not CHROMIUM.exists():  # pragma: no cover - depends on the machine
     if REQUIRED:
         pytest.fail(f"SOLOIST_REQUIRE_BROWSER=1 but {CHROMIUM} is missing", pytrace=False)
     pytest.skip(f"{CHROMIUM} is missing", allow_module_level=True)
-
-
-class Web:
-    def __init__(self, ws: Workspace) -> None:
-        import uvicorn
-
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(create_app(ws), log_level="warning",
-                                                    lifespan="off"))
-        self.thread = threading.Thread(target=self.server.run,
-                                       kwargs={"sockets": [self.sock]}, daemon=True)
-
-    def __enter__(self) -> Web:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(30)
-        self.sock.close()
 
 
 @pytest.fixture

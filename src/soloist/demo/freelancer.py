@@ -17,7 +17,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
@@ -332,13 +332,16 @@ def prepare(ws: Workspace, servers: LocalServers) -> None:
     ws.sync_connector("mail")
 
 
-def scenario(demo: FreelancerDemo) -> None:
-    """The five acts, in order (the workers must be running: see :func:`running`)."""
-    demo.outreach()
-    demo.replies()
-    demo.qualification()
-    demo.compounding()
-    demo.delivery()
+def scenario(demo: FreelancerDemo,
+             progress: Callable[[str], AbstractContextManager[Any]] | None = None) -> None:
+    """The five acts, in order (the workers must be running: see :func:`running`);
+    ``progress`` wraps each, e.g. in a spinner."""
+    for name, act in (("outreach", demo.outreach), ("replies", demo.replies),
+                      ("qualification", demo.qualification),
+                      ("a better discovery script", demo.compounding),
+                      ("delivery", demo.delivery)):
+        with progress(name) if progress is not None else nullcontext():
+            act()
 
 
 def run(root: Path, *, keep_running: bool = False) -> dict[str, Any]:
@@ -362,7 +365,7 @@ def run(root: Path, *, keep_running: bool = False) -> dict[str, Any]:
                 "(portfolio, rates, discovery script)")
             demo = FreelancerDemo(root, servers, ws, say)
             with running(ws):
-                scenario(demo)
+                scenario(demo, lambda name: con.status(f"playing the week: {name}"))
             held = report.final(ws, servers, demo.leads.emails, say, con, started)
             if keep_running:
                 report.keep_running(ws, servers, say)

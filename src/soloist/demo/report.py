@@ -113,8 +113,12 @@ def final(ws: Workspace, servers: LocalServers, leads: dict[str, str], say: Say,
         table.add_row(playbook, str(sum(n for (p, _), n in by.items() if p == playbook)),
                       str(by.get((playbook, "done"), 0)), states)
     con.print(table)
-    say(f"   look around: soloist up -w {ws.root} (prints a sign-in link to the "
-        "dashboard); `make demo ARGS=--keep-running` keeps the servers and the dashboard up")
+    api = ws.settings.api
+    link = ws.access.login_link("person:mara").secret
+    say(f"   the dashboard: `soloist up -w {ws.root}` serves it at http://{api.host}:"
+        f"{api.port}, where this link signs you in once, today: http://{api.host}:"
+        f"{api.port}/login?token={link} (`make demo ARGS=--keep-running` keeps the "
+        "servers and the dashboard up instead)")
     return {**held, "figures": figures, "verified": chain.ok, "leads": leads}
 
 
