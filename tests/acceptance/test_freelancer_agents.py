@@ -13,18 +13,22 @@ import json
 import re
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+from starlette.requests import Request
+from starlette.responses import Response
+from support.llm_server import Api, LLMTestServer, Reply
 
 from soloist.demo import report
 from soloist.demo.freelancer import FreelancerDemo, prepare, running, scenario
 from soloist.demo.servers import LocalServers
 from soloist.demo.workspace import servers_for, write_workspace
 from soloist.execution.costs import Price
-from soloist.execution.llm.base import ChatRequest, ChatResponse
+from soloist.execution.llm.base import ChatRequest, ChatResponse, Message
 from soloist.execution.llm.router import FixedRouter
 from soloist.testing.llm import ScriptedProvider, reply, tool_call
 from soloist.workspace import Workspace
@@ -99,6 +103,8 @@ class Studio:
         elif system.startswith("You read a prospective client's answers"):
             answer = self.brief(_after(task, "copy it as the brief's client):"),
                                 _after(task, "The questions:"), _after(task, "The answers:"))
+        elif system.startswith("Summarise"):  # a working context that overflowed
+            return reply(task[:200], input_tokens=_tokens(request), output_tokens=50)
         elif system.startswith("You write a short weekly status email"):
             answer = {"emails": [self.status_email(p)
                                  for p in _after(task, "for each project:")]}
@@ -238,7 +244,7 @@ def _tokens(request: ChatRequest) -> int:
 class Studioed:
     demo: FreelancerDemo
     model: Studio
-    provider: ScriptedProvider
+    provider: ScriptedProvider | None
     said: list[str]
 
     @property
@@ -250,27 +256,36 @@ class Studioed:
         return self.demo.servers
 
 
-@pytest.fixture
-def studio(tmp_path: Path, db_url: str) -> Iterator[Studioed]:
-    root = tmp_path / "studio"
+@contextmanager
+def _studio(root: Path, db_url: str, model: Studio,
+            provider: ScriptedProvider | None) -> Iterator[Studioed]:
+    """The demo's workspace on its servers; ``provider``, if given, answers every agent
+    step in place of the configured models."""
     with servers_for(root) as servers:
         write_workspace(root, servers)
         with Workspace(root, database_url=db_url) as ws:
-            model = Studio()
-            # One callable answers every call; the list only bounds how many there are.
-            provider = ScriptedProvider([model] * 500)
-            ws.runner.router = FixedRouter(provider, "m1", Price(input=1.0, output=2.0))
+            if provider is not None:
+                ws.runner.router = FixedRouter(provider, "m1", Price(input=1.0, output=2.0))
             prepare(ws, servers)
             said: list[str] = []
             yield Studioed(FreelancerDemo(root, servers, ws, said.append), model, provider,
                            said)
 
 
+@pytest.fixture
+def studio(tmp_path: Path, db_url: str) -> Iterator[Studioed]:
+    model = Studio()
+    # One callable answers every call; the list only bounds how many there are.
+    with _studio(tmp_path / "studio", db_url, model, ScriptedProvider([model] * 500)) as it:
+        yield it
+
+
 def _events(ws: Workspace, kind: str, run_id: str | None = None) -> list[Any]:
     return [e for e in ws.log(run_id=run_id, limit=100_000) if e.kind == kind]
 
 
-def _drafts_asked(provider: ScriptedProvider, name: str) -> list[ChatRequest]:
+def _drafts_asked(provider: ScriptedProvider | None, name: str) -> list[ChatRequest]:
+    assert provider is not None
     return [r for r in provider.requests
             if r.messages[1].content.startswith(f"Write a first email to {name}")]
 
@@ -388,7 +403,7 @@ def test_an_injected_instruction_runs_nothing_and_waits_for_a_person(
     assert servers.delivered_messages() == []
 
     ws.reject(pending.approval.id, "an injected instruction", actor="person:mara")
-    assert ws.get_run(run_id).state in ("failed", "cancelled")
+    assert ws.get_run(run_id).state == "failed"
     assert servers.delivered_messages() == [] and ws.show(run_id).intents == []
 
 
@@ -428,3 +443,78 @@ def test_a_later_draft_sees_maras_edit_and_follows_it(studio: Studioed) -> None:
     assert demo.step(run_id, "verify").output["verdict"] == "pass"
     assert BANKING not in pending.intents[0].args["text"]
     assert _events(ws, "agent.fallback", run_id) == []
+
+
+# -- an OpenAI-compatible provider, configured ----------------------------------------------
+
+
+class StudioServer(LLMTestServer):
+    """The local OpenAI-compatible server of the tests, each answer written by ``model``
+    from the request it got."""
+
+    def __init__(self, model: Studio) -> None:
+        super().__init__()
+        self.model = model
+
+    async def _handle(self, api: Api, request: Request) -> Response:
+        body = json.loads(await request.body())
+        answer = self.model(ChatRequest(model=body["model"], messages=tuple(
+            Message(role=m["role"], content=m.get("content") or "",
+                    tool_call_id=m.get("tool_call_id")) for m in body["messages"])))
+        # Nothing is awaited between this and the base class taking it off the script
+        # (the body is read once and kept), so concurrent requests get their own answers.
+        self.add(Reply(answer.text, input_tokens=answer.usage.input_tokens,
+                       output_tokens=answer.usage.output_tokens))
+        return await super()._handle(api, request)
+
+
+def test_with_an_openai_compatible_provider_configured_the_same_playbooks_use_it(
+        tmp_path: Path, db_url: str) -> None:
+    model = Studio()
+    with StudioServer(model) as server:
+        root = tmp_path / "studio"
+        with servers_for(root) as servers:
+            write_workspace(root, servers)
+            # The template's own commented lines, switched on and pointed at the server,
+            # and the models' prices: nothing else changes.
+            config = root / "soloist.toml"
+            text = config.read_text()
+            start, end = text.index("# [llm.providers.openai]"), text.index("\n\n[budgets]")
+            lines = [line.removeprefix("# ") for line in text[start:end].splitlines()]
+            text = text[:start] + "\n".join(lines).replace(
+                "https://api.openai.com/v1", server.openai_base_url) + text[end:]
+            config.write_text(text + PRICES)
+            with Workspace(root, database_url=db_url) as ws:
+                ws.secrets.set("OPENAI_API_KEY", "sk-studio-test", "person:mara")
+                prepare(ws, servers)
+                demo = FreelancerDemo(root, servers, ws, lambda message: None)
+                with running(ws):
+                    scenario(demo)
+                calls = _events(ws, "llm.call")
+                assert _events(ws, "agent.fallback") == []
+                assert {(e.data["provider"], e.data["model"]) for e in calls} == {
+                    ("openai", "gpt-4.1-mini"), ("openai", "gpt-4.1-nano")}
+                assert ws.metrics(days=30)["cost_per_successful_outcome_usd"] > 0
+                held = report.counted(ws, servers)
+                assert ws.verify().ok
+    chats = [r for r in server.requests if r.path == "/v1/chat/completions"]
+    assert len(chats) == len(calls) and server.unexpected == 0
+    assert {r.headers["authorization"] for r in chats} == {"Bearer sk-studio-test"}
+    # The same outcomes, each once in its server, written by the model.
+    assert len(held["emails"]) == 10 and set(held["email_ids"].values()) == {1}
+    assert len(held["events"]) == 7 and set(held["event_uids"].values()) == {1}
+    assert set(held["invoice_keys"].values()) == {1} and len(held["invoices"]) == 1
+    assert set(held["commit_keys"].values()) == {1}
+    ada = demo.sent_to(demo.leads.emails["ada"])[0]
+    assert ada.text.strip() == model.drafts[demo.leads.emails["ada"]][0]["body"].strip()
+
+
+PRICES = """
+[llm.prices."gpt-4.1-mini"]
+input = 0.40
+output = 1.60
+
+[llm.prices."gpt-4.1-nano"]
+input = 0.10
+output = 0.40
+"""
