@@ -131,15 +131,16 @@ class FreelancerDemo:
             done = self.state(run_id, "verify", "done", "awaiting_approval")
             draft = self.step(run_id, "draft").output
             self.say(f"   {name.title()}: \"{draft['subject']}\" "
-                     f"({'template: ' + report.fallback_reason(self.ws, run_id, 'draft')})")
+                     f"({report.written_by(self.ws, run_id, 'draft')})")
             if done.state == "awaiting_approval":
                 self.say(f"     verification FAILED, waiting for Mara: {done.error}")
         cleo = self.leads.runs["cleo"]
         self.approve(self.gate(cleo, "verify"), "I will fix the sentence before it goes")
         pending = self.gate(cleo, "send")
         before = pending.intents[0].args
-        cut = "I have designed banking apps for ten years."
-        after = {**before, "text": before["text"].replace(cut + "\n\n", "").replace(cut, "")}
+        # The sentence the verifier quoted, however the draft worded it.
+        kept = [p for p in before["text"].split("\n\n") if "banking" not in p.lower()]
+        after = {**before, "text": "\n\n".join(kept)}
         self.approve(pending, "no portfolio document backs the banking claim",
                      edits={0: after})
         self.say("   Mara edits Cleo's email at its gate (the unbacked sentence goes), with "

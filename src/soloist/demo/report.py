@@ -18,12 +18,15 @@ from soloist.workspace import Workspace
 Say = Callable[[str], None]
 
 
-def fallback_reason(ws: Workspace, run_id: str, step: str) -> str:
-    """Why a step used its template instead of its agent (its ``agent.fallback`` event)."""
+def written_by(ws: Workspace, run_id: str, step: str) -> str:
+    """Who wrote a step's draft: its template (and why: its ``agent.fallback`` event), or
+    its agent."""
     for event in ws.log(run_id=run_id):
         if event.kind == "agent.fallback" and event.step_id == step:
-            return str(event.data.get("reason"))
-    return "the agent wrote it"
+            return f"template: {event.data.get('reason')}"
+    agent = next((e.data.get("model") for e in ws.log(run_id=run_id)
+                  if e.kind == "llm.call" and e.step_id == step), None)
+    return f"written by the agent on {agent}" if agent else "written by the agent"
 
 
 def lead_stage(ws: Workspace, email: str) -> str | None:
@@ -98,11 +101,12 @@ def final(ws: Workspace, servers: LocalServers, leads: dict[str, str], say: Say,
     say(f"     completion rate {_pct(figures['completion_rate'])}, mean time to recovery "
         f"{_num(figures['mean_time_to_recovery_s'], 's')}, "
         f"{_num(figures['human_interventions_per_100_runs'])} interventions per 100 runs, "
-        f"cost per successful outcome {_num(figures['cost_per_successful_outcome_usd'], 'USD')}"
+        f"cost per successful outcome {_usd(figures['cost_per_successful_outcome_usd'])}"
         f", change lead time {_num(figures['change_lead_time_s'], 's')}")
     fallbacks = sum(1 for e in ws.log(limit=100_000) if e.kind == "agent.fallback")
+    why = " (the local model is too weak for them)" if fallbacks else ""
     say(f"   cost: ${figures['cost_usd']:.6f} for {figures['calls']} model calls; {fallbacks} "
-        "agent steps used their templates (the local model is too weak for them)")
+        f"agent steps used their templates{why}")
     chain = ws.verify()
     say(f"   soloist audit verify: {chain.checked} events, chain "
         f"{'intact' if chain.ok else 'BROKEN'}")
@@ -124,6 +128,10 @@ def final(ws: Workspace, servers: LocalServers, leads: dict[str, str], say: Say,
 
 def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.0%}"
+
+
+def _usd(value: float | None) -> str:
+    return "n/a" if value is None else f"${value:.6f}"
 
 
 def _num(value: float | None, unit: str = "") -> str:
