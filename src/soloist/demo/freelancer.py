@@ -367,7 +367,8 @@ def run(root: Path, *, keep_running: bool = False) -> dict[str, Any]:
             demo = FreelancerDemo(root, servers, ws, say)
             with running(ws):
                 scenario(demo, lambda name: con.status(f"playing the week: {name}"))
-            held = report.final(ws, servers, demo.leads.emails, say, con, started)
+            held = report.final(ws, servers, demo.leads.emails, say, con, started,
+                                staying=keep_running)
             if keep_running:
                 report.keep_running(ws, servers, say)
     return held

@@ -76,7 +76,7 @@ def _once(counts: Counter[Any]) -> str:
 
 
 def final(ws: Workspace, servers: LocalServers, leads: dict[str, str], say: Say,
-          con: Console, started: float) -> dict[str, Any]:
+          con: Console, started: float, *, staying: bool = False) -> dict[str, Any]:
     held = counted(ws, servers)
     say(f"6. What the servers hold (counted in them, not in Soloist), "
         f"{time.time() - started:.0f} s after the start:")
@@ -117,6 +117,8 @@ def final(ws: Workspace, servers: LocalServers, leads: dict[str, str], say: Say,
         table.add_row(playbook, str(sum(n for (p, _), n in by.items() if p == playbook)),
                       str(by.get((playbook, "done"), 0)), states)
     con.print(table)
+    if staying:  # keep_running says where the dashboard is
+        return {**held, "figures": figures, "verified": chain.ok, "leads": leads}
     api = ws.settings.api
     link = ws.access.login_link("person:mara").secret
     say(f"   the dashboard: `soloist up -w {ws.root}` serves it at http://{api.host}:"
