@@ -79,3 +79,78 @@ def test_an_opt_out_event_stops_a_running_outreach(tmp_path: Path, db_url: str) 
         assert ws.approvals(run_id=run_id) == []
         assert len(demo.sent_to(ADA)) == 1
         assert ws.get_run(other).state == "running"
+
+
+def test_cancelling_a_project_voids_its_invoice_and_removes_its_milestones(
+        tmp_path: Path, db_url: str) -> None:
+    with studio(tmp_path / "studio", db_url) as demo:
+        ws, servers = demo.ws, demo.servers
+        contact(demo, "ada")
+        [first] = demo.sent_to(ADA)
+        demo.email_from("ada", "Yes, we are interested. Let's talk!", first.subject,
+                        str(first.message_id))
+        qualify = demo.run_of("qualify", lambda r: r.inputs["lead"]["email"] == ADA)
+        demo.approve(demo.gate(qualify, "ask"))
+        demo.state(qualify, "answers", "waiting")
+        asked = demo.sent_to(ADA)[-1]
+        demo.email_from("ada", ANSWERS_ADA, asked.subject, str(asked.message_id))
+        demo.approve(demo.gate(qualify, "invite"))
+        demo.approve(demo.gate(qualify, "accept"), "let's do it")
+        deliver = demo.run_of("deliver", lambda r: True)
+        demo.state(deliver, "m1_ready", "waiting")
+        ws.start("milestone-done", {"project": "northwind-outfitters", "milestone": 1,
+                                    "files": {"northwind-outfitters/m1/audit.md":
+                                              CHECKOUT_AUDIT}})
+        demo.approve(demo.gate(deliver, "m1_invoice"), "matches the brief")
+        demo.state(deliver, "m1_send", "done")
+        demo.state(deliver, "m2_ready", "waiting")
+
+        [invoice] = [i for i in servers.invoices() if i.metadata.get("soloist_intent")]
+        assert invoice.status == "open"
+        assert [s["id"] for s in servers.invoices_sent()] == [invoice.id]
+        events_before = {e.uid: e.summary for e in servers.calendar_events()}
+        milestones = {uid for uid, summary in events_before.items() if "Milestone" in summary}
+        assert len(milestones) == 3
+        branch = "client/northwind-outfitters"
+        made = [c for c in servers.commits(REPOSITORY, branch) if c.intent]
+        assert [c.subject for c in made] == ["Milestone 1: The checkout flow",
+                                             "Northwind Outfitters: milestones"]
+
+        ws.cancel(deliver, actor="person:mara")
+        run = ws.wait(deliver)
+        assert (run.state, run.error) == ("cancelled", "cancelled by person:mara")
+        [compensating] = events(ws, deliver, "run.compensating")
+        assert compensating.data["undo"] == ["m1_invoice", "m1_commit", "setup", "plan"]
+        states = step_states(ws, deliver)
+        assert {states[s] for s in ("plan", "setup", "m1_commit", "m1_invoice")} == {
+            "compensated"}
+        assert states["m2_ready"] == "cancelled"
+
+        # Billing: the open invoice is void (its being emailed stays in the record).
+        assert [(i.id, i.status) for i in servers.invoices()] == [(invoice.id, "void")]
+        assert [s["id"] for s in servers.invoices_sent()] == [invoice.id]
+        # Calendar: the milestone events are gone by UID; the intro call stays.
+        events_after = {e.uid: e.summary for e in servers.calendar_events()}
+        assert not milestones & events_after.keys()
+        assert events_after == {uid: s for uid, s in events_before.items()
+                                if uid not in milestones}
+        # Git: nothing is rewritten; each commit is undone by a revert commit on the
+        # branch, newest first, each with its own Soloist-Intent trailer.
+        after = [c for c in servers.commits(REPOSITORY, branch) if c.intent]
+        assert [c.subject for c in after] == [
+            'Revert "Northwind Outfitters: milestones"',
+            'Revert "Milestone 1: The checkout flow"', *[c.subject for c in made]]
+        assert [c.sha for c in after[2:]] == [c.sha for c in made]
+        assert [c.intent for c in after[:2]] == [f"{deliver}/compensate:setup/0",
+                                                 f"{deliver}/compensate:m1_commit/0"]
+        # Memory: the project is no longer in delivery, so Monday brings no status email.
+        stage = ws.get_fact("projects/northwind-outfitters", "northwind-outfitters", "stage")
+        assert stage is not None and (stage.value, stage.step_id) == (
+            "stopped", "compensate:plan")
+        sent = len(servers.delivered_messages())
+        demo.advance(7 * DAY, "a week, past Monday 09:00")
+        status = demo.run_of("status", lambda r: True)
+        assert ws.wait(status).state == "done"
+        assert demo.step(status, "facts").output == {"projects": []}
+        assert step_states(ws, status)["send"] == "skipped"
+        assert len(servers.delivered_messages()) == sent
