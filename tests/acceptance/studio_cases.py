@@ -18,8 +18,8 @@ from soloist.demo.freelancer import DAY, FreelancerDemo, prepare, running
 from soloist.demo.workspace import STUDIO, servers_for, write_workspace
 from soloist.workspace import Workspace
 
-__all__ = ["DAY", "LEADS", "contact", "events", "mail_from", "received", "step_states",
-           "studio"]
+__all__ = ["DAY", "LEADS", "OPT_OUT_PLAYBOOK", "contact", "events", "mail_from", "received",
+           "step_states", "studio"]
 
 #: (name, email, company, interest, hook) of leads whose first draft passes verification
 LEADS = {

@@ -12,6 +12,7 @@ from studio_cases import DAY, OPT_OUT_PLAYBOOK, contact, events, step_states, st
 
 from soloist.demo.freelancer import ANSWERS_ADA, CHECKOUT_AUDIT
 from soloist.demo.workspace import REPOSITORY
+from soloist.errors import InvalidState
 
 pytestmark = pytest.mark.slow
 ADA, BEN = "ada@northwind.test", "ben@fernhill.test"
@@ -33,6 +34,7 @@ def test_a_lead_who_replies_remove_me_gets_nothing_more(tmp_path: Path, db_url: 
         triage = demo.run_of("triage-reply", lambda r: r.inputs["message"]["message_id"]
                              == reply)
         assert ws.wait(triage).state == "done"
+        assert step_states(ws, triage)["opted_out"] == "done"  # lead.opted_out emitted
         stage = ws.get_fact("leads/fernhill-clinics", BEN, "stage")
         assert stage is not None and stage.value == "opted_out"
         assert stage.sources == [{"kind": "email", "message_id": reply}]
@@ -56,29 +58,37 @@ def test_a_lead_who_replies_remove_me_gets_nothing_more(tmp_path: Path, db_url: 
         reason = f"{BEN} opted out; nothing more is sent to them"
         assert verify.error is not None and reason in verify.error
         assert reason in pending.approval.message  # what the person is shown
-        assert step_states(ws, again)["send"] in ("scheduled", "ready")
+        assert step_states(ws, again)["send"] == "scheduled"
         assert [m.message_id for m in demo.sent_to(BEN)] == [first.message_id]
         assert {m.message_id for m in demo.servers.imap_folder("Sent")} == {
             m.message_id for m in demo.servers.delivered_messages()}
 
 
-def test_an_opt_out_event_stops_a_running_outreach(tmp_path: Path, db_url: str) -> None:
+def test_an_opt_out_event_stops_a_running_outreach_even_at_its_follow_up_gate(
+        tmp_path: Path, db_url: str) -> None:
     with studio(tmp_path / "studio", db_url,
                 playbooks={"opt-out.yaml": OPT_OUT_PLAYBOOK}) as demo:
         ws = demo.ws
         run_id = contact(demo, "ada")
         other = contact(demo, "ben")
+        demo.advance(3 * DAY + 60, "past the first follow-up")
+        pending = demo.gate(run_id, "nudge_1")
+        demo.gate(other, "nudge_1")
+
         ws.start("opt-out", {"email": "Ada@Northwind.TEST"})  # the case of an address varies
         assert ws.wait(run_id).state == "done"
         [stopped] = events(ws, run_id, "run.stopped")
-        assert stopped.data["topic"] == "lead.opted_out"
-        assert {step_states(ws, run_id)[s] for s in FOLLOW_UPS} == {"skipped"}
+        assert stopped.data["topic"] == "lead.opted_out" and stopped.data["withdrawn"] == 1
+        assert {step_states(ws, run_id)[s] for s in FOLLOW_UPS[3:]} == {"skipped"}
+        with pytest.raises(InvalidState, match="withdrawn"):
+            demo.approve(pending, "too late")
 
-        demo.advance(3 * DAY + 60, "past the first follow-up")
-        demo.gate(other, "nudge_1")  # the other lead's timer fired; Ada's is gone
-        assert ws.approvals(run_id=run_id) == []
-        assert len(demo.sent_to(ADA)) == 1
+        # Only Ada opted out: Ben's follow-up still waits for Mara, and goes.
         assert ws.get_run(other).state == "running"
+        demo.approve(demo.gate(other, "nudge_1"), "fine")
+        demo.state(other, "wait_2", "waiting")
+        assert len(demo.sent_to(BEN)) == 2
+        assert len(demo.sent_to(ADA)) == 1
 
 
 def test_cancelling_a_project_voids_its_invoice_and_removes_its_milestones(
