@@ -49,9 +49,10 @@ def test_a_lead_who_replies_remove_me_gets_nothing_more(tmp_path: Path, db_url: 
         assert len(demo.sent_to(ADA)) == 3
         assert [m.message_id for m in demo.sent_to(BEN)] == [first.message_id]
 
-        # A new outreach to them stops at its verification, for a person, and sends nothing.
-        again = ws.start("outreach", {"name": "Ben Ortiz", "email": BEN,
-                                      "company": "Fernhill Clinics"})
+        # A new outreach to them stops at its verification, for a person, and sends nothing,
+        # however their address is written and whatever their company is called this time.
+        again = ws.start("outreach", {"name": "Ben Ortiz", "email": "Ben@Fernhill.test",
+                                      "company": "Fernhill Group"})
         pending = demo.gate(again, "verify")
         verify = demo.step(again, "verify")
         assert verify.state == "awaiting_approval"
