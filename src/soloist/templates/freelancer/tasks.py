@@ -93,8 +93,10 @@ def research_lead(ctx: StepContext, lead: dict[str, Any]) -> dict[str, Any]:
     """What memory knows of the lead, and the case studies that fit it best."""
     memory = _memory(ctx)
     email = str(lead["email"]).lower()
-    known = {f.key: f.value for f in memory.facts(lead_namespace(lead["company"]))
-             if str(f.subject).lower() == email}
+    theirs = [f for f in memory.facts("leads/*") if str(f.subject).lower() == email]
+    known = {f.key: f.value for f in theirs if f.namespace == lead_namespace(lead["company"])}
+    # An opt-out is the person's: it holds whatever their company is called this time.
+    opted_out = any(f.key == "opted_out" and f.value for f in theirs)
     wanted = " ".join(str(lead.get(k) or "") for k in ("interest", "company", "hook"))
     keys: list[str] = []
     for hit in memory.search(wanted.strip() or str(lead["company"]), "portfolio", k=10):
@@ -105,7 +107,7 @@ def research_lead(ctx: StepContext, lead: dict[str, Any]) -> dict[str, Any]:
     # What the lead asked about wins over the search's order; the search breaks ties.
     cases.sort(key=lambda c: -len(interest & _words(f"{c.get('tags', '')} {c['title']}")))
     return {"lead": {**lead, "email": email, "slug": slug(lead["company"])},
-            "profile": profile(ctx), "opted_out": bool(known.get("opted_out")),
+            "profile": profile(ctx), "opted_out": opted_out,
             "stage": known.get("stage"), "case": cases[0] if cases else None,
             "cases": cases[:3]}
 
