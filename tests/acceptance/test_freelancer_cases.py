@@ -104,21 +104,20 @@ def test_only_a_message_in_the_runs_thread_is_a_reply(tmp_path: Path, db_url: st
         assert triage.inputs["message"]["message_id"] == answer
         assert ws.get_fact("leads/northwind-outfitters", ADA, "stage").value == "replied"
 
-        # The lead is no longer in stage contacted, and a colleague was never a lead: their
-        # answers in the thread are not classified (no opt-out, no qualification).
+        # The lead is no longer in stage contacted: their answer is read for an opt-out only
+        # (it is none: no qualification); a colleague was never a lead: not read at all.
         later = mail_from(demo, f"Ada Quinn <{ADA}>", "Yes, we are interested, let's talk!",
                           f"Re: {first.subject}", in_reply_to=ours, references=[ours])
         colleague = mail_from(demo, "Dan Roe <dan@northwind.test>",
                               "No thanks, remove me.", f"Re: {first.subject}",
                               in_reply_to=ours, references=[ours])
-        for message_id in (later, colleague):
+        for message_id, read in ((later, "done"), (colleague, "skipped")):
             run = demo.run_of("triage-reply", lambda r, m=message_id: (  # type: ignore[misc]
                 r.inputs["message"]["message_id"] == m))
             assert ws.wait(run).state == "done"
             states = step_states(ws, run)
-            assert states["lead"] == "done"
-            assert {states[s] for s in ("classify", "record", "opted_out", "interested")} == {
-                "skipped"}
+            assert (states["lead"], states["classify"]) == ("done", read)
+            assert {states[s] for s in ("record", "opted_out", "interested")} == {"skipped"}
         assert ws.runs(playbook="qualify") == []
         assert ws.get_fact("leads/northwind-outfitters", ADA, "stage").value == "replied"
         assert ws.get_fact("leads/northwind-outfitters", "dan@northwind.test",

@@ -49,16 +49,17 @@ def test_a_lead_who_replies_remove_me_gets_nothing_more(tmp_path: Path, db_url: 
         assert len(demo.sent_to(ADA)) == 3
         assert [m.message_id for m in demo.sent_to(BEN)] == [first.message_id]
 
-        # A new outreach to them stops at its verification, for a person, and sends nothing,
+        # A new outreach to them stops at its research, for a person, before any draft,
         # however their address is written and whatever their company is called this time.
         again = ws.start("outreach", {"name": "Ben Ortiz", "email": "Ben@Fernhill.test",
                                       "company": "Fernhill Group"})
-        pending = demo.gate(again, "verify")
-        verify = demo.step(again, "verify")
-        assert verify.state == "awaiting_approval"
+        pending = demo.gate(again, "research")
+        research = demo.step(again, "research")
+        assert research.state == "awaiting_approval"
         reason = f"{BEN} opted out; nothing more is sent to them"
-        assert verify.error is not None and reason in verify.error
+        assert research.error is not None and reason in research.error
         assert reason in pending.approval.message  # what the person is shown
+        assert step_states(ws, again)["draft"] == "scheduled"
         assert step_states(ws, again)["send"] == "scheduled"
         assert [m.message_id for m in demo.sent_to(BEN)] == [first.message_id]
         assert {m.message_id for m in demo.servers.imap_folder("Sent")} == {

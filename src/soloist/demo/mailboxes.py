@@ -275,7 +275,8 @@ class IMAPServer(ProcessServer):
         """A logged-in ``imapclient`` connection (use it as a context manager)."""
         from imapclient import IMAPClient
 
-        client = IMAPClient(self.host, self.port, ssl=False, timeout=10)
+        # A loaded machine can take a while over pymap's first answer.
+        client = IMAPClient(self.host, self.port, ssl=False, timeout=30)
         client.login(self.user, self.password)
         return client
 

@@ -106,10 +106,13 @@ def research_lead(ctx: StepContext, lead: dict[str, Any]) -> dict[str, Any]:
     interest = _words(str(lead.get("interest") or ""))
     # What the lead asked about wins over the search's order; the search breaks ties.
     cases.sort(key=lambda c: -len(interest & _words(f"{c.get('tags', '')} {c['title']}")))
-    return {"lead": {**lead, "email": email, "slug": slug(lead["company"])},
-            "profile": profile(ctx), "opted_out": opted_out,
-            "stage": known.get("stage"), "case": cases[0] if cases else None,
-            "cases": cases[:3]}
+    found = {"lead": {**lead, "email": email, "slug": slug(lead["company"])},
+             "profile": profile(ctx), "opted_out": opted_out,
+             "stage": known.get("stage"), "case": cases[0] if cases else None,
+             "cases": cases[:3]}
+    if opted_out:  # what the person deciding is told, whatever model drafts (or not)
+        found["reason"] = f"{email} opted out; nothing more is sent to them"
+    return found
 
 
 def _learned(ctx: StepContext) -> list[dict[str, Any]]:
@@ -342,7 +345,8 @@ def _numbered(text: str) -> dict[int, str]:
 
 
 def _items(text: str) -> list[str]:
-    return [p.strip(" .") for p in re.split(r",|;|\band\b", text) if p.strip(" .")]
+    parts = [p.strip(" .") for p in re.split(r",|;|\band\b", text) if p.strip(" .")]
+    return [p[:1].upper() + p[1:] for p in parts]
 
 
 def _amount(text: str) -> float | None:
