@@ -119,8 +119,15 @@ def init(directory: Annotated[Path, typer.Argument(help="Folder to create.")],
     from soloist.interfaces.cli.scaffold import write_example
 
     written = write_example(directory, force=force, template=template)
-    typer.echo(f"Created workspace {directory} ({len(written)} files). Next:\n"
-               f"  cd {directory} && soloist deploy && soloist up")
+    typer.echo(f"Created workspace {directory} ({len(written)} files). Next:")
+    if template == "freelancer":
+        typer.echo("  soloist demo            (rehearse it on local servers first)\n"
+                   f"  cd {directory}, edit memory/ and soloist.toml (docs/freelancer.md), "
+                   "then:\n"
+                   "  soloist secret set MAIL_PASSWORD (and CALDAV_PASSWORD, STRIPE_KEY)\n"
+                   "  soloist deploy && soloist up")
+        return
+    typer.echo(f"  cd {directory} && soloist deploy && soloist up")
 
 
 @app.command()
