@@ -476,15 +476,15 @@ def test_with_an_openai_compatible_provider_configured_the_same_playbooks_use_it
         root = tmp_path / "studio"
         with servers_for(root) as servers:
             write_workspace(root, servers)
-            # The template's own commented lines, switched on and pointed at the server,
-            # and the models' prices: nothing else changes.
+            # The template's own commented lines (provider, tiers, prices), switched on and
+            # pointed at the server: nothing else changes.
             config = root / "soloist.toml"
             text = config.read_text()
             start, end = text.index("# [llm.providers.openai]"), text.index("\n\n[budgets]")
             lines = [line.removeprefix("# ") for line in text[start:end].splitlines()]
             text = text[:start] + "\n".join(lines).replace(
                 "https://api.openai.com/v1", server.openai_base_url) + text[end:]
-            config.write_text(text + PRICES)
+            config.write_text(text)
             with Workspace(root, database_url=db_url) as ws:
                 ws.secrets.set("OPENAI_API_KEY", "sk-studio-test", "person:mara")
                 prepare(ws, servers)
@@ -509,13 +509,3 @@ def test_with_an_openai_compatible_provider_configured_the_same_playbooks_use_it
     ada = demo.sent_to(demo.leads.emails["ada"])[0]
     assert ada.text.strip() == model.drafts[demo.leads.emails["ada"]][0]["body"].strip()
 
-
-PRICES = """
-[llm.prices."gpt-4.1-mini"]
-input = 0.40
-output = 1.60
-
-[llm.prices."gpt-4.1-nano"]
-input = 0.10
-output = 0.40
-"""

@@ -264,7 +264,8 @@ class IMAPServer(ProcessServer):
             "--host", self.host, "--port", str(self.port), "--no-tls",
             # Only the IMAP service: the admin (gRPC) service would listen on a fixed port.
             "--no-service", "admin", "--no-service", "managesieve", "--no-service", "swim",
-            "dict", "--demo-user", self.user, "--demo-password", self.password,
+            # With "=": a password may begin with "-", which would read as an option.
+            "dict", f"--demo-user={self.user}", f"--demo-password={self.password}",
         ]  # fmt: skip
 
     def ready(self) -> None:
