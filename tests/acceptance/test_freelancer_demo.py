@@ -137,3 +137,28 @@ def test_init_writes_the_freelancer_workspace_and_it_deploys(tmp_path: Path) -> 
     unknown = soloist("init", "--template", "florist", str(tmp_path / "x"), check=False)
     assert unknown.returncode == 1
     assert "there is no template 'florist'; choose one of example, freelancer" in unknown.stderr
+
+
+def test_the_template_follows_maras_edit_in_a_later_draft(tmp_path: Path) -> None:
+    logging.getLogger("mail.log").setLevel(logging.ERROR)
+    root = tmp_path / "studio"
+    with servers_for(root) as servers:
+        write_workspace(root, servers)
+        with Workspace(root) as ws:
+            prepare(ws, servers)
+            demo = FreelancerDemo(root, servers, ws, lambda _: None)
+            with running(ws):
+                demo.outreach()  # Mara cuts Cleo's unbacked sentence at its gate
+                later = ws.start("outreach", {
+                    "name": "Dora Vale", "email": "dora@quillpen.test", "company": "Quillpen",
+                    "interest": "onboarding", "hook": "I have designed banking apps for ten "
+                                                      "years."})
+                pending = demo.gate(later, "send")  # verified: nothing unbacked is left
+            draft = demo.step(later, "draft")
+            assert "banking apps" not in draft.output["body"]
+            assert "Hi Dora," in pending.intents[0].args["text"]
+            [built] = [e.data for e in ws.log(run_id=later)
+                       if e.kind == "context.built" and e.step_id == "draft"]
+            [edit] = ws.overrides(playbook="outreach")
+            assert {"kind": "overrides", "ref": f"event:{edit['id']}"}.items() <= next(
+                i for i in built["included"] if i["kind"] == "overrides").items()
