@@ -1,7 +1,8 @@
 # Soloist developer entry points. Everything runs from the virtualenv in $(VENV).
 #
 #   make dev      editable install with the dev and postgres extras
-#   make test     lint (ruff, mypy) then the whole test suite, PostgreSQL required
+#   make test     lint (ruff, mypy) then the test suite, PostgreSQL required (not the slow part)
+#   make test-slow  the suites marked slow
 #   make demo     run the demo
 #   make bench    run the benchmark against DBOS
 #   make bench-memory   LoCoMo retrieval and memory at scale
@@ -18,7 +19,7 @@ PIP_FLAGS ?= --quiet --disable-pip-version-check
 export PIP_NO_INPUT := 1
 
 .DEFAULT_GOAL := test
-.PHONY: venv install dev demo lint test bench bench-memory clean
+.PHONY: venv install dev demo lint test test-slow bench bench-memory clean
 
 # -- environment -------------------------------------------------------------------------
 
@@ -53,9 +54,16 @@ lint: dev
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
+REQUIRE := SOLOIST_REQUIRE_POSTGRES=1 SOLOIST_REQUIRE_LOCAL_MODEL=1 SOLOIST_REQUIRE_SANDBOX=1 \
+	SOLOIST_REQUIRE_EMBEDDINGS=1 SOLOIST_REQUIRE_BROWSER=1
+
 test: lint
-	SOLOIST_REQUIRE_POSTGRES=1 SOLOIST_REQUIRE_LOCAL_MODEL=1 SOLOIST_REQUIRE_SANDBOX=1 \
-	SOLOIST_REQUIRE_EMBEDDINGS=1 SOLOIST_REQUIRE_BROWSER=1 $(BIN)/pytest -q
+	$(REQUIRE) $(BIN)/pytest -q -m "not slow"
+
+# The suites marked slow (crash and backpressure, the local model, the freelancer pack on
+# a scripted model and in the browser): a few minutes more; .ci/run runs them too.
+test-slow: dev
+	$(REQUIRE) $(BIN)/pytest -q -m slow
 
 bench: dev
 	$(PIP) install $(PIP_FLAGS) dbos

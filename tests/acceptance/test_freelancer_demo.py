@@ -10,14 +10,12 @@ import logging
 from collections import Counter
 from pathlib import Path
 
-import pytest
 from tests_support import soloist
 
 from soloist.demo.freelancer import FreelancerDemo, prepare, running, scenario
 from soloist.demo.workspace import REPOSITORY, servers_for, write_workspace
 from soloist.workspace import Workspace
 
-pytestmark = pytest.mark.slow
 ADA, BEN, CLEO = "ada@northwind.test", "ben@fernhill.test", "cleo@brightpath.test"
 
 
