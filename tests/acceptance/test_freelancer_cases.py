@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from studio_cases import DAY, contact, events, mail_from, received, step_states, studio
+from support.studio import DAY, contact, events, mail_from, received, step_states, studio
 
 from soloist.errors import InvalidState
 

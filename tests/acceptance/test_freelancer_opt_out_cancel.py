@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from studio_cases import DAY, OPT_OUT_PLAYBOOK, contact, events, step_states, studio
+from support.studio import DAY, OPT_OUT_PLAYBOOK, contact, events, step_states, studio
 
 from soloist.demo.freelancer import ANSWERS_ADA, CHECKOUT_AUDIT
 from soloist.demo.workspace import REPOSITORY

@@ -9,20 +9,17 @@ names a folder, copied there: that is how docs/screenshots/freelancer-*.png were
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.studio import studio
 from support.web import Web
 
-from soloist.demo.freelancer import FreelancerDemo, prepare, running
-from soloist.demo.servers import LocalServers
-from soloist.demo.workspace import servers_for, write_workspace
+from soloist.demo.freelancer import FreelancerDemo
 from soloist.interfaces.cli.rows import read_rows
-from soloist.workspace import Workspace
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -42,20 +39,15 @@ if not CHROMIUM.exists():  # pragma: no cover - depends on the machine
 
 
 @pytest.fixture
-def studio(tmp_path: Path) -> Iterator[tuple[Workspace, LocalServers, Web]]:
-    logging.getLogger("mail.log").setLevel(logging.ERROR)
-    root = tmp_path / "studio"
-    with servers_for(root) as servers:
-        write_workspace(root, servers)
-        with Workspace(root) as ws:
-            prepare(ws, servers)
-            with running(ws), Web(ws) as web:
-                yield ws, servers, web
+def served(tmp_path: Path) -> Iterator[tuple[FreelancerDemo, Web]]:
+    with studio(tmp_path / "studio") as demo, Web(demo.ws) as web:
+        yield demo, web
 
 
-def test_maras_week_in_the_dashboard(studio: tuple[Workspace, LocalServers, Web],
+def test_maras_week_in_the_dashboard(served: tuple[FreelancerDemo, Web],
                                      tmp_path: Path) -> None:
-    ws, servers, web = studio
+    demo, web = served
+    ws = demo.ws
     shots = tmp_path / "screenshots"
     shots.mkdir()
     problems: list[str] = []
@@ -63,7 +55,6 @@ def test_maras_week_in_the_dashboard(studio: tuple[Workspace, LocalServers, Web]
     def shot(page: Page, name: str, *, whole: bool = False) -> None:
         page.screenshot(path=str(shots / f"freelancer-{name}.png"), full_page=whole)
 
-    demo = FreelancerDemo(ws.root, servers, ws, lambda _: None)
     rows = read_rows(ws.root / "leads.csv", ws.registry.latest_playbook("outreach").inputs)
     for (_, inputs), run_id in zip(rows, ws.start_many("outreach", rows), strict=True):
         first = str(inputs["name"]).split()[0].lower()

@@ -1,6 +1,6 @@
-"""A freelancer workspace of its own on its own local servers, for the pack's edge cases
-(test_freelancer_cases*.py): the demo's workspace, deployed, with a worker and the
-scheduler running, and helpers to contact a lead and to have mail arrive from outside."""
+"""A freelancer workspace of its own on its own local servers, for the pack's tests: the
+demo's workspace, deployed, with a worker and the scheduler running, and helpers to
+contact a lead and to have mail arrive from outside."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import email.policy
 import email.utils
 import logging
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from email.message import EmailMessage
 from pathlib import Path
@@ -47,10 +47,12 @@ steps:
 
 
 @contextmanager
-def studio(root: Path, db_url: str, *, playbooks: dict[str, str] | None = None
-           ) -> Iterator[FreelancerDemo]:
+def studio(root: Path, db_url: str | None = None, *,
+           playbooks: dict[str, str] | None = None,
+           say: Callable[[str], None] | None = None) -> Iterator[FreelancerDemo]:
     """The demo's workspace in ``root`` (and any extra ``playbooks``, by file name) on
-    fresh servers and the database ``db_url``, deployed and running."""
+    fresh servers and the database ``db_url`` (default: the workspace's own), deployed and
+    running; ``say`` hears what the demo's acts would narrate."""
     logging.getLogger("mail.log").setLevel(logging.ERROR)
     with servers_for(root) as servers:
         write_workspace(root, servers)
@@ -58,7 +60,7 @@ def studio(root: Path, db_url: str, *, playbooks: dict[str, str] | None = None
             (root / "playbooks" / name).write_text(text)
         with Workspace(root, database_url=db_url) as ws:
             prepare(ws, servers)
-            demo = FreelancerDemo(root, servers, ws, lambda *_: None)
+            demo = FreelancerDemo(root, servers, ws, say or (lambda *_: None))
             with running(ws):
                 yield demo
 
