@@ -301,7 +301,7 @@ def invoice_from(payload: Mapping[str, Any]) -> Invoice:
     lines_field = payload.get("lines")
     raw_lines = lines_field.get("data", []) if isinstance(lines_field, Mapping) else lines_field
     lines: list[Any] = []
-    for line in raw_lines if isinstance(raw_lines, list) else [raw_lines]:
+    for line in _in_given_order(raw_lines if isinstance(raw_lines, list) else [raw_lines]):
         lines.append(_line(line) if isinstance(line, Mapping) else line)
     customer = payload.get("customer")
     if isinstance(customer, Mapping):  # an expanded customer
@@ -315,6 +315,18 @@ def invoice_from(payload: Mapping[str, Any]) -> Invoice:
         "status": payload.get("status"),
         "metadata": dict(payload.get("metadata") or {}),
     })
+
+
+def _in_given_order(lines: list[Any]) -> list[Any]:
+    """The lines Soloist made, in the order they were given (each carries its index:
+    Stripe orders items made in the same second as it likes), then the others as listed."""
+
+    def position(item: tuple[int, Any]) -> tuple[int, int, int]:
+        listed, line = item
+        index = _metadata(line).get(_LINE, "") if isinstance(line, Mapping) else ""
+        return (0, int(index), listed) if index.isdigit() else (1, 0, listed)
+
+    return [line for _, line in sorted(enumerate(lines), key=position)]
 
 
 def _line(line: Mapping[str, Any]) -> dict[str, Any]:
