@@ -21,5 +21,7 @@ def test_a_rehearsal_clock_moves_forward_and_a_real_one_refuses(tmp_path: Path) 
     assert "72 h ahead of the real clock" in moved.stdout
     bad = soloist("clock", "advance", "soon", "-w", str(rehearsal), check=False)
     assert bad.returncode == 1 and "not a duration" in bad.stderr
+    far = soloist("clock", "advance", "99999999999999d", "-w", str(rehearsal), check=False)
+    assert far.returncode == 1 and "at most 3650 days ahead" in far.stderr  # nothing moved
     shown = json.loads(soloist("clock", "--json", "-w", str(rehearsal)).stdout)
     assert shown == {"now": shown["now"], "offset_seconds": 259200.0, "adjustable": True}

@@ -106,6 +106,9 @@ def test_soloist_demo_narrates_and_counts_in_the_servers(tmp_path: Path) -> None
     assert out.count("each once") >= 5 and "TWICE" not in out
     assert "chain intact" in out and "Traceback" not in done.stderr
     assert "soloist up -w" in out
+    again = soloist("demo", str(tmp_path / "studio"), check=False)  # it has files now
+    assert again.returncode == 1 and "has files; give the demo a new folder" in again.stderr
+    assert "Traceback" not in again.stderr and "Soloist demo" not in again.stdout
 
 
 def test_init_writes_the_freelancer_workspace_and_it_deploys(tmp_path: Path) -> None:

@@ -4,18 +4,14 @@ contact a lead and to have mail arrive from outside."""
 
 from __future__ import annotations
 
-import email.policy
-import email.utils
 import logging
-import secrets
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 from soloist.demo.freelancer import DAY, FreelancerDemo, prepare, running
-from soloist.demo.workspace import STUDIO, servers_for, write_workspace
+from soloist.demo.workspace import servers_for, write_workspace
 from soloist.workspace import Workspace
 
 __all__ = ["DAY", "LEADS", "OPT_OUT_PLAYBOOK", "contact", "events", "mail_from", "received",
@@ -81,21 +77,8 @@ def mail_from(demo: FreelancerDemo, sender: str, text: str, subject: str, *,
               in_reply_to: str | None = None, references: Sequence[str] = ()) -> str:
     """A real message into the studio's INBOX with exactly the threading headers given,
     then the mailbox polled; its Message-ID."""
-    message = EmailMessage(policy=email.policy.SMTP)
-    message["From"] = sender
-    message["To"] = STUDIO
-    message["Subject"] = subject
-    message["Date"] = email.utils.formatdate(localtime=True)
-    message_id = f"<{secrets.token_hex(8)}@{sender.rsplit('@', 1)[1].rstrip('>')}>"
-    message["Message-ID"] = message_id
-    if in_reply_to:
-        message["In-Reply-To"] = in_reply_to
-    if references:
-        message["References"] = " ".join(references)
-    message.set_content(text)
-    demo.servers.deliver_to_inbox(message.as_bytes())
-    demo.ws.sync_connector("mail")
-    return message_id
+    return demo.arrive(sender, text, subject, in_reply_to=in_reply_to,
+                       references=references)
 
 
 def step_states(ws: Workspace, run_id: str) -> dict[str, str]:

@@ -16,7 +16,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -26,8 +26,15 @@ from zoneinfo import ZoneInfo
 
 from soloist.demo import report
 from soloist.demo.servers import LocalServers
-from soloist.demo.workspace import STUDIO, servers_for, store_secrets, write_workspace
+from soloist.demo.workspace import (
+    STUDIO,
+    check_folder,
+    servers_for,
+    store_secrets,
+    write_workspace,
+)
 from soloist.errors import InvalidState
+from soloist.integrations.mail.compose import reply_subject
 from soloist.interfaces.cli import render
 from soloist.workspace import Workspace
 
@@ -88,19 +95,27 @@ class FreelancerDemo:
 
     def email_from(self, lead: str, text: str, subject: str, replying_to: str) -> str:
         """A real message from a lead into the studio's INBOX, answering the message
-        ``replying_to`` (its Message-ID) of that ``subject``, then the mailbox polled as a
-        worker would."""
+        ``replying_to`` (its Message-ID) of that ``subject``."""
+        return self.arrive(f"{lead.title()} <{self.leads.emails[lead]}>", text,
+                           reply_subject(subject), in_reply_to=replying_to,
+                           references=[replying_to])
+
+    def arrive(self, sender: str, text: str, subject: str, *,
+               in_reply_to: str | None = None, references: Sequence[str] = ()) -> str:
+        """A real message from the outside world into the studio's INBOX, with exactly the
+        threading headers given, then the mailbox polled as a worker would; its
+        Message-ID."""
         message = EmailMessage(policy=email.policy.SMTP)
-        name = lead.title()
-        message["From"] = f"{name} <{self.leads.emails[lead]}>"
+        message["From"] = sender
         message["To"] = STUDIO
-        # As mail clients do: "Re:" once, however long the thread.
-        message["Subject"] = subject if subject[:3].lower() == "re:" else f"Re: {subject}"
+        message["Subject"] = subject
         message["Date"] = email.utils.formatdate(localtime=True)
-        message_id = f"<{secrets.token_hex(8)}@{self.leads.emails[lead].split('@')[1]}>"
+        message_id = f"<{secrets.token_hex(8)}@{sender.rsplit('@', 1)[1].rstrip('>')}>"
         message["Message-ID"] = message_id
-        message["In-Reply-To"] = replying_to
-        message["References"] = replying_to
+        if in_reply_to:
+            message["In-Reply-To"] = in_reply_to
+        if references:
+            message["References"] = " ".join(references)
         message.set_content(text)
         self.servers.deliver_to_inbox(message.as_bytes())
         self.ws.sync_connector("mail")
@@ -351,6 +366,7 @@ def run(root: Path, *, keep_running: bool = False) -> dict[str, Any]:
     def say(message: str) -> None:
         con.print(render.text(message))
 
+    check_folder(root)
     # aiosmtpd warns on every login that an attribute it reads itself is deprecated.
     logging.getLogger("mail.log").setLevel(logging.ERROR)
     con.rule(render.styled("Soloist demo: a freelance designer's studio", "bold"))

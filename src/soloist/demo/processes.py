@@ -13,6 +13,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Self
 
@@ -102,17 +103,17 @@ def stop_process(process: subprocess.Popen[bytes], timeout: float = 10.0) -> Non
             process.wait()
 
 
-class Server:
+class Server(ABC):
     """A server that starts and stops, also as ``with Server() as server:``."""
 
     #: how messages name it ("the CalDAV (radicale) server did not start: ...")
     name = "local"
 
-    def start(self) -> Self:
-        raise NotImplementedError
+    @abstractmethod
+    def start(self) -> Self: ...
 
-    def stop(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def stop(self) -> None: ...
 
     def __enter__(self) -> Self:
         return self.start()
@@ -156,9 +157,9 @@ class ProcessServer(Server):
         """The server process's id while it runs."""
         return None if self._process is None else self._process.pid
 
+    @abstractmethod
     def command(self) -> list[str]:
         """The server's command line (the folder exists and the port is chosen)."""
-        raise NotImplementedError
 
     def environment(self) -> dict[str, str] | None:
         return None

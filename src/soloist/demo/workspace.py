@@ -31,6 +31,16 @@ Cleo Park,cleo@brightpath.test,Brightpath,onboarding,I have designed banking app
 """
 
 
+def check_folder(root: Path) -> None:
+    """A new or empty folder: the demo's story starts from nothing (an earlier demo's
+    memory would remember Ben's opt-out), and it never writes over a workspace."""
+    if root.exists() and not root.is_dir():
+        raise InvalidState(f"{root} is a file; give the demo a new folder")
+    if root.is_dir() and any(root.iterdir()):
+        raise InvalidState(f"{root} has files; give the demo a new folder (or none: it "
+                           "makes one)")
+
+
 def servers_for(root: Path) -> LocalServers:
     """The demo's servers, their data under the workspace's ``.servers/``."""
     return LocalServers(root / ".servers", mailbox=STUDIO, calendar_user=CALENDAR_USER)

@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from soloist.errors import InputError, InvalidState
 from soloist.store.base import NewEvent, Store
 
+#: How far a rehearsal's clock may run ahead: ten years.
+MAX_OFFSET = 10 * 365 * 86400.0
+
 
 @dataclass(frozen=True)
 class ClockReading:
@@ -45,6 +48,10 @@ class WorkspaceClock:
                              "like 3d or 90m", field="seconds")
         with self.store.transaction() as tx:
             offset = tx.clock.offset() + seconds
+            if offset > MAX_OFFSET:  # past it, dates no longer read (nor cron)
+                raise InputError(f"a rehearsal's clock runs at most {MAX_OFFSET // 86400:.0f} "
+                                 "days ahead of the real one; give a shorter duration",
+                                 field="seconds")
             tx.clock.set_offset(offset)
             tx.events.append(NewEvent("clock.advanced", {
                 "by": seconds, "offset": offset},

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from soloist import StepContext
 from soloist.errors import DeterministicError
+from soloist.execution.memory_view import MemoryView
 
 ZONE = ZoneInfo("Europe/Paris")
 #: A sentence that says the studio did something: it must be backed by the portfolio.
@@ -36,7 +37,7 @@ STOP_WORDS = frozenset("a an and at by for from in into is it of on or our the t
 # -- memory ---------------------------------------------------------------------------------
 
 
-def _memory(ctx: StepContext) -> Any:
+def _memory(ctx: StepContext) -> MemoryView:
     if ctx.memory is None:
         raise DeterministicError("this step needs the workspace's memory")
     return ctx.memory
@@ -64,7 +65,8 @@ def _case(ctx: StepContext, key: str) -> dict[str, Any]:
     """A portfolio document read as a case study: its title and its Client, Work and
     Result lines."""
     doc = _memory(ctx).document("portfolio", key)
-    fields = {"key": key, "source": f"portfolio/{key}", "version": doc.version}
+    fields: dict[str, Any] = {"key": key, "source": f"portfolio/{key}",
+                              "version": doc.version}
     current: str | None = None
     for line in doc.text.splitlines():
         label = line.split(":", 1)[0]
@@ -118,8 +120,7 @@ def research_lead(ctx: StepContext, lead: dict[str, Any]) -> dict[str, Any]:
 def _learned(ctx: StepContext) -> list[dict[str, Any]]:
     """The most recent edits a person made to this step's drafts at their gates (a
     fallback is given them as ``ctx.overrides``)."""
-    found = getattr(ctx, "overrides", None) or []
-    return [o for o in found if isinstance(o, dict)]
+    return [o for o in ctx.overrides if isinstance(o, dict)]
 
 
 def _possessive(name: str) -> str:
