@@ -33,6 +33,7 @@ BACKEND_ONLY: dict[str, dict[str, str]] = {
         "applied_migrations": "likewise",
         "record_migration": "likewise",
         "current_tables": "the tables a restore drops before pg_restore",
+        "server_clock": "the server's clock, read to correct this host's (SQLite: one host)",
     },
     "sqlite": {},
 }

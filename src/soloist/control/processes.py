@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import socket
-import time
 from typing import Any
 
 from soloist.errors import StoreError
@@ -33,7 +32,7 @@ class Presence:
 
     def beat(self, now: float | None = None) -> None:
         """Announce (or renew) this process, at most every ``period / 3`` seconds."""
-        now = time.time() if now is None else now
+        now = self.store.now() if now is None else now
         if now < self._next:
             return
         info = {"role": self.role, "host": socket.gethostname(), "pid": os.getpid(),
@@ -56,7 +55,7 @@ class Presence:
 
 def alive(store: Store, now: float | None = None) -> list[dict[str, Any]]:
     """The worker and scheduler processes whose last heartbeat is recent enough."""
-    now = time.time() if now is None else now
+    now = store.now() if now is None else now
     with store.read() as tx:
         rows = tx.scheduler.workers(now - 86400)
     return [r for r in rows

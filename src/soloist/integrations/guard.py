@@ -131,7 +131,7 @@ class Guard:
             with self.store.read() as tx:
                 self._breaker = now, tx.breakers.get(breaker_name(self.name))
         state = self._breaker[1]
-        check = before_call(state, time.time(), self.breaker)
+        check = before_call(state, self.store.now(), self.breaker)
         if not check.allow:
             raise BreakerOpen(f"connector {self.name} is failing; its circuit breaker is open "
                               f"for {check.wait:.0f}s more", retry_after=check.wait)
@@ -155,7 +155,7 @@ class Guard:
     def _record(self, state: BreakerRow | None, *, ok: bool, transient: bool) -> bool:
         """Write the breaker's new state, if it changed; true if it is now open."""
         new = after_call(state, breaker_name(self.name), ok=ok, transient=transient,
-                         now=time.time(), policy=self.breaker)
+                         now=self.store.now(), policy=self.breaker)
         if new is None:
             return False
         with self.store.transaction() as tx:

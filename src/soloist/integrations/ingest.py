@@ -126,7 +126,9 @@ class Poller:
               now: float) -> PollReport:
         try:
             with self.store.transaction() as tx:
-                leading = tx.scheduler.try_lead(f"poll:{key}", self.owner, now, LEAD_SECONDS)
+                # Leadership is a lease every host reads: on the deployment's clock.
+                leading = tx.scheduler.try_lead(f"poll:{key}", self.owner, tx.now(),
+                                                LEAD_SECONDS)
             if not leading:
                 return PollReport(key)
             report = poll_once(self.store, connector, source)

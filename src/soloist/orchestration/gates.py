@@ -6,7 +6,6 @@ the episodic log, with the exact intents that the decision lets through or stops
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -104,7 +103,7 @@ class Gates:
 
     def approve(self, approval_id: str, actor: str, note: str | None = None,
                 now: float | None = None, edits: Sequence[Edit] = ()) -> ApprovalRow:
-        now = time.time() if now is None else now
+        now = self.store.now() if now is None else now
         with self.store.transaction() as tx:
             approval = _open(tx, approval_id)
             self.approve_in(tx, approval, actor, note, now, edits)
@@ -135,7 +134,7 @@ class Gates:
 
     def reject(self, approval_id: str, actor: str, reason: str,
                now: float | None = None) -> ApprovalRow:
-        now = time.time() if now is None else now
+        now = self.store.now() if now is None else now
         with self.store.transaction() as tx:
             approval = _open(tx, approval_id)
             self.reject_in(tx, approval, actor, reason, now)
@@ -166,7 +165,7 @@ class Gates:
 
     def retry(self, approval_id: str, actor: str, guidance: str,
               now: float | None = None) -> ApprovalRow:
-        now = time.time() if now is None else now
+        now = self.store.now() if now is None else now
         with self.store.transaction() as tx:
             approval = _open(tx, approval_id)
             if approval.reason == UNCONFIRMED:
@@ -194,7 +193,7 @@ class Gates:
                 now: float | None = None) -> ApprovalRow:
         """A person did it themself, or saw it done: a failed compensation undone by hand,
         or a send whose outcome was unknown that arrived. Record it, and let the run go on."""
-        now = time.time() if now is None else now
+        now = self.store.now() if now is None else now
         with self.store.transaction() as tx:
             approval = _open(tx, approval_id)
             if approval.reason == UNCONFIRMED:
@@ -257,7 +256,7 @@ class Gates:
 
     def expire(self, now: float | None = None) -> int:
         """Apply the default decision of every gate whose timeout passed."""
-        now = time.time() if now is None else now
+        now = self.store.now() if now is None else now
         count = 0
         with self.store.transaction() as tx:
             for approval in tx.approvals.expired(now):

@@ -9,7 +9,6 @@ refused.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Sequence
 
 from soloist.control.playbooks import RetryPolicy
@@ -123,7 +122,7 @@ class Leases:
         rows = list(rows)
         if not rows:
             return
-        now = time.time()
+        now = self.store.now()
         try:
             with self.store.transaction() as tx:
                 for row in rows:

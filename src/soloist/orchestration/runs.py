@@ -65,7 +65,7 @@ def start_run(tx: Transaction, request: StartRequest, now: float | None = None) 
     """Insert a run of a deployed playbook (its version pinned) with its steps."""
     playbook = request.playbook
     assert playbook.version is not None, "only deployed playbooks run"
-    now = time.time() if now is None else now
+    now = tx.now() if now is None else now
     validate_inputs(playbook, request.inputs)
     priority = playbook.priority if request.priority is None else request.priority
     validate_priority(priority)

@@ -7,21 +7,25 @@ Any number of processes may run a scheduler; only the one holding the scheduler 
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
+import logging
 import threading
-import time
 from typing import Any
 
 from soloist.control import cron, templating
 from soloist.control.playbooks import CronTrigger, EventTrigger, Playbook
 from soloist.control.processes import Presence
 from soloist.control.registry import Registry
-from soloist.errors import SoloistError
+from soloist.errors import SoloistError, StoreError, StoreUnavailable
 from soloist.orchestration import runs, waits
 from soloist.orchestration.gates import Gates
 from soloist.orchestration.lifecycle import RunState
 from soloist.store.base import NewEvent, Store
+from soloist.store.outage import Outage
 from soloist.store.waits import WaitRow
+
+_log = logging.getLogger(__name__)
 
 
 def topic_matches(pattern: str, topic: str) -> bool:
@@ -44,22 +48,32 @@ class Scheduler:
 
     def run(self) -> None:
         presence = Presence(self.store, f"{self.owner}/scheduler", "scheduler", 15.0)
+        outage = Outage(_log, f"scheduler {self.owner}")
         try:
             while not self.stop_event.is_set():
                 presence.beat()
-                self.tick()
+                try:
+                    self.tick()
+                except StoreUnavailable as exc:
+                    # Whatever the pass did not commit is done again by the next one; the
+                    # lock went with the lost session, so it is taken again (or by another).
+                    self.leading = False
+                    self.stop_event.wait(outage.failed(exc))
+                    continue
+                outage.ok()
                 self.stop_event.wait(self.interval)
         finally:
             presence.leave()
             if self.leading:
-                self.store.release_scheduler_lock(self.owner)
+                with contextlib.suppress(StoreError):
+                    self.store.release_scheduler_lock(self.owner)
 
     def tick(self, now: float | None = None) -> dict[str, int]:
         """One pass; returns what it did. Does nothing unless this process leads."""
         self.leading = self.store.try_scheduler_lock(self.owner)
         if not self.leading:
             return {}
-        now = time.time() if now is None else now
+        now = self.store.now() if now is None else now
         playbooks = self.registry.latest_playbooks()
         with self.store.read() as tx:
             # The workspace's clock: what playbooks' timers (cron, waits) are read on.

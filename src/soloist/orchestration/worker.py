@@ -19,7 +19,6 @@ import queue
 import secrets
 import socket
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,7 +27,14 @@ from soloist.control.playbooks import Playbook, StepKind
 from soloist.control.processes import Presence
 from soloist.control.registry import Registry
 from soloist.control.retry import decide
-from soloist.errors import InvalidState, SoloistError, StoreError, classify, describe
+from soloist.errors import (
+    InvalidState,
+    SoloistError,
+    StoreError,
+    StoreUnavailable,
+    classify,
+    describe,
+)
 from soloist.execution.steps import Outcome, RunInfo, Status, StepJob, StepRunner
 from soloist.orchestration import compensation
 from soloist.orchestration.compensation import Compensator
@@ -42,13 +48,14 @@ from soloist.orchestration.outcomes import (
     is_plain_finish,
 )
 from soloist.store.base import NewEvent, RunRow, StepRow, Store, Transaction
+from soloist.store.outage import Outage
 
 S = StepState
 #: What an executor thread hands back to the loop.
 Finished = Outcome | Dispatched
 _WAKE = object()
 _log = logging.getLogger(__name__)
-#: Consecutive failed turns (about a minute of backoff) before the worker gives up.
+#: Consecutive turns failed by a store error other than an outage before the worker stops.
 MAX_STORE_FAILURES = 20
 
 
@@ -113,13 +120,14 @@ class Worker:
         next_reap = 0.0
         stop_deadline: float | None = None
         failures = 0
+        outage = Outage(_log, f"worker {self.id}")
         try:
             while True:
                 finished = self._drain()
                 stopping = self.stop_event.is_set()
                 if stopping and stop_deadline is None:
-                    stop_deadline = time.time() + opts.grace_seconds
-                now = time.time()
+                    stop_deadline = self.store.now() + opts.grace_seconds
+                now = self.store.now()
                 presence.beat(now)
                 if now >= next_reap and not stopping:
                     self.reap_expired(now)
@@ -136,14 +144,17 @@ class Worker:
                         claimed, to_dispatch = self._turn(finished, want, heartbeat, now)
                     except StoreError as exc:
                         # Nothing of the turn was written: keep the results and try again.
-                        failures += 1
-                        if failures > MAX_STORE_FAILURES:
-                            raise
+                        # An outage (a restart, a partition) is waited out however long it
+                        # lasts; another error that keeps coming back is a bug.
                         self._carry = finished
-                        _log.warning("worker %s: store error, retrying: %s", self.id, exc)
-                        self.stop_event.wait(min(5.0, 0.1 * 2 ** failures))
+                        if not isinstance(exc, StoreUnavailable):
+                            failures += 1
+                            if failures > MAX_STORE_FAILURES:
+                                raise
+                        self.stop_event.wait(outage.failed(exc))
                         continue
                     failures = 0
+                    outage.ok()
                     if heartbeat:
                         next_heartbeat = now + self.leases.heartbeat_every
                 for job in to_dispatch:
@@ -153,15 +164,13 @@ class Worker:
                             if job.row.kind == TaskKind.STEP else None)
                     timeout = step.timeout if step is not None else None
                     self.inflight[job.row.id] = _InFlight(
-                        job.row, None if timeout is None else time.time() + timeout)
+                        job.row, None if timeout is None else now + timeout)
                     pool.submit(self._guard, self._job, job)
-                if stopping and (not self.inflight or time.time() > (stop_deadline or 0)):
+                if stopping and (not self.inflight or self.store.now() > (stop_deadline or 0)):
                     break
-                if until_idle and not self.inflight and not claimed and not finished:
-                    with self.store.read() as tx:
-                        upcoming = tx.steps.next_available()
-                    if upcoming is None:
-                        break
+                if until_idle and not self.inflight and not claimed and not finished \
+                        and self._next_available(now) is None:
+                    break
                 if not claimed and not finished:
                     self._sleep(now)
         finally:
@@ -175,8 +184,7 @@ class Worker:
         timeout = self.options.poll_seconds if self.store.polls else 5.0
         if not self.store.polls:
             # No wake-up comes when a retry's backoff ends: wake for it ourselves.
-            with self.store.read() as tx:
-                upcoming = tx.steps.next_available()
+            upcoming = self._next_available(None)
             if upcoming is not None:
                 timeout = max(0.02, min(timeout, upcoming - now))  # never spin
         if self.inflight:
@@ -189,6 +197,15 @@ class Worker:
             return
         if item is not _WAKE:
             self.inbox.put(item)
+
+    def _next_available(self, unknown: float | None) -> float | None:
+        """When the next step becomes ready (None: nothing is scheduled); ``unknown``
+        when the store cannot say (it is down: the next turn waits for it)."""
+        try:
+            with self.store.read() as tx:
+                return tx.steps.next_available()
+        except StoreUnavailable:
+            return unknown
 
     def _drain(self) -> list[Finished]:
         items: list[Finished] = self._carry

@@ -668,6 +668,9 @@ class Changes(Protocol):
 
 
 class Transaction(Protocol):
+    #: The deployment's clock, in epoch seconds: the one every lease and timer is read on
+    #: (the database server's on PostgreSQL, the host's on SQLite).
+    now: Callable[[], float]
     @property
     def runs(self) -> Runs: ...
     @property
@@ -728,6 +731,11 @@ class Store(Protocol):
     #: intents): replaces secret values by their names. None: nothing to hide.
     redaction: Redaction | None
 
+    def now(self) -> float:
+        """The deployment's clock in epoch seconds: every lease, backoff, timeout,
+        deadline, cron fire and heartbeat is written and compared on it, never on one
+        host's own clock (the database server's on PostgreSQL, see ``store.clock``)."""
+        ...
     def transaction(self) -> AbstractContextManager[Transaction]:
         """A write transaction. A StoreError raised inside dooms it: leave the block."""
         ...

@@ -675,7 +675,10 @@ class SqlTransaction:
 
     def __init__(self, conn: Connection, q: Any,
                  redaction: Redaction | None = None,
-                 vectors: VectorOps | None = None, *, write: bool = True) -> None:
+                 vectors: VectorOps | None = None, *, write: bool = True,
+                 clock: Callable[[], float] = time.time) -> None:
+        #: The deployment's clock (the database server's on PostgreSQL): see store.clock.
+        self.now = clock
         redact: Callable[[str], str] | None = None
         if redaction is not None:
             if write:

@@ -9,7 +9,6 @@ leases, limits and backoff stay on the real clock. Each move is in the episodic 
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 from soloist.errors import InputError, InvalidState
@@ -34,7 +33,7 @@ class WorkspaceClock:
     def read(self) -> ClockReading:
         with self.store.read() as tx:
             offset = tx.clock.offset()
-        return ClockReading(time.time() + offset, offset, self.adjustable)
+        return ClockReading(self.store.now() + offset, offset, self.adjustable)
 
     def advance(self, seconds: float, actor: str) -> ClockReading:
         """Move the clock forward; the waits and cron triggers now due fire on the
@@ -55,5 +54,5 @@ class WorkspaceClock:
             tx.clock.set_offset(offset)
             tx.events.append(NewEvent("clock.advanced", {
                 "by": seconds, "offset": offset},
-                actor=actor, ts=time.time()))
-        return ClockReading(time.time() + offset, offset, True)
+                actor=actor, ts=tx.now()))
+        return ClockReading(self.store.now() + offset, offset, True)

@@ -473,7 +473,7 @@ class Workspace(MemoryMethods):
         who = self.actor(actor)
         with self.store.transaction() as tx:
             runs.end_run(tx, run_id, playbook, final_state=RunState.CANCELLED,
-                         error=f"cancelled by {who}", actor=who, now=time.time())
+                         error=f"cancelled by {who}", actor=who, now=self.store.now())
         return self.get_run(run_id)
 
     def retry_run(self, run_id: str, actor: str | None = None) -> RunRow:
@@ -481,7 +481,7 @@ class Workspace(MemoryMethods):
         from soloist.orchestration.rerun import retry_run
 
         with self.store.transaction() as tx:
-            retry_run(tx, run_id, self.actor(actor), time.time())
+            retry_run(tx, run_id, self.actor(actor), self.store.now())
         return self.get_run(run_id)
 
     def retry_matching(self, match: RunFilter, confirm: int, actor: str | None = None

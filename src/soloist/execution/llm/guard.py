@@ -77,7 +77,7 @@ class CallGuard:
              spent_unrecorded: float = 0.0) -> tuple[ChatResponse, LLMCallRow]:
         """One call, guarded; ``spent_unrecorded`` is what this step spent so far."""
         name = f"llm:{route.provider.name}"
-        now = time.time()
+        now = self.store.now()
         key = cache_key(request) if self.cache else None
         with self.store.read() as tx:
             state = tx.breakers.get(name)
@@ -119,7 +119,7 @@ class CallGuard:
 
     def _breaker(self, name: str, policy: BreakerPolicy, state: BreakerRow | None, *,
                  ok: bool, transient: bool) -> None:
-        new = after_call(state, name, ok=ok, transient=transient, now=time.time(),
+        new = after_call(state, name, ok=ok, transient=transient, now=self.store.now(),
                          policy=policy)
         if new is not None:
             with self.store.transaction() as tx:

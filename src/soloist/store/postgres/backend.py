@@ -55,6 +55,8 @@ from soloist.errors import (
 )
 from soloist.store import migrations
 from soloist.store.base import Redaction
+from soloist.store.clock import ServerClock
+from soloist.store.outage import Outage
 from soloist.store.permissions import private_file
 from soloist.store.postgres import queries
 from soloist.store.postgres.vectors import PgVectors
@@ -73,7 +75,7 @@ LISTEN_POLL_S = 0.5
 """How often the listener thread looks up from ``LISTEN`` to see whether it must stop."""
 
 LISTEN_RETRY_S = 1.0
-"""The pause before the listener thread reconnects after losing its connection."""
+"""The longest pause between two attempts of the listener thread to connect again."""
 
 KEPT_TABLES = ("dispatch_ledger", "version_marks", "processes", "access_tokens")
 """Left out of every snapshot, so a restore never rewinds them (``soloist.store.ledger``)."""
@@ -236,8 +238,11 @@ class PostgresStore:
         self._scheduler_conn: Connection | None = None
         self._scheduler_owner: str | None = None
         self.vectors: VectorOps | None = None
+        self.clock = ServerClock(self._server_time, self.where)
+        self._clock_read = False
         try:
             self._migrate()
+            self.clock.measure()
             self._attach_vectors()
         except BaseException:
             self.close()
@@ -272,6 +277,12 @@ class PostgresStore:
                 raw.close()
         if raw.closed or raw.broken:
             raw.close()
+            # The server restarted or the network dropped: the idle ones are gone too,
+            # and each would fail one more attempt of whoever takes it next.
+            with self._pool_lock:
+                idle, self._pool = self._pool, []
+            for other in idle:
+                other.close()
             return
         if raw.read_only:  # back to the defaults transaction() expects
             raw.read_only = None
@@ -338,6 +349,30 @@ class PostgresStore:
             if model is not None and not model.indexed:
                 tx.documents.reindex()
 
+    # -- the clock ---------------------------------------------------------------------
+
+    def now(self) -> float:
+        return self.clock.now()
+
+    def _server_time(self) -> float | None:
+        """The server's clock, read on an idle connection of the pool. None when there is
+        none to spare: opening one could wait for a server that is down, and the clock
+        is asked from the loops that must go on meanwhile."""
+        with self._pool_lock:
+            raw = self._pool.pop() if self._pool else None
+        if raw is None:
+            if self._clock_read:
+                return None
+            raw = self._connect()
+        try:
+            row = raw.execute(queries.server_clock).fetchone()
+        except psycopg.Error:
+            return None
+        finally:
+            self._give(raw)
+        self._clock_read = True
+        return float(row["now"]) if row is not None else None
+
     # -- transactions ------------------------------------------------------------------
 
     @contextmanager
@@ -345,7 +380,8 @@ class PostgresStore:
         raw = self._take()
         conn = _Conn(raw, self.where)
         try:
-            tx = SqlTransaction(conn, queries, self.redaction, self.vectors)
+            tx = SqlTransaction(conn, queries, self.redaction, self.vectors,
+                                clock=self.clock.now)
             yield tx
             if conn.failed is None and (tx.events.buffer or tx.wants_notify):
                 self._commit_pipelined(conn, tx)
@@ -389,7 +425,7 @@ class PostgresStore:
         raw.read_only = True
         try:
             yield SqlTransaction(_Conn(raw, self.where), queries, self.redaction, self.vectors,
-                                 write=False)
+                                 write=False, clock=self.clock.now)
         finally:
             self._give(raw)
 
@@ -423,18 +459,19 @@ class PostgresStore:
     def _listen(self) -> None:
         """The listener thread: wake this process's listeners on every notification."""
         reconnecting = False
+        outage = Outage(_log, f"wake-ups from {self.where}")
         while not self._stop.is_set():
             try:
                 raw = self._connect(autocommit=True)
             except StoreError as exc:
-                _log.warning("cannot listen for wake-ups: %s", exc.message)
                 self._listening.set()  # do not keep add_listener waiting
-                self._stop.wait(LISTEN_RETRY_S)
+                self._stop.wait(min(LISTEN_RETRY_S, outage.failed(exc)))
                 continue
             try:
                 raw.execute(queries.listen_ready)
                 raw.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._stop_channel)))
                 self._listening.set()
+                outage.ok()
                 if reconnecting:
                     self.wake()  # catch up on whatever was notified while not listening
                 while not self._stop.is_set():
@@ -447,8 +484,9 @@ class PostgresStore:
             except psycopg.Error as exc:
                 reconnecting = True
                 if not self._stop.is_set():
-                    _log.warning("lost the wake-up connection to %s: %s", self.where, exc)
-                    self._stop.wait(LISTEN_RETRY_S)
+                    outage.failed(translate(exc, self.where))
+                    # At once: a server that restarted answers the next connect.
+                    self._stop.wait(0.1)
             finally:
                 raw.close()
 

@@ -667,6 +667,7 @@ def fts_query(tokens: list[str], namespace_pattern: str | None = None) -> str:
 # The database's clock in epoch seconds: clock_timestamp(), not now(), which is the time the
 # transaction began, before it waited for the lock a decision is made under.
 _NOW = "extract(epoch FROM clock_timestamp())::float8"
+server_clock = f"SELECT {_NOW} AS now"
 get_cursor = """
 SELECT * FROM connector_cursors WHERE connector = %(connector)s AND source = %(source)s
 """

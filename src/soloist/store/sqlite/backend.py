@@ -272,6 +272,9 @@ class SQLiteStore:
         for callback in list(self._listeners):
             callback()
 
+    def now(self) -> float:
+        return time.time()  # one host: its processes share its clock
+
     def try_scheduler_lock(self, owner: str) -> bool:
         with self.transaction() as tx:
             return tx.scheduler.try_lead("scheduler", owner, time.time(), ttl=15.0)
