@@ -42,7 +42,7 @@ def sqlite_url(tmp_path: Path) -> str:
 PG_TEMPLATE_DB = "soloist_template"
 """The database every per-test database is cloned from."""
 
-PG_FIXTURES = frozenset({"pg_server", "pg_template", "pg_url"})
+PG_FIXTURES = frozenset({"pg_server", "pg_template", "pg_url", "own_pg_server"})
 
 
 def postgres_required() -> bool:
@@ -64,7 +64,17 @@ def pg_server() -> Iterator[EmbeddedPostgres]:
     installed, or fails them if ``SOLOIST_REQUIRE_POSTGRES=1``. Any other startup
     problem is an error, never a skip.
     """
-    server = EmbeddedPostgres(fast=True)
+    yield from _started(EmbeddedPostgres(fast=True))
+
+
+@pytest.fixture
+def own_pg_server() -> Iterator[EmbeddedPostgres]:
+    """A PostgreSQL server of this test's own, to stop, restart or cut off (the shared
+    one serves every other test)."""
+    yield from _started(EmbeddedPostgres(fast=True))
+
+
+def _started(server: EmbeddedPostgres) -> Iterator[EmbeddedPostgres]:
     unavailable: str | None = None
     try:
         server.start()

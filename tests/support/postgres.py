@@ -372,6 +372,22 @@ class EmbeddedPostgres:
                 self._port = self._pid = None
                 atexit.unregister(self._stop_at_exit)
 
+    def halt(self) -> None:
+        """Stop the server as an operator would (``pg_ctl stop -m fast``: sessions are
+        ended, the data stays) for :meth:`resume` to start it again on the same port."""
+        with self._lock:
+            self._run("pg_ctl", ["-D", str(self.data_dir), "-m", "fast", "-w", "-t",
+                                 str(_STOP_TIMEOUT_S), "stop"], timeout=_STOP_TIMEOUT_S + 10)
+            self._pid = None
+
+    def resume(self) -> None:
+        """Start a halted server again, on the port it had (clients reconnect there)."""
+        with self._lock:
+            self._run("pg_ctl", ["-D", str(self.data_dir), "-l", str(self.log_path), "-w",
+                                 "-t", str(_START_TIMEOUT_S), "-o", f"-p {self.port}",
+                                 "start"], timeout=_START_TIMEOUT_S + 30)
+            self._pid = self._read_pid()
+
     def __enter__(self) -> Self:
         return self.start()
 

@@ -13,7 +13,7 @@ import time
 from soloist.errors import StoreError
 
 #: The longest pause between two attempts during an outage.
-MAX_BACKOFF_S = 5.0
+MAX_BACKOFF_S = 2.0
 
 
 class Outage:

@@ -203,6 +203,15 @@ def _run_each(playbook: str, path: Path, inputs: str | None, wait: bool, workspa
         typer.echo(f"  {run_id}  ({where})")
 
 
+def _log_to_stderr() -> None:
+    """A long-running process's log (an outage and its end, a skewed clock) goes to
+    stderr with the time it happened; warnings and worse only."""
+    import logging
+
+    logging.basicConfig(format="%(asctime)s soloist %(levelname)s %(message)s",
+                        level=logging.WARNING)
+
+
 @app.command()
 def worker(concurrency: Annotated[int | None, typer.Option(
                envvar="SOLOIST_CONCURRENCY", help="Steps run at once.")] = None,
@@ -210,6 +219,7 @@ def worker(concurrency: Annotated[int | None, typer.Option(
     """Run steps until SIGTERM (finishes or releases what it holds, then exits 0)."""
     from soloist.interfaces.cli import render
 
+    _log_to_stderr()
     with open_workspace(workspace) as ws:
         # On stderr, so that a supervisor (or a test) knows when SIGTERM stops it cleanly.
         ws.serve(concurrency=concurrency, scheduler=False, on_ready=lambda owner: typer.echo(
@@ -239,6 +249,7 @@ def up(concurrency: Annotated[int | None, typer.Option(
 
     from soloist.interfaces.cli.progress import Narrator
 
+    _log_to_stderr()
     with open_workspace(workspace) as ws:
         ws.tools  # noqa: B018 -- a broken tool module is said before the banner
         services = []

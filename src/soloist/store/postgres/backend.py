@@ -459,7 +459,7 @@ class PostgresStore:
     def _listen(self) -> None:
         """The listener thread: wake this process's listeners on every notification."""
         reconnecting = False
-        outage = Outage(_log, f"wake-ups from {self.where}")
+        outage = Outage(_log, f"wake-ups of process {os.getpid()} from {self.where}")
         while not self._stop.is_set():
             try:
                 raw = self._connect(autocommit=True)
