@@ -70,10 +70,18 @@ class Scheduler:
 
     def tick(self, now: float | None = None) -> dict[str, int]:
         """One pass; returns what it did. Does nothing unless this process leads."""
-        self.leading = self.store.try_scheduler_lock(self.owner)
-        if not self.leading:
+        leading = self.store.try_scheduler_lock(self.owner)
+        if not leading:
+            self.leading = False
             return {}
         now = self.store.now() if now is None else now
+        if not self.leading:
+            # Who held the scheduler when is part of the record (a failover shows as the
+            # next process's election, its time the handover's end).
+            with self.store.transaction() as tx:
+                tx.events.append(NewEvent("scheduler.elected", {"owner": self.owner},
+                                          actor=self.owner, ts=now))
+            self.leading = True
         playbooks = self.registry.latest_playbooks()
         with self.store.read() as tx:
             # The workspace's clock: what playbooks' timers (cron, waits) are read on.
