@@ -59,3 +59,20 @@ def test_steps_in_hand_are_counted_per_lease_owner(store: Store) -> None:
         tx.steps.claim("w2", NOW, 30.0, 1)
     with store.read() as tx:
         assert tx.steps.leased_by_owner() == {"w1": 2, "w2": 1}
+
+
+def test_the_migration_runs_again_as_after_restoring_an_older_snapshot(
+        store: Store, open_another: Callable[[], Store]) -> None:
+    with store.transaction() as tx:
+        tx.scheduler.worker_seen("w1", {"host": "a"}, NOW, started_at=NOW, version="1")
+        tx.events.conn.run(  # type: ignore[attr-defined]
+            "DELETE FROM schema_migrations WHERE version = 80")
+    again = open_another()  # migrates 0080 once more
+    with again.transaction() as tx:
+        assert [w["id"] for w in tx.scheduler.workers(0)] == ["w1"]
+        assert tx.scheduler.request_drain("w1", NOW + 1)
+        tx.scheduler.worker_seen("w2", {}, NOW, started_at=NOW, version="1")
+    with again.read() as tx:
+        rows = tx.scheduler.workers(0)
+    assert [(w["id"], w["heartbeat_at"]) for w in rows] == [("w1", NOW), ("w2", NOW)]
+    assert rows[0]["drain_requested_at"] == NOW + 1 and rows[1]["version"] == "1"

@@ -113,6 +113,7 @@ class Worker:
         next_reap = 0.0
         stop_deadline: float | None = None
         failures = 0
+        draining = False
         try:
             while True:
                 finished = self._drain()
@@ -121,13 +122,16 @@ class Worker:
                     stop_deadline = time.time() + opts.grace_seconds
                 now = time.time()
                 presence.beat(now)
+                if presence.draining and not draining:  # soloist workers drain
+                    draining = True
+                    _log.warning("worker %s: asked to drain: claiming nothing more", self.id)
                 if now >= next_reap and not stopping:
                     self.reap_expired(now)
                     next_reap = now + self.leases.reap_every
                 finished.extend(self._timeouts(now))
                 free = opts.concurrency - len(self.inflight) + sum(
                     1 for f in finished if f.job.row.id in self.inflight)
-                want = 0 if stopping else free
+                want = 0 if stopping or draining else free
                 heartbeat = now >= next_heartbeat and bool(self.inflight)
                 claimed: list[StepJob] = []
                 to_dispatch: list[StepJob] = []
@@ -156,6 +160,9 @@ class Worker:
                         job.row, None if timeout is None else time.time() + timeout)
                     pool.submit(self._guard, self._job, job)
                 if stopping and (not self.inflight or time.time() > (stop_deadline or 0)):
+                    break
+                if draining and not self.inflight:
+                    _log.warning("worker %s drained: every step in hand finished", self.id)
                     break
                 if until_idle and not self.inflight and not claimed and not finished:
                     with self.store.read() as tx:
