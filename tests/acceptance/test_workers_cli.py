@@ -14,10 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import soloist
 from support.workers import ready, start_worker
 from support.workspaces import write_workspace
 
+import soloist
 from soloist.workspace import Workspace
 
 RUNS = 6
