@@ -60,7 +60,7 @@ def test_a_drained_worker_exits_0_after_its_steps_and_the_other_carries_on(
     root = write_workspace(tmp_path / "ws", {"slow": PLAYBOOK}, TASKS)
     gate = tmp_path / "open"
     # The spawned processes run the sources under test.
-    env = {**os.environ, "SOLOIST_DATABASE_URL": db_url, "SOLOIST_LEASE_SECONDS": "3",
+    env = {**os.environ, "SOLOIST_DATABASE_URL": db_url, "SOLOIST_LEASE_SECONDS": "6",
            "SOLOIST_POLL_SECONDS": "0.05", "SOLOIST_WORKSPACE": str(root),
            "PYTHONPATH": str(Path(soloist.__file__).parents[1])}
     with Workspace(root, database_url=db_url) as ws:
@@ -118,3 +118,35 @@ def test_a_drained_worker_exits_0_after_its_steps_and_the_other_carries_on(
         assert sorted(keys) == sorted(f"{r}/b/0" for r in runs)
         [drain] = [e for e in events if e.kind == "worker.drain"]
         assert drain.data["worker"] == victim and drain.data["pid"] == first.pid
+
+
+def test_a_drained_soloist_up_exits_0_with_its_scheduler(tmp_path: Path, db_url: str) -> None:
+    root = write_workspace(tmp_path / "ws", {"slow": PLAYBOOK}, TASKS)
+    env = {**os.environ, "SOLOIST_DATABASE_URL": db_url, "SOLOIST_LEASE_SECONDS": "6",
+           "SOLOIST_WORKSPACE": str(root), "PYTHONPATH": str(Path(soloist.__file__).parents[1])}
+    with Workspace(root, database_url=db_url) as ws:
+        ws.deploy("person:test")
+        up = subprocess.Popen([sys.executable, "-m", "soloist.interfaces.cli.app", "up",
+                               "--no-web", "-q"], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+        try:
+            [row] = until(ws.workers, "the worker of soloist up")
+            assert row.pid == up.pid
+
+            def roles() -> bool:
+                with ws.store.read() as tx:
+                    return [p["role"] for p in tx.scheduler.workers(0)] == ["worker",
+                                                                            "scheduler"]
+
+            until(roles, "its scheduler alive beside it")
+            asked = cli(env, "workers", "drain", row.id)
+            assert asked.returncode == 0, asked.stderr
+            _, err = up.communicate(timeout=90)
+        finally:
+            if up.poll() is None:
+                up.send_signal(signal.SIGTERM)
+                up.communicate(timeout=60)
+        assert up.returncode == 0
+        assert err.count("drained") == 1, err
+        with ws.store.read() as tx:
+            assert tx.scheduler.workers(0) == []  # the scheduler left with the worker

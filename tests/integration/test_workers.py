@@ -49,7 +49,7 @@ def until(check: Callable[[], bool], what: str, seconds: float = 60.0) -> None:
 @pytest.fixture
 def ws(tmp_path: Path, db_url: str) -> Iterator[Workspace]:
     root = write_workspace(tmp_path / "ws", {"slow": PLAYBOOK}, TASKS,
-                           "[worker]\nlease_seconds = 3\n")
+                           "[worker]\nlease_seconds = 6\n")
     with Workspace(root, database_url=db_url) as workspace:
         workspace.deploy("person:test")
         yield workspace
