@@ -139,5 +139,9 @@ def test_drain_names_one_live_worker_or_says_why_not(ws: Workspace) -> None:
     with pytest.raises(NotFound):
         ws.drain_worker("hostC")
     assert [w.draining for w in ws.workers()] == [True, False, True]
+    for n in range(12):
+        Presence(ws.store, f"hostD:{n}:0000", "worker", 30.0).beat()
+    with pytest.raises(InputError, match=r"matches 12 workers: hostD:0:0000, .* and 2 more;"):
+        ws.drain_worker("hostD")
     assert not [e for e in ws.log(limit=1000) if e.kind == "worker.drain"
                 and e.data["worker"] not in ("hostA:11:aa01", "hostB:7:ff00")]

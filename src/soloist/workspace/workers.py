@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 #: A worker's id is short; anything longer is no id (and is not echoed whole).
 MAX_ID = 200
+#: How many of the workers an ambiguous prefix matches its error names.
+SHOWN = 10
 
 
 @dataclass(frozen=True)
@@ -64,8 +66,10 @@ def resolve(workers: list[WorkerInfo], wanted: str) -> WorkerInfo:
         raise NotFound(f"no live worker has an id starting with {wanted!r} "
                        "(soloist workers lists them)")
     if len(matches) > 1:
-        raise InputError(f"{wanted!r} matches {len(matches)} workers: "
-                         f"{', '.join(w.id for w in matches)}; give more of the id")
+        named = ", ".join(w.id for w in matches[:SHOWN])
+        more = f" and {len(matches) - SHOWN} more" if len(matches) > SHOWN else ""
+        raise InputError(f"{wanted!r} matches {len(matches)} workers: {named}{more}; give "
+                         "more of the id")
     return matches[0]
 
 
