@@ -83,7 +83,8 @@ def test_a_drained_worker_exits_0_after_its_steps_and_the_other_carries_on(
             table = cli(env, "workers")
             assert table.returncode == 0 and str(first.pid) in table.stdout
 
-            hostile = cli(env, "workers", "drain", "nope")
+            elsewhere = {k: v for k, v in env.items() if k != "SOLOIST_WORKSPACE"}
+            hostile = cli(elsewhere, "workers", "-w", str(root), "drain", "nope")
             assert hostile.returncode == 1
             assert hostile.stderr.strip().splitlines() == [
                 "error: no live worker has an id starting with 'nope' (soloist workers "

@@ -40,10 +40,12 @@ def list_workers(ctx: typer.Context, workspace: WorkspaceOpt = DEFAULT_WS,
 
 
 @workers_app.command("drain")
-def drain_worker(worker_id: Annotated[str, typer.Argument(
+def drain_worker(ctx: typer.Context, worker_id: Annotated[str, typer.Argument(
                      metavar="ID", help="The worker's id, or a prefix naming only one.")],
                  workspace: WorkspaceOpt = DEFAULT_WS, as_json: JsonOpt = False) -> None:
     """Ask a worker to claim nothing more, finish the steps in its hands and exit 0."""
+    if workspace == DEFAULT_WS and ctx.parent is not None:  # soloist workers -w DIR drain
+        workspace = ctx.parent.params.get("workspace") or workspace
     with open_workspace(workspace) as ws:
         worker = ws.drain_worker(worker_id)
     if as_json:
