@@ -776,7 +776,8 @@ def test_cron_state_and_workers(store: Store) -> None:
         assert tx.scheduler.cron_last("pb", 0) == NOW + 60
         assert tx.scheduler.cron_last("pb", 1) == NOW + 1
         assert tx.scheduler.workers(NOW - 10) == [
-            {"id": "w1", "heartbeat_at": NOW + 1, "host": "a", "slots": 8}]
+            {"id": "w1", "heartbeat_at": NOW + 1, "started_at": None, "version": None,
+             "drain_requested_at": None, "host": "a", "slots": 8}]
         assert [w["id"] for w in tx.scheduler.workers(0)] == ["w1", "w2"]
 
 

@@ -121,6 +121,7 @@ class Worker:
         stop_deadline: float | None = None
         failures = 0
         outage = Outage(_log, f"worker {self.id}")
+        draining = False
         try:
             while True:
                 finished = self._drain()
@@ -129,13 +130,16 @@ class Worker:
                     stop_deadline = self.store.now() + opts.grace_seconds
                 now = self.store.now()
                 presence.beat(now)
+                if presence.draining and not draining:  # soloist workers drain
+                    draining = True
+                    _log.warning("worker %s: asked to drain: claiming nothing more", self.id)
                 if now >= next_reap and not stopping:
                     self.reap_expired(now)
                     next_reap = now + self.leases.reap_every
                 finished.extend(self._timeouts(now))
                 free = opts.concurrency - len(self.inflight) + sum(
                     1 for f in finished if f.job.row.id in self.inflight)
-                want = 0 if stopping else free
+                want = 0 if stopping or draining else free
                 heartbeat = now >= next_heartbeat and bool(self.inflight)
                 claimed: list[StepJob] = []
                 to_dispatch: list[StepJob] = []
@@ -170,6 +174,9 @@ class Worker:
                     break
                 if until_idle and not self.inflight and not claimed and not finished \
                         and self._next_available(now) is None:
+                    break
+                if draining and not self.inflight:
+                    _log.warning("worker %s drained: every step in hand finished", self.id)
                     break
                 if not claimed and not finished:
                     self._sleep(now)

@@ -211,6 +211,9 @@ class SqlSteps:
             by_queue[r["queue"]] = by_queue.get(r["queue"], 0) + r["n"]
         return by_playbook, by_queue
 
+    def leased_by_owner(self) -> dict[str, int]:
+        return {r["lease_owner"]: int(r["n"]) for r in self.conn.fetch(self.q.leased_by_owner)}
+
     def update_fenced(self, updates: Sequence[StepUpdate]) -> builtins.list[int]:
         refused: list[int] = []
         for u in updates:
@@ -526,17 +529,28 @@ class SqlSchedulerState:
     def cron_set(self, playbook: str, index: int, fired_at: float) -> None:
         self.conn.run(self.q.cron_set, {"playbook": playbook, "idx": index, "t": fired_at})
 
-    def worker_seen(self, worker_id: str, info: dict[str, Any], now: float) -> None:
-        self.conn.run(self.q.worker_seen, {"id": worker_id, "info": dumps(info), "now": now})
+    def worker_seen(self, worker_id: str, info: dict[str, Any], now: float, *,
+                    started_at: float | None = None, version: str | None = None) -> None:
+        self.conn.run(self.q.worker_seen, {"id": worker_id, "info": dumps(info), "now": now,
+                                           "started_at": started_at, "version": version})
 
     def workers(self, since: float) -> builtins.list[dict[str, Any]]:
         return [
-            {"id": r["id"], "heartbeat_at": r["heartbeat_at"], **loads(r["info"])}
+            {"id": r["id"], "heartbeat_at": r["heartbeat_at"], "started_at": r["started_at"],
+             "version": r["version"], "drain_requested_at": r["drain_requested_at"],
+             **loads(r["info"])}
             for r in self.conn.fetch(self.q.list_workers, {"since": since})
         ]
 
     def worker_gone(self, worker_id: str) -> None:
         self.conn.run(self.q.worker_gone, {"id": worker_id})
+
+    def request_drain(self, worker_id: str, now: float) -> bool:
+        return self.conn.run(self.q.request_drain, {"id": worker_id, "now": now}) == 1
+
+    def drain_requested(self, worker_id: str) -> bool:
+        rows = self.conn.fetch(self.q.drain_requested, {"id": worker_id})
+        return bool(rows) and rows[0]["drain_requested_at"] is not None
 
 
 class SqlSecrets:

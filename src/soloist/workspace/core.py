@@ -33,6 +33,7 @@ from soloist.store.base import (
 from soloist.store.permissions import secure_tree
 from soloist.workspace.memory_methods import MemoryMethods
 from soloist.workspace.memory_methods import positive as _positive
+from soloist.workspace.workers import WorkerMethods
 
 # The services below are assembled on first use (see `Workspace`), so that a command that
 # only reads runs imports neither the model providers, MCP, embeddings nor the workspace's
@@ -85,7 +86,7 @@ class PendingApproval:
     dispatched: list[str] = field(default_factory=list)
 
 
-class Workspace(MemoryMethods):
+class Workspace(MemoryMethods, WorkerMethods):
     def __init__(self, root: Path | str, *, database_url: str | None = None,
                  env: Mapping[str, str] | None = None) -> None:
         self.settings: Settings = load_settings(Path(root), env, database_url)

@@ -21,6 +21,7 @@ from soloist.interfaces.api import (
     schemas,
     session,
     system,
+    workers,
 )
 from soloist.interfaces.api.auth import Throttle
 from soloist.interfaces.web import install as install_dashboard
@@ -47,7 +48,8 @@ def create_app(ws: Workspace) -> FastAPI:
     app.state.ws = ws
     app.state.throttle = Throttle()
     errors.install(app)
-    for module in (runs, approvals, overrides, registry, memory, system, session):
+    for module in (runs, approvals, overrides, registry, memory, system, session,
+                   workers):
         app.include_router(module.router)
     _mount_mcp(app, ws)
     install_dashboard(app)

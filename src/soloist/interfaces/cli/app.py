@@ -313,6 +313,7 @@ def _register_more() -> None:
     from soloist.interfaces.cli.secrets import secret_app
     from soloist.interfaces.cli.snapshots import snapshot_app
     from soloist.interfaces.cli.tokens import token_app
+    from soloist.interfaces.cli.workers import workers_app
 
     definitions.register(app)
     runs.register(app)
@@ -327,6 +328,7 @@ def _register_more() -> None:
     app.add_typer(connectors_app, name="connectors")
     app.add_typer(token_app, name="token")
     app.add_typer(clock_app, name="clock")
+    app.add_typer(workers_app, name="workers")
 
 
 def _shown(message: object) -> str:

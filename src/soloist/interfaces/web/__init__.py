@@ -23,9 +23,11 @@ def install(app: FastAPI) -> None:
         registry,
         run,
         runs,
+        workers,
     )
 
     app.state.web_templates = pages.environment()
-    for module in (home, runs, run, approvals, overrides, memory, registry, metrics):
+    for module in (home, runs, run, approvals, overrides, memory, registry, metrics,
+                   workers):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

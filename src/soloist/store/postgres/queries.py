@@ -122,6 +122,10 @@ leased_counts = """
 SELECT playbook, queue, count(*) AS n FROM steps
 WHERE lease_owner IS NOT NULL GROUP BY playbook, queue
 """
+leased_by_owner = """
+SELECT lease_owner, count(*) AS n FROM steps
+WHERE lease_owner IS NOT NULL GROUP BY lease_owner
+"""
 update_step_fenced = """
 UPDATE steps
 SET state = %(state)s,
@@ -371,11 +375,19 @@ INSERT INTO cron_state (playbook, trigger_index, last_fire) VALUES (%(playbook)s
 ON CONFLICT (playbook, trigger_index) DO UPDATE SET last_fire = excluded.last_fire
 """
 worker_seen = """
-INSERT INTO processes (id, info, heartbeat_at) VALUES (%(id)s, %(info)s, %(now)s)
-ON CONFLICT (id) DO UPDATE SET info = excluded.info, heartbeat_at = excluded.heartbeat_at
+INSERT INTO processes (id, info, heartbeat_at, started_at, version)
+VALUES (%(id)s, %(info)s, %(now)s, %(started_at)s, %(version)s)
+ON CONFLICT (id) DO UPDATE SET info = excluded.info, heartbeat_at = excluded.heartbeat_at,
+    started_at = COALESCE(excluded.started_at, processes.started_at),
+    version = COALESCE(excluded.version, processes.version)
 """
 list_workers = "SELECT * FROM processes WHERE heartbeat_at >= %(since)s ORDER BY id"
 worker_gone = "DELETE FROM processes WHERE id = %(id)s"
+request_drain = """
+UPDATE processes SET drain_requested_at = COALESCE(drain_requested_at, %(now)s)
+WHERE id = %(id)s
+"""
+drain_requested = "SELECT drain_requested_at FROM processes WHERE id = %(id)s"
 
 # -- what a restore never rewinds (left out of every pg_dump) and what it forgets ----------
 ledger_record = """

@@ -90,6 +90,10 @@ leased_counts = """
 SELECT playbook, queue, count(*) AS n FROM steps
 WHERE lease_owner IS NOT NULL GROUP BY playbook, queue
 """
+leased_by_owner = """
+SELECT lease_owner, count(*) AS n FROM steps
+WHERE lease_owner IS NOT NULL GROUP BY lease_owner
+"""
 update_step_fenced = """
 UPDATE steps
 SET state = :state,
@@ -310,11 +314,19 @@ INSERT INTO cron_state (playbook, trigger_index, last_fire) VALUES (:playbook, :
 ON CONFLICT (playbook, trigger_index) DO UPDATE SET last_fire = excluded.last_fire
 """
 worker_seen = """
-INSERT INTO kept.processes (id, info, heartbeat_at) VALUES (:id, :info, :now)
-ON CONFLICT (id) DO UPDATE SET info = excluded.info, heartbeat_at = excluded.heartbeat_at
+INSERT INTO kept.processes (id, info, heartbeat_at, started_at, version)
+VALUES (:id, :info, :now, :started_at, :version)
+ON CONFLICT (id) DO UPDATE SET info = excluded.info, heartbeat_at = excluded.heartbeat_at,
+    started_at = COALESCE(excluded.started_at, processes.started_at),
+    version = COALESCE(excluded.version, processes.version)
 """
 list_workers = "SELECT * FROM kept.processes WHERE heartbeat_at >= :since ORDER BY id"
 worker_gone = "DELETE FROM kept.processes WHERE id = :id"
+request_drain = """
+UPDATE kept.processes SET drain_requested_at = COALESCE(drain_requested_at, :now)
+WHERE id = :id
+"""
+drain_requested = "SELECT drain_requested_at FROM kept.processes WHERE id = :id"
 
 # -- what a restore never rewinds (the attached database ``kept``) and what it forgets ------
 ledger_record = """
