@@ -9,12 +9,14 @@ processes poll, which ``polls = True`` tells them.
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,9 @@ BUSY_TIMEOUT_MS = 30_000
 _BUSY = ("SQLITE_BUSY", "SQLITE_LOCKED")
 _UNAVAILABLE = ("SQLITE_CANTOPEN", "SQLITE_READONLY", "SQLITE_IOERR")
 _UNIQUE = frozenset({"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"})
+#: Free bytes under which an I/O error on the store is taken for a full disk (a page or
+#: two of the WAL; tmpfs and quotas report ENOSPC through SQLITE_IOERR_* as well).
+_ROOM = 64 * 1024
 
 
 def _family(name: str, families: tuple[str, ...]) -> bool:
@@ -65,8 +70,9 @@ def _translate(exc: sqlite3.Error, path: str) -> StoreError:
         # Another connection holds the lock past the busy timeout, or a read snapshot
         # went stale before it could write (SQLITE_BUSY_SNAPSHOT): run it again.
         return StoreConflict(f"the SQLite store at {path} stayed locked ({name}): {text}")
-    if _family(name, ("SQLITE_FULL",)):
-        return StoreUnavailable(f"the SQLite store at {path} cannot grow ({name}): {text}")
+    if _family(name, ("SQLITE_FULL",)) or (_family(name, ("SQLITE_IOERR",))
+                                           and _disk_full(path)):
+        return _full(path, name, text)
     if _family(name, _UNAVAILABLE):
         return StoreUnavailable(f"cannot open the SQLite store at {path} ({name}): {text}")
     if name in _UNIQUE:
@@ -78,6 +84,35 @@ def _translate(exc: sqlite3.Error, path: str) -> StoreError:
     return StoreError(f"SQLite error on {path}{code}: {text}")
 
 
+def _disk_full(path: str) -> bool:
+    """Whether the file system that holds ``path`` has no room left for another page."""
+    if path == ":memory:":
+        return False
+    try:
+        return shutil.disk_usage(Path(path).parent).free < _ROOM
+    except OSError:
+        return False
+
+
+def _full(path: str, name: str, text: str) -> StoreUnavailable:
+    """A store that cannot grow is unavailable, not broken: SQLite rolled the transaction
+    back whole, so a worker retries it and carries on once there is room (README:
+    "The embedded store")."""
+    if _disk_full(path):
+        return StoreUnavailable(f"the disk holding the SQLite store {path} is full "
+                                f"({name}): nothing more is written until space is freed "
+                                "there, and nothing already written is lost")
+    return StoreUnavailable(f"the SQLite store {path} cannot grow ({name}: {text}): its "
+                            "size limit is reached")
+
+
+def _os_error(exc: OSError, path: str) -> StoreError:
+    """The Soloist error for a file operation on the store's folder that failed."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return _full(path, errno.errorcode[exc.errno], exc.strerror or "")
+    return StoreUnavailable(f"cannot open the SQLite store at {path}: {exc.strerror}")
+
+
 def kept_path(path: str) -> str:
     """The file beside the store that a restore leaves alone: ``state.db`` keeps
     ``state-ledger.db``. The backup API copies and replaces the ``main`` database only."""
@@ -85,6 +120,14 @@ def kept_path(path: str) -> str:
         return path
     store = Path(path)
     return str(store.with_name(f"{store.stem}-ledger.db"))
+
+
+def _execute(raw: sqlite3.Connection, sql: str, path: str) -> None:
+    """One statement outside a :class:`_Conn`, its error translated."""
+    try:
+        raw.execute(sql)
+    except sqlite3.Error as exc:
+        raise _translate(exc, path) from exc
 
 
 class _Conn:
@@ -140,7 +183,10 @@ class SQLiteStore:
         if self.kept_path != ":memory:" and Path(self.path).parent.is_dir():
             # Intents' results are no one else's business: private from its first byte
             # (SQLite gives its -wal and -shm files the same mode).
-            os.close(os.open(self.kept_path, os.O_CREAT | os.O_WRONLY, 0o600))
+            try:
+                os.close(os.open(self.kept_path, os.O_CREAT | os.O_WRONLY, 0o600))
+            except OSError as exc:
+                raise _os_error(exc, self.path) from exc
         self.synchronous = synchronous
         self._write_lock = threading.Lock()
         self._listeners: list[Callable[[], None]] = []
@@ -183,8 +229,7 @@ class SQLiteStore:
                 if path == self.path or Path(path).exists():
                     private_file(Path(path))
         except OSError as exc:
-            raise StoreUnavailable(f"cannot open the SQLite store at {self.path}: "
-                                   f"{exc.strerror}") from exc
+            raise _os_error(exc, self.path) from exc
 
     def _migrate(self) -> None:
         wanted = migrations.load("soloist.store.sqlite.migrations")
@@ -229,10 +274,14 @@ class SQLiteStore:
                                          f"earlier error: {conn.failed.message}")
                     aborted.kind = conn.failed.kind  # a busy store stays worth a retry
                     raise aborted from conn.failed
-                raw.execute("COMMIT")
+                # The WAL is written here: a full disk is mostly seen at COMMIT.
+                _execute(raw, "COMMIT", self.path)
             except BaseException:
+                # SQLite may have rolled back by itself after an I/O error or a full disk;
+                # a failed ROLLBACK must not hide the error that led to it.
                 if raw.in_transaction:
-                    raw.execute("ROLLBACK")
+                    with suppress(sqlite3.Error):
+                        raw.execute("ROLLBACK")
                 raise
         if tx.wants_notify:
             self.wake()
