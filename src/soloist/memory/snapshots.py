@@ -88,7 +88,11 @@ class Snapshots:
         with self.store.transaction() as tx:  # the copy's log ends with its own creation
             tx.events.append(NewEvent("snapshot.created", {"name": name}, actor=actor))
         partial = path.with_suffix(path.suffix + ".partial")
-        self.store.backup(partial)
+        try:
+            self.store.backup(partial)
+        except BaseException:
+            partial.unlink(missing_ok=True)  # on a full disk, the room it took is needed
+            raise
         # Each file appears whole or not at all, the copy last: a create killed at any
         # instant leaves a snapshot that lists and restores, or none (only .partial files).
         meta = {"created_at": taken, "created_by": actor, "store": self.kind}

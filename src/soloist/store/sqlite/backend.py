@@ -70,9 +70,8 @@ def _translate(exc: sqlite3.Error, path: str) -> StoreError:
         # Another connection holds the lock past the busy timeout, or a read snapshot
         # went stale before it could write (SQLITE_BUSY_SNAPSHOT): run it again.
         return StoreConflict(f"the SQLite store at {path} stayed locked ({name}): {text}")
-    if _family(name, ("SQLITE_FULL",)) or (_family(name, ("SQLITE_IOERR",))
-                                           and _disk_full(path)):
-        return _full(path, name, text)
+    if _is_full(exc, path):
+        return _full(f"the SQLite store {path}", name)
     if _family(name, _UNAVAILABLE):
         return StoreUnavailable(f"cannot open the SQLite store at {path} ({name}): {text}")
     if name in _UNIQUE:
@@ -94,22 +93,27 @@ def _disk_full(path: str) -> bool:
         return False
 
 
-def _full(path: str, name: str, text: str) -> StoreUnavailable:
+def _is_full(exc: sqlite3.Error, path: str) -> bool:
+    """Whether ``exc`` says the disk under ``path`` is full: SQLITE_FULL (SQLite's other
+    cause, a ``max_page_count`` reached, is a setting no Soloist store makes), or an I/O
+    error where no room is left."""
+    name = getattr(exc, "sqlite_errorname", None) or ""
+    return _family(name, ("SQLITE_FULL",)) or (_family(name, ("SQLITE_IOERR",))
+                                               and _disk_full(path))
+
+
+def _full(what: str, name: str) -> StoreUnavailable:
     """A store that cannot grow is unavailable, not broken: SQLite rolled the transaction
-    back whole, so a worker retries it and carries on once there is room (README:
-    "The embedded store")."""
-    if _disk_full(path):
-        return StoreUnavailable(f"the disk holding the SQLite store {path} is full "
-                                f"({name}): nothing more is written until space is freed "
-                                "there, and nothing already written is lost")
-    return StoreUnavailable(f"the SQLite store {path} cannot grow ({name}: {text}): its "
-                            "size limit is reached")
+    back whole, so a worker retries it and carries on once there is room."""
+    return StoreUnavailable(f"the disk holding {what} is full ({name}): nothing more is "
+                            "written until space is freed there, and nothing already "
+                            "written is lost")
 
 
-def _os_error(exc: OSError, path: str) -> StoreError:
+def _os_error(exc: OSError, path: str, what: str) -> StoreError:
     """The Soloist error for a file operation on the store's folder that failed."""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return _full(path, errno.errorcode[exc.errno], exc.strerror or "")
+        return _full(what, errno.errorcode[exc.errno])
     return StoreUnavailable(f"cannot open the SQLite store at {path}: {exc.strerror}")
 
 
@@ -186,7 +190,7 @@ class SQLiteStore:
             try:
                 os.close(os.open(self.kept_path, os.O_CREAT | os.O_WRONLY, 0o600))
             except OSError as exc:
-                raise _os_error(exc, self.path) from exc
+                raise _os_error(exc, self.path, f"the SQLite store {self.path}") from exc
         self.synchronous = synchronous
         self._write_lock = threading.Lock()
         self._listeners: list[Callable[[], None]] = []
@@ -229,7 +233,7 @@ class SQLiteStore:
                 if path == self.path or Path(path).exists():
                     private_file(Path(path))
         except OSError as exc:
-            raise _os_error(exc, self.path) from exc
+            raise _os_error(exc, self.path, f"the SQLite store {self.path}") from exc
 
     def _migrate(self) -> None:
         wanted = migrations.load("soloist.store.sqlite.migrations")
@@ -332,12 +336,18 @@ class SQLiteStore:
     def backup(self, path: Path) -> None:
         """SQLite's online backup API, under the writer lock: a consistent copy (of
         ``main``: the kept database is no part of a snapshot)."""
-        private_file(path)
+        copy = f"the snapshot being written to {path}"
+        try:
+            private_file(path)
+        except OSError as exc:
+            raise _os_error(exc, self.path, copy) from exc
         target = sqlite3.connect(str(path))
         try:
             with self._write_lock:
                 self._writer.backup(target)
         except sqlite3.Error as exc:
+            if _is_full(exc, str(path)):  # only the copy is written: its disk is full
+                raise _full(copy, getattr(exc, "sqlite_errorname", "SQLITE_FULL")) from exc
             raise _translate(exc, self.path) from exc
         finally:
             target.close()
