@@ -20,12 +20,14 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import sqlite3
 import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -37,7 +39,8 @@ from soloist.errors import StoreUnavailable
 from soloist.orchestration.runs import StartRequest, start_run
 from soloist.workspace import Workspace
 
-RUNS = 300
+RUNS = 300  # accepted before the first kill
+LATER = 150  # accepted before the snapshots, on the deployed version if the deploy landed
 SEED = 14
 PLAYBOOK = """
 name: faults
@@ -61,9 +64,8 @@ ENV = {"SOLOIST_LEASE_SECONDS": "1", "SOLOIST_POLL_SECONDS": "0.05",
 def integrity(db: Path) -> str:
     """``PRAGMA integrity_check`` on ``db``, read-only (it writes nothing, so it also runs
     on a full disk)."""
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+    with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
         rows = conn.execute("PRAGMA integrity_check").fetchall()
-    conn.close()
     return "; ".join(str(row[0]) for row in rows)
 
 
@@ -109,9 +111,9 @@ class Up:
             self.kills += 1
             self.at_kills.append((counts(self.ws).get("done", 0),
                                   sum(effect_keys(self.root).values())))
+            with open(self.root / "up.log", "a") as log:
+                log.write(f"-- test: SIGKILL {self.proc.pid}\n")
         self.proc.wait()
-        with open(self.root / "up.log", "a") as log:
-            log.write(f"-- test: SIGKILL {self.proc.pid} at {time.time():.3f}\n")
 
     def ready(self) -> bool:
         """Whether this ``up`` has said it is alive in the store: from then on SIGTERM
@@ -121,12 +123,12 @@ class Up:
         with self.ws.store.read() as tx:
             return any(marker in str(row["id"]) for row in tx.scheduler.workers(0.0))
 
-    def working(self, ws: Workspace, until: float) -> None:
+    def working(self, until: float) -> None:
         """Wait until this ``up`` holds a step's lease (or ``until`` passes)."""
         assert self.proc is not None
         marker = f":{self.proc.pid}:"
         while time.time() < until:
-            with ws.store.read() as tx:
+            with self.ws.store.read() as tx:
                 leased = tx.steps.expired(time.time() + 86400, 1000)
             if any(marker in (row.lease_owner or "") for row in leased):
                 return
@@ -169,7 +171,7 @@ def test_sigkilled_up_loses_nothing_repeats_nothing_and_leaves_no_half_file(
         try:
             # 1. While runs are processed.
             for _ in range(3):
-                up.working(ws, time.time() + 15)
+                up.working(time.time() + 15)
                 time.sleep(rng.uniform(0.05, 0.6))
                 up.kill()
                 up.start()
@@ -185,6 +187,7 @@ def test_sigkilled_up_loses_nothing_repeats_nothing_and_leaves_no_half_file(
                 after_kills = tx.registry.latest("playbook", "faults")
             # 3. While a snapshot is taken: killed at a random instant, then (with `up`)
             # as it copies the store, then one that `up`'s death does not stop.
+            accept(ws, LATER)  # runs are still worked while the snapshots are taken
             folder = root / ".soloist" / "snapshots"
             snapshots = [
                 killed_midway(["snapshot", "create", "--name", "s0"], root, env,
@@ -193,7 +196,7 @@ def test_sigkilled_up_loses_nothing_repeats_nothing_and_leaves_no_half_file(
                               rng.uniform(0.0, 0.002), up, once=folder / "s1.sqlite.partial")]
             if up.proc is not None and up.proc.poll() is not None:
                 up.start()
-            up.working(ws, time.time() + 15)
+            up.working(time.time() + 15)
             last = subprocess.Popen([SOLOIST, "snapshot", "create", "--name", "s2", "-w",
                                      str(root)], env=env, stdout=subprocess.DEVNULL,
                                     stderr=subprocess.PIPE)
@@ -206,7 +209,7 @@ def test_sigkilled_up_loses_nothing_repeats_nothing_and_leaves_no_half_file(
             assert set(deploys + snapshots) <= {0, None}, (deploys, snapshots)
             # Then `up` finishes the runs.
             deadline = time.time() + 120
-            while time.time() < deadline and counts(ws).get("done", 0) < RUNS:
+            while time.time() < deadline and counts(ws).get("done", 0) < RUNS + LATER:
                 time.sleep(0.2)
         finally:
             assert up.proc is not None
@@ -224,15 +227,16 @@ def test_sigkilled_up_loses_nothing_repeats_nothing_and_leaves_no_half_file(
               f"{after_kills and after_kills.version}; snapshots: {snapshots}; a command "
               f"takes {took:.1f}s")
         assert code == 0, log[-3000:]
-        assert up.kills >= 5, up.kills
+        assert up.kills >= 4, up.kills  # 6 unless a deploy or a copy ended first
         assert any(0 < effects < RUNS for _, effects in up.at_kills)  # kills amid work
+        assert up.at_kills[-1][1] < RUNS + LATER, up.at_kills
         assert "Traceback" not in log, log[-3000:]
 
         assert integrity(db) == "ok"
         assert integrity(db.with_name("state-ledger.db")) == "ok"
-        assert counts(ws) == {"done": RUNS}, counts(ws)
+        assert counts(ws) == {"done": RUNS + LATER}, counts(ws)
         keys = effect_keys(root)
-        assert len(keys) == RUNS and max(keys.values()) == 1, \
+        assert len(keys) == RUNS + LATER and max(keys.values()) == 1, \
             [k for k, n in keys.items() if n > 1]
         assert ws.verify().ok
 
@@ -335,13 +339,15 @@ def test_a_full_disk_says_so_loses_nothing_and_work_resumes_once_space_is_freed(
             assert refusal is not None, "the store never ran out of room"
             print(f"runs accepted on the full disk before the store refused: "
                   f"{accepted - 40}")
-            sentence = (f"the disk holding the SQLite store {store} is full (SQLITE_FULL): "
-                        "nothing more is written until space is freed there, and nothing "
-                        "already written is lost")
-            assert refusal.message == sentence
+            # SQLITE_FULL mostly; an SQLITE_IOERR_* where SQLite found no room otherwise
+            sentence = (re.escape(f"the disk holding the SQLite store {store} is full (")
+                        + r"SQLITE_[A-Z_]+"
+                        + re.escape("): nothing more is written until space is freed "
+                                    "there, and nothing already written is lost"))
+            assert re.fullmatch(sentence, refusal.message), refusal.message
             cli = soloist("run", "faults", "-w", str(root), check=False)
             assert cli.returncode == 1, cli
-            assert cli.stderr.strip() == f"error: {sentence}"
+            assert re.fullmatch(f"error: {sentence}", cli.stderr.strip()), cli.stderr
             assert "Traceback" not in cli.stderr + cli.stdout
             assert integrity(store) == "ok"
             assert worker.poll() is None  # the worker waits for room, it does not give up
@@ -360,7 +366,7 @@ def test_a_full_disk_says_so_loses_nothing_and_work_resumes_once_space_is_freed(
         log = (root / "workers.log").read_text()
         assert code == 0, log[-3000:]
         assert "Traceback" not in log
-        assert f"store error, retrying: {sentence}" in log  # it said why it waits
+        assert re.search(sentence, log), log[-3000:]  # it said why it waits
         keys = effect_keys(root)
         assert len(keys) == accepted and max(keys.values()) == 1
         assert ws.verify().ok
