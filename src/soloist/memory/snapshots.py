@@ -88,16 +88,28 @@ class Snapshots:
         with self.store.transaction() as tx:  # the copy's log ends with its own creation
             tx.events.append(NewEvent("snapshot.created", {"name": name}, actor=actor))
         partial = path.with_suffix(path.suffix + ".partial")
-        self.store.backup(partial)
-        partial.rename(path)  # a snapshot that exists is complete
+        try:
+            self.store.backup(partial)
+        except BaseException:
+            partial.unlink(missing_ok=True)  # on a full disk, the room it took is needed
+            raise
+        # Each file appears whole or not at all, the copy last: a create killed at any
+        # instant leaves a snapshot that lists and restores, or none (only .partial files).
         meta = {"created_at": taken, "created_by": actor, "store": self.kind}
-        path.with_suffix(".json").write_text(json.dumps(meta))
+        meta_file = path.with_suffix(".json")
+        meta_partial = meta_file.with_suffix(".json.partial")
+        meta_partial.write_text(json.dumps(meta))
+        meta_partial.rename(meta_file)
+        partial.rename(path)
         secure_tree(self.folder)  # a copy of the store is as private as the store
         return self._load(path)
 
     def _load(self, path: Path) -> Snapshot:
         meta_file = path.with_suffix(".json")
-        meta = json.loads(meta_file.read_text()) if meta_file.exists() else {}
+        try:  # one an older version was killed while writing is only missing its details
+            meta = json.loads(meta_file.read_text()) if meta_file.exists() else {}
+        except ValueError:
+            meta = {}
         return Snapshot(path.stem, path, float(meta.get("created_at", path.stat().st_mtime)),
                         str(meta.get("created_by", "?")), path.stat().st_size,
                         str(meta.get("store", self.kind)))

@@ -9,12 +9,14 @@ processes poll, which ``polls = True`` tells them.
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,9 @@ BUSY_TIMEOUT_MS = 30_000
 _BUSY = ("SQLITE_BUSY", "SQLITE_LOCKED")
 _UNAVAILABLE = ("SQLITE_CANTOPEN", "SQLITE_READONLY", "SQLITE_IOERR")
 _UNIQUE = frozenset({"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"})
+#: Free bytes under which an I/O error on the store is taken for a full disk (a page or
+#: two of the WAL; tmpfs and quotas report ENOSPC through SQLITE_IOERR_* as well).
+_ROOM = 64 * 1024
 
 
 def _family(name: str, families: tuple[str, ...]) -> bool:
@@ -65,8 +70,8 @@ def _translate(exc: sqlite3.Error, path: str) -> StoreError:
         # Another connection holds the lock past the busy timeout, or a read snapshot
         # went stale before it could write (SQLITE_BUSY_SNAPSHOT): run it again.
         return StoreConflict(f"the SQLite store at {path} stayed locked ({name}): {text}")
-    if _family(name, ("SQLITE_FULL",)):
-        return StoreUnavailable(f"the SQLite store at {path} cannot grow ({name}): {text}")
+    if _is_full(exc, path):
+        return _full(f"the SQLite store {path}", name)
     if _family(name, _UNAVAILABLE):
         return StoreUnavailable(f"cannot open the SQLite store at {path} ({name}): {text}")
     if name in _UNIQUE:
@@ -78,6 +83,40 @@ def _translate(exc: sqlite3.Error, path: str) -> StoreError:
     return StoreError(f"SQLite error on {path}{code}: {text}")
 
 
+def _disk_full(path: str) -> bool:
+    """Whether the file system that holds ``path`` has no room left for another page."""
+    if path == ":memory:":
+        return False
+    try:
+        return shutil.disk_usage(Path(path).parent).free < _ROOM
+    except OSError:
+        return False
+
+
+def _is_full(exc: sqlite3.Error, path: str) -> bool:
+    """Whether ``exc`` says the disk under ``path`` is full: SQLITE_FULL (SQLite's other
+    cause, a ``max_page_count`` reached, is a setting no Soloist store makes), or an I/O
+    error where no room is left."""
+    name = getattr(exc, "sqlite_errorname", None) or ""
+    return _family(name, ("SQLITE_FULL",)) or (_family(name, ("SQLITE_IOERR",))
+                                               and _disk_full(path))
+
+
+def _full(what: str, name: str) -> StoreUnavailable:
+    """A store that cannot grow is unavailable, not broken: SQLite rolled the transaction
+    back whole, so a worker retries it and carries on once there is room."""
+    return StoreUnavailable(f"the disk holding {what} is full ({name}): nothing more is "
+                            "written until space is freed there, and nothing already "
+                            "written is lost")
+
+
+def _os_error(exc: OSError, path: str, what: str) -> StoreError:
+    """The Soloist error for a file operation on the store's folder that failed."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return _full(what, errno.errorcode[exc.errno])
+    return StoreUnavailable(f"cannot open the SQLite store at {path}: {exc.strerror}")
+
+
 def kept_path(path: str) -> str:
     """The file beside the store that a restore leaves alone: ``state.db`` keeps
     ``state-ledger.db``. The backup API copies and replaces the ``main`` database only."""
@@ -85,6 +124,14 @@ def kept_path(path: str) -> str:
         return path
     store = Path(path)
     return str(store.with_name(f"{store.stem}-ledger.db"))
+
+
+def _execute(raw: sqlite3.Connection, sql: str, path: str) -> None:
+    """One statement outside a :class:`_Conn`, its error translated."""
+    try:
+        raw.execute(sql)
+    except sqlite3.Error as exc:
+        raise _translate(exc, path) from exc
 
 
 class _Conn:
@@ -140,7 +187,10 @@ class SQLiteStore:
         if self.kept_path != ":memory:" and Path(self.path).parent.is_dir():
             # Intents' results are no one else's business: private from its first byte
             # (SQLite gives its -wal and -shm files the same mode).
-            os.close(os.open(self.kept_path, os.O_CREAT | os.O_WRONLY, 0o600))
+            try:
+                os.close(os.open(self.kept_path, os.O_CREAT | os.O_WRONLY, 0o600))
+            except OSError as exc:
+                raise _os_error(exc, self.path, f"the SQLite store {self.path}") from exc
         self.synchronous = synchronous
         self._write_lock = threading.Lock()
         self._listeners: list[Callable[[], None]] = []
@@ -183,8 +233,7 @@ class SQLiteStore:
                 if path == self.path or Path(path).exists():
                     private_file(Path(path))
         except OSError as exc:
-            raise StoreUnavailable(f"cannot open the SQLite store at {self.path}: "
-                                   f"{exc.strerror}") from exc
+            raise _os_error(exc, self.path, f"the SQLite store {self.path}") from exc
 
     def _migrate(self) -> None:
         wanted = migrations.load("soloist.store.sqlite.migrations")
@@ -229,10 +278,14 @@ class SQLiteStore:
                                          f"earlier error: {conn.failed.message}")
                     aborted.kind = conn.failed.kind  # a busy store stays worth a retry
                     raise aborted from conn.failed
-                raw.execute("COMMIT")
+                # The WAL is written here: a full disk is mostly seen at COMMIT.
+                _execute(raw, "COMMIT", self.path)
             except BaseException:
+                # SQLite may have rolled back by itself after an I/O error or a full disk;
+                # a failed ROLLBACK must not hide the error that led to it.
                 if raw.in_transaction:
-                    raw.execute("ROLLBACK")
+                    with suppress(sqlite3.Error):
+                        raw.execute("ROLLBACK")
                 raise
         if tx.wants_notify:
             self.wake()
@@ -286,12 +339,18 @@ class SQLiteStore:
     def backup(self, path: Path) -> None:
         """SQLite's online backup API, under the writer lock: a consistent copy (of
         ``main``: the kept database is no part of a snapshot)."""
-        private_file(path)
+        copy = f"the snapshot being written to {path}"
+        try:
+            private_file(path)
+        except OSError as exc:
+            raise _os_error(exc, self.path, copy) from exc
         target = sqlite3.connect(str(path))
         try:
             with self._write_lock:
                 self._writer.backup(target)
         except sqlite3.Error as exc:
+            if _is_full(exc, str(path)):  # only the copy is written: its disk is full
+                raise _full(copy, getattr(exc, "sqlite_errorname", "SQLITE_FULL")) from exc
             raise _translate(exc, self.path) from exc
         finally:
             target.close()
