@@ -10,7 +10,9 @@ between processes through a global lock file, so this module drives the bundled
 * everything lives in one temporary directory: the data directory, the server log
   and the Unix socket; it is removed by :meth:`EmbeddedPostgres.stop`;
 * TCP on ``127.0.0.1`` only, on a free port (retried if another process takes it
-  first);
+  first); ``also_on`` adds addresses of test networks the caller made (a network
+  namespace's bridge, ``tests/support/netns.py``), each with its network allowed in
+  ``pg_hba.conf``;
 * PostgreSQL refuses to run as root. When the current process is root, the server
   runs as an unprivileged account: ``os_user`` if given, else ``$SOLOIST_PG_OS_USER``,
   else ``nobody``, else a ``soloist-pg`` system user created with ``useradd``. If that
@@ -34,6 +36,7 @@ import atexit
 import contextlib
 import hashlib
 import importlib.util
+import ipaddress
 import logging
 import os
 import pwd
@@ -301,14 +304,21 @@ class EmbeddedPostgres:
         max_connections: int = 100,
         base_dir: str | os.PathLike[str] | None = None,
         os_user: str | None = None,
+        also_on: Sequence[str] = (),
     ) -> None:
         """Configure (not start) a server.
 
         ``fast`` applies :data:`FAST_SETTINGS`; ``settings`` are extra
         ``postgresql.conf`` entries that win over everything else; ``base_dir`` is
         where the temporary directory is made (default: the system's); ``os_user``
-        is the account to run as when the current process is root.
+        is the account to run as when the current process is root; ``also_on`` are
+        interfaces (``"10.213.7.1/24"``: an address of this machine and its network) to
+        listen on beside ``127.0.0.1``, whose network may connect (trust, as on loopback).
         """
+        self._also_on = [ipaddress.ip_interface(item) for item in also_on]
+        for item in self._also_on:
+            if not item.ip.is_private or item.ip.is_loopback:
+                raise ValueError(f"{item} is not a private test address")
         self.fast = fast
         self._settings = dict(settings or {})
         self._max_connections = max_connections
@@ -535,7 +545,7 @@ class EmbeddedPostgres:
 
     def _write_config(self) -> None:
         settings: dict[str, str] = {
-            "listen_addresses": HOST,
+            "listen_addresses": ",".join([HOST, *(str(i.ip) for i in self._also_on)]),
             "unix_socket_directories": str(self.directory),
             "max_connections": str(self._max_connections),
             "logging_collector": "off",
@@ -546,6 +556,10 @@ class EmbeddedPostgres:
         lines = [f"{key} = {_conf_value(value)}" for key, value in settings.items()]
         with (self.data_dir / "postgresql.conf").open("a") as conf:
             conf.write("\n# tests/support/postgres.py\n" + "\n".join(lines) + "\n")
+        if self._also_on:
+            rules = [f"host all all {item.network} trust" for item in self._also_on]
+            with (self.data_dir / "pg_hba.conf").open("a") as hba:
+                hba.write("\n# tests/support/postgres.py: also_on\n" + "\n".join(rules) + "\n")
 
     def _start_server(self) -> None:
         for attempt in range(1, _PORT_ATTEMPTS + 1):

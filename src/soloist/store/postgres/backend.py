@@ -71,6 +71,21 @@ DEFAULT_POOL_SIZE = 8
 CONNECT_TIMEOUT_S = 10
 """How long to wait for a connection when the URL does not say (``connect_timeout``)."""
 
+TCP_DEFAULTS: dict[str, int] = {
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 10_000,
+}
+"""libpq's TCP settings, each used where the URL does not set it. With the kernel's defaults
+a connection whose other end went silent (a partition, a frozen host) hangs for about
+fifteen minutes; with these, a statement waiting on it fails after ten seconds of
+unanswered data (``tcp_user_timeout``, in milliseconds) and an idle one (the wake-up
+listener) after about fifteen, well within a worker's lease: the worker then says the
+store is unreachable and waits it out. A slow query is not cut short: the server's system
+acknowledges what it receives even while the query runs. Ignored on a Unix socket."""
+
 LISTEN_POLL_S = 0.5
 """How often the listener thread looks up from ``LISTEN`` to see whether it must stop."""
 
@@ -218,12 +233,16 @@ class PostgresStore:
         self.where = describe(url)
         self.pool_size = pool_size
         try:
-            self._conninfo_has_timeout = "connect_timeout" in conninfo_to_dict(url)
+            given = conninfo_to_dict(url)
         except psycopg.Error:
             # Not chained: the driver's message may quote the URL, password included.
             raise ConfigError(
                 "invalid PostgreSQL URL; expected postgresql://user:password@host:port/dbname"
             ) from None
+        self._defaults: dict[str, Any] = {
+            key: value for key, value in
+            {"connect_timeout": CONNECT_TIMEOUT_S, **TCP_DEFAULTS}.items()
+            if key not in given}
         self._pool: list[Connection] = []
         self._pool_lock = threading.Lock()
         self._closed = False
@@ -251,12 +270,9 @@ class PostgresStore:
     # -- connections -------------------------------------------------------------------
 
     def _connect(self, *, autocommit: bool = False) -> Connection:
-        extra: dict[str, Any] = {}
-        if not self._conninfo_has_timeout:
-            extra["connect_timeout"] = CONNECT_TIMEOUT_S
         try:
             return psycopg.connect(
-                self.url, autocommit=autocommit, row_factory=dict_row, **extra
+                self.url, autocommit=autocommit, row_factory=dict_row, **self._defaults
             )
         except psycopg.Error as exc:
             raise translate(exc, self.where) from exc
