@@ -4,6 +4,7 @@
 #   make test     lint (ruff, mypy) then the test suite, PostgreSQL required (not the slow part)
 #   make test-slow  the suites marked slow
 #   make demo     run the demo
+#   make chaos    the chaos suite: faults under load, then what was lost or doubled
 #   make bench    run the benchmark against DBOS
 #   make bench-memory   LoCoMo retrieval and memory at scale
 #
@@ -19,7 +20,7 @@ PIP_FLAGS ?= --quiet --disable-pip-version-check
 export PIP_NO_INPUT := 1
 
 .DEFAULT_GOAL := test
-.PHONY: venv install dev demo lint test test-slow bench bench-memory clean
+.PHONY: venv install dev demo lint test test-slow chaos bench bench-memory clean
 
 # -- environment -------------------------------------------------------------------------
 
@@ -64,6 +65,11 @@ test: lint
 # a scripted model and in the browser): a few minutes more; .ci/run runs them too.
 test-slow: dev
 	$(REQUIRE) $(BIN)/pytest -q -m slow
+
+# Faults under a load of 2,000 runs per backend (ARGS=--short: 300, each fault once; root
+# for the network namespaces and the tmpfs, Debian's faketime for the skewed clock).
+chaos: dev
+	$(BIN)/python bench/chaos.py --json $(ARGS)
 
 bench: dev
 	$(PIP) install $(PIP_FLAGS) dbos

@@ -220,7 +220,7 @@ def worker(concurrency: Annotated[int | None, typer.Option(
     from soloist.interfaces.cli import render
 
     _log_to_stderr()
-    with open_workspace(workspace) as ws:
+    with open_workspace(workspace, wait_for_store=True) as ws:
         # On stderr, so that a supervisor (or a test) knows when SIGTERM stops it cleanly.
         ws.serve(concurrency=concurrency, scheduler=False, on_ready=lambda owner: typer.echo(
             render.plain(f"soloist worker {owner}: ready, store {ws.store.url}; SIGTERM "
@@ -250,7 +250,7 @@ def up(concurrency: Annotated[int | None, typer.Option(
     from soloist.interfaces.cli.progress import Narrator
 
     _log_to_stderr()
-    with open_workspace(workspace) as ws:
+    with open_workspace(workspace, wait_for_store=True) as ws:
         ws.tools  # noqa: B018 -- a broken tool module is said before the banner
         services = []
         link = None

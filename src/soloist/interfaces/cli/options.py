@@ -29,7 +29,29 @@ def find_workspace(path: Path) -> Path:
     return path
 
 
-def open_workspace(path: Path) -> Workspace:
+def open_workspace(path: Path, *, wait_for_store: bool = False) -> Workspace:
+    """The workspace at ``path``. With ``wait_for_store`` (a long-running worker), a store
+    that cannot be reached yet is waited for, as a running worker waits out an outage: a
+    fleet restarted while its database restarts too comes up when the database does."""
     from soloist.workspace import Workspace
 
-    return Workspace(find_workspace(path))
+    folder = find_workspace(path)
+    if not wait_for_store:
+        return Workspace(folder)
+    import logging
+    import threading
+
+    from soloist.errors import StoreUnavailable
+    from soloist.store.outage import Outage
+
+    outage = Outage(logging.getLogger("soloist.interfaces.cli"), f"starting in {folder}")
+    while True:
+        try:
+            workspace = Workspace(folder)
+        except StoreUnavailable as exc:
+            # An event's wait, like the worker's own: a process under a shifted clock
+            # (libfaketime, in the clock-skew tests) cannot time.sleep.
+            threading.Event().wait(outage.failed(exc))
+            continue
+        outage.ok()
+        return workspace

@@ -86,6 +86,23 @@ listener) after about fifteen, well within a worker's lease: the worker then say
 store is unreachable and waits it out. A slow query is not cut short: the server's system
 acknowledges what it receives even while the query runs. Ignored on a Unix socket."""
 
+SERVER_SESSION: dict[str, str] = {
+    "idle_in_transaction_session_timeout": "60s",
+    "tcp_keepalives_idle": "10",
+    "tcp_keepalives_interval": "5",
+    "tcp_keepalives_count": "3",
+    "tcp_user_timeout": "10000",
+}
+"""The same on the server's side, for each session (sent as ``options`` when the URL has
+none). A client cut off by a partition leaves its session behind on the server, and with
+it what the session holds: the scheduler's advisory lock, the rows and advisory locks of a
+transaction it had begun (the episodic chain's head among them, which every writer needs).
+The server learns of it only by its own keepalives (two hours by default) or, for a
+session in the middle of a transaction, when that transaction has waited this long for
+its client: every Soloist transaction sends its statements back to back (embeddings and
+tool calls happen outside), so a minute idle in one means the client is gone. Behind
+PgBouncer the ``options`` are not passed on: set these on the server or its role."""
+
 LISTEN_POLL_S = 0.5
 """How often the listener thread looks up from ``LISTEN`` to see whether it must stop."""
 
@@ -243,6 +260,9 @@ class PostgresStore:
             key: value for key, value in
             {"connect_timeout": CONNECT_TIMEOUT_S, **TCP_DEFAULTS}.items()
             if key not in given}
+        if "options" not in given:
+            self._defaults["options"] = " ".join(
+                f"-c {name}={value}" for name, value in SERVER_SESSION.items())
         self._pool: list[Connection] = []
         self._pool_lock = threading.Lock()
         self._closed = False
