@@ -41,6 +41,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pg_cost
+
 HERE = Path(__file__).resolve().parent
 PLAYBOOK = "bench3"
 STAMPED = "bench3t"
@@ -382,12 +384,28 @@ def postgres_unavailable() -> str | None:
     return None
 
 
-def pg_drain_processes(root: Path, url: str, n: int, processes: int,
-                       concurrency: int) -> dict[str, Any]:
-    """Drain ``n`` enqueued runs with ``processes`` worker processes; time until all done."""
+def pg_drain_processes(root: Path, url: str, n: int, processes: int, concurrency: int,
+                       meter: Any = None, sampler: Any = None) -> dict[str, Any]:
+    """Drain ``n`` enqueued runs with ``processes`` worker processes; time until all done.
+
+    With a ``meter`` (:class:`pg_cost.Meter`), the runs are started one per transaction
+    (``ws.start``, as a user starts them) and the server's cost is measured from the first
+    start to the last run done: the figure of one whole run. Without one, they are enqueued
+    in one transaction. Only the drain is timed either way. A ``sampler``
+    (:class:`pg_cost.WaitSampler`) runs during the drain only.
+    """
     ws = open_workspace(root, url)
+    enqueue_cost: dict[str, Any] = {}
     try:
-        enqueue_s = enqueue_batch(ws, n)
+        if meter is None:
+            enqueue_s = enqueue_batch(ws, n)
+        else:
+            meter.start()
+            t0 = time.perf_counter()
+            for _ in range(n):
+                ws.start(PLAYBOOK, {}, actor="bench")
+            enqueue_s = time.perf_counter() - t0
+            enqueue_cost = meter.reading(n)
     finally:
         ws.close()
     procs = [subprocess.Popen([sys.executable, str(HERE / "worker_proc.py"), str(root), url,
@@ -401,6 +419,9 @@ def pg_drain_processes(root: Path, url: str, n: int, processes: int,
                 raise RuntimeError(f"a worker process failed to start: {line!r}")
         commits0 = pg_commits(url)
         busy0 = cpu_ticks()
+        server0 = pg_cost.server_cpu_seconds(meter.pid) if meter is not None else None
+        if sampler is not None:
+            sampler.__enter__()
         t0 = time.perf_counter()
         for proc in procs:
             assert proc.stdin is not None
@@ -422,6 +443,10 @@ def pg_drain_processes(root: Path, url: str, n: int, processes: int,
                 time.sleep(0.02)
         elapsed = time.perf_counter() - t0
         busy = cpu_busy_fraction(busy0, cpu_ticks())
+        if sampler is not None:
+            sampler.__exit__(None, None, None)
+        server1 = pg_cost.server_cpu_seconds(meter.pid) if meter is not None else None
+        cost = meter.stop(n, url.rsplit("/", 1)[-1]) if meter is not None else {}
         commits = pg_commits(url) - commits0
         for proc in procs:
             with contextlib.suppress(OSError, ValueError):
@@ -442,8 +467,11 @@ def pg_drain_processes(root: Path, url: str, n: int, processes: int,
                 proc.wait()
     if done < n:
         raise RuntimeError(f"{processes} worker process(es) finished {done} of {n} runs")
+    server_busy = (None if server0 is None or server1 is None
+                   else (server1 - server0) / elapsed / (os.cpu_count() or 1))
     return {"runs_per_s": n / elapsed, "seconds": elapsed, "enqueue_per_s": n / enqueue_s,
-            "commits": commits, "cpu_busy": busy, "workers": summaries}
+            "commits": commits, "cpu_busy": busy, "workers": summaries, "cost": cost,
+            "enqueue_cost": enqueue_cost, "server_cpu_busy": server_busy}
 
 
 def cpu_ticks() -> tuple[int, int] | None:
@@ -488,44 +516,133 @@ def pg_raw_commit_rate(url: str, seconds: float) -> float:
         return n / (time.perf_counter() - t0)
 
 
+def _peer_phase(script: str, args: list[str], env: dict[str, str], cwd: Path) -> dict[str, Any]:
+    proc = subprocess.run([sys.executable, str(HERE / script), *args], env=env,
+                          capture_output=True, text=True, timeout=600, cwd=cwd)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"{script} {args[0]} failed (exit {proc.returncode}): "
+                           f"{proc.stderr.strip()[-2000:]}")
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result
+
+
+def pg_peer_cost(name: str, pg: Any, meter: Any, n: int, tmp: Path,
+                 concurrency: int) -> dict[str, Any]:
+    """A peer's 3-step workload on its own fresh database: runs/s and the server's cost.
+
+    Its tables are made first (outside the measure); then the N runs are enqueued, one
+    transaction each, by one process and drained by another, the meter running across both.
+    """
+    package = {"dbos": "dbos", "procrastinate": "procrastinate"}[name]
+    if importlib.util.find_spec(package) is None:
+        return {f"{name}_pg_unavailable": f"{package} is not installed; pip install {package} "
+                                           "(make bench does)"}
+    db = f"bench_{name}"
+    url = pg.create_database(db)
+    env = dict(os.environ, PYTHONUNBUFFERED="1",
+               BENCH_DBOS_WORKER_CONCURRENCY=str(concurrency), BENCH_DBOS_POLL="0.1",
+               BENCH_PROCRASTINATE_CONCURRENCY=str(concurrency))
+    script = f"{name}_peer.py"
+    try:
+        _peer_phase(script, ["setup" if name == "dbos" else "schema", url, "0"], env, tmp)
+        meter.start()
+        enq = _peer_phase(script, ["enqueue", url, str(n)], env, tmp)
+        enqueue_cost = meter.reading(n)
+        drained = _peer_phase(script, ["drain", url, str(n)], env, tmp)
+        cost = meter.stop(n, db)
+    except (RuntimeError, subprocess.TimeoutExpired) as exc:
+        return {f"{name}_pg_unavailable": str(exc)}
+    if drained.get("done", 0) < n:
+        return {f"{name}_pg_unavailable": f"{name} finished {drained.get('done')} of {n} runs"}
+    return {
+        f"{name}_pg_runs_per_s": drained["runs_per_s"],
+        f"{name}_pg_enqueue_per_s": enq["enqueue_per_s"],
+        f"{name}_pg_server_cpu_ms_per_run": cost["cpu_ms_per_run"],
+        f"{name}_pg_exec_ms_per_run": cost.get("exec_ms_per_run"),
+        f"{name}_pg_wal_bytes_per_run": cost["wal_bytes_per_run"],
+        f"{name}_pg_statements_per_run": cost.get("calls_per_run"),
+        f"{name}_pg_enqueue_cpu_ms_per_run": enqueue_cost["cpu_ms_per_run"],
+        f"{name}_pg_enqueue_wal_bytes_per_run": enqueue_cost["wal_bytes_per_run"],
+        f"{name}_pg_top_statements": cost.get("top_statements"),
+        f"{name}_pg_concurrency": concurrency,
+        f"{name}_version": _version(package),
+    }
+
+
 def postgres(root: Path, n: int, concurrency: int, rate: float, seconds: float,
-             latency_concurrency: int, raw_seconds: float) -> dict[str, Any]:
+             latency_concurrency: int, raw_seconds: float, tmp: Path,
+             peers: list[str]) -> dict[str, Any]:
     reason = postgres_unavailable()
     if reason is not None:
         return {"pg_unavailable": reason}
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    import psycopg
     from support.postgres import EmbeddedPostgres  # a test harness, not the product
 
     out: dict[str, Any] = {"pg_worker_concurrency": concurrency}
     # The server's own temporary directory under the system temp dir (same disk here): as
     # root the server runs as an unprivileged user, who cannot enter our 0700 ``tmp``.
-    pg = EmbeddedPostgres(fast=False)
+    pg = EmbeddedPostgres(fast=False, settings=pg_cost.SETTINGS)
     try:
         pg.start()
     except Exception as exc:  # report any reason the server cannot start
         return {"pg_unavailable": f"the embedded PostgreSQL server did not start: {exc}"}
     try:
+        admin = psycopg.connect(pg.database_url("postgres"), autocommit=True)
+        try:
+            admin.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        except psycopg.Error as exc:
+            log(f"no pg_stat_statements ({exc}): CPU and WAL only")
+        meter = pg_cost.Meter(admin, pg_cost.postmaster_pid(pg.data_dir))
         log("PostgreSQL: raw commit rate")
         out["pg_raw_commits_per_s"] = pg_raw_commit_rate(pg.create_database("bench_raw"),
                                                          raw_seconds)
         for processes in (1, 4):
-            log(f"PostgreSQL: draining {n} runs with {processes} worker process(es)")
+            log(f"PostgreSQL: {n} runs started one per transaction, drained by {processes} "
+                "worker process(es), the server's CPU and WAL measured")
             url = pg.create_database(f"bench_drain_{processes}")
-            result = pg_drain_processes(root, url, n, processes, concurrency)
-            out[f"pg_runs_per_s_{processes}"] = result["runs_per_s"]
-            out[f"pg_drain_s_{processes}"] = result["seconds"]
-            out[f"pg_commits_{processes}"] = result["commits"]
-            out[f"pg_cpu_busy_{processes}"] = result["cpu_busy"]
-            out[f"pg_worker_cpu_s_{processes}"] = sum(
-                w.get("cpu_seconds", 0.0) for w in result["workers"])
-            log(f"  {result['runs_per_s']:.0f} runs/s in {result['seconds']:.2f} s, "
-                f"machine CPU busy {100 * (result['cpu_busy'] or 0):.0f}%, "
-                f"{result['commits']} commits; steps per process: "
-                + ", ".join(str(w.get("completed")) for w in result["workers"])
-                + "; worker CPU s: " + ", ".join(f"{w.get('cpu_seconds', 0):.2f}"
-                                                 for w in result["workers"]))
-            out["pg_enqueue_per_s"] = result["enqueue_per_s"]
+            result = pg_drain_processes(root, url, n, processes, concurrency, meter=meter)
+            _pg_drain_figures(out, processes, result)
         out["pg_scaling"] = out["pg_runs_per_s_4"] / out["pg_runs_per_s_1"]
+        out["pg_scaling_4_vs_1"] = out["pg_scaling"]
+        cost = out.pop("pg_cost_1")
+        out.update({
+            "pg_server_cpu_ms_per_run": cost["cpu_ms_per_run"],
+            "pg_exec_ms_per_run": cost.get("exec_ms_per_run"),
+            "pg_wal_bytes_per_run": cost["wal_bytes_per_run"],
+            "pg_statements_per_run": cost.get("calls_per_run"),
+            "pg_top_statements": cost.get("top_statements"),
+        })
+        cost4 = out.pop("pg_cost_4")
+        out["pg_server_cpu_ms_per_run_4"] = cost4["cpu_ms_per_run"]
+        out["pg_wal_bytes_per_run_4"] = cost4["wal_bytes_per_run"]
+        out["pg_top_statements_4"] = cost4.get("top_statements")
+
+        log(f"PostgreSQL: what the backends wait on, 4 worker processes, {n} runs "
+            "(sampled every 5 ms)")
+        url = pg.create_database("bench_waits")
+        sampler = pg_cost.WaitSampler(lambda: psycopg.connect(pg.database_url("postgres"),
+                                                               autocommit=True), "bench_waits")
+        waited = pg_drain_processes(root, url, n, 4, concurrency, sampler=sampler)
+        out["pg_waits_4"] = sampler.report()
+        out["pg_runs_per_s_4_sampled"] = waited["runs_per_s"]
+
+        for peer in peers:
+            log(f"PostgreSQL: {peer}, {n} three-step runs, its own database")
+            result = pg_peer_cost(peer, pg, meter, n, tmp, concurrency)
+            out.update(result)
+            if result.get(f"{peer}_pg_unavailable"):
+                log(f"  {peer} figure unavailable: {result[f'{peer}_pg_unavailable']}")
+            else:
+                log(f"  {result[f'{peer}_pg_runs_per_s']:.0f} runs/s, server "
+                    f"{result[f'{peer}_pg_server_cpu_ms_per_run']:.2f} CPU-ms and "
+                    f"{result[f'{peer}_pg_wal_bytes_per_run']:.0f} WAL bytes per run")
+            for figure in ("server_cpu_ms_per_run", "wal_bytes_per_run", "runs_per_s"):
+                mine = out.get("pg_runs_per_s_1") if figure == "runs_per_s" else \
+                    out.get(f"pg_{figure}")
+                out[f"pg_{figure}_vs_{peer}"] = _ratio(mine, out.get(f"{peer}_pg_{figure}"))
+
         log("PostgreSQL: latency under light load")
         url = pg.create_database("bench_latency")
         lat = latency(root, url, rate, seconds, latency_concurrency)
@@ -537,11 +654,38 @@ def postgres(root: Path, n: int, concurrency: int, rate: float, seconds: float,
             "pg_run_latency_p50_ms": lat["run_p50_ms"],
             "pg_run_latency_p99_ms": lat["run_p99_ms"],
         })
+        admin.close()
     except Exception as exc:  # a PG failure must not lose the other figures
         out["pg_error"] = f"{type(exc).__name__}: {exc}"
     finally:
         pg.stop()
     return out
+
+
+def _pg_drain_figures(out: dict[str, Any], processes: int, result: dict[str, Any]) -> None:
+    out[f"pg_runs_per_s_{processes}"] = result["runs_per_s"]
+    out[f"pg_drain_s_{processes}"] = result["seconds"]
+    out[f"pg_commits_{processes}"] = result["commits"]
+    out[f"pg_cpu_busy_{processes}"] = result["cpu_busy"]
+    out[f"pg_server_cpu_busy_{processes}"] = result["server_cpu_busy"]
+    out[f"pg_worker_cpu_s_{processes}"] = sum(
+        w.get("cpu_seconds", 0.0) for w in result["workers"])
+    out[f"pg_cost_{processes}"] = result["cost"]
+    out["pg_enqueue_per_s"] = result["enqueue_per_s"]
+    if processes == 1 and result["enqueue_cost"]:
+        out["pg_enqueue_cpu_ms_per_run"] = result["enqueue_cost"]["cpu_ms_per_run"]
+        out["pg_enqueue_wal_bytes_per_run"] = result["enqueue_cost"]["wal_bytes_per_run"]
+    cost = result["cost"]
+    log(f"  {result['runs_per_s']:.0f} runs/s in {result['seconds']:.2f} s, "
+        f"machine CPU busy {100 * (result['cpu_busy'] or 0):.0f}%, server "
+        f"{100 * (result['server_cpu_busy'] or 0):.0f}% of the machine, "
+        f"{result['commits']} commits; steps per process: "
+        + ", ".join(str(w.get("completed")) for w in result["workers"])
+        + "; worker CPU s: " + ", ".join(f"{w.get('cpu_seconds', 0):.2f}"
+                                         for w in result["workers"]))
+    if cost:
+        log(f"  server {cost['cpu_ms_per_run']:.2f} CPU-ms and "
+            f"{cost['wal_bytes_per_run']:.0f} WAL bytes per run")
 
 
 # -- report ------------------------------------------------------------------------------
@@ -659,6 +803,35 @@ def table(r: dict[str, Any]) -> str:
             "< 50 ms", _status(r.get("pg_latency_p99_ms"), GOALS["latency_p99_ms"], False))
         add("  p50/p99 enqueue->run done, PG",
             f"{_fmt(r.get('pg_run_latency_p50_ms'))}/{_fmt(r.get('pg_run_latency_p99_ms'))} ms")
+        add("  PG server CPU busy, 1 proc / 4 procs",
+            f"{_pct(r.get('pg_server_cpu_busy_1'))} / {_pct(r.get('pg_server_cpu_busy_4'))}",
+            "of all CPUs, from /proc")
+        cpu, wal = r.get("pg_server_cpu_ms_per_run"), r.get("pg_wal_bytes_per_run")
+        add("Soloist PG server CPU-ms per run (1 proc)", _fmt(cpu), "", "", "< both peers",
+            "n/a" if cpu is None else
+            ("PASS" if all(cpu < (r.get(f"{p}_pg_server_cpu_ms_per_run") or math.inf)
+                           for p in ("dbos", "procrastinate")) else "FAIL"))
+        add("  of which statements' execution time", _fmt(r.get("pg_exec_ms_per_run"), " ms"),
+            f"{_fmt(r.get('pg_statements_per_run'))} statements/run")
+        add("  of which starting the run (ws.start)", _fmt(r.get("pg_enqueue_cpu_ms_per_run")))
+        add("Soloist PG WAL bytes per run (1 proc)", _fmt(wal))
+        add("  CPU-ms / WAL bytes per run, 4 procs",
+            f"{_fmt(r.get('pg_server_cpu_ms_per_run_4'))} / "
+            f"{_fmt(r.get('pg_wal_bytes_per_run_4'))}")
+        for peer in ("dbos", "procrastinate"):
+            if r.get(f"{peer}_pg_unavailable"):
+                add(f"{peer} on PG", f"n/a ({_short(r[f'{peer}_pg_unavailable'])})")
+                continue
+            pc, pw = (r.get(f"{peer}_pg_server_cpu_ms_per_run"),
+                      r.get(f"{peer}_pg_wal_bytes_per_run"))
+            add(f"{peer} {r.get(f'{peer}_version') or ''} PG server CPU-ms per run", _fmt(pc),
+                f"Soloist {_fmt(cpu)}", _fmt(r.get(f"pg_server_cpu_ms_per_run_vs_{peer}"),
+                                             "x Soloist/peer"))
+            add(f"  {peer} PG WAL bytes per run", _fmt(pw), f"Soloist {_fmt(wal)}",
+                _fmt(r.get(f"pg_wal_bytes_per_run_vs_{peer}"), "x Soloist/peer"))
+            add(f"  {peer} PG runs/s (drain, 1 proc)", _fmt(r.get(f"{peer}_pg_runs_per_s")),
+                f"Soloist {_fmt(r.get('pg_runs_per_s_1'))}",
+                _fmt(r.get(f"pg_runs_per_s_vs_{peer}"), "x Soloist/peer"))
     add("peak RSS, this process", _fmt(r.get("peak_rss_mb"), " MB"),
         f"largest child {_fmt(r.get('peak_rss_children_mb'), ' MB')}")
     header = ("figure", "value", "baseline", "ratio", "goal", "")
@@ -669,6 +842,35 @@ def table(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def profile_text(r: dict[str, Any]) -> str:
+    """Where the database time goes: top statements per run, and what backends wait on."""
+    lines: list[str] = []
+    for key, title in (("pg_top_statements", "Soloist, 1 worker process"),
+                       ("pg_top_statements_4", "Soloist, 4 worker processes"),
+                       ("dbos_pg_top_statements", "DBOS"),
+                       ("procrastinate_pg_top_statements", "Procrastinate")):
+        top = r.get(key)
+        if not top:
+            continue
+        lines.append(f"\nTop statements by total execution time, {title} (per run):")
+        lines.append(f"  {'ms/run':>7} {'share':>6} {'calls':>6} {'WAL B':>7}  statement")
+        for st in top:
+            lines.append(f"  {st['ms_per_run']:7.3f} {_pct(st['share']):>6} "
+                         f"{st['calls_per_run']:6.2f} {st['wal_bytes_per_run']:7.0f}  "
+                         f"{st['query'][:90]}")
+    waits = r.get("pg_waits_4")
+    if waits:
+        lines.append(f"\nWhat Soloist's backends did, 4 worker processes ({waits['samples']} "
+                     f"samples; mean backends per sample, "
+                     f"{waits['active_backends_mean']:.2f} active in all):")
+        for name, mean in waits["wait_events"].items():
+            lines.append(f"  {mean:6.3f}  {name}")
+        lines.append("Ungranted locks (mean per sample):")
+        for name, mean in (waits["ungranted_locks"] or {"none": 0.0}).items():
+            lines.append(f"  {mean:6.3f}  {name}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=2000, help="runs per throughput test")
@@ -676,6 +878,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="print every figure as one JSON object on the last line")
     parser.add_argument("--skip-dbos", action="store_true")
     parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument("--skip-procrastinate", action="store_true",
+                        help="leave Procrastinate out of the PostgreSQL cost comparison")
+    parser.add_argument("--skip-sqlite", action="store_true",
+                        help="only the PostgreSQL figures (and no DBOS on SQLite)")
     parser.add_argument("--concurrency", type=int, default=32,
                         help="worker concurrency for the SQLite drain (default 32)")
     parser.add_argument("--pg-concurrency", type=int, default=16,
@@ -709,45 +915,59 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(prof))
             return 0
 
-        log(f"raw SQLite commit rate for {args.raw_seconds:g} s")
-        results.update(raw_commit_rate(tmp / "raw.db", args.raw_seconds))
-
-        log(f"Soloist on SQLite: enqueue {args.runs} runs, drain with one worker")
-        results.update(soloist_sqlite(root, tmp / "throughput.db", args.runs,
-                                      args.concurrency))
-
-        log(f"Soloist on SQLite: latency at {args.latency_rate:g} runs/s for "
-            f"{args.latency_seconds:g} s")
-        lat = latency(root, f"sqlite:///{tmp / 'latency.db'}", args.latency_rate,
-                      args.latency_seconds, args.concurrency)
-        results.update({
-            "latency_p50_ms": lat["claim_p50_ms"], "latency_p99_ms": lat["claim_p99_ms"],
-            "latency_max_ms": lat["claim_max_ms"], "latency_samples": lat["samples"],
-            "exec_latency_p50_ms": lat["exec_p50_ms"],
-            "exec_latency_p99_ms": lat["exec_p99_ms"],
-            "run_latency_p50_ms": lat["run_p50_ms"], "run_latency_p99_ms": lat["run_p99_ms"],
-        })
-
-        if args.skip_dbos:
-            results.update({"dbos_runs_per_s": None, "dbos_unavailable": "skipped"})
+        if args.skip_sqlite:
+            results.update({"dbos_runs_per_s": None,
+                            "dbos_unavailable": "skipped (--skip-sqlite)"})
         else:
-            log(f"DBOS on SQLite: enqueue {args.runs} workflows, then drain (subprocesses)")
-            results.update(dbos_peer(tmp, args.runs, args.dbos_worker_concurrency))
-            if results.get("dbos_unavailable"):
-                log(f"DBOS figure unavailable: {results['dbos_unavailable']}")
-        results["ratio_vs_dbos"] = _ratio(results.get("sqlite_runs_per_s"),
-                                          results.get("dbos_runs_per_s"))
+            log(f"raw SQLite commit rate for {args.raw_seconds:g} s")
+            results.update(raw_commit_rate(tmp / "raw.db", args.raw_seconds))
+
+            log(f"Soloist on SQLite: enqueue {args.runs} runs, drain with one worker")
+            results.update(soloist_sqlite(root, tmp / "throughput.db", args.runs,
+                                          args.concurrency))
+
+            log(f"Soloist on SQLite: latency at {args.latency_rate:g} runs/s for "
+                f"{args.latency_seconds:g} s")
+            lat = latency(root, f"sqlite:///{tmp / 'latency.db'}", args.latency_rate,
+                          args.latency_seconds, args.concurrency)
+            results.update({
+                "latency_p50_ms": lat["claim_p50_ms"], "latency_p99_ms": lat["claim_p99_ms"],
+                "latency_max_ms": lat["claim_max_ms"], "latency_samples": lat["samples"],
+                "exec_latency_p50_ms": lat["exec_p50_ms"],
+                "exec_latency_p99_ms": lat["exec_p99_ms"],
+                "run_latency_p50_ms": lat["run_p50_ms"],
+                "run_latency_p99_ms": lat["run_p99_ms"],
+            })
+
+            if args.skip_dbos:
+                results.update({"dbos_runs_per_s": None, "dbos_unavailable": "skipped"})
+            else:
+                log(f"DBOS on SQLite: enqueue {args.runs} workflows, then drain (subprocesses)")
+                results.update(dbos_peer(tmp, args.runs, args.dbos_worker_concurrency))
+                if results.get("dbos_unavailable"):
+                    log(f"DBOS figure unavailable: {results['dbos_unavailable']}")
+            results["ratio_vs_dbos"] = _ratio(results.get("sqlite_runs_per_s"),
+                                              results.get("dbos_runs_per_s"))
 
         if args.skip_postgres:
             results["pg_unavailable"] = "skipped (--skip-postgres)"
         else:
+            peers = [name for name, skip in (("dbos", args.skip_dbos),
+                                             ("procrastinate", args.skip_procrastinate))
+                     if not skip]
             results.update(postgres(root, args.runs, args.pg_concurrency,
                                     args.latency_rate, args.latency_seconds,
-                                    args.concurrency, args.raw_seconds))
+                                    args.concurrency, args.raw_seconds, tmp, peers))
+            for peer in ("dbos", "procrastinate"):
+                if peer not in peers:
+                    results.setdefault(f"{peer}_pg_unavailable", "skipped")
             if results.get("pg_unavailable"):
                 log(f"PostgreSQL figures unavailable: {results['pg_unavailable']}")
-        for key in ("pg_runs_per_s_1", "pg_runs_per_s_4", "pg_scaling", "pg_latency_p50_ms",
-                    "pg_latency_p99_ms"):
+        for key in ("pg_runs_per_s_1", "pg_runs_per_s_4", "pg_scaling", "pg_scaling_4_vs_1",
+                    "pg_latency_p50_ms", "pg_latency_p99_ms", "pg_server_cpu_ms_per_run",
+                    "pg_wal_bytes_per_run", "dbos_pg_server_cpu_ms_per_run",
+                    "dbos_pg_wal_bytes_per_run", "procrastinate_pg_server_cpu_ms_per_run",
+                    "procrastinate_pg_wal_bytes_per_run"):
             results.setdefault(key, None)
 
         results.update(rss())
@@ -763,6 +983,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(tmp, ignore_errors=True)
 
     print(table(results))
+    print(profile_text(results))
     if args.json:
         print(json.dumps(results, sort_keys=True))
     return 0

@@ -390,6 +390,11 @@ class PostgresStore:
         try:
             yield SqlTransaction(_Conn(raw, self.where), queries, self.redaction, self.vectors,
                                  write=False)
+            # COMMIT, not the pool's ROLLBACK: read-only, they end it alike, but psycopg
+            # drops every prepared statement of the connection on a ROLLBACK, so each
+            # read would make the next transactions parse and plan all over again.
+            if raw.info.transaction_status == pq.TransactionStatus.INTRANS:
+                raw.commit()
         finally:
             self._give(raw)
 
