@@ -211,12 +211,21 @@ class PostgresStore:
     polls = False
     redaction: Redaction | None = None
 
-    def __init__(self, url: str, *, pool_size: int = DEFAULT_POOL_SIZE) -> None:
+    def __init__(self, url: str, *, pool_size: int = DEFAULT_POOL_SIZE,
+                 direct_url: str | None = None) -> None:
         self.url = url
+        # Behind a transaction pooler, ``url`` is the pooler: a session there is lent
+        # to another client after each transaction, so LISTEN and a session lock go to
+        # the server directly, and no statement is prepared (a prepared statement lives
+        # on one server session, and the next transaction may run on another).
+        self.direct_url = direct_url
         self.where = describe(url)
         self.pool_size = pool_size
+        self._direct_has_timeout = False
         try:
             self._conninfo_has_timeout = "connect_timeout" in conninfo_to_dict(url)
+            if direct_url is not None:
+                self._direct_has_timeout = "connect_timeout" in conninfo_to_dict(direct_url)
         except psycopg.Error:
             # Not chained: the driver's message may quote the URL, password included.
             raise ConfigError(
@@ -245,16 +254,20 @@ class PostgresStore:
 
     # -- connections -------------------------------------------------------------------
 
-    def _connect(self, *, autocommit: bool = False) -> Connection:
+    def _connect(self, *, autocommit: bool = False, session: bool = False) -> Connection:
+        """A new connection; ``session``: one that keeps session state (LISTEN, a lock)."""
+        direct = session and self.direct_url is not None
+        url = self.direct_url if direct and self.direct_url is not None else self.url
         extra: dict[str, Any] = {}
-        if not self._conninfo_has_timeout:
+        if not (self._direct_has_timeout if direct else self._conninfo_has_timeout):
             extra["connect_timeout"] = CONNECT_TIMEOUT_S
         try:
-            return psycopg.connect(
-                self.url, autocommit=autocommit, row_factory=dict_row, **extra
-            )
+            raw = psycopg.connect(url, autocommit=autocommit, row_factory=dict_row, **extra)
         except psycopg.Error as exc:
-            raise translate(exc, self.where) from exc
+            raise translate(exc, describe(url)) from exc
+        if self.direct_url is not None and not direct:
+            raw.prepare_threshold = None
+        return raw
 
     def _take(self) -> Connection:
         with self._pool_lock:
@@ -430,7 +443,7 @@ class PostgresStore:
         reconnecting = False
         while not self._stop.is_set():
             try:
-                raw = self._connect(autocommit=True)
+                raw = self._connect(autocommit=True, session=True)
             except StoreError as exc:
                 _log.warning("cannot listen for wake-ups: %s", exc.message)
                 self._listening.set()  # do not keep add_listener waiting
@@ -468,7 +481,7 @@ class PostgresStore:
                     return True
                 self._drop_scheduler_conn()  # the connection died: the lock went with it
             if self._scheduler_conn is None:
-                self._scheduler_conn = self._connect(autocommit=True)
+                self._scheduler_conn = self._connect(autocommit=True, session=True)
             try:
                 row = self._scheduler_conn.execute(queries.try_scheduler_lock).fetchone()
             except psycopg.Error as exc:
