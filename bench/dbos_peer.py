@@ -46,6 +46,7 @@ def _pragmas(dbapi_conn: Any, record: Any) -> None:
 
 
 from dbos import DBOS, DBOSConfig  # noqa: E402
+from pg_cost import POLL_MARK, backend_cpu_seconds  # noqa: E402  (bench/ is on sys.path)
 
 
 @DBOS.step()
@@ -153,6 +154,7 @@ def _synchronous() -> Any:
 
 
 def drain(path: str, n: int, timeout: float) -> dict[str, Any]:
+    poller_cpu = 0.0
     _dbos(path, listen=None)
     synchronous = None if _is_pg(path) else _synchronous()
     t0 = time.perf_counter()
@@ -165,12 +167,13 @@ def drain(path: str, n: int, timeout: float) -> dict[str, Any]:
         # being measured.
         with psycopg.connect(path, autocommit=True) as poller:
             while time.perf_counter() - t0 < timeout:
-                row = poller.execute("SELECT count(*) FROM dbos.workflow_status "
+                row = poller.execute(f"SELECT count(*) AS {POLL_MARK} FROM dbos.workflow_status "
                                      "WHERE status = 'SUCCESS'").fetchone()
                 done = int(row[0]) if row else 0
                 if done >= n:
                     break
                 time.sleep(0.02)
+            poller_cpu = backend_cpu_seconds(poller.info.backend_pid)
     else:
         while time.perf_counter() - t0 < timeout:
             done = _count(path, "SUCCESS")
@@ -181,7 +184,8 @@ def drain(path: str, n: int, timeout: float) -> dict[str, Any]:
     DBOS.destroy(workflow_completion_timeout_sec=0)
     return {"done": done, "drain_s": elapsed,
             "runs_per_s": done / elapsed if elapsed and done >= n else None,
-            "journal_mode": _journal_mode(path), "synchronous": synchronous}
+            "journal_mode": _journal_mode(path), "synchronous": synchronous,
+            "poller_cpu_s": poller_cpu}
 
 
 def direct(path: str, n: int, timeout: float) -> dict[str, Any]:

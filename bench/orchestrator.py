@@ -434,19 +434,23 @@ def pg_drain_processes(root: Path, url: str, n: int, processes: int, concurrency
         # One connection kept open, polled every 20 ms: a new connection per poll would
         # start a server process each time, on the machine being measured.
         with psycopg.connect(url, autocommit=True) as poller:
-            count = "SELECT count(*) FROM runs WHERE state = 'done'"
+            count = f"SELECT count(*) AS {pg_cost.POLL_MARK} FROM runs WHERE state = 'done'"
             while time.perf_counter() < deadline:
                 row = poller.execute(count).fetchone()
                 done = int(row[0]) if row else 0
                 if done >= n or all(p.poll() is not None for p in procs):
                     break
                 time.sleep(0.02)
+            poller_cpu = pg_cost.backend_cpu_seconds(poller.info.backend_pid)
         elapsed = time.perf_counter() - t0
         busy = cpu_busy_fraction(busy0, cpu_ticks())
         if sampler is not None:
             sampler.__exit__(None, None, None)
         server1 = pg_cost.server_cpu_seconds(meter.pid) if meter is not None else None
-        cost = meter.stop(n, url.rsplit("/", 1)[-1]) if meter is not None else {}
+        cost = (meter.stop(n, url.rsplit("/", 1)[-1], poller_cpu) if meter is not None
+                else {})
+        if cost:
+            cost["table_bytes_per_run"] = table_bytes(url, n)
         commits = pg_commits(url) - commits0
         for proc in procs:
             with contextlib.suppress(OSError, ValueError):
@@ -468,10 +472,22 @@ def pg_drain_processes(root: Path, url: str, n: int, processes: int, concurrency
     if done < n:
         raise RuntimeError(f"{processes} worker process(es) finished {done} of {n} runs")
     server_busy = (None if server0 is None or server1 is None
-                   else (server1 - server0) / elapsed / (os.cpu_count() or 1))
+                   else (server1 - server0 - poller_cpu) / elapsed / (os.cpu_count() or 1))
     return {"runs_per_s": n / elapsed, "seconds": elapsed, "enqueue_per_s": n / enqueue_s,
             "commits": commits, "cpu_busy": busy, "workers": summaries, "cost": cost,
             "enqueue_cost": enqueue_cost, "server_cpu_busy": server_busy}
+
+
+def table_bytes(url: str, n: int) -> dict[str, float]:
+    """Bytes on disk per run of each table (indexes and TOAST included) over 1 KiB/run."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute("SELECT relname, pg_total_relation_size(relid) "
+                            "FROM pg_stat_user_tables ORDER BY 2 DESC").fetchall()
+    sizes = {str(name): int(size) / n for name, size in rows}
+    return {"total": sum(sizes.values()),
+            **{name: size for name, size in sizes.items() if size >= 1024}}
 
 
 def cpu_ticks() -> tuple[int, int] | None:
@@ -550,7 +566,7 @@ def pg_peer_cost(name: str, pg: Any, meter: Any, n: int, tmp: Path,
         enq = _peer_phase(script, ["enqueue", url, str(n)], env, tmp)
         enqueue_cost = meter.reading(n)
         drained = _peer_phase(script, ["drain", url, str(n)], env, tmp)
-        cost = meter.stop(n, db)
+        cost = meter.stop(n, db, float(drained.get("poller_cpu_s") or 0.0))
     except (RuntimeError, subprocess.TimeoutExpired) as exc:
         return {f"{name}_pg_unavailable": str(exc)}
     if drained.get("done", 0) < n:
@@ -565,6 +581,7 @@ def pg_peer_cost(name: str, pg: Any, meter: Any, n: int, tmp: Path,
         f"{name}_pg_enqueue_cpu_ms_per_run": enqueue_cost["cpu_ms_per_run"],
         f"{name}_pg_enqueue_wal_bytes_per_run": enqueue_cost["wal_bytes_per_run"],
         f"{name}_pg_top_statements": cost.get("top_statements"),
+        f"{name}_pg_table_bytes_per_run": table_bytes(url, n),
         f"{name}_pg_concurrency": concurrency,
         f"{name}_version": _version(package),
     }
@@ -613,6 +630,7 @@ def postgres(root: Path, n: int, concurrency: int, rate: float, seconds: float,
             "pg_wal_bytes_per_run": cost["wal_bytes_per_run"],
             "pg_statements_per_run": cost.get("calls_per_run"),
             "pg_top_statements": cost.get("top_statements"),
+            "pg_table_bytes_per_run": cost.get("table_bytes_per_run"),
         })
         cost4 = out.pop("pg_cost_4")
         out["pg_server_cpu_ms_per_run_4"] = cost4["cpu_ms_per_run"]
@@ -815,6 +833,11 @@ def table(r: dict[str, Any]) -> str:
             f"{_fmt(r.get('pg_statements_per_run'))} statements/run")
         add("  of which starting the run (ws.start)", _fmt(r.get("pg_enqueue_cpu_ms_per_run")))
         add("Soloist PG WAL bytes per run (1 proc)", _fmt(wal))
+        add("  table bytes per run (indexes in)",
+            _fmt((r.get("pg_table_bytes_per_run") or {}).get("total")),
+            "DBOS " + _fmt((r.get("dbos_pg_table_bytes_per_run") or {}).get("total"))
+            + ", Procrastinate "
+            + _fmt((r.get("procrastinate_pg_table_bytes_per_run") or {}).get("total")))
         add("  CPU-ms / WAL bytes per run, 4 procs",
             f"{_fmt(r.get('pg_server_cpu_ms_per_run_4'))} / "
             f"{_fmt(r.get('pg_wal_bytes_per_run_4'))}")

@@ -11,6 +11,9 @@ Used by ``orchestrator.py`` around each system's run on the embedded server:
 * **statements**: ``pg_stat_statements`` (the server must preload it, see
   :data:`SETTINGS`), reset before, read after: the top statements by total time, and
   their total as the second CPU figure (execution time only: no parse, no protocol);
+* the benchmark's own polling ("are all N done?", one connection, every 20 ms) is left
+  out of both: its statement carries :data:`POLL_MARK`, and its backend's CPU, read from
+  ``/proc`` before it disconnects, is subtracted;
 * **lock waits**: a thread sampling ``pg_stat_activity`` every few milliseconds for
   backends of the database that are waiting, by wait event, and ``pg_locks`` for
   ungranted locks, by lock type and relation.
@@ -34,6 +37,16 @@ SETTINGS = {
 """``postgresql.conf`` entries the benchmark's server starts with."""
 
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+POLL_MARK = "bench_poll"
+"""The column name of the benchmark's own "how many are done?" query, so that its time is
+left out (``pg_stat_statements`` keeps no comments, but keeps a column's name)."""
+
+
+def backend_cpu_seconds(pid: int) -> float:
+    """CPU seconds one server process has used (0.0 if it cannot be read)."""
+    fields = _stat_fields(pid)
+    return 0.0 if fields is None else (int(fields[11]) + int(fields[12])) / _TICK
 
 
 def postmaster_pid(data_dir: Path) -> int | None:
@@ -96,11 +109,13 @@ class Meter:
         self.wal0 = wal_lsn(self.admin)
         self.cpu0 = server_cpu_seconds(self.pid)
 
-    def reading(self, runs: int) -> dict[str, Any]:
-        """CPU and WAL since :meth:`start`, per run, without stopping."""
+    def reading(self, runs: int, poller_cpu_s: float = 0.0) -> dict[str, Any]:
+        """CPU and WAL since :meth:`start`, per run, without stopping; the CPU of the
+        benchmark's own polling backend (``poller_cpu_s``) is taken out."""
         cpu1 = server_cpu_seconds(self.pid)
         wal1 = wal_lsn(self.admin)
-        cpu = None if cpu1 is None or self.cpu0 is None else cpu1 - self.cpu0
+        cpu = (None if cpu1 is None or self.cpu0 is None
+               else cpu1 - self.cpu0 - poller_cpu_s)
         return {
             "server_cpu_s": cpu,
             "cpu_ms_per_run": None if cpu is None else 1000 * cpu / runs,
@@ -108,8 +123,9 @@ class Meter:
             "wal_bytes_per_run": (wal1 - self.wal0) / runs,
         }
 
-    def stop(self, runs: int, datname: str) -> dict[str, Any]:
-        out = self.reading(runs)
+    def stop(self, runs: int, datname: str, poller_cpu_s: float = 0.0) -> dict[str, Any]:
+        out = self.reading(runs, poller_cpu_s)
+        out["poller_cpu_s"] = poller_cpu_s
         if self.statements_available:
             out.update(statements(self.admin, datname, runs))
         return out
@@ -120,6 +136,8 @@ def statements(admin: Any, datname: str, runs: int, top: int = 12) -> dict[str, 
         "SELECT s.query, s.calls, s.total_exec_time, s.rows, s.wal_bytes "
         "FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
         "WHERE d.datname = %s ORDER BY s.total_exec_time DESC", (datname,)).fetchall()
+    polls = [r for r in rows if POLL_MARK in str(r[0])]
+    rows = [r for r in rows if POLL_MARK not in str(r[0])]
     total_ms = sum(float(r[2]) for r in rows)
     listed = [{
         "query": " ".join(str(r[0]).split())[:160],
@@ -129,6 +147,7 @@ def statements(admin: Any, datname: str, runs: int, top: int = 12) -> dict[str, 
         "wal_bytes_per_run": float(r[4] or 0) / runs,
     } for r in rows[:top]]
     return {"exec_ms_per_run": total_ms / runs,
+            "poll_exec_ms": sum(float(r[2]) for r in polls),
             "calls_per_run": sum(int(r[1]) for r in rows) / runs,
             "top_statements": listed}
 

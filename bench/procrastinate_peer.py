@@ -28,6 +28,7 @@ from typing import Any
 
 import procrastinate
 import psycopg
+from pg_cost import POLL_MARK, backend_cpu_seconds  # bench/ is on sys.path
 
 
 def make_app(url: str) -> procrastinate.App:
@@ -78,18 +79,20 @@ async def drain(url: str, n: int, concurrency: int, timeout: float) -> dict[str,
         # One polling connection, as for the other systems (every 20 ms).
         with psycopg.connect(url, autocommit=True) as poller:
             while time.perf_counter() - t0 < timeout:
-                row = poller.execute("SELECT count(*) FROM procrastinate_jobs WHERE "
+                row = poller.execute(f"SELECT count(*) AS {POLL_MARK} FROM procrastinate_jobs "
+                                     "WHERE "
                                      "task_name = 'step_c' AND status = 'succeeded'").fetchone()
                 done = int(row[0]) if row else 0
                 if done >= n or worker.done():
                     break
                 await asyncio.sleep(0.02)
+            poller_cpu = backend_cpu_seconds(poller.info.backend_pid)
         elapsed = time.perf_counter() - t0
         worker.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await worker
     return {"done": done, "drain_s": elapsed,
-            "runs_per_s": done / elapsed if done >= n else None,
+            "runs_per_s": done / elapsed if done >= n else None, "poller_cpu_s": poller_cpu,
             "version": procrastinate.__version__ if hasattr(procrastinate, "__version__")
             else None}
 
