@@ -4,7 +4,7 @@
 #   make test     lint (ruff, mypy) then the test suite, PostgreSQL required (not the slow part)
 #   make test-slow  the suites marked slow
 #   make demo     run the demo
-#   make bench    run the benchmark against DBOS
+#   make bench    run the benchmark against DBOS and Procrastinate
 #   make bench-memory   LoCoMo retrieval and memory at scale
 #
 # Installs are recorded by stamp files in $(VENV) that depend on pyproject.toml, so a
@@ -66,7 +66,7 @@ test-slow: dev
 	$(REQUIRE) $(BIN)/pytest -q -m slow
 
 bench: dev
-	$(PIP) install $(PIP_FLAGS) dbos
+	$(PIP) install $(PIP_FLAGS) dbos procrastinate
 	$(BIN)/python bench/orchestrator.py
 	$(BIN)/python bench/agents.py
 
