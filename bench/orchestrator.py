@@ -263,6 +263,7 @@ def latency(root: Path, url: str, rate: float, seconds: float,
     """A worker in a background thread; a producer starts ``rate`` runs/s, one per commit."""
     ws = open_workspace(root, url)
     stamps: dict[str, float] = {}
+    counter = NotifyCounter(url) if url.startswith("postgresql") else None
     try:
         # The steps record into the workspace's own module, which its loader imported.
         benchsteps = ws.modules.import_module("benchsteps")
@@ -285,6 +286,7 @@ def latency(root: Path, url: str, rate: float, seconds: float,
             time.sleep(0.05)
         worker.stop()
         thread.join(timeout=60)
+        notifies = counter.stop() if counter is not None else None
         claim_ms: list[float] = []
         exec_ms: list[float] = []
         finish_ms: list[float] = []
@@ -300,9 +302,12 @@ def latency(root: Path, url: str, rate: float, seconds: float,
             if run.finished_at is not None:
                 finish_ms.append((run.finished_at - run.created_at) * 1000)
     finally:
+        if counter is not None:
+            counter.stop()
         ws.close()
     counts = run_counts(url)
     return {
+        "notifies_per_run": None if notifies is None else notifies / total,
         "runs": total,
         "done": counts.get("done", 0),
         "claim_p50_ms": percentile(claim_ms, 50),
@@ -314,6 +319,34 @@ def latency(root: Path, url: str, rate: float, seconds: float,
         "run_p99_ms": percentile(finish_ms, 99),
         "samples": len(claim_ms),
     }
+
+
+class NotifyCounter:
+    """Counts the ready notifications the server delivers, on a LISTEN of its own."""
+
+    def __init__(self, url: str) -> None:
+        import psycopg
+
+        from soloist.store.postgres.queries import READY_CHANNEL
+
+        self.conn = psycopg.connect(url, autocommit=True)
+        self.conn.execute(f"LISTEN {READY_CHANNEL}")
+        self.count = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for _ in self.conn.notifies(timeout=0.2):
+                self.count += 1
+
+    def stop(self) -> int:
+        if not self._stop.is_set():
+            self._stop.set()
+            self._thread.join(timeout=5)
+            self.conn.close()
+        return self.count
 
 
 # -- 4. DBOS ---------------------------------------------------------------------------
@@ -671,6 +704,7 @@ def postgres(root: Path, n: int, concurrency: int, rate: float, seconds: float,
             "pg_exec_latency_p99_ms": lat["exec_p99_ms"],
             "pg_run_latency_p50_ms": lat["run_p50_ms"],
             "pg_run_latency_p99_ms": lat["run_p99_ms"],
+            "pg_notifies_per_run": lat["notifies_per_run"],
         })
         admin.close()
     except Exception as exc:  # a PG failure must not lose the other figures
@@ -821,6 +855,8 @@ def table(r: dict[str, Any]) -> str:
             "< 50 ms", _status(r.get("pg_latency_p99_ms"), GOALS["latency_p99_ms"], False))
         add("  p50/p99 enqueue->run done, PG",
             f"{_fmt(r.get('pg_run_latency_p50_ms'))}/{_fmt(r.get('pg_run_latency_p99_ms'))} ms")
+        add("  ready notifications per run, light load", _fmt(r.get("pg_notifies_per_run")),
+            "each wakes every idle worker")
         add("  PG server CPU busy, 1 proc / 4 procs",
             f"{_pct(r.get('pg_server_cpu_busy_1'))} / {_pct(r.get('pg_server_cpu_busy_4'))}",
             "of all CPUs, from /proc")

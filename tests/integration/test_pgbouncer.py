@@ -155,18 +155,20 @@ def test_runs_finish_through_the_pooler(tmp_path: Path, pg_url: str,
         assert report.checked > 30 * 3
 
 
-def test_wake_ups_come_through_the_direct_url(pg_url: str, bouncer: Bouncer) -> None:
-    """The LISTEN goes to the server: a commit through the pooler that makes a step ready
-    wakes this process's listeners."""
-    store = open_store(bouncer(pg_url, 2), direct_url=pg_url)
-    woken = threading.Event()
-    try:
-        store.add_listener(woken.set)
-        with store.transaction() as tx:
-            tx.notify_ready()
-        assert woken.wait(30), "no wake-up arrived"
-    finally:
-        store.close()
+def test_wake_ups_come_through_the_direct_url(tmp_path: Path, pg_url: str,
+                                              bouncer: Bouncer) -> None:
+    """The LISTEN goes to the server: a run started through the pooler (a commit that
+    makes a step ready) wakes this process's listeners."""
+    root = _workspace(tmp_path, bouncer(pg_url, 2), pg_url)
+    with Workspace(root) as ws:
+        ws.deploy("person:test")
+        woken = threading.Event()
+        ws.store.add_listener(woken.set)
+        try:
+            ws.start("chain", {"n": 1}, actor="person:test")
+            assert woken.wait(30), "no wake-up arrived"
+        finally:
+            ws.store.remove_listener(woken.set)
 
 
 def test_the_scheduler_lock_is_not_exclusive_through_the_pooler(pg_url: str,

@@ -427,7 +427,15 @@ renew_generation = "UPDATE embedding_model SET generation = %(generation)s WHERE
 # -- this backend's own statements -----------------------------------------------------
 
 # Sent inside the committing transaction: PostgreSQL delivers it on commit, never on rollback.
-notify_ready = f"NOTIFY {READY_CHANNEL}"
+# Only if a step is ready as the commit leaves things: a worker that claimed, in the same
+# transaction, every step it made ready (the usual case below full load) wakes nobody, for
+# every idle worker of the deployment would run a claim and a read to find nothing
+# (bench/pg_wakeups.py). Another transaction's ready steps are not hidden from this check
+# (they were committed, so it notified for them), nor are ours from the others' checks
+# (theirs cannot claim what we have not committed).
+notify_ready = f"""
+SELECT pg_notify('{READY_CHANNEL}', '') WHERE EXISTS (SELECT 1 FROM steps WHERE state = 'ready')
+"""
 # Queued at the end of the commit pipeline (see PostgresStore._commit_pipelined).
 commit = "COMMIT"
 listen_ready = f"LISTEN {READY_CHANNEL}"
