@@ -3,7 +3,7 @@
 Each transaction takes a connection from a small pool of this store's own, runs the shared
 repositories on it at READ COMMITTED and commits. Concurrent claims skip each other's
 locked rows (``FOR UPDATE SKIP LOCKED``); the episodic chain is serialised by a row lock
-on its head, taken last. A commit that made steps ready sends ``NOTIFY soloist_ready`` from
+on its head, taken last. A commit that leaves steps ready notifies ``soloist_ready`` from
 inside the transaction, so PostgreSQL delivers it on commit only, to every process: workers
 here need not poll (``polls = False``). One scheduler in the whole deployment holds a
 session-level advisory lock on a connection kept open while it leads.

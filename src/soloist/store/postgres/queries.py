@@ -427,12 +427,11 @@ renew_generation = "UPDATE embedding_model SET generation = %(generation)s WHERE
 # -- this backend's own statements -----------------------------------------------------
 
 # Sent inside the committing transaction: PostgreSQL delivers it on commit, never on rollback.
-# Only if a step is ready as the commit leaves things: a worker that claimed, in the same
-# transaction, every step it made ready (the usual case below full load) wakes nobody, for
-# every idle worker of the deployment would run a claim and a read to find nothing
-# (bench/pg_wakeups.py). Another transaction's ready steps are not hidden from this check
-# (they were committed, so it notified for them), nor are ours from the others' checks
-# (theirs cannot claim what we have not committed).
+# Only when the commit leaves a step ready: a worker that claimed, in the same transaction,
+# every step it made ready (the usual case below full load) need wake nobody, and a
+# wake-up costs every idle worker a claim and a read (bench/pg_wakeups.py). No wake-up is
+# lost: a step this transaction readied is still ready here unless this transaction
+# claimed it, for no other can claim it before the commit.
 notify_ready = f"""
 SELECT pg_notify('{READY_CHANNEL}', '') WHERE EXISTS (SELECT 1 FROM steps WHERE state = 'ready')
 """
