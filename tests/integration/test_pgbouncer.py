@@ -209,3 +209,15 @@ def test_direct_url_is_for_postgresql_only(tmp_path: Path) -> None:
         open_store(f"sqlite:///{tmp_path}/state.db", direct_url="postgresql://x@127.0.0.1/x")
     with pytest.raises(ConfigError, match="postgresql:// URL"):
         open_store("postgresql://x@127.0.0.1/x", direct_url="sqlite:///x.db")
+
+
+def test_direct_url_is_read_from_the_file_and_the_environment(tmp_path: Path) -> None:
+    from soloist.config.settings import load_settings
+
+    root = _workspace(tmp_path, "postgresql://app@127.0.0.1:6432/db",
+                      "postgresql://app@127.0.0.1:5432/db")
+    assert load_settings(root, env={}).database_direct_url == "postgresql://app@127.0.0.1:5432/db"
+    env = {"SOLOIST_DATABASE_DIRECT_URL": "postgresql://app@127.0.0.1:5433/db"}
+    assert load_settings(root, env=env).database_direct_url == env["SOLOIST_DATABASE_DIRECT_URL"]
+    assert load_settings(_workspace(tmp_path / "plain", "sqlite:///x.db", None),
+                         env={}).database_direct_url is None
