@@ -42,19 +42,12 @@ from pathlib import Path
 from typing import Any
 
 import pg_cost
+from orchestrator_report import GOALS, profile_text, ratio, table
+from pg_peers import pg_peer_cost, version_of
 
 HERE = Path(__file__).resolve().parent
 PLAYBOOK = "bench3"
 STAMPED = "bench3t"
-
-GOALS = {
-    "sqlite_runs_per_s": 2000.0,
-    "sqlite_steps_per_s": 6000.0,
-    "ratio_vs_dbos": 10.0,
-    "latency_p50_ms": 5.0,
-    "latency_p99_ms": 50.0,
-    "pg_scaling": 2.5,
-}
 
 BENCHSTEPS = '''\
 """No-op steps for the orchestrator benchmark."""
@@ -390,17 +383,8 @@ def dbos_peer(tmp: Path, n: int, worker_concurrency: int) -> dict[str, Any]:
         "dbos_journal_mode": drained["journal_mode"],
         "dbos_synchronous": drained.get("synchronous"),
         "dbos_worker_concurrency": worker_concurrency,
-        "dbos_version": _version("dbos"),
+        "dbos_version": version_of("dbos"),
     }
-
-
-def _version(package: str) -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(package)
-    except PackageNotFoundError:
-        return None
 
 
 # -- 5. PostgreSQL ---------------------------------------------------------------------
@@ -483,7 +467,7 @@ def pg_drain_processes(root: Path, url: str, n: int, processes: int, concurrency
         cost = (meter.stop(n, url.rsplit("/", 1)[-1], poller_cpu) if meter is not None
                 else {})
         if cost:
-            cost["table_bytes_per_run"] = table_bytes(url, n)
+            cost["table_bytes_per_run"] = pg_cost.table_bytes(url, n)
         commits = pg_commits(url) - commits0
         for proc in procs:
             with contextlib.suppress(OSError, ValueError):
@@ -509,18 +493,6 @@ def pg_drain_processes(root: Path, url: str, n: int, processes: int, concurrency
     return {"runs_per_s": n / elapsed, "seconds": elapsed, "enqueue_per_s": n / enqueue_s,
             "commits": commits, "cpu_busy": busy, "workers": summaries, "cost": cost,
             "enqueue_cost": enqueue_cost, "server_cpu_busy": server_busy}
-
-
-def table_bytes(url: str, n: int) -> dict[str, float]:
-    """Bytes on disk per run of each table (indexes and TOAST included) over 1 KiB/run."""
-    import psycopg
-
-    with psycopg.connect(url, autocommit=True) as conn:
-        rows = conn.execute("SELECT relname, pg_total_relation_size(relid) "
-                            "FROM pg_stat_user_tables ORDER BY 2 DESC").fetchall()
-    sizes = {str(name): int(size) / n for name, size in rows}
-    return {"total": sum(sizes.values()),
-            **{name: size for name, size in sizes.items() if size >= 1024}}
 
 
 def cpu_ticks() -> tuple[int, int] | None:
@@ -563,61 +535,6 @@ def pg_raw_commit_rate(url: str, seconds: float) -> float:
             conn.execute("INSERT INTO t (ts, v) VALUES (%s, %s)", (time.time(), "x" * 32))
             n += 1
         return n / (time.perf_counter() - t0)
-
-
-def _peer_phase(script: str, args: list[str], env: dict[str, str], cwd: Path) -> dict[str, Any]:
-    proc = subprocess.run([sys.executable, str(HERE / script), *args], env=env,
-                          capture_output=True, text=True, timeout=600, cwd=cwd)
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        raise RuntimeError(f"{script} {args[0]} failed (exit {proc.returncode}): "
-                           f"{proc.stderr.strip()[-2000:]}")
-    result: dict[str, Any] = json.loads(lines[-1])
-    return result
-
-
-def pg_peer_cost(name: str, pg: Any, meter: Any, n: int, tmp: Path,
-                 concurrency: int) -> dict[str, Any]:
-    """A peer's 3-step workload on its own fresh database: runs/s and the server's cost.
-
-    Its tables are made first (outside the measure); then the N runs are enqueued, one
-    transaction each, by one process and drained by another, the meter running across both.
-    """
-    package = {"dbos": "dbos", "procrastinate": "procrastinate"}[name]
-    if importlib.util.find_spec(package) is None:
-        return {f"{name}_pg_unavailable": f"{package} is not installed; pip install {package} "
-                                           "(make bench does)"}
-    db = f"bench_{name}"
-    url = pg.create_database(db)
-    env = dict(os.environ, PYTHONUNBUFFERED="1",
-               BENCH_DBOS_WORKER_CONCURRENCY=str(concurrency), BENCH_DBOS_POLL="0.1",
-               BENCH_PROCRASTINATE_CONCURRENCY=str(concurrency))
-    script = f"{name}_peer.py"
-    try:
-        _peer_phase(script, ["setup" if name == "dbos" else "schema", url, "0"], env, tmp)
-        meter.start()
-        enq = _peer_phase(script, ["enqueue", url, str(n)], env, tmp)
-        enqueue_cost = meter.reading(n)
-        drained = _peer_phase(script, ["drain", url, str(n)], env, tmp)
-        cost = meter.stop(n, db, float(drained.get("poller_cpu_s") or 0.0))
-    except (RuntimeError, subprocess.TimeoutExpired) as exc:
-        return {f"{name}_pg_unavailable": str(exc)}
-    if drained.get("done", 0) < n:
-        return {f"{name}_pg_unavailable": f"{name} finished {drained.get('done')} of {n} runs"}
-    return {
-        f"{name}_pg_runs_per_s": drained["runs_per_s"],
-        f"{name}_pg_enqueue_per_s": enq["enqueue_per_s"],
-        f"{name}_pg_server_cpu_ms_per_run": cost["cpu_ms_per_run"],
-        f"{name}_pg_exec_ms_per_run": cost.get("exec_ms_per_run"),
-        f"{name}_pg_wal_bytes_per_run": cost["wal_bytes_per_run"],
-        f"{name}_pg_statements_per_run": cost.get("calls_per_run"),
-        f"{name}_pg_enqueue_cpu_ms_per_run": enqueue_cost["cpu_ms_per_run"],
-        f"{name}_pg_enqueue_wal_bytes_per_run": enqueue_cost["wal_bytes_per_run"],
-        f"{name}_pg_top_statements": cost.get("top_statements"),
-        f"{name}_pg_table_bytes_per_run": table_bytes(url, n),
-        f"{name}_pg_concurrency": concurrency,
-        f"{name}_version": _version(package),
-    }
 
 
 def postgres(root: Path, n: int, concurrency: int, rate: float, seconds: float,
@@ -692,7 +609,7 @@ def postgres(root: Path, n: int, concurrency: int, rate: float, seconds: float,
             for figure in ("server_cpu_ms_per_run", "wal_bytes_per_run", "runs_per_s"):
                 mine = out.get("pg_runs_per_s_1") if figure == "runs_per_s" else \
                     out.get(f"pg_{figure}")
-                out[f"pg_{figure}_vs_{peer}"] = _ratio(mine, out.get(f"{peer}_pg_{figure}"))
+                out[f"pg_{figure}_vs_{peer}"] = ratio(mine, out.get(f"{peer}_pg_{figure}"))
 
         log("PostgreSQL: latency under light load")
         url = pg.create_database("bench_latency")
@@ -749,185 +666,6 @@ def rss() -> dict[str, float]:
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / scale
     return {"peak_rss_mb": own, "peak_rss_children_mb": children}
-
-
-def _fmt(value: Any, unit: str = "") -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, float):
-        text = f"{value:,.2f}" if abs(value) < 100 else f"{value:,.0f}"
-    else:
-        text = f"{value:,}" if isinstance(value, int) else str(value)
-    return f"{text}{unit}"
-
-
-def _pct(value: Any) -> str:
-    return "n/a" if value is None else f"{100 * value:.0f}%"
-
-
-def _short(text: Any, width: int = 100) -> str:
-    """One line of an error for the table (the JSON keeps it whole)."""
-    lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
-    if len(lines) > 1:
-        lines = [lines[0], lines[-1]]
-    line = " ... ".join(lines)
-    return line if len(line) <= width else line[: width - 3] + "..."
-
-
-def _ratio(a: Any, b: Any) -> float | None:
-    if a is None or b in (None, 0):
-        return None
-    return float(a) / float(b)
-
-
-def _status(value: Any, goal: float, higher: bool = True) -> str:
-    if value is None:
-        return "n/a"
-    ok = value >= goal if higher else value < goal
-    return "PASS" if ok else "FAIL"
-
-
-def table(r: dict[str, Any]) -> str:
-    rows: list[tuple[str, str, str, str, str, str]] = []
-
-    def add(name: str, value: str, base: str = "", ratio: str = "", goal: str = "",
-            status: str = "") -> None:
-        rows.append((name, value, base, ratio, goal, status))
-
-    raw = r.get("raw_commits_per_s")
-    add("raw SQLite commits/s (WAL, sync=NORMAL)", _fmt(raw), "physical reference")
-    sr, ss = r.get("sqlite_runs_per_s"), r.get("sqlite_steps_per_s")
-    add(f"Soloist SQLite runs/s (drain, c={r.get('sqlite_concurrency')})", _fmt(sr),
-        f"raw commits/s {_fmt(raw)}", _fmt(_ratio(sr, raw), " runs/commit-time"),
-        ">= 2,000", _status(sr, GOALS["sqlite_runs_per_s"]))
-    add("Soloist SQLite steps/s", _fmt(ss), f"raw commits/s {_fmt(raw)}",
-        _fmt(_ratio(ss, raw), " steps/commit-time"), ">= 6,000",
-        _status(ss, GOALS["sqlite_steps_per_s"]))
-    add("  commits during the drain", _fmt(r.get("sqlite_drain_commits")),
-        f"{_fmt(3 * r['runs'])} steps", _fmt(r.get("sqlite_steps_per_commit"),
-                                             " steps/commit"))
-    add("  process CPU during the drain", _fmt(r.get("sqlite_drain_cpu_s"), " s"),
-        f"wall {_fmt(r.get('sqlite_drain_s'), ' s')}",
-        _fmt(r.get("sqlite_cpu_us_per_step"), " us CPU/step"))
-    add("  Soloist enqueue runs/s (1 tx)", _fmt(r.get("sqlite_enqueue_per_s")))
-    dr = r.get("dbos_runs_per_s")
-    add(f"DBOS {r.get('dbos_version') or ''} SQLite runs/s (drain)".replace("  ", " "),
-        _fmt(dr) if dr is not None else f"n/a ({_short(r.get('dbos_unavailable', 'skipped'))})")
-    add("  DBOS enqueue runs/s (1 tx/run)", _fmt(r.get("dbos_enqueue_per_s")),
-        f"journal_mode={r.get('dbos_journal_mode')}, synchronous={r.get('dbos_synchronous')}")
-    add("Soloist / DBOS runs/s", _fmt(r.get("ratio_vs_dbos"), "x"),
-        f"DBOS {_fmt(dr)} runs/s", _fmt(r.get("ratio_vs_dbos"), "x"), ">= 10x",
-        _status(r.get("ratio_vs_dbos"), GOALS["ratio_vs_dbos"]))
-    add("latency p50 enqueue->claim, SQLite", _fmt(r.get("latency_p50_ms"), " ms"), "", "",
-        "< 5 ms", _status(r.get("latency_p50_ms"), GOALS["latency_p50_ms"], higher=False))
-    add("latency p99 enqueue->claim, SQLite", _fmt(r.get("latency_p99_ms"), " ms"), "", "",
-        "< 50 ms", _status(r.get("latency_p99_ms"), GOALS["latency_p99_ms"], higher=False))
-    add("  p50/p99 enqueue->step a executing",
-        f"{_fmt(r.get('exec_latency_p50_ms'))}/{_fmt(r.get('exec_latency_p99_ms'))} ms")
-    add("  p50/p99 enqueue->run done (3 steps)",
-        f"{_fmt(r.get('run_latency_p50_ms'))}/{_fmt(r.get('run_latency_p99_ms'))} ms")
-    if r.get("pg_unavailable") or r.get("pg_error"):
-        add("PostgreSQL", f"n/a ({_short(r.get('pg_unavailable') or r.get('pg_error'))})")
-    if not r.get("pg_unavailable"):
-        p1, p4 = r.get("pg_runs_per_s_1"), r.get("pg_runs_per_s_4")
-        praw = r.get("pg_raw_commits_per_s")
-        add("raw PG commits/s (fsync on, 1 conn)", _fmt(praw), "physical reference")
-        add(f"Soloist PG runs/s, 1 worker proc (c={r.get('pg_worker_concurrency')})",
-            _fmt(p1), f"raw PG commits/s {_fmt(praw)}", _fmt(_ratio(p1, praw),
-                                                            " runs/commit-time"))
-        add("  PG transactions during the 1-proc drain", _fmt(r.get("pg_commits_1")),
-            f"{_fmt(3 * r['runs'])} steps",
-            _fmt(_ratio(3 * r["runs"], r.get("pg_commits_1")), " steps/tx"))
-        add("Soloist PG runs/s, 4 worker procs", _fmt(p4), f"1 proc {_fmt(p1)}",
-            _fmt(r.get("pg_scaling"), "x"), ">= 2.5x",
-            _status(r.get("pg_scaling"), GOALS["pg_scaling"]))
-        add("  PG transactions during the 4-proc drain", _fmt(r.get("pg_commits_4")),
-            f"{_fmt(3 * r['runs'])} steps",
-            _fmt(_ratio(3 * r["runs"], r.get("pg_commits_4")), " steps/tx"))
-        add("  worker CPU s, 1 proc / 4 procs",
-            f"{_fmt(r.get('pg_worker_cpu_s_1'))} / {_fmt(r.get('pg_worker_cpu_s_4'))}")
-        add("  machine CPU busy, 1 proc / 4 procs",
-            f"{_pct(r.get('pg_cpu_busy_1'))} / {_pct(r.get('pg_cpu_busy_4'))}",
-            f"{os.cpu_count()} CPUs in all")
-        add("latency p50 enqueue->claim, PG", _fmt(r.get("pg_latency_p50_ms"), " ms"), "", "",
-            "< 5 ms", _status(r.get("pg_latency_p50_ms"), GOALS["latency_p50_ms"], False))
-        add("latency p99 enqueue->claim, PG", _fmt(r.get("pg_latency_p99_ms"), " ms"), "", "",
-            "< 50 ms", _status(r.get("pg_latency_p99_ms"), GOALS["latency_p99_ms"], False))
-        add("  p50/p99 enqueue->run done, PG",
-            f"{_fmt(r.get('pg_run_latency_p50_ms'))}/{_fmt(r.get('pg_run_latency_p99_ms'))} ms")
-        add("  ready notifications per run, light load", _fmt(r.get("pg_notifies_per_run")),
-            "each wakes every idle worker")
-        add("  PG server CPU busy, 1 proc / 4 procs",
-            f"{_pct(r.get('pg_server_cpu_busy_1'))} / {_pct(r.get('pg_server_cpu_busy_4'))}",
-            "of all CPUs, from /proc")
-        cpu, wal = r.get("pg_server_cpu_ms_per_run"), r.get("pg_wal_bytes_per_run")
-        add("Soloist PG server CPU-ms per run (1 proc)", _fmt(cpu), "", "", "< both peers",
-            "n/a" if cpu is None else
-            ("PASS" if all(cpu < (r.get(f"{p}_pg_server_cpu_ms_per_run") or math.inf)
-                           for p in ("dbos", "procrastinate")) else "FAIL"))
-        add("  of which statements' execution time", _fmt(r.get("pg_exec_ms_per_run"), " ms"),
-            f"{_fmt(r.get('pg_statements_per_run'))} statements/run")
-        add("  of which starting the run (ws.start)", _fmt(r.get("pg_enqueue_cpu_ms_per_run")))
-        add("Soloist PG WAL bytes per run (1 proc)", _fmt(wal))
-        add("  table bytes per run (indexes in)",
-            _fmt((r.get("pg_table_bytes_per_run") or {}).get("total")),
-            "DBOS " + _fmt((r.get("dbos_pg_table_bytes_per_run") or {}).get("total"))
-            + ", Procrastinate "
-            + _fmt((r.get("procrastinate_pg_table_bytes_per_run") or {}).get("total")))
-        add("  CPU-ms / WAL bytes per run, 4 procs",
-            f"{_fmt(r.get('pg_server_cpu_ms_per_run_4'))} / "
-            f"{_fmt(r.get('pg_wal_bytes_per_run_4'))}")
-        for peer in ("dbos", "procrastinate"):
-            if r.get(f"{peer}_pg_unavailable"):
-                add(f"{peer} on PG", f"n/a ({_short(r[f'{peer}_pg_unavailable'])})")
-                continue
-            pc, pw = (r.get(f"{peer}_pg_server_cpu_ms_per_run"),
-                      r.get(f"{peer}_pg_wal_bytes_per_run"))
-            add(f"{peer} {r.get(f'{peer}_version') or ''} PG server CPU-ms per run", _fmt(pc),
-                f"Soloist {_fmt(cpu)}", _fmt(r.get(f"pg_server_cpu_ms_per_run_vs_{peer}"),
-                                             "x Soloist/peer"))
-            add(f"  {peer} PG WAL bytes per run", _fmt(pw), f"Soloist {_fmt(wal)}",
-                _fmt(r.get(f"pg_wal_bytes_per_run_vs_{peer}"), "x Soloist/peer"))
-            add(f"  {peer} PG runs/s (drain, 1 proc)", _fmt(r.get(f"{peer}_pg_runs_per_s")),
-                f"Soloist {_fmt(r.get('pg_runs_per_s_1'))}",
-                _fmt(r.get(f"pg_runs_per_s_vs_{peer}"), "x Soloist/peer"))
-    add("peak RSS, this process", _fmt(r.get("peak_rss_mb"), " MB"),
-        f"largest child {_fmt(r.get('peak_rss_children_mb'), ' MB')}")
-    header = ("figure", "value", "baseline", "ratio", "goal", "")
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(6)]
-    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip()
-             for row in [header, *rows]]
-    lines.insert(1, "-" * len(lines[0]))
-    return "\n".join(lines)
-
-
-def profile_text(r: dict[str, Any]) -> str:
-    """Where the database time goes: top statements per run, and what backends wait on."""
-    lines: list[str] = []
-    for key, title in (("pg_top_statements", "Soloist, 1 worker process"),
-                       ("pg_top_statements_4", "Soloist, 4 worker processes"),
-                       ("dbos_pg_top_statements", "DBOS"),
-                       ("procrastinate_pg_top_statements", "Procrastinate")):
-        top = r.get(key)
-        if not top:
-            continue
-        lines.append(f"\nTop statements by total execution time, {title} (per run):")
-        lines.append(f"  {'ms/run':>7} {'share':>6} {'calls':>6} {'WAL B':>7}  statement")
-        for st in top:
-            lines.append(f"  {st['ms_per_run']:7.3f} {_pct(st['share']):>6} "
-                         f"{st['calls_per_run']:6.2f} {st['wal_bytes_per_run']:7.0f}  "
-                         f"{st['query'][:90]}")
-    waits = r.get("pg_waits_4")
-    if waits:
-        lines.append(f"\nWhat Soloist's backends did, 4 worker processes ({waits['samples']} "
-                     f"samples; mean backends per sample, "
-                     f"{waits['active_backends_mean']:.2f} active in all):")
-        for name, mean in waits["wait_events"].items():
-            lines.append(f"  {mean:6.3f}  {name}")
-        lines.append("Ungranted locks (mean per sample):")
-        for name, mean in (waits["ungranted_locks"] or {"none": 0.0}).items():
-            lines.append(f"  {mean:6.3f}  {name}")
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1005,7 +743,7 @@ def main(argv: list[str] | None = None) -> int:
                 results.update(dbos_peer(tmp, args.runs, args.dbos_worker_concurrency))
                 if results.get("dbos_unavailable"):
                     log(f"DBOS figure unavailable: {results['dbos_unavailable']}")
-            results["ratio_vs_dbos"] = _ratio(results.get("sqlite_runs_per_s"),
+            results["ratio_vs_dbos"] = ratio(results.get("sqlite_runs_per_s"),
                                               results.get("dbos_runs_per_s"))
 
         if args.skip_postgres:

@@ -197,3 +197,15 @@ class WaitSampler:
             "wait_events": {k: round(v / n, 3) for k, v in self.waits.most_common(top)},
             "ungranted_locks": {k: round(v / n, 3) for k, v in self.locks.most_common(top)},
         }
+
+
+def table_bytes(url: str, n: int) -> dict[str, float]:
+    """Bytes on disk per run of each table (indexes and TOAST included) over 1 KiB/run."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute("SELECT relname, pg_total_relation_size(relid) "
+                            "FROM pg_stat_user_tables ORDER BY 2 DESC").fetchall()
+    sizes = {str(name): int(size) / n for name, size in rows}
+    return {"total": sum(sizes.values()),
+            **{name: size for name, size in sizes.items() if size >= 1024}}
