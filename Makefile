@@ -5,7 +5,7 @@
 #   make test-slow  the suites marked slow
 #   make demo     run the demo
 #   make chaos    the chaos suite: faults under load, then what was lost or doubled
-#   make bench    run the benchmark against DBOS
+#   make bench    run the benchmark against DBOS and Procrastinate
 #   make bench-memory   LoCoMo retrieval and memory at scale
 #
 # Installs are recorded by stamp files in $(VENV) that depend on pyproject.toml, so a
@@ -72,7 +72,7 @@ chaos: dev
 	$(BIN)/python bench/chaos.py --json $(ARGS)
 
 bench: dev
-	$(PIP) install $(PIP_FLAGS) dbos
+	$(PIP) install $(PIP_FLAGS) dbos procrastinate
 	$(BIN)/python bench/orchestrator.py
 	$(BIN)/python bench/agents.py
 

@@ -41,18 +41,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pg_cost
+from orchestrator_report import GOALS, profile_text, ratio, table
+from pg_peers import pg_peer_cost, version_of
+
 HERE = Path(__file__).resolve().parent
 PLAYBOOK = "bench3"
 STAMPED = "bench3t"
-
-GOALS = {
-    "sqlite_runs_per_s": 2000.0,
-    "sqlite_steps_per_s": 6000.0,
-    "ratio_vs_dbos": 10.0,
-    "latency_p50_ms": 5.0,
-    "latency_p99_ms": 50.0,
-    "pg_scaling": 2.5,
-}
 
 BENCHSTEPS = '''\
 """No-op steps for the orchestrator benchmark."""
@@ -261,6 +256,7 @@ def latency(root: Path, url: str, rate: float, seconds: float,
     """A worker in a background thread; a producer starts ``rate`` runs/s, one per commit."""
     ws = open_workspace(root, url)
     stamps: dict[str, float] = {}
+    counter = NotifyCounter(url) if url.startswith("postgresql") else None
     try:
         # The steps record into the workspace's own module, which its loader imported.
         benchsteps = ws.modules.import_module("benchsteps")
@@ -283,6 +279,7 @@ def latency(root: Path, url: str, rate: float, seconds: float,
             time.sleep(0.05)
         worker.stop()
         thread.join(timeout=60)
+        notifies = counter.stop() if counter is not None else None
         claim_ms: list[float] = []
         exec_ms: list[float] = []
         finish_ms: list[float] = []
@@ -298,9 +295,12 @@ def latency(root: Path, url: str, rate: float, seconds: float,
             if run.finished_at is not None:
                 finish_ms.append((run.finished_at - run.created_at) * 1000)
     finally:
+        if counter is not None:
+            counter.stop()
         ws.close()
     counts = run_counts(url)
     return {
+        "notifies_per_run": None if notifies is None else notifies / total,
         "runs": total,
         "done": counts.get("done", 0),
         "claim_p50_ms": percentile(claim_ms, 50),
@@ -312,6 +312,34 @@ def latency(root: Path, url: str, rate: float, seconds: float,
         "run_p99_ms": percentile(finish_ms, 99),
         "samples": len(claim_ms),
     }
+
+
+class NotifyCounter:
+    """Counts the ready notifications the server delivers, on a LISTEN of its own."""
+
+    def __init__(self, url: str) -> None:
+        import psycopg
+
+        from soloist.store.postgres.queries import READY_CHANNEL
+
+        self.conn = psycopg.connect(url, autocommit=True)
+        self.conn.execute(f"LISTEN {READY_CHANNEL}")
+        self.count = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for _ in self.conn.notifies(timeout=0.2):
+                self.count += 1
+
+    def stop(self) -> int:
+        if not self._stop.is_set():
+            self._stop.set()
+            self._thread.join(timeout=5)
+            self.conn.close()
+        return self.count
 
 
 # -- 4. DBOS ---------------------------------------------------------------------------
@@ -355,17 +383,8 @@ def dbos_peer(tmp: Path, n: int, worker_concurrency: int) -> dict[str, Any]:
         "dbos_journal_mode": drained["journal_mode"],
         "dbos_synchronous": drained.get("synchronous"),
         "dbos_worker_concurrency": worker_concurrency,
-        "dbos_version": _version("dbos"),
+        "dbos_version": version_of("dbos"),
     }
-
-
-def _version(package: str) -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(package)
-    except PackageNotFoundError:
-        return None
 
 
 # -- 5. PostgreSQL ---------------------------------------------------------------------
@@ -382,12 +401,28 @@ def postgres_unavailable() -> str | None:
     return None
 
 
-def pg_drain_processes(root: Path, url: str, n: int, processes: int,
-                       concurrency: int) -> dict[str, Any]:
-    """Drain ``n`` enqueued runs with ``processes`` worker processes; time until all done."""
+def pg_drain_processes(root: Path, url: str, n: int, processes: int, concurrency: int,
+                       meter: Any = None, sampler: Any = None) -> dict[str, Any]:
+    """Drain ``n`` enqueued runs with ``processes`` worker processes; time until all done.
+
+    With a ``meter`` (:class:`pg_cost.Meter`), the runs are started one per transaction
+    (``ws.start``, as a user starts them) and the server's cost is measured from the first
+    start to the last run done: the figure of one whole run. Without one, they are enqueued
+    in one transaction. Only the drain is timed either way. A ``sampler``
+    (:class:`pg_cost.WaitSampler`) runs during the drain only.
+    """
     ws = open_workspace(root, url)
+    enqueue_cost: dict[str, Any] = {}
     try:
-        enqueue_s = enqueue_batch(ws, n)
+        if meter is None:
+            enqueue_s = enqueue_batch(ws, n)
+        else:
+            meter.start()
+            t0 = time.perf_counter()
+            for _ in range(n):
+                ws.start(PLAYBOOK, {}, actor="bench")
+            enqueue_s = time.perf_counter() - t0
+            enqueue_cost = meter.reading(n)
     finally:
         ws.close()
     procs = [subprocess.Popen([sys.executable, str(HERE / "worker_proc.py"), str(root), url,
@@ -401,6 +436,9 @@ def pg_drain_processes(root: Path, url: str, n: int, processes: int,
                 raise RuntimeError(f"a worker process failed to start: {line!r}")
         commits0 = pg_commits(url)
         busy0 = cpu_ticks()
+        server0 = pg_cost.server_cpu_seconds(meter.pid) if meter is not None else None
+        if sampler is not None:
+            sampler.__enter__()
         t0 = time.perf_counter()
         for proc in procs:
             assert proc.stdin is not None
@@ -413,15 +451,23 @@ def pg_drain_processes(root: Path, url: str, n: int, processes: int,
         # One connection kept open, polled every 20 ms: a new connection per poll would
         # start a server process each time, on the machine being measured.
         with psycopg.connect(url, autocommit=True) as poller:
-            count = "SELECT count(*) FROM runs WHERE state = 'done'"
+            count = f"SELECT count(*) AS {pg_cost.POLL_MARK} FROM runs WHERE state = 'done'"
             while time.perf_counter() < deadline:
                 row = poller.execute(count).fetchone()
                 done = int(row[0]) if row else 0
                 if done >= n or all(p.poll() is not None for p in procs):
                     break
                 time.sleep(0.02)
+            poller_cpu = pg_cost.backend_cpu_seconds(poller.info.backend_pid)
         elapsed = time.perf_counter() - t0
         busy = cpu_busy_fraction(busy0, cpu_ticks())
+        if sampler is not None:
+            sampler.__exit__(None, None, None)
+        server1 = pg_cost.server_cpu_seconds(meter.pid) if meter is not None else None
+        cost = (meter.stop(n, url.rsplit("/", 1)[-1], poller_cpu) if meter is not None
+                else {})
+        if cost:
+            cost["table_bytes_per_run"] = pg_cost.table_bytes(url, n)
         commits = pg_commits(url) - commits0
         for proc in procs:
             with contextlib.suppress(OSError, ValueError):
@@ -442,8 +488,11 @@ def pg_drain_processes(root: Path, url: str, n: int, processes: int,
                 proc.wait()
     if done < n:
         raise RuntimeError(f"{processes} worker process(es) finished {done} of {n} runs")
+    server_busy = (None if server0 is None or server1 is None
+                   else (server1 - server0 - poller_cpu) / elapsed / (os.cpu_count() or 1))
     return {"runs_per_s": n / elapsed, "seconds": elapsed, "enqueue_per_s": n / enqueue_s,
-            "commits": commits, "cpu_busy": busy, "workers": summaries}
+            "commits": commits, "cpu_busy": busy, "workers": summaries, "cost": cost,
+            "enqueue_cost": enqueue_cost, "server_cpu_busy": server_busy}
 
 
 def cpu_ticks() -> tuple[int, int] | None:
@@ -489,43 +538,79 @@ def pg_raw_commit_rate(url: str, seconds: float) -> float:
 
 
 def postgres(root: Path, n: int, concurrency: int, rate: float, seconds: float,
-             latency_concurrency: int, raw_seconds: float) -> dict[str, Any]:
+             latency_concurrency: int, raw_seconds: float, tmp: Path,
+             peers: list[str]) -> dict[str, Any]:
     reason = postgres_unavailable()
     if reason is not None:
         return {"pg_unavailable": reason}
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    import psycopg
     from support.postgres import EmbeddedPostgres  # a test harness, not the product
 
     out: dict[str, Any] = {"pg_worker_concurrency": concurrency}
     # The server's own temporary directory under the system temp dir (same disk here): as
     # root the server runs as an unprivileged user, who cannot enter our 0700 ``tmp``.
-    pg = EmbeddedPostgres(fast=False)
+    pg = EmbeddedPostgres(fast=False, settings=pg_cost.SETTINGS)
     try:
         pg.start()
     except Exception as exc:  # report any reason the server cannot start
         return {"pg_unavailable": f"the embedded PostgreSQL server did not start: {exc}"}
     try:
+        admin = psycopg.connect(pg.database_url("postgres"), autocommit=True)
+        try:
+            admin.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        except psycopg.Error as exc:
+            log(f"no pg_stat_statements ({exc}): CPU and WAL only")
+        meter = pg_cost.Meter(admin, pg_cost.postmaster_pid(pg.data_dir))
         log("PostgreSQL: raw commit rate")
         out["pg_raw_commits_per_s"] = pg_raw_commit_rate(pg.create_database("bench_raw"),
                                                          raw_seconds)
         for processes in (1, 4):
-            log(f"PostgreSQL: draining {n} runs with {processes} worker process(es)")
+            log(f"PostgreSQL: {n} runs started one per transaction, drained by {processes} "
+                "worker process(es), the server's CPU and WAL measured")
             url = pg.create_database(f"bench_drain_{processes}")
-            result = pg_drain_processes(root, url, n, processes, concurrency)
-            out[f"pg_runs_per_s_{processes}"] = result["runs_per_s"]
-            out[f"pg_drain_s_{processes}"] = result["seconds"]
-            out[f"pg_commits_{processes}"] = result["commits"]
-            out[f"pg_cpu_busy_{processes}"] = result["cpu_busy"]
-            out[f"pg_worker_cpu_s_{processes}"] = sum(
-                w.get("cpu_seconds", 0.0) for w in result["workers"])
-            log(f"  {result['runs_per_s']:.0f} runs/s in {result['seconds']:.2f} s, "
-                f"machine CPU busy {100 * (result['cpu_busy'] or 0):.0f}%, "
-                f"{result['commits']} commits; steps per process: "
-                + ", ".join(str(w.get("completed")) for w in result["workers"])
-                + "; worker CPU s: " + ", ".join(f"{w.get('cpu_seconds', 0):.2f}"
-                                                 for w in result["workers"]))
-            out["pg_enqueue_per_s"] = result["enqueue_per_s"]
+            result = pg_drain_processes(root, url, n, processes, concurrency, meter=meter)
+            _pg_drain_figures(out, processes, result)
         out["pg_scaling"] = out["pg_runs_per_s_4"] / out["pg_runs_per_s_1"]
+        out["pg_scaling_4_vs_1"] = out["pg_scaling"]
+        cost = out.pop("pg_cost_1")
+        out.update({
+            "pg_server_cpu_ms_per_run": cost["cpu_ms_per_run"],
+            "pg_exec_ms_per_run": cost.get("exec_ms_per_run"),
+            "pg_wal_bytes_per_run": cost["wal_bytes_per_run"],
+            "pg_statements_per_run": cost.get("calls_per_run"),
+            "pg_top_statements": cost.get("top_statements"),
+            "pg_table_bytes_per_run": cost.get("table_bytes_per_run"),
+        })
+        cost4 = out.pop("pg_cost_4")
+        out["pg_server_cpu_ms_per_run_4"] = cost4["cpu_ms_per_run"]
+        out["pg_wal_bytes_per_run_4"] = cost4["wal_bytes_per_run"]
+        out["pg_top_statements_4"] = cost4.get("top_statements")
+
+        log(f"PostgreSQL: what the backends wait on, 4 worker processes, {n} runs "
+            "(sampled every 5 ms)")
+        url = pg.create_database("bench_waits")
+        sampler = pg_cost.WaitSampler(lambda: psycopg.connect(pg.database_url("postgres"),
+                                                               autocommit=True), "bench_waits")
+        waited = pg_drain_processes(root, url, n, 4, concurrency, sampler=sampler)
+        out["pg_waits_4"] = sampler.report()
+        out["pg_runs_per_s_4_sampled"] = waited["runs_per_s"]
+
+        for peer in peers:
+            log(f"PostgreSQL: {peer}, {n} three-step runs, its own database")
+            result = pg_peer_cost(peer, pg, meter, n, tmp, concurrency)
+            out.update(result)
+            if result.get(f"{peer}_pg_unavailable"):
+                log(f"  {peer} figure unavailable: {result[f'{peer}_pg_unavailable']}")
+            else:
+                log(f"  {result[f'{peer}_pg_runs_per_s']:.0f} runs/s, server "
+                    f"{result[f'{peer}_pg_server_cpu_ms_per_run']:.2f} CPU-ms and "
+                    f"{result[f'{peer}_pg_wal_bytes_per_run']:.0f} WAL bytes per run")
+            for figure in ("server_cpu_ms_per_run", "wal_bytes_per_run", "runs_per_s"):
+                mine = out.get("pg_runs_per_s_1") if figure == "runs_per_s" else \
+                    out.get(f"pg_{figure}")
+                out[f"pg_{figure}_vs_{peer}"] = ratio(mine, out.get(f"{peer}_pg_{figure}"))
+
         log("PostgreSQL: latency under light load")
         url = pg.create_database("bench_latency")
         lat = latency(root, url, rate, seconds, latency_concurrency)
@@ -536,12 +621,40 @@ def postgres(root: Path, n: int, concurrency: int, rate: float, seconds: float,
             "pg_exec_latency_p99_ms": lat["exec_p99_ms"],
             "pg_run_latency_p50_ms": lat["run_p50_ms"],
             "pg_run_latency_p99_ms": lat["run_p99_ms"],
+            "pg_notifies_per_run": lat["notifies_per_run"],
         })
+        admin.close()
     except Exception as exc:  # a PG failure must not lose the other figures
         out["pg_error"] = f"{type(exc).__name__}: {exc}"
     finally:
         pg.stop()
     return out
+
+
+def _pg_drain_figures(out: dict[str, Any], processes: int, result: dict[str, Any]) -> None:
+    out[f"pg_runs_per_s_{processes}"] = result["runs_per_s"]
+    out[f"pg_drain_s_{processes}"] = result["seconds"]
+    out[f"pg_commits_{processes}"] = result["commits"]
+    out[f"pg_cpu_busy_{processes}"] = result["cpu_busy"]
+    out[f"pg_server_cpu_busy_{processes}"] = result["server_cpu_busy"]
+    out[f"pg_worker_cpu_s_{processes}"] = sum(
+        w.get("cpu_seconds", 0.0) for w in result["workers"])
+    out[f"pg_cost_{processes}"] = result["cost"]
+    out["pg_enqueue_per_s"] = result["enqueue_per_s"]
+    if processes == 1 and result["enqueue_cost"]:
+        out["pg_enqueue_cpu_ms_per_run"] = result["enqueue_cost"]["cpu_ms_per_run"]
+        out["pg_enqueue_wal_bytes_per_run"] = result["enqueue_cost"]["wal_bytes_per_run"]
+    cost = result["cost"]
+    log(f"  {result['runs_per_s']:.0f} runs/s in {result['seconds']:.2f} s, "
+        f"machine CPU busy {100 * (result['cpu_busy'] or 0):.0f}%, server "
+        f"{100 * (result['server_cpu_busy'] or 0):.0f}% of the machine, "
+        f"{result['commits']} commits; steps per process: "
+        + ", ".join(str(w.get("completed")) for w in result["workers"])
+        + "; worker CPU s: " + ", ".join(f"{w.get('cpu_seconds', 0):.2f}"
+                                         for w in result["workers"]))
+    if cost:
+        log(f"  server {cost['cpu_ms_per_run']:.2f} CPU-ms and "
+            f"{cost['wal_bytes_per_run']:.0f} WAL bytes per run")
 
 
 # -- report ------------------------------------------------------------------------------
@@ -555,120 +668,6 @@ def rss() -> dict[str, float]:
     return {"peak_rss_mb": own, "peak_rss_children_mb": children}
 
 
-def _fmt(value: Any, unit: str = "") -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, float):
-        text = f"{value:,.2f}" if abs(value) < 100 else f"{value:,.0f}"
-    else:
-        text = f"{value:,}" if isinstance(value, int) else str(value)
-    return f"{text}{unit}"
-
-
-def _pct(value: Any) -> str:
-    return "n/a" if value is None else f"{100 * value:.0f}%"
-
-
-def _short(text: Any, width: int = 100) -> str:
-    """One line of an error for the table (the JSON keeps it whole)."""
-    lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
-    if len(lines) > 1:
-        lines = [lines[0], lines[-1]]
-    line = " ... ".join(lines)
-    return line if len(line) <= width else line[: width - 3] + "..."
-
-
-def _ratio(a: Any, b: Any) -> float | None:
-    if a is None or b in (None, 0):
-        return None
-    return float(a) / float(b)
-
-
-def _status(value: Any, goal: float, higher: bool = True) -> str:
-    if value is None:
-        return "n/a"
-    ok = value >= goal if higher else value < goal
-    return "PASS" if ok else "FAIL"
-
-
-def table(r: dict[str, Any]) -> str:
-    rows: list[tuple[str, str, str, str, str, str]] = []
-
-    def add(name: str, value: str, base: str = "", ratio: str = "", goal: str = "",
-            status: str = "") -> None:
-        rows.append((name, value, base, ratio, goal, status))
-
-    raw = r.get("raw_commits_per_s")
-    add("raw SQLite commits/s (WAL, sync=NORMAL)", _fmt(raw), "physical reference")
-    sr, ss = r.get("sqlite_runs_per_s"), r.get("sqlite_steps_per_s")
-    add(f"Soloist SQLite runs/s (drain, c={r.get('sqlite_concurrency')})", _fmt(sr),
-        f"raw commits/s {_fmt(raw)}", _fmt(_ratio(sr, raw), " runs/commit-time"),
-        ">= 2,000", _status(sr, GOALS["sqlite_runs_per_s"]))
-    add("Soloist SQLite steps/s", _fmt(ss), f"raw commits/s {_fmt(raw)}",
-        _fmt(_ratio(ss, raw), " steps/commit-time"), ">= 6,000",
-        _status(ss, GOALS["sqlite_steps_per_s"]))
-    add("  commits during the drain", _fmt(r.get("sqlite_drain_commits")),
-        f"{_fmt(3 * r['runs'])} steps", _fmt(r.get("sqlite_steps_per_commit"),
-                                             " steps/commit"))
-    add("  process CPU during the drain", _fmt(r.get("sqlite_drain_cpu_s"), " s"),
-        f"wall {_fmt(r.get('sqlite_drain_s'), ' s')}",
-        _fmt(r.get("sqlite_cpu_us_per_step"), " us CPU/step"))
-    add("  Soloist enqueue runs/s (1 tx)", _fmt(r.get("sqlite_enqueue_per_s")))
-    dr = r.get("dbos_runs_per_s")
-    add(f"DBOS {r.get('dbos_version') or ''} SQLite runs/s (drain)".replace("  ", " "),
-        _fmt(dr) if dr is not None else f"n/a ({_short(r.get('dbos_unavailable', 'skipped'))})")
-    add("  DBOS enqueue runs/s (1 tx/run)", _fmt(r.get("dbos_enqueue_per_s")),
-        f"journal_mode={r.get('dbos_journal_mode')}, synchronous={r.get('dbos_synchronous')}")
-    add("Soloist / DBOS runs/s", _fmt(r.get("ratio_vs_dbos"), "x"),
-        f"DBOS {_fmt(dr)} runs/s", _fmt(r.get("ratio_vs_dbos"), "x"), ">= 10x",
-        _status(r.get("ratio_vs_dbos"), GOALS["ratio_vs_dbos"]))
-    add("latency p50 enqueue->claim, SQLite", _fmt(r.get("latency_p50_ms"), " ms"), "", "",
-        "< 5 ms", _status(r.get("latency_p50_ms"), GOALS["latency_p50_ms"], higher=False))
-    add("latency p99 enqueue->claim, SQLite", _fmt(r.get("latency_p99_ms"), " ms"), "", "",
-        "< 50 ms", _status(r.get("latency_p99_ms"), GOALS["latency_p99_ms"], higher=False))
-    add("  p50/p99 enqueue->step a executing",
-        f"{_fmt(r.get('exec_latency_p50_ms'))}/{_fmt(r.get('exec_latency_p99_ms'))} ms")
-    add("  p50/p99 enqueue->run done (3 steps)",
-        f"{_fmt(r.get('run_latency_p50_ms'))}/{_fmt(r.get('run_latency_p99_ms'))} ms")
-    if r.get("pg_unavailable") or r.get("pg_error"):
-        add("PostgreSQL", f"n/a ({_short(r.get('pg_unavailable') or r.get('pg_error'))})")
-    if not r.get("pg_unavailable"):
-        p1, p4 = r.get("pg_runs_per_s_1"), r.get("pg_runs_per_s_4")
-        praw = r.get("pg_raw_commits_per_s")
-        add("raw PG commits/s (fsync on, 1 conn)", _fmt(praw), "physical reference")
-        add(f"Soloist PG runs/s, 1 worker proc (c={r.get('pg_worker_concurrency')})",
-            _fmt(p1), f"raw PG commits/s {_fmt(praw)}", _fmt(_ratio(p1, praw),
-                                                            " runs/commit-time"))
-        add("  PG transactions during the 1-proc drain", _fmt(r.get("pg_commits_1")),
-            f"{_fmt(3 * r['runs'])} steps",
-            _fmt(_ratio(3 * r["runs"], r.get("pg_commits_1")), " steps/tx"))
-        add("Soloist PG runs/s, 4 worker procs", _fmt(p4), f"1 proc {_fmt(p1)}",
-            _fmt(r.get("pg_scaling"), "x"), ">= 2.5x",
-            _status(r.get("pg_scaling"), GOALS["pg_scaling"]))
-        add("  PG transactions during the 4-proc drain", _fmt(r.get("pg_commits_4")),
-            f"{_fmt(3 * r['runs'])} steps",
-            _fmt(_ratio(3 * r["runs"], r.get("pg_commits_4")), " steps/tx"))
-        add("  worker CPU s, 1 proc / 4 procs",
-            f"{_fmt(r.get('pg_worker_cpu_s_1'))} / {_fmt(r.get('pg_worker_cpu_s_4'))}")
-        add("  machine CPU busy, 1 proc / 4 procs",
-            f"{_pct(r.get('pg_cpu_busy_1'))} / {_pct(r.get('pg_cpu_busy_4'))}",
-            f"{os.cpu_count()} CPUs in all")
-        add("latency p50 enqueue->claim, PG", _fmt(r.get("pg_latency_p50_ms"), " ms"), "", "",
-            "< 5 ms", _status(r.get("pg_latency_p50_ms"), GOALS["latency_p50_ms"], False))
-        add("latency p99 enqueue->claim, PG", _fmt(r.get("pg_latency_p99_ms"), " ms"), "", "",
-            "< 50 ms", _status(r.get("pg_latency_p99_ms"), GOALS["latency_p99_ms"], False))
-        add("  p50/p99 enqueue->run done, PG",
-            f"{_fmt(r.get('pg_run_latency_p50_ms'))}/{_fmt(r.get('pg_run_latency_p99_ms'))} ms")
-    add("peak RSS, this process", _fmt(r.get("peak_rss_mb"), " MB"),
-        f"largest child {_fmt(r.get('peak_rss_children_mb'), ' MB')}")
-    header = ("figure", "value", "baseline", "ratio", "goal", "")
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(6)]
-    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip()
-             for row in [header, *rows]]
-    lines.insert(1, "-" * len(lines[0]))
-    return "\n".join(lines)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=2000, help="runs per throughput test")
@@ -676,6 +675,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="print every figure as one JSON object on the last line")
     parser.add_argument("--skip-dbos", action="store_true")
     parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument("--skip-procrastinate", action="store_true",
+                        help="leave Procrastinate out of the PostgreSQL cost comparison")
+    parser.add_argument("--skip-sqlite", action="store_true",
+                        help="only the PostgreSQL figures (and no DBOS on SQLite)")
     parser.add_argument("--concurrency", type=int, default=32,
                         help="worker concurrency for the SQLite drain (default 32)")
     parser.add_argument("--pg-concurrency", type=int, default=16,
@@ -709,45 +712,59 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(prof))
             return 0
 
-        log(f"raw SQLite commit rate for {args.raw_seconds:g} s")
-        results.update(raw_commit_rate(tmp / "raw.db", args.raw_seconds))
-
-        log(f"Soloist on SQLite: enqueue {args.runs} runs, drain with one worker")
-        results.update(soloist_sqlite(root, tmp / "throughput.db", args.runs,
-                                      args.concurrency))
-
-        log(f"Soloist on SQLite: latency at {args.latency_rate:g} runs/s for "
-            f"{args.latency_seconds:g} s")
-        lat = latency(root, f"sqlite:///{tmp / 'latency.db'}", args.latency_rate,
-                      args.latency_seconds, args.concurrency)
-        results.update({
-            "latency_p50_ms": lat["claim_p50_ms"], "latency_p99_ms": lat["claim_p99_ms"],
-            "latency_max_ms": lat["claim_max_ms"], "latency_samples": lat["samples"],
-            "exec_latency_p50_ms": lat["exec_p50_ms"],
-            "exec_latency_p99_ms": lat["exec_p99_ms"],
-            "run_latency_p50_ms": lat["run_p50_ms"], "run_latency_p99_ms": lat["run_p99_ms"],
-        })
-
-        if args.skip_dbos:
-            results.update({"dbos_runs_per_s": None, "dbos_unavailable": "skipped"})
+        if args.skip_sqlite:
+            results.update({"dbos_runs_per_s": None,
+                            "dbos_unavailable": "skipped (--skip-sqlite)"})
         else:
-            log(f"DBOS on SQLite: enqueue {args.runs} workflows, then drain (subprocesses)")
-            results.update(dbos_peer(tmp, args.runs, args.dbos_worker_concurrency))
-            if results.get("dbos_unavailable"):
-                log(f"DBOS figure unavailable: {results['dbos_unavailable']}")
-        results["ratio_vs_dbos"] = _ratio(results.get("sqlite_runs_per_s"),
-                                          results.get("dbos_runs_per_s"))
+            log(f"raw SQLite commit rate for {args.raw_seconds:g} s")
+            results.update(raw_commit_rate(tmp / "raw.db", args.raw_seconds))
+
+            log(f"Soloist on SQLite: enqueue {args.runs} runs, drain with one worker")
+            results.update(soloist_sqlite(root, tmp / "throughput.db", args.runs,
+                                          args.concurrency))
+
+            log(f"Soloist on SQLite: latency at {args.latency_rate:g} runs/s for "
+                f"{args.latency_seconds:g} s")
+            lat = latency(root, f"sqlite:///{tmp / 'latency.db'}", args.latency_rate,
+                          args.latency_seconds, args.concurrency)
+            results.update({
+                "latency_p50_ms": lat["claim_p50_ms"], "latency_p99_ms": lat["claim_p99_ms"],
+                "latency_max_ms": lat["claim_max_ms"], "latency_samples": lat["samples"],
+                "exec_latency_p50_ms": lat["exec_p50_ms"],
+                "exec_latency_p99_ms": lat["exec_p99_ms"],
+                "run_latency_p50_ms": lat["run_p50_ms"],
+                "run_latency_p99_ms": lat["run_p99_ms"],
+            })
+
+            if args.skip_dbos:
+                results.update({"dbos_runs_per_s": None, "dbos_unavailable": "skipped"})
+            else:
+                log(f"DBOS on SQLite: enqueue {args.runs} workflows, then drain (subprocesses)")
+                results.update(dbos_peer(tmp, args.runs, args.dbos_worker_concurrency))
+                if results.get("dbos_unavailable"):
+                    log(f"DBOS figure unavailable: {results['dbos_unavailable']}")
+            results["ratio_vs_dbos"] = ratio(results.get("sqlite_runs_per_s"),
+                                              results.get("dbos_runs_per_s"))
 
         if args.skip_postgres:
             results["pg_unavailable"] = "skipped (--skip-postgres)"
         else:
+            peers = [name for name, skip in (("dbos", args.skip_dbos),
+                                             ("procrastinate", args.skip_procrastinate))
+                     if not skip]
             results.update(postgres(root, args.runs, args.pg_concurrency,
                                     args.latency_rate, args.latency_seconds,
-                                    args.concurrency, args.raw_seconds))
+                                    args.concurrency, args.raw_seconds, tmp, peers))
+            for peer in ("dbos", "procrastinate"):
+                if peer not in peers:
+                    results.setdefault(f"{peer}_pg_unavailable", "skipped")
             if results.get("pg_unavailable"):
                 log(f"PostgreSQL figures unavailable: {results['pg_unavailable']}")
-        for key in ("pg_runs_per_s_1", "pg_runs_per_s_4", "pg_scaling", "pg_latency_p50_ms",
-                    "pg_latency_p99_ms"):
+        for key in ("pg_runs_per_s_1", "pg_runs_per_s_4", "pg_scaling", "pg_scaling_4_vs_1",
+                    "pg_latency_p50_ms", "pg_latency_p99_ms", "pg_server_cpu_ms_per_run",
+                    "pg_wal_bytes_per_run", "dbos_pg_server_cpu_ms_per_run",
+                    "dbos_pg_wal_bytes_per_run", "procrastinate_pg_server_cpu_ms_per_run",
+                    "procrastinate_pg_wal_bytes_per_run"):
             results.setdefault(key, None)
 
         results.update(rss())
@@ -763,6 +780,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(tmp, ignore_errors=True)
 
     print(table(results))
+    print(profile_text(results))
     if args.json:
         print(json.dumps(results, sort_keys=True))
     return 0

@@ -811,10 +811,12 @@ def test_a_commit_that_readies_steps_wakes_listeners(
         tx.runs.insert(make_run())  # no notify_ready: nobody is woken
     assert not here.wait(0.3)
     with pytest.raises(RuntimeError), store.transaction() as tx:
+        tx.steps.insert_many([make_step("s1")])
         tx.notify_ready()
         raise RuntimeError("rolled back: nobody is woken")
     assert not here.wait(0.3)
     with store.transaction() as tx:
+        tx.steps.insert_many([make_step("s1")])
         tx.notify_ready()
     assert here.wait(5)
     if not store.polls:
@@ -822,6 +824,34 @@ def test_a_commit_that_readies_steps_wakes_listeners(
     for s in listeners:
         s.remove_listener(here.set)
         s.remove_listener(elsewhere.set)
+
+
+def test_a_commit_that_claims_what_it_readied_wakes_no_other_process(
+    store: Store, open_another: Callable[[], Store]
+) -> None:
+    """Below full load a worker claims the next step in the transaction that readied it:
+    waking every other worker for it would only make each run a claim that finds nothing."""
+    if store.polls:
+        pytest.skip("SQLite wakes only listeners of this process; nothing to spare there")
+    seed(store, make_step("a"), make_step("b", position=1, state="scheduled",
+                                          pending_needs=1))
+    [first] = claim(store, 1)
+    other = open_another()
+    woken = threading.Event()
+    other.add_listener(woken.set)
+    try:
+        with store.transaction() as tx:  # finish a, ready b, claim b, in one transaction
+            tx.steps.set_state(first.id, "done", expect=["executing"])
+            assert tx.steps.promote("r1", ["b"], NOW) == ["b"]
+            tx.notify_ready()
+            assert [s.step_id for s in tx.steps.claim("w1", NOW, LEASE, 10)] == ["b"]
+        assert not woken.wait(0.5)
+        seed(store, make_step("c", position=2))  # left ready: the others are woken
+        with store.transaction() as tx:
+            tx.notify_ready()
+        assert woken.wait(5)
+    finally:
+        other.remove_listener(woken.set)
 
 
 # -- concurrency -----------------------------------------------------------------------

@@ -49,6 +49,10 @@ class WorkspaceSection(Section):
 
 class DatabaseSection(Section):
     url: str | None = None  # default: a SQLite file in .soloist/
+    #: PostgreSQL behind a transaction pooler (PgBouncer): ``url`` names the pooler and
+    #: this the server itself, for what needs a session of its own (the wake-up LISTEN and
+    #: the scheduler's lock). README "PostgreSQL".
+    direct_url: str | None = None
 
 
 class WorkerSection(Section):

@@ -32,6 +32,7 @@ class Settings(SoloistToml):
 
     root: Path
     database_url: str
+    database_direct_url: str | None = None
     actor: str
     secret_key_file: Path
 
@@ -144,6 +145,8 @@ def load_settings(root: Path, env: Mapping[str, str] | None = None,
         **sections,
         root=root,
         database_url=url or f"sqlite:///{root / '.soloist' / 'state.db'}",
+        database_direct_url=(env.get("SOLOIST_DATABASE_DIRECT_URL")
+                             or tables.database.direct_url),
         actor=env.get("SOLOIST_ACTOR") or env.get("USER") or "operator",
         secret_key_file=Path(env.get("SOLOIST_SECRET_KEY_FILE")
                              or root / ".soloist" / "secret.key"),

@@ -10,9 +10,19 @@ from soloist.store.base import Store
 from soloist.store.permissions import PRIVATE_DIR
 
 
-def open_store(url: str) -> Store:
-    """Open the store a URL names: ``sqlite:///path`` or ``postgresql://...``."""
+def open_store(url: str, *, direct_url: str | None = None) -> Store:
+    """Open the store a URL names: ``sqlite:///path`` or ``postgresql://...``.
+
+    ``direct_url`` (PostgreSQL only) is the server itself when ``url`` is a transaction
+    pooler: the store's sessions (LISTEN, the scheduler's lock) connect there.
+    """
+    if direct_url is not None and not direct_url.startswith(("postgresql://", "postgres://")):
+        raise ConfigError("database.direct_url must be a postgresql:// URL (the server "
+                          "behind the pooler that database.url names)")
     if url.startswith("sqlite:///"):
+        if direct_url is not None:
+            raise ConfigError("database.direct_url applies to PostgreSQL only: a SQLite "
+                              "store has no pooler in front of it")
         from soloist.store.sqlite.backend import SQLiteStore
 
         path, busy_timeout_ms = _sqlite_options(url)
@@ -29,7 +39,7 @@ def open_store(url: str) -> Store:
             raise ConfigError(
                 "PostgreSQL needs the postgres extra: pip install 'soloist[postgres]'"
             ) from exc
-        return PostgresStore(url)
+        return PostgresStore(url, direct_url=direct_url)
     raise ConfigError(f"unknown database URL {url!r}; use sqlite:///PATH or postgresql://...")
 
 

@@ -97,7 +97,8 @@ class Workspace(MemoryMethods, WorkerMethods):
         # The store, its key and snapshots are the owner's alone (older versions left
         # them readable by others: tightened here, whenever a workspace is opened).
         secure_tree(self.settings.state_dir)
-        self.store = open_store(self.settings.database_url)
+        self.store = open_store(self.settings.database_url,
+                                direct_url=self.settings.database_direct_url)
         try:
             self._assemble()
         except BaseException:

@@ -3,7 +3,7 @@
 Each transaction takes a connection from a small pool of this store's own, runs the shared
 repositories on it at READ COMMITTED and commits. Concurrent claims skip each other's
 locked rows (``FOR UPDATE SKIP LOCKED``); the episodic chain is serialised by a row lock
-on its head, taken last. A commit that made steps ready sends ``NOTIFY soloist_ready`` from
+on its head, taken last. A commit that leaves steps ready notifies ``soloist_ready`` from
 inside the transaction, so PostgreSQL delivers it on commit only, to every process: workers
 here need not poll (``polls = False``). One scheduler in the whole deployment holds a
 session-level advisory lock on a connection kept open while it leads.
@@ -102,6 +102,18 @@ session in the middle of a transaction, when that transaction has waited this lo
 its client: every Soloist transaction sends its statements back to back (embeddings and
 tool calls happen outside), so a minute idle in one means the client is gone. Behind
 PgBouncer the ``options`` are not passed on: set these on the server or its role."""
+
+def _connection_defaults(given: dict[str, Any], *, session: bool) -> dict[str, Any]:
+    """What a connection adds to what its URL ``given`` says: the timeouts and keepalives
+    it leaves out and, with ``session``, the server's session settings."""
+    defaults: dict[str, Any] = {
+        key: value for key, value in
+        {"connect_timeout": CONNECT_TIMEOUT_S, **TCP_DEFAULTS}.items() if key not in given}
+    if session and "options" not in given:
+        defaults["options"] = " ".join(
+            f"-c {name}={value}" for name, value in SERVER_SESSION.items())
+    return defaults
+
 
 LISTEN_POLL_S = 0.5
 """How often the listener thread looks up from ``LISTEN`` to see whether it must stop."""
@@ -245,24 +257,28 @@ class PostgresStore:
     polls = False
     redaction: Redaction | None = None
 
-    def __init__(self, url: str, *, pool_size: int = DEFAULT_POOL_SIZE) -> None:
+    def __init__(self, url: str, *, pool_size: int = DEFAULT_POOL_SIZE,
+                 direct_url: str | None = None) -> None:
         self.url = url
+        # Behind a transaction pooler, ``url`` is the pooler: a session there is lent
+        # to another client after each transaction, so LISTEN and a session lock go to
+        # the server directly, and no statement is prepared (a prepared statement lives
+        # on one server session, and the next transaction may run on another).
+        self.direct_url = direct_url
         self.where = describe(url)
         self.pool_size = pool_size
         try:
             given = conninfo_to_dict(url)
+            direct_given = conninfo_to_dict(direct_url) if direct_url is not None else {}
         except psycopg.Error:
             # Not chained: the driver's message may quote the URL, password included.
             raise ConfigError(
                 "invalid PostgreSQL URL; expected postgresql://user:password@host:port/dbname"
             ) from None
-        self._defaults: dict[str, Any] = {
-            key: value for key, value in
-            {"connect_timeout": CONNECT_TIMEOUT_S, **TCP_DEFAULTS}.items()
-            if key not in given}
-        if "options" not in given:
-            self._defaults["options"] = " ".join(
-                f"-c {name}={value}" for name, value in SERVER_SESSION.items())
+        # Behind a pooler (direct_url set) the server's session settings are not sent:
+        # PgBouncer refuses a startup packet with options unless told to ignore them.
+        self._defaults = _connection_defaults(given, session=direct_url is None)
+        self._direct_defaults = _connection_defaults(direct_given, session=True)
         self._pool: list[Connection] = []
         self._pool_lock = threading.Lock()
         self._closed = False
@@ -289,13 +305,19 @@ class PostgresStore:
 
     # -- connections -------------------------------------------------------------------
 
-    def _connect(self, *, autocommit: bool = False) -> Connection:
+    def _connect(self, *, autocommit: bool = False, session: bool = False) -> Connection:
+        """A new connection; ``session``: one that keeps session state (LISTEN, a lock)."""
+        direct = session and self.direct_url is not None
+        url = self.direct_url if direct and self.direct_url is not None else self.url
+        defaults = self._direct_defaults if direct else self._defaults
         try:
-            return psycopg.connect(
-                self.url, autocommit=autocommit, row_factory=dict_row, **self._defaults
-            )
+            raw = psycopg.connect(url, autocommit=autocommit, row_factory=dict_row,
+                                  **defaults)
         except psycopg.Error as exc:
-            raise translate(exc, self.where) from exc
+            raise translate(exc, describe(url)) from exc
+        if self.direct_url is not None and not direct:
+            raw.prepare_threshold = None
+        return raw
 
     def _take(self) -> Connection:
         with self._pool_lock:
@@ -462,6 +484,11 @@ class PostgresStore:
         try:
             yield SqlTransaction(_Conn(raw, self.where), queries, self.redaction, self.vectors,
                                  write=False, clock=self.clock.now)
+            # COMMIT, not the pool's ROLLBACK: read-only, they end it alike, but psycopg
+            # drops every prepared statement of the connection on a ROLLBACK, so each
+            # read would make the next transactions parse and plan all over again.
+            if raw.info.transaction_status == pq.TransactionStatus.INTRANS:
+                raw.commit()
         finally:
             self._give(raw)
 
@@ -498,7 +525,7 @@ class PostgresStore:
         outage = Outage(_log, f"wake-ups of process {os.getpid()} from {self.where}")
         while not self._stop.is_set():
             try:
-                raw = self._connect(autocommit=True)
+                raw = self._connect(autocommit=True, session=True)
             except StoreError as exc:
                 self._listening.set()  # do not keep add_listener waiting
                 self._stop.wait(min(LISTEN_RETRY_S, outage.failed(exc)))
@@ -537,7 +564,7 @@ class PostgresStore:
                     return True
                 self._drop_scheduler_conn()  # the connection died: the lock went with it
             if self._scheduler_conn is None:
-                self._scheduler_conn = self._connect(autocommit=True)
+                self._scheduler_conn = self._connect(autocommit=True, session=True)
             try:
                 row = self._scheduler_conn.execute(queries.try_scheduler_lock).fetchone()
             except psycopg.Error as exc:

@@ -439,7 +439,14 @@ renew_generation = "UPDATE embedding_model SET generation = %(generation)s WHERE
 # -- this backend's own statements -----------------------------------------------------
 
 # Sent inside the committing transaction: PostgreSQL delivers it on commit, never on rollback.
-notify_ready = f"NOTIFY {READY_CHANNEL}"
+# Only when the commit leaves a step ready: a worker that claimed, in the same transaction,
+# every step it made ready (the usual case below full load) need wake nobody, and a
+# wake-up costs every idle worker a claim and a read (bench/pg_wakeups.py). No wake-up is
+# lost: a step this transaction readied is still ready here unless this transaction
+# claimed it, for no other can claim it before the commit.
+notify_ready = f"""
+SELECT pg_notify('{READY_CHANNEL}', '') WHERE EXISTS (SELECT 1 FROM steps WHERE state = 'ready')
+"""
 # Queued at the end of the commit pipeline (see PostgresStore._commit_pipelined).
 commit = "COMMIT"
 listen_ready = f"LISTEN {READY_CHANNEL}"
