@@ -30,8 +30,6 @@ from soloist.orchestration.runs import StartRequest, start_run
 from soloist.store.base import EventRow
 from soloist.workspace import Workspace
 
-pytestmark = pytest.mark.slow
-
 LEASE_S = 2
 RUNS = 24  # before the cut
 MORE = 16  # after the heal: work for the rejoined host
@@ -92,6 +90,25 @@ def events(ws: Workspace) -> list[EventRow]:
     return ws.log(limit=1_000_000)
 
 
+def test_connections_give_up_on_a_silent_peer_unless_the_url_says_otherwise(
+        pg_url: str) -> None:
+    """Seconds, not the kernel's fifteen minutes (README: a partitioned worker)."""
+    from soloist.store.postgres.backend import TCP_DEFAULTS, PostgresStore
+
+    for url, wanted in ((pg_url, str(TCP_DEFAULTS["tcp_user_timeout"])),
+                        (f"{pg_url}?tcp_user_timeout=3000", "3000")):
+        store = PostgresStore(url)
+        try:
+            with store._connect() as raw:  # what every connection of the store is given
+                given = raw.info.get_parameters()
+        finally:
+            store.close()
+        assert given["tcp_user_timeout"] == wanted
+        assert given["keepalives_idle"] == str(TCP_DEFAULTS["keepalives_idle"])
+        assert given["connect_timeout"]
+
+
+@pytest.mark.slow
 def test_cut_off_host_loses_its_leases_and_rejoins_after_the_heal(
         tmp_path: Path, hosts: netns.Hosts, server: EmbeddedPostgres) -> None:
     server.create_database("partition", template="template0")
