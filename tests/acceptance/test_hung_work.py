@@ -1,7 +1,8 @@
 """Work that hangs: a call that never returns, and a worker frozen in the middle of its steps.
 
-(a) A Python step that waits for ever and an ``http.request`` to a server of the test that
-accepts and never answers are each ended by the step's ``timeout``: the attempt counts as a
+(a) A Python step that waits for ever and ``http.request`` calls (a GET while the step
+executes, a POST when its intent is dispatched) to a server of the test that accepts and
+never answers are each ended by the step's ``timeout``: the attempt counts as a
 transient failure (retried, then failed by the retry policy), the lease is given back, and
 the worker's other steps go on, even with as few threads as there are hung calls (Python
 cannot end a thread: a hung one is left behind, and the worker runs the next step on
@@ -35,8 +36,6 @@ from soloist.orchestration.runs import StartRequest, start_run
 from soloist.store.base import EventRow
 from soloist.workspace import Workspace
 
-pytestmark = pytest.mark.slow
-
 LEASE_S = 2
 QUICK = 12
 
@@ -50,6 +49,13 @@ name: silent
 inputs: {type: object, properties: {url: {type: string}}}
 steps:
   - {id: a, tool: http.request, args: {url: "{{ inputs.url }}", timeout: 300},
+     timeout: 2s, retry: {max_attempts: 2, backoff: 0.1}}
+"""
+SILENT_POST = """
+name: silent-post
+inputs: {type: object, properties: {url: {type: string}}}
+steps:
+  - {id: a, tool: http.request, args: {url: "{{ inputs.url }}", method: POST, timeout: 300},
      timeout: 2s, retry: {max_attempts: 2, backoff: 0.1}}
 """
 QUICK_PLAYBOOK = """
@@ -168,6 +174,7 @@ def env_for(db_url: str) -> dict[str, str]:
 def test_calls_that_never_return_are_ended_by_the_step_timeout(
         tmp_path: Path, db_url: str, procs: list[subprocess.Popen[bytes]]) -> None:
     root = write_workspace(tmp_path / "ws", {"hang": HANG, "silent": SILENT,
+                                             "silent-post": SILENT_POST,
                                              "quick": QUICK_PLAYBOOK}, TASKS)
     (root / "policies.yaml").write_text("allowed_hosts: ['127.0.0.1']\n")
     log = root / "workers.log"
@@ -179,8 +186,9 @@ def test_calls_that_never_return_are_ended_by_the_step_timeout(
         wait_for("the worker ready", lambda: ready(root, worker), 60, log)
         marker = f":{worker.pid}:"
         hung = [ws.start("hang", {}),
-                ws.start("silent", {"url": f"http://127.0.0.1:{silent.port}/"})]
-        wait_for("the silent server called", lambda: silent.accepted, 60, log)
+                ws.start("silent", {"url": f"http://127.0.0.1:{silent.port}/"}),
+                ws.start("silent-post", {"url": f"http://127.0.0.1:{silent.port}/post"})]
+        wait_for("the silent server called", lambda: len(silent.accepted) >= 2, 60, log)
         quick = [ws.start("quick", {}) for _ in range(QUICK)]
 
         def ended() -> bool:
@@ -201,7 +209,9 @@ def test_calls_that_never_return_are_ended_by_the_step_timeout(
             assert step.attempt == 2, step  # retried once, as its policy says, then failed
             assert step.lease_owner is None, step
         assert [ws.get_run(r).state for r in quick] == ["done"] * QUICK
-        assert len(silent.accepted) == 2  # one connection per attempt, each left hanging
+        # Two attempts each of the read (GET, while the step executes) and of the write
+        # (POST, dispatched as an intent), every connection left hanging by the server.
+        assert len(silent.accepted) == 4
         assert ws.verify().ok
 
 
