@@ -77,7 +77,7 @@ def require() -> None:
     reason = unavailable()
     if reason is None:
         return
-    if os.environ.get("CI") == "true":
+    if os.environ.get("CI"):
         pytest.fail(f"CI=true (runs as root) but {reason}", pytrace=False)
     pytest.skip(reason)
 
@@ -242,9 +242,11 @@ class Hosts:
 
     def exec(self, host: Host, args: Sequence[str], **kwargs: Any
              ) -> subprocess.CompletedProcess[str]:
-        """Run ``args`` in ``host`` to its end (output captured, as text)."""
-        return subprocess.run([*host.prefix, *args], capture_output=True, text=True,
-                              check=False, timeout=60, **kwargs)
+        """Run ``args`` in ``host`` to its end (by default: output captured, as text, for
+        at most a minute)."""
+        options: dict[str, Any] = {"capture_output": True, "text": True, "check": False,
+                                   "timeout": 60, **kwargs}
+        return subprocess.run([*host.prefix, *args], **options)
 
     def cut(self, host: Host) -> None:
         """Partition ``host``: its link's root end goes down (packets vanish both ways)."""

@@ -68,7 +68,7 @@ __all__ = [
 _log = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
-"""The only address the server listens on."""
+"""The address the server always listens on (``also_on`` adds test networks)."""
 
 SUPERUSER = "postgres"
 """The database superuser created by ``initdb`` (trust authentication, no password)."""
@@ -293,7 +293,8 @@ class EmbeddedPostgres:
 
     Use it as a context manager, or call :meth:`start` and :meth:`stop`. The
     superuser ``postgres`` connects without a password (trust authentication, which
-    is acceptable because only the loopback address is listened on).
+    is acceptable because only the loopback address is listened on, and the
+    private test networks a caller made with ``also_on``).
     """
 
     def __init__(

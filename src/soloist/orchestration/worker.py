@@ -13,6 +13,7 @@ outcomes; this module only decides what to do each turn.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import queue
@@ -20,7 +21,6 @@ import secrets
 import socket
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from soloist.control.playbooks import Playbook, StepKind
@@ -78,6 +78,50 @@ class _InFlight:
     deadline: float | None
 
 
+class _Threads:
+    """The executor threads: daemon threads, one more whenever none is idle.
+
+    A step whose call never returns keeps its thread for ever (Python cannot end a thread);
+    its timeout gives the lease back and the worker claims the next step, which must not
+    queue behind the hung one, as it would in a fixed-size pool. Daemon threads, so that a
+    hung one does not keep the process from exiting once the worker has stopped.
+    """
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle = 0
+        self._started = 0
+        self._closed = False
+
+    def submit(self, work: Callable[[], None]) -> None:
+        with self._lock:
+            if self._idle:
+                self._idle -= 1
+            else:
+                self._started += 1
+                threading.Thread(target=self._serve, name=f"soloist_{self._started}",
+                                 daemon=True).start()
+        self._jobs.put(work)
+
+    def _serve(self) -> None:
+        while True:
+            item = self._jobs.get()
+            if item is None or self._closed:  # closed: what is still queued is given back
+                return
+            item()
+            with self._lock:
+                self._idle += 1
+
+    def shutdown(self) -> None:
+        """End the idle threads and drop what has not started; wait for nothing."""
+        with self._lock:
+            self._closed = True
+            started = self._started
+        for _ in range(started):
+            self._jobs.put(None)
+
+
 class Worker:
     def __init__(self, store: Store, registry: Registry, runner: StepRunner,
                  options: WorkerOptions | None = None, *, name: str | None = None) -> None:
@@ -115,7 +159,7 @@ class Worker:
         self.store.add_listener(self._wake)
         presence = Presence(self.store, self.id, "worker", opts.lease_seconds)
         presence.beat()  # alive from now: a snapshot restore refuses while it is
-        pool = ThreadPoolExecutor(max_workers=opts.concurrency, thread_name_prefix="soloist")
+        pool = _Threads()
         next_heartbeat = 0.0
         next_reap = 0.0
         stop_deadline: float | None = None
@@ -162,14 +206,14 @@ class Worker:
                     if heartbeat:
                         next_heartbeat = now + self.leases.heartbeat_every
                 for job in to_dispatch:
-                    pool.submit(self._guard, self.dispatcher.dispatch, job)
+                    pool.submit(functools.partial(self._guard, self.dispatcher.dispatch, job))
                 for job in claimed:
                     step = (job.playbook.step(job.row.step_id)
                             if job.row.kind == TaskKind.STEP else None)
                     timeout = step.timeout if step is not None else None
                     self.inflight[job.row.id] = _InFlight(
                         job.row, None if timeout is None else now + timeout)
-                    pool.submit(self._guard, self._job, job)
+                    pool.submit(functools.partial(self._guard, self._job, job))
                 if stopping and (not self.inflight or self.store.now() > (stop_deadline or 0)):
                     break
                 if until_idle and not self.inflight and not claimed and not finished \
@@ -184,7 +228,7 @@ class Worker:
             self.store.remove_listener(self._wake)
             self.leases.release(f.row for f in self.inflight.values())
             self.inflight.clear()
-            pool.shutdown(wait=False, cancel_futures=True)
+            pool.shutdown()
             presence.leave()
 
     def _sleep(self, now: float) -> None:
