@@ -15,14 +15,13 @@ import signal
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 from support.faults import faketime_available, skewed
-from support.workers import ready, start_worker
-from support.workspaces import write_workspace
+from support.workers import start_worker, stop_workers
+from support.workspaces import CRON_EACH_MINUTE, write_workspace
 
 from soloist.orchestration.runs import StartRequest, start_run
 from soloist.workspace import Workspace
@@ -39,15 +38,6 @@ steps:
   - {id: a, python: "tasks:pause", args: {ms: 700}}
   - {id: b, python: "tasks:pause", args: {ms: 700}}
   - {id: c, python: "tasks:pause", args: {ms: 700}}
-"""
-CRON = """
-name: tick
-triggers:
-  - cron: "* * * * *"
-    inputs: {at: "{{ fire_time }}"}
-inputs: {type: object, properties: {at: {type: number}}}
-steps:
-  - {id: a, tool: note, args: {text: "tick"}}
 """
 # Not time.sleep: under libfaketime 0.9.10 with the monotonic clock left alone it fails
 # (EINVAL from clock_nanosleep); the worker itself never calls it.
@@ -74,27 +64,6 @@ def server_now(url: str) -> float:
         row = conn.execute("SELECT extract(epoch FROM clock_timestamp())::float8").fetchone()
     assert row is not None
     return float(row[0])
-
-
-def stop_all(root: Path, procs: list[subprocess.Popen[bytes]]) -> list[int]:
-    """SIGTERM once each says it is ready (before, SIGTERM kills); their exit codes."""
-    by = time.time() + 60
-    while not all(ready(root, p) or p.poll() is not None for p in procs) and time.time() < by:
-        time.sleep(0.05)
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    return [proc.wait(60) for proc in procs]
-
-
-@pytest.fixture
-def procs() -> Iterator[list[subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def test_skewed_workers_neither_steal_nor_stretch_leases(
@@ -126,7 +95,7 @@ def test_skewed_workers_neither_steal_nor_stretch_leases(
             leases.extend((r.lease_owner or "", r.lease_expires - at)
                           for r in held if r.lease_expires is not None)
             time.sleep(0.1)
-        codes = stop_all(root, procs)
+        codes = stop_workers(root, procs)
         log = (root / "workers.log").read_text()
         assert done == RUNS, log[-3000:]
         assert codes == [0, 0, 0], log[-3000:]
@@ -156,7 +125,7 @@ def test_cron_fires_once_a_minute_whichever_skewed_scheduler_leads(
         procs: list[subprocess.Popen[bytes]]) -> None:
     """The process 120 s ahead leads first: it fires nothing early. Killed, it hands over to
     another (one behind, or the correct one): no minute is lost or fired twice."""
-    root = write_workspace(tmp_path / "ws", {"tick": CRON})
+    root = write_workspace(tmp_path / "ws", {"tick": CRON_EACH_MINUTE})
     env = {**os.environ, "SOLOIST_DATABASE_URL": pg_url, "SOLOIST_LEASE_SECONDS": "2"}
     with Workspace(root, database_url=pg_url) as ws:
         ws.deploy()

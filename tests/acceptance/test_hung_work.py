@@ -25,15 +25,19 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import pytest
-from support.workers import ready, start_worker
+from support.workers import (
+    done_runs,
+    ready,
+    refused_writes,
+    start_worker,
+    stop_workers,
+    wait_for,
+)
 from support.workspaces import write_workspace
 
 from soloist.orchestration.runs import StartRequest, start_run
-from soloist.store.base import EventRow
 from soloist.workspace import Workspace
 
 LEASE_S = 2
@@ -118,25 +122,6 @@ class SilentServer:
             conn.close()
 
 
-@pytest.fixture
-def procs() -> Iterator[list[subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for proc in started:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGCONT)  # a frozen one too
-            proc.kill()
-            proc.wait()
-
-
-def wait_for(what: str, check: Callable[[], object], seconds: float, log: Path) -> None:
-    by = time.time() + seconds
-    while time.time() < by:
-        if check():
-            return
-        time.sleep(0.1)
-    text = log.read_text() if log.exists() else ""
-    raise AssertionError(f"{what} did not happen within {seconds:.0f} s; log:\n{text[-4000:]}")
 
 
 def leases_of(ws: Workspace, marker: str) -> list[tuple[str, str, int]]:
@@ -145,25 +130,6 @@ def leases_of(ws: Workspace, marker: str) -> list[tuple[str, str, int]]:
         rows = tx.steps.expired(time.time() + 86400, 1000)
     return [(r.run_id, r.step_id, r.lease_token) for r in rows
             if marker in (r.lease_owner or "") and r.lease_token is not None]
-
-
-def stop(root: Path, procs: list[subprocess.Popen[bytes]]) -> list[int]:
-    """SIGTERM each once it is ready (before, SIGTERM kills); their exit codes."""
-    by = time.time() + 60
-    while not all(ready(root, p) or p.poll() is not None for p in procs) \
-            and time.time() < by:
-        time.sleep(0.05)
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    codes = []
-    for proc in procs:
-        try:
-            codes.append(proc.wait(60))
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            codes.append(proc.wait())
-    return codes
 
 
 def env_for(db_url: str) -> dict[str, str]:
@@ -198,7 +164,7 @@ def test_calls_that_never_return_are_ended_by_the_step_timeout(
         # Nothing is left held: each timed-out attempt gave its lease back.
         assert leases_of(ws, marker) == []
         assert worker.poll() is None
-        codes = stop(root, procs)
+        codes = stop_workers(root, procs)
         assert codes == [0], log.read_text()[-3000:]
         for run_id in hung:
             run = ws.get_run(run_id)
@@ -292,22 +258,15 @@ def test_a_frozen_worker_loses_its_leases_and_its_late_writes_are_refused(
         continued_at = ws.log_head()
         victim.send_signal(signal.SIGCONT)
 
-        def refused() -> list[EventRow]:
-            return [e for e in ws.log(limit=1_000_000) if e.kind == "lease.refused"
-                    and one in str(e.data.get("worker"))]
-
-        wait_for("the frozen worker's late writes refused", refused, 60, log)
+        wait_for("the frozen worker's late writes refused",
+                 lambda: refused_writes(ws, one), 60, log)
         with ws.store.transaction() as tx:
             for _ in range(LATER):
                 start_run(tx, StartRequest(playbook, {}, {"test": "freeze"}, "test"))
 
-        def all_done() -> bool:
-            with ws.store.read() as tx:
-                return tx.runs.count_by_state().get("done", 0) == FROZEN + LATER
-
-        wait_for("every run done", all_done, 240, log)
+        wait_for("every run done", lambda: done_runs(ws) == FROZEN + LATER, 240, log)
         assert steady.poll() is None and victim.poll() is None
-        codes = stop(root, procs)
+        codes = stop_workers(root, procs)
         assert codes == [0, 0], log.read_text()[-3000:]
         every = ws.log(limit=1_000_000)
         late = {(e.run_id, e.step_id, int(e.data["token"])) for e in every

@@ -13,7 +13,6 @@ outage (within seconds, by the store's TCP timeouts, not the kernel's fifteen mi
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import time
 from collections import Counter
@@ -23,7 +22,14 @@ from pathlib import Path
 import pytest
 from support import netns
 from support.postgres import EmbeddedPostgres
-from support.workers import ready, start_worker
+from support.workers import (
+    done_runs,
+    ready,
+    refused_writes,
+    start_worker,
+    stop_workers,
+    wait_for,
+)
 from support.workspaces import write_workspace
 
 from soloist.orchestration.runs import StartRequest, start_run
@@ -74,16 +80,6 @@ def leases_of(ws: Workspace, marker: str) -> list[tuple[str, str, int]]:
         rows = tx.steps.expired(time.time() + 86400, 1000)
     return [(r.run_id, r.step_id, r.lease_token) for r in rows
             if marker in (r.lease_owner or "") and r.lease_token is not None]
-
-
-def wait_for(what: str, check: object, seconds: float, log: Path) -> None:
-    by = time.time() + seconds
-    while time.time() < by:
-        if callable(check) and check():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{what} did not happen within {seconds:.0f} s; workers' log:\n"
-                         + log.read_text()[-4000:])
 
 
 def events(ws: Workspace) -> list[EventRow]:
@@ -157,23 +153,15 @@ def test_cut_off_host_loses_its_leases_and_rejoins_after_the_heal(
             healed_at = ws.log_head()
             hosts.heal(hosts[0])
 
-            def refused() -> list[EventRow]:
-                return [e for e in events(ws) if e.kind == "lease.refused"
-                        and one in str(e.data.get("worker"))]
-
-            wait_for("host 1's late writes refused", refused, 120, log)
+            wait_for("host 1's late writes refused", lambda: refused_writes(ws, one), 120, log)
             with ws.store.transaction() as tx:
                 for _ in range(MORE):
                     start_run(tx, StartRequest(playbook, {}, {"test": "partition"}, "test"))
 
-            def all_done() -> bool:
-                with ws.store.read() as tx:
-                    return tx.runs.count_by_state().get("done", 0) == RUNS + MORE
-
-            wait_for("every run done", all_done, 240, log)
+            wait_for("every run done", lambda: done_runs(ws) == RUNS + MORE, 240, log)
             assert cut_off.poll() is None and other.poll() is None, log.read_text()[-3000:]
         finally:
-            codes = _stop(root, procs)
+            codes = stop_workers(root, procs)
         text = log.read_text()
         assert codes == [0, 0], text[-3000:]
         every = events(ws)
@@ -213,21 +201,3 @@ def _id(log: Path, marker: str) -> str:
             return line.split("soloist worker ", 1)[1].split(": ready,", 1)[0]
     raise AssertionError(f"no worker {marker} said it is ready")
 
-
-def _stop(root: Path, procs: list[subprocess.Popen[bytes]]) -> list[int]:
-    """SIGTERM each once it is ready (before, SIGTERM kills); their exit codes."""
-    by = time.time() + 60
-    while not all(ready(root, p) or p.poll() is not None for p in procs) \
-            and time.time() < by:
-        time.sleep(0.05)
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    codes = []
-    for proc in procs:
-        try:
-            codes.append(proc.wait(60))
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            codes.append(proc.wait())
-    return codes

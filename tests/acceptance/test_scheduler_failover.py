@@ -13,12 +13,11 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.workers import start_worker
-from support.workspaces import write_workspace
+from support.workers import start_worker, wait_for
+from support.workspaces import CRON_EACH_MINUTE, write_workspace
 
 from soloist.store.base import EventRow
 from soloist.workspace import Workspace
@@ -29,25 +28,6 @@ pytestmark = pytest.mark.slow
 #: with the killed process's session, at once.
 SQLITE_LEASE_S = 15.0
 
-CRON = """
-name: tick
-triggers:
-  - cron: "* * * * *"
-    inputs: {at: "{{ fire_time }}"}
-inputs: {type: object, properties: {at: {type: number}}}
-steps:
-  - {id: a, tool: note, args: {text: "tick"}}
-"""
-
-
-@pytest.fixture
-def procs() -> Iterator[list[subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def elections(ws: Workspace) -> list[EventRow]:
@@ -59,41 +39,35 @@ def fires(ws: Workspace) -> list[float]:
         return sorted(float(r.inputs["at"]) for r in tx.runs.list(playbook="tick", limit=100))
 
 
-def until(check: object, seconds: float = 60.0) -> None:
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        if callable(check) and check():
-            return
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting")
-
-
 def test_a_killed_scheduler_is_replaced_and_cron_fires_once(
         tmp_path: Path, db_url: str, procs: list[subprocess.Popen[bytes]]) -> None:
-    root = write_workspace(tmp_path / "ws", {"tick": CRON}, toml="test_clock = true\n")
+    root = write_workspace(tmp_path / "ws", {"tick": CRON_EACH_MINUTE}, toml="test_clock = true\n")
     env = {**os.environ, "SOLOIST_DATABASE_URL": db_url}
     with Workspace(root, database_url=db_url) as ws:
         ws.deploy()
         first = start_worker(root, env, command="up")
         procs.append(first)
-        until(lambda: any(f":{first.pid}:" in e.actor for e in elections(ws)))
+        wait_for("the first scheduler elected",
+                 lambda: any(f":{first.pid}:" in e.actor for e in elections(ws)), 60)
         # Half a minute past the next minute: each later move of one minute then passes
         # exactly one fire time, as long as the handover takes less than 30 s.
         ws.clock.advance(90 - ws.clock.read().now % 60, "test")
-        until(lambda: len(fires(ws)) == 1)
+        wait_for("the first fire", lambda: len(fires(ws)) == 1, 60)
         second = start_worker(root, env, command="up")
         procs.append(second)
-        until(lambda: any(r.get("pid") == second.pid and r.get("role") == "scheduler"
-                          for r in _processes(ws)))
+        wait_for("the second scheduler up", lambda: any(
+            r.get("pid") == second.pid and r.get("role") == "scheduler"
+            for r in _processes(ws)), 60)
         killed_at = ws.store.now()
         first.send_signal(signal.SIGKILL)
         first.wait()
         ws.clock.advance(60, "test")  # a fire owed during the handover
-        until(lambda: any(f":{second.pid}:" in e.actor for e in elections(ws)),
-              SQLITE_LEASE_S + 30)
-        until(lambda: len(fires(ws)) == 2)
+        wait_for("the second scheduler elected",
+                 lambda: any(f":{second.pid}:" in e.actor for e in elections(ws)),
+                 SQLITE_LEASE_S + 30)
+        wait_for("the fire owed in the handover", lambda: len(fires(ws)) == 2, 60)
         ws.clock.advance(60, "test")
-        until(lambda: len(fires(ws)) == 3)
+        wait_for("the next fire", lambda: len(fires(ws)) == 3, 60)
         time.sleep(1.0)  # a doubled fire would show by now
         times = fires(ws)
         took_over = next(e.ts for e in elections(ws) if f":{second.pid}:" in e.actor)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from support.workers import ready, start_worker
-from support.workspaces import write_workspace
+from support.workspaces import HOLD_TASKS, write_workspace
 
 import soloist
 from soloist.workspace import Workspace
@@ -28,17 +28,7 @@ steps:
   - {id: a, python: "tasks:hold", args: {gate: "{{ inputs.gate }}"}}
   - {id: b, tool: file.append, args: {path: effects.txt, line: "{{ run.id }}"}, needs: [a]}
 """
-TASKS = """
-import os, time
-
-def hold(ctx, gate):
-    # Holds the step until the test opens the gate (a file): the steps stay in the
-    # workers' hands while the test looks and drains.
-    give_up = time.monotonic() + 120
-    while not os.path.exists(gate) and time.monotonic() < give_up:
-        time.sleep(0.01)
-    return {"step": ctx.step_id}
-"""
+TASKS = HOLD_TASKS
 
 
 def until(check: Callable[[], Any], what: str, seconds: float = 90.0) -> Any:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from support.workspaces import write_workspace
+from support.workspaces import HOLD_TASKS, write_workspace
 
 from soloist.control.processes import Presence
 from soloist.errors import InputError, NotFound
@@ -25,17 +25,7 @@ steps:
   - {id: a, python: "tasks:hold", args: {gate: "{{ inputs.gate }}"}}
   - {id: b, python: "tasks:hold", args: {gate: "{{ inputs.gate }}"}, needs: [a]}
 """
-TASKS = """
-import os, time
-
-def hold(ctx, gate):
-    # Holds the step until the test opens the gate (a file), so that the steps in a
-    # worker's hands stay there while the test looks.
-    give_up = time.monotonic() + 120
-    while not os.path.exists(gate) and time.monotonic() < give_up:
-        time.sleep(0.01)
-    return {"step": ctx.step_id}
-"""
+TASKS = HOLD_TASKS
 
 
 def until(check: Callable[[], bool], what: str, seconds: float = 60.0) -> None:

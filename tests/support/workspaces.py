@@ -16,3 +16,28 @@ def write_workspace(root: Path, playbooks: dict[str, str], tasks: str = "",
     if tasks:
         (root / "tasks.py").write_text(tasks)
     return root
+
+
+#: A playbook that a cron trigger starts every minute, its fire time as its input.
+CRON_EACH_MINUTE = """
+name: tick
+triggers:
+  - cron: "* * * * *"
+    inputs: {at: "{{ fire_time }}"}
+inputs: {type: object, properties: {at: {type: number}}}
+steps:
+  - {id: a, tool: note, args: {text: "tick"}}
+"""
+
+
+#: ``tasks:hold``: a step that stays in its worker's hands until the test opens its gate
+#: (creates the file the input ``gate`` names), for a test that looks at held steps.
+HOLD_TASKS = """
+import os, time
+
+def hold(ctx, gate):
+    give_up = time.monotonic() + 120
+    while not os.path.exists(gate) and time.monotonic() < give_up:
+        time.sleep(0.01)
+    return {"step": ctx.step_id}
+"""
