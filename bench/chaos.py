@@ -193,6 +193,7 @@ class Chaos:
         self.approved = self.settled = 0
         self._stop = threading.Event()
         self._person: threading.Thread | None = None
+        self.ws: Any = None
         self._errors: list[str] = []
 
     # -- setup ------------------------------------------------------------------------
@@ -232,9 +233,9 @@ burst = 500
     def prepare(self) -> None:
         self.relay.start()
         self.write_workspace()
-        with self.workspace() as ws:
-            ws.secrets.set("MAIL_PASSWORD", PASSWORD, "person:chaos")
-            ws.deploy()
+        self.ws = self.workspace()
+        self.ws.secrets.set("MAIL_PASSWORD", PASSWORD, "person:chaos")
+        self.ws.deploy()
 
     # -- runs -------------------------------------------------------------------------
     def start_wave(self, count: int) -> None:
@@ -248,12 +249,19 @@ burst = 500
                 self.accepted.extend(ws.start_many(name, rows, actor="chaos"))
 
     def counts(self) -> dict[str, dict[str, int]]:
-        with self.workspace() as ws, ws.store.read() as tx:
-            runs = tx.runs.list(limit=1_000_000)
+        """Runs by playbook and state (one open workspace for the driver's reads: opening
+        one for each look would cost the relay, in this process, its share of the CPU)."""
+        from soloist.store.base import RunFilter
+
+        assert self.ws is not None
         out: dict[str, dict[str, int]] = {}
-        for run in runs:
-            out.setdefault(run.playbook, Counter())[run.state] += 1
-        return {k: dict(v) for k, v in out.items()}
+        with self.ws.store.read() as tx:
+            for name in PLAYBOOKS:
+                for state in ("done", "running", "compensating", "failed", "cancelled"):
+                    n = tx.runs.count(RunFilter(state=state, playbook=name))
+                    if n:
+                        out.setdefault(name, {})[state] = n
+        return out
 
     def done(self) -> int:
         return sum(c.get("done", 0) for p, c in self.counts().items() if p != "follow")
@@ -275,10 +283,12 @@ burst = 500
         with ThreadPoolExecutor(max_workers=4) as pool:
             while not self._stop.is_set():
                 try:
-                    with self.workspace() as ws:
-                        waiting = [p.approval for p in ws.approvals()
-                                   if p.approval.id not in handled]
-                    delivered = self.relay.message_ids_in(self.root / "relay")
+                    waiting = [p.approval for p in self.ws.approvals()
+                               if p.approval.id not in handled]
+                    # The relay's folder is read only when a send needs settling: parsing
+                    # every message twice a second would slow the relay beside it.
+                    delivered = self.relay.message_ids_in(self.root / "relay") if any(
+                        a.reason == "unconfirmed" for a in waiting) else Counter()
                     decisions: list[tuple[str, list[str]]] = []
                     for approval in waiting:
                         if approval.reason == "unconfirmed":
@@ -321,10 +331,14 @@ burst = 500
 
         self.fault(f"SIGKILL {victim.name} (pid {victim.pid})", act)
 
+    def elections(self) -> list[Any]:
+        """The ``scheduler.elected`` events, oldest first."""
+        with self.ws.store.read() as tx:
+            return sorted(tx.events.of_kind("scheduler.elected", limit=10_000),
+                          key=lambda e: e.seq)
+
     def leader(self) -> Proc | None:
-        with self.workspace() as ws:
-            elected = [e for e in ws.log(limit=1_000_000) if e.kind == "scheduler.elected"]
-        for event in reversed(elected):
+        for event in reversed(self.elections()):
             for proc in self.procs:
                 if proc.alive() and f":{proc.pid}:" in event.actor:
                     return proc
@@ -338,9 +352,8 @@ burst = 500
             victim = self.leader()
         if victim is None:
             raise RuntimeError(f"{self.backend}: no scheduler was elected in 60 s")
-        with self.workspace() as ws:
-            seen = len([e for e in ws.log(limit=1_000_000) if e.kind == "scheduler.elected"])
-            killed_at = ws.store.now()
+        seen = len(self.elections())
+        killed_at = self.ws.store.now()
 
         def act() -> None:
             victim.kill()
@@ -350,8 +363,7 @@ burst = 500
         self.fault(f"SIGKILL the scheduler's leader {victim.name} (pid {victim.pid})", act)
         until = time.time() + 120
         while time.time() < until:
-            with self.workspace() as ws:
-                elected = [e for e in ws.log(limit=1_000_000) if e.kind == "scheduler.elected"]
+            elected = self.elections()
             if len(elected) > seen:
                 self.failover_s = round(elected[seen].ts - killed_at, 3)
                 log(f"{self.backend}: scheduler failover {self.failover_s} s")
@@ -431,6 +443,8 @@ burst = 500
             self._person.join(30)
         codes = [p.stop() for p in self.procs]
         self.relay.stop()
+        if self.ws is not None:
+            self.ws.close()
         return codes
 
     def lines(self, name: str) -> list[str]:

@@ -146,3 +146,32 @@ def test_a_database_restart_loses_nothing_and_repeats_nothing(
     assert all(n == 1 for n in [*went.values(), *back.values()]), (went, back)
     loops = Counter(who.split(" ")[0].rstrip(":") for who in went)
     assert loops == {"worker": 2, "scheduler": 1, "wake-ups": 2}, went
+
+
+def test_a_worker_started_while_the_database_is_down_waits_for_it(
+        tmp_path: Path, own_pg_server: EmbeddedPostgres) -> None:
+    """A fleet restarted with its database: ``soloist up`` started while the server is
+    down says so once, waits, and works once the server is back."""
+    url = own_pg_server.create_database("later")
+    root = write_workspace(tmp_path / "ws", {"mark": MARK, "follow": FOLLOW})
+    with Workspace(root, database_url=url) as ws:
+        ws.deploy()
+        started = ws.start("mark", {})
+    own_pg_server.halt()
+    env = {**os.environ, "SOLOIST_DATABASE_URL": url}
+    proc = start_worker(root, env, command="up")
+    try:
+        time.sleep(DOWN_S)
+        assert proc.poll() is None, (root / "workers.log").read_text()
+        own_pg_server.resume()
+        with Workspace(root, database_url=url) as ws:
+            deadline = time.time() + 60
+            assert wait_for(ws, "follow", 1, deadline) == 1  # the scheduler too
+            assert ws.get_run(started).state == "done"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(60)
+    log = (root / "workers.log").read_text()
+    assert code == 0, log[-3000:]
+    assert log.count("the store is unreachable") == 1, log
+    assert log.count("the store is reachable again") == 1, log

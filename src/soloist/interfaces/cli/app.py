@@ -11,11 +11,20 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from soloist.interfaces.cli.options import DEFAULT_WS, JsonOpt, WorkspaceOpt, open_workspace
+from soloist.interfaces.cli.options import (
+    DEFAULT_WS,
+    JsonOpt,
+    WorkspaceOpt,
+    open_workspace,
+    serve_through_outages,
+)
+
+if TYPE_CHECKING:
+    from soloist.workspace import Workspace
 
 # One meaning per code, for scripts; shown at the end of `soloist --help`.
 EXIT_OK, EXIT_USER, EXIT_USAGE, EXIT_FAILED, EXIT_WAITING, EXIT_TIMEOUT = 0, 1, 2, 3, 4, 5
@@ -220,11 +229,14 @@ def worker(concurrency: Annotated[int | None, typer.Option(
     from soloist.interfaces.cli import render
 
     _log_to_stderr()
-    with open_workspace(workspace, wait_for_store=True) as ws:
+
+    def serve(ws: Workspace) -> None:
         # On stderr, so that a supervisor (or a test) knows when SIGTERM stops it cleanly.
         ws.serve(concurrency=concurrency, scheduler=False, on_ready=lambda owner: typer.echo(
             render.plain(f"soloist worker {owner}: ready, store {ws.store.url}; SIGTERM "
                          "stops"), err=True))
+
+    serve_through_outages(workspace, serve)
 
 
 @app.command()
@@ -250,10 +262,11 @@ def up(concurrency: Annotated[int | None, typer.Option(
     from soloist.interfaces.cli.progress import Narrator
 
     _log_to_stderr()
-    with open_workspace(workspace, wait_for_store=True) as ws:
+
+    def serve(ws: Workspace) -> None:
         ws.tools  # noqa: B018 -- a broken tool module is said before the banner
         services = []
-        link = None
+        link = server = None
         if web:
             from soloist.interfaces.api.app import create_app
             from soloist.interfaces.api.server import WebServer, bind
@@ -271,8 +284,14 @@ def up(concurrency: Annotated[int | None, typer.Option(
         if link is not None:
             typer.echo(f"dashboard and API at {base} (API docs: {base}/api/v1/docs)")
             typer.echo(f"sign in (this link works once, for a day): {link}")
-        with narrator:
-            ws.serve(concurrency=concurrency, scheduler=True, services=services)
+        try:
+            with narrator:
+                ws.serve(concurrency=concurrency, scheduler=True, services=services)
+        finally:
+            if server is not None:  # closed by its run, unless the store failed first
+                server.sock.close()
+
+    serve_through_outages(workspace, serve)
 
 
 @app.command()

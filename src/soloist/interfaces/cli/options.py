@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -29,29 +30,32 @@ def find_workspace(path: Path) -> Path:
     return path
 
 
-def open_workspace(path: Path, *, wait_for_store: bool = False) -> Workspace:
-    """The workspace at ``path``. With ``wait_for_store`` (a long-running worker), a store
-    that cannot be reached yet is waited for, as a running worker waits out an outage: a
-    fleet restarted while its database restarts too comes up when the database does."""
+def open_workspace(path: Path) -> Workspace:
     from soloist.workspace import Workspace
 
-    folder = find_workspace(path)
-    if not wait_for_store:
-        return Workspace(folder)
+    return Workspace(find_workspace(path))
+
+
+def serve_through_outages(path: Path, serve: Callable[[Workspace], None]) -> None:
+    """Open the workspace at ``path`` and ``serve`` it (a long-running worker); a store
+    that cannot be reached while the process starts is waited for, as a running worker
+    waits out an outage, so a fleet restarted while its database restarts too comes up
+    when the database does. Once serving, the loops ride out outages by themselves."""
     import logging
     import threading
 
     from soloist.errors import StoreUnavailable
     from soloist.store.outage import Outage
 
+    folder = find_workspace(path)
     outage = Outage(logging.getLogger("soloist.interfaces.cli"), f"starting in {folder}")
     while True:
         try:
-            workspace = Workspace(folder)
+            with open_workspace(folder) as workspace:
+                outage.ok()
+                serve(workspace)
+            return
         except StoreUnavailable as exc:
             # An event's wait, like the worker's own: a process under a shifted clock
             # (libfaketime, in the clock-skew tests) cannot time.sleep.
             threading.Event().wait(outage.failed(exc))
-            continue
-        outage.ok()
-        return workspace
