@@ -195,6 +195,11 @@ class SQLiteStore:
         self._write_lock = threading.Lock()
         self._listeners: list[Callable[[], None]] = []
         self._local = threading.local()
+        # Every thread's reader, so that close() closes them all, not only its own: a
+        # thread that read (a web request, a poller) may outlive nothing, yet its
+        # connection would keep the file open until it is collected.
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
         self._writer = self._connect()
         self._migrate()
 
@@ -300,6 +305,8 @@ class SQLiteStore:
             raw = self._connect()
             if not nested:
                 self._local.reader = raw
+                with self._readers_lock:
+                    self._readers.append(raw)
         try:
             try:
                 raw.execute("BEGIN")
@@ -369,6 +376,7 @@ class SQLiteStore:
     def close(self) -> None:
         with self._write_lock:
             self._writer.close()
-        reader = getattr(self._local, "reader", None)
-        if reader is not None:
+        with self._readers_lock:
+            readers, self._readers = self._readers, []
+        for reader in readers:
             reader.close()
