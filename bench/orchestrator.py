@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import pg_cost
+import pg_hosts
 from orchestrator_report import GOALS, profile_text, ratio, table
 from pg_peers import pg_peer_cost, version_of
 
@@ -402,7 +403,8 @@ def postgres_unavailable() -> str | None:
 
 
 def pg_drain_processes(root: Path, url: str, n: int, processes: int, concurrency: int,
-                       meter: Any = None, sampler: Any = None) -> dict[str, Any]:
+                       meter: Any = None, sampler: Any = None,
+                       prefix: list[str] | None = None) -> dict[str, Any]:
     """Drain ``n`` enqueued runs with ``processes`` worker processes; time until all done.
 
     With a ``meter`` (:class:`pg_cost.Meter`), the runs are started one per transaction
@@ -425,7 +427,8 @@ def pg_drain_processes(root: Path, url: str, n: int, processes: int, concurrency
             enqueue_cost = meter.reading(n)
     finally:
         ws.close()
-    procs = [subprocess.Popen([sys.executable, str(HERE / "worker_proc.py"), str(root), url,
+    procs = [subprocess.Popen([*(prefix or []), sys.executable, str(HERE / "worker_proc.py"),
+                               str(root), url,
                                str(concurrency)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                               text=True, cwd=root) for _ in range(processes)]
     try:
@@ -610,6 +613,11 @@ def postgres(root: Path, n: int, concurrency: int, rate: float, seconds: float,
                 mine = out.get("pg_runs_per_s_1") if figure == "runs_per_s" else \
                     out.get(f"pg_{figure}")
                 out[f"pg_{figure}_vs_{peer}"] = ratio(mine, out.get(f"{peer}_pg_{figure}"))
+
+        log(f"PostgreSQL: {n} runs drained by 1 and 4 worker processes on a network-"
+            "namespace host, the server on another")
+        out.update(pg_hosts.scaling_across_hosts(pg_drain_processes, root, n, concurrency,
+                                                 dict(pg_cost.SETTINGS)))
 
         log("PostgreSQL: latency under light load")
         url = pg.create_database("bench_latency")

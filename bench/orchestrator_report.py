@@ -117,6 +117,10 @@ def table(r: dict[str, Any]) -> str:
         add("  machine CPU busy, 1 proc / 4 procs",
             f"{_pct(r.get('pg_cpu_busy_1'))} / {_pct(r.get('pg_cpu_busy_4'))}",
             f"{os.cpu_count()} CPUs in all")
+        h1, h4 = r.get("pg_hosts_runs_per_s_1"), r.get("pg_hosts_runs_per_s_4")
+        add("  workers on a namespace host, server on another: 4 procs", _fmt(h4),
+            f"1 proc {_fmt(h1)}", _fmt(r.get("pg_hosts_scaling_4_vs_1"), "x"), ">= 2.5x",
+            _status(r.get("pg_hosts_scaling_4_vs_1"), GOALS["pg_scaling"]))
         add("latency p50 enqueue->claim, PG", _fmt(r.get("pg_latency_p50_ms"), " ms"), "", "",
             "< 5 ms", _status(r.get("pg_latency_p50_ms"), GOALS["latency_p50_ms"], False))
         add("latency p99 enqueue->claim, PG", _fmt(r.get("pg_latency_p99_ms"), " ms"), "", "",
