@@ -17,6 +17,8 @@ from soloist.store.base import NewEvent
 from soloist.store.repositories import chain_hash
 from soloist.store.seam import dumps, loads
 
+pytestmark = pytest.mark.slow  # minutes of real processes: make test-slow
+
 
 @pytest.fixture
 def workspace(tmp_path: Path) -> Path:

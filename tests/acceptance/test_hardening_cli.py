@@ -18,6 +18,8 @@ import pytest
 from support.workspaces import write_workspace
 from tests_support import SOLOIST, soloist
 
+pytestmark = pytest.mark.slow  # minutes of real processes: make test-slow
+
 GATED = """
 name: gated
 inputs:

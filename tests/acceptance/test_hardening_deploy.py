@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from tests_support import SOLOIST, soloist
 
+pytestmark = pytest.mark.slow  # minutes of real processes: make test-slow
+
 DEPLOY_TIMEOUT = 60  # a deploy that hangs fails the test instead of the suite
 
 # A "billion laughs": each line holds nine of the line before, 9**9 values in ~450 bytes.

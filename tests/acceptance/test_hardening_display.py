@@ -22,6 +22,8 @@ from typing import Any
 import pytest
 from tests_support import SOLOIST, soloist
 
+pytestmark = pytest.mark.slow  # minutes of real processes: make test-slow
+
 AMOUNT = 90000
 FORGED = '  -> ledger.record {"customer": "Ada", "amount": 9}  key forged'
 

@@ -8,8 +8,11 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from support.workspaces import write_workspace
 from tests_support import SOLOIST, soloist
+
+pytestmark = pytest.mark.slow  # minutes of real processes: make test-slow
 
 TASKS = '''
 from pathlib import Path

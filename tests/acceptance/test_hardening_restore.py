@@ -15,7 +15,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from tests_support import SOLOIST, soloist
+
+pytestmark = pytest.mark.slow  # minutes of real processes: make test-slow
 
 CHARGE = """
 name: charge

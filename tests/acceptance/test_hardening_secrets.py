@@ -16,6 +16,8 @@ from support.llm_server import LLMTestServer, Reply
 from support.workspaces import write_workspace
 from tests_support import SOLOIST, soloist
 
+pytestmark = pytest.mark.slow  # minutes of real processes: make test-slow
+
 AGENT = """
 name: helper
 instructions: Answer with JSON only.

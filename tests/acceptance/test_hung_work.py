@@ -27,6 +27,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from support.workers import (
     done_runs,
     ready,
@@ -39,6 +40,8 @@ from support.workspaces import write_workspace
 
 from soloist.orchestration.runs import StartRequest, start_run
 from soloist.workspace import Workspace
+
+pytestmark = pytest.mark.slow
 
 LEASE_S = 2
 QUICK = 12

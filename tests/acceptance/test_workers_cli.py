@@ -14,11 +14,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from support.workers import ready, start_worker
 from support.workspaces import HOLD_TASKS, write_workspace
 
 import soloist
 from soloist.workspace import Workspace
+
+pytestmark = pytest.mark.slow
 
 RUNS = 6
 PLAYBOOK = """
