@@ -394,6 +394,11 @@ burst = 500
         with self.workspace() as ws:
             with ws.store.read() as tx:
                 runs = {r.id: r for r in tx.runs.list(limit=1_000_000)}
+                # Counted in the store: a `soloist approve` whose answer was lost to a fault
+                # (its exit code not 0) may still have decided.
+                approved = sum(1 for r in runs.values() if r.playbook == "gated"
+                               for a in tx.approvals.for_run(r.id)
+                               if a.decision == "approved" and a.decided_by != "system")
             audit_ok = ws.verify().ok
         accepted = set(self.accepted)
         not_done = [r for r in accepted if r not in runs or runs[r].state != "done"]
@@ -427,7 +432,8 @@ burst = 500
             "missing": missing,
             "audit_ok": audit_ok,
             "emails": sum(delivered.values()),
-            "approved_by_cli": self.approved,
+            "approved_by_cli": approved,
+            "cli_decisions_ok": self.approved + self.settled,
             "unconfirmed_settled": self.settled,
             "exited": self.exited(),
         }
@@ -630,7 +636,8 @@ FIGURES = ("runs", "lost", "duplicated", "missing", "faults_injected", "audit_ok
 
 def report(results: dict[str, dict[str, Any]], as_json: bool) -> int:
     print(f"{'':<24}" + "".join(f"{b:>14}" for b in results))
-    for figure in (*FIGURES, "emails", "approved_by_cli", "unconfirmed_settled", "seconds"):
+    for figure in (*FIGURES, "emails", "approved_by_cli", "cli_decisions_ok",
+                   "unconfirmed_settled", "seconds"):
         print(f"{figure:<24}" + "".join(f"{r.get(figure, '-')!s:>14}"
                                         for r in results.values()))
     for backend, result in results.items():
