@@ -32,13 +32,15 @@ def fragile(ctx):
         raise ValueError("the ledger is closed")
     return count(ctx, "fragile")
 '''
+# ``side`` runs beside ``mail`` and is done before ``fragile`` fails (fragile needs it): a
+# step still executing when its run fails is cancelled, and goes again on a retry.
 PLAYBOOKS = {
     "chain": """
 name: chain
 steps:
   - {id: first, python: "tasks:count", args: {name: first}}
   - {id: mail, python: "tasks:count", args: {name: mail}, needs: [first]}
-  - {id: fragile, python: "tasks:fragile", needs: [mail]}
+  - {id: fragile, python: "tasks:fragile", needs: [mail, side]}
   - {id: last, python: "tasks:count", args: {name: last}, needs: [fragile]}
   - {id: side, python: "tasks:count", args: {name: side}, needs: [first]}
 """,
