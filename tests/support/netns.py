@@ -43,6 +43,8 @@ from typing import Any, Self
 
 import pytest
 
+from support.postgres import pid_alive
+
 PREFIX = "sol"
 #: Where each live ``Hosts`` records its owner's pid, so a sweep spares a run in progress.
 OWNERS = Path("/run/soloist-netns")
@@ -111,16 +113,6 @@ def free_network() -> ipaddress.IPv4Network:
     raise RuntimeError(f"every /24 of {TEST_RANGE} is in use on this machine")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _kill_inside(namespace: str) -> None:
     """End what still runs in ``namespace`` (processes a test started there)."""
     pids = [int(p) for p in _ip("netns", "pids", namespace, check=False).stdout.split()]
@@ -145,7 +137,7 @@ def sweep() -> list[str]:
     for tag in sorted(tags):
         owner = OWNERS / tag
         with contextlib.suppress(OSError, ValueError):
-            if _alive(int(owner.read_text())):
+            if pid_alive(int(owner.read_text())):
                 continue
         _remove(tag)
         gone.append(tag)

@@ -154,7 +154,7 @@ def _tail(path: Path, lines: int = 40) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     """Whether ``pid`` runs; a zombie (exited, not yet reaped by init) counts as gone."""
     try:
         os.kill(pid, 0)
@@ -631,12 +631,12 @@ class EmbeddedPostgres:
         if pid is None:
             return
         for sig, wait_s in ((signal.SIGQUIT, 5.0), (signal.SIGKILL, 5.0)):
-            if not _pid_alive(pid):
+            if not pid_alive(pid):
                 return
             with contextlib.suppress(OSError):
                 os.kill(pid, sig)
             deadline = time.monotonic() + wait_s
-            while _pid_alive(pid) and time.monotonic() < deadline:
+            while pid_alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.05)
 
     def _stop_at_exit(self) -> None:
